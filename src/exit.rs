@@ -79,8 +79,6 @@ pub fn signal_name(signal: i32) -> String {
 
 /// The statuses restartd returns for its own reasons (SPEC §4 and §8).
 pub mod code {
-    /// A bad flag or argument.
-    pub const USAGE: u8 = 2;
     /// A requested stop whose child ended in time.
     pub const STOPPED: u8 = 0;
     /// restartd could not work: instance already running, state directory unusable.

@@ -7,7 +7,7 @@
 
 use std::time::{Duration, Instant, SystemTime};
 
-use nix::libc::{SIGCONT, SIGKILL, SIGSTOP};
+use nix::libc::{SIGKILL, SIGSTOP};
 use serde::{Deserialize, Serialize};
 
 use crate::exit::{code, ProcessEnd};
@@ -328,7 +328,9 @@ impl Machine {
                 leftovers,
                 jitter,
             } => match (status, self.child) {
-                (Running | Stopping, Some(run)) => self.child_ended(run, end, leftovers, jitter, now),
+                (Running | Stopping, Some(run)) => {
+                    self.child_ended(run, end, leftovers, jitter, now)
+                }
                 (Starting | Running | Backoff | Stopping | Stopped | Exited | GaveUp, _) => {
                     self.unexpected("ChildEnded", status)
                 }
@@ -346,7 +348,10 @@ impl Machine {
                     self.stop = Some(Stop::Restart);
                     self.status = Stopping;
                     self.kill_at = Some(now.mono + self.settings.stop_timeout);
-                    vec![Action::SignalAll(self.settings.stop_signal), Action::SaveState]
+                    vec![
+                        Action::SignalAll(self.settings.stop_signal),
+                        Action::SaveState,
+                    ]
                 }
                 Backoff => {
                     // Asked for: the rest of the delay is waived and the streak forgiven.
@@ -639,12 +644,8 @@ impl Machine {
 
     /// When the pending restart happens.
     pub fn next_restart_at(&self) -> Option<SystemTime> {
-        self.next_restart_wall.filter(|_| self.status == Status::Backoff)
-    }
-
-    /// Whether a `SIGCONT` to restartd should reach the child.
-    pub fn forward_continue() -> Input {
-        Input::Forward { signal: SIGCONT }
+        self.next_restart_wall
+            .filter(|_| self.status == Status::Backoff)
     }
 }
 
@@ -710,12 +711,7 @@ mod tests {
                 if spawned {
                     self.next_pid += 1;
                     let now = self.now();
-                    let more = self.m.handle(
-                        Input::Spawned {
-                            pid: self.next_pid,
-                        },
-                        now,
-                    );
+                    let more = self.m.handle(Input::Spawned { pid: self.next_pid }, now);
                     out.extend(more);
                 }
             }
@@ -782,7 +778,10 @@ mod tests {
         sim.end(CRASH);
         assert_eq!(sim.m.status(), Status::Backoff);
         sim.advance(Duration::from_millis(999));
-        assert!(!sim.feed(Input::Tick).iter().any(|a| matches!(a, Action::Spawn { .. })));
+        assert!(!sim
+            .feed(Input::Tick)
+            .iter()
+            .any(|a| matches!(a, Action::Spawn { .. })));
         let actions = sim.step();
         assert_eq!(actions[0], Action::Spawn { restarts: 1 });
         assert_eq!(sim.m.status(), Status::Running);
@@ -869,7 +868,10 @@ mod tests {
         let mut sim = Sim::new(s, Some(1));
         sim.start();
         let actions = sim.end(CRASH);
-        assert!(matches!(actions.last(), Some(Action::SaveState)), "{actions:?}");
+        assert!(
+            matches!(actions.last(), Some(Action::SaveState)),
+            "{actions:?}"
+        );
         sim.advance(Duration::from_secs(301));
         let actions = sim.end(CRASH);
         assert!(actions.iter().any(|a| matches!(a, Action::Spawn { .. })));

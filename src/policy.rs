@@ -45,6 +45,8 @@ pub enum Cause {
     /// Any other signal, SIGKILL and core dumps included.
     UncleanSignal,
     /// restartd stopped it: unhealthy, or over `--max-memory` (systemd's Timeout and OOM rows).
+    /// Health checks and the memory limit (SPEC §5) bring these ends about.
+    #[allow(dead_code)]
     Unhealthy,
     /// restartd stopped it: no watchdog ping in time.
     Watchdog,
@@ -103,7 +105,12 @@ impl Verdict {
 
 /// Decides whether an end with `cause` restarts. `code` is the exit code when the child exited
 /// on its own; the lists apply only to it, never to an end restartd brought about.
-pub fn decide(policy: RestartPolicy, cause: Cause, code: Option<i32>, rules: &ExitRules) -> Verdict {
+pub fn decide(
+    policy: RestartPolicy,
+    cause: Cause,
+    code: Option<i32>,
+    rules: &ExitRules,
+) -> Verdict {
     if let Some(code) = code {
         if rules.no_restart.contains(&code) {
             return Verdict::NoRestartCode(code);
@@ -162,8 +169,9 @@ mod tests {
     use Cause::*;
     use RestartPolicy::*;
 
-    const POLICIES: [RestartPolicy; 7] =
-        [No, Always, OnSuccess, OnFailure, OnAbnormal, OnAbort, OnWatchdog];
+    const POLICIES: [RestartPolicy; 7] = [
+        No, Always, OnSuccess, OnFailure, OnAbnormal, OnAbort, OnWatchdog,
+    ];
 
     /// SPEC §3, row by row, columns in the order of `POLICIES`.
     const TABLE: [(Cause, [bool; 7]); 5] = [
@@ -203,7 +211,11 @@ mod tests {
             assert_eq!(rules.classify(sig(clean)), Clean, "signal {clean}");
         }
         for unclean in [3, 6, 9, 11] {
-            assert_eq!(rules.classify(sig(unclean)), UncleanSignal, "signal {unclean}");
+            assert_eq!(
+                rules.classify(sig(unclean)),
+                UncleanSignal,
+                "signal {unclean}"
+            );
         }
     }
 

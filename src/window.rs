@@ -145,12 +145,8 @@ mod tests {
 
     #[test]
     fn future_times_count_as_now_after_a_clock_step_back() {
-        let mut w = RestartWindow::with_times(
-            Duration::from_secs(60),
-            Some(1),
-            [at(10_000)],
-            at(0),
-        );
+        let mut w =
+            RestartWindow::with_times(Duration::from_secs(60), Some(1), [at(10_000)], at(0));
         assert!(w.full(at(0)));
         assert!(w.full(at(59)));
         assert!(!w.full(at(60)));

@@ -1,0 +1,448 @@
+//! The command line: every flag, subcommand and value parser, as clap derive types.
+//!
+//! This is the single source of `--help` (and, later, of the man page and completions). Value
+//! parsers reject bad values with the accepted form; clap names the flag and exits 2. No
+//! defaults are decided elsewhere: `config.rs` only combines what is parsed here.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::policy::RestartPolicy;
+
+const AFTER_HELP: &str = "\
+Examples:
+  restartd -- uvicorn main:app
+  restartd --restart always --max-restarts 10 --window 1m -- ./worker --queue jobs
+  restartd status
+  restartd stop api";
+
+/// Run one command and keep it running: restart policies, backoff, signals, state.
+#[derive(Debug, Parser)]
+#[command(
+    name = "restartd",
+    version,
+    override_usage = "restartd [OPTIONS] -- COMMAND [ARGS...]\n       restartd <SUBCOMMAND> [ARGS]",
+    args_conflicts_with_subcommands = true,
+    help_expected = true,
+    max_term_width = 80,
+    after_help = AFTER_HELP
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub subcommand: Option<Sub>,
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+/// Options of `restartd [OPTIONS] -- COMMAND`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Instance name; selects the instance directory [default: basename of COMMAND]
+    #[arg(short = 'n', long, value_name = "NAME", value_parser = parse_name)]
+    pub name: Option<String>,
+
+    /// Where instance directories live [default: $RESTARTD_STATE_DIR, $STATE_DIRECTORY,
+    /// $XDG_STATE_HOME/restartd, ~/.local/state/restartd, /var/lib/restartd]
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+
+    /// When to restart, as systemd's Restart=
+    #[arg(long, value_name = "POLICY", default_value = "on-failure")]
+    pub restart: RestartPolicy,
+
+    /// At most N restarts inside any trailing --window; 'unlimited', or 0 for none
+    #[arg(long, value_name = "N", default_value = "5", value_parser = parse_max_restarts)]
+    pub max_restarts: MaxRestarts,
+
+    /// The trailing window for --max-restarts (e.g. 30s, 5m, 1h)
+    #[arg(long, value_name = "DUR", default_value = "5m", value_parser = parse_duration)]
+    pub window: Duration,
+
+    /// Delay before the first restart of a crash streak
+    #[arg(long, value_name = "DUR", default_value = "1s", value_parser = parse_duration)]
+    pub delay: Duration,
+
+    /// Each further restart of a streak waits F times longer (F >= 1)
+    #[arg(long, value_name = "F", default_value = "2", value_parser = parse_factor)]
+    pub backoff_factor: f64,
+
+    /// Cap on the restart delay
+    #[arg(long, value_name = "DUR", default_value = "1m", value_parser = parse_duration)]
+    pub max_delay: Duration,
+
+    /// Randomise each delay by +-FRACTION (0 to 1)
+    #[arg(long, value_name = "FRACTION", default_value = "0", value_parser = parse_fraction)]
+    pub jitter: f64,
+
+    /// A run at least this long ends the crash streak (the next delay is --delay again)
+    #[arg(long, value_name = "DUR", default_value = "10s", value_parser = parse_duration)]
+    pub min_uptime: Duration,
+
+    /// Exit codes that count as clean besides 0 (e.g. 3,143)
+    #[arg(long, value_name = "LIST", value_parser = parse_codes)]
+    pub success_exit_codes: Option<Codes>,
+
+    /// Exit codes that never restart, whatever the policy
+    #[arg(long, value_name = "LIST", value_parser = parse_codes)]
+    pub no_restart_exit_codes: Option<Codes>,
+
+    /// Exit codes that always restart, whatever the policy (the window limit still applies)
+    #[arg(long, value_name = "LIST", value_parser = parse_codes)]
+    pub force_restart_exit_codes: Option<Codes>,
+
+    /// Signal restartd sends when it stops the child itself (e.g. TERM, INT, SIGQUIT, 15)
+    #[arg(long, value_name = "SIG", default_value = "TERM", value_parser = parse_signal)]
+    pub stop_signal: Sig,
+
+    /// After a stop signal, wait this long, then SIGKILL the whole process group
+    #[arg(long, value_name = "DUR", default_value = "10s", value_parser = parse_duration)]
+    pub stop_timeout: Duration,
+
+    /// Clear the persisted restart window before starting
+    #[arg(long)]
+    pub reset: bool,
+
+    /// Print only warnings and errors
+    #[arg(short, long, conflicts_with = "verbose")]
+    pub quiet: bool,
+
+    /// Also print every start, signal and cleanup
+    #[arg(short, long)]
+    pub verbose: bool,
+
+    /// restartd's own messages as text or JSON lines on stderr
+    #[arg(long, value_name = "FORMAT", default_value = "text")]
+    pub log_format: LogFormat,
+
+    /// The command to run, after --
+    #[arg(last = true, value_name = "COMMAND", num_args = 1..)]
+    pub command: Vec<OsString>,
+}
+
+/// `--log-format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Subcommands for a running or past instance.
+#[derive(Debug, Subcommand)]
+pub enum Sub {
+    /// Show the state of one instance, or of all (exit 0 running, 3 not running, 4 no such)
+    Status {
+        /// Instance name [default: all instances]
+        #[arg(value_parser = parse_name)]
+        name: Option<String>,
+        /// Print JSON: an object for one instance, an array for all
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        dir: StateDir,
+    },
+    /// List every instance in the state directory, a line each
+    List {
+        /// Print a JSON array
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        dir: StateDir,
+    },
+    /// Clear an instance's restart window
+    Reset {
+        /// Instance name
+        #[arg(value_parser = parse_name)]
+        name: String,
+        /// Also delete the crash history
+        #[arg(long)]
+        crashes: bool,
+        #[command(flatten)]
+        dir: StateDir,
+    },
+    /// Stop a running instance gracefully and wait until it has exited
+    Stop {
+        /// Instance name
+        #[arg(value_parser = parse_name)]
+        name: String,
+        #[command(flatten)]
+        dir: StateDir,
+    },
+    /// Restart a running instance's child gracefully (no crash, no backoff)
+    Restart {
+        /// Instance name
+        #[arg(value_parser = parse_name)]
+        name: String,
+        #[command(flatten)]
+        dir: StateDir,
+    },
+    /// Send a signal to a running instance's child process group
+    Signal {
+        /// Instance name
+        #[arg(value_parser = parse_name)]
+        name: String,
+        /// Signal name or number (e.g. HUP, SIGUSR1, 10)
+        #[arg(value_parser = parse_signal)]
+        signal: Sig,
+        #[command(flatten)]
+        dir: StateDir,
+    },
+}
+
+/// `--state-dir`, accepted by every subcommand.
+#[derive(Debug, Clone, Args)]
+pub struct StateDir {
+    /// Where instance directories live (see restartd --help)
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+}
+
+/// `--max-restarts`: `None` is unlimited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MaxRestarts(pub Option<u32>);
+
+/// An exit-code list.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Codes(pub Vec<i32>);
+
+/// A signal number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sig(pub i32);
+
+/// Durations: humantime (`500ms`, `10s`, `5m`, `1h 30m`), or a bare `0`.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    humantime::parse_duration(s.trim())
+        .map_err(|_| format!("invalid duration '{s}': expected e.g. 500ms, 10s, 5m, 1h 30m"))
+}
+
+fn parse_max_restarts(s: &str) -> Result<MaxRestarts, String> {
+    if s == "unlimited" {
+        return Ok(MaxRestarts(None));
+    }
+    s.parse::<u32>()
+        .map(|n| MaxRestarts(Some(n)))
+        .map_err(|_| format!("invalid count '{s}': expected a whole number or 'unlimited'"))
+}
+
+fn parse_factor(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(f) if f.is_finite() && (1.0..=1000.0).contains(&f) => Ok(f),
+        _ => Err(format!(
+            "invalid factor '{s}': expected a number from 1 to 1000, e.g. 2 or 1.5"
+        )),
+    }
+}
+
+fn parse_fraction(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(f) if (0.0..=1.0).contains(&f) => Ok(f),
+        _ => Err(format!(
+            "invalid fraction '{s}': expected a number from 0 to 1, e.g. 0.1"
+        )),
+    }
+}
+
+/// Exit-code lists: `1,3,78` (spaces allowed after commas).
+pub fn parse_codes(s: &str) -> Result<Codes, String> {
+    let err = || {
+        format!(
+            "invalid exit code list '{s}': expected codes 0-255 separated by commas, e.g. 1,3,78"
+        )
+    };
+    s.split(',')
+        .map(|part| match part.trim().parse::<u8>() {
+            Ok(code) => Ok(i32::from(code)),
+            Err(_) => Err(err()),
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map(Codes)
+}
+
+/// Signals: `TERM`, `SIGTERM`, `sigterm` or `15`.
+pub fn parse_signal(s: &str) -> Result<Sig, String> {
+    use nix::sys::signal::Signal;
+    let err = || format!("invalid signal '{s}': expected a name or number, e.g. TERM, SIGINT, 15");
+    if let Ok(n) = s.parse::<i32>() {
+        let max = nix::libc::SIGRTMAX();
+        return if (1..=max).contains(&n) {
+            Ok(Sig(n))
+        } else {
+            Err(err())
+        };
+    }
+    let upper = s.to_ascii_uppercase();
+    let name = if upper.starts_with("SIG") {
+        upper
+    } else {
+        format!("SIG{upper}")
+    };
+    name.parse::<Signal>()
+        .map(|sig| Sig(sig as i32))
+        .map_err(|_| err())
+}
+
+/// Instance names: letters, digits, `.`, `_`, `-`, `@`, `+`; not starting with `.`; 1-100 bytes.
+pub fn parse_name(s: &str) -> Result<String, String> {
+    let ok = !s.is_empty()
+        && s.len() <= 100
+        && !s.starts_with('.')
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-@+".contains(&b));
+    if ok {
+        Ok(s.to_string())
+    } else {
+        Err(format!(
+            "invalid name '{s}': expected 1-100 letters, digits, '.', '_', '-', '@' or '+', not starting with '.'"
+        ))
+    }
+}
+
+/// The default name: the command's basename, with any other byte replaced by `_`.
+pub fn default_name(command: &std::ffi::OsStr) -> String {
+    use std::os::unix::ffi::OsStrExt;
+    let base = std::path::Path::new(command)
+        .file_name()
+        .map(|b| b.as_bytes())
+        .unwrap_or(b"");
+    let mut name: String = base
+        .iter()
+        .take(100)
+        .map(|&b| {
+            if b.is_ascii_alphanumeric() || b"._-@+".contains(&b) {
+                b as char
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if name.starts_with('.') {
+        name.replace_range(..1, "_");
+    }
+    if name.is_empty() {
+        name.push_str("restartd");
+    }
+    name
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn verify_cli() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("0"), Ok(Duration::ZERO));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("1h 30m"), Ok(Duration::from_secs(5400)));
+        assert_eq!(
+            parse_duration("10x"),
+            Err("invalid duration '10x': expected e.g. 500ms, 10s, 5m, 1h 30m".into())
+        );
+        for bad in ["", "-1s", "10", "s", "1.5.5s"] {
+            assert!(parse_duration(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn max_restarts() {
+        assert_eq!(parse_max_restarts("unlimited"), Ok(MaxRestarts(None)));
+        assert_eq!(parse_max_restarts("0"), Ok(MaxRestarts(Some(0))));
+        assert_eq!(
+            parse_max_restarts("-1"),
+            Err("invalid count '-1': expected a whole number or 'unlimited'".into())
+        );
+    }
+
+    #[test]
+    fn factors_and_fractions() {
+        assert_eq!(parse_factor("1.5"), Ok(1.5));
+        for bad in ["0.5", "nan", "inf", "x", "1001"] {
+            assert!(parse_factor(bad).is_err(), "{bad}");
+        }
+        assert_eq!(parse_fraction("0"), Ok(0.0));
+        assert_eq!(parse_fraction("1"), Ok(1.0));
+        assert_eq!(
+            parse_fraction("1.5"),
+            Err("invalid fraction '1.5': expected a number from 0 to 1, e.g. 0.1".into())
+        );
+        assert!(parse_fraction("NaN").is_err());
+    }
+
+    #[test]
+    fn code_lists() {
+        assert_eq!(parse_codes("1,3, 78"), Ok(Codes(vec![1, 3, 78])));
+        assert_eq!(parse_codes("0"), Ok(Codes(vec![0])));
+        assert_eq!(
+            parse_codes("1,x"),
+            Err("invalid exit code list '1,x': expected codes 0-255 separated by commas, e.g. 1,3,78".into())
+        );
+        for bad in ["", "256", "1,,2", "-1"] {
+            assert!(parse_codes(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn signals() {
+        for (s, n) in [
+            ("TERM", 15),
+            ("SIGTERM", 15),
+            ("sigint", 2),
+            ("hup", 1),
+            ("9", 9),
+        ] {
+            assert_eq!(parse_signal(s), Ok(Sig(n)), "{s}");
+        }
+        assert_eq!(
+            parse_signal("FOO"),
+            Err("invalid signal 'FOO': expected a name or number, e.g. TERM, SIGINT, 15".into())
+        );
+        for bad in ["0", "99", "-1", ""] {
+            assert!(parse_signal(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn names() {
+        assert!(parse_name("api-2.worker@eu").is_ok());
+        for bad in ["", ".hidden", "a/b", "a b", "..", &"x".repeat(101)] {
+            assert!(parse_name(bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(default_name("/usr/bin/python3.11".as_ref()), "python3.11");
+        assert_eq!(default_name("./my app".as_ref()), "my_app");
+        assert_eq!(default_name(".hidden".as_ref()), "_hidden");
+    }
+
+    #[test]
+    fn a_run_and_a_subcommand_parse() {
+        let cli = Cli::try_parse_from(["restartd", "--delay", "50ms", "--", "sleep", "1"]).unwrap();
+        assert!(cli.subcommand.is_none());
+        assert_eq!(cli.run.command, ["sleep", "1"]);
+        assert_eq!(cli.run.delay, Duration::from_millis(50));
+        let cli = Cli::try_parse_from(["restartd", "status", "api", "--json"]).unwrap();
+        assert!(matches!(
+            cli.subcommand,
+            Some(Sub::Status { json: true, .. })
+        ));
+        // A program named like a subcommand runs after --.
+        let cli = Cli::try_parse_from(["restartd", "--", "status"]).unwrap();
+        assert_eq!(cli.run.command, ["status"]);
+    }
+
+    #[test]
+    fn bad_values_name_the_flag() {
+        let err = Cli::try_parse_from(["restartd", "--delay", "10x", "--", "true"]).unwrap_err();
+        assert_eq!(err.exit_code(), 2);
+        let text = err.to_string();
+        assert!(
+            text.contains("invalid value '10x' for '--delay <DUR>': invalid duration '10x'"),
+            "{text}"
+        );
+    }
+}

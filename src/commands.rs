@@ -1,0 +1,271 @@
+//! The subcommands for running and past instances: `status`, `list`, `reset`, `stop`,
+//! `restart`, `signal`.
+//!
+//! They read `state.json` and test the `lock`; they change a running instance only through its
+//! control channel, and a stopped one only while holding its lock.
+
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use serde_json::Value;
+
+use crate::cli::{StateDir, Sub};
+use crate::config;
+use crate::control::{self, Request};
+use crate::exit::code;
+use crate::instance;
+use crate::log::fmt_duration;
+use crate::state::{self, Loaded, StateFile};
+
+/// Runs a subcommand; returns the exit status.
+pub fn run(sub: Sub) -> u8 {
+    let result = match sub {
+        Sub::Status { name, json, dir } => status(&state_dir(dir), name.as_deref(), json),
+        Sub::List { json, dir } => list(&state_dir(dir), json),
+        Sub::Reset { name, crashes, dir } => reset(&state_dir(dir), &name, crashes),
+        Sub::Stop { name, dir } => ask(&state_dir(dir), &name, Request::Stop),
+        Sub::Restart { name, dir } => ask(&state_dir(dir), &name, Request::Restart),
+        Sub::Signal { name, signal, dir } => ask(&state_dir(dir), &name, Request::Signal(signal.0)),
+    };
+    match result {
+        Ok(status) => status,
+        // `restartd status | head`: a closed stdout ends quietly (ripgrep's main.rs).
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => 0,
+        Err(e) => {
+            eprintln!("restartd: {e}");
+            code::CANNOT_WORK
+        }
+    }
+}
+
+fn state_dir(dir: StateDir) -> PathBuf {
+    config::state_dir(dir.state_dir, &|key| std::env::var_os(key))
+}
+
+/// One instance as `status` and `list` see it.
+struct Row {
+    name: String,
+    state: Option<StateFile>,
+    running: bool,
+}
+
+impl Row {
+    fn read(state_dir: &Path, name: &str) -> Option<Row> {
+        let dir = instance::dir(state_dir, name);
+        if !dir.is_dir() {
+            return None;
+        }
+        let state = match state::load(&dir) {
+            Loaded::Found(state) => Some(*state),
+            Loaded::Missing | Loaded::Corrupt(_) => None,
+        };
+        Some(Row {
+            name: name.to_string(),
+            state,
+            running: instance::running(&dir).is_some(),
+        })
+    }
+
+    /// The state file's fields plus `running`.
+    fn json(&self) -> Value {
+        let mut value = match &self.state {
+            Some(state) => serde_json::to_value(state).unwrap_or(Value::Null),
+            None => serde_json::json!({ "name": self.name }),
+        };
+        if let Value::Object(map) = &mut value {
+            map.insert("running".into(), self.running.into());
+        }
+        value
+    }
+
+    fn cells(&self, now: SystemTime) -> [String; 6] {
+        let Some(s) = &self.state else {
+            let status = if self.running { "starting" } else { "unknown" };
+            return [
+                self.name.clone(),
+                status.into(),
+                "-".into(),
+                "-".into(),
+                "-".into(),
+                "-".into(),
+            ];
+        };
+        let status = if self.running || s.status.is_final() {
+            s.status.as_str().to_string()
+        } else {
+            // Its restartd is gone: the file's word is stale.
+            "gone".to_string()
+        };
+        let live = self.running.then_some(()).and(s.child_pid);
+        let pid = live.map_or("-".into(), |p| p.to_string());
+        let uptime = live
+            .and(s.child_started_at.as_deref())
+            .and_then(state::parse_rfc3339)
+            .map_or("-".into(), |t| {
+                fmt_duration(now.duration_since(t).unwrap_or_default())
+            });
+        let restarts = format!(
+            "{} ({} in {})",
+            s.restarts,
+            s.recent_restarts.len(),
+            fmt_duration(std::time::Duration::from_secs(s.window_secs))
+        );
+        let last = s.last_exit.as_ref().map_or("-".into(), |e| {
+            let what = match (&e.code, &e.signal) {
+                (Some(code), _) => format!("code {code}"),
+                (None, Some(sig)) => sig.clone(),
+                (None, None) => e.reason.clone(),
+            };
+            let ago = state::parse_rfc3339(&e.at)
+                .and_then(|t| now.duration_since(t).ok())
+                .map_or(String::new(), |d| format!(", {} ago", fmt_duration(d)));
+            format!("{what}{ago}")
+        });
+        [self.name.clone(), status, pid, uptime, restarts, last]
+    }
+}
+
+fn print_table(rows: &[Row]) -> io::Result<()> {
+    let now = SystemTime::now();
+    let header = ["NAME", "STATUS", "PID", "UPTIME", "RESTARTS", "LAST EXIT"].map(String::from);
+    let mut lines = vec![header];
+    lines.extend(rows.iter().map(|r| r.cells(now)));
+    let mut widths = [0usize; 6];
+    for line in &lines {
+        for (w, cell) in widths.iter_mut().zip(line) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut out = io::stdout().lock();
+    for line in &lines {
+        let mut text = String::new();
+        for (i, (cell, w)) in line.iter().zip(widths).enumerate() {
+            if i + 1 == line.len() {
+                text.push_str(cell);
+            } else {
+                text.push_str(&format!("{cell:<w$}  "));
+            }
+        }
+        writeln!(out, "{}", text.trim_end())?;
+    }
+    Ok(())
+}
+
+fn all_rows(state_dir: &Path) -> Vec<Row> {
+    instance::names(state_dir)
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|name| Row::read(state_dir, name))
+        .collect()
+}
+
+fn status(state_dir: &Path, name: Option<&str>, json: bool) -> io::Result<u8> {
+    let rows = match name {
+        Some(name) => match Row::read(state_dir, name) {
+            Some(row) => vec![row],
+            None => {
+                eprintln!("restartd: no instance '{name}' in {}", state_dir.display());
+                return Ok(code::NO_SUCH);
+            }
+        },
+        None => all_rows(state_dir),
+    };
+    if json {
+        let value = match name {
+            Some(_) => rows[0].json(),
+            None => Value::Array(rows.iter().map(Row::json).collect()),
+        };
+        writeln!(io::stdout().lock(), "{value}")?;
+    } else if !rows.is_empty() {
+        print_table(&rows)?;
+    }
+    Ok(if rows.is_empty() {
+        code::NO_SUCH
+    } else if rows.iter().all(|r| r.running) {
+        code::RUNNING
+    } else {
+        code::NOT_RUNNING
+    })
+}
+
+fn list(state_dir: &Path, json: bool) -> io::Result<u8> {
+    let rows = all_rows(state_dir);
+    if json {
+        let value = Value::Array(rows.iter().map(Row::json).collect());
+        writeln!(io::stdout().lock(), "{value}")?;
+    } else if !rows.is_empty() {
+        print_table(&rows)?;
+    }
+    Ok(0)
+}
+
+fn reset(state_dir: &Path, name: &str, crashes: bool) -> io::Result<u8> {
+    let dir = instance::dir(state_dir, name);
+    if !dir.is_dir() {
+        eprintln!("restartd: no instance '{name}' in {}", state_dir.display());
+        return Ok(code::NO_SUCH);
+    }
+    if crashes {
+        for file in ["crashes.jsonl", "crashes.jsonl.1"] {
+            match std::fs::remove_file(dir.join(file)) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+                _ => {}
+            }
+        }
+    }
+    match instance::acquire(state_dir, name) {
+        Ok(held) => {
+            // Not running: edit the file while holding the lock.
+            if let Loaded::Found(mut s) = state::load(&held.dir) {
+                s.recent_restarts.clear();
+                s.updated_at = state::rfc3339(SystemTime::now());
+                state::StateWriter::new(&held.dir)?.write(&s)?;
+            }
+        }
+        Err(instance::AcquireError::AlreadyRunning { .. }) => {
+            let reply = control::send(&dir, Request::Reset)?;
+            if reply != "ok" {
+                eprintln!("restartd: {name}: {reply}");
+                return Ok(code::CANNOT_WORK);
+            }
+        }
+        Err(instance::AcquireError::Unusable(e)) => {
+            eprintln!("restartd: {e:#}");
+            return Ok(code::CANNOT_WORK);
+        }
+    }
+    let what = if crashes {
+        "restart window and crash history"
+    } else {
+        "restart window"
+    };
+    println!("{name}: {what} cleared");
+    Ok(0)
+}
+
+/// `stop`, `restart`, `signal`: one request to a running instance.
+fn ask(state_dir: &Path, name: &str, request: Request) -> io::Result<u8> {
+    let dir = instance::dir(state_dir, name);
+    if instance::running(&dir).is_none() {
+        eprintln!("restartd: {name} is not running");
+        return Ok(code::NOT_RUNNING);
+    }
+    match control::send(&dir, request) {
+        Ok(reply) if reply == "ok" => Ok(0),
+        Ok(reply) => {
+            eprintln!("restartd: {name}: {}", reply.trim_start_matches("error: "));
+            Ok(code::NOT_RUNNING)
+        }
+        Err(e)
+            if matches!(
+                e.kind(),
+                io::ErrorKind::NotFound | io::ErrorKind::ConnectionRefused
+            ) =>
+        {
+            eprintln!("restartd: {name} is not running");
+            Ok(code::NOT_RUNNING)
+        }
+        Err(e) => Err(e),
+    }
+}

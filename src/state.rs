@@ -1,0 +1,181 @@
+//! `state.json`: what a running or past instance is doing, replaced atomically at every change.
+//!
+//! Writes go to `state.json.tmp`, are fsync'd, renamed over `state.json`, and the directory is
+//! fsync'd (s6's `s6_svstatus_write`), so a reader never sees a partial file. A file that cannot
+//! be read is moved aside to `state.json.corrupt` and never stops supervision.
+
+use std::fs::{self, File};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use serde::{Deserialize, Serialize};
+
+use crate::instance::{open_private, STATE};
+use crate::machine::Status;
+
+/// The format version in `version`.
+pub const VERSION: u32 = 1;
+
+/// `state.json`, field for field (SPEC §6).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StateFile {
+    pub version: u32,
+    pub name: String,
+    pub command: Vec<String>,
+    pub status: Status,
+    pub supervisor_pid: u32,
+    pub child_pid: Option<i32>,
+    pub started_at: String,
+    pub child_started_at: Option<String>,
+    pub restarts: u64,
+    pub recent_restarts: Vec<String>,
+    pub max_restarts: Option<u32>,
+    pub window_secs: u64,
+    pub last_exit: Option<LastExitJson>,
+    pub next_restart_at: Option<String>,
+    pub health: Option<String>,
+    pub updated_at: String,
+}
+
+/// `state.json`'s `last_exit`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LastExitJson {
+    pub code: Option<i32>,
+    pub signal: Option<String>,
+    pub reason: String,
+    pub at: String,
+    pub crash_id: Option<String>,
+}
+
+/// RFC 3339 UTC with milliseconds, e.g. `2026-11-23T10:00:00.123Z`.
+pub fn rfc3339(t: SystemTime) -> String {
+    humantime::format_rfc3339_millis(t).to_string()
+}
+
+/// Parses an RFC 3339 time as written by `rfc3339`.
+pub fn parse_rfc3339(s: &str) -> Option<SystemTime> {
+    humantime::parse_rfc3339_weak(s).ok()
+}
+
+/// What reading `state.json` found.
+pub enum Loaded {
+    Missing,
+    Found(Box<StateFile>),
+    Corrupt(String),
+}
+
+/// Reads `DIR/state.json`.
+pub fn load(dir: &Path) -> Loaded {
+    let path = dir.join(STATE);
+    let bytes = match fs::read(&path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Loaded::Missing,
+        Err(e) => return Loaded::Corrupt(e.to_string()),
+    };
+    match serde_json::from_slice::<StateFile>(&bytes) {
+        Ok(state) if state.version == VERSION => Loaded::Found(Box::new(state)),
+        Ok(state) => Loaded::Corrupt(format!("unknown version {}", state.version)),
+        Err(e) => Loaded::Corrupt(e.to_string()),
+    }
+}
+
+/// Renames `state.json` to `state.json.corrupt`, replacing an older one.
+pub fn move_aside(dir: &Path) -> io::Result<PathBuf> {
+    let to = dir.join(format!("{STATE}.corrupt"));
+    fs::rename(dir.join(STATE), &to)?;
+    Ok(to)
+}
+
+/// Writes `state.json` atomically; keeps the directory open for the fsyncs.
+pub struct StateWriter {
+    dir: PathBuf,
+    dir_fd: File,
+}
+
+impl StateWriter {
+    /// A writer for `dir`, which must exist.
+    pub fn new(dir: &Path) -> io::Result<StateWriter> {
+        Ok(StateWriter {
+            dir: dir.to_path_buf(),
+            dir_fd: File::open(dir)?,
+        })
+    }
+
+    /// Replaces `state.json` with `state`: write, fsync, rename, fsync the directory.
+    pub fn write(&self, state: &StateFile) -> io::Result<()> {
+        let mut bytes = serde_json::to_vec_pretty(state).map_err(io::Error::other)?;
+        bytes.push(b'\n');
+        let tmp = self.dir.join(format!("{STATE}.tmp"));
+        let mut file = open_private(&tmp, false)?;
+        file.write_all(&bytes)?;
+        file.sync_data()?;
+        drop(file);
+        fs::rename(&tmp, self.dir.join(STATE))?;
+        self.dir_fd.sync_all()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> StateFile {
+        StateFile {
+            version: VERSION,
+            name: "api".into(),
+            command: vec!["sleep".into(), "1".into()],
+            status: Status::GaveUp,
+            supervisor_pid: 1,
+            child_pid: None,
+            started_at: rfc3339(SystemTime::UNIX_EPOCH),
+            child_started_at: None,
+            restarts: 3,
+            recent_restarts: vec![],
+            max_restarts: None,
+            window_secs: 300,
+            last_exit: Some(LastExitJson {
+                code: Some(1),
+                signal: None,
+                reason: "exit".into(),
+                at: rfc3339(SystemTime::UNIX_EPOCH),
+                crash_id: None,
+            }),
+            next_restart_at: None,
+            health: None,
+            updated_at: rfc3339(SystemTime::UNIX_EPOCH),
+        }
+    }
+
+    #[test]
+    fn round_trips_and_spells_status_as_in_the_spec() {
+        let dir = tempfile::tempdir().unwrap();
+        let w = StateWriter::new(dir.path()).unwrap();
+        w.write(&sample()).unwrap();
+        let text = fs::read_to_string(dir.path().join(STATE)).unwrap();
+        assert!(text.contains("\"status\": \"gave-up\""), "{text}");
+        assert!(
+            text.contains("\"started_at\": \"1970-01-01T00:00:00.000Z\""),
+            "{text}"
+        );
+        match load(dir.path()) {
+            Loaded::Found(s) => assert_eq!(*s, sample()),
+            _ => panic!("not loaded"),
+        }
+        assert!(!dir.path().join("state.json.tmp").exists());
+    }
+
+    #[test]
+    fn corrupt_truncated_and_wrong_version_files_are_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(matches!(load(dir.path()), Loaded::Missing));
+        let full = serde_json::to_string(&sample()).unwrap();
+        let other = full.replace("\"version\":1", "\"version\":2");
+        for bad in ["", "{", "null", &full[..full.len() / 2], &other] {
+            fs::write(dir.path().join(STATE), bad).unwrap();
+            assert!(matches!(load(dir.path()), Loaded::Corrupt(_)), "{bad:?}");
+        }
+        move_aside(dir.path()).unwrap();
+        assert!(dir.path().join("state.json.corrupt").exists());
+    }
+}
