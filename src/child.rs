@@ -70,10 +70,30 @@ pub fn spawn(
     })
 }
 
-/// One reaped process: its pid and how it ended.
+/// One reaped process: its pid, how it ended and what it used.
 pub struct Reaped {
     pub pid: i32,
     pub end: ProcessEnd,
+    pub usage: Usage,
+}
+
+/// What a reaped process used, from `wait4(2)`'s rusage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Usage {
+    pub max_rss_kb: u64,
+    pub user_cpu_ms: u64,
+    pub sys_cpu_ms: u64,
+}
+
+impl Usage {
+    fn from_rusage(ru: &libc::rusage) -> Usage {
+        let ms = |tv: libc::timeval| (tv.tv_sec as u64) * 1000 + (tv.tv_usec as u64) / 1000;
+        Usage {
+            max_rss_kb: ru.ru_maxrss.max(0) as u64,
+            user_cpu_ms: ms(ru.ru_utime),
+            sys_cpu_ms: ms(ru.ru_stime),
+        }
+    }
 }
 
 /// Reaps one ended child of restartd without blocking; `None` when there is none.
@@ -89,7 +109,13 @@ pub fn reap() -> Option<Reaped> {
             -1 if Errno::last() == Errno::EINTR => continue,
             -1 => return None,
             pid => match ProcessEnd::from_wait_status(status) {
-                Some(end) => return Some(Reaped { pid, end }),
+                Some(end) => {
+                    return Some(Reaped {
+                        pid,
+                        end,
+                        usage: Usage::from_rusage(&usage),
+                    })
+                }
                 None => continue,
             },
         }

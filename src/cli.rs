@@ -101,6 +101,22 @@ pub struct RunArgs {
     #[arg(long, value_name = "DUR", default_value = "10s", value_parser = parse_duration)]
     pub stop_timeout: Duration,
 
+    /// How many trailing stderr lines a crash record keeps (at most 64 KiB)
+    #[arg(long, value_name = "N", default_value = "100", value_parser = parse_tail_lines)]
+    pub tail_lines: usize,
+
+    /// Hook run with sh -c after every crash record (the record as JSON on stdin)
+    #[arg(long, value_name = "CMD")]
+    pub on_crash: Option<String>,
+
+    /// Hook run with sh -c when restartd gives up (never rate limited)
+    #[arg(long, value_name = "CMD")]
+    pub on_give_up: Option<String>,
+
+    /// At most N --on-crash runs per DUR; the rest are counted, not run
+    #[arg(long, value_name = "N/DUR", default_value = "5/5m", value_parser = crate::hooks::parse_alert_limit)]
+    pub alert_limit: crate::hooks::AlertLimit,
+
     /// Clear the persisted restart window before starting
     #[arg(long)]
     pub reset: bool,
@@ -146,6 +162,29 @@ pub enum Sub {
     /// List every instance in the state directory, a line each
     List {
         /// Print a JSON array
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        dir: StateDir,
+    },
+    /// Show recent crash records, newest first
+    Crashes {
+        /// Instance name
+        #[arg(value_parser = parse_name)]
+        name: String,
+        /// Only crashes in this trailing time (e.g. 1h, 2d)
+        #[arg(long, value_name = "DUR", value_parser = parse_duration)]
+        since: Option<Duration>,
+        /// At most N records (0: all)
+        #[arg(short = 'n', value_name = "N", default_value = "20")]
+        n: usize,
+        /// One record in full, stack trace included (exit 4 if unknown)
+        #[arg(long, value_name = "ID", conflicts_with_all = ["since", "stats"])]
+        id: Option<String>,
+        /// Counts: last hour, last 24 h, total, by reason and error type; healthy or degraded
+        #[arg(long)]
+        stats: bool,
+        /// Print JSON: records as JSON lines, --stats as one object
         #[arg(long)]
         json: bool,
         #[command(flatten)]
@@ -224,6 +263,15 @@ fn parse_max_restarts(s: &str) -> Result<MaxRestarts, String> {
     s.parse::<u32>()
         .map(|n| MaxRestarts(Some(n)))
         .map_err(|_| format!("invalid count '{s}': expected a whole number or 'unlimited'"))
+}
+
+fn parse_tail_lines(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if n <= 100_000 => Ok(n),
+        _ => Err(format!(
+            "invalid line count '{s}': expected a whole number from 0 to 100000"
+        )),
+    }
 }
 
 fn parse_factor(s: &str) -> Result<f64, String> {

@@ -23,6 +23,24 @@ pub fn run(sub: Sub) -> u8 {
     let result = match sub {
         Sub::Status { name, json, dir } => status(&state_dir(dir), name.as_deref(), json),
         Sub::List { json, dir } => list(&state_dir(dir), json),
+        Sub::Crashes {
+            name,
+            since,
+            n,
+            id,
+            stats,
+            json,
+            dir,
+        } => {
+            let query = crate::crashes::Query {
+                since,
+                n,
+                id: id.as_deref(),
+                stats,
+                json,
+            };
+            crate::crashes::run(&instance::dir(&state_dir(dir), &name), &name, &query)
+        }
         Sub::Reset { name, crashes, dir } => reset(&state_dir(dir), &name, crashes),
         Sub::Stop { name, dir } => ask(&state_dir(dir), &name, Request::Stop),
         Sub::Restart { name, dir } => ask(&state_dir(dir), &name, Request::Restart),

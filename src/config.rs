@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::cli::{default_name, LogFormat, RunArgs};
+use crate::hooks::AlertLimit;
 use crate::machine::Settings;
 use crate::policy::{Backoff, ExitRules};
 
@@ -29,6 +30,10 @@ pub struct Config {
     pub window: Duration,
     pub max_restarts: Option<u32>,
     pub reset: bool,
+    pub tail_lines: usize,
+    pub on_crash: Option<String>,
+    pub on_give_up: Option<String>,
+    pub alert_limit: AlertLimit,
     pub verbosity: Verbosity,
     pub log_format: LogFormat,
 }
@@ -66,6 +71,10 @@ impl Config {
             window: args.window,
             max_restarts: args.max_restarts.0,
             reset: args.reset,
+            tail_lines: args.tail_lines,
+            on_crash: args.on_crash,
+            on_give_up: args.on_give_up,
+            alert_limit: args.alert_limit,
             verbosity,
             log_format: args.log_format,
         }

@@ -14,16 +14,20 @@ use nix::libc;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use serde_json::Map;
 
-use crate::child;
+use crate::child::{self, Usage};
 use crate::config::Config;
 use crate::control::{self, Request};
+use crate::crashlog::{self, CrashLog, CrashRecord};
 use crate::exit::{signal_name, ProcessEnd};
+use crate::hooks::Hooks;
 use crate::instance::Instance;
 use crate::log::{fmt_duration, Level, Logger};
 use crate::machine::{Action, EndReport, Input, Machine, Now, Outcome, Status};
 use crate::policy::Verdict;
 use crate::signals::{self, Inherited, SignalPipe};
 use crate::state::{self, LastExitJson, StateFile, StateWriter};
+use crate::tail::{self, Tail};
+use crate::traceback;
 use crate::window::RestartWindow;
 
 /// Everything the loop owns.
@@ -48,6 +52,15 @@ pub struct Supervisor {
     stderr: Option<OwnedFd>,
     /// restartd's stderr is gone: keep reading the child's, stop copying it.
     stderr_closed: bool,
+    /// The last bytes of the current run's stderr.
+    tail: Tail,
+    /// What the last main child used.
+    usage: Option<Usage>,
+    crash_log: CrashLog,
+    /// The record of the child's last end, if it got one.
+    last_crash_id: Option<String>,
+    crash_seq: u64,
+    hooks: Hooks,
     dirty: bool,
     rng: u64,
 }
@@ -72,6 +85,12 @@ impl Supervisor {
             )
         })?;
         let machine = Machine::new(cfg.settings.clone(), window, restarts);
+        let crash_log = CrashLog::new(&instance.dir);
+        let hooks = Hooks::new(
+            cfg.on_crash.clone(),
+            cfg.on_give_up.clone(),
+            cfg.alert_limit,
+        );
         let seed = now
             .duration_since(SystemTime::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos() as u64)
@@ -92,6 +111,12 @@ impl Supervisor {
             cleanup: None,
             stderr: None,
             stderr_closed: false,
+            tail: Tail::new(tail::MAX_BYTES),
+            usage: None,
+            crash_log,
+            last_crash_id: None,
+            crash_seq: 0,
+            hooks,
             dirty: false,
             rng: seed | 1,
         })
@@ -114,13 +139,17 @@ impl Supervisor {
                     return code;
                 }
             }
-            self.save_if_dirty();
         }
     }
 
-    /// Blocks until an fd is ready or the machine's deadline comes.
+    /// Saves the state if it changed, then blocks until an fd is ready or a deadline comes.
     fn wait(&mut self) {
-        let timeout = match self.machine.deadline() {
+        self.save_if_dirty();
+        let deadline = match (self.machine.deadline(), self.hooks.deadline()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        let timeout = match deadline {
             None => PollTimeout::NONE,
             Some(deadline) => {
                 let left = deadline.saturating_duration_since(std::time::Instant::now());
@@ -177,7 +206,12 @@ impl Supervisor {
         while let Some(reaped) = child::reap() {
             if Some(reaped.pid) == self.child {
                 self.child = None;
+                self.usage = Some(reaped.usage);
                 ended = Some(reaped.end);
+            } else if self.hooks.owns(reaped.pid) {
+                if let Some(problem) = self.hooks.reaped(reaped.pid, reaped.end) {
+                    self.log.warn(&problem);
+                }
             } else {
                 self.log.debug(&format!(
                     "reaped orphan {} ({})",
@@ -224,6 +258,11 @@ impl Supervisor {
             }
         }
 
+        if self.hooks.deadline().is_some_and(|d| d <= now.mono) {
+            for problem in self.hooks.kill_overdue(now.mono) {
+                self.log.warn(&problem);
+            }
+        }
         if self.machine.deadline().is_some_and(|d| d <= now.mono) {
             inputs.push(Input::Tick);
         }
@@ -276,6 +315,7 @@ impl Supervisor {
                     self.dirty = true;
                     self.save_if_dirty();
                     self.log.flush_suppressed();
+                    self.wait_for_hooks();
                     return Some(code);
                 }
             }
@@ -289,6 +329,8 @@ impl Supervisor {
             ("RESTARTD_RESTARTS", restarts.to_string()),
         ];
         self.cleanup = None;
+        self.tail.clear();
+        self.usage = None;
         match child::spawn(&self.cfg.command, &env, self.inherited) {
             Ok(spawned) => {
                 let _ = nix::fcntl::fcntl(
@@ -343,7 +385,34 @@ impl Supervisor {
     /// Whether anything of the last child is alive: its group, or a reparented descendant.
     fn leftovers_alive(&self) -> bool {
         self.group.is_some_and(child::group_alive)
-            || child::children().iter().any(|&pid| Some(pid) != self.child)
+            || child::children()
+                .iter()
+                .any(|&pid| Some(pid) != self.child && !self.hooks.owns(pid))
+    }
+
+    /// Before exiting: hooks still running get up to their timeout, so a give-up alert is always
+    /// delivered. Signals are not acted on meanwhile; SIGCHLD only wakes the wait.
+    fn wait_for_hooks(&mut self) {
+        while !self.hooks.idle() {
+            if let Some(deadline) = self.hooks.deadline() {
+                let left = deadline.saturating_duration_since(std::time::Instant::now());
+                let ms = left.as_millis().min(i32::MAX as u128) as i32 + 1;
+                let mut fds = [PollFd::new(self.signals.fd(), PollFlags::POLLIN)];
+                let _ = poll(
+                    &mut fds,
+                    PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX),
+                );
+            }
+            self.signals.drain();
+            while let Some(reaped) = child::reap() {
+                if let Some(problem) = self.hooks.reaped(reaped.pid, reaped.end) {
+                    self.log.warn(&problem);
+                }
+            }
+            for problem in self.hooks.kill_overdue(std::time::Instant::now()) {
+                self.log.warn(&problem);
+            }
+        }
     }
 
     /// Copies what the child wrote to stderr on to restartd's stderr, without blocking on the
@@ -358,6 +427,7 @@ impl Supervisor {
                     return;
                 }
                 Ok(n) => {
+                    self.tail.push(&buf[..n]);
                     if !self.stderr_closed && write_all_stderr(&buf[..n]).is_err() {
                         self.stderr_closed = true;
                     }
@@ -371,8 +441,26 @@ impl Supervisor {
         }
     }
 
+    /// An end of the child: write its crash record durably (before any later action), run the
+    /// hooks, and say what happened.
     fn ended(&mut self, r: &EndReport, now: Now) {
-        let (level, msg) = end_line(r, &self.cfg);
+        let record = r.crash.then(|| self.crash_record(r, now));
+        let recognised =
+            record
+                .as_ref()
+                .and_then(|rec| match (&rec.error_type, &rec.error_message) {
+                    (Some(t), Some(m)) => Some(format!("{t}: {m}")),
+                    (Some(t), None) => Some(t.clone()),
+                    (None, Some(m)) => Some(m.clone()),
+                    (None, None) => None,
+                });
+        self.last_crash_id = record.as_ref().map(|rec| rec.id.clone());
+        if let Some(rec) = &record {
+            if let Err(problem) = self.crash_log.append(rec) {
+                self.log.warn(&problem);
+            }
+        }
+        let (level, msg) = end_line(r, &self.cfg, recognised.as_deref());
         let mut fields = Map::new();
         fields.insert("event".into(), r.outcome.action().into());
         fields.insert("reason".into(), r.reason.as_str().into());
@@ -388,11 +476,77 @@ impl Supervisor {
         if let Outcome::Restart { delay, .. } = r.outcome {
             fields.insert("next_delay_ms".into(), (delay.as_millis() as u64).into());
         }
+        if let Some(rec) = &record {
+            fields.insert("crash_id".into(), rec.id.clone().into());
+            fields.insert("error_type".into(), rec.error_type.clone().into());
+            fields.insert("error_message".into(), rec.error_message.clone().into());
+        }
         if let Some(detail) = &r.detail {
             fields.insert("detail".into(), detail.clone().into());
         }
         let always = !matches!(r.outcome, Outcome::Restart { .. });
         self.log.crash(now.mono, level, &msg, fields, always);
+        if let Some(rec) = &record {
+            let give_up = matches!(r.outcome, Outcome::GiveUp { .. });
+            for problem in self.hooks.fire(rec, give_up, &self.cfg.name, now.mono) {
+                self.log.warn(&problem);
+            }
+        }
+    }
+
+    fn crash_record(&mut self, r: &EndReport, now: Now) -> CrashRecord {
+        self.crash_seq += 1;
+        let tail = self.tail.last_lines(self.cfg.tail_lines);
+        let found = tail
+            .as_deref()
+            .map(traceback::recognise)
+            .unwrap_or_default();
+        let usage = self.usage.filter(|_| r.end.is_some());
+        CrashRecord {
+            id: crashlog::new_id(now.wall, std::process::id(), self.crash_seq),
+            name: self.cfg.name.clone(),
+            time: state::rfc3339(r.at),
+            reason: r.reason.as_str().into(),
+            exit_code: r.end.and_then(ProcessEnd::code),
+            signal: r.end.and_then(ProcessEnd::signal).map(signal_name),
+            core_dumped: matches!(
+                r.end,
+                Some(ProcessEnd::Signaled {
+                    core_dumped: true,
+                    ..
+                })
+            ),
+            expected: r.expected,
+            pid: r.pid,
+            uptime_ms: r.uptime.as_millis() as u64,
+            restarts: r.restarts,
+            action: r.outcome.action().into(),
+            next_delay_ms: match r.outcome {
+                Outcome::Restart { delay, .. } => Some(delay.as_millis() as u64),
+                _ => None,
+            },
+            error_type: found.error_type,
+            error_message: found.error_message,
+            stack_trace: found.stack_trace,
+            stderr_tail: tail.map(|t| String::from_utf8_lossy(&t).into_owned()),
+            max_rss_kb: usage.map(|u| u.max_rss_kb),
+            user_cpu_ms: usage.map(|u| u.user_cpu_ms),
+            sys_cpu_ms: usage.map(|u| u.sys_cpu_ms),
+            command: self
+                .cfg
+                .command
+                .iter()
+                .map(|a| a.to_string_lossy().into_owned())
+                .collect(),
+            cwd: std::env::current_dir()
+                .ok()
+                .map(|d| d.to_string_lossy().into_owned()),
+            host: nix::unistd::gethostname()
+                .ok()
+                .map(|h| h.to_string_lossy().into_owned()),
+            restartd_version: env!("CARGO_PKG_VERSION").into(),
+            detail: r.detail.clone(),
+        }
     }
 
     fn save_if_dirty(&mut self) {
@@ -435,7 +589,7 @@ impl Supervisor {
                 signal: last.end.and_then(ProcessEnd::signal).map(signal_name),
                 reason: last.reason.as_str().into(),
                 at: state::rfc3339(last.at),
-                crash_id: None,
+                crash_id: self.last_crash_id.clone(),
             }),
             next_restart_at: m.next_restart_at().map(state::rfc3339),
             health: None,
@@ -503,7 +657,7 @@ fn previous_run(
 }
 
 /// The line restartd prints for an end, and its level.
-fn end_line(r: &EndReport, cfg: &Config) -> (Level, String) {
+fn end_line(r: &EndReport, cfg: &Config, error: Option<&str>) -> (Level, String) {
     let how = match r.end {
         Some(ProcessEnd::Exited(code)) => format!("exited with code {code}"),
         Some(ProcessEnd::Signaled {
@@ -515,7 +669,8 @@ fn end_line(r: &EndReport, cfg: &Config) -> (Level, String) {
         }
         None => String::new(),
     };
-    let after = format!("{how} after {}", fmt_duration(r.uptime));
+    let error = error.map_or(String::new(), |e| format!(" ({})", one_line(e)));
+    let after = format!("{how} after {}{error}", fmt_duration(r.uptime));
     match r.outcome {
         Outcome::Restart {
             n,
@@ -574,6 +729,15 @@ fn end_line(r: &EndReport, cfg: &Config) -> (Level, String) {
         ),
         Outcome::Stopped { killed: false } => (Level::Info, format!("stopped: child {after}")),
         Outcome::Restarted => (Level::Info, format!("restarting on request: child {after}")),
+    }
+}
+
+/// The first line of `text`, at most 200 characters, for a log line.
+fn one_line(text: &str) -> String {
+    let line = text.lines().next().unwrap_or("");
+    match line.char_indices().nth(200) {
+        Some((i, _)) => format!("{}…", &line[..i]),
+        None => line.to_string(),
     }
 }
 

@@ -180,6 +180,9 @@ pub struct EndReport {
     pub outcome: Outcome,
     /// Whether this end gets a crash record: not a clean end, not a requested stop or restart.
     pub crash: bool,
+    /// The exit code is one the configuration names (`--no-restart-exit-codes`,
+    /// `--force-restart-exit-codes`): an end the user anticipated.
+    pub expected: bool,
     /// The spawn error.
     pub detail: Option<String>,
 }
@@ -422,6 +425,7 @@ impl Machine {
             restarts: self.restarts_total,
             outcome: Outcome::Exit(None),
             crash: true,
+            expected: false,
             detail: Some(error),
         };
         vec![
@@ -457,6 +461,7 @@ impl Machine {
             restarts: self.restarts_total,
             outcome: Outcome::Restarted,
             crash: false,
+            expected: false,
             detail: None,
         };
         // The signal that takes down what is left of the group.
@@ -485,6 +490,10 @@ impl Machine {
                 let cause = s.rules.classify(end);
                 let verdict = decide(s.policy, cause, end.code(), &s.rules);
                 report.crash = cause != crate::policy::Cause::Clean;
+                report.expected = matches!(
+                    verdict,
+                    Verdict::NoRestartCode(_) | Verdict::ForceRestartCode(_)
+                );
                 report.outcome = if !verdict.restart() {
                     self.status = Status::Exited;
                     self.exit = end.exit_status();
