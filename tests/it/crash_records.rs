@@ -1,84 +1,12 @@
-//! Crash records, `crashes` queries and hooks (issue 3), with the built binary and real crashing
-//! programs. Each test has its own state directory; every restartd runs in its own process group
-//! and is killed with it when the test ends.
+//! Crash records, `crashes` queries and hooks (issue 3), with real crashing programs.
 
 use std::fs;
-use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-const BIN: &str = env!("CARGO_BIN_EXE_restartd");
-
-struct Env {
-    dir: tempfile::TempDir,
-}
-
-impl Env {
-    fn new() -> Env {
-        Env {
-            dir: tempfile::tempdir().unwrap(),
-        }
-    }
-
-    fn state_dir(&self) -> &Path {
-        self.dir.path()
-    }
-
-    fn instance(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    /// Runs `restartd ARGS` to completion (with a timeout) and returns its output.
-    fn run(&self, args: &[&str]) -> Output {
-        let mut cmd = Command::new(BIN);
-        cmd.arg("--state-dir").arg(self.state_dir()).args(args);
-        run_with_timeout(cmd, Duration::from_secs(30))
-    }
-
-    /// `restartd SUBCOMMAND NAME … --state-dir DIR`.
-    fn sub(&self, args: &[&str]) -> Output {
-        let mut cmd = Command::new(BIN);
-        cmd.args(args).arg("--state-dir").arg(self.state_dir());
-        run_with_timeout(cmd, Duration::from_secs(30))
-    }
-
-    fn records(&self, name: &str) -> Vec<Value> {
-        let text =
-            fs::read_to_string(self.instance(name).join("crashes.jsonl")).unwrap_or_default();
-        text.lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect()
-    }
-
-    fn state(&self, name: &str) -> Value {
-        serde_json::from_str(&fs::read_to_string(self.instance(name).join("state.json")).unwrap())
-            .unwrap()
-    }
-}
-
-/// Runs `cmd` in its own process group; SIGKILLs the group if it outlives `limit`.
-fn run_with_timeout(mut cmd: Command, limit: Duration) -> Output {
-    cmd.process_group(0)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let child = cmd.spawn().unwrap();
-    let pid = child.id() as i32;
-    let guard = std::thread::spawn(move || {
-        std::thread::sleep(limit);
-        // SAFETY: signalling a process group this test created.
-        unsafe { nix::libc::kill(-pid, nix::libc::SIGKILL) };
-    });
-    let out = child.wait_with_output().unwrap();
-    drop(guard);
-    // Whatever the child left in its group goes with it.
-    // SAFETY: as above; ESRCH when nothing is left.
-    unsafe { nix::libc::kill(-pid, nix::libc::SIGKILL) };
-    out
-}
+use crate::common::Env;
 
 fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()

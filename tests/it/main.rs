@@ -1,0 +1,13 @@
+//! restartd's integration tests: the built binary, real child processes, real signals.
+//!
+//! One test crate (one link step) with a module per area. Every restartd a test starts runs in
+//! its own process group, which is SIGKILLed when the test ends, so no test leaves a process.
+
+mod common;
+
+mod cli;
+mod crash_records;
+mod files;
+mod restart;
+mod signals;
+mod subcommands;
