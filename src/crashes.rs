@@ -88,10 +88,11 @@ pub fn run(dir: &Path, name: &str, q: &Query) -> io::Result<u8> {
 
 /// The record with `id`: a cheap substring test first, then a parse.
 fn find(lines: &Lines, id: &str) -> Option<CrashRecord> {
-    let needle = format!("\"id\":{}", serde_json::to_string(id).ok()?);
+    // The quoted id, wherever the line has it; the parse below confirms it is the `id` field.
+    let needle = serde_json::to_string(id).ok()?;
     lines
         .newest_first()
-        .filter(|l| l.windows(needle.len()).any(|w| w == needle.as_bytes()))
+        .filter(|l| std::str::from_utf8(l).is_ok_and(|l| l.contains(&needle)))
         .filter_map(|l| serde_json::from_slice::<CrashRecord>(l).ok())
         .find(|r| r.id == id)
 }

@@ -188,3 +188,48 @@ fn stale_state_reads_as_not_running() {
     let out = env.sub(&["status", "stale"]);
     assert!(String::from_utf8_lossy(&out.stdout).contains("gone"));
 }
+
+#[test]
+fn an_unusable_state_directory_exits_125_and_starts_nothing() {
+    let env = Env::new();
+    let file = env.state_dir().join("a-file");
+    fs::write(&file, "").unwrap();
+    let marker = env.state_dir().join("started");
+    let mut cmd = Command::new(BIN);
+    cmd.arg("--state-dir")
+        .arg(&file)
+        .args(["-n", "x", "--", "touch"])
+        .arg(&marker);
+    let out = run_with_timeout(cmd, TIMEOUT);
+    assert_eq!(out.status.code(), Some(125));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.starts_with("restartd: unable to create")
+            && err.contains("pass --state-dir or set RESTARTD_STATE_DIR"),
+        "{err}"
+    );
+    assert!(!marker.exists());
+}
+
+#[test]
+fn only_the_owner_can_use_the_control_socket() {
+    if !nix::unistd::geteuid().is_root() {
+        println!("skipped: needs root to act as another user");
+        return;
+    }
+    let env = Env::new();
+    let mut r = env.start(&["-n", "owned", "--", "sleep", "300"]);
+    env.wait_child("owned");
+    let socket = env.instance("owned").join("control");
+    // As nobody: the 0700 directory and the 0600 socket keep it out.
+    let probe = "import os, socket, sys\nos.setgid(65534); os.setuid(65534)\ns = socket.socket(socket.AF_UNIX)\ntry:\n    s.connect(sys.argv[1]); s.sendall(b'stop\\n'); print(s.recv(100))\nexcept PermissionError:\n    print('denied')\n";
+    let out = Command::new("python3")
+        .args(["-c", probe])
+        .arg(&socket)
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "denied");
+    assert_eq!(env.state("owned")["status"], "running");
+    r.signal(nix::libc::SIGTERM);
+    assert_eq!(r.wait_exit(), Some(0));
+}
