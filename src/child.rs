@@ -4,9 +4,10 @@
 //! in its own process group with stdin /dev/null, the inherited signal state and a parent-death
 //! signal. This module carries out what the state machine decides; it never decides itself.
 
-use std::ffi::OsString;
+use std::ffi::{CString, OsString};
 use std::io;
 use std::os::fd::OwnedFd;
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 
@@ -23,25 +24,130 @@ pub struct Spawned {
     pub pid: i32,
     /// The read end of the child's stderr pipe.
     pub stderr: OwnedFd,
+    /// The read end of the child's stdout pipe, when stdout is captured (`--log-file`).
+    pub stdout: Option<OwnedFd>,
 }
 
-/// Starts `command` in a new process group, with `env` added to restartd's environment.
-pub fn spawn(
-    command: &[OsString],
-    env: &[(&str, String)],
-    inherited: Inherited,
-) -> io::Result<Spawned> {
+/// How to start the child.
+pub struct Start<'a> {
+    pub command: &'a [OsString],
+    /// Added to restartd's environment (replacing variables of the same name).
+    pub env: Vec<(OsString, OsString)>,
+    /// Variables of restartd's environment the child must not see.
+    pub remove: &'a [&'a str],
+    /// Set `WATCHDOG_PID` to the child's own pid.
+    pub watchdog_pid: bool,
+    /// Pipe stdout through restartd instead of passing restartd's own.
+    pub capture_stdout: bool,
+}
+
+/// argv and envp as C arrays, built before fork so that the child, between fork and exec, only
+/// writes its pid into a reserved slot: no allocation after fork.
+struct ExecPlan {
+    argv: Vec<CString>,
+    argv_ptrs: Vec<*const libc::c_char>,
+    env: Vec<Vec<u8>>,
+    env_ptrs: Vec<*const libc::c_char>,
+    /// Index in `env` of `WATCHDOG_PID=` followed by room for the digits.
+    pid_slot: Option<usize>,
+}
+
+// SAFETY: the pointers point into the plan's own buffers, which move with it; the plan is used
+// by one thread (the forked child) at a time.
+unsafe impl Send for ExecPlan {}
+unsafe impl Sync for ExecPlan {}
+
+const PID_VAR: &[u8] = b"WATCHDOG_PID=";
+
+impl ExecPlan {
+    fn new(start: &Start) -> io::Result<ExecPlan> {
+        let argv = start
+            .command
+            .iter()
+            .map(|a| CString::new(a.as_bytes()))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|_| {
+                io::Error::new(io::ErrorKind::InvalidInput, "an argument holds a NUL byte")
+            })?;
+        let mut vars: Vec<(OsString, OsString)> = std::env::vars_os()
+            .filter(|(k, _)| !start.remove.iter().any(|r| k.as_bytes() == r.as_bytes()))
+            .filter(|(k, _)| !start.env.iter().any(|(e, _)| e == k))
+            .collect();
+        vars.extend(start.env.iter().cloned());
+        let mut env: Vec<Vec<u8>> = vars
+            .iter()
+            .filter(|(k, v)| !k.as_bytes().contains(&0) && !v.as_bytes().contains(&0))
+            .map(|(k, v)| [k.as_bytes(), b"=", v.as_bytes(), b"\0"].concat())
+            .collect();
+        let pid_slot = start.watchdog_pid.then(|| {
+            let mut slot = PID_VAR.to_vec();
+            slot.resize(PID_VAR.len() + 12, 0);
+            env.push(slot);
+            env.len() - 1
+        });
+        let mut plan = ExecPlan {
+            argv_ptrs: Vec::new(),
+            argv,
+            env_ptrs: Vec::new(),
+            env,
+            pid_slot,
+        };
+        plan.argv_ptrs = plan.argv.iter().map(|a| a.as_ptr()).collect();
+        plan.argv_ptrs.push(std::ptr::null());
+        plan.env_ptrs = plan.env.iter().map(|e| e.as_ptr().cast()).collect();
+        plan.env_ptrs.push(std::ptr::null());
+        Ok(plan)
+    }
+
+    /// In the child: fill in the pid, then exec. Returns only on failure.
+    fn exec(&mut self) -> io::Error {
+        if let Some(i) = self.pid_slot {
+            // SAFETY: getpid is async-signal-safe.
+            let mut pid = unsafe { libc::getpid() } as u32;
+            let mut digits = [0u8; 10];
+            let mut n = 0;
+            loop {
+                digits[n] = b'0' + (pid % 10) as u8;
+                n += 1;
+                pid /= 10;
+                if pid == 0 {
+                    break;
+                }
+            }
+            let slot = &mut self.env[i];
+            for (k, d) in digits[..n].iter().rev().enumerate() {
+                slot[PID_VAR.len() + k] = *d;
+            }
+            slot[PID_VAR.len() + n] = 0;
+        }
+        // SAFETY: NULL-terminated arrays of NUL-terminated strings owned by the plan.
+        unsafe {
+            libc::execvpe(
+                self.argv[0].as_ptr(),
+                self.argv_ptrs.as_ptr(),
+                self.env_ptrs.as_ptr(),
+            )
+        };
+        io::Error::last_os_error()
+    }
+}
+
+/// Starts the child in a new process group, with stdin /dev/null, the inherited signal state and a
+/// parent-death signal.
+pub fn spawn(start: Start, inherited: Inherited) -> io::Result<Spawned> {
     let parent = std::process::id() as libc::pid_t;
-    let mut cmd = Command::new(&command[0]);
-    cmd.args(&command[1..])
-        .stdin(Stdio::null())
-        .stdout(Stdio::inherit())
+    let mut plan = ExecPlan::new(&start)?;
+    let mut cmd = Command::new(&start.command[0]);
+    cmd.stdin(Stdio::null())
+        .stdout(if start.capture_stdout {
+            Stdio::piped()
+        } else {
+            Stdio::inherit()
+        })
         .stderr(Stdio::piped())
         .process_group(0);
-    for (key, value) in env {
-        cmd.env(key, value);
-    }
-    // SAFETY: the closure runs between fork and exec and only makes async-signal-safe calls.
+    // SAFETY: the closure runs between fork and exec and only makes async-signal-safe calls;
+    // it execs itself (std's own exec is never reached on success).
     unsafe {
         cmd.pre_exec(move || {
             inherited.restore()?;
@@ -59,14 +165,16 @@ pub fn spawn(
             if libc::getppid() != parent {
                 libc::raise(libc::SIGTERM);
             }
-            Ok(())
+            Err(plan.exec())
         });
     }
     let mut child = cmd.spawn()?;
     let stderr = child.stderr.take().expect("stderr is piped").into();
+    let stdout = child.stdout.take().map(OwnedFd::from);
     Ok(Spawned {
         pid: child.id() as i32,
         stderr,
+        stdout,
     })
 }
 

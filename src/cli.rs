@@ -101,6 +101,54 @@ pub struct RunArgs {
     #[arg(long, value_name = "DUR", default_value = "10s", value_parser = parse_duration)]
     pub stop_timeout: Duration,
 
+    /// Health check command, run with sh -c; exit 0 means healthy
+    #[arg(long, value_name = "CMD", conflicts_with = "health_url")]
+    pub health_cmd: Option<String>,
+
+    /// Health check URL, http://host:port/path; a 2xx or 3xx answer means healthy
+    #[arg(long, value_name = "URL", value_parser = parse_health_url)]
+    pub health_url: Option<HealthUrl>,
+
+    /// Time between health checks
+    #[arg(long, value_name = "DUR", default_value = "30s", value_parser = parse_duration)]
+    pub health_interval: Duration,
+
+    /// A health check slower than this fails
+    #[arg(long, value_name = "DUR", default_value = "5s", value_parser = parse_duration)]
+    pub health_timeout: Duration,
+
+    /// Consecutive failed checks that make the child unhealthy
+    #[arg(long, value_name = "N", default_value = "3", value_parser = parse_retries)]
+    pub health_retries: u32,
+
+    /// Failed checks in this time after a start do not count
+    #[arg(long, value_name = "DUR", default_value = "0s", value_parser = parse_duration)]
+    pub health_start_period: Duration,
+
+    /// Give the child a NOTIFY_SOCKET (sd_notify: READY=1, STATUS=, WATCHDOG=1, STOPPING=1)
+    #[arg(long)]
+    pub notify: bool,
+
+    /// The child must send WATCHDOG=1 at least this often (implies --notify)
+    #[arg(long, value_name = "DUR", value_parser = parse_nonzero_duration)]
+    pub watchdog: Option<Duration>,
+
+    /// Restart when the child's process group uses more RSS than SIZE (e.g. 512M, 2G)
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub max_memory: Option<u64>,
+
+    /// Also append the child's stdout and stderr to PATH
+    #[arg(long, value_name = "PATH")]
+    pub log_file: Option<std::path::PathBuf>,
+
+    /// Rotate the log file past this size (e.g. 10M)
+    #[arg(long, value_name = "SIZE", default_value = "10M", value_parser = parse_size)]
+    pub log_max_size: u64,
+
+    /// Rotated log files kept: PATH.1 (newest) … PATH.N
+    #[arg(long, value_name = "N", default_value = "5", value_parser = parse_keep)]
+    pub log_keep: u32,
+
     /// How many trailing stderr lines a crash record keeps (at most 64 KiB)
     #[arg(long, value_name = "N", default_value = "100", value_parser = parse_tail_lines)]
     pub tail_lines: usize,
@@ -263,6 +311,94 @@ fn parse_max_restarts(s: &str) -> Result<MaxRestarts, String> {
     s.parse::<u32>()
         .map(|n| MaxRestarts(Some(n)))
         .map_err(|_| format!("invalid count '{s}': expected a whole number or 'unlimited'"))
+}
+
+/// `--health-url`: plain HTTP only.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HealthUrl {
+    pub host: String,
+    pub port: u16,
+    pub path: String,
+}
+
+fn parse_health_url(s: &str) -> Result<HealthUrl, String> {
+    if s.starts_with("https://") {
+        return Err(format!(
+            "https is not supported: use --health-cmd 'curl -fsS {s}' instead"
+        ));
+    }
+    let err = || format!("invalid URL '{s}': expected http://host:port/path");
+    let rest = s.strip_prefix("http://").ok_or_else(err)?;
+    let (authority, path) = match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, "/"),
+    };
+    let (host, port) = match authority.rsplit_once(':') {
+        Some((h, p)) if !h.ends_with(']') || h.starts_with('[') => {
+            (h, p.parse::<u16>().map_err(|_| err())?)
+        }
+        _ => (authority, 80),
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    if host.is_empty() || path.contains(char::is_whitespace) {
+        return Err(err());
+    }
+    Ok(HealthUrl {
+        host: host.to_string(),
+        port,
+        path: path.to_string(),
+    })
+}
+
+fn parse_retries(s: &str) -> Result<u32, String> {
+    match s.parse::<u32>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err(format!(
+            "invalid count '{s}': expected a whole number of at least 1"
+        )),
+    }
+}
+
+fn parse_keep(s: &str) -> Result<u32, String> {
+    match s.parse::<u32>() {
+        Ok(n) if n <= 1000 => Ok(n),
+        _ => Err(format!(
+            "invalid count '{s}': expected a whole number from 0 to 1000"
+        )),
+    }
+}
+
+fn parse_nonzero_duration(s: &str) -> Result<Duration, String> {
+    match parse_duration(s)? {
+        d if d.is_zero() => Err(format!(
+            "invalid duration '{s}': expected more than 0, e.g. 10s"
+        )),
+        d => Ok(d),
+    }
+}
+
+/// Sizes: `512M`, `2G`, `100K`, `1048576` (bytes); K/M/G/T are powers of 1024, `B`/`iB` allowed.
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let err =
+        || format!("invalid size '{s}': expected a number with K, M, G or T, e.g. 512M or 2G");
+    let t = s.trim();
+    let t = t
+        .strip_suffix("iB")
+        .or_else(|| t.strip_suffix('B'))
+        .unwrap_or(t);
+    let (number, shift) = match t.chars().last() {
+        Some('K' | 'k') => (&t[..t.len() - 1], 10),
+        Some('M' | 'm') => (&t[..t.len() - 1], 20),
+        Some('G' | 'g') => (&t[..t.len() - 1], 30),
+        Some('T' | 't') => (&t[..t.len() - 1], 40),
+        _ => (t, 0),
+    };
+    let value = number.trim().parse::<f64>().map_err(|_| err())?;
+    let bytes = value * (1u64 << shift) as f64;
+    if !bytes.is_finite() || bytes < 1.0 || bytes > u64::MAX as f64 {
+        return Err(err());
+    }
+    Ok(bytes as u64)
 }
 
 fn parse_tail_lines(s: &str) -> Result<usize, String> {
@@ -453,6 +589,48 @@ mod tests {
         );
         for bad in ["0", "99", "-1", ""] {
             assert!(parse_signal(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("512M"), Ok(512 << 20));
+        assert_eq!(parse_size("2G"), Ok(2 << 30));
+        assert_eq!(parse_size("1.5K"), Ok(1536));
+        assert_eq!(parse_size("10MiB"), Ok(10 << 20));
+        assert_eq!(parse_size("4096"), Ok(4096));
+        assert_eq!(
+            parse_size("lots"),
+            Err("invalid size 'lots': expected a number with K, M, G or T, e.g. 512M or 2G".into())
+        );
+        for bad in ["", "0", "-1M", "1X", "M"] {
+            assert!(parse_size(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn health_urls() {
+        let url = parse_health_url("http://127.0.0.1:8080/healthz").unwrap();
+        assert_eq!(
+            (url.host.as_str(), url.port, url.path.as_str()),
+            ("127.0.0.1", 8080, "/healthz")
+        );
+        let url = parse_health_url("http://localhost").unwrap();
+        assert_eq!(
+            (url.host.as_str(), url.port, url.path.as_str()),
+            ("localhost", 80, "/")
+        );
+        let url = parse_health_url("http://[::1]:9000/x?y=1").unwrap();
+        assert_eq!(
+            (url.host.as_str(), url.port, url.path.as_str()),
+            ("::1", 9000, "/x?y=1")
+        );
+        assert_eq!(
+            parse_health_url("https://example.com/h"),
+            Err("https is not supported: use --health-cmd 'curl -fsS https://example.com/h' instead".into())
+        );
+        for bad in ["ftp://x", "http://", "http://h:99999/", "localhost:80"] {
+            assert!(parse_health_url(bad).is_err(), "{bad}");
         }
     }
 

@@ -7,7 +7,7 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::cli::{default_name, LogFormat, RunArgs};
+use crate::cli::{default_name, HealthUrl, LogFormat, RunArgs};
 use crate::hooks::AlertLimit;
 use crate::machine::Settings;
 use crate::policy::{Backoff, ExitRules};
@@ -18,6 +18,33 @@ pub enum Verbosity {
     Quiet,
     Normal,
     Verbose,
+}
+
+/// What a health check runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Probe {
+    /// `--health-cmd`, run with `sh -c`.
+    Command(String),
+    /// `--health-url`.
+    Http(HealthUrl),
+}
+
+/// The `--health-*` flags.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HealthConfig {
+    pub probe: Probe,
+    pub interval: Duration,
+    pub timeout: Duration,
+    pub retries: u32,
+    pub start_period: Duration,
+}
+
+/// `--log-file`, `--log-max-size`, `--log-keep`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogFileConfig {
+    pub path: PathBuf,
+    pub max_size: u64,
+    pub keep: u32,
 }
 
 /// Everything `restartd -- COMMAND` runs with.
@@ -31,6 +58,12 @@ pub struct Config {
     pub max_restarts: Option<u32>,
     pub reset: bool,
     pub tail_lines: usize,
+    pub health: Option<HealthConfig>,
+    /// `--notify`, or implied by `--watchdog`.
+    pub notify: bool,
+    pub watchdog: Option<Duration>,
+    pub max_memory: Option<u64>,
+    pub log_file: Option<LogFileConfig>,
     pub on_crash: Option<String>,
     pub on_give_up: Option<String>,
     pub alert_limit: AlertLimit,
@@ -47,6 +80,23 @@ impl Config {
             (false, true) => Verbosity::Verbose,
             (false, false) => Verbosity::Normal,
         };
+        let probe = match (args.health_cmd, args.health_url) {
+            (Some(cmd), _) => Some(Probe::Command(cmd)),
+            (None, Some(url)) => Some(Probe::Http(url)),
+            (None, None) => None,
+        };
+        let health = probe.map(|probe| HealthConfig {
+            probe,
+            interval: args.health_interval,
+            timeout: args.health_timeout,
+            retries: args.health_retries,
+            start_period: args.health_start_period,
+        });
+        let log_file = args.log_file.map(|path| LogFileConfig {
+            path,
+            max_size: args.log_max_size,
+            keep: args.log_keep,
+        });
         Config {
             name,
             state_dir: state_dir(args.state_dir, env),
@@ -72,6 +122,11 @@ impl Config {
             max_restarts: args.max_restarts.0,
             reset: args.reset,
             tail_lines: args.tail_lines,
+            health,
+            notify: args.notify || args.watchdog.is_some(),
+            watchdog: args.watchdog,
+            max_memory: args.max_memory,
+            log_file,
             on_crash: args.on_crash,
             on_give_up: args.on_give_up,
             alert_limit: args.alert_limit,

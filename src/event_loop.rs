@@ -5,7 +5,7 @@
 //! quiet child costs no wakeups (SPEC §5). Order in a turn: drain the signal pipe then take the
 //! flags; copy the child's stderr; reap everything; serve control requests; tick.
 
-use std::os::fd::{AsFd, OwnedFd};
+use std::ffi::OsString;
 use std::time::SystemTime;
 
 use anyhow::Context;
@@ -19,14 +19,18 @@ use crate::config::Config;
 use crate::control::{self, Request};
 use crate::crashlog::{self, CrashLog, CrashRecord};
 use crate::exit::{signal_name, ProcessEnd};
+use crate::health::{Event as HealthEvent, Health};
 use crate::hooks::Hooks;
 use crate::instance::Instance;
 use crate::log::{fmt_duration, Level, Logger};
+use crate::logfile::LogFile;
 use crate::machine::{Action, EndReport, Input, Machine, Now, Outcome, Status};
+use crate::memory::MemoryLimit;
+use crate::notify::{Message, NotifySocket, Upward, Watchdog};
+use crate::output::Output;
 use crate::policy::Verdict;
 use crate::signals::{self, Inherited, SignalPipe};
 use crate::state::{self, LastExitJson, StateFile, StateWriter};
-use crate::tail::{self, Tail};
 use crate::traceback;
 use crate::window::RestartWindow;
 
@@ -49,11 +53,19 @@ pub struct Supervisor {
     awaiting_leftovers: bool,
     /// The signal of the current stop or cleanup, and whom it was sent to (pids, -pgids).
     cleanup: Option<(i32, Vec<i32>)>,
-    stderr: Option<OwnedFd>,
-    /// restartd's stderr is gone: keep reading the child's, stop copying it.
-    stderr_closed: bool,
-    /// The last bytes of the current run's stderr.
-    tail: Tail,
+    /// The child's stderr and stdout on their way out, and the tail of stderr.
+    output: Output,
+    /// `--notify`: the child's NOTIFY_SOCKET, its readiness and STATUS= text.
+    notify: Option<NotifySocket>,
+    ready: bool,
+    status_text: Option<String>,
+    watchdog: Option<Watchdog>,
+    /// restartd's own channel to systemd.
+    upward: Option<Upward>,
+    health: Option<Health>,
+    /// The HTTP health check's socket was ready at the last poll.
+    health_ready: bool,
+    memory: Option<MemoryLimit>,
     /// What the last main child used.
     usage: Option<Usage>,
     crash_log: CrashLog,
@@ -91,6 +103,24 @@ impl Supervisor {
             cfg.on_give_up.clone(),
             cfg.alert_limit,
         );
+        let notify = match cfg.notify {
+            true => Some(NotifySocket::bind(&instance.dir).with_context(|| {
+                format!(
+                    "unable to create the notify socket in {}",
+                    instance.dir.display()
+                )
+            })?),
+            false => None,
+        };
+        let health = match &cfg.health {
+            Some(h) => Some(Health::new(h.clone()).map_err(anyhow::Error::msg)?),
+            None => None,
+        };
+        let env = |key: &str| std::env::var(key).ok();
+        let upward = Upward::from_env(&env, std::time::Instant::now());
+        let output = Output::new(cfg.log_file.clone().map(LogFile::new));
+        let watchdog = cfg.watchdog.map(Watchdog::new);
+        let memory = cfg.max_memory.map(MemoryLimit::new);
         let seed = now
             .duration_since(SystemTime::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos() as u64)
@@ -109,9 +139,15 @@ impl Supervisor {
             group: None,
             awaiting_leftovers: false,
             cleanup: None,
-            stderr: None,
-            stderr_closed: false,
-            tail: Tail::new(tail::MAX_BYTES),
+            output,
+            notify,
+            ready: false,
+            status_text: None,
+            watchdog,
+            upward,
+            health,
+            health_ready: false,
+            memory,
             usage: None,
             crash_log,
             last_crash_id: None,
@@ -142,14 +178,25 @@ impl Supervisor {
         }
     }
 
+    /// The earliest moment anything needs the loop; `None` when only events matter.
+    fn deadline(&self) -> Option<std::time::Instant> {
+        [
+            self.machine.deadline(),
+            self.hooks.deadline(),
+            self.health.as_ref().and_then(Health::deadline),
+            self.watchdog.as_ref().and_then(Watchdog::deadline),
+            self.memory.as_ref().and_then(MemoryLimit::deadline),
+            self.upward.as_ref().and_then(Upward::deadline),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
     /// Saves the state if it changed, then blocks until an fd is ready or a deadline comes.
     fn wait(&mut self) {
         self.save_if_dirty();
-        let deadline = match (self.machine.deadline(), self.hooks.deadline()) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
-        let timeout = match deadline {
+        let timeout = match self.deadline() {
             None => PollTimeout::NONE,
             Some(deadline) => {
                 let left = deadline.saturating_duration_since(std::time::Instant::now());
@@ -159,15 +206,34 @@ impl Supervisor {
             }
         };
         let mut fds = vec![PollFd::new(self.signals.fd(), PollFlags::POLLIN)];
-        if let Some(stderr) = &self.stderr {
-            fds.push(PollFd::new(stderr.as_fd(), PollFlags::POLLIN));
+        let health_at = self
+            .health
+            .as_ref()
+            .and_then(Health::poll_fd)
+            .map(|(fd, events)| {
+                fds.push(PollFd::new(fd, events));
+                fds.len() - 1
+            });
+        fds.extend(
+            self.output
+                .fds()
+                .map(|fd| PollFd::new(fd, PollFlags::POLLIN)),
+        );
+        if let Some(notify) = &self.notify {
+            fds.push(PollFd::new(notify.fd(), PollFlags::POLLIN));
         }
         fds.extend(
             self.control
                 .fds()
                 .map(|fd| PollFd::new(fd, PollFlags::POLLIN)),
         );
-        match poll(&mut fds, timeout) {
+        let result = poll(&mut fds, timeout);
+        let health_ready = health_at
+            .and_then(|i| fds[i].revents())
+            .is_some_and(|r| !r.is_empty());
+        drop(fds);
+        self.health_ready = health_ready;
+        match result {
             Ok(_) | Err(Errno::EINTR) => {}
             Err(e) => self.log.warn(&format!("poll failed: {e}")),
         }
@@ -201,7 +267,7 @@ impl Supervisor {
         }
         signals::take(libc::SIGCHLD);
 
-        self.copy_stderr();
+        self.copy_output();
         let mut ended = None;
         while let Some(reaped) = child::reap() {
             if Some(reaped.pid) == self.child {
@@ -212,6 +278,12 @@ impl Supervisor {
                 if let Some(problem) = self.hooks.reaped(reaped.pid, reaped.end) {
                     self.log.warn(&problem);
                 }
+            } else if self.health.as_ref().is_some_and(|h| h.owns(reaped.pid)) {
+                let event = self
+                    .health
+                    .as_mut()
+                    .and_then(|h| h.reaped(reaped.pid, reaped.end, now.mono));
+                inputs.extend(self.health_event(event));
             } else {
                 self.log.debug(&format!(
                     "reaped orphan {} ({})",
@@ -222,8 +294,10 @@ impl Supervisor {
         }
         if let Some(end) = ended {
             // The child wrote its last lines before it exited: they are in the pipe now.
-            self.copy_stderr();
-            self.stderr = None;
+            for problem in self.output.detach() {
+                self.log.warn(&problem);
+            }
+            self.stop_monitors();
             let leftovers = self.leftovers_alive();
             self.awaiting_leftovers = leftovers;
             inputs.push(Input::ChildEnded {
@@ -242,6 +316,18 @@ impl Supervisor {
                 self.group = None;
                 inputs.push(Input::LeftoversGone);
             }
+        }
+
+        self.notifications(now);
+        if self.health_ready {
+            let event = self.health.as_mut().and_then(|h| h.ready(now.mono));
+            inputs.extend(self.health_event(event));
+        }
+        if self.machine.status() == Status::Running {
+            inputs.extend(self.monitor_ticks(now));
+        }
+        if let Some(up) = &mut self.upward {
+            up.tick(now.mono);
         }
 
         for pending in self.control.requests() {
@@ -269,6 +355,139 @@ impl Supervisor {
         inputs
     }
 
+    /// Reads the child's sd_notify datagrams; only its process group may speak.
+    fn notifications(&mut self, now: Now) {
+        let Some(notify) = &self.notify else { return };
+        for (pid, messages) in notify.receive() {
+            let group = self.child.and(self.group);
+            let allowed = match (pid, group) {
+                (Some(pid), Some(group)) => pid == group || child::group_of(pid) == Some(group),
+                _ => false,
+            };
+            if !allowed {
+                self.log
+                    .debug(&format!("ignored a notify datagram from pid {pid:?}"));
+                continue;
+            }
+            for message in messages {
+                match message {
+                    Message::Ready => {
+                        if !self.ready {
+                            self.ready = true;
+                            self.dirty = true;
+                            self.log.debug("the child is ready");
+                        }
+                        if let Some(up) = &mut self.upward {
+                            up.ready();
+                        }
+                        if let Some(w) = &mut self.watchdog {
+                            w.restart(now.mono);
+                        }
+                    }
+                    Message::Status(text) => {
+                        if let Some(up) = &self.upward {
+                            up.status(&text);
+                        }
+                        self.status_text = Some(text);
+                        self.dirty = true;
+                    }
+                    Message::Watchdog => {
+                        if let Some(w) = &mut self.watchdog {
+                            w.restart(now.mono);
+                        }
+                    }
+                    Message::WatchdogUsec(usec) => {
+                        if let Some(w) = &mut self.watchdog {
+                            w.set_interval(std::time::Duration::from_micros(usec), now.mono);
+                        }
+                    }
+                    Message::Stopping => self.log.debug("the child says it is stopping"),
+                }
+            }
+        }
+    }
+
+    /// Due health checks, watchdog and memory samples, while the child runs.
+    fn monitor_ticks(&mut self, now: Now) -> Vec<Input> {
+        let mut inputs = Vec::new();
+        let event = self.health.as_mut().and_then(|h| h.tick(now.mono));
+        inputs.extend(self.health_event(event));
+        if let Some(interval) = self.watchdog.as_mut().and_then(|w| w.missed(now.mono)) {
+            let detail = format!("no WATCHDOG=1 within {}", fmt_duration(interval));
+            self.log
+                .warn(&format!("watchdog: {detail}; sending SIGABRT"));
+            inputs.push(Input::WatchdogMissed { detail });
+        }
+        let due = self
+            .memory
+            .as_ref()
+            .and_then(MemoryLimit::deadline)
+            .is_some_and(|d| d <= now.mono);
+        if let (true, Some(group)) = (due, self.group) {
+            let others: Vec<i32> = child::children()
+                .into_iter()
+                .filter(|&p| Some(p) != self.child && !self.hooks.owns(p))
+                .collect();
+            let over = self
+                .memory
+                .as_mut()
+                .and_then(|m| m.tick(now.mono, group, &others));
+            if let Some(detail) = over {
+                self.log.warn(&detail);
+                inputs.push(Input::OverMemory { detail });
+            }
+        }
+        inputs
+    }
+
+    fn health_event(&mut self, event: Option<HealthEvent>) -> Option<Input> {
+        match event? {
+            HealthEvent::Changed => {
+                self.dirty = true;
+                None
+            }
+            HealthEvent::Unhealthy(detail) => {
+                self.dirty = true;
+                self.log.warn(&format!("unhealthy: {detail}"));
+                Some(Input::Unhealthy { detail })
+            }
+        }
+    }
+
+    /// No health checks, pings or samples for a child that is gone or being stopped.
+    fn stop_monitors(&mut self) {
+        if let Some(h) = &mut self.health {
+            h.child_stopped();
+        }
+        if let Some(m) = &mut self.memory {
+            m.child_stopped();
+        }
+        if let Some(w) = &mut self.watchdog {
+            w.disarm();
+        }
+    }
+
+    /// A child started: monitors begin, readiness is unknown again.
+    fn start_monitors(&mut self, now: std::time::Instant) {
+        self.ready = false;
+        self.status_text = None;
+        if let Some(h) = &mut self.health {
+            h.child_started(now);
+        }
+        if let Some(m) = &mut self.memory {
+            m.child_started(now);
+        }
+        if let Some(w) = &mut self.watchdog {
+            w.restart(now);
+        }
+        if self.notify.is_none() {
+            // Without --notify the child counts as ready once it runs.
+            if let Some(up) = &mut self.upward {
+                up.ready();
+            }
+        }
+    }
+
     fn control_input(&self, request: Request) -> Result<Input, String> {
         let status = self.machine.status();
         match request {
@@ -291,6 +510,21 @@ impl Supervisor {
 
     /// Carries out `actions` in order; `Some(status)` when restartd is to exit.
     fn execute(&mut self, actions: Vec<Action>, now: Now) -> Option<u8> {
+        let was = self.machine.status();
+        let code = self.run_actions(actions, now);
+        let status = self.machine.status();
+        if status != Status::Running {
+            self.stop_monitors();
+        }
+        if status == Status::Stopping && was != Status::Stopping {
+            if let Some(up) = &self.upward {
+                up.stopping();
+            }
+        }
+        code
+    }
+
+    fn run_actions(&mut self, actions: Vec<Action>, now: Now) -> Option<u8> {
         let mut queue = std::collections::VecDeque::from(actions);
         while let Some(action) = queue.pop_front() {
             match action {
@@ -301,6 +535,11 @@ impl Supervisor {
                 Action::SignalGroup(sig) => {
                     if let Some(group) = self.group {
                         child::signal_group(group, sig);
+                    }
+                }
+                Action::SignalChild(sig) => {
+                    if let Some(pid) = self.child {
+                        child::signal_process(pid, sig);
                     }
                 }
                 Action::SignalAll(sig) => self.signal_all(sig),
@@ -324,22 +563,35 @@ impl Supervisor {
     }
 
     fn spawn(&mut self, restarts: u32) -> Input {
-        let env = [
-            ("RESTARTD_NAME", self.cfg.name.clone()),
-            ("RESTARTD_RESTARTS", restarts.to_string()),
+        let mut env: Vec<(OsString, OsString)> = vec![
+            ("RESTARTD_NAME".into(), self.cfg.name.clone().into()),
+            ("RESTARTD_RESTARTS".into(), restarts.to_string().into()),
         ];
+        if let Some(notify) = &self.notify {
+            env.push(("NOTIFY_SOCKET".into(), notify.address().into()));
+        }
+        if let Some(watchdog) = self.cfg.watchdog {
+            env.push((
+                "WATCHDOG_USEC".into(),
+                watchdog.as_micros().to_string().into(),
+            ));
+        }
         self.cleanup = None;
-        self.tail.clear();
         self.usage = None;
-        match child::spawn(&self.cfg.command, &env, self.inherited) {
+        let start = child::Start {
+            command: &self.cfg.command,
+            env,
+            // What systemd gave restartd is restartd's, not the child's.
+            remove: &["NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"],
+            watchdog_pid: self.cfg.watchdog.is_some(),
+            capture_stdout: self.output.captures_stdout(),
+        };
+        match child::spawn(start, self.inherited) {
             Ok(spawned) => {
-                let _ = nix::fcntl::fcntl(
-                    &spawned.stderr,
-                    nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK),
-                );
                 self.child = Some(spawned.pid);
                 self.group = Some(spawned.pid);
-                self.stderr = Some(spawned.stderr);
+                self.output.attach(spawned.stderr, spawned.stdout);
+                self.start_monitors(std::time::Instant::now());
                 self.log.debug(&format!("started pid {}", spawned.pid));
                 Input::Spawned { pid: spawned.pid }
             }
@@ -385,9 +637,11 @@ impl Supervisor {
     /// Whether anything of the last child is alive: its group, or a reparented descendant.
     fn leftovers_alive(&self) -> bool {
         self.group.is_some_and(child::group_alive)
-            || child::children()
-                .iter()
-                .any(|&pid| Some(pid) != self.child && !self.hooks.owns(pid))
+            || child::children().iter().any(|&pid| {
+                Some(pid) != self.child
+                    && !self.hooks.owns(pid)
+                    && !self.health.as_ref().is_some_and(|h| h.owns(pid))
+            })
     }
 
     /// Before exiting: hooks still running get up to their timeout, so a give-up alert is always
@@ -415,29 +669,10 @@ impl Supervisor {
         }
     }
 
-    /// Copies what the child wrote to stderr on to restartd's stderr, without blocking on the
-    /// child (the pipe is non-blocking) and without waiting for EOF.
-    fn copy_stderr(&mut self) {
-        let Some(fd) = &self.stderr else { return };
-        let mut buf = [0u8; 65536];
-        loop {
-            match nix::unistd::read(fd, &mut buf) {
-                Ok(0) => {
-                    self.stderr = None;
-                    return;
-                }
-                Ok(n) => {
-                    self.tail.push(&buf[..n]);
-                    if !self.stderr_closed && write_all_stderr(&buf[..n]).is_err() {
-                        self.stderr_closed = true;
-                    }
-                    if n < buf.len() {
-                        return;
-                    }
-                }
-                Err(Errno::EINTR) => continue,
-                Err(_) => return,
-            }
+    /// Copies what the child wrote on to restartd's stdout/stderr and the log file.
+    fn copy_output(&mut self) {
+        for problem in self.output.copy() {
+            self.log.warn(&problem);
         }
     }
 
@@ -496,7 +731,7 @@ impl Supervisor {
 
     fn crash_record(&mut self, r: &EndReport, now: Now) -> CrashRecord {
         self.crash_seq += 1;
-        let tail = self.tail.last_lines(self.cfg.tail_lines);
+        let tail = self.output.tail.last_lines(self.cfg.tail_lines);
         let found = tail
             .as_deref()
             .map(traceback::recognise)
@@ -592,7 +827,9 @@ impl Supervisor {
                 crash_id: self.last_crash_id.clone(),
             }),
             next_restart_at: m.next_restart_at().map(state::rfc3339),
-            health: None,
+            health: self.health.as_ref().map(|h| h.state().as_str().to_string()),
+            ready: self.notify.as_ref().map(|_| self.ready),
+            status_text: self.status_text.clone(),
             updated_at: state::rfc3339(SystemTime::now()),
         }
     }
@@ -739,16 +976,4 @@ fn one_line(text: &str) -> String {
         Some((i, _)) => format!("{}…", &line[..i]),
         None => line.to_string(),
     }
-}
-
-fn write_all_stderr(mut buf: &[u8]) -> nix::Result<()> {
-    let stderr = std::io::stderr();
-    while !buf.is_empty() {
-        match nix::unistd::write(&stderr, buf) {
-            Ok(n) => buf = &buf[n..],
-            Err(Errno::EINTR) => continue,
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(())
 }

@@ -11,7 +11,7 @@ use nix::libc::{SIGKILL, SIGSTOP};
 use serde::{Deserialize, Serialize};
 
 use crate::exit::{code, ProcessEnd};
-use crate::policy::{decide, Backoff, ExitRules, RestartPolicy, Verdict};
+use crate::policy::{decide, Backoff, Cause, ExitRules, RestartPolicy, Verdict};
 use crate::window::RestartWindow;
 
 /// Time as the core sees it: both clocks, read once per loop turn.
@@ -101,6 +101,12 @@ pub enum Input {
     Suspend,
     /// `restartd reset`: forget the restart window.
     ResetWindow,
+    /// The health check failed `--health-retries` times; `detail` is the last check's output.
+    Unhealthy { detail: String },
+    /// The child's process group uses more than `--max-memory`; `detail` says how much.
+    OverMemory { detail: String },
+    /// No `WATCHDOG=1` within the watchdog interval.
+    WatchdogMissed { detail: String },
     /// `deadline()` has passed (spurious ticks are harmless).
     Tick,
 }
@@ -110,6 +116,9 @@ pub enum Input {
 pub enum Reason {
     Exit,
     Signal,
+    Unhealthy,
+    Watchdog,
+    Memory,
     SpawnFailed,
 }
 
@@ -119,6 +128,9 @@ impl Reason {
         match self {
             Reason::Exit => "exit",
             Reason::Signal => "signal",
+            Reason::Unhealthy => "unhealthy",
+            Reason::Watchdog => "watchdog",
+            Reason::Memory => "memory",
             Reason::SpawnFailed => "spawn-failed",
         }
     }
@@ -203,6 +215,8 @@ pub enum Action {
     Spawn { restarts: u32 },
     /// Signal the child's process group.
     SignalGroup(i32),
+    /// Signal the main child only (the watchdog's SIGABRT, for its stack dump).
+    SignalChild(i32),
     /// Signal the child's process group and every reparented descendant.
     SignalAll(i32),
     /// Stop restartd itself (SIGSTOP), after the child's group was stopped.
@@ -223,6 +237,8 @@ enum Stop {
     Shutdown { signal: i32 },
     /// Stop the child and start it again.
     Restart,
+    /// restartd stopped a failing child (unhealthy, memory, watchdog); the policy decides next.
+    Failure(Reason),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -261,6 +277,8 @@ pub struct Machine {
     restarts_total: u64,
     restarts_run: u32,
     last_exit: Option<LastExit>,
+    /// What restartd saw when it stopped a failing child, for the crash record.
+    failure_detail: Option<String>,
     exit: u8,
 }
 
@@ -283,6 +301,7 @@ impl Machine {
             restarts_total,
             restarts_run: 0,
             last_exit: None,
+            failure_detail: None,
             exit: 0,
         }
     }
@@ -376,6 +395,9 @@ impl Machine {
                 self.window.clear();
                 vec![Action::SaveState]
             }
+            Input::Unhealthy { detail } => self.failed(Reason::Unhealthy, detail, now),
+            Input::OverMemory { detail } => self.failed(Reason::Memory, detail, now),
+            Input::WatchdogMissed { detail } => self.failed(Reason::Watchdog, detail, now),
             Input::Tick => self.tick(now),
         }
     }
@@ -482,14 +504,29 @@ impl Machine {
                 self.streak = 0;
                 report.outcome = Outcome::Restarted;
             }
-            None => {
+            None | Some(Stop::Failure(_)) => {
                 if uptime >= self.settings.min_uptime {
                     self.streak = 0;
                 }
                 let s = &self.settings;
-                let cause = s.rules.classify(end);
-                let verdict = decide(s.policy, cause, end.code(), &s.rules);
-                report.crash = cause != crate::policy::Cause::Clean;
+                // The cause of a child restartd stopped is restartd's reason (SPEC §3).
+                let (cause, code) = match self.stop {
+                    Some(Stop::Failure(why)) => {
+                        report.reason = why;
+                        report.detail = self.failure_detail.take();
+                        let cause = match why {
+                            Reason::Watchdog => Cause::Watchdog,
+                            _ => Cause::Unhealthy,
+                        };
+                        (cause, None)
+                    }
+                    _ => (s.rules.classify(end), end.code()),
+                };
+                if let Some(last) = self.last_exit.as_mut() {
+                    last.reason = report.reason;
+                }
+                let verdict = decide(s.policy, cause, code, &s.rules);
+                report.crash = cause != Cause::Clean;
                 report.expected = matches!(
                     verdict,
                     Verdict::NoRestartCode(_) | Verdict::ForceRestartCode(_)
@@ -538,7 +575,9 @@ impl Machine {
     fn stop_requested(&mut self, signal: i32, now: Now) -> Vec<Action> {
         use Status::*;
         match (self.status, self.stop) {
-            (Running, _) | (Stopping, Some(Stop::Restart)) if self.child.is_some() => {
+            (Running, _) | (Stopping, Some(Stop::Restart | Stop::Failure(_)))
+                if self.child.is_some() =>
+            {
                 let first = self.stop.is_none();
                 self.stop = Some(Stop::Shutdown { signal });
                 self.status = Stopping;
@@ -550,7 +589,7 @@ impl Machine {
                     vec![Action::SaveState]
                 }
             }
-            (Stopping, Some(Stop::Restart)) => {
+            (Stopping, Some(Stop::Restart | Stop::Failure(_))) => {
                 // The child is gone and its leftovers are going: exit instead of restarting.
                 self.stop = Some(Stop::Shutdown { signal });
                 self.proceed(now)
@@ -578,6 +617,35 @@ impl Machine {
                 vec![Action::SignalAll(SIGKILL), Action::Exit(self.exit)]
             }
             (Running | Stopping, _) => self.unexpected("StopRequested", self.status),
+        }
+    }
+
+    /// restartd stops a failing child: the watchdog first sends SIGABRT to the main child (so its
+    /// runtime dumps a stack into the tail), the others the stop signal to the whole group; after
+    /// `--stop-timeout`, SIGKILL. Only a running child that is not already stopping can fail.
+    fn failed(&mut self, reason: Reason, detail: String, now: Now) -> Vec<Action> {
+        match (self.status, self.child) {
+            (Status::Running, Some(_)) => {
+                self.stop = Some(Stop::Failure(reason));
+                self.failure_detail = Some(detail);
+                self.status = Status::Stopping;
+                self.kill_at = Some(now.mono + self.settings.stop_timeout);
+                let first = match reason {
+                    Reason::Watchdog => Action::SignalChild(nix::libc::SIGABRT),
+                    _ => Action::SignalAll(self.settings.stop_signal),
+                };
+                vec![first, Action::SaveState]
+            }
+            (
+                Status::Starting
+                | Status::Running
+                | Status::Backoff
+                | Status::Stopping
+                | Status::Stopped
+                | Status::Exited
+                | Status::GaveUp,
+                _,
+            ) => vec![],
         }
     }
 
@@ -996,6 +1064,106 @@ mod tests {
     }
 
     #[test]
+    fn an_unhealthy_child_is_stopped_recorded_and_restarted_by_policy() {
+        let mut sim = Sim::new(settings(RestartPolicy::OnFailure), Some(5));
+        sim.start();
+        let actions = sim.feed(Input::Unhealthy {
+            detail: "exit 1: connection refused".into(),
+        });
+        assert_eq!(actions[0], Action::SignalAll(SIGTERM));
+        assert_eq!(sim.m.status(), Status::Stopping);
+        // It dies of SIGTERM, which would be clean; the cause is restartd's reason.
+        let actions = sim.end(ProcessEnd::Signaled {
+            signal: SIGTERM,
+            core_dumped: false,
+        });
+        let r = report(&actions);
+        assert!(r.crash);
+        assert_eq!(r.reason, Reason::Unhealthy);
+        assert_eq!(r.detail.as_deref(), Some("exit 1: connection refused"));
+        assert_eq!(r.outcome.action(), "restart");
+        assert_eq!(sim.m.last_exit().unwrap().reason, Reason::Unhealthy);
+    }
+
+    #[test]
+    fn the_policy_table_decides_after_a_failure_stop() {
+        // on-abort does not restart unhealthy or watchdog ends; on-watchdog restarts only those.
+        for (policy, input, restarts) in [
+            (
+                RestartPolicy::OnAbort,
+                Input::Unhealthy { detail: "x".into() },
+                false,
+            ),
+            (
+                RestartPolicy::OnWatchdog,
+                Input::OverMemory { detail: "x".into() },
+                false,
+            ),
+            (
+                RestartPolicy::OnWatchdog,
+                Input::WatchdogMissed { detail: "x".into() },
+                true,
+            ),
+            (
+                RestartPolicy::OnAbnormal,
+                Input::OverMemory { detail: "x".into() },
+                true,
+            ),
+            (
+                RestartPolicy::No,
+                Input::WatchdogMissed { detail: "x".into() },
+                false,
+            ),
+        ] {
+            let mut sim = Sim::new(settings(policy), Some(5));
+            sim.start();
+            sim.feed(input.clone());
+            let actions = sim.end(ProcessEnd::Exited(0));
+            let r = report(&actions);
+            assert_eq!(
+                r.outcome.action() == "restart",
+                restarts,
+                "{policy:?} {input:?}"
+            );
+            assert!(r.crash);
+            if !restarts {
+                assert_eq!(
+                    actions.last(),
+                    Some(&Action::Exit(0)),
+                    "the child's own status"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_missed_watchdog_aborts_the_child_then_kills_at_the_timeout() {
+        let mut sim = Sim::new(settings(RestartPolicy::OnWatchdog), Some(5));
+        sim.start();
+        let actions = sim.feed(Input::WatchdogMissed {
+            detail: "no WATCHDOG=1 for 1s".into(),
+        });
+        assert_eq!(actions[0], Action::SignalChild(nix::libc::SIGABRT));
+        assert_eq!(sim.step(), vec![Action::SignalAll(SIGKILL)]);
+        let actions = sim.end(ProcessEnd::Signaled {
+            signal: SIGKILL,
+            core_dumped: false,
+        });
+        assert_eq!(report(&actions).reason, Reason::Watchdog);
+        assert_eq!(report(&actions).outcome.action(), "restart");
+    }
+
+    #[test]
+    fn failures_are_ignored_unless_the_child_runs() {
+        let mut sim = Sim::new(settings(RestartPolicy::Always), Some(5));
+        sim.start();
+        sim.feed(Input::StopRequested { signal: SIGTERM });
+        assert_eq!(sim.feed(Input::Unhealthy { detail: "x".into() }), vec![]);
+        let actions = sim.end(ProcessEnd::Exited(0));
+        assert_eq!(actions.last(), Some(&Action::Exit(0)));
+    }
+
+    #[test]
     fn forwarded_signals_reach_only_a_live_child() {
         let mut sim = Sim::new(settings(RestartPolicy::Always), None);
         sim.start();
@@ -1041,6 +1209,9 @@ mod tests {
                 Input::Forward { signal: 1 },
                 Input::Suspend,
                 Input::ResetWindow,
+                Input::Unhealthy { detail: "x".into() },
+                Input::OverMemory { detail: "x".into() },
+                Input::WatchdogMissed { detail: "x".into() },
                 Input::Tick,
             ]
         };

@@ -45,8 +45,6 @@ pub enum Cause {
     /// Any other signal, SIGKILL and core dumps included.
     UncleanSignal,
     /// restartd stopped it: unhealthy, or over `--max-memory` (systemd's Timeout and OOM rows).
-    /// Health checks and the memory limit (SPEC §5) bring these ends about.
-    #[allow(dead_code)]
     Unhealthy,
     /// restartd stopped it: no watchdog ping in time.
     Watchdog,

@@ -35,6 +35,12 @@ pub struct StateFile {
     pub last_exit: Option<LastExitJson>,
     pub next_restart_at: Option<String>,
     pub health: Option<String>,
+    /// With `--notify`: whether the child sent `READY=1` (null without `--notify`).
+    #[serde(default)]
+    pub ready: Option<bool>,
+    /// With `--notify`: the child's last `STATUS=` text.
+    #[serde(default)]
+    pub status_text: Option<String>,
     pub updated_at: String,
 }
 
@@ -143,6 +149,8 @@ mod tests {
             }),
             next_restart_at: None,
             health: None,
+            ready: None,
+            status_text: None,
             updated_at: rfc3339(SystemTime::UNIX_EPOCH),
         }
     }
