@@ -97,17 +97,13 @@ impl Row {
         value
     }
 
-    fn cells(&self, now: SystemTime) -> [String; 6] {
+    fn cells(&self, now: SystemTime) -> [String; COLUMNS] {
         let Some(s) = &self.state else {
             let status = if self.running { "starting" } else { "unknown" };
-            return [
-                self.name.clone(),
-                status.into(),
-                "-".into(),
-                "-".into(),
-                "-".into(),
-                "-".into(),
-            ];
+            let mut cells = [const { String::new() }; COLUMNS];
+            cells[0] = self.name.clone();
+            cells[1] = status.into();
+            return cells;
         };
         let status = if self.running || s.status.is_final() {
             s.status.as_str().to_string()
@@ -140,16 +136,45 @@ impl Row {
                 .map_or(String::new(), |d| format!(", {} ago", fmt_duration(d)));
             format!("{what}{ago}")
         });
-        [self.name.clone(), status, pid, uptime, restarts, last]
+        let health = match (&s.health, s.ready) {
+            (Some(h), _) => h.clone(),
+            (None, Some(true)) => "ready".into(),
+            (None, Some(false)) => "not ready".into(),
+            (None, None) => "-".into(),
+        };
+        let message = s.status_text.clone().unwrap_or_default();
+        [
+            self.name.clone(),
+            status,
+            pid,
+            uptime,
+            restarts,
+            health,
+            last,
+            message,
+        ]
     }
 }
 
+/// NAME STATUS PID UPTIME RESTARTS HEALTH LAST EXIT, and the child's own STATUS= text.
+const COLUMNS: usize = 8;
+
 fn print_table(rows: &[Row]) -> io::Result<()> {
     let now = SystemTime::now();
-    let header = ["NAME", "STATUS", "PID", "UPTIME", "RESTARTS", "LAST EXIT"].map(String::from);
+    let header = [
+        "NAME",
+        "STATUS",
+        "PID",
+        "UPTIME",
+        "RESTARTS",
+        "HEALTH",
+        "LAST EXIT",
+        "MESSAGE",
+    ]
+    .map(String::from);
     let mut lines = vec![header];
     lines.extend(rows.iter().map(|r| r.cells(now)));
-    let mut widths = [0usize; 6];
+    let mut widths = [0usize; COLUMNS];
     for line in &lines {
         for (w, cell) in widths.iter_mut().zip(line) {
             *w = (*w).max(cell.chars().count());

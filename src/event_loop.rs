@@ -162,16 +162,16 @@ impl Supervisor {
     pub fn run(mut self) -> u8 {
         let now = Now::read();
         let actions = self.machine.start(now);
-        if let Some(code) = self.execute(actions, now) {
+        if let Some(code) = self.execute(Status::Starting, actions, now) {
             return code;
         }
         loop {
             self.wait();
             let now = Now::read();
-            let inputs = self.gather(now);
-            for input in inputs {
+            for input in self.gather(now) {
+                let was = self.machine.status();
                 let actions = self.machine.handle(input, now);
-                if let Some(code) = self.execute(actions, now) {
+                if let Some(code) = self.execute(was, actions, now) {
                     return code;
                 }
             }
@@ -508,9 +508,9 @@ impl Supervisor {
         }
     }
 
-    /// Carries out `actions` in order; `Some(status)` when restartd is to exit.
-    fn execute(&mut self, actions: Vec<Action>, now: Now) -> Option<u8> {
-        let was = self.machine.status();
+    /// Carries out the actions the machine returned when its status was `was`; then stops the
+    /// monitors of a child that no longer runs and tells systemd when a stop began.
+    fn execute(&mut self, was: Status, actions: Vec<Action>, now: Now) -> Option<u8> {
         let code = self.run_actions(actions, now);
         let status = self.machine.status();
         if status != Status::Running {
@@ -524,6 +524,7 @@ impl Supervisor {
         code
     }
 
+    /// Carries out `actions` in order; `Some(status)` when restartd is to exit.
     fn run_actions(&mut self, actions: Vec<Action>, now: Now) -> Option<u8> {
         let mut queue = std::collections::VecDeque::from(actions);
         while let Some(action) = queue.pop_front() {

@@ -8,6 +8,7 @@ mod common;
 mod cli;
 mod crash_records;
 mod files;
+mod monitors;
 mod restart;
 mod signals;
 mod subcommands;
