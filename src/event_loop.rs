@@ -72,6 +72,12 @@ pub struct Supervisor {
     /// The record of the child's last end, if it got one.
     last_crash_id: Option<String>,
     crash_seq: u64,
+    /// restartd's pid, host name and working directory (the child's too), read once.
+    pid: u32,
+    host: Option<String>,
+    cwd: Option<String>,
+    /// A control connection or the listener was readable at the last poll.
+    control_ready: bool,
     hooks: Hooks,
     dirty: bool,
     rng: u64,
@@ -152,6 +158,14 @@ impl Supervisor {
             crash_log,
             last_crash_id: None,
             crash_seq: 0,
+            pid: std::process::id(),
+            host: nix::unistd::gethostname()
+                .ok()
+                .map(|h| h.to_string_lossy().into_owned()),
+            cwd: std::env::current_dir()
+                .ok()
+                .map(|d| d.to_string_lossy().into_owned()),
+            control_ready: false,
             hooks,
             dirty: false,
             rng: seed | 1,
@@ -222,17 +236,19 @@ impl Supervisor {
         if let Some(notify) = &self.notify {
             fds.push(PollFd::new(notify.fd(), PollFlags::POLLIN));
         }
+        let control_from = fds.len();
         fds.extend(
             self.control
                 .fds()
                 .map(|fd| PollFd::new(fd, PollFlags::POLLIN)),
         );
         let result = poll(&mut fds, timeout);
-        let health_ready = health_at
-            .and_then(|i| fds[i].revents())
-            .is_some_and(|r| !r.is_empty());
+        let ready = |fd: &PollFd| fd.revents().is_some_and(|r| !r.is_empty());
+        let health_ready = health_at.is_some_and(|i| ready(&fds[i]));
+        let control_ready = fds[control_from..].iter().any(ready);
         drop(fds);
         self.health_ready = health_ready;
+        self.control_ready = control_ready;
         match result {
             Ok(_) | Err(Errno::EINTR) => {}
             Err(e) => self.log.warn(&format!("poll failed: {e}")),
@@ -330,7 +346,11 @@ impl Supervisor {
             up.tick(now.mono);
         }
 
-        for pending in self.control.requests() {
+        let requests = match self.control_ready {
+            true => self.control.requests(),
+            false => Vec::new(),
+        };
+        for pending in requests {
             match self.control_input(pending.request) {
                 Ok(input) => {
                     inputs.push(input);
@@ -739,7 +759,7 @@ impl Supervisor {
             .unwrap_or_default();
         let usage = self.usage.filter(|_| r.end.is_some());
         CrashRecord {
-            id: crashlog::new_id(now.wall, std::process::id(), self.crash_seq),
+            id: crashlog::new_id(now.wall, self.pid, self.crash_seq),
             name: self.cfg.name.clone(),
             time: state::rfc3339(r.at),
             reason: r.reason.as_str().into(),
@@ -774,12 +794,8 @@ impl Supervisor {
                 .iter()
                 .map(|a| a.to_string_lossy().into_owned())
                 .collect(),
-            cwd: std::env::current_dir()
-                .ok()
-                .map(|d| d.to_string_lossy().into_owned()),
-            host: nix::unistd::gethostname()
-                .ok()
-                .map(|h| h.to_string_lossy().into_owned()),
+            cwd: self.cwd.clone(),
+            host: self.host.clone(),
             restartd_version: env!("CARGO_PKG_VERSION").into(),
             detail: r.detail.clone(),
         }
@@ -812,7 +828,7 @@ impl Supervisor {
                 .map(|a| a.to_string_lossy().into_owned())
                 .collect(),
             status: m.status(),
-            supervisor_pid: std::process::id(),
+            supervisor_pid: self.pid,
             child_pid: m.child_pid(),
             started_at: state::rfc3339(self.started_at),
             child_started_at: m.child_started_at().map(state::rfc3339),

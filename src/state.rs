@@ -1,10 +1,12 @@
 //! `state.json`: what a running or past instance is doing, replaced atomically at every change.
 //!
-//! Writes go to `state.json.tmp`, are fsync'd, renamed over `state.json`, and the directory is
-//! fsync'd (s6's `s6_svstatus_write`), so a reader never sees a partial file. A file that cannot
-//! be read is moved aside to `state.json.corrupt` and never stops supervision.
+//! Writes go to `state.json.tmp`, are fsync'd, then renamed over `state.json` (SPEC §6), so a
+//! reader, or a restartd after a crash, never sees a partial file. The directory is not fsync'd:
+//! after a power loss the previous complete state may come back, never a torn one, and the crash
+//! records (fsync'd on their own) are the durable log. This keeps a restart to two fsyncs. A file
+//! that cannot be read is moved aside to `state.json.corrupt` and never stops supervision.
 
-use std::fs::{self, File};
+use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
@@ -93,22 +95,23 @@ pub fn move_aside(dir: &Path) -> io::Result<PathBuf> {
     Ok(to)
 }
 
-/// Writes `state.json` atomically; keeps the directory open for the fsyncs.
+/// Writes `state.json` atomically.
 pub struct StateWriter {
     dir: PathBuf,
-    dir_fd: File,
 }
 
 impl StateWriter {
     /// A writer for `dir`, which must exist.
     pub fn new(dir: &Path) -> io::Result<StateWriter> {
+        if !dir.is_dir() {
+            return Err(io::Error::new(io::ErrorKind::NotFound, "no such directory"));
+        }
         Ok(StateWriter {
             dir: dir.to_path_buf(),
-            dir_fd: File::open(dir)?,
         })
     }
 
-    /// Replaces `state.json` with `state`: write, fsync, rename, fsync the directory.
+    /// Replaces `state.json` with `state`: write, fsync, rename.
     pub fn write(&self, state: &StateFile) -> io::Result<()> {
         let mut bytes = serde_json::to_vec_pretty(state).map_err(io::Error::other)?;
         bytes.push(b'\n');
@@ -117,8 +120,7 @@ impl StateWriter {
         file.write_all(&bytes)?;
         file.sync_data()?;
         drop(file);
-        fs::rename(&tmp, self.dir.join(STATE))?;
-        self.dir_fd.sync_all()
+        fs::rename(&tmp, self.dir.join(STATE))
     }
 }
 
