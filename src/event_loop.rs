@@ -753,10 +753,12 @@ impl Supervisor {
     fn crash_record(&mut self, r: &EndReport, now: Now) -> CrashRecord {
         self.crash_seq += 1;
         let tail = self.output.tail.last_lines(self.cfg.tail_lines);
-        let found = tail
-            .as_deref()
-            .map(traceback::recognise)
-            .unwrap_or_default();
+        // The recogniser sees the whole kept tail (64 KiB), not only the stored lines, so a long
+        // Java or Go trace keeps the header line that names the error.
+        let found = match tail {
+            Some(_) => traceback::recognise(&self.output.tail.bytes()),
+            None => traceback::Recognised::default(),
+        };
         let usage = self.usage.filter(|_| r.end.is_some());
         CrashRecord {
             id: crashlog::new_id(now.wall, self.pid, self.crash_seq),

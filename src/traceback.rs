@@ -1,14 +1,21 @@
 //! Recognises the last traceback or panic in a crashed program's stderr tail: Python, Node.js,
-//! Rust, Go, Java/JVM and Ruby (SPEC §6).
+//! Rust, Go, Java/JVM and Ruby (SPEC §6). It owns only the reading of text; it is pure: no IO,
+//! no clock, and it never panics, whatever the bytes (invalid UTF-8 is replaced, ANSI escapes and
+//! carriage returns are removed, lines are cut at 4 KiB). Each runtime has small finders that
+//! locate its last report; the report that starts last wins, even when other lines follow it.
 //!
-//! Pure: no IO, no clock, and it never panics, whatever the bytes (invalid UTF-8 is replaced,
-//! ANSI escapes are stripped, lines are capped). Each runtime has one small function that finds
-//! its last report and where that report starts; the report that starts last wins. The error
-//! reported is the one that ended the program: Java `Caused by:`, Node `[cause]` and Ruby cause
-//! blocks are skipped; for Python chains the last traceback printed is the final exception.
-//! Messages are the first line of the runtime's message. With no report, the last non-empty line
-//! is the message (Node's and Go's trailer lines and Go's log timestamps are dropped first) and
-//! the type is `None`.
+//! Choices where the SPEC is silent:
+//! - The error is the one that ended the program: Java `Caused by:`, Node `[cause]`/`[errors]`
+//!   and Ruby cause blocks are skipped; of a Python chain, the last traceback printed wins.
+//! - Messages are the first line of what the runtime prints (Python, Node, Ruby, Java and Rust
+//!   messages may span lines); a type printed without a message gives `error_message: None`.
+//! - Rust's `main` returning `Err` prints `Error: …`: type `Error`, message the rest of the line.
+//!   Go's `fatal error: …` (deadlock, concurrent map writes) has type `fatal error`.
+//! - A Node value thrown that is not an Error (`throw "boom"`) has no type; the message is the
+//!   value as Node prints it, on one line. Go's `log.Fatal` is no report: the last line, with
+//!   its `2006/01/02 15:04:05 ` timestamp removed, is the message.
+//! - A JVM or Ruby report whose first line was cut off the tail is still found (its lines are the
+//!   stack trace) but its type and message are `None`: the thrown exception is not in the tail.
 
 /// What the recogniser found in a stderr tail.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -22,20 +29,36 @@ pub struct Recognised {
 /// Lines longer than this are cut before matching (a tail is at most 64 KiB anyway).
 const MAX_LINE: usize = 4096;
 
+/// How far above its frames a report's first line is looked for when its message spans lines.
+const MESSAGE_LINES: usize = 10;
+
 /// Recognises the last traceback or panic in `tail` (raw bytes of the last stderr lines).
 pub fn recognise(tail: &[u8]) -> Recognised {
     let text = clean(tail);
     let lines: Vec<&str> = text.lines().map(|l| cap(l, MAX_LINE)).collect();
-    let finders: [Finder; 6] = [python, node, rust, go, java, ruby];
+    let finders: [Finder; 9] = [
+        python,
+        python_group,
+        node_error,
+        node_value,
+        rust_panic,
+        rust_main_err,
+        go,
+        java,
+        ruby,
+    ];
+    // The report that starts last; on a tie, the finder listed first.
     let best = finders
         .iter()
         .filter_map(|find| find(&lines))
-        .max_by_key(|f| f.start);
+        .min_by_key(|f| std::cmp::Reverse(f.start));
     match best {
         Some(f) => Recognised {
             error_type: f.error_type,
             error_message: f.message.filter(|m| !m.is_empty()),
-            stack_trace: Some(lines[f.start..=f.end.min(lines.len() - 1)].join("\n")),
+            stack_trace: lines
+                .get(f.start..=f.end.min(lines.len().saturating_sub(1)).max(f.start))
+                .map(|l| l.join("\n")),
         },
         None => Recognised {
             error_type: None,
@@ -126,116 +149,113 @@ fn type_and_message(line: &str) -> Option<(String, Option<String>)> {
     }
 }
 
-/// Python: the last `Traceback (most recent call last):` (or exception group) and its exception
-/// line; a `SyntaxError` report without a traceback header too.
-fn python(lines: &[&str]) -> Option<Found> {
-    let header = lines.iter().rposition(|l| {
-        let l = l.trim_end();
-        l == "Traceback (most recent call last):"
-            || l.trim_start() == "+ Exception Group Traceback (most recent call last):"
-    });
-    let Some(start) = header else {
-        return python_syntax_error(lines);
-    };
-    if lines[start].starts_with("Traceback") {
-        // Frames are indented; the first line that is not is the exception.
-        let at = start
-            + 1
-            + lines[start + 1..]
-                .iter()
-                .position(|l| !l.starts_with(' '))?;
-        let (error_type, message) = type_and_message(lines[at])?;
-        return Some(Found {
-            start,
-            end: at,
-            error_type: Some(error_type),
-            message,
-        });
+/// A report whose first line is `lines[start]`, with its type and message parsed from it.
+fn found(start: usize, end: usize, parsed: (String, Option<String>)) -> Found {
+    Found {
+        start,
+        end,
+        error_type: Some(parsed.0),
+        message: parsed.1,
     }
-    // An exception group: `  + Exception Group…`, then `  | ` lines; the group's own exception is
-    // the first of them that is not a frame, and the box closes with the last `+---` line.
+}
+
+/// How many lines from `from` on satisfy `pred`.
+fn run_of(lines: &[&str], from: usize, pred: impl Fn(&str) -> bool) -> usize {
+    lines
+        .get(from..)
+        .map_or(0, |rest| rest.iter().take_while(|l| pred(l)).count())
+}
+
+/// Python: the last `  File "…"` frame, and the exception line after it (the first line that is
+/// not indented). Anchoring on the frame, not on `Traceback (most recent call last):`, keeps a
+/// traceback whose header was cut off the tail, and a `SyntaxError`, which has no header.
+fn python(lines: &[&str]) -> Option<Found> {
+    let frame = lines.iter().rposition(|l| l.starts_with("  File \""))?;
+    let at = frame + run_of(lines, frame, |l| l.starts_with(' '));
+    let parsed = type_and_message(lines.get(at)?)?;
+    let mut start = frame;
+    while start > 0 && lines[start - 1].starts_with("  ") {
+        start -= 1;
+    }
+    if start > 0 && lines[start - 1].trim_end() == "Traceback (most recent call last):" {
+        start -= 1;
+    }
+    Some(found(start, at, parsed))
+}
+
+/// Python ≥ 3.11 exception groups: `  + Exception Group Traceback…`, then `  | ` lines; the
+/// group's own exception is the first of them that is not a frame, and nested boxes follow.
+fn python_group(lines: &[&str]) -> Option<Found> {
+    let start = lines
+        .iter()
+        .rposition(|l| l.trim() == "+ Exception Group Traceback (most recent call last):")?;
     let indent = lines[start].len() - lines[start].trim_start().len();
-    let bar = format!("{}| ", " ".repeat(indent));
+    let margin = &lines[start][..indent];
+    let bar = format!("{margin}| ");
     let exception = lines[start + 1..]
         .iter()
         .take_while(|l| l.starts_with(&bar))
         .map(|l| &l[bar.len()..])
         .find(|l| !l.starts_with(' '))?;
-    let (error_type, message) = type_and_message(exception)?;
+    let parsed = type_and_message(exception)?;
     // The box: `| ` and `+-` lines at the group's indent, and nested boxes further in.
-    let margin = " ".repeat(indent);
     let end = start
-        + lines[start + 1..]
-            .iter()
-            .take_while(|l| {
-                l.strip_prefix(margin.as_str())
-                    .is_some_and(|r| r.starts_with(['|', '+']) || r.starts_with("  "))
-            })
-            .count();
+        + run_of(lines, start + 1, |l| {
+            l.strip_prefix(margin)
+                .is_some_and(|r| r.starts_with(['|', '+']) || r.starts_with("  "))
+        });
+    Some(found(start, end, parsed))
+}
+
+/// Node.js: `Name: message` (or `Name [CODE]: message`), maybe more message lines, then
+/// `    at` frames; the source excerpt above it and the `{ … [cause] … }` block below belong to it.
+fn node_error(lines: &[&str]) -> Option<Found> {
+    let is_frame =
+        |l: &str| l.starts_with("    at ") || (l.starts_with("    ... ") && l.ends_with(" ..."));
+    let last = lines.iter().rposition(|l| l.starts_with("    at "))?;
+    let first = lines[..last]
+        .iter()
+        .rposition(|l| !is_frame(l))
+        .map_or(0, |i| i + 1);
+    // Node prints the source excerpt and a blank line right above the error: the line after them
+    // is its first line, whatever the message holds (`execSync` puts the child's stderr there).
+    let below_excerpt = (first.saturating_sub(5 * MESSAGE_LINES)..first)
+        .rev()
+        .find(|&i| excerpt_above(lines, i).is_some())
+        .map(|blank| blank + 1)
+        .filter(|&h| h < first && js_header(lines[h]).is_some())
+        .filter(|&h| !lines[h..first].iter().any(|l| l.starts_with("    at ")));
+    let header = match below_excerpt {
+        Some(h) => h,
+        None => nearest_above(lines, first, |l| js_header(l).is_some())?,
+    };
+    let end = last + run_of(lines, last + 1, |l| l.starts_with(' ') || l == "}");
+    let start = header
+        .checked_sub(1)
+        .and_then(|blank| excerpt_above(lines, blank))
+        .unwrap_or(header);
+    Some(found(start, end, js_header(lines[header])?))
+}
+
+/// A thrown non-Error: Node prints the value right under the excerpt's `^` (no blank line), then
+/// maybe a `(Use \`node --trace-uncaught ...\`…)` hint. The value's lines make one message.
+fn node_value(lines: &[&str]) -> Option<Found> {
+    let caret = lines.iter().rposition(|l| is_marker(l))?;
+    let start = excerpt_start(lines, caret)?;
+    let hint = |l: &str| l.starts_with("(Use `node --trace-uncaught");
+    let n = run_of(lines, caret + 1, |l| !l.trim().is_empty() && !hint(l));
+    if n == 0 {
+        return None;
+    }
+    let value = &lines[caret + 1..caret + 1 + n];
+    let end = caret + n + usize::from(lines.get(caret + 1 + n).is_some_and(|l| hint(l)));
+    let message: Vec<&str> = value.iter().map(|l| l.trim()).collect();
     Some(Found {
         start,
         end,
-        error_type: Some(error_type),
-        message,
+        error_type: None,
+        message: Some(message.join(" ")),
     })
-}
-
-/// `  File "x.py", line 1` … `SyntaxError: invalid syntax`, printed without a traceback header.
-fn python_syntax_error(lines: &[&str]) -> Option<Found> {
-    let at = lines.iter().rposition(|l| {
-        ["SyntaxError", "IndentationError", "TabError"]
-            .iter()
-            .any(|t| l.starts_with(t) && l[t.len()..].starts_with(':'))
-    })?;
-    let start = lines[..at]
-        .iter()
-        .rposition(|l| l.starts_with("  File \""))?;
-    if lines[start + 1..at].iter().any(|l| !l.starts_with(' ')) {
-        return None;
-    }
-    let (error_type, message) = type_and_message(lines[at])?;
-    Some(Found {
-        start,
-        end: at,
-        error_type: Some(error_type),
-        message,
-    })
-}
-
-/// Node.js: `Name: message` (or `Name [CODE]: message`) at the start of a line, followed by
-/// `    at` frames; the source excerpt above it and the `{ … [cause] … }` block below belong to it.
-/// A thrown non-Error prints the value alone, then a `(Use \`node --trace-uncaught …\`` hint.
-fn node(lines: &[&str]) -> Option<Found> {
-    let header = (0..lines.len().saturating_sub(1))
-        .rev()
-        .find(|&i| lines[i + 1].starts_with("    at ") && js_header(lines[i]).is_some());
-    let hint = lines
-        .iter()
-        .rposition(|l| l.starts_with("(Use `node --trace-uncaught"));
-    match (header, hint) {
-        (Some(i), hint) if hint.is_none_or(|h| h < i) => {
-            let (error_type, message) = js_header(lines[i])?;
-            let mut end = i + 1;
-            while end + 1 < lines.len()
-                && (lines[end + 1].starts_with(' ') || lines[end + 1] == "}")
-            {
-                end += 1;
-            }
-            Some(Found {
-                start: source_excerpt_start(lines, i),
-                end,
-                error_type: Some(error_type),
-                message,
-            })
-        }
-        (_, Some(h)) if h >= 1 => Some(Found {
-            start: source_excerpt_start(lines, h - 1),
-            end: h,
-            error_type: None,
-            message: Some(lines[h - 1].trim().to_string()),
-        }),
-        _ => None,
-    }
 }
 
 fn js_header(line: &str) -> Option<(String, Option<String>)> {
@@ -243,89 +263,97 @@ fn js_header(line: &str) -> Option<(String, Option<String>)> {
         return None;
     }
     // `Error [ERR_X]: message`: the code is not part of the type.
-    let line = match (line.find(" ["), line.find("]: ")) {
-        (Some(a), Some(b)) if a < b && is_type_name(&line[..a]) => {
+    if let (Some(a), Some(b)) = (line.find(" ["), line.find("]: ")) {
+        if a < b && is_type_name(&line[..a]) {
             return Some((line[..a].to_string(), Some(line[b + 3..].to_string())));
         }
-        _ => line,
-    };
+    }
     type_and_message(line)
 }
 
-/// Node prints `file:line`, the source line, a `^` marker and a blank line before the error.
-fn source_excerpt_start(lines: &[&str], header: usize) -> usize {
-    let mut i = header;
-    if i >= 1 && lines[i - 1].is_empty() {
-        i -= 1;
+/// A line of `^` (or `~`) markers under a source line.
+fn is_marker(line: &str) -> bool {
+    let t = line.trim();
+    !t.is_empty() && t.chars().all(|c| c == '^' || c == '~')
+}
+
+/// Node's excerpt is `FILE:LINE`, the source line, then the `^` line at `caret`: its first line.
+fn excerpt_start(lines: &[&str], caret: usize) -> Option<usize> {
+    let location = lines.get(caret.checked_sub(2)?)?;
+    let (file, line) = location.rsplit_once(':')?;
+    let is_location = !file.is_empty()
+        && !file.starts_with(' ')
+        && !line.is_empty()
+        && line.bytes().all(|b| b.is_ascii_digit());
+    (is_marker(lines[caret]) && is_location).then_some(caret - 2)
+}
+
+/// The excerpt that ends right above the blank line at `blank`, if any: its first line.
+fn excerpt_above(lines: &[&str], blank: usize) -> Option<usize> {
+    if !lines.get(blank)?.is_empty() {
+        return None;
     }
-    let marker = |l: &str| {
-        let t = l.trim();
-        !t.is_empty() && t.chars().all(|c| c == '^' || c == '~')
-    };
-    if i >= 3 && marker(lines[i - 1]) && lines[i - 3].contains(':') {
-        return i - 3;
-    }
-    header
+    excerpt_start(lines, blank.checked_sub(1)?)
+}
+
+/// The nearest line above `below` that `is_header` accepts, looking up a few message lines (not
+/// across a blank line or a frame).
+fn nearest_above(lines: &[&str], below: usize, is_header: impl Fn(&str) -> bool) -> Option<usize> {
+    (below.saturating_sub(MESSAGE_LINES)..below)
+        .rev()
+        .take_while(|&i| !lines[i].trim().is_empty() && !lines[i].starts_with('\t'))
+        .find(|&i| is_header(lines[i]))
 }
 
 /// Rust: `thread 'NAME' panicked at FILE:L:C:` then the message (Rust ≥ 1.73; the thread id in
-/// parentheses is Rust ≥ 1.90), or `panicked at 'message', FILE` (older); `Error: …` when `main`
-/// returned an `Err`.
-fn rust(lines: &[&str]) -> Option<Found> {
-    let panic = lines
+/// parentheses is Rust ≥ 1.90), or `panicked at 'message', FILE` (older), then the backtrace.
+fn rust_panic(lines: &[&str]) -> Option<Found> {
+    let start = lines
         .iter()
-        .rposition(|l| l.starts_with("thread '") && l.contains(" panicked at "));
-    let main_err = lines
-        .iter()
-        .rposition(|l| l.starts_with("Error: "))
-        .filter(|&i| {
-            // Only an `Err` from main: nothing but its `Caused by:` section may follow.
-            lines[i + 1..]
-                .iter()
-                .all(|l| l.trim().is_empty() || l.starts_with(' ') || *l == "Caused by:")
-        });
-    if let (Some(e), p) = (main_err, panic) {
-        if p.is_none_or(|p| p < e) {
-            let end = lines.len()
-                - 1
-                - lines[e..]
-                    .iter()
-                    .rev()
-                    .take_while(|l| l.trim().is_empty())
-                    .count();
-            return Some(Found {
-                start: e,
-                end: end.max(e),
-                error_type: Some("Error".into()),
-                message: Some(lines[e]["Error: ".len()..].to_string()),
-            });
-        }
-    }
-    let start = panic?;
+        .rposition(|l| l.starts_with("thread '") && l.contains(" panicked at "))?;
     let after = &lines[start][lines[start].find(" panicked at ")? + " panicked at ".len()..];
-    let message = if let Some(rest) = after.strip_prefix('\'') {
-        // Old format: `panicked at 'message', src/main.rs:2:5`.
-        rest.rfind("', ").map(|q| rest[..q].to_string())
-    } else {
-        lines.get(start + 1).map(|m| m.to_string())
+    let trailer = |l: &str| {
+        l.starts_with("stack backtrace:") || l.starts_with("note: ") || l.starts_with("thread '")
     };
-    let mut end = start;
-    while end + 1 < lines.len() {
-        let next = lines[end + 1];
-        let part = (end == start && !after.starts_with('\''))
-            || next.starts_with(' ')
-            || next.starts_with("stack backtrace:")
-            || next.starts_with("note: ");
-        if !part || next.starts_with("thread '") {
-            break;
-        }
-        end += 1;
-    }
+    let (message, message_end) = match after.strip_prefix('\'') {
+        // Old format: `panicked at 'message', src/main.rs:2:5`.
+        Some(rest) => (rest.rfind("', ").map(|q| rest[..q].to_string()), start),
+        None => (
+            lines.get(start + 1).map(|m| m.to_string()),
+            start + run_of(lines, start + 1, |l| !l.is_empty() && !trailer(l)),
+        ),
+    };
+    let end = message_end
+        + run_of(lines, message_end + 1, |l| {
+            l.starts_with(' ') || l.starts_with("stack backtrace:") || l.starts_with("note: ")
+        });
     Some(Found {
         start,
         end,
         error_type: Some("panic".into()),
         message,
+    })
+}
+
+/// Rust's `main` returned an `Err`: `Error: {err:?}` is the last thing printed, maybe with an
+/// anyhow-style `Caused by:` or `Stack backtrace:` section (indented lines) after it.
+fn rust_main_err(lines: &[&str]) -> Option<Found> {
+    let at = lines.iter().rposition(|l| l.starts_with("Error: "))?;
+    let only_sections = lines[at + 1..].iter().all(|l| {
+        l.trim().is_empty()
+            || *l == "Caused by:"
+            || *l == "Stack backtrace:"
+            || (l.starts_with(' ') && !l.starts_with("    at "))
+    });
+    if !only_sections {
+        return None;
+    }
+    let end = lines.iter().rposition(|l| !l.trim().is_empty())?;
+    Some(Found {
+        start: at,
+        end,
+        error_type: Some("Error".into()),
+        message: Some(lines[at]["Error: ".len()..].to_string()),
     })
 }
 
@@ -336,19 +364,31 @@ fn go(lines: &[&str]) -> Option<Found> {
         .iter()
         .rposition(|l| l.starts_with("panic: ") || l.starts_with("fatal error: "))?;
     let (kind, first) = lines[start].split_once(": ")?;
-    let last_nested = lines[start + 1..]
-        .iter()
-        .take_while(|l| l.starts_with("\tpanic: "))
-        .last()
-        .map(|l| &l["\tpanic: ".len()..]);
-    let message = last_nested.unwrap_or(first);
+    let nested = run_of(lines, start + 1, |l| l.starts_with("\tpanic: "));
+    let message = match nested {
+        0 => first,
+        n => &lines[start + n]["\tpanic: ".len()..],
+    };
     let message = message
         .strip_suffix(" [recovered]")
         .or_else(|| message.strip_suffix(" [recovered, repanicked]"))
         .unwrap_or(message);
-    // The dump runs to the end; `go run` adds `exit status N`.
-    let mut end = lines.len() - 1;
-    while end > start && (lines[end].trim().is_empty() || lines[end].starts_with("exit status ")) {
+    // The dump: goroutine headers, `function(args)` lines each followed by a `\tfile:line` line,
+    // `created by` lines, blank lines.
+    let mut end = start;
+    while let Some(line) = lines.get(end + 1) {
+        let function = lines.get(end + 2).is_some_and(|l| l.starts_with('\t'));
+        let dump = line.is_empty()
+            || line.starts_with('\t')
+            || line.starts_with("goroutine ")
+            || line.starts_with("[signal ")
+            || line.starts_with("...");
+        if !(dump || function) {
+            break;
+        }
+        end += 1;
+    }
+    while end > start && lines[end].trim().is_empty() {
         end -= 1;
     }
     Some(Found {
@@ -359,68 +399,85 @@ fn go(lines: &[&str]) -> Option<Found> {
     })
 }
 
-/// Java and other JVM languages: `Exception in thread "NAME" class: message`, then `\tat` frames,
-/// `Caused by:` sections and `\t... N more`.
+/// JVM: `Exception in thread "NAME" class: message` (or `class: message` alone, as
+/// `printStackTrace` prints it), then `\tat` frames, `Caused by:` sections and `\t... N more`.
 fn java(lines: &[&str]) -> Option<Found> {
-    let start = lines
+    let last = lines.iter().rposition(|l| l.starts_with("\tat "))?;
+    let end = last + run_of(lines, last + 1, |l| l.starts_with('\t'));
+    let in_chain = |l: &str| l.starts_with('\t') || l.starts_with("Caused by: ");
+    let first = lines[..last]
         .iter()
-        .rposition(|l| l.starts_with("Exception in thread \""))?;
-    let rest = &lines[start]["Exception in thread \"".len()..];
-    let after_name = &rest[rest.find("\" ")? + 2..];
-    let (error_type, message) = type_and_message(after_name)?;
-    let mut end = start;
-    while end + 1 < lines.len() {
-        let next = lines[end + 1];
-        if !(next.starts_with('\t') || next.starts_with("Caused by: ")) {
-            break;
-        }
-        end += 1;
+        .rposition(|l| !in_chain(l))
+        .map_or(0, |i| i + 1);
+    // The line right above the chain, or an `Exception in thread` line a few lines up when the
+    // message spans lines.
+    let header = first
+        .checked_sub(1)
+        .filter(|&i| java_header(lines[i]).is_some())
+        .or_else(|| nearest_above(lines, first, |l| l.starts_with("Exception in thread \"")));
+    match header.and_then(|h| Some((h, java_header(lines[h])?))) {
+        Some((start, parsed)) => Some(found(start, end, parsed)),
+        None => Some(cut_off(first, end)),
     }
-    Some(Found {
-        start,
-        end,
-        error_type: Some(error_type),
-        message,
-    })
 }
 
-/// Ruby: `FILE:LINE:in 'METHOD': message (Class)` then `\tfrom` lines. Causes follow as blocks of
-/// the same shape: the first block of the last run of blocks is the error that was raised.
-fn ruby(lines: &[&str]) -> Option<Found> {
-    let last = lines.iter().rposition(|l| ruby_header(l).is_some())?;
-    let block_end = |h: usize| {
-        h + lines[h + 1..]
-            .iter()
-            .take_while(|l| l.starts_with("\tfrom "))
-            .count()
+fn java_header(line: &str) -> Option<(String, Option<String>)> {
+    let thrown = match line.strip_prefix("Exception in thread \"") {
+        Some(rest) => &rest[rest.find("\" ")? + 2..],
+        None => line,
     };
-    let mut start = last;
-    loop {
-        let before = start.checked_sub(1).map(|i| lines[i]);
-        let Some(prev) = before else { break };
-        if !(prev.starts_with("\tfrom ") || ruby_header(prev).is_some()) {
-            break;
-        }
-        let mut h = start - 1;
-        while h > 0 && lines[h].starts_with("\tfrom ") {
-            h -= 1;
-        }
-        if ruby_header(lines[h]).is_none() || block_end(h) != start - 1 {
-            break;
-        }
-        start = h;
-    }
-    let (error_type, message) = ruby_header(lines[start])?;
-    Some(Found {
+    type_and_message(thrown)
+}
+
+/// A report whose first line is not in the tail: its lines, but no type and no message.
+fn cut_off(start: usize, end: usize) -> Found {
+    Found {
         start,
-        end: block_end(last),
-        error_type: Some(error_type),
-        message: Some(message),
-    })
+        end,
+        error_type: None,
+        message: None,
+    }
+}
+
+/// Ruby: `FILE:LINE:in 'METHOD': message (Class)`, maybe more message lines, then `\tfrom` lines
+/// (and `\t ... N levels...`). Causes follow as blocks of the same shape: the first block of the
+/// last run of blocks is the error that was raised.
+fn ruby(lines: &[&str]) -> Option<Found> {
+    let last = lines
+        .iter()
+        .rposition(|l| l.starts_with("\tfrom ") || is_ruby_header(l))?;
+    let end = last + run_of(lines, last + 1, |l| l.starts_with('\t'));
+    // Walk up block by block: over the `\t` lines, then to the block's header.
+    let mut top = end;
+    loop {
+        while top > 0 && lines[top].starts_with('\t') {
+            top -= 1;
+        }
+        let header = (!lines[top].starts_with('\t'))
+            .then(|| nearest_above(lines, top + 1, is_ruby_header))
+            .flatten();
+        match header {
+            Some(h)
+                if h > 0 && (lines[h - 1].starts_with('\t') || is_ruby_header(lines[h - 1])) =>
+            {
+                top = h - 1
+            }
+            Some(h) => return Some(found(h, end, ruby_header(lines[h])?)),
+            // Frames without a header: the raised error's first line was cut off the tail.
+            None => {
+                let first = top + usize::from(!lines[top].starts_with('\t'));
+                return Some(cut_off(first, end));
+            }
+        }
+    }
+}
+
+fn is_ruby_header(line: &str) -> bool {
+    ruby_header(line).is_some()
 }
 
 /// `file.rb:2:in 'method': message (Class)` → (Class, message); backquote or quote both.
-fn ruby_header(line: &str) -> Option<(String, String)> {
+fn ruby_header(line: &str) -> Option<(String, Option<String>)> {
     if line.starts_with(['\t', ' ']) {
         return None;
     }
@@ -433,7 +490,7 @@ fn ruby_header(line: &str) -> Option<(String, String)> {
         && class
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':');
-    constant.then(|| (class.to_string(), rest[..open].to_string()))
+    constant.then(|| (class.to_string(), Some(rest[..open].to_string())))
 }
 
 /// The last non-empty line, without Node's and Go's trailers and Go's log timestamp.
@@ -471,183 +528,310 @@ fn strip_go_log_time(line: &str) -> &str {
 mod tests {
     use super::*;
 
-    /// Every fixture from `tests/data/tracebacks/` (see its README for how each was produced)
-    /// with the type and message it must be recognised as.
-    /// (file, its bytes, expected type, expected message).
-    type Fixture = (
-        &'static str,
-        &'static [u8],
-        Option<&'static str>,
-        Option<&'static str>,
-    );
+    /// A fixture from `tests/data/tracebacks/` (its README says how each was produced), what it
+    /// must be recognised as, and a line of the report the stack trace must hold (`None`: no
+    /// report, so no stack trace).
+    struct Case {
+        file: &'static str,
+        bytes: &'static [u8],
+        error_type: Option<&'static str>,
+        message: Option<&'static str>,
+        frame: Option<&'static str>,
+    }
 
-    const FIXTURES: &[Fixture] = &[
-        ("py_zero", include_bytes!("../tests/data/tracebacks/py_zero.txt"), Some("ZeroDivisionError"), Some("division by zero")),
-        ("py_chain_from", include_bytes!("../tests/data/tracebacks/py_chain_from.txt"), Some("ValueError"), Some("bad config: no port")),
-        ("py_chain_during", include_bytes!("../tests/data/tracebacks/py_chain_during.txt"), Some("RuntimeError"), Some("cleanup failed")),
-        ("py_module_error", include_bytes!("../tests/data/tracebacks/py_module_error.txt"), Some("pkg.errors.DiskFull"), Some("no space left on /var")),
-        ("py_multiline", include_bytes!("../tests/data/tracebacks/py_multiline.txt"), Some("ValueError"), Some("first line")),
-        ("py_no_message", include_bytes!("../tests/data/tracebacks/py_no_message.txt"), Some("RuntimeError"), None),
-        ("py_carets", include_bytes!("../tests/data/tracebacks/py_carets.txt"), Some("KeyError"), Some("'c'")),
-        ("py_exception_group", include_bytes!("../tests/data/tracebacks/py_exception_group.txt"), Some("ExceptionGroup"), Some("startup failed (2 sub-exceptions)")),
-        ("py_syntax_error", include_bytes!("../tests/data/tracebacks/py_syntax_error.txt"), Some("SyntaxError"), Some("invalid syntax")),
-        ("py_two_tracebacks", include_bytes!("../tests/data/tracebacks/py_two_tracebacks.txt"), Some("KeyError"), Some("'missing'")),
-        ("node_type_error", include_bytes!("../tests/data/tracebacks/node_type_error.txt"), Some("TypeError"), Some("input must be a string")),
-        ("node_unhandled_rejection", include_bytes!("../tests/data/tracebacks/node_unhandled_rejection.txt"), Some("Error"), Some("connection refused")),
-        ("node_cause", include_bytes!("../tests/data/tracebacks/node_cause.txt"), Some("Error"), Some("config unreadable")),
-        ("node_throw_string", include_bytes!("../tests/data/tracebacks/node_throw_string.txt"), None, Some("boom")),
-        ("node_reject_string", include_bytes!("../tests/data/tracebacks/node_reject_string.txt"), Some("UnhandledPromiseRejection"), Some("This error originated either by throwing inside of an async function without a catch block, or by rejecting a promise which was not handled with .catch(). The promise rejected with the reason \"boom\".")),
-        ("node_custom_error", include_bytes!("../tests/data/tracebacks/node_custom_error.txt"), Some("ValidationError"), Some("email is required")),
-        ("rust_panic", include_bytes!("../tests/data/tracebacks/rust_panic.txt"), Some("panic"), Some("no workers configured")),
-        ("rust_unwrap", include_bytes!("../tests/data/tracebacks/rust_unwrap.txt"), Some("panic"), Some("called `Result::unwrap()` on an `Err` value: ParseIntError { kind: InvalidDigit }")),
-        ("rust_index", include_bytes!("../tests/data/tracebacks/rust_index.txt"), Some("panic"), Some("index out of bounds: the len is 3 but the index is 5")),
-        ("rust_backtrace", include_bytes!("../tests/data/tracebacks/rust_backtrace.txt"), Some("panic"), Some("token missing")),
-        ("rust_main_err", include_bytes!("../tests/data/tracebacks/rust_main_err.txt"), Some("Error"), Some("ParseIntError { kind: InvalidDigit }")),
-        ("go_panic", include_bytes!("../tests/data/tracebacks/go_panic.txt"), Some("panic"), Some("boom")),
-        ("go_index", include_bytes!("../tests/data/tracebacks/go_index.txt"), Some("panic"), Some("runtime error: index out of range [5] with length 3")),
-        ("go_nil_map", include_bytes!("../tests/data/tracebacks/go_nil_map.txt"), Some("panic"), Some("assignment to entry in nil map")),
-        ("go_error_value", include_bytes!("../tests/data/tracebacks/go_error_value.txt"), Some("panic"), Some("open /etc/app.conf: permission denied")),
-        ("go_repanic", include_bytes!("../tests/data/tracebacks/go_repanic.txt"), Some("panic"), Some("cleanup failed")),
-        ("go_nil_pointer", include_bytes!("../tests/data/tracebacks/go_nil_pointer.txt"), Some("panic"), Some("runtime error: invalid memory address or nil pointer dereference")),
-        ("java_caused_by", include_bytes!("../tests/data/tracebacks/java_caused_by.txt"), Some("java.lang.IllegalStateException"), Some("config failed")),
-        ("java_npe", include_bytes!("../tests/data/tracebacks/java_npe.txt"), Some("java.lang.NullPointerException"), Some("Cannot invoke \"String.length()\" because \"<local1>\" is null")),
-        ("java_no_message", include_bytes!("../tests/data/tracebacks/java_no_message.txt"), Some("java.lang.RuntimeException"), None),
-        ("java_thread", include_bytes!("../tests/data/tracebacks/java_thread.txt"), Some("java.lang.UnsupportedOperationException"), Some("worker died")),
-        ("ruby_argument", include_bytes!("../tests/data/tracebacks/ruby_argument.txt"), Some("ArgumentError"), Some("port out of range")),
-        ("ruby_cause", include_bytes!("../tests/data/tracebacks/ruby_cause.txt"), Some("IOError"), Some("could not read settings")),
-        ("ruby_plain", include_bytes!("../tests/data/tracebacks/ruby_plain.txt"), Some("RuntimeError"), Some("plain failure")),
-        ("ruby_zero", include_bytes!("../tests/data/tracebacks/ruby_zero.txt"), Some("ZeroDivisionError"), Some("divided by 0")),
-        ("ansi_python", include_bytes!("../tests/data/tracebacks/ansi_python.txt"), Some("ValueError"), Some("coloured")),
+    macro_rules! case {
+        ($file:literal, $type:expr, $message:expr, $frame:expr) => {
+            Case {
+                file: $file,
+                bytes: include_bytes!(concat!("../tests/data/tracebacks/", $file, ".txt")),
+                error_type: $type,
+                message: $message,
+                frame: $frame,
+            }
+        };
+    }
+
+    #[rustfmt::skip]
+    const CASES: &[Case] = &[
+        case!("py_zero", Some("ZeroDivisionError"), Some("division by zero"), Some(r#"  File "/app/zero.py", line 2, in ratio"#)),
+        case!("py_chain_from", Some("ValueError"), Some("bad config: no port"), Some(r#"  File "/app/chain_from.py", line 5, in <module>"#)),
+        case!("py_chain_during", Some("RuntimeError"), Some("cleanup failed"), Some(r#"  File "/app/chain_during.py", line 4, in <module>"#)),
+        case!("py_module_error", Some("pkg.errors.DiskFull"), Some("no space left on /var"), Some(r#"  File "/app/module_error.py", line 2, in <module>"#)),
+        case!("py_multiline", Some("ValueError"), Some("first line"), Some(r#"  File "/app/multiline.py", line 1, in <module>"#)),
+        case!("py_no_message", Some("RuntimeError"), None, Some(r#"  File "/app/no_message.py", line 1, in <module>"#)),
+        case!("py_carets", Some("KeyError"), Some("'c'"), Some("          ~~~~~~~~~~~~~^^^^^")),
+        case!("py_exception_group", Some("ExceptionGroup"), Some("startup failed (2 sub-exceptions)"), Some("    | TypeError: bad host")),
+        case!("py_syntax_error", Some("SyntaxError"), Some("invalid syntax"), Some(r#"  File "/app/syntax.py", line 1"#)),
+        case!("py_two_tracebacks", Some("KeyError"), Some("'missing'"), Some(r#"  File "/app/logged_then_crash.py", line 7, in <module>"#)),
+        case!("py_trailing_noise", Some("KeyError"), Some("'db_url'"), Some(r#"  File "/app/trailing_noise.py", line 4, in <module>"#)),
+        case!("py_deep", Some("LookupError"), Some("depth reached"), Some(r#"  File "/app/deep.py", line 6, in fail"#)),
+        case!("ansi_python", Some("ValueError"), Some("coloured"), Some(r#"  File "/app/x.py", line 1, in <module>"#)),
+        case!("node_type_error", Some("TypeError"), Some("input must be a string"), Some("    at parse (/app/type_error.js:2:40)")),
+        case!("node_unhandled_rejection", Some("Error"), Some("connection refused"), Some("    at connect (/app/rejection.js:1:34)")),
+        case!("node_cause", Some("Error"), Some("config unreadable"), Some("  [cause]: SyntaxError: Expected property name or '}' in JSON at position 1")),
+        case!("node_throw_string", None, Some("boom"), Some("/app/throw_string.js:1")),
+        case!("node_throw_object", None, Some("{ code: 'E_CONFIG', retry: false }"), Some("/app/throw_object.js:1")),
+        case!("node_reject_string", Some("UnhandledPromiseRejection"), Some("This error originated either by throwing inside of an async function without a catch block, or by rejecting a promise which was not handled with .catch(). The promise rejected with the reason \"boom\"."), Some("    at throwUnhandledRejectionsMode (node:internal/process/promises:389:7)")),
+        case!("node_custom_error", Some("ValidationError"), Some("email is required"), Some("    at Object.<anonymous> (/app/custom.js:2:7)")),
+        case!("node_multiline", Some("Error"), Some("cannot start"), Some("    at Object.<anonymous> (/app/multiline.js:1:7)")),
+        case!("node_require_stack", Some("Error"), Some("Cannot find module './missing'"), Some("    at Object.<anonymous> (/app/b.js:1:1)")),
+        case!("node_exec_sync", Some("Error"), Some("Command failed: sh -c 'echo fatal: not a git repository >&2; exit 128'"), Some("    at Object.<anonymous> (/app/exec_sync.js:1:26)")),
+        case!("node_exit", None, Some("fatal: database unreachable"), None),
+        case!("rust_panic", Some("panic"), Some("no workers configured"), Some("panicked at /app/rust_panic.rs:1:60:")),
+        case!("rust_unwrap", Some("panic"), Some("called `Result::unwrap()` on an `Err` value: ParseIntError { kind: InvalidDigit }"), Some("panicked at /app/rust_unwrap.rs:1:40:")),
+        case!("rust_unwrap_none", Some("panic"), Some("called `Option::unwrap()` on a `None` value"), Some("panicked at /app/rust_unwrap_none.rs:1:78:")),
+        case!("rust_index", Some("panic"), Some("index out of bounds: the len is 3 but the index is 5"), Some("panicked at /app/rust_index.rs:1:73:")),
+        case!("rust_backtrace", Some("panic"), Some("token missing"), Some("   5: rust_backtrace::main")),
+        case!("rust_multiline", Some("panic"), Some("config invalid:"), Some("   2: rust_multiline::main")),
+        case!("rust_thread", Some("panic"), Some("called `Result::unwrap()` on an `Err` value: Any { .. }"), Some("panicked at /app/rust_thread.rs:1:123:")),
+        case!("rust_main_err", Some("Error"), Some("ParseIntError { kind: InvalidDigit }"), Some("Error: ParseIntError { kind: InvalidDigit }")),
+        case!("rust_main_err_box", Some("Error"), Some("\"config file missing\""), Some("Error: \"config file missing\"")),
+        case!("go_panic", Some("panic"), Some("boom"), Some("\t/app/go_panic/main.go:2 +0x27")),
+        case!("go_index", Some("panic"), Some("runtime error: index out of range [5] with length 3"), Some("\t/app/go_index/main.go:3 +0x1d")),
+        case!("go_nil_map", Some("panic"), Some("assignment to entry in nil map"), Some("\t/app/go_nil_map/main.go:2 +0x2e")),
+        case!("go_error_value", Some("panic"), Some("open /etc/app.conf: permission denied"), Some("\t/app/go_error_value/main.go:3 +0x5e")),
+        case!("go_repanic", Some("panic"), Some("cleanup failed"), Some("\t/app/go_repanic/main.go:4 +0x49")),
+        case!("go_nil_pointer", Some("panic"), Some("runtime error: invalid memory address or nil pointer dereference"), Some("[signal SIGSEGV: segmentation violation code=0x1 addr=0x0 pc=0x457c76]")),
+        case!("go_goroutine", Some("panic"), Some("worker 7: queue closed"), Some("goroutine 18 [running]:")),
+        case!("go_deadlock", Some("fatal error"), Some("all goroutines are asleep - deadlock!"), Some("goroutine 1 [chan receive]:")),
+        case!("go_log_fatal", None, Some("listen tcp :8080: bind: address already in use"), None),
+        case!("java_caused_by", Some("java.lang.IllegalStateException"), Some("config failed"), Some("Caused by: java.lang.IllegalArgumentException: port must be a number")),
+        case!("java_npe", Some("java.lang.NullPointerException"), Some("Cannot invoke \"String.length()\" because \"<local1>\" is null"), Some("\tat Main.main(Main.java:2)")),
+        case!("java_no_message", Some("java.lang.RuntimeException"), None, Some("\tat Main.main(Main.java:2)")),
+        case!("java_thread", Some("java.lang.UnsupportedOperationException"), Some("worker died"), Some("\tat java.base/java.lang.Thread.run(Thread.java:840)")),
+        case!("java_more", Some("Main$StartupException"), Some("startup failed"), Some("\t... 3 more")),
+        case!("java_print_stack_trace", Some("java.lang.NumberFormatException"), Some("For input string: \"x\""), Some("\tat Main.main(Main.java:3)")),
+        case!("java_deep", Some("java.lang.IllegalStateException"), Some("depth reached"), Some("\tat Main.main(Main.java:3)")),
+        case!("ruby_argument", Some("ArgumentError"), Some("port out of range"), Some("\tfrom argument.rb:4:in `<main>'")),
+        case!("ruby_cause", Some("IOError"), Some("could not read settings"), Some("cause.rb:2:in `Integer': invalid value for Integer(): \"abc\" (ArgumentError)")),
+        case!("ruby_cause_chain", Some("ArgumentError"), Some("startup failed"), Some("(Errno::ENOENT)")),
+        case!("ruby_plain", Some("RuntimeError"), Some("plain failure"), Some("plain.rb:1:in `<main>'")),
+        case!("ruby_zero", Some("ZeroDivisionError"), Some("divided by 0"), Some("\tfrom zero.rb:2:in `<main>'")),
+        case!("ruby_custom_class", Some("Billing::PaymentError"), Some("card declined"), Some("\tfrom custom_class.rb:5:in `<main>'")),
+        case!("ruby_stack_overflow", Some("SystemStackError"), Some("stack level too deep"), Some("\tfrom stack_overflow.rb:2:in `<main>'")),
+        case!("ruby_multiline", Some("ArgumentError"), Some("invalid config"), Some("\tfrom multiline.rb:2:in `<main>'")),
+        case!("ruby_deep", Some("IndexError"), Some("depth reached"), Some("\tfrom deep.rb:2:in `<main>'")),
+        case!("plain_last_line", None, Some("fatal: cannot open /etc/app.conf"), None),
     ];
 
-    /// Fixtures with no traceback: the last non-empty line is the message.
-    const PLAIN: &[(&str, &[u8], &str)] = &[
-        (
-            "go_log_fatal",
-            include_bytes!("../tests/data/tracebacks/go_log_fatal.txt"),
-            "listen tcp :8080: bind: address already in use",
-        ),
-        (
-            "node_exit",
-            include_bytes!("../tests/data/tracebacks/node_exit.txt"),
-            "fatal: database unreachable",
-        ),
-        (
-            "plain_last_line",
-            include_bytes!("../tests/data/tracebacks/plain_last_line.txt"),
-            "fatal: cannot open /etc/app.conf",
-        ),
-    ];
+    fn fixture(file: &str) -> &'static [u8] {
+        CASES
+            .iter()
+            .find(|c| c.file == file)
+            .expect("a fixture")
+            .bytes
+    }
 
-    #[test]
-    fn every_fixture_is_recognised_with_its_exact_type_and_message() {
-        let mut failures = Vec::new();
-        for (name, bytes, error_type, message) in FIXTURES {
-            let r = recognise(bytes);
-            let expected = (error_type.map(String::from), message.map(String::from));
-            if (r.error_type.clone(), r.error_message.clone()) != expected {
-                failures.push(format!(
-                    "{name}: got {:?} / {:?}",
-                    r.error_type, r.error_message
-                ));
-            }
-            let stack = r.stack_trace.unwrap_or_default();
-            if stack.is_empty() || stack.contains('\u{1b}') {
-                failures.push(format!("{name}: stack trace {stack:?}"));
-            }
+    /// What a case must give: (type, message) and the stack trace's check.
+    fn check(case: &Case, r: &Recognised) -> Result<(), String> {
+        let got = (r.error_type.as_deref(), r.error_message.as_deref());
+        if got != (case.error_type, case.message) {
+            return Err(format!("got {got:?}"));
         }
-        for (name, bytes, message) in PLAIN {
-            let r = recognise(bytes);
-            if r != (Recognised {
-                error_type: None,
-                error_message: Some(message.to_string()),
-                stack_trace: None,
-            }) {
-                failures.push(format!("{name}: got {r:?}"));
+        match (case.frame, r.stack_trace.as_deref()) {
+            (None, None) => Ok(()),
+            // The report as printed: whole lines of the tail, holding the frame.
+            (Some(frame), Some(stack))
+                if stack.lines().any(|l| l.contains(frame))
+                    && clean(case.bytes).contains(stack) =>
+            {
+                Ok(())
             }
+            (_, stack) => Err(format!("stack trace {stack:?}")),
         }
+    }
+
+    fn check_all(variant: &str, change: impl Fn(&Case) -> Option<Vec<u8>>) {
+        let failures: Vec<String> = CASES
+            .iter()
+            .filter_map(|case| {
+                let bytes = change(case)?;
+                let r = recognise(&bytes);
+                check(case, &r)
+                    .err()
+                    .map(|e| format!("{variant} {}: {e}", case.file))
+            })
+            .collect();
         assert!(failures.is_empty(), "{}", failures.join("\n"));
     }
 
-    fn fixture(name: &str) -> &'static [u8] {
-        FIXTURES.iter().find(|f| f.0 == name).expect("a fixture").1
+    #[test]
+    fn every_fixture_is_recognised_with_its_exact_type_message_and_frames() {
+        check_all("as printed", |case| Some(case.bytes.to_vec()));
     }
 
     #[test]
-    fn stack_traces_hold_the_frames_and_not_the_causes_noise() {
-        let java = recognise(fixture("java_caused_by")).stack_trace.unwrap();
-        assert!(
-            java.starts_with("Exception in thread \"main\"")
-                && java.contains("Caused by: ")
-                && java.ends_with("Main.java:132)"),
-            "{java}"
-        );
-        let node = recognise(fixture("node_cause")).stack_trace.unwrap();
-        assert!(
-            node.starts_with("/app/cause.js:1")
-                && node.contains("[cause]: SyntaxError")
-                && node.ends_with('}'),
-            "{node}"
-        );
-        let rust = recognise(fixture("rust_backtrace")).stack_trace.unwrap();
-        assert!(
-            rust.contains("stack backtrace:") && rust.ends_with("verbose backtrace."),
-            "{rust}"
-        );
-        let py = recognise(fixture("py_chain_during")).stack_trace.unwrap();
-        assert!(
-            py.starts_with("Traceback") && py.contains("line 4") && !py.contains("line 2"),
-            "{py}"
-        );
-        let ruby = recognise(fixture("ruby_cause")).stack_trace.unwrap();
-        assert!(
-            ruby.starts_with("cause.rb:4") && ruby.contains("(ArgumentError)"),
-            "{ruby}"
-        );
+    fn colours_crlf_and_lines_before_change_nothing() {
+        check_all("with ANSI colours", |case| {
+            let mut out = Vec::new();
+            for line in case.bytes.split(|&b| b == b'\n') {
+                out.extend_from_slice(b"\x1b[1;31m");
+                out.extend_from_slice(line);
+                out.extend_from_slice(b"\x1b[0m\x1b]8;;http://x\x07\n");
+            }
+            Some(out)
+        });
+        check_all("with CRLF", |case| {
+            Some(
+                String::from_utf8_lossy(case.bytes)
+                    .replace('\n', "\r\n")
+                    .into_bytes(),
+            )
+        });
+        check_all("after other output", |case| {
+            let mut out = b"starting server on :8080\nINFO: ready\n\n".to_vec();
+            out.extend_from_slice(case.bytes);
+            Some(out)
+        });
     }
 
     #[test]
-    fn the_last_report_wins_across_runtimes_and_trailing_noise() {
-        let mut mixed = Vec::new();
-        mixed.extend_from_slice(fixture("go_panic"));
+    fn the_last_report_wins_even_with_output_after_it() {
+        // Rust's `Error: …` counts only as the very last thing printed, and a tail without a
+        // report ends with its message: both change when output follows.
+        check_all("with trailing output", |case| {
+            if case.frame.is_none() || case.file.starts_with("rust_main_err") {
+                return None;
+            }
+            let mut out = case.bytes.to_vec();
+            out.extend_from_slice(b"\nshutting down\nbye\n");
+            Some(out)
+        });
+        let mut mixed = fixture("go_panic").to_vec();
+        mixed.extend_from_slice(fixture("java_more"));
         mixed.extend_from_slice(fixture("py_zero"));
-        mixed.extend_from_slice(b"stdout noise\nmore noise\n");
+        mixed.extend_from_slice(b"stdout noise\n");
         let r = recognise(&mixed);
         assert_eq!(r.error_type.as_deref(), Some("ZeroDivisionError"));
+        let mut mixed = fixture("py_zero").to_vec();
+        mixed.extend_from_slice(fixture("ruby_cause"));
+        let r = recognise(&mixed);
+        assert_eq!(r.error_type.as_deref(), Some("IOError"));
+    }
+
+    #[test]
+    fn stack_traces_keep_causes_and_backtraces_but_not_earlier_tracebacks() {
+        let stack = |file| recognise(fixture(file)).stack_trace.unwrap();
+        let java = stack("java_caused_by");
+        assert!(
+            java.starts_with("Exception in thread \"main\"") && java.ends_with("Main.java:132)"),
+            "{java}"
+        );
+        let node = stack("node_cause");
+        assert!(
+            node.starts_with("/app/cause.js:1") && node.ends_with('}'),
+            "{node}"
+        );
+        let rust = stack("rust_multiline");
+        assert!(
+            rust.contains("  port: not a number") && rust.ends_with("verbose backtrace."),
+            "{rust}"
+        );
+        let py = stack("py_chain_during");
+        assert!(
+            py.starts_with("Traceback") && !py.contains("line 2"),
+            "{py}"
+        );
+        let py = stack("py_trailing_noise");
+        assert!(py.ends_with("KeyError: 'db_url'"), "{py}");
+        let ruby = stack("ruby_stack_overflow");
+        assert!(
+            ruby.contains(" levels...") && ruby.ends_with("`<main>'"),
+            "{ruby}"
+        );
+        let go = stack("go_repanic");
+        assert!(go.starts_with("panic: first failure [recovered]"), "{go}");
+    }
+
+    /// The last `n` lines, as the caller's tail keeps them.
+    fn last_lines(bytes: &[u8], n: usize) -> Vec<u8> {
+        let text = String::from_utf8_lossy(bytes);
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(n)..]
+            .join("\n")
+            .into_bytes()
+    }
+
+    #[test]
+    fn a_report_cut_by_the_tail_keeps_what_is_certain() {
+        // Python prints the exception last, so it survives the cut.
+        let r = recognise(&last_lines(fixture("py_deep"), 100));
+        assert_eq!(r.error_type.as_deref(), Some("LookupError"));
+        assert!(!r.stack_trace.unwrap().starts_with("Traceback"));
+        // JVM and Ruby print it first: the frames are kept, the error is unknown.
+        for file in ["java_deep", "ruby_deep"] {
+            let r = recognise(&last_lines(fixture(file), 100));
+            assert_eq!((r.error_type, r.error_message), (None, None), "{file}");
+            assert_eq!(
+                r.stack_trace.map(|s| s.lines().count()),
+                Some(100),
+                "{file}"
+            );
+        }
     }
 
     #[test]
     fn empty_and_blank_tails_find_nothing() {
         assert_eq!(recognise(b""), Recognised::default());
-        assert_eq!(recognise(b"\n  \n\t\n"), Recognised::default());
+        assert_eq!(recognise(b"\n  \n\t\n\r\n"), Recognised::default());
+        assert_eq!(recognise(b"\x1b[0m\n"), Recognised::default());
     }
 
     #[test]
     fn garbage_never_panics() {
+        // A 1 MiB line is cut, not matched in full.
         let mut huge = vec![b'x'; 1 << 20];
         huge.extend_from_slice(b"\nTraceback (most recent call last):\n");
         let r = recognise(&huge);
-        assert!(r.error_type.is_none() && r.error_message.is_some());
+        assert_eq!(r.error_type, None);
+        let huge = recognise(&vec![b'y'; 1 << 20]).error_message.unwrap();
+        assert_eq!(huge.len(), MAX_LINE);
+        // Invalid UTF-8 is replaced.
+        let r = recognise(b"thread 'main' panicked at a.rs:1:1:\nbad \xff\xfe byte\n");
+        assert_eq!(
+            r.error_message.as_deref(),
+            Some("bad \u{fffd}\u{fffd} byte")
+        );
         recognise(&[0xff, 0xfe, b'\n', 0xc3, b'\n', 0x1b, b'[', 0x1b, b']', 0x1b]);
         recognise("é".repeat(5000).as_bytes());
-        // Truncated reports of every kind.
-        for (_, bytes, _, _) in FIXTURES {
-            for cut in (0..bytes.len()).step_by(7) {
-                recognise(&bytes[..cut]);
-                recognise(&bytes[cut..]);
+        // Each anchor repeated over 1 MiB: no panic, and no quadratic time.
+        for line in [
+            "    at f (x.js:1:1)\n",
+            "\tat A.b(A.java:1)\n",
+            "\tfrom x.rb:1:in `f'\n",
+            "x.rb:1:in `f': m (E)\n",
+            "  File \"x.py\", line 1\n",
+            "Error: x\n",
+            "panic: x\n",
+            "thread 'main' panicked at x.rs:1:1:\n",
+            "^\n",
+            "x.js:1\n",
+            "  + Exception Group Traceback (most recent call last):\n",
+        ] {
+            recognise(line.repeat((1 << 20) / line.len()).as_bytes());
+        }
+        // Every fixture cut anywhere.
+        for case in CASES {
+            for cut in (0..case.bytes.len()).step_by(7) {
+                recognise(&case.bytes[..cut]);
+                recognise(&case.bytes[cut..]);
             }
         }
-        // Random bytes, biased toward the characters the finders look for.
-        let alphabet = b"Traceback (most recent call last):\n  File|+ at\tpanic: thread ' panicked at Error: in `': (X)\x1b[m\xff";
+        // Random bytes: half from the characters the finders look for, half anything.
+        let alphabet = b"Traceback (most recent call last):\n  File|+ at\tpanic: thread ' panicked at Error: in `': (X)\x1b[m\xff^~0:";
         let mut seed = 0x9e37_79b9_7f4a_7c15u64;
-        for _ in 0..3000 {
-            let len = (seed % 300) as usize;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for round in 0..6000 {
+            let len = (next() % 400) as usize;
             let bytes: Vec<u8> = (0..len)
-                .map(|_| {
-                    seed ^= seed << 13;
-                    seed ^= seed >> 7;
-                    seed ^= seed << 17;
-                    alphabet[(seed % alphabet.len() as u64) as usize]
+                .map(|_| match round % 2 {
+                    0 => alphabet[(next() % alphabet.len() as u64) as usize],
+                    _ => next() as u8,
                 })
                 .collect();
             recognise(&bytes);

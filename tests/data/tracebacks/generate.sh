@@ -85,6 +85,28 @@ print("a few more lines", file=sys.stderr)
 raise KeyError("missing")
 EOF
 capture py_two_tracebacks python3 logged_then_crash.py
+cat > "$work/trailing_noise.py" <<'EOF'
+import logging, sys
+logging.basicConfig(format="%(levelname)s %(message)s")
+try:
+    {}["db_url"]
+except KeyError:
+    logging.exception("config incomplete, using defaults")
+logging.warning("shutting down")
+print("bye", file=sys.stderr)
+sys.exit(3)
+EOF
+capture py_trailing_noise python3 trailing_noise.py
+cat > "$work/deep.py" <<'EOF'
+def ping(n):
+    return pong(n - 1) if n else fail()
+def pong(n):
+    return ping(n - 1)
+def fail():
+    raise LookupError("depth reached")
+ping(40)
+EOF
+capture py_deep python3 deep.py
 
 # ---- Node.js
 cat > "$work/type_error.js" <<'EOF'
@@ -121,6 +143,25 @@ class ValidationError extends Error { constructor(m) { super(m); this.name = "Va
 throw new ValidationError("email is required");
 EOF
 capture node_custom_error node custom.js
+cat > "$work/multiline.js" <<'EOF'
+throw new Error("cannot start\nport 8080 is in use");
+EOF
+capture node_multiline node multiline.js
+cat > "$work/a.js" <<'EOF'
+require("./b");
+EOF
+cat > "$work/b.js" <<'EOF'
+require("./missing");
+EOF
+capture node_require_stack node a.js
+cat > "$work/throw_object.js" <<'EOF'
+throw { code: "E_CONFIG", retry: false };
+EOF
+capture node_throw_object node throw_object.js
+cat > "$work/exec_sync.js" <<'EOF'
+require("child_process").execSync("sh -c 'echo fatal: not a git repository >&2; exit 128'");
+EOF
+capture node_exec_sync node exec_sync.js
 
 # ---- Rust
 rust_fixture() {
@@ -135,6 +176,10 @@ rust_fixture rust_unwrap 'fn main() { let n: u32 = "12a".parse().unwrap(); print
 rust_fixture rust_index 'fn main() { let v = vec![1, 2, 3]; let i = v.len() + 2; println!("{}", v[i]); }' RUST_BACKTRACE=0
 rust_fixture rust_backtrace 'fn main() { let o: Option<u8> = None; o.expect("token missing"); }' RUST_BACKTRACE=1
 rust_fixture rust_main_err 'fn main() -> Result<(), std::num::ParseIntError> { let n: i32 = "x".parse()?; println!("{n}"); Ok(()) }' RUST_BACKTRACE=0
+rust_fixture rust_unwrap_none 'fn main() { let port: Option<u16> = std::env::args().nth(5).map(|_| 1); port.unwrap(); }' RUST_BACKTRACE=0
+rust_fixture rust_multiline 'fn main() { panic!("config invalid:\n  port: not a number"); }' RUST_BACKTRACE=1
+rust_fixture rust_thread 'fn main() { let h = std::thread::Builder::new().name("worker".into()).spawn(|| panic!("queue closed")).unwrap(); h.join().unwrap(); }' RUST_BACKTRACE=0
+rust_fixture rust_main_err_box 'fn main() -> Result<(), Box<dyn std::error::Error>> { Err("config file missing".into()) }' RUST_BACKTRACE=0
 
 # ---- Go
 go_fixture() {
@@ -164,6 +209,12 @@ func main() {
 go_fixture go_nil_pointer 'package main
 type T struct{ n int }
 func main() { var t *T; println(t.n) }'
+go_fixture go_goroutine 'package main
+import ("fmt"; "time")
+func worker(id int) { time.Sleep(10 * time.Millisecond); panic(fmt.Sprintf("worker %d: queue closed", id)) }
+func main() { go worker(7); time.Sleep(5 * time.Second) }'
+go_fixture go_deadlock 'package main
+func main() { ch := make(chan int); <-ch }'
 
 # ---- Java
 java_fixture() {
@@ -188,6 +239,32 @@ java_fixture java_thread 'public class Main {
     Thread t = new Thread(() -> { throw new UnsupportedOperationException("worker died"); }, "worker-1");
     t.start(); t.join(); System.exit(1);
   }
+}'
+# Compiled, then run from the class path: no launcher frames are trimmed, so `... N more` appears.
+java_compiled_fixture() {
+  local name=$1 src=$2
+  mkdir -p "$work/$name" && printf '%s\n' "$src" > "$work/$name/Main.java"
+  (cd "$work/$name" && javac Main.java)
+  capture "$name" java -cp "$name" Main
+}
+java_compiled_fixture java_more 'import java.io.FileNotFoundException;
+public class Main {
+  static class StartupException extends RuntimeException {
+    StartupException(String m, Throwable c) { super(m, c); }
+  }
+  static void open(String p) throws FileNotFoundException { throw new FileNotFoundException(p + " (No such file or directory)"); }
+  static void load() { try { open("/etc/app.conf"); } catch (FileNotFoundException e) { throw new IllegalStateException("config unreadable", e); } }
+  static void start() { try { load(); } catch (IllegalStateException e) { throw new StartupException("startup failed", e); } }
+  public static void main(String[] a) { start(); }
+}'
+java_compiled_fixture java_print_stack_trace 'public class Main {
+  public static void main(String[] a) {
+    try { Integer.parseInt("x"); } catch (NumberFormatException e) { e.printStackTrace(); System.exit(1); }
+  }
+}'
+java_compiled_fixture java_deep 'public class Main {
+  static void descend(int n) { if (n == 0) throw new IllegalStateException("depth reached"); descend(n - 1); }
+  public static void main(String[] a) { descend(120); }
 }'
 
 # ---- Ruby
@@ -215,6 +292,43 @@ def rate(a, b) = a / b
 rate(1, 0)
 EOF
 capture ruby_zero ruby zero.rb
+cat > "$work/custom_class.rb" <<'EOF'
+module Billing
+  class PaymentError < StandardError; end
+end
+def charge = raise(Billing::PaymentError, "card declined")
+charge
+EOF
+capture ruby_custom_class ruby custom_class.rb
+cat > "$work/cause_chain.rb" <<'EOF'
+def load_config
+  File.read("/nonexistent/app.yml")
+rescue SystemCallError
+  raise "config unreadable"
+end
+def start
+  load_config
+rescue RuntimeError
+  raise ArgumentError, "startup failed"
+end
+start
+EOF
+capture ruby_cause_chain ruby cause_chain.rb
+cat > "$work/stack_overflow.rb" <<'EOF'
+def walk(n) = walk(n + 1)
+walk(0)
+EOF
+capture ruby_stack_overflow ruby stack_overflow.rb
+cat > "$work/multiline.rb" <<'EOF'
+def check = raise(ArgumentError, "invalid config\nport: not a number")
+check
+EOF
+capture ruby_multiline ruby multiline.rb
+cat > "$work/deep.rb" <<'EOF'
+def descend(n) = n.zero? ? raise(IndexError, "depth reached") : descend(n - 1)
+descend(120)
+EOF
+capture ruby_deep ruby deep.rb
 
 # ---- other
 capture plain_last_line sh -c 'echo "starting" >&2; echo "" >&2; echo "fatal: cannot open /etc/app.conf" >&2; echo "   " >&2; exit 1'
