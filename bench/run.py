@@ -499,6 +499,12 @@ def bench_signal():
 
 # ---- 6. queries ------------------------------------------------------------------------------
 
+FIELD_ORDER = ["id", "name", "time", "reason", "exit_code", "signal", "core_dumped", "expected",
+               "pid", "uptime_ms", "restarts", "action", "next_delay_ms", "error_type",
+               "error_message", "stack_trace", "stderr_tail", "max_rss_kb", "user_cpu_ms",
+               "sys_cpu_ms", "command", "cwd", "host", "restartd_version", "detail"]
+
+
 def write_records(dir_, n):
     os.makedirs(dir_, exist_ok=True)
     base = {
@@ -521,6 +527,8 @@ def write_records(dir_, n):
                 ts = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t + i)) + ".000Z"
                 rec = dict(base, id=f"{ts.replace('-', '').replace(':', '')}-1-{i}", time=ts,
                            restarts=i)
+                # restartd's own field order (CrashRecord), as in a real crashes.jsonl.
+                rec = {k: rec[k] for k in FIELD_ORDER}
                 f.write(json.dumps(rec, separators=(",", ":")) + "\n")
 
 

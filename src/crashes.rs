@@ -3,7 +3,7 @@
 //! Reads `crashes.jsonl` and its rotated file newest first and stops as soon as the query is
 //! answered; `--stats` parses only the three fields it counts.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::{self, Write};
 use std::path::Path;
 use std::time::{Duration, SystemTime};
@@ -48,7 +48,7 @@ pub fn run(dir: &Path, name: &str, q: &Query) -> io::Result<u8> {
         };
     }
     if q.stats {
-        let stats = Stats::count(&lines, SystemTime::now());
+        let stats = Stats::count(lines, SystemTime::now());
         if q.json {
             writeln!(out, "{}", serde_json::to_string(&stats)?)?;
         } else {
@@ -174,9 +174,13 @@ pub struct Stats {
 impl Stats {
     /// Counts every record; `by_reason` and `by_error_type` are over all of them (a record
     /// without a recognised error type counts as `"(none)"`).
-    pub fn count(lines: &Lines, now: SystemTime) -> Stats {
-        let hour = now.checked_sub(Duration::from_secs(3600));
-        let day = now.checked_sub(Duration::from_secs(86_400));
+    pub fn count(mut lines: Lines, now: SystemTime) -> Stats {
+        // restartd's times are fixed-width RFC 3339 UTC, which sort as strings: compare them so.
+        let since = |secs| {
+            now.checked_sub(Duration::from_secs(secs))
+                .map(state::rfc3339)
+        };
+        let (hour, day) = (since(3600), since(86_400));
         let mut stats = Stats {
             last_hour: 0,
             last_24h: 0,
@@ -185,22 +189,25 @@ impl Stats {
             by_error_type: BTreeMap::new(),
             status: "healthy",
         };
-        for line in lines.newest_first() {
-            let Ok(brief) = serde_json::from_slice::<Brief>(line) else {
+        let mut reasons: HashMap<&str, u64> = HashMap::new();
+        let mut types: HashMap<std::borrow::Cow<str>, u64> = HashMap::new();
+        for line in lines.newest_first_mut() {
+            let Some(brief) = Brief::parse(line) else {
                 continue;
             };
             stats.total += 1;
-            if let Some(t) = state::parse_rfc3339(&brief.time) {
-                stats.last_hour += u64::from(hour.is_none_or(|h| t >= h));
-                stats.last_24h += u64::from(day.is_none_or(|d| t >= d));
-            }
-            *stats
-                .by_reason
-                .entry(brief.reason.into_owned())
+            stats.last_hour += u64::from(hour.as_deref().is_none_or(|h| brief.time >= h));
+            stats.last_24h += u64::from(day.as_deref().is_none_or(|d| brief.time >= d));
+            *reasons.entry(brief.reason).or_default() += 1;
+            *types
+                .entry(brief.error_type.unwrap_or("(none)".into()))
                 .or_default() += 1;
-            let kind = brief.error_type.map_or("(none)".into(), |t| t.into_owned());
-            *stats.by_error_type.entry(kind).or_default() += 1;
         }
+        stats.by_reason = reasons
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect();
+        stats.by_error_type = types.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
         if stats.last_hour > 0 {
             stats.status = "degraded";
         }

@@ -152,11 +152,77 @@ impl Lines {
 #[derive(Deserialize)]
 pub struct Brief<'a> {
     #[serde(borrow)]
-    pub time: std::borrow::Cow<'a, str>,
+    pub time: &'a str,
     #[serde(borrow)]
-    pub reason: std::borrow::Cow<'a, str>,
+    pub reason: &'a str,
+    /// A `Cow`: borrowed, unless the name holds a JSON escape.
     #[serde(borrow)]
     pub error_type: Option<std::borrow::Cow<'a, str>>,
+}
+
+/// Where restartd's own record lines can be cut: the fields before it are the short ones.
+const HEAD_END: &[u8] = b",\"stack_trace\":";
+
+impl<'a> Brief<'a> {
+    /// Parses one record line, in place. restartd writes the fields in `CrashRecord`'s order, so
+    /// for its own lines only the part before `"stack_trace"` is parsed (the `,` there is
+    /// overwritten with `}`); the long traces and tails after it are skipped. Any other line is
+    /// parsed whole.
+    pub fn parse(line: &'a mut [u8]) -> Option<Brief<'a>> {
+        if let Some(at) = find(line, HEAD_END) {
+            let head = &line[..at];
+            if find(head, b"\"time\":").is_some() && find(head, b"\"reason\":").is_some() {
+                line[at] = b'}';
+                return serde_json::from_slice(&line[..=at]).ok();
+            }
+        }
+        serde_json::from_slice(line).ok()
+    }
+}
+
+/// The first position of `needle` in `haystack`.
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    let first = needle[0];
+    let mut from = 0;
+    while let Some(i) = haystack[from..].iter().position(|&b| b == first) {
+        let at = from + i;
+        if haystack[at..].starts_with(needle) {
+            return Some(at);
+        }
+        from = at + 1;
+    }
+    None
+}
+
+impl Lines {
+    /// Each non-empty line, newest first, as mutable bytes (for in-place parsing).
+    pub fn newest_first_mut(&mut self) -> Vec<&mut [u8]> {
+        let mut out = Vec::new();
+        for chunk in self.chunks.iter_mut() {
+            // Newline positions, found with the str search where the file is valid UTF-8.
+            let ends: Vec<usize> = match std::str::from_utf8(chunk) {
+                Ok(text) => text.match_indices('\n').map(|(i, _)| i).collect(),
+                Err(_) => chunk
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, &b)| b == b'\n')
+                    .map(|(i, _)| i)
+                    .collect(),
+            };
+            let mut lines = Vec::with_capacity(ends.len() + 1);
+            let mut rest: &mut [u8] = chunk;
+            let mut consumed = 0;
+            for end in ends {
+                let (line, tail) = rest.split_at_mut(end - consumed);
+                lines.push(line);
+                rest = &mut tail[1..];
+                consumed = end + 1;
+            }
+            lines.push(rest);
+            out.extend(lines.into_iter().rev().filter(|l| !l.is_empty()));
+        }
+        out
+    }
 }
 
 #[cfg(test)]
@@ -222,6 +288,42 @@ mod tests {
         assert_eq!(ids.len(), 12);
         assert_eq!(ids[0], "id11");
         assert!(ids.windows(2).all(|w| w[0] > w[1]), "{ids:?}");
+    }
+
+    #[test]
+    fn brief_parses_own_lines_by_their_head_and_others_whole() {
+        let mut r = record("a");
+        r.error_type = Some("ValueError".into());
+        r.stack_trace = Some("\"stack_trace\": tricky".into());
+        let mut line = serde_json::to_vec(&r).unwrap();
+        let b = Brief::parse(&mut line).unwrap();
+        assert_eq!(
+            (b.time, b.reason, b.error_type.as_deref()),
+            (r.time.as_str(), "exit", Some("ValueError"))
+        );
+        // Another field order (e.g. written by a tool): still parsed, whole.
+        let mut other =
+            br#"{"stack_trace":null,"reason":"signal","time":"t","error_type":null}"#.to_vec();
+        let b = Brief::parse(&mut other).unwrap();
+        assert_eq!((b.reason, b.error_type), ("signal", None));
+        assert!(Brief::parse(&mut b"{not json".to_vec()).is_none());
+    }
+
+    #[test]
+    fn mutable_lines_come_newest_first() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join(ROTATED), "a\nb\n").unwrap();
+        fs::write(dir.path().join(FILE), "c\n\nd").unwrap();
+        let mut lines = Lines::read(dir.path()).unwrap();
+        let got: Vec<Vec<u8>> = lines
+            .newest_first_mut()
+            .into_iter()
+            .map(|l| l.to_vec())
+            .collect();
+        assert_eq!(
+            got,
+            [b"d".to_vec(), b"c".to_vec(), b"b".to_vec(), b"a".to_vec()]
+        );
     }
 
     #[test]
