@@ -53,8 +53,10 @@ fn every_bad_value_is_a_usage_error_that_starts_nothing() {
         ("--alert-limit", "5", "expected COUNT/DURATION"),
         ("--log-format", "xml", "possible values: text, json"),
     ];
+    let marker = env.state_dir().join("started");
+    let marker = marker.to_str().unwrap();
     for (flag, value, accepted) in cases {
-        let out = env.run(&[&format!("{flag}={value}"), "--", "true"]);
+        let out = env.run(&[&format!("{flag}={value}"), "--", "touch", marker]);
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{flag} {value}: {err}");
         assert!(

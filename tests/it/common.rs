@@ -1,11 +1,18 @@
 //! The harness: run restartd in its own state directory, in its own process group, and wait on
 //! events (lines, files, statuses) with generous timeouts, never on fixed sleeps.
+//!
+//! When a test fails, `Env` and `Running` print what there is to know on their way out: every
+//! command the test ran with its status and stderr, the state directory's listing, `state.json`
+//! and the tail of `crashes.jsonl` of every instance (ripgrep's `expect_success` model).
 
+use std::cell::RefCell;
+use std::fmt::Write as _;
 use std::fs;
 use std::io::{BufRead, BufReader, Read};
-use std::os::unix::process::CommandExt;
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -15,20 +22,51 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_restartd");
 /// How long any wait may take before the test fails.
 pub const TIMEOUT: Duration = Duration::from_secs(15);
 
+/// Variables of the test runner's own environment that would change restartd's behaviour.
+const SCRUBBED: [&str; 8] = [
+    "NOTIFY_SOCKET",
+    "WATCHDOG_USEC",
+    "WATCHDOG_PID",
+    "RESTARTD_STATE_DIR",
+    "RESTARTD_NAME",
+    "RESTARTD_RESTARTS",
+    "STATE_DIRECTORY",
+    "NO_COLOR",
+];
+
 /// `tests/helpers/NAME`.
 pub fn helper(name: &str) -> String {
     format!("{}/tests/helpers/{name}", env!("CARGO_MANIFEST_DIR"))
 }
 
-/// A test's own state directory.
+/// A `Command` for restartd with none of the runner's supervisor variables.
+pub fn restartd() -> Command {
+    let mut cmd = Command::new(BIN);
+    for var in SCRUBBED {
+        cmd.env_remove(var);
+    }
+    cmd
+}
+
+/// A test's own state directory, and the record of what the test ran in it.
 pub struct Env {
     dir: tempfile::TempDir,
+    log: RefCell<Vec<String>>,
+    learned: RefCell<Vec<Learned>>,
+}
+
+impl Default for Env {
+    fn default() -> Env {
+        Env::new()
+    }
 }
 
 impl Env {
     pub fn new() -> Env {
         Env {
             dir: tempfile::tempdir().unwrap(),
+            log: RefCell::new(Vec::new()),
+            learned: RefCell::new(Vec::new()),
         }
     }
 
@@ -42,21 +80,35 @@ impl Env {
 
     /// `restartd --state-dir DIR ARGS` as a command, not yet started.
     pub fn command(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(BIN);
+        let mut cmd = restartd();
         cmd.arg("--state-dir").arg(self.state_dir()).args(args);
         cmd
     }
 
     /// Runs `restartd --state-dir DIR ARGS` to its end.
     pub fn run(&self, args: &[&str]) -> Output {
-        run_with_timeout(self.command(args), TIMEOUT)
+        self.run_cmd(self.command(args))
     }
 
     /// `restartd ARGS --state-dir DIR` (subcommands take the flag after their arguments).
     pub fn sub(&self, args: &[&str]) -> Output {
-        let mut cmd = Command::new(BIN);
+        let mut cmd = restartd();
         cmd.args(args).arg("--state-dir").arg(self.state_dir());
-        run_with_timeout(cmd, TIMEOUT)
+        self.run_cmd(cmd)
+    }
+
+    /// Runs any command to its end (in its own process group, killed after `TIMEOUT`) and
+    /// keeps its description, status and stderr for the failure report.
+    pub fn run_cmd(&self, cmd: Command) -> Output {
+        let what = format!("{cmd:?}");
+        let out = run_with_timeout(cmd, TIMEOUT);
+        self.log.borrow_mut().push(format!(
+            "$ {what}\n  {}\n  stdout: {}\n  stderr: {}",
+            describe_status(out.status),
+            indent(&String::from_utf8_lossy(&out.stdout)),
+            indent(&String::from_utf8_lossy(&out.stderr)),
+        ));
+        out
     }
 
     /// Starts `restartd --state-dir DIR ARGS` in the background.
@@ -91,12 +143,99 @@ impl Env {
         last
     }
 
-    /// Waits for status `running` with a child pid; returns the pid.
+    /// Waits for status `running` with a child pid; returns the pid, which is killed (with
+    /// its group) when the test ends.
     pub fn wait_child(&self, name: &str) -> i32 {
         let s = self.wait_state(name, "a running child", |s| {
             s["status"] == "running" && s["child_pid"].is_i64()
         });
-        s["child_pid"].as_i64().unwrap() as i32
+        let pid = s["child_pid"].as_i64().unwrap() as i32;
+        self.also_kill(pid);
+        pid
+    }
+
+    /// Kill `pid` (and its group, if it leads one) when the test ends.
+    pub fn also_kill(&self, pid: i32) {
+        self.learned.borrow_mut().push(Learned::new(pid));
+    }
+
+    /// Everything a failing test should show: the commands run, the state directory's listing,
+    /// and every instance's `state.json` and last crash records.
+    pub fn report(&self) -> String {
+        let mut out = String::from("---- commands run ----\n");
+        for entry in self.log.borrow().iter() {
+            let _ = writeln!(out, "{entry}");
+        }
+        let _ = writeln!(out, "---- {} ----", self.state_dir().display());
+        list(self.state_dir(), self.state_dir(), &mut out);
+        out
+    }
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        for learned in self.learned.borrow().iter() {
+            learned.kill();
+        }
+        if std::thread::panicking() {
+            eprintln!("{}", self.report());
+        }
+    }
+}
+
+/// A recursive listing with modes and sizes; `state.json` in full, `crashes.jsonl` tails.
+fn list(root: &Path, dir: &Path, out: &mut String) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    let mut entries: Vec<_> = entries.filter_map(Result::ok).collect();
+    entries.sort_by_key(|e| e.file_name());
+    for entry in entries {
+        let path = entry.path();
+        let Ok(meta) = fs::symlink_metadata(&path) else {
+            continue;
+        };
+        let rel = path
+            .strip_prefix(root)
+            .unwrap_or(&path)
+            .display()
+            .to_string();
+        let _ = writeln!(
+            out,
+            "{:o} {:>8} {rel}",
+            meta.permissions().mode() & 0o7777,
+            meta.len()
+        );
+        if meta.is_dir() {
+            list(root, &path, out);
+            continue;
+        }
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with("state.json") {
+            let text = fs::read_to_string(&path).unwrap_or_default();
+            let _ = writeln!(out, "  {}", indent(&text));
+        } else if name == "crashes.jsonl" {
+            let text = fs::read_to_string(&path).unwrap_or_default();
+            let lines: Vec<&str> = text.lines().collect();
+            for line in &lines[lines.len().saturating_sub(3)..] {
+                let _ = writeln!(out, "  {line}");
+            }
+        }
+    }
+}
+
+fn indent(text: &str) -> String {
+    text.trim_end().replace('\n', "\n    ")
+}
+
+/// `exit 3`, `signal 9`, or `signal 11 (core dumped)`.
+pub fn describe_status(status: ExitStatus) -> String {
+    match (status.code(), status.signal()) {
+        (Some(code), _) => format!("exit {code}"),
+        (None, Some(sig)) if status.core_dumped() => format!("signal {sig} (core dumped)"),
+        (None, Some(sig)) => format!("signal {sig}"),
+        _ => format!("{status:?}"),
     }
 }
 
@@ -131,7 +270,9 @@ pub fn run_with_timeout(mut cmd: Command, limit: Duration) -> Output {
                 return;
             }
         }
-        kill_group(pid);
+        if !*flag.lock().unwrap() {
+            kill_group(pid);
+        }
     });
     let out = child.wait_with_output().unwrap();
     *done.lock().unwrap() = true;
@@ -140,13 +281,55 @@ pub fn run_with_timeout(mut cmd: Command, limit: Duration) -> Output {
 }
 
 pub fn kill_group(pgid: i32) {
+    assert!(pgid > 1, "refusing to signal process group {pgid}");
     // SAFETY: signalling a process group a test created; ESRCH when it is gone.
     unsafe { nix::libc::kill(-pgid, nix::libc::SIGKILL) };
 }
 
 pub fn signal(pid: i32, sig: i32) {
+    assert!(pid > 1, "refusing to signal pid {pid}");
     // SAFETY: signalling a process a test started.
     unsafe { nix::libc::kill(pid, sig) };
+}
+
+/// The fields of /proc/PID/stat after the command name: `[state, ppid, pgrp, …]`.
+fn stat_fields(pid: i32) -> Option<Vec<String>> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &stat[stat.rfind(')')? + 2..];
+    Some(rest.split_whitespace().map(String::from).collect())
+}
+
+/// Start time (clock ticks after boot): with the pid, it names one process for good.
+fn start_time(pid: i32) -> Option<u64> {
+    stat_fields(pid)?.get(19)?.parse().ok()
+}
+
+/// A process a test learned about but did not start, remembered with its start time so that a
+/// pid the kernel has since given to another process is never signalled.
+struct Learned {
+    pid: i32,
+    start: Option<u64>,
+}
+
+impl Learned {
+    fn new(pid: i32) -> Learned {
+        Learned {
+            pid,
+            start: start_time(pid),
+        }
+    }
+
+    /// SIGKILLs the process, and its group if it still leads one.
+    fn kill(&self) {
+        if self.pid <= 1 || self.start.is_none() || start_time(self.pid) != self.start {
+            return;
+        }
+        let leads = stat_fields(self.pid).is_some_and(|f| f[2] == self.pid.to_string());
+        if leads {
+            kill_group(self.pid);
+        }
+        signal(self.pid, nix::libc::SIGKILL);
+    }
 }
 
 pub fn alive(pid: i32) -> bool {
@@ -170,14 +353,36 @@ pub fn proc_field(pid: i32, field: &str) -> Option<String> {
         .map(|v| v.trim().to_string())
 }
 
-/// A restartd running in the background, in its own process group, killed with that group
-/// when dropped. Its stdout and stderr are collected as they come.
+/// Zombie processes whose parent is `ppid`, from /proc.
+pub fn zombies_of(ppid: i32) -> Vec<i32> {
+    let Ok(dir) = fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| {
+            let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) else {
+                return false;
+            };
+            let mut rest = stat[stat.rfind(')').unwrap() + 2..].split_whitespace();
+            rest.next() == Some("Z") && rest.next() == Some(ppid.to_string().as_str())
+        })
+        .collect()
+}
+
+/// A restartd (or a wrapper around it) running in the background, in its own process group,
+/// killed with that group, and with every pid handed to `also_kill`, when dropped. Its stdout
+/// and stderr are collected as they come.
 pub struct Running {
     child: Child,
     pub pid: i32,
+    what: String,
     stdout: Arc<Mutex<String>>,
     stderr: Arc<Mutex<String>>,
-    extra: Vec<i32>,
+    extra: Vec<Learned>,
+    /// Its exit code once it ended (`Some(None)`: a signal). It stays unreaped, a zombie,
+    /// until `Drop`: so its pid, which is its group's id, cannot be reused before the group
+    /// is killed.
+    ended: Option<Option<i32>>,
 }
 
 fn collect(stream: impl Read + Send + 'static) -> Arc<Mutex<String>> {
@@ -196,6 +401,7 @@ fn collect(stream: impl Read + Send + 'static) -> Arc<Mutex<String>> {
 
 impl Running {
     pub fn spawn(mut cmd: Command) -> Running {
+        let what = format!("{cmd:?}");
         cmd.process_group(0)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -207,15 +413,17 @@ impl Running {
         Running {
             child,
             pid,
+            what,
             stdout,
             stderr,
             extra: Vec::new(),
+            ended: None,
         }
     }
 
     /// Also kill `pid` when the test ends (a process that left the group).
     pub fn also_kill(&mut self, pid: i32) {
-        self.extra.push(pid);
+        self.extra.push(Learned::new(pid));
     }
 
     pub fn stdout(&self) -> String {
@@ -228,44 +436,54 @@ impl Running {
 
     /// Waits until stdout has a line containing `needle`; returns that line.
     pub fn wait_stdout(&self, needle: &str) -> String {
+        self.wait_line(needle, |l| l.contains(needle))
+    }
+
+    /// Waits until stdout has a line that is exactly `line`.
+    pub fn wait_line_eq(&self, line: &str) {
+        self.wait_line(line, |l| l == line);
+    }
+
+    fn wait_line(&self, what: &str, pred: impl Fn(&str) -> bool) -> String {
         let mut found = None;
-        let ok = wait_until(needle, || {
-            found = self
-                .stdout()
-                .lines()
-                .find(|l| l.contains(needle))
-                .map(String::from);
+        let ok = wait_until(what, || {
+            found = self.stdout().lines().find(|l| pred(l)).map(String::from);
             found.is_some()
         });
         assert!(
             ok,
-            "no stdout line with {needle:?}\nstdout:\n{}\nstderr:\n{}",
+            "no stdout line {what:?}\nstdout:\n{}\nstderr:\n{}",
             self.stdout(),
             self.stderr()
         );
         found.unwrap()
     }
 
-    /// Waits until stderr contains `needle`.
-    pub fn wait_stderr(&self, needle: &str) {
-        let ok = wait_until(needle, || self.stderr().contains(needle));
-        assert!(
-            ok,
-            "stderr never had {needle:?}\nstderr:\n{}",
-            self.stderr()
-        );
-    }
-
     pub fn signal(&self, sig: i32) {
         signal(self.pid, sig);
+    }
+
+    /// Its exit code if it has exited (`Some(None)`: killed by a signal), without waiting.
+    pub fn try_exit(&mut self) -> Option<Option<i32>> {
+        use nix::sys::wait::{waitid, Id, WaitPidFlag, WaitStatus};
+        if self.ended.is_none() {
+            let flags = WaitPidFlag::WEXITED | WaitPidFlag::WNOHANG | WaitPidFlag::WNOWAIT;
+            let pid = nix::unistd::Pid::from_raw(self.pid);
+            self.ended = match waitid(Id::Pid(pid), flags).unwrap() {
+                WaitStatus::Exited(_, code) => Some(Some(code)),
+                WaitStatus::Signaled(..) => Some(None),
+                _ => None,
+            };
+        }
+        self.ended
     }
 
     /// Waits for restartd to exit; returns its status code (None: killed by a signal).
     pub fn wait_exit(&mut self) -> Option<i32> {
         let start = Instant::now();
         loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status.code();
+            if let Some(code) = self.try_exit() {
+                return code;
             }
             assert!(
                 start.elapsed() < TIMEOUT,
@@ -279,12 +497,22 @@ impl Running {
 
 impl Drop for Running {
     fn drop(&mut self) {
+        // Not reaped yet, so the group id is still ours.
         kill_group(self.pid);
-        for &pid in &self.extra {
-            kill_group(pid);
-            signal(pid, nix::libc::SIGKILL);
+        for learned in &self.extra {
+            learned.kill();
         }
-        let _ = self.child.wait();
+        let status = self.child.wait().ok();
+        if std::thread::panicking() {
+            eprintln!(
+                "---- {} ----\n  pid {}: {}\n  stdout: {}\n  stderr: {}",
+                self.what,
+                self.pid,
+                status.map_or("unknown".into(), describe_status),
+                indent(&self.stdout()),
+                indent(&self.stderr()),
+            );
+        }
     }
 }
 

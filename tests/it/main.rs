@@ -2,11 +2,13 @@
 //!
 //! One test crate (one link step) with a module per area. Every restartd a test starts runs in
 //! its own process group, which is SIGKILLed when the test ends, so no test leaves a process.
+//! A failing test prints the commands it ran, their status and stderr, and the state directory.
 
 mod common;
 
 mod cli;
 mod crash_records;
+mod exit_status;
 mod files;
 mod monitors;
 mod restart;

@@ -492,3 +492,142 @@ fn the_child_gets_its_name_restart_count_group_and_null_stdin() {
     assert_eq!(r.wait_exit(), Some(0));
     assert!(wait_until("child gone", || !crate::common::alive(pid)));
 }
+
+/// A core dump is an unclean signal: on-abort restarts it, on-success does not, and restartd
+/// says "(core dumped)".
+#[test]
+fn a_core_dump_is_an_unclean_signal() {
+    use std::os::unix::process::ExitStatusExt;
+    let env = Env::new();
+    // Cores land in the child's working directory: the test's own directory.
+    let crash = "ulimit -c unlimited && kill -SEGV $$";
+    let probe = std::process::Command::new("sh")
+        .args(["-c", crash])
+        .current_dir(env.state_dir())
+        .status()
+        .unwrap();
+    if !probe.core_dumped() {
+        println!("skipped: no core dumps here ({probe:?}; check ulimit -Hc and core_pattern)");
+        return;
+    }
+    for (policy, restarts, status) in [("on-abort", 1, "gave-up"), ("on-success", 0, "exited")] {
+        let name = format!("core-{policy}");
+        let mut cmd = env.command(&[
+            "-n",
+            &name,
+            "--restart",
+            policy,
+            "--max-restarts",
+            "1",
+            "--delay",
+            "0",
+            "--",
+            "sh",
+            "-c",
+            crash,
+        ]);
+        cmd.current_dir(env.state_dir());
+        let out = env.run_cmd(cmd);
+        assert_eq!(out.status.code(), Some(139), "{policy}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains(&format!(
+                "restartd[{name}]: killed by signal SIGSEGV (core dumped) after"
+            )),
+            "{err}"
+        );
+        let state = env.state(&name);
+        assert_eq!(state["restarts"], restarts, "{policy}");
+        assert_eq!(state["status"], status, "{policy}");
+        assert_eq!(state["last_exit"]["signal"], "SIGSEGV");
+    }
+}
+
+/// Only restarts inside the trailing `--window` count: runs longer than the window never
+/// reach `--max-restarts 1`, while the same crashes inside a long window give up at once.
+#[test]
+fn only_restarts_inside_the_trailing_window_count() {
+    let env = Env::new();
+    for (name, window, status, restarts) in
+        [("short-window", "200ms", 0, 3), ("long-window", "1m", 1, 1)]
+    {
+        // Three runs of 300 ms that crash, then a clean exit.
+        let counter = env.state_dir().join(format!("{name}.count"));
+        let script = format!(
+            "n=$(cat {c} 2>/dev/null || echo 0); echo $((n+1)) > {c}; [ $n -ge 3 ] && exit 0; sleep 0.3; exit 1",
+            c = counter.display()
+        );
+        let out = env.run(&[
+            "-n",
+            name,
+            "--max-restarts",
+            "1",
+            "--window",
+            window,
+            "--delay",
+            "0",
+            "--",
+            "sh",
+            "-c",
+            &script,
+        ]);
+        assert_eq!(out.status.code(), Some(status), "{name}");
+        let state = env.state(name);
+        assert_eq!(state["restarts"], restarts, "{name}: {state:#}");
+        assert!(
+            state["recent_restarts"].as_array().unwrap().len() <= 1,
+            "only the window is kept: {state:#}"
+        );
+    }
+}
+
+/// Every signal of the clean row (HUP, INT, TERM, PIPE) and a few of "any other signal":
+/// on-success restarts exactly the clean ones, on-abort exactly the others.
+#[test]
+fn clean_signals_are_hup_int_term_and_pipe_only() {
+    let env = Env::new();
+    let cases = [
+        ("HUP", 1, true),
+        ("INT", 2, true),
+        ("TERM", 15, true),
+        ("PIPE", 13, true),
+        ("USR1", 10, false),
+        ("ALRM", 14, false),
+        ("ABRT", 6, false),
+    ];
+    let mut failures = Vec::new();
+    for (sig, n, clean) in cases {
+        for (policy, restarts) in [("on-success", clean), ("on-abort", !clean)] {
+            let name = format!("{sig}-{policy}");
+            let out = env.run(&[
+                "-n",
+                &name,
+                "--restart",
+                policy,
+                "--max-restarts",
+                "1",
+                "--delay",
+                "0",
+                "--",
+                "sh",
+                "-c",
+                &format!("ulimit -c 0; kill -{sig} $$"),
+            ]);
+            let state = env.state(&name);
+            let got = (
+                out.status.code(),
+                state["restarts"].as_u64(),
+                state["last_exit"]["signal"].as_str(),
+            );
+            let want = (
+                Some(128 + n),
+                Some(restarts as u64),
+                Some(format!("SIG{sig}")),
+            );
+            if (got.0, got.1, got.2.map(String::from)) != want {
+                failures.push(format!("SIG{sig} × {policy}: got {got:?}, want {want:?}"));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
