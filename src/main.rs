@@ -4,38 +4,14 @@
 //! supervisor for `restartd [OPTIONS] -- COMMAND`. Every exit status is decided by the callee and
 //! returned here.
 
-mod child;
-mod cli;
-mod commands;
-mod config;
-mod control;
-mod crashes;
-mod crashlog;
-mod event_loop;
-mod exit;
-mod health;
-mod hooks;
-mod instance;
-mod log;
-mod logfile;
-mod machine;
-mod memory;
-mod notify;
-mod output;
-mod policy;
-mod signals;
-mod state;
-mod tail;
-mod traceback;
-mod window;
-
 use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser};
 
-use crate::cli::{Cli, RunArgs};
-use crate::exit::code;
-use crate::instance::AcquireError;
+use restartd::cli::{Cli, RunArgs};
+use restartd::exit::code;
+use restartd::instance::AcquireError;
+use restartd::{child, commands, config, event_loop, instance, signals};
 
 fn main() -> ExitCode {
     // Before anything installs a handler: the child gets this state back.
