@@ -7,6 +7,9 @@
 use std::collections::VecDeque;
 use std::time::{Duration, SystemTime};
 
+/// How many restart times an unlimited window keeps (`recent_restarts` in state.json).
+pub const UNLIMITED_KEEP: usize = 100;
+
 /// Restart times inside the trailing window, oldest first.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RestartWindow {
@@ -53,8 +56,10 @@ impl RestartWindow {
                 _ => break,
             }
         }
-        // An unlimited window only needs its count for messages; keep it bounded anyway.
-        let cap = self.max.map_or(10_000, |m| m as usize + 1);
+        // A limit of N needs only the last N times to decide. An unlimited window decides
+        // nothing, so it keeps just the last UNLIMITED_KEEP for `status`: state.json is
+        // rewritten at every restart, and a crash loop must not make it grow.
+        let cap = self.max.map_or(UNLIMITED_KEEP, |m| m as usize + 1);
         while self.times.len() > cap {
             self.times.pop_front();
         }
@@ -129,6 +134,23 @@ mod tests {
         }
         assert!(!unlimited.full(at(50)));
         assert_eq!(unlimited.count(at(50)), 50);
+    }
+
+    #[test]
+    fn a_crash_loop_keeps_the_window_bounded() {
+        let mut unlimited = RestartWindow::new(Duration::from_secs(3600), None);
+        let mut limited = RestartWindow::new(Duration::from_secs(3600), Some(3));
+        for s in 0..1000 {
+            unlimited.push(at(s));
+            limited.push(at(s));
+        }
+        assert_eq!(unlimited.count(at(1000)), UNLIMITED_KEEP as u32);
+        assert_eq!(
+            unlimited.times().next(),
+            Some(at(1000 - UNLIMITED_KEEP as u64))
+        );
+        // The last max+1 suffice to decide: still full.
+        assert!(limited.full(at(1000)));
     }
 
     #[test]
