@@ -32,6 +32,7 @@ use crate::policy::Verdict;
 use crate::signals::{self, Inherited, SignalPipe};
 use crate::state::{self, LastExitJson, StateFile, StateWriter};
 use crate::traceback;
+use crate::trim;
 use crate::window::RestartWindow;
 
 /// Everything the loop owns.
@@ -68,6 +69,8 @@ pub struct Supervisor {
     memory: Option<MemoryLimit>,
     /// What the last main child used.
     usage: Option<Usage>,
+    /// When code pages were last given back (see `trim`).
+    trimmed_at: Option<std::time::Instant>,
     crash_log: CrashLog,
     /// The record of the child's last end, if it got one.
     last_crash_id: Option<String>,
@@ -155,6 +158,7 @@ impl Supervisor {
             health_ready: false,
             memory,
             usage: None,
+            trimmed_at: None,
             crash_log,
             last_crash_id: None,
             crash_seq: 0,
@@ -219,6 +223,11 @@ impl Supervisor {
                 PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX)
             }
         };
+        if timeout == PollTimeout::NONE && trim::due(self.trimmed_at, std::time::Instant::now()) {
+            // Idle until an event: give back the code pages that starting needed.
+            trim::give_back();
+            self.trimmed_at = Some(std::time::Instant::now());
+        }
         let mut fds = vec![PollFd::new(self.signals.fd(), PollFlags::POLLIN)];
         let health_at = self
             .health

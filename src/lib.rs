@@ -25,4 +25,5 @@ pub mod signals;
 pub mod state;
 pub mod tail;
 pub mod traceback;
+pub mod trim;
 pub mod window;
