@@ -223,11 +223,15 @@ impl Supervisor {
                 PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX)
             }
         };
-        if timeout == PollTimeout::NONE && trim::due(self.trimmed_at, std::time::Instant::now()) {
-            // Idle until an event: give back the code pages that starting needed.
-            trim::give_back();
-            self.trimmed_at = Some(std::time::Instant::now());
-        }
+        // About to block with nothing timed: once the loop has been quiet for a moment, give
+        // back the pages that starting needed (a run that ends sooner never pays for it).
+        let trim_if_quiet =
+            timeout == PollTimeout::NONE && trim::due(self.trimmed_at, std::time::Instant::now());
+        let timeout = if trim_if_quiet {
+            PollTimeout::try_from(trim::QUIET.as_millis() as i32).unwrap_or(PollTimeout::MAX)
+        } else {
+            timeout
+        };
         let mut fds = vec![PollFd::new(self.signals.fd(), PollFlags::POLLIN)];
         let health_at = self
             .health
@@ -259,6 +263,10 @@ impl Supervisor {
         self.health_ready = health_ready;
         self.control_ready = control_ready;
         match result {
+            Ok(0) if trim_if_quiet => {
+                trim::give_back();
+                self.trimmed_at = Some(std::time::Instant::now());
+            }
             Ok(_) | Err(Errno::EINTR) => {}
             Err(e) => self.log.warn(&format!("poll failed: {e}")),
         }

@@ -3,7 +3,7 @@
 //! Parsing the command line and setting up run code (clap, serde, the loader) that the idle loop
 //! never runs again, the kernel maps file pages in 64 KiB batches around each fault, and freed
 //! heap stays with the process: all of it would count in restartd's RSS for its whole life. When
-//! the loop is about to block with no deadline (the child runs, nothing is timed), at most once
+//! the loop has had nothing to do for a second and nothing is timed (the child runs), at most once
 //! every 10 s, restartd unmaps the pages of its read-only file mappings that were never written
 //! (`MADV_DONTNEED`; they fault back in from the page cache when used) and returns free heap to
 //! the kernel (`malloc_trim`). A mapping holding any page written since it was mapped (relocated
@@ -11,6 +11,10 @@
 
 use std::fs;
 use std::time::{Duration, Instant};
+
+/// How long the loop must have had nothing to do before it trims: a short run (`--restart no --
+/// /bin/true`, a crash loop) never pays for a trim, a long-running child costs one wakeup.
+pub const QUIET: Duration = Duration::from_secs(1);
 
 /// At most one trim in this time: a crash loop re-runs the spawn path hundreds of times a
 /// second, and trimming after each spawn would cost it more than it gives back.
