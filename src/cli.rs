@@ -12,14 +12,48 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::policy::RestartPolicy;
 
+/// `-h`'s epilogue: what the value forms mean, and where to read more.
 const AFTER_HELP: &str = "\
+DUR is a duration: 500ms, 10s, 5m, 1h 30m (a bare 0 is zero).
+SIZE is 512M or 2G (K, M, G, T are powers of 1024).
+LIST is exit codes 0-255 with commas: 1,3,78.
+
 Examples:
   restartd -- uvicorn main:app
-  restartd --restart always --max-restarts 10 --window 1m -- ./worker --queue jobs
+  restartd --restart always --max-restarts 10 --window 1m -- ./worker
   restartd status
-  restartd stop api";
+  restartd crashes api
+
+'restartd --help' shows every flag in full; 'restartd man' prints the manual.";
+
+/// The headings `--help` groups the run options under.
+mod heading {
+    pub const RESTARTS: &str = "Restarts";
+    pub const EXIT_CODES: &str = "Exit codes";
+    pub const STOPPING: &str = "Stopping";
+    pub const HEALTH: &str = "Health checks";
+    pub const MONITORS: &str = "Notify, watchdog and memory";
+    pub const CRASHES: &str = "Crash records and hooks";
+    pub const OUTPUT: &str = "Output";
+}
+
+/// `--state-dir`, the same for the run and every subcommand.
+const STATE_DIR_HELP: &str = "Where instance directories live [default: see --help]";
+const STATE_DIR_LONG_HELP: &str = "\
+Where instance directories live [default: see below]
+
+Each instance has its own directory STATE_DIR/NAME with state.json, crashes.jsonl and its lock. \
+Without --state-dir it is the first of: $RESTARTD_STATE_DIR, $STATE_DIRECTORY (set by systemd's \
+StateDirectory=), $XDG_STATE_HOME/restartd, $HOME/.local/state/restartd, /var/lib/restartd. \
+Accepts any directory path; it is created (mode 0700) when missing.";
 
 /// Run one command and keep it running: restart policies, backoff, signals, state.
+///
+/// restartd runs COMMAND as its child and restarts it when it ends, as systemd's Restart=
+/// policies decide, with exponential backoff and a limit of restarts per time window. It
+/// forwards signals, reaps orphans (it works as a container's PID 1), writes a crash record
+/// with the recognised error for every crash, and keeps a state file that 'restartd status'
+/// reads.
 #[derive(Debug, Parser)]
 #[command(
     name = "restartd",
@@ -27,8 +61,9 @@ Examples:
     override_usage = "restartd [OPTIONS] -- COMMAND [ARGS...]\n       restartd <SUBCOMMAND> [ARGS]",
     args_conflicts_with_subcommands = true,
     help_expected = true,
-    max_term_width = 80,
-    after_help = AFTER_HELP
+    max_term_width = 79,
+    after_help = AFTER_HELP,
+    after_long_help = crate::doc::after_long_help()
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -40,145 +75,242 @@ pub struct Cli {
 /// Options of `restartd [OPTIONS] -- COMMAND`.
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// Instance name; selects the instance directory [default: basename of COMMAND]
+    /// Instance name [default: basename of COMMAND]
+    ///
+    /// Selects the instance directory STATE_DIR/NAME and names restartd's messages. Two
+    /// restartd processes with the same name refuse to run at once. Accepts 1-100 letters,
+    /// digits, '.', '_', '-', '@' or '+', not starting with '.'. The default is the command's
+    /// basename with any other character replaced by '_'.
     #[arg(short = 'n', long, value_name = "NAME", value_parser = parse_name)]
     pub name: Option<String>,
 
-    /// Where instance directories live [default: $RESTARTD_STATE_DIR, $STATE_DIRECTORY,
-    /// $XDG_STATE_HOME/restartd, ~/.local/state/restartd, /var/lib/restartd]
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", help = STATE_DIR_HELP, long_help = STATE_DIR_LONG_HELP)]
     pub state_dir: Option<PathBuf>,
 
-    /// When to restart, as systemd's Restart=
-    #[arg(long, value_name = "POLICY", default_value = "on-failure")]
+    /// When to restart (systemd's Restart=)
+    ///
+    /// A clean end is exit 0, a code in --success-exit-codes, or death by SIGHUP, SIGINT,
+    /// SIGTERM or SIGPIPE. 'restartd man' shows the whole table.
+    #[arg(long, value_name = "POLICY", default_value = "on-failure", help_heading = heading::RESTARTS)]
     pub restart: RestartPolicy,
 
-    /// At most N restarts inside any trailing --window; 'unlimited', or 0 for none
-    #[arg(long, value_name = "N", default_value = "5", value_parser = parse_max_restarts)]
+    /// Give up past N restarts in --window
+    ///
+    /// Before each restart restartd counts the restarts it made inside the trailing --window;
+    /// if that count is already N, it gives up and exits with the child's last status. The
+    /// times are kept in state.json, so a restartd that is itself restarted keeps counting.
+    /// Accepts a whole number, 0 (never restart) or 'unlimited'.
+    #[arg(long, value_name = "N", default_value = "5", value_parser = parse_max_restarts, help_heading = heading::RESTARTS)]
     pub max_restarts: MaxRestarts,
 
-    /// The trailing window for --max-restarts (e.g. 30s, 5m, 1h)
-    #[arg(long, value_name = "DUR", default_value = "5m", value_parser = parse_duration)]
+    /// The trailing window of --max-restarts
+    ///
+    /// Accepts a duration: 500ms, 10s, 5m, 1h 30m.
+    #[arg(long, value_name = "DUR", default_value = "5m", value_parser = parse_duration, help_heading = heading::RESTARTS)]
     pub window: Duration,
 
-    /// Delay before the first restart of a crash streak
-    #[arg(long, value_name = "DUR", default_value = "1s", value_parser = parse_duration)]
+    /// First delay of a crash streak
+    ///
+    /// Restart k of a streak waits min(--max-delay, --delay x --backoff-factor^(k-1)).
+    /// Accepts a duration: 500ms, 10s, 5m, 1h 30m, or 0 for none.
+    #[arg(long, value_name = "DUR", default_value = "1s", value_parser = parse_duration, help_heading = heading::RESTARTS)]
     pub delay: Duration,
 
-    /// Each further restart of a streak waits F times longer (F >= 1)
-    #[arg(long, value_name = "F", default_value = "2", value_parser = parse_factor)]
+    /// Each further delay is F times longer
+    ///
+    /// Accepts a number from 1 (a constant delay) to 1000, e.g. 1.5.
+    #[arg(long, value_name = "F", default_value = "2", value_parser = parse_factor, help_heading = heading::RESTARTS)]
     pub backoff_factor: f64,
 
     /// Cap on the restart delay
-    #[arg(long, value_name = "DUR", default_value = "1m", value_parser = parse_duration)]
+    ///
+    /// Accepts a duration: 500ms, 10s, 5m, 1h 30m. A cap below --delay counts as --delay.
+    #[arg(long, value_name = "DUR", default_value = "1m", value_parser = parse_duration, help_heading = heading::RESTARTS)]
     pub max_delay: Duration,
 
-    /// Randomise each delay by +-FRACTION (0 to 1)
-    #[arg(long, value_name = "FRACTION", default_value = "0", value_parser = parse_fraction)]
+    /// Randomise each delay by +-FRACTION
+    ///
+    /// Spreads the restarts of many instances that crashed together. Accepts a number from 0
+    /// to 1, e.g. 0.1 for +-10%.
+    #[arg(long, value_name = "FRACTION", default_value = "0", value_parser = parse_fraction, help_heading = heading::RESTARTS)]
     pub jitter: f64,
 
-    /// A run at least this long ends the crash streak (the next delay is --delay again)
-    #[arg(long, value_name = "DUR", default_value = "10s", value_parser = parse_duration)]
+    /// A run this long ends the streak
+    ///
+    /// After a run of at least this long, the next restart waits --delay again. Accepts a
+    /// duration: 500ms, 10s, 5m, 1h 30m.
+    #[arg(long, value_name = "DUR", default_value = "10s", value_parser = parse_duration, help_heading = heading::RESTARTS)]
     pub min_uptime: Duration,
 
-    /// Exit codes that count as clean besides 0 (e.g. 3,143)
-    #[arg(long, value_name = "LIST", value_parser = parse_codes)]
+    /// Codes that count as a clean exit besides 0 [default: none]
+    ///
+    /// As systemd's SuccessExitStatus=. Accepts exit codes 0-255 separated by commas, e.g.
+    /// 3,143.
+    #[arg(long, value_name = "LIST", value_parser = parse_codes, help_heading = heading::EXIT_CODES)]
     pub success_exit_codes: Option<Codes>,
 
-    /// Exit codes that never restart, whatever the policy
-    #[arg(long, value_name = "LIST", value_parser = parse_codes)]
+    /// Codes that never restart, whatever the policy [default: none]
+    ///
+    /// This list wins over everything, --force-restart-exit-codes included. Accepts exit codes
+    /// 0-255 separated by commas, e.g. 78.
+    #[arg(long, value_name = "LIST", value_parser = parse_codes, help_heading = heading::EXIT_CODES)]
     pub no_restart_exit_codes: Option<Codes>,
 
-    /// Exit codes that always restart, whatever the policy (the window limit still applies)
-    #[arg(long, value_name = "LIST", value_parser = parse_codes)]
+    /// Codes that always restart, whatever the policy [default: none]
+    ///
+    /// The --max-restarts limit still applies. Accepts exit codes 0-255 separated by commas,
+    /// e.g. 75.
+    #[arg(long, value_name = "LIST", value_parser = parse_codes, help_heading = heading::EXIT_CODES)]
     pub force_restart_exit_codes: Option<Codes>,
 
-    /// Signal restartd sends when it stops the child itself (e.g. TERM, INT, SIGQUIT, 15)
-    #[arg(long, value_name = "SIG", default_value = "TERM", value_parser = parse_signal)]
+    /// Signal for stopping the child
+    ///
+    /// Used by 'restartd stop', 'restartd restart' and the unhealthy and memory stops. A
+    /// signal to restartd is passed on as it is. Accepts a name or number: TERM, SIGINT, 15.
+    #[arg(long, value_name = "SIG", default_value = "TERM", value_parser = parse_signal, help_heading = heading::STOPPING)]
     pub stop_signal: Sig,
 
-    /// After a stop signal, wait this long, then SIGKILL the whole process group
-    #[arg(long, value_name = "DUR", default_value = "10s", value_parser = parse_duration)]
+    /// SIGKILL the group DUR after a stop
+    ///
+    /// Applies to every stop: a signal to restartd, 'restartd stop', an unhealthy child, and
+    /// the cleanup of what is left of the child's process group. Accepts a duration: 500ms,
+    /// 10s, 5m, 1h 30m.
+    #[arg(long, value_name = "DUR", default_value = "10s", value_parser = parse_duration, help_heading = heading::STOPPING)]
     pub stop_timeout: Duration,
 
-    /// Health check command, run with sh -c; exit 0 means healthy
-    #[arg(long, value_name = "CMD", conflicts_with = "health_url")]
+    /// Health check command, run with sh -c [default: none]
+    ///
+    /// Exit 0 means healthy. Its output (at most 4 KiB) goes into the crash record of an
+    /// unhealthy child. Accepts any shell command, e.g. 'pg_isready -q'.
+    #[arg(long, value_name = "CMD", conflicts_with = "health_url", help_heading = heading::HEALTH)]
     pub health_cmd: Option<String>,
 
-    /// Health check URL, http://host:port/path; a 2xx or 3xx answer means healthy
-    #[arg(long, value_name = "URL", value_parser = parse_health_url)]
+    /// Health check URL; 2xx or 3xx means healthy [default: none]
+    ///
+    /// A plain HTTP/1.1 GET; the host is resolved once at start. Accepts
+    /// http://host:port/path; for https use --health-cmd 'curl -fsS URL'.
+    #[arg(long, value_name = "URL", value_parser = parse_health_url, help_heading = heading::HEALTH)]
     pub health_url: Option<HealthUrl>,
 
     /// Time between health checks
-    #[arg(long, value_name = "DUR", default_value = "30s", value_parser = parse_duration)]
+    ///
+    /// The first check runs one interval after the start. Accepts a duration: 500ms, 10s,
+    /// 5m, 1h 30m.
+    #[arg(long, value_name = "DUR", default_value = "30s", value_parser = parse_duration, help_heading = heading::HEALTH)]
     pub health_interval: Duration,
 
     /// A health check slower than this fails
-    #[arg(long, value_name = "DUR", default_value = "5s", value_parser = parse_duration)]
+    ///
+    /// Accepts a duration: 500ms, 10s, 5m, 1h 30m.
+    #[arg(long, value_name = "DUR", default_value = "5s", value_parser = parse_duration, help_heading = heading::HEALTH)]
     pub health_timeout: Duration,
 
-    /// Consecutive failed checks that make the child unhealthy
-    #[arg(long, value_name = "N", default_value = "3", value_parser = parse_retries)]
+    /// Failed checks in a row that make the child unhealthy
+    ///
+    /// An unhealthy child gets a crash record with reason 'unhealthy', is stopped, and the
+    /// policy decides. Accepts a whole number of at least 1.
+    #[arg(long, value_name = "N", default_value = "3", value_parser = parse_retries, help_heading = heading::HEALTH)]
     pub health_retries: u32,
 
-    /// Failed checks in this time after a start do not count
-    #[arg(long, value_name = "DUR", default_value = "0s", value_parser = parse_duration)]
+    /// Failed checks this soon after a start do not count
+    ///
+    /// Accepts a duration: 500ms, 10s, 5m, 1h 30m.
+    #[arg(long, value_name = "DUR", default_value = "0s", value_parser = parse_duration, help_heading = heading::HEALTH)]
     pub health_start_period: Duration,
 
-    /// Give the child a NOTIFY_SOCKET (sd_notify: READY=1, STATUS=, WATCHDOG=1, STOPPING=1)
-    #[arg(long)]
+    /// Give the child an sd_notify socket [default: off]
+    ///
+    /// restartd understands READY=1, STATUS=..., WATCHDOG=1, WATCHDOG_USEC=... and STOPPING=1.
+    /// Under systemd, restartd's own READY=1 then waits for the child's.
+    #[arg(long, help_heading = heading::MONITORS)]
     pub notify: bool,
 
-    /// The child must send WATCHDOG=1 at least this often (implies --notify)
-    #[arg(long, value_name = "DUR", value_parser = parse_nonzero_duration)]
+    /// Require WATCHDOG=1 this often [default: off]
+    ///
+    /// Implies --notify; the child also gets WATCHDOG_USEC and WATCHDOG_PID. The clock starts
+    /// at spawn and every READY=1 or WATCHDOG=1 restarts it. A missed ping sends SIGABRT (so
+    /// the runtime dumps its stack), then the stop sequence; reason 'watchdog'. Accepts a
+    /// duration above 0: 500ms, 10s, 5m.
+    #[arg(long, value_name = "DUR", value_parser = parse_nonzero_duration, help_heading = heading::MONITORS)]
     pub watchdog: Option<Duration>,
 
-    /// Restart when the child's process group uses more RSS than SIZE (e.g. 512M, 2G)
-    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    /// Restart past this much RSS [default: off]
+    ///
+    /// The summed RSS of the child's process group and its reparented descendants, sampled
+    /// every second; over the limit means a crash record with reason 'memory', a stop, and
+    /// the policy. Accepts a number with K, M, G or T (powers of 1024), e.g. 512M, 2G.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size, help_heading = heading::MONITORS)]
     pub max_memory: Option<u64>,
 
-    /// Also append the child's stdout and stderr to PATH
-    #[arg(long, value_name = "PATH")]
+    /// Append the child's output to PATH [default: none]
+    ///
+    /// Both stdout and stderr, which still go to restartd's own too. The file is created with
+    /// mode 0640 and rotated by --log-max-size and --log-keep. Accepts a file path.
+    #[arg(long, value_name = "PATH", help_heading = heading::OUTPUT)]
     pub log_file: Option<std::path::PathBuf>,
 
-    /// Rotate the log file past this size (e.g. 10M)
-    #[arg(long, value_name = "SIZE", default_value = "10M", value_parser = parse_size)]
+    /// Rotate the log file past this size
+    ///
+    /// Accepts a number with K, M, G or T (powers of 1024), e.g. 10M.
+    #[arg(long, value_name = "SIZE", default_value = "10M", value_parser = parse_size, help_heading = heading::OUTPUT)]
     pub log_max_size: u64,
 
-    /// Rotated log files kept: PATH.1 (newest) … PATH.N
-    #[arg(long, value_name = "N", default_value = "5", value_parser = parse_keep)]
+    /// Rotated files kept, PATH.1 ... PATH.N
+    ///
+    /// Accepts a whole number from 0 to 1000.
+    #[arg(long, value_name = "N", default_value = "5", value_parser = parse_keep, help_heading = heading::OUTPUT)]
     pub log_keep: u32,
 
-    /// How many trailing stderr lines a crash record keeps (at most 64 KiB)
-    #[arg(long, value_name = "N", default_value = "100", value_parser = parse_tail_lines)]
+    /// Stderr lines a crash record keeps
+    ///
+    /// At most 64 KiB of them. Accepts a whole number from 0 to 100000.
+    #[arg(long, value_name = "N", default_value = "100", value_parser = parse_tail_lines, help_heading = heading::CRASHES)]
     pub tail_lines: usize,
 
-    /// Hook run with sh -c after every crash record (the record as JSON on stdin)
-    #[arg(long, value_name = "CMD")]
+    /// Hook run after every crash record [default: none]
+    ///
+    /// The record is one JSON line on the hook's stdin; RESTARTD_EVENT, RESTARTD_NAME,
+    /// RESTARTD_CRASH_ID, RESTARTD_REASON, RESTARTD_EXIT_CODE, RESTARTD_SIGNAL,
+    /// RESTARTD_RESTARTS, RESTARTD_ACTION and RESTARTD_SUPPRESSED are in its environment. A
+    /// hook is killed after 30s. Accepts any shell command.
+    #[arg(long, value_name = "CMD", help_heading = heading::CRASHES)]
     pub on_crash: Option<String>,
 
-    /// Hook run with sh -c when restartd gives up (never rate limited)
-    #[arg(long, value_name = "CMD")]
+    /// Hook run when restartd gives up [default: none]
+    ///
+    /// As --on-crash, with RESTARTD_EVENT=give-up; never rate limited, and waited for before
+    /// restartd exits. Accepts any shell command.
+    #[arg(long, value_name = "CMD", help_heading = heading::CRASHES)]
     pub on_give_up: Option<String>,
 
-    /// At most N --on-crash runs per DUR; the rest are counted, not run
-    #[arg(long, value_name = "N/DUR", default_value = "5/5m", value_parser = crate::hooks::parse_alert_limit)]
+    /// At most N --on-crash runs per DUR
+    ///
+    /// Over a sliding window; the crashes beyond it are counted in the next run's
+    /// RESTARTD_SUPPRESSED. Accepts COUNT/DURATION, e.g. 5/5m or 1/30s.
+    #[arg(long, value_name = "N/DUR", default_value = "5/5m", value_parser = crate::hooks::parse_alert_limit, help_heading = heading::CRASHES)]
     pub alert_limit: crate::hooks::AlertLimit,
 
-    /// Clear the persisted restart window before starting
-    #[arg(long)]
+    /// Forget a previous run's restart window
+    ///
+    /// As 'restartd reset NAME' does for an instance that is not running.
+    #[arg(long, help_heading = heading::RESTARTS)]
     pub reset: bool,
 
     /// Print only warnings and errors
-    #[arg(short, long, conflicts_with = "verbose")]
+    #[arg(short, long, conflicts_with = "verbose", help_heading = heading::OUTPUT)]
     pub quiet: bool,
 
-    /// Also print every start, signal and cleanup
-    #[arg(short, long)]
+    /// Also print starts, signals and reaped orphans
+    #[arg(short, long, help_heading = heading::OUTPUT)]
     pub verbose: bool,
 
-    /// restartd's own messages as text or JSON lines on stderr
-    #[arg(long, value_name = "FORMAT", default_value = "text")]
+    /// restartd's own messages as text or json
+    ///
+    /// text lines start with a local time (HH:MM:SS) and restartd[NAME]:, or, under systemd
+    /// (JOURNAL_STREAM is stderr), with a <N> priority for the journal instead of the time.
+    /// json lines have time, level, name, msg and the facts of the event; 'restartd man'
+    /// lists the fields.
+    #[arg(long, value_name = "FORMAT", default_value = "text", help_heading = heading::OUTPUT)]
     pub log_format: LogFormat,
 
     /// The command to run, after --
@@ -189,19 +321,27 @@ pub struct RunArgs {
 /// `--log-format`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
+    /// Lines for people and the journal
     Text,
+    /// One JSON object a line, for log shippers
     Json,
 }
 
 /// Subcommands for a running or past instance.
 #[derive(Debug, Subcommand)]
 pub enum Sub {
-    /// Show the state of one instance, or of all (exit 0 running, 3 not running, 4 no such)
+    /// Show the state of one instance, or of all
+    ///
+    /// A table: name, status, pid, uptime, restarts in total and (in the window/limit),
+    /// health, and the last exit with the error it printed. Exits 0 when the instance (every
+    /// instance) runs, 3 when not, 4 when there is no such instance.
     Status {
         /// Instance name [default: all instances]
         #[arg(value_parser = parse_name)]
         name: Option<String>,
         /// Print JSON: an object for one instance, an array for all
+        ///
+        /// Each object has state.json's fields plus "running"; 'restartd man' describes them.
         #[arg(long)]
         json: bool,
         #[command(flatten)]
@@ -209,27 +349,37 @@ pub enum Sub {
     },
     /// List every instance in the state directory, a line each
     List {
-        /// Print a JSON array
+        /// Print a JSON array, as 'status --json' without a name
         #[arg(long)]
         json: bool,
         #[command(flatten)]
         dir: StateDir,
     },
     /// Show recent crash records, newest first
+    ///
+    /// A line each: time (UTC), id, reason, exit, and the recognised error.
     Crashes {
         /// Instance name
         #[arg(value_parser = parse_name)]
         name: String,
-        /// Only crashes in this trailing time (e.g. 1h, 2d)
+        /// Only crashes in this trailing time [default: all]
+        ///
+        /// Accepts a duration: 30m, 1h, 2d.
         #[arg(long, value_name = "DUR", value_parser = parse_duration)]
         since: Option<Duration>,
         /// At most N records (0: all)
+        ///
+        /// Accepts a whole number.
         #[arg(short = 'n', value_name = "N", default_value = "20")]
         n: usize,
-        /// One record in full, stack trace included (exit 4 if unknown)
+        /// One record in full, stack trace included [default: none]
+        ///
+        /// Exits 4 for an unknown id. Accepts an id as 'crashes' lists it.
         #[arg(long, value_name = "ID", conflicts_with_all = ["since", "stats"])]
         id: Option<String>,
-        /// Counts: last hour, last 24 h, total, by reason and error type; healthy or degraded
+        /// Counts: last hour, last 24 h, total, by reason and error type
+        ///
+        /// And "degraded" when there was a crash in the last hour, else "healthy".
         #[arg(long)]
         stats: bool,
         /// Print JSON: records as JSON lines, --stats as one object
@@ -250,6 +400,8 @@ pub enum Sub {
         dir: StateDir,
     },
     /// Stop a running instance gracefully and wait until it has exited
+    ///
+    /// Exits 3 when the instance is not running.
     Stop {
         /// Instance name
         #[arg(value_parser = parse_name)]
@@ -258,6 +410,8 @@ pub enum Sub {
         dir: StateDir,
     },
     /// Restart a running instance's child gracefully (no crash, no backoff)
+    ///
+    /// Exits 3 when the instance is not running.
     Restart {
         /// Instance name
         #[arg(value_parser = parse_name)]
@@ -266,23 +420,37 @@ pub enum Sub {
         dir: StateDir,
     },
     /// Send a signal to a running instance's child process group
+    ///
+    /// Exits 3 when the instance is not running.
     Signal {
         /// Instance name
         #[arg(value_parser = parse_name)]
         name: String,
-        /// Signal name or number (e.g. HUP, SIGUSR1, 10)
+        /// Signal name or number, e.g. HUP, SIGUSR1, 10
         #[arg(value_parser = parse_signal)]
         signal: Sig,
         #[command(flatten)]
         dir: StateDir,
     },
+    /// Print shell completions to stdout
+    ///
+    /// bash: save as /usr/share/bash-completion/completions/restartd; zsh: as _restartd in a
+    /// directory of $fpath; fish: as ~/.config/fish/completions/restartd.fish.
+    Completions {
+        /// The shell
+        #[arg(value_name = "SHELL")]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff) to stdout
+    ///
+    /// Read it with 'restartd man | man -l -', or install it as man1/restartd.1.
+    Man,
 }
 
 /// `--state-dir`, accepted by every subcommand.
 #[derive(Debug, Clone, Args)]
 pub struct StateDir {
-    /// Where instance directories live (see restartd --help)
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", help = STATE_DIR_HELP, long_help = STATE_DIR_LONG_HELP)]
     pub state_dir: Option<PathBuf>,
 }
 

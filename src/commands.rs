@@ -1,5 +1,5 @@
 //! The subcommands for running and past instances: `status`, `list`, `reset`, `stop`,
-//! `restart`, `signal`.
+//! `restart`, `signal`; and `man` and `completions`, which `doc` writes.
 //!
 //! They read `state.json` and test the `lock`; they change a running instance only through its
 //! control channel, and a stopped one only while holding its lock.
@@ -45,6 +45,11 @@ pub fn run(sub: Sub) -> u8 {
         Sub::Stop { name, dir } => ask(&state_dir(dir), &name, Request::Stop),
         Sub::Restart { name, dir } => ask(&state_dir(dir), &name, Request::Restart),
         Sub::Signal { name, signal, dir } => ask(&state_dir(dir), &name, Request::Signal(signal.0)),
+        Sub::Completions { shell } => print(|out| {
+            crate::doc::completions(shell, out);
+            Ok(())
+        }),
+        Sub::Man => print(crate::doc::man),
     };
     match result {
         Ok(status) => status,
@@ -55,6 +60,14 @@ pub fn run(sub: Sub) -> u8 {
             code::CANNOT_WORK
         }
     }
+}
+
+/// Writes what `write` makes to stdout through a buffer; a closed stdout ends quietly.
+fn print(write: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> io::Result<u8> {
+    let mut buf = Vec::new();
+    write(&mut buf)?;
+    io::stdout().lock().write_all(&buf)?;
+    Ok(0)
 }
 
 fn state_dir(dir: StateDir) -> PathBuf {

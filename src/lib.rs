@@ -9,6 +9,7 @@ pub mod config;
 pub mod control;
 pub mod crashes;
 pub mod crashlog;
+pub mod doc;
 pub mod event_loop;
 pub mod exit;
 pub mod health;

@@ -11,12 +11,19 @@ use crate::exit::ProcessEnd;
 /// `--restart`: when an ended child is started again (systemd's `Restart=`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum RestartPolicy {
+    /// Never restart
     No,
+    /// Restart after every end
     Always,
+    /// Only after a clean end
     OnSuccess,
+    /// After an unclean exit code or signal, unhealthy, memory, watchdog
     OnFailure,
+    /// After an unclean signal, unhealthy, memory, watchdog
     OnAbnormal,
+    /// Only after an unclean signal
     OnAbort,
+    /// Only after a watchdog timeout
     OnWatchdog,
 }
 
