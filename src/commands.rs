@@ -15,8 +15,8 @@ use crate::config;
 use crate::control::{self, Request};
 use crate::exit::code;
 use crate::instance;
-use crate::log::fmt_duration;
-use crate::state::{self, Loaded, StateFile};
+use crate::report::{print_table, Row};
+use crate::state::{self, Loaded};
 
 /// Runs a subcommand; returns the exit status.
 pub fn run(sub: Sub) -> u8 {
@@ -72,140 +72,6 @@ fn print(write: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> io::Result<u8>
 
 fn state_dir(dir: StateDir) -> PathBuf {
     config::state_dir(dir.state_dir, &|key| std::env::var_os(key))
-}
-
-/// One instance as `status` and `list` see it.
-struct Row {
-    name: String,
-    state: Option<StateFile>,
-    running: bool,
-}
-
-impl Row {
-    fn read(state_dir: &Path, name: &str) -> Option<Row> {
-        let dir = instance::dir(state_dir, name);
-        if !dir.is_dir() {
-            return None;
-        }
-        let state = match state::load(&dir) {
-            Loaded::Found(state) => Some(*state),
-            Loaded::Missing | Loaded::Corrupt(_) => None,
-        };
-        Some(Row {
-            name: name.to_string(),
-            state,
-            running: instance::running(&dir).is_some(),
-        })
-    }
-
-    /// The state file's fields plus `running`.
-    fn json(&self) -> Value {
-        let mut value = match &self.state {
-            Some(state) => serde_json::to_value(state).unwrap_or(Value::Null),
-            None => serde_json::json!({ "name": self.name }),
-        };
-        if let Value::Object(map) = &mut value {
-            map.insert("running".into(), self.running.into());
-        }
-        value
-    }
-
-    fn cells(&self, now: SystemTime) -> [String; COLUMNS] {
-        let Some(s) = &self.state else {
-            let status = if self.running { "starting" } else { "unknown" };
-            let mut cells = [const { String::new() }; COLUMNS];
-            cells[0] = self.name.clone();
-            cells[1] = status.into();
-            return cells;
-        };
-        let status = if self.running || s.status.is_final() {
-            s.status.as_str().to_string()
-        } else {
-            // Its restartd is gone: the file's word is stale.
-            "gone".to_string()
-        };
-        let live = self.running.then_some(()).and(s.child_pid);
-        let pid = live.map_or("-".into(), |p| p.to_string());
-        let uptime = live
-            .and(s.child_started_at.as_deref())
-            .and_then(state::parse_rfc3339)
-            .map_or("-".into(), |t| {
-                fmt_duration(now.duration_since(t).unwrap_or_default())
-            });
-        let restarts = format!(
-            "{} ({} in {})",
-            s.restarts,
-            s.recent_restarts.len(),
-            fmt_duration(std::time::Duration::from_secs(s.window_secs))
-        );
-        let last = s.last_exit.as_ref().map_or("-".into(), |e| {
-            let what = match (&e.code, &e.signal) {
-                (Some(code), _) => format!("code {code}"),
-                (None, Some(sig)) => sig.clone(),
-                (None, None) => e.reason.clone(),
-            };
-            let ago = state::parse_rfc3339(&e.at)
-                .and_then(|t| now.duration_since(t).ok())
-                .map_or(String::new(), |d| format!(", {} ago", fmt_duration(d)));
-            format!("{what}{ago}")
-        });
-        let health = match (&s.health, s.ready) {
-            (Some(h), _) => h.clone(),
-            (None, Some(true)) => "ready".into(),
-            (None, Some(false)) => "not ready".into(),
-            (None, None) => "-".into(),
-        };
-        let message = s.status_text.clone().unwrap_or_default();
-        [
-            self.name.clone(),
-            status,
-            pid,
-            uptime,
-            restarts,
-            health,
-            last,
-            message,
-        ]
-    }
-}
-
-/// NAME STATUS PID UPTIME RESTARTS HEALTH LAST EXIT, and the child's own STATUS= text.
-const COLUMNS: usize = 8;
-
-fn print_table(rows: &[Row]) -> io::Result<()> {
-    let now = SystemTime::now();
-    let header = [
-        "NAME",
-        "STATUS",
-        "PID",
-        "UPTIME",
-        "RESTARTS",
-        "HEALTH",
-        "LAST EXIT",
-        "MESSAGE",
-    ]
-    .map(String::from);
-    let mut lines = vec![header];
-    lines.extend(rows.iter().map(|r| r.cells(now)));
-    let mut widths = [0usize; COLUMNS];
-    for line in &lines {
-        for (w, cell) in widths.iter_mut().zip(line) {
-            *w = (*w).max(cell.chars().count());
-        }
-    }
-    let mut out = io::stdout().lock();
-    for line in &lines {
-        let mut text = String::new();
-        for (i, (cell, w)) in line.iter().zip(widths).enumerate() {
-            if i + 1 == line.len() {
-                text.push_str(cell);
-            } else {
-                text.push_str(&format!("{cell:<w$}  "));
-            }
-        }
-        writeln!(out, "{}", text.trim_end())?;
-    }
-    Ok(())
 }
 
 fn all_rows(state_dir: &Path) -> Vec<Row> {

@@ -87,7 +87,7 @@ pub fn run(dir: &Path, name: &str, q: &Query) -> io::Result<u8> {
 }
 
 /// The record with `id`: a cheap substring test first, then a parse.
-fn find(lines: &Lines, id: &str) -> Option<CrashRecord> {
+pub fn find(lines: &Lines, id: &str) -> Option<CrashRecord> {
     // The quoted id, wherever the line has it; the parse below confirms it is the `id` field.
     let needle = serde_json::to_string(id).ok()?;
     lines
@@ -105,14 +105,18 @@ fn row(r: &CrashRecord) -> [String; 5] {
         (None, Some(s)) => s.clone(),
         (None, None) => "-".into(),
     };
+    [time, r.id.clone(), r.reason.clone(), end, error_line(r)]
+}
+
+/// The recognised error on one line, `ZeroDivisionError: division by zero`; else the detail.
+pub fn error_line(r: &CrashRecord) -> String {
     let error = match (&r.error_type, &r.error_message) {
         (Some(t), Some(m)) => format!("{t}: {m}"),
         (Some(t), None) => t.clone(),
         (None, Some(m)) => m.clone(),
         (None, None) => r.detail.clone().unwrap_or_default(),
     };
-    let error = error.lines().next().unwrap_or("").to_string();
-    [time, r.id.clone(), r.reason.clone(), end, error]
+    error.lines().next().unwrap_or("").to_string()
 }
 
 fn print_rows(out: &mut impl Write, rows: &[[String; 5]]) -> io::Result<()> {

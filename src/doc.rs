@@ -27,7 +27,11 @@ pub fn after_long_help() -> String {
         out.push_str(&format!("  # {what}\n  {command}\n"));
     }
     out.push_str("\nExit status of restartd -- COMMAND:\n");
-    let width = text::EXIT_STATUS.iter().map(|(s, _)| s.len()).max().unwrap_or(0);
+    let width = text::EXIT_STATUS
+        .iter()
+        .map(|(s, _)| s.len())
+        .max()
+        .unwrap_or(0);
     for (status, when) in text::EXIT_STATUS {
         let head = format!("  {status:<width$}  ");
         out.push_str(&wrap(&head, &plain(when), HELP_WIDTH));
@@ -155,10 +159,9 @@ fn subcommands(roff: &mut Roff, cmd: &clap::Command) -> io::Result<()> {
                 let mut head = vec![bold(word.trim_matches(['[', ']']).to_string())];
                 let takes_value = arg.get_num_args().is_some_and(|n| n.takes_values());
                 match arg.get_default_values().first() {
-                    Some(default) if takes_value => head.push(roman(format!(
-                        " [default: {}]",
-                        default.to_string_lossy()
-                    ))),
+                    Some(default) if takes_value => {
+                        head.push(roman(format!(" [default: {}]", default.to_string_lossy())))
+                    }
                     _ => {}
                 }
                 roff.control("TP", []);
@@ -235,7 +238,12 @@ fn restarts(roff: &mut Roff) {
         .map(|&policy| {
             let mut row = vec![policy.as_str().to_string()];
             row.extend(text::CAUSES.iter().map(|&(_, _, cause)| {
-                if crate::policy::restarts(policy, cause) { "X" } else { "" }.to_string()
+                if crate::policy::restarts(policy, cause) {
+                    "X"
+                } else {
+                    ""
+                }
+                .to_string()
             }));
             row
         })
@@ -393,13 +401,15 @@ fn inline(text: &str) -> Vec<Inline> {
     text.split('`')
         .enumerate()
         .filter(|(_, part)| !part.is_empty())
-        .map(|(i, part)| {
-            if i % 2 == 1 {
-                bold(part)
-            } else {
-                roman(part)
-            }
-        })
+        .map(
+            |(i, part)| {
+                if i % 2 == 1 {
+                    bold(part)
+                } else {
+                    roman(part)
+                }
+            },
+        )
         .collect()
 }
 
@@ -510,12 +520,22 @@ mod tests {
 
     #[test]
     fn completions_name_every_subcommand() {
-        for shell in [Shell::Bash, Shell::Zsh, Shell::Fish, Shell::Elvish, Shell::PowerShell] {
+        for shell in [
+            Shell::Bash,
+            Shell::Zsh,
+            Shell::Fish,
+            Shell::Elvish,
+            Shell::PowerShell,
+        ] {
             let mut buf = Vec::new();
             completions(shell, &mut buf);
             let text = String::from_utf8(buf).unwrap();
-            for word in ["crashes", "max-restarts", "on-watchdog"] {
+            for word in ["crashes", "max-restarts", "completions"] {
                 assert!(text.contains(word), "{shell}: {word}");
+            }
+            // The shells that complete values offer the policies.
+            if matches!(shell, Shell::Bash | Shell::Zsh | Shell::Fish) {
+                assert!(text.contains("on-watchdog"), "{shell}: on-watchdog");
             }
         }
     }

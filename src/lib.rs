@@ -22,6 +22,7 @@ pub mod memory;
 pub mod notify;
 pub mod output;
 pub mod policy;
+pub mod report;
 pub mod signals;
 pub mod state;
 pub mod tail;

@@ -228,11 +228,18 @@ pub const STATE_FIELDS: &[(&str, &str)] = &[
     ("supervisor_pid", "restartd's pid"),
     ("child_pid", "the child's pid, or null"),
     ("started_at", "when restartd started"),
-    ("child_started_at", "when the current child started, or null"),
-    ("restarts", "restarts in total, over every run of the instance"),
+    (
+        "child_started_at",
+        "when the current child started, or null",
+    ),
+    (
+        "restarts",
+        "restarts in total, over every run of the instance",
+    ),
     (
         "recent_restarts",
-        "the times of the restarts inside the trailing `--window`",
+        "the times of the restarts inside the trailing `--window`, oldest first; with \
+         `--max-restarts unlimited`, at most the last 100",
     ),
     ("max_restarts", "the limit; null is unlimited"),
     ("window_secs", "`--window` in seconds"),
@@ -277,7 +284,10 @@ pub const CRASH_FIELDS: &[(&str, &str)] = &[
         "reason",
         "`exit`, `signal`, `unhealthy`, `watchdog`, `memory` or `spawn-failed`",
     ),
-    ("exit_code, signal, core_dumped", "how it ended; `signal` as \"SIGSEGV\""),
+    (
+        "exit_code, signal, core_dumped",
+        "how it ended; `signal` as \"SIGSEGV\"",
+    ),
     (
         "expected",
         "the exit code is one the configuration names (`--no-restart-exit-codes`, \
@@ -462,7 +472,10 @@ pub const HELP_EXAMPLES: &[(&str, &str)] = &[
         "restartd --on-crash 'curl -fsS --data-binary @- \"$HOOK_URL\"' -- ./server",
     ),
     ("every instance, aligned", "restartd status"),
-    ("the last crashes, with the error each printed", "restartd crashes server"),
+    (
+        "the last crashes, with the error each printed",
+        "restartd crashes server",
+    ),
     ("stop it gracefully", "restartd stop server"),
 ];
 
