@@ -78,7 +78,7 @@ impl Prefix {
     fn of_this_process() -> Prefix {
         let stderr = nix::sys::stat::fstat(std::io::stderr())
             .ok()
-            .map(|st| (st.st_dev as u64, st.st_ino as u64));
+            .map(|st| (st.st_dev, st.st_ino));
         let journal = std::env::var("JOURNAL_STREAM").ok();
         Prefix::detect(journal.as_deref(), stderr)
     }
