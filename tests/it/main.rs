@@ -8,6 +8,7 @@ mod common;
 
 mod cli;
 mod crash_records;
+mod docs;
 mod exit_status;
 mod files;
 mod monitors;
