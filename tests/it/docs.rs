@@ -204,7 +204,7 @@ fn every_value_flag_states_its_default_and_form() {
 fn readme_demo() -> String {
     let readme = fs::read_to_string(Path::new(ROOT).join("README.md")).unwrap();
     let start = readme
-        .find("<!-- demo:start -->")
+        .find("<!-- demo:start")
         .expect("README demo start marker");
     let end = readme
         .find("<!-- demo:end -->")
