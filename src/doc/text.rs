@@ -524,8 +524,8 @@ pub const EXAMPLES: &[(&str, &str, &str)] = &[
          growing CrashLoopBackOff, without recreating the container, and keeps crash records \
          with the error (`kubectl exec POD -- restartd crashes api`). When it gives up it exits \
          with the child's status: the container ends with that exit code, the kubelet applies \
-         the pod's `restartPolicy`, and with `FallbackToLogsOnError` restartd's last line \
-         becomes the termination message. Keep `--stop-timeout` below \
+         the pod's `restartPolicy`, and with `FallbackToLogsOnError` the last log lines, \
+         restartd's `giving up` among them, become the termination message. Keep `--stop-timeout` below \
          `terminationGracePeriodSeconds`.",
         "containers:\n\
          \x20 - name: api\n\
