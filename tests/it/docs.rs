@@ -178,6 +178,15 @@ fn short_help_fits_80_columns_and_long_help_has_examples() {
     for line in long.lines() {
         assert!(line.chars().count() < 80, "--help line too long: {line:?}");
     }
+    for sub in Cli::command().get_subcommands() {
+        for flag in ["-h", "--help"] {
+            let out = run_with_timeout(restartd_with(&[sub.get_name(), flag]), TIMEOUT);
+            assert_eq!(out.status.code(), Some(0), "{} {flag}", sub.get_name());
+            for line in String::from_utf8_lossy(&out.stdout).lines() {
+                assert!(line.chars().count() < 80, "{} {flag}: {line:?}", sub.get_name());
+            }
+        }
+    }
 }
 
 /// Every option that takes a value says its default and the form it accepts.
