@@ -183,7 +183,11 @@ fn short_help_fits_80_columns_and_long_help_has_examples() {
             let out = run_with_timeout(restartd_with(&[sub.get_name(), flag]), TIMEOUT);
             assert_eq!(out.status.code(), Some(0), "{} {flag}", sub.get_name());
             for line in String::from_utf8_lossy(&out.stdout).lines() {
-                assert!(line.chars().count() < 80, "{} {flag}: {line:?}", sub.get_name());
+                assert!(
+                    line.chars().count() < 80,
+                    "{} {flag}: {line:?}",
+                    sub.get_name()
+                );
             }
         }
     }
