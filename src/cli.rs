@@ -35,6 +35,7 @@ mod heading {
     pub const MONITORS: &str = "Notify, watchdog and memory";
     pub const CRASHES: &str = "Crash records and hooks";
     pub const OUTPUT: &str = "Output";
+    pub const OBSERVE: &str = "Observability";
 }
 
 /// `--state-dir`, the same for the run and every subcommand.
@@ -313,6 +314,34 @@ pub struct RunArgs {
     #[arg(long, value_name = "FORMAT", default_value = "text", help_heading = heading::OUTPUT)]
     pub log_format: LogFormat,
 
+    /// Attach KEY=VALUE to crash records, state and metrics [default: none]
+    ///
+    /// Repeatable, e.g. --label version=1.4.2 --label env=prod. KEY is a letter or '_'
+    /// followed by letters, digits or '_' (not 'name', 'reason', 'error_type' or '__...').
+    #[arg(long = "label", value_name = "KEY=VALUE", value_parser = parse_label, help_heading = heading::OBSERVE)]
+    pub labels: Vec<Label>,
+
+    /// Serve metrics, status, crashes and a dashboard on ADDR:PORT [default: off]
+    ///
+    /// GET /metrics (Prometheus), /status, /crashes?n=N&since=DUR, /crashes/stats, /healthz
+    /// and / (an HTML page). Accepts IP:PORT, e.g. 127.0.0.1:9100 or [::1]:9100; port 0
+    /// picks a free port and restartd prints it. Only loopback unless --listen-remote.
+    #[arg(long, value_name = "ADDR:PORT", value_parser = parse_listen, help_heading = heading::OBSERVE)]
+    pub listen: Option<std::net::SocketAddr>,
+
+    /// Allow --listen on a non-loopback address
+    ///
+    /// Crash records can hold secrets from the child's stderr: expose them knowingly.
+    #[arg(long, requires = "listen", help_heading = heading::OBSERVE)]
+    pub listen_remote: bool,
+
+    /// Keep Prometheus text metrics in PATH [default: none]
+    ///
+    /// Replaced atomically at every change of state, for node_exporter's textfile
+    /// collector (name it *.prom). Accepts a file path.
+    #[arg(long, value_name = "PATH", help_heading = heading::OBSERVE)]
+    pub metrics_file: Option<PathBuf>,
+
     /// The command to run, after --
     #[arg(last = true, value_name = "COMMAND", num_args = 1..)]
     pub command: Vec<OsString>,
@@ -432,6 +461,17 @@ pub enum Sub {
         #[command(flatten)]
         dir: StateDir,
     },
+    /// Print an instance's metrics in the Prometheus text format
+    ///
+    /// Derived from state.json and crashes.jsonl, so it works without --metrics-file and for
+    /// an instance that is not running (restartd_up is then 0).
+    Metrics {
+        /// Instance name
+        #[arg(value_parser = parse_name)]
+        name: String,
+        #[command(flatten)]
+        dir: StateDir,
+    },
     /// Print shell completions to stdout
     ///
     /// bash: save as /usr/share/bash-completion/completions/restartd; zsh: as _restartd in a
@@ -465,6 +505,57 @@ pub struct Codes(pub Vec<i32>);
 /// A signal number.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Sig(pub i32);
+
+/// A `--label KEY=VALUE`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Label {
+    pub key: String,
+    pub value: String,
+}
+
+/// Labels: `KEY=VALUE`, KEY `[a-zA-Z_][a-zA-Z0-9_]*`, not one restartd's metrics use itself.
+pub fn parse_label(s: &str) -> Result<Label, String> {
+    let err = || {
+        format!(
+            "invalid label '{s}': expected KEY=VALUE with KEY a letter or '_' then letters, digits or '_', e.g. env=prod"
+        )
+    };
+    let (key, value) = s.split_once('=').ok_or_else(err)?;
+    let mut bytes = key.bytes();
+    let first_ok = bytes
+        .next()
+        .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_');
+    if !first_ok || !bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+        return Err(err());
+    }
+    if ["name", "reason", "error_type"].contains(&key) || key.starts_with("__") {
+        return Err(format!(
+            "invalid label '{s}': the key '{key}' is reserved (name, reason, error_type and __*); pick another, e.g. app_{}",
+            key.trim_start_matches('_')
+        ));
+    }
+    Ok(Label {
+        key: key.to_string(),
+        value: value.to_string(),
+    })
+}
+
+/// `--listen`: an IP address and a port.
+pub fn parse_listen(s: &str) -> Result<std::net::SocketAddr, String> {
+    s.parse().map_err(|_| {
+        format!("invalid address '{s}': expected IP:PORT, e.g. 127.0.0.1:9100 or [::1]:9100")
+    })
+}
+
+/// The usage error for `--listen` on a non-loopback address without `--listen-remote`.
+pub fn check_listen(listen: Option<std::net::SocketAddr>, remote: bool) -> Result<(), String> {
+    match listen {
+        Some(addr) if !remote && !addr.ip().is_loopback() => Err(format!(
+            "--listen {addr} is not a loopback address: crash records can hold secrets; use 127.0.0.1 or [::1], or add --listen-remote"
+        )),
+        _ => Ok(()),
+    }
+}
 
 /// Durations: humantime (`500ms`, `10s`, `5m`, `1h 30m`), or a bare `0`.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -827,6 +918,53 @@ mod tests {
         // A program named like a subcommand runs after --.
         let cli = Cli::try_parse_from(["restartd", "--", "status"]).unwrap();
         assert_eq!(cli.run.command, ["status"]);
+    }
+
+    #[test]
+    fn labels() {
+        assert_eq!(
+            parse_label("env=prod"),
+            Ok(Label {
+                key: "env".into(),
+                value: "prod".into()
+            })
+        );
+        assert_eq!(parse_label("_v2=a=b").unwrap().value, "a=b");
+        assert_eq!(parse_label("empty=").unwrap().value, "");
+        assert_eq!(
+            parse_label("1x=y"),
+            Err("invalid label '1x=y': expected KEY=VALUE with KEY a letter or '_' then letters, digits or '_', e.g. env=prod".into())
+        );
+        for bad in ["", "novalue", "=v", "a-b=c", "a b=c", "é=x"] {
+            assert!(parse_label(bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(
+            parse_label("name=x"),
+            Err("invalid label 'name=x': the key 'name' is reserved (name, reason, error_type and __*); pick another, e.g. app_name".into())
+        );
+        assert!(parse_label("__meta=x").is_err());
+        assert!(parse_label("error_type=x").is_err());
+    }
+
+    #[test]
+    fn listen_addresses() {
+        assert_eq!(
+            parse_listen("127.0.0.1:9100").unwrap().to_string(),
+            "127.0.0.1:9100"
+        );
+        assert_eq!(parse_listen("[::1]:0").unwrap().port(), 0);
+        assert_eq!(
+            parse_listen("localhost:80"),
+            Err("invalid address 'localhost:80': expected IP:PORT, e.g. 127.0.0.1:9100 or [::1]:9100".into())
+        );
+        let any = parse_listen("0.0.0.0:9100").ok();
+        assert_eq!(
+            check_listen(any, false),
+            Err("--listen 0.0.0.0:9100 is not a loopback address: crash records can hold secrets; use 127.0.0.1 or [::1], or add --listen-remote".into())
+        );
+        assert_eq!(check_listen(any, true), Ok(()));
+        assert_eq!(check_listen(parse_listen("127.0.0.2:1").ok(), false), Ok(()));
+        assert_eq!(check_listen(None, false), Ok(()));
     }
 
     #[test]

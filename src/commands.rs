@@ -45,6 +45,7 @@ pub fn run(sub: Sub) -> u8 {
         Sub::Stop { name, dir } => ask(&state_dir(dir), &name, Request::Stop),
         Sub::Restart { name, dir } => ask(&state_dir(dir), &name, Request::Restart),
         Sub::Signal { name, signal, dir } => ask(&state_dir(dir), &name, Request::Signal(signal.0)),
+        Sub::Metrics { name, dir } => metrics(&state_dir(dir), &name),
         Sub::Completions { shell } => print(|out| {
             crate::doc::completions(shell, out);
             Ok(())
@@ -164,6 +165,22 @@ fn reset(state_dir: &Path, name: &str, crashes: bool) -> io::Result<u8> {
     };
     println!("{name}: {what} cleared");
     Ok(0)
+}
+
+/// `metrics NAME`: the Prometheus text, from `state.json` and `crashes.jsonl`.
+fn metrics(state_dir: &Path, name: &str) -> io::Result<u8> {
+    let dir = instance::dir(state_dir, name);
+    let running = instance::running(&dir).is_some();
+    match crate::metrics::from_files(&dir, running, SystemTime::now())? {
+        Some(text) => print(|out| out.write_all(text.as_bytes())),
+        None => {
+            eprintln!(
+                "restartd: no instance '{name}' in {} (no state.json)",
+                state_dir.display()
+            );
+            Ok(code::NO_SUCH)
+        }
+    }
 }
 
 /// `stop`, `restart`, `signal`: one request to a running instance.

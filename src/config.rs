@@ -69,6 +69,11 @@ pub struct Config {
     pub alert_limit: AlertLimit,
     pub verbosity: Verbosity,
     pub log_format: LogFormat,
+    /// `--label`s by key (a repeated key keeps its last value).
+    pub labels: std::collections::BTreeMap<String, String>,
+    /// `--listen` (already checked against `--listen-remote`).
+    pub listen: Option<std::net::SocketAddr>,
+    pub metrics_file: Option<PathBuf>,
 }
 
 impl Config {
@@ -132,6 +137,9 @@ impl Config {
             alert_limit: args.alert_limit,
             verbosity,
             log_format: args.log_format,
+            labels: args.labels.into_iter().map(|l| (l.key, l.value)).collect(),
+            listen: args.listen,
+            metrics_file: args.metrics_file,
         }
     }
 }

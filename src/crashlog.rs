@@ -47,6 +47,9 @@ pub struct CrashRecord {
     pub host: Option<String>,
     pub restartd_version: String,
     pub detail: Option<String>,
+    /// `--label`s (SPEC §9); `{}` in records written before labels existed.
+    #[serde(default)]
+    pub labels: std::collections::BTreeMap<String, String>,
 }
 
 /// A record id: the time to the millisecond, then the pid and a sequence number, so ids sort by
@@ -256,6 +259,7 @@ mod tests {
             host: Some("h".into()),
             restartd_version: "0".into(),
             detail: None,
+            labels: Default::default(),
         }
     }
 

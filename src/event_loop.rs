@@ -817,6 +817,7 @@ impl Supervisor {
             host: self.host.clone(),
             restartd_version: env!("CARGO_PKG_VERSION").into(),
             detail: r.detail.clone(),
+            labels: self.cfg.labels.clone(),
         }
     }
 
@@ -867,6 +868,7 @@ impl Supervisor {
             ready: self.notify.as_ref().map(|_| self.ready),
             status_text: self.status_text.clone(),
             updated_at: state::rfc3339(SystemTime::now()),
+            labels: self.cfg.labels.clone(),
         }
     }
 

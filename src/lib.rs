@@ -19,6 +19,7 @@ pub mod log;
 pub mod logfile;
 pub mod machine;
 pub mod memory;
+pub mod metrics;
 pub mod notify;
 pub mod output;
 pub mod policy;

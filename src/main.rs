@@ -33,6 +33,11 @@ fn run(args: RunArgs, inherited: signals::Inherited) -> u8 {
             )
             .exit();
     }
+    if let Err(msg) = restartd::cli::check_listen(args.listen, args.listen_remote) {
+        Cli::command()
+            .error(clap::error::ErrorKind::ValueValidation, msg)
+            .exit();
+    }
     let cfg = config::Config::from_args(args, &|key| std::env::var_os(key));
     let instance = match instance::acquire(&cfg.state_dir, &cfg.name) {
         Ok(instance) => instance,

@@ -73,7 +73,7 @@ pub fn fmt_bytes(bytes: u64) -> String {
 }
 
 /// Bytes of RSS of every process in group `group`, in the groups of `others`, or one of `others`.
-fn rss_of(group: i32, others: &[i32]) -> u64 {
+pub fn rss_of(group: i32, others: &[i32]) -> u64 {
     let page = nix::unistd::sysconf(nix::unistd::SysconfVar::PAGE_SIZE)
         .ok()
         .flatten()

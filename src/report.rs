@@ -296,6 +296,7 @@ mod tests {
                 ready: None,
                 status_text: None,
                 updated_at: ago(now, 192),
+                labels: Default::default(),
             }),
             running,
             error: Some("KeyError: 'user'".into()),

@@ -44,6 +44,9 @@ pub struct StateFile {
     #[serde(default)]
     pub status_text: Option<String>,
     pub updated_at: String,
+    /// `--label`s (SPEC §9).
+    #[serde(default)]
+    pub labels: std::collections::BTreeMap<String, String>,
 }
 
 /// `state.json`'s `last_exit`.
@@ -154,6 +157,7 @@ mod tests {
             ready: None,
             status_text: None,
             updated_at: rfc3339(SystemTime::UNIX_EPOCH),
+            labels: Default::default(),
         }
     }
 
