@@ -963,7 +963,10 @@ mod tests {
             Err("--listen 0.0.0.0:9100 is not a loopback address: crash records can hold secrets; use 127.0.0.1 or [::1], or add --listen-remote".into())
         );
         assert_eq!(check_listen(any, true), Ok(()));
-        assert_eq!(check_listen(parse_listen("127.0.0.2:1").ok(), false), Ok(()));
+        assert_eq!(
+            check_listen(parse_listen("127.0.0.2:1").ok(), false),
+            Ok(())
+        );
         assert_eq!(check_listen(None, false), Ok(()));
     }
 

@@ -27,6 +27,7 @@ use crate::logfile::LogFile;
 use crate::machine::{Action, EndReport, Input, Machine, Now, Outcome, Status};
 use crate::memory::MemoryLimit;
 use crate::notify::{Message, NotifySocket, Upward, Watchdog};
+use crate::observe::Observe;
 use crate::output::Output;
 use crate::policy::Verdict;
 use crate::signals::{self, Inherited, SignalPipe};
@@ -84,6 +85,10 @@ pub struct Supervisor {
     hooks: Hooks,
     dirty: bool,
     rng: u64,
+    /// `--listen` and `--metrics-file`.
+    observe: Option<Observe>,
+    /// An HTTP socket was ready at the last poll.
+    observe_ready: bool,
 }
 
 impl Supervisor {
@@ -106,6 +111,10 @@ impl Supervisor {
             )
         })?;
         let machine = Machine::new(cfg.settings.clone(), window, restarts);
+        let observe = Observe::new(&cfg, &instance.dir)?;
+        if let Some(url) = observe.as_ref().and_then(Observe::url) {
+            log.info(&format!("serving {url} (metrics at {url}metrics)"));
+        }
         let crash_log = CrashLog::new(&instance.dir);
         let hooks = Hooks::new(
             cfg.on_crash.clone(),
@@ -173,6 +182,8 @@ impl Supervisor {
             hooks,
             dirty: false,
             rng: seed | 1,
+            observe,
+            observe_ready: false,
         })
     }
 
@@ -205,6 +216,7 @@ impl Supervisor {
             self.watchdog.as_ref().and_then(Watchdog::deadline),
             self.memory.as_ref().and_then(MemoryLimit::deadline),
             self.upward.as_ref().and_then(Upward::deadline),
+            self.observe.as_ref().and_then(Observe::deadline),
         ]
         .into_iter()
         .flatten()
@@ -255,13 +267,22 @@ impl Supervisor {
                 .fds()
                 .map(|fd| PollFd::new(fd, PollFlags::POLLIN)),
         );
+        let observe_from = fds.len();
+        fds.extend(
+            self.observe
+                .iter()
+                .flat_map(Observe::fds)
+                .map(|(fd, events)| PollFd::new(fd, events)),
+        );
         let result = poll(&mut fds, timeout);
         let ready = |fd: &PollFd| fd.revents().is_some_and(|r| !r.is_empty());
         let health_ready = health_at.is_some_and(|i| ready(&fds[i]));
-        let control_ready = fds[control_from..].iter().any(ready);
+        let control_ready = fds[control_from..observe_from].iter().any(ready);
+        let observe_ready = fds[observe_from..].iter().any(ready);
         drop(fds);
         self.health_ready = health_ready;
         self.control_ready = control_ready;
+        self.observe_ready = observe_ready;
         match result {
             Ok(0) if trim_if_quiet => {
                 trim::give_back();
@@ -378,6 +399,18 @@ impl Supervisor {
                     }
                 }
                 Err(msg) => pending.error(&msg),
+            }
+        }
+
+        let overdue = self
+            .observe
+            .as_ref()
+            .and_then(Observe::deadline)
+            .is_some_and(|d| d <= now.mono);
+        if self.observe_ready || overdue {
+            let state = self.state_file();
+            if let Some(observe) = &mut self.observe {
+                observe.serve(&state, now.mono);
             }
         }
 
@@ -732,6 +765,9 @@ impl Supervisor {
             if let Err(problem) = self.crash_log.append(rec) {
                 self.log.warn(&problem);
             }
+            if let Some(observe) = &mut self.observe {
+                observe.crashed(rec);
+            }
         }
         let (level, msg) = end_line(r, &self.cfg, recognised.as_deref());
         let mut fields = Map::new();
@@ -832,6 +868,11 @@ impl Supervisor {
                 "unable to write {}: {e}; supervision goes on",
                 self._instance.dir.join(crate::instance::STATE).display()
             ));
+        }
+        if let Some(observe) = &mut self.observe {
+            if let Err(problem) = observe.saved(&state, !state.status.is_final()) {
+                self.log.warn(&problem);
+            }
         }
     }
 

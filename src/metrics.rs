@@ -173,9 +173,9 @@ pub fn escape(value: &str) -> String {
 /// Replaces `path` with `text`: a temporary file beside it, fsync'd, renamed over it, so a
 /// collector never reads half a file.
 pub fn write_atomically(path: &Path, text: &str) -> io::Result<()> {
-    let file_name = path.file_name().ok_or_else(|| {
-        io::Error::new(io::ErrorKind::InvalidInput, "the path names no file")
-    })?;
+    let file_name = path
+        .file_name()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "the path names no file"))?;
     let mut tmp_name = std::ffi::OsString::from(".");
     tmp_name.push(file_name);
     tmp_name.push(".tmp");
@@ -307,12 +307,18 @@ mod tests {
         has(&text, format!("restartd_backoff_seconds{base} 4\n"));
         has(&text, format!("restartd_healthy{base} 0\n"));
         has(&text, format!("restartd_child_up{base} 0\n"));
-        assert!(!text.contains("restartd_child_start_time_seconds{"), "{text}");
+        assert!(
+            !text.contains("restartd_child_start_time_seconds{"),
+            "{text}"
+        );
         let text = render(&s, &extra(false));
         has(&text, format!("restartd_up{base} 0\n"));
         has(&text, format!("restartd_backoff_seconds{base} 0\n"));
         let s = state(Status::GaveUp);
-        has(&render(&s, &extra(false)), format!("restartd_gave_up{base} 1\n"));
+        has(
+            &render(&s, &extra(false)),
+            format!("restartd_gave_up{base} 1\n"),
+        );
     }
 
     #[test]

@@ -1,0 +1,127 @@
+//! What `--listen` and `--metrics-file` need from the supervisor, in one place: the HTTP server,
+//! the crash counts behind `restartd_crashes_total` and the metrics file. The event loop calls
+//! in at fixed points (poll set, deadline, a turn, a crash, a state save) and stays the only
+//! poll(2).
+
+use std::os::fd::BorrowedFd;
+use std::path::{Path, PathBuf};
+use std::time::{Instant, SystemTime};
+
+use nix::poll::PollFlags;
+
+use crate::config::Config;
+use crate::crashlog::{CrashRecord, Lines};
+use crate::endpoints::{self, View};
+use crate::http_server::Server;
+use crate::metrics::{self, CrashCounts, Extra};
+use crate::state::StateFile;
+
+pub struct Observe {
+    server: Option<Server>,
+    metrics_file: Option<PathBuf>,
+    crashes: CrashCounts,
+    dir: PathBuf,
+    /// A metrics-file write failed and was reported; quiet until one works again.
+    failing: bool,
+}
+
+impl Observe {
+    /// Binds `--listen` and counts the crash records so far. `Ok(None)` without either flag.
+    pub fn new(cfg: &Config, dir: &Path) -> anyhow::Result<Option<Observe>> {
+        if cfg.listen.is_none() && cfg.metrics_file.is_none() {
+            return Ok(None);
+        }
+        let server = match cfg.listen {
+            Some(addr) => Some(Server::bind(addr).map_err(|e| {
+                anyhow::anyhow!("unable to listen on {addr} (--listen): {e}; pick another port")
+            })?),
+            None => None,
+        };
+        let crashes = Lines::read(dir)
+            .map(metrics::count_crashes)
+            .unwrap_or_default();
+        Ok(Some(Observe {
+            server,
+            metrics_file: cfg.metrics_file.clone(),
+            crashes,
+            dir: dir.to_path_buf(),
+            failing: false,
+        }))
+    }
+
+    /// `http://ADDR/`, for the start message.
+    pub fn url(&self) -> Option<String> {
+        let addr = self.server.as_ref()?.local_addr().ok()?;
+        Some(format!("http://{addr}/"))
+    }
+
+    pub fn fds(&self) -> impl Iterator<Item = (BorrowedFd<'_>, PollFlags)> {
+        self.server.iter().flat_map(Server::fds)
+    }
+
+    /// The earliest connection deadline; none while no client is connected.
+    pub fn deadline(&self) -> Option<Instant> {
+        self.server.as_ref().and_then(Server::deadline)
+    }
+
+    /// Serves what is ready: accepts, reads, answers, writes, closes the overdue.
+    pub fn serve(&mut self, state: &StateFile, now: Instant) {
+        let Some(server) = &mut self.server else {
+            return;
+        };
+        let incoming = server.io(now);
+        if !incoming.is_empty() {
+            let rss = state.child_pid.map(|pid| crate::memory::rss_of(pid, &[]));
+            let view = View {
+                state,
+                crashes: &self.crashes,
+                dir: &self.dir,
+                child_rss_bytes: rss,
+                now: SystemTime::now(),
+            };
+            for (slot, what) in incoming {
+                server.reply(slot, endpoints::respond(what, &view));
+            }
+        }
+        server.finish(now);
+    }
+
+    /// A crash record was written.
+    pub fn crashed(&mut self, record: &CrashRecord) {
+        let key = (
+            record.reason.clone(),
+            record.error_type.clone().unwrap_or_default(),
+        );
+        *self.crashes.entry(key).or_default() += 1;
+    }
+
+    /// The state changed: rewrite the metrics file. `Err` only for the first failure in a row.
+    pub fn saved(&mut self, state: &StateFile, up: bool) -> Result<(), String> {
+        let Some(path) = &self.metrics_file else {
+            return Ok(());
+        };
+        let text = metrics::render(
+            state,
+            &Extra {
+                up,
+                crashes: &self.crashes,
+                child_rss_bytes: state.child_pid.map(|pid| crate::memory::rss_of(pid, &[])),
+                now: SystemTime::now(),
+            },
+        );
+        match metrics::write_atomically(path, &text) {
+            Ok(()) => {
+                self.failing = false;
+                Ok(())
+            }
+            Err(_) if self.failing => Ok(()),
+            Err(e) => {
+                self.failing = true;
+                Err(format!(
+                    "unable to write --metrics-file {}: {e}; supervision goes on",
+                    path.display()
+                ))
+            }
+        }
+    }
+}
