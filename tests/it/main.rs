@@ -12,6 +12,7 @@ mod docs;
 mod exit_status;
 mod files;
 mod monitors;
+mod observe;
 mod restart;
 mod signals;
 mod subcommands;

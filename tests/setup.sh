@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs what the observability tests need beyond Rust, when it is missing:
+#   - Debian's chromium, for the dashboard test (tests/it/dashboard.rs);
+#   - a venv in target/promvenv with the prometheus_client parser, which validates /metrics
+#     (tests/it/observe_prom.rs). promtool comes only in Debian's prometheus package, which
+#     installs and starts the Prometheus server too, so the Python parser is used instead.
+# Nothing here fails the build: what cannot be installed is said, and its tests skip saying so.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+mkdir -p target
+
+if ! command -v chromium >/dev/null 2>&1; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        echo "tests/setup.sh: installing chromium (apt-get)"
+        if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } >target/setup-chromium.log 2>&1; then
+            echo "tests/setup.sh: could not install chromium; see target/setup-chromium.log"
+        fi
+    else
+        echo "tests/setup.sh: chromium is missing and apt-get cannot be run here (not root or no apt-get)"
+    fi
+fi
+
+venv=target/promvenv
+if ! "$venv/bin/python" -c 'import prometheus_client.parser' >/dev/null 2>&1; then
+    echo "tests/setup.sh: creating $venv with prometheus_client (pip)"
+    if ! { python3 -m venv "$venv" && "$venv/bin/pip" install -q prometheus_client; } >target/setup-promvenv.log 2>&1; then
+        echo "tests/setup.sh: could not install prometheus_client; see target/setup-promvenv.log"
+    fi
+fi
+exit 0
