@@ -13,6 +13,7 @@ mod exit_status;
 mod files;
 mod monitors;
 mod observe;
+mod observe_tools;
 mod restart;
 mod signals;
 mod subcommands;

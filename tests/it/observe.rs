@@ -74,7 +74,9 @@ fn every_endpoint_with_labels_and_a_crash() {
         SCRIPT_CRASH,
     ]);
     let addr = served_addr(&r);
-    env.wait_state("web", "backoff after the crash", |s| s["status"] == "backoff");
+    env.wait_state("web", "backoff after the crash", |s| {
+        s["status"] == "backoff"
+    });
     // Labels in the record and the state.
     let records = env.records("web");
     assert_eq!(records.len(), 1);
@@ -84,7 +86,10 @@ fn every_endpoint_with_labels_and_a_crash() {
 
     let (status, head, body) = get(addr, "/metrics");
     assert_eq!(status, 200, "{head}");
-    assert!(head.contains("Content-Type: text/plain; version=0.0.4"), "{head}");
+    assert!(
+        head.contains("Content-Type: text/plain; version=0.0.4"),
+        "{head}"
+    );
     let base = r#"name="web",env="prod",version="1.4.2""#;
     for line in [
         format!("restartd_up{{{base}}} 1"),
@@ -110,8 +115,7 @@ fn every_endpoint_with_labels_and_a_crash() {
     assert_eq!(s["running"], true);
     assert_eq!(s["status"], "backoff");
     assert_eq!(s["labels"]["version"], "1.4.2");
-    let cli: Value =
-        serde_json::from_slice(&env.sub(&["status", "web", "--json"]).stdout).unwrap();
+    let cli: Value = serde_json::from_slice(&env.sub(&["status", "web", "--json"]).stdout).unwrap();
     for key in cli.as_object().unwrap().keys() {
         assert!(s.get(key).is_some(), "/status lacks {key}");
     }
@@ -197,18 +201,41 @@ fn bad_requests_get_400_404_405_414_431() {
         (b"GET /nope HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(), 404),
         (b"GET /metrics HTTP/1.1\r\n\r\n".to_vec(), 400),
         (b"GET /metrics\r\n\r\n".to_vec(), 400),
-        (b"\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03\r\n".to_vec(), 400),
+        (
+            b"\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03\r\n".to_vec(),
+            400,
+        ),
         (b"GET / HTTP/1.1\nHost: x\n\n".to_vec(), 400),
-        (b"GET /crashes?n=x HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(), 400),
-        (b"GET /crashes?since=soon HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(), 400),
-        (b"GET /metrics?x=1 HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(), 400),
-        (b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc".to_vec(), 400),
+        (
+            b"GET /crashes?n=x HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(),
+            400,
+        ),
+        (
+            b"GET /crashes?since=soon HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(),
+            400,
+        ),
+        (
+            b"GET /metrics?x=1 HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(),
+            400,
+        ),
+        (
+            b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc".to_vec(),
+            400,
+        ),
         (b"GET / HTTP/3.0\r\nHost: x\r\n\r\n".to_vec(), 505),
-        (format!("GET /{} HTTP/1.1\r\n", "a".repeat(3000)).into_bytes(), 414),
+        (
+            format!("GET /{} HTTP/1.1\r\n", "a".repeat(3000)).into_bytes(),
+            414,
+        ),
     ];
     for (req, want) in cases {
         let (status, head, body) = exchange(addr, &req);
-        assert_eq!(status, want, "{}\n{head}\n{body}", String::from_utf8_lossy(&req));
+        assert_eq!(
+            status,
+            want,
+            "{}\n{head}\n{body}",
+            String::from_utf8_lossy(&req)
+        );
         assert!(head.contains("Connection: close"), "{head}");
     }
     // 16 KiB of headers: answered 431 at 8 KiB, whatever the client still sends.
@@ -225,7 +252,15 @@ fn bad_requests_get_400_404_405_414_431() {
 #[test]
 fn slow_and_half_open_clients_are_dropped_and_do_not_block_others() {
     let env = Env::new();
-    let r = env.start(&["-n", "slow", "--listen", "127.0.0.1:0", "--", "sleep", "300"]);
+    let r = env.start(&[
+        "-n",
+        "slow",
+        "--listen",
+        "127.0.0.1:0",
+        "--",
+        "sleep",
+        "300",
+    ]);
     let addr = served_addr(&r);
     env.wait_child("slow");
     let mut idle = Vec::new();
@@ -257,7 +292,11 @@ fn slow_and_half_open_clients_are_dropped_and_do_not_block_others() {
     }
     assert!(started.elapsed() >= Duration::from_secs(4));
     // With no client left, no deadline is left either: only the supervisor's fds remain.
-    let fds = || std::fs::read_dir(format!("/proc/{}/fd", r.pid)).unwrap().count();
+    let fds = || {
+        std::fs::read_dir(format!("/proc/{}/fd", r.pid))
+            .unwrap()
+            .count()
+    };
     let settled = wait_until("connections closed", || {
         let before = fds();
         std::thread::sleep(Duration::from_millis(200));
@@ -277,10 +316,22 @@ fn raise_fd_limit() {
 fn a_thousand_concurrent_connections() {
     raise_fd_limit();
     let env = Env::new();
-    let r = env.start(&["-n", "many", "--listen", "127.0.0.1:0", "--", "sleep", "300"]);
+    let r = env.start(&[
+        "-n",
+        "many",
+        "--listen",
+        "127.0.0.1:0",
+        "--",
+        "sleep",
+        "300",
+    ]);
     let addr = served_addr(&r);
     env.wait_child("many");
-    let fd_count = || std::fs::read_dir(format!("/proc/{}/fd", r.pid)).unwrap().count();
+    let fd_count = || {
+        std::fs::read_dir(format!("/proc/{}/fd", r.pid))
+            .unwrap()
+            .count()
+    };
     let baseline = fd_count();
     let mut conns = Vec::new();
     for _ in 0..1000 {
@@ -354,7 +405,13 @@ fn restart_delays_hold_while_the_endpoint_is_hammered() {
     for i in 0..6 {
         let stop = stop.clone();
         threads.push(std::thread::spawn(move || {
-            let paths = ["/", "/metrics", "/crashes?n=50", "/crashes/stats", "/status"];
+            let paths = [
+                "/",
+                "/metrics",
+                "/crashes?n=50",
+                "/crashes/stats",
+                "/status",
+            ];
             let mut n = 0u64;
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                 let (status, _, _) = get(addr, paths[(i + n as usize) % paths.len()]);
@@ -389,11 +446,17 @@ fn usage_errors_for_labels_and_listen() {
     let out = env.run(&["--label", "1x=y", "--", "true"]);
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("invalid value '1x=y' for '--label <KEY=VALUE>'"), "{err}");
+    assert!(
+        err.contains("invalid value '1x=y' for '--label <KEY=VALUE>'"),
+        "{err}"
+    );
     let out = env.run(&["--listen", "0.0.0.0:9", "--", "true"]);
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("--listen 0.0.0.0:9 is not a loopback address"), "{err}");
+    assert!(
+        err.contains("--listen 0.0.0.0:9 is not a loopback address"),
+        "{err}"
+    );
     assert!(err.contains("--listen-remote"), "{err}");
     let out = env.run(&["--listen", "localhost:9", "--", "true"]);
     assert_eq!(out.status.code(), Some(2));
@@ -445,7 +508,11 @@ fn metrics_file_is_replaced_atomically_and_matches_the_subcommand() {
         }
     }
     assert_eq!(r.wait_exit(), Some(5), "gave up with the child's status");
-    assert!(reads > 10 && inodes.len() > 5, "{reads} reads, {} inodes", inodes.len());
+    assert!(
+        reads > 10 && inodes.len() > 5,
+        "{reads} reads, {} inodes",
+        inodes.len()
+    );
     let text = std::fs::read_to_string(&file).unwrap();
     let base = r#"name="mf",team="core""#;
     for line in [
