@@ -31,6 +31,9 @@ _restartd() {
             restartd,man)
                 cmd="restartd__subcmd__man"
                 ;;
+            restartd,metrics)
+                cmd="restartd__subcmd__metrics"
+                ;;
             restartd,reset)
                 cmd="restartd__subcmd__reset"
                 ;;
@@ -61,6 +64,9 @@ _restartd() {
             restartd__subcmd__help,man)
                 cmd="restartd__subcmd__help__subcmd__man"
                 ;;
+            restartd__subcmd__help,metrics)
+                cmd="restartd__subcmd__help__subcmd__metrics"
+                ;;
             restartd__subcmd__help,reset)
                 cmd="restartd__subcmd__help__subcmd__reset"
                 ;;
@@ -83,7 +89,7 @@ _restartd() {
 
     case "${cmd}" in
         restartd)
-            opts="-n -q -v -h -V --name --state-dir --restart --max-restarts --window --delay --backoff-factor --max-delay --jitter --min-uptime --success-exit-codes --no-restart-exit-codes --force-restart-exit-codes --stop-signal --stop-timeout --health-cmd --health-url --health-interval --health-timeout --health-retries --health-start-period --notify --watchdog --max-memory --log-file --log-max-size --log-keep --tail-lines --on-crash --on-give-up --alert-limit --reset --quiet --verbose --log-format --help --version status list crashes reset stop restart signal completions man help"
+            opts="-n -q -v -h -V --name --state-dir --restart --max-restarts --window --delay --backoff-factor --max-delay --jitter --min-uptime --success-exit-codes --no-restart-exit-codes --force-restart-exit-codes --stop-signal --stop-timeout --health-cmd --health-url --health-interval --health-timeout --health-retries --health-start-period --notify --watchdog --max-memory --log-file --log-max-size --log-keep --tail-lines --on-crash --on-give-up --alert-limit --reset --quiet --verbose --log-format --label --listen --listen-remote --metrics-file --help --version status list crashes reset stop restart signal metrics completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -217,6 +223,18 @@ _restartd() {
                     COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
                     ;;
+                --label)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --listen)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --metrics-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -269,7 +287,7 @@ _restartd() {
             return 0
             ;;
         restartd__subcmd__help)
-            opts="status list crashes reset stop restart signal completions man help"
+            opts="status list crashes reset stop restart signal metrics completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -339,6 +357,20 @@ _restartd() {
             return 0
             ;;
         restartd__subcmd__help__subcmd__man)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        restartd__subcmd__help__subcmd__metrics)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -447,6 +479,24 @@ _restartd() {
                 return 0
             fi
             case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        restartd__subcmd__metrics)
+            opts="-h --state-dir --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --state-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;

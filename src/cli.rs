@@ -316,8 +316,8 @@ pub struct RunArgs {
 
     /// Attach KEY=VALUE to crash records, state and metrics [default: none]
     ///
-    /// Repeatable, e.g. --label version=1.4.2 --label env=prod. KEY is a letter or '_'
-    /// followed by letters, digits or '_' (not 'name', 'reason', 'error_type' or '__...').
+    /// Repeatable. Accepts KEY=VALUE, e.g. --label version=1.4.2 --label env=prod; KEY is a
+    /// letter or '_' then letters, digits or '_' (not name, reason, error_type or __*).
     #[arg(long = "label", value_name = "KEY=VALUE", value_parser = parse_label, help_heading = heading::OBSERVE)]
     pub labels: Vec<Label>,
 
