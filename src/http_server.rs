@@ -182,9 +182,15 @@ impl Conn {
             }
             match self.stream.read(&mut buf[..want]) {
                 Ok(0) => {
-                    // Closed before a whole request: nothing to answer.
-                    self.phase = Phase::Done;
-                    return None;
+                    // The client closed its side: answer a whole request it sent before
+                    // (the response can still go out), drop anything less.
+                    return match http::parse(&self.input) {
+                        Parsed::Request(request) => Some(Incoming::Request(request)),
+                        _ => {
+                            self.phase = Phase::Done;
+                            None
+                        }
+                    };
                 }
                 Ok(n) => self.input.extend_from_slice(&buf[..n]),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,

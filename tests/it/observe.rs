@@ -570,3 +570,44 @@ fn with_no_client_connected_the_endpoint_costs_no_wakeups() {
     r.signal(libc::SIGTERM);
     assert_eq!(r.wait_exit(), Some(0));
 }
+
+#[test]
+fn a_request_followed_by_a_half_close_is_answered() {
+    let env = Env::new();
+    let r = env.start(&[
+        "-n",
+        "half",
+        "--listen",
+        "127.0.0.1:0",
+        "--",
+        "sleep",
+        "300",
+    ]);
+    let addr = served_addr(&r);
+    env.wait_child("half");
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.write_all(b"GET /healthz HTTP/1.0\r\n\r\n").unwrap();
+    s.shutdown(std::net::Shutdown::Write).unwrap();
+    s.set_read_timeout(Some(TIMEOUT)).unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    assert!(
+        text.starts_with("HTTP/1.1 200 OK\r\n") && text.ends_with("\r\n\r\nok\n"),
+        "{text:?}"
+    );
+}
+
+#[test]
+fn a_port_in_use_is_reported_and_starts_nothing() {
+    let env = Env::new();
+    let held = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = held.local_addr().unwrap().to_string();
+    let out = env.run(&["-n", "busy", "--listen", &addr, "--", "sleep", "300"]);
+    assert_eq!(out.status.code(), Some(125));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!("unable to listen on {addr} (--listen)")),
+        "{err}"
+    );
+    assert!(!env.instance("busy").join("state.json").exists());
+}
