@@ -229,7 +229,7 @@ impl Lines {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     pub(crate) fn record(id: &str) -> CrashRecord {

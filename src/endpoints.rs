@@ -1,7 +1,7 @@
 //! The `--listen` routes (SPEC §9): from a request and what the supervisor knows to a whole
 //! response. `/metrics`, `/status`, `/healthz` and `/` come from memory (the state the loop
 //! keeps); `/crashes`, `/crashes/stats` and the page's crash list read `crashes.jsonl`, which
-//! rotation keeps under 20 MiB, and parse only what they show.
+//! rotation keeps under 20 MiB, and parse only what they show; a `/crashes` body stops at 4 MiB.
 
 use std::path::Path;
 use std::time::{Duration, SystemTime};
@@ -16,6 +16,9 @@ use crate::state::{self, StateFile};
 
 /// The most records `/crashes` returns.
 pub const MAX_N: usize = 1000;
+/// `/crashes` stops adding records once its body is this big (a record keeps up to 64 KiB of
+/// stderr), so 64 clients cannot make restartd hold more than 64 such bodies.
+pub const MAX_BODY: usize = 4 << 20;
 /// Records the page lists.
 const PAGE_RECENT: usize = 10;
 
@@ -154,6 +157,9 @@ fn crashes(req: &Request, view: &View) -> Reply {
         if before.is_some_and(|(t, cutoff)| t < cutoff) {
             break;
         }
+        if !body.is_empty() && body.len() + raw.len() > MAX_BODY {
+            break;
+        }
         body.extend_from_slice(raw);
         body.push(b'\n');
     }
@@ -198,4 +204,64 @@ fn line(mut s: String) -> Vec<u8> {
 
 fn internal(e: impl std::fmt::Display) -> (u16, String) {
     (503, format!("unable to read the crash records: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crashlog::CrashLog;
+
+    fn request(target: &str) -> Incoming {
+        let raw = format!("GET {target} HTTP/1.1\r\nHost: x\r\n\r\n");
+        match http::parse(raw.as_bytes()) {
+            http::Parsed::Request(r) => Incoming::Request(r),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn crashes_are_bounded_by_n_and_by_size() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut log = CrashLog::new(dir.path());
+        let now = SystemTime::now();
+        for i in 0..100 {
+            let mut r = crate::crashlog::tests::record(&format!("id-{i:03}"));
+            r.time = state::rfc3339(now);
+            r.stderr_tail = Some("x".repeat(64 * 1024));
+            log.append(&r).unwrap();
+        }
+        let state = serde_json::from_value::<StateFile>(serde_json::json!({
+            "version": 1, "name": "n", "command": [], "status": "running", "supervisor_pid": 1,
+            "child_pid": null, "started_at": "t", "child_started_at": null, "restarts": 0,
+            "recent_restarts": [], "max_restarts": 5, "window_secs": 300, "last_exit": null,
+            "next_restart_at": null, "health": null, "updated_at": "t"
+        }))
+        .unwrap();
+        let counts = CrashCounts::new();
+        let view = View {
+            state: &state,
+            crashes: &counts,
+            dir: dir.path(),
+            child_rss_bytes: None,
+            now,
+        };
+        let body = |target: &str| {
+            let out = respond(request(target), &view);
+            let text = String::from_utf8(out).unwrap();
+            text.split_once("\r\n\r\n").unwrap().1.to_string()
+        };
+        let three = body("/crashes?n=3");
+        assert_eq!(three.lines().count(), 3);
+        assert!(three.lines().next().unwrap().contains("\"id-099\""));
+        let all = body("/crashes?n=1000");
+        assert!(all.len() <= MAX_BODY, "{}", all.len());
+        // 64 KiB and a few hundred bytes a record: 4 MiB holds 63 of them.
+        assert!(
+            (60..64).contains(&all.lines().count()),
+            "{}",
+            all.lines().count()
+        );
+        let status = respond(request("/crashes?n=0"), &view);
+        assert!(status.starts_with(b"HTTP/1.1 400 "));
+    }
 }
