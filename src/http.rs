@@ -375,4 +375,37 @@ mod tests {
         assert!(r.contains("Allow: GET, HEAD\r\n"));
         assert!(r.ends_with("405 Method Not Allowed: only GET and HEAD are served\n"));
     }
+
+    #[test]
+    fn mutated_requests_never_panic_and_stay_within_the_rules() {
+        let seeds: [&[u8]; 3] = [
+            b"GET /crashes?n=5&since=1h HTTP/1.1\r\nHost: x\r\n\r\n",
+            b"HEAD / HTTP/1.0\r\nA: b\r\n\r\n",
+            b"GET /metrics HTTP/1.1\r\nHost: localhost:9100\r\nAccept: */*\r\n\r\n",
+        ];
+        let mut rng = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng
+        };
+        for round in 0..20_000 {
+            let mut req = seeds[round % seeds.len()].to_vec();
+            for _ in 0..(next() % 4 + 1) {
+                let at = (next() as usize) % (req.len() + 1);
+                match next() % 3 {
+                    0 if at < req.len() => req[at] = next() as u8,
+                    1 if at < req.len() => {
+                        req.remove(at);
+                    }
+                    _ => req.insert(at, b" \r\n:/?%\x00\xffGH"[(next() % 11) as usize]),
+                }
+            }
+            if let Parsed::Request(r) = parse(&req) {
+                assert!(r.path.starts_with('/'), "{req:?}");
+                assert!(crlf_only(&req[..find(&req, b"\r\n\r\n").unwrap()]));
+            }
+        }
+    }
 }
