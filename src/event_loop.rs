@@ -1,9 +1,10 @@
-//! The only poll(2): owns the fds (signal pipe, child stderr, control socket), reads the clock once
-//! a turn, turns what happened into `Input`s and carries out the machine's `Action`s in order.
+//! The only poll(2): owns the fds (signal pipe, child stderr, control socket, and through
+//! `observe` the `--listen` sockets), reads the clock once a turn, turns what happened into
+//! `Input`s and carries out the machine's `Action`s in order.
 //!
 //! It never decides whether to restart. With no deadline pending it blocks with no timeout, so a
 //! quiet child costs no wakeups (SPEC §5). Order in a turn: drain the signal pipe then take the
-//! flags; copy the child's stderr; reap everything; serve control requests; tick.
+//! flags; copy the child's stderr; reap everything; serve control requests, then HTTP; tick.
 
 use std::ffi::OsString;
 use std::time::SystemTime;
@@ -410,7 +411,7 @@ impl Supervisor {
         if self.observe_ready || overdue {
             let state = self.state_file();
             if let Some(observe) = &mut self.observe {
-                observe.serve(&state, now.mono);
+                observe.serve(&state, now.mono, now.wall);
             }
         }
 

@@ -65,7 +65,7 @@ impl Observe {
     }
 
     /// Serves what is ready: accepts, reads, answers, writes, closes the overdue.
-    pub fn serve(&mut self, state: &StateFile, now: Instant) {
+    pub fn serve(&mut self, state: &StateFile, now: Instant, wall: SystemTime) {
         let Some(server) = &mut self.server else {
             return;
         };
@@ -77,7 +77,7 @@ impl Observe {
                 crashes: &self.crashes,
                 dir: &self.dir,
                 child_rss_bytes: rss,
-                now: SystemTime::now(),
+                now: wall,
             };
             for (slot, what) in incoming {
                 server.reply(slot, endpoints::respond(what, &view));
