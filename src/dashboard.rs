@@ -231,6 +231,42 @@ mod tests {
     use super::*;
 
     #[test]
+    fn timeline_badges_and_escaped_traces() {
+        let state: StateFile = serde_json::from_value(serde_json::json!({
+            "version": 1, "name": "a<b", "command": ["x"], "status": "running",
+            "supervisor_pid": 1, "child_pid": 7, "started_at": "t", "child_started_at": null,
+            "restarts": 2, "recent_restarts": ["t", "t"], "max_restarts": 5, "window_secs": 300,
+            "last_exit": null, "next_restart_at": null, "health": "unhealthy", "updated_at": "t",
+            "labels": {"env": "\"prod\""}
+        }))
+        .unwrap();
+        let mut record = crate::crashlog::tests::record("r1");
+        record.stack_trace = Some("at <script>x()</script>".into());
+        let mut timeline = [0; 24];
+        timeline[0] = 1;
+        timeline[5] = 2;
+        let html = render(&Page {
+            state: &state,
+            healthy: false,
+            recent: std::slice::from_ref(&record),
+            timeline,
+            total: 9,
+            now: SystemTime::UNIX_EPOCH,
+        });
+        assert!(html.contains("<title>a&lt;b - restartd</title>"));
+        assert!(html.contains("class=\"badge bad\" id=\"status\">running<"));
+        assert!(html.contains("health: unhealthy"));
+        assert!(html.contains("env=&quot;prod&quot;"));
+        assert!(html.contains("2 of 5 in 5m"));
+        assert!(html.contains("3 in the last 24 h, 9 in total"));
+        assert!(html.contains("title=\"2 crashes 5-6 h ago\""));
+        assert!(html.contains("style=\"height:50%\" title=\"1 crashes 0-1 h ago\""));
+        assert_eq!(html.matches("\" style=\"height:").count(), 24);
+        assert!(html.contains("at &lt;script&gt;x()&lt;/script&gt;"));
+        assert!(!html.contains("<script"));
+    }
+
+    #[test]
     fn escapes_markup() {
         assert_eq!(
             escape("<script>alert('x&y')</script>\""),
