@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the observability tests need beyond Rust, when it is missing:
-#   - Debian's chromium, for the dashboard test (tests/it/dashboard.rs);
+#   - Debian's chromium, for the dashboard test (tests/it/observe_tools.rs);
 #   - a venv in target/promvenv with the prometheus_client parser, which validates /metrics
-#     (tests/it/observe_prom.rs). promtool comes only in Debian's prometheus package, which
+#     (tests/it/observe_tools.rs). promtool comes only in Debian's prometheus package, which
 #     installs and starts the Prometheus server too, so the Python parser is used instead.
 # Nothing here fails the build: what cannot be installed is said, and its tests skip saying so.
 set -uo pipefail

@@ -261,6 +261,10 @@ pub const STATE_FIELDS: &[(&str, &str)] = &[
         "status_text",
         "with `--notify`, the child's last STATUS= text, or null",
     ),
+    (
+        "labels",
+        "the `--label KEY=VALUE`s as an object, `{}` without",
+    ),
     ("updated_at", "when the file was written"),
 ];
 
@@ -313,6 +317,10 @@ pub const CRASH_FIELDS: &[(&str, &str)] = &[
         "the child's peak memory and CPU time, from wait4(2)",
     ),
     ("command, cwd, host, restartd_version", "context"),
+    (
+        "labels",
+        "the `--label KEY=VALUE`s as an object, `{}` without",
+    ),
     (
         "detail",
         "the spawn error, the last health check's output, the memory figure or the missed \

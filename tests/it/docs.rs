@@ -92,10 +92,10 @@ const SPEC_FLAGS: &[&str] = &[
     "-v",
     "--verbose",
     "--log-format",
-    // "--label", // added by issue 8
-    // "--listen", // added by issue 8
-    // "--listen-remote", // added by issue 8
-    // "--metrics-file", // added by issue 8
+    "--label",
+    "--listen",
+    "--listen-remote",
+    "--metrics-file",
 ];
 
 /// SPEC §8: each subcommand with its flags.
@@ -112,7 +112,7 @@ const SPEC_SUBCOMMANDS: &[(&str, &[&str])] = &[
     ("signal", &["--state-dir"]),
     ("completions", &[]),
     ("man", &[]),
-    // ("metrics", &["--state-dir"]), // added by issue 8
+    ("metrics", &["--state-dir"]),
 ];
 
 fn flags_of(cmd: &clap::Command) -> Vec<String> {
