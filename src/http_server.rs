@@ -6,7 +6,9 @@
 //! closes, so the client sees the whole response rather than a reset. Each connection has
 //! `TIMEOUT` from its accept for all of that; a slow or half-open client is dropped then. The
 //! deadline exists only while a connection is open, so an idle server costs no wakeups.
-//! Connections beyond the limit are accepted, told `503` in one write, and closed.
+//! Connections beyond the limit are accepted, told `503` in one write, and closed. When accept
+//! itself fails (out of file descriptors), the listener is left out of the poll for `PAUSE`:
+//! the pending connection would keep it readable and the loop would spin.
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
@@ -21,6 +23,8 @@ use crate::http::{self, Parsed, Request};
 pub const MAX_CONNECTIONS: usize = 64;
 /// From accept to close, at most.
 pub const TIMEOUT: Duration = Duration::from_secs(5);
+/// How long the listener rests after accept failed for want of a resource (EMFILE, ENFILE).
+pub const PAUSE: Duration = Duration::from_secs(1);
 /// Accepts in one turn at most, so a flood cannot hold the loop.
 const ACCEPTS_PER_TURN: usize = 256;
 
@@ -48,6 +52,8 @@ struct Conn {
 pub struct Server {
     listener: TcpListener,
     conns: Vec<Conn>,
+    /// Accept failed: the listener is not polled until then.
+    paused_until: Option<Instant>,
     /// Connections turned away with 503 because the limit was reached.
     pub turned_away: u64,
 }
@@ -66,6 +72,7 @@ impl Server {
         Ok(Server {
             listener,
             conns: Vec::new(),
+            paused_until: None,
             turned_away: 0,
         })
     }
@@ -76,18 +83,24 @@ impl Server {
 
     /// What to poll: the listener for accepts, each connection for what it waits for.
     pub fn fds(&self) -> impl Iterator<Item = (BorrowedFd<'_>, PollFlags)> {
-        std::iter::once((self.listener.as_fd(), PollFlags::POLLIN)).chain(
-            self.conns.iter().filter_map(|c| match c.phase {
+        let listener = self.paused_until.is_none().then(|| self.listener.as_fd());
+        listener
+            .map(|fd| (fd, PollFlags::POLLIN))
+            .into_iter()
+            .chain(self.conns.iter().filter_map(|c| match c.phase {
                 Phase::Reading | Phase::Draining => Some((c.stream.as_fd(), PollFlags::POLLIN)),
                 Phase::Writing => Some((c.stream.as_fd(), PollFlags::POLLOUT)),
                 Phase::Answering | Phase::Done => None,
-            }),
-        )
+            }))
     }
 
-    /// The earliest connection deadline; `None` with no connection open.
+    /// The earliest connection deadline or end of a pause; `None` with neither.
     pub fn deadline(&self) -> Option<Instant> {
-        self.conns.iter().map(|c| c.deadline).min()
+        self.conns
+            .iter()
+            .map(|c| c.deadline)
+            .chain(self.paused_until)
+            .min()
     }
 
     pub fn connections(&self) -> usize {
@@ -97,7 +110,12 @@ impl Server {
     /// Accepts and reads what is ready; returns what must be answered, by slot. Call `reply`
     /// for each, then `finish`.
     pub fn io(&mut self, now: Instant) -> Vec<(usize, Incoming)> {
-        self.accept(now);
+        if self.paused_until.is_some_and(|until| now >= until) {
+            self.paused_until = None;
+        }
+        if self.paused_until.is_none() {
+            self.accept(now);
+        }
         let mut incoming = Vec::new();
         for (slot, conn) in self.conns.iter_mut().enumerate() {
             match conn.phase {
@@ -141,8 +159,14 @@ impl Server {
             let stream = match self.listener.accept() {
                 Ok((stream, _)) => stream,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-                // ECONNABORTED, EMFILE and the like: try again at the next readiness.
-                Err(_) => return,
+                // The client gave up before we took it: take the next.
+                Err(e) if e.kind() == io::ErrorKind::ConnectionAborted => continue,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                // EMFILE, ENFILE, ENOBUFS, ENOMEM: rest until connections close.
+                Err(_) => {
+                    self.paused_until = Some(now + PAUSE);
+                    return;
+                }
             };
             if stream.set_nonblocking(true).is_err() {
                 continue;

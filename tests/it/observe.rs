@@ -611,3 +611,59 @@ fn a_port_in_use_is_reported_and_starts_nothing() {
     );
     assert!(!env.instance("busy").join("state.json").exists());
 }
+
+/// restartd's user + system CPU time so far, in clock ticks.
+fn cpu_ticks(pid: i32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..]
+        .split_whitespace()
+        .collect();
+    fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+}
+
+#[test]
+fn out_of_file_descriptors_the_listener_rests_instead_of_spinning() {
+    let env = Env::new();
+    let mut cmd = env.command(&["-n", "fds", "--listen", "127.0.0.1:0", "--", "sleep", "300"]);
+    // SAFETY: setrlimit is async-signal-safe; it only lowers this child's own limit.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(&mut cmd, || {
+            let limit = libc::rlimit {
+                rlim_cur: 24,
+                rlim_max: 24,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut r = Running::spawn(cmd);
+    let addr = served_addr(&r);
+    env.wait_child("fds");
+    // More clients than restartd has descriptors left: accept fails with EMFILE while the
+    // rest wait in the backlog, keeping the listener readable.
+    let clients: Vec<TcpStream> = (0..40).map(|_| TcpStream::connect(addr).unwrap()).collect();
+    std::thread::sleep(Duration::from_millis(300));
+    let before = cpu_ticks(r.pid);
+    std::thread::sleep(Duration::from_secs(1));
+    let spent = cpu_ticks(r.pid) - before;
+    assert!(
+        spent < 30,
+        "restartd spent {spent} ticks in 1 s: spinning on the listener"
+    );
+    // Once the clients are gone, the endpoint answers again.
+    drop(clients);
+    let served = wait_until("served again", || {
+        TcpStream::connect(addr).is_ok_and(|mut s| {
+            let _ = s.set_read_timeout(Some(Duration::from_secs(3)));
+            let _ = s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+            let mut out = String::new();
+            let _ = s.read_to_string(&mut out);
+            out.starts_with("HTTP/1.1 200")
+        })
+    });
+    assert!(served, "{}", env.report());
+    r.signal(libc::SIGTERM);
+    assert_eq!(r.wait_exit(), Some(0));
+}
