@@ -7,7 +7,8 @@
 //! that cannot be read is moved aside to `state.json.corrupt` and never stops supervision.
 
 use std::fs;
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
@@ -76,18 +77,45 @@ pub enum Loaded {
     Corrupt(String),
 }
 
-/// Reads `DIR/state.json`.
+/// A `state.json` larger than this is corrupt and is not read into memory. A real one holds at
+/// most 10,000 `recent_restarts` and the command line: well under 4 MiB.
+pub const MAX_SIZE: u64 = 16 << 20;
+
+impl StateFile {
+    /// Parses the bytes of a `state.json`: the pure half of `load`, also used by the fuzzer.
+    /// Any input gives `Ok` or a one-line reason; it never panics.
+    pub fn parse(bytes: &[u8]) -> Result<StateFile, String> {
+        match serde_json::from_slice::<StateFile>(bytes) {
+            Ok(state) if state.version == VERSION => Ok(state),
+            Ok(state) => Err(format!(
+                "unknown version {} (this restartd writes version {VERSION})",
+                state.version
+            )),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+}
+
+/// Reads `DIR/state.json`, never through a symlink and never more than `MAX_SIZE` bytes.
 pub fn load(dir: &Path) -> Loaded {
     let path = dir.join(STATE);
-    let bytes = match fs::read(&path) {
-        Ok(bytes) => bytes,
+    let file = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_CLOEXEC)
+        .open(&path);
+    let mut bytes = Vec::new();
+    let read = file.and_then(|f| f.take(MAX_SIZE + 1).read_to_end(&mut bytes));
+    match read {
+        Ok(_) if bytes.len() as u64 > MAX_SIZE => {
+            return Loaded::Corrupt(format!("larger than {} MiB", MAX_SIZE >> 20))
+        }
+        Ok(_) => {}
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Loaded::Missing,
         Err(e) => return Loaded::Corrupt(e.to_string()),
-    };
-    match serde_json::from_slice::<StateFile>(&bytes) {
-        Ok(state) if state.version == VERSION => Loaded::Found(Box::new(state)),
-        Ok(state) => Loaded::Corrupt(format!("unknown version {}", state.version)),
-        Err(e) => Loaded::Corrupt(e.to_string()),
+    }
+    match StateFile::parse(&bytes) {
+        Ok(state) => Loaded::Found(Box::new(state)),
+        Err(why) => Loaded::Corrupt(why),
     }
 }
 
