@@ -1,0 +1,78 @@
+//! The command-line value parsers on any text: the duration, size, exit-code list, signal,
+//! name and alert-limit parsers directly, and every value-taking run flag through clap (which
+//! reaches the private ones: counts, factors, fractions, URLs). Nothing may panic; accepted values
+//! must be in range; a rejected flag value must be a usage error that names the flag (SPEC §2).
+#![no_main]
+
+use clap::Parser;
+use libfuzzer_sys::fuzz_target;
+use restartd::cli::{self, Cli};
+
+/// Every run flag that takes a value.
+const FLAGS: [&str; 27] = [
+    "--name",
+    "--state-dir",
+    "--restart",
+    "--max-restarts",
+    "--window",
+    "--delay",
+    "--backoff-factor",
+    "--max-delay",
+    "--jitter",
+    "--min-uptime",
+    "--success-exit-codes",
+    "--no-restart-exit-codes",
+    "--force-restart-exit-codes",
+    "--stop-signal",
+    "--stop-timeout",
+    "--health-url",
+    "--health-interval",
+    "--health-timeout",
+    "--health-retries",
+    "--health-start-period",
+    "--watchdog",
+    "--max-memory",
+    "--log-max-size",
+    "--log-keep",
+    "--tail-lines",
+    "--alert-limit",
+    "--log-format",
+];
+
+fuzz_target!(|data: &[u8]| {
+    let Some((&pick, rest)) = data.split_first() else {
+        return;
+    };
+    let Ok(s) = std::str::from_utf8(rest) else {
+        let name = cli::default_name(std::os::unix::ffi::OsStrExt::from_bytes(rest));
+        assert!(cli::parse_name(&name).is_ok(), "default name {name:?}");
+        return;
+    };
+    let _ = cli::parse_duration(s);
+    if let Ok(bytes) = cli::parse_size(s) {
+        assert!(bytes >= 1, "{s:?} gave {bytes}");
+    }
+    if let Ok(codes) = cli::parse_codes(s) {
+        assert_eq!(codes.0.len(), s.split(',').count());
+        assert!(codes.0.iter().all(|c| (0..=255).contains(c)), "{s:?}");
+    }
+    if let Ok(sig) = cli::parse_signal(s) {
+        assert!((1..=nix::libc::SIGRTMAX()).contains(&sig.0), "{s:?} gave {}", sig.0);
+    }
+    if let Ok(name) = cli::parse_name(s) {
+        assert!(!name.contains('/') && !name.starts_with('.'), "{name:?}");
+    }
+    let name = cli::default_name(std::ffi::OsStr::new(s));
+    assert!(cli::parse_name(&name).is_ok(), "default name {name:?}");
+    if let Ok(limit) = restartd::hooks::parse_alert_limit(s) {
+        assert!(limit.count >= 1 && !limit.per.is_zero(), "{s:?}");
+    }
+
+    let flag = FLAGS[pick as usize % FLAGS.len()];
+    let arg = format!("{flag}={s}");
+    if let Err(e) = Cli::try_parse_from(["restartd", arg.as_str(), "--", "true"]) {
+        let text = e.to_string();
+        assert!(e.exit_code() == 2, "{arg:?}: exit {}: {text}", e.exit_code());
+        assert!(text.contains(flag), "{arg:?}: the flag is not named: {text}");
+    }
+});
