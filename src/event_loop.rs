@@ -85,6 +85,9 @@ pub struct Supervisor {
     control_ready: bool,
     hooks: Hooks,
     dirty: bool,
+    /// The last state write failed and was reported: the next failure is not (a full disk must
+    /// give one message, not one per restart).
+    state_failing: bool,
     rng: u64,
     /// `--listen` and `--metrics-file`.
     observe: Option<Observe>,
@@ -182,6 +185,7 @@ impl Supervisor {
             control_ready: false,
             hooks,
             dirty: false,
+            state_failing: false,
             rng: seed | 1,
             observe,
             observe_ready: false,
@@ -864,11 +868,23 @@ impl Supervisor {
         }
         self.dirty = false;
         let state = self.state_file();
-        if let Err(e) = self.writer.write(&state) {
-            self.log.warn(&format!(
-                "unable to write {}: {e}; supervision goes on",
-                self._instance.dir.join(crate::instance::STATE).display()
-            ));
+        match self.writer.write(&state) {
+            Ok(()) if self.state_failing => {
+                self.state_failing = false;
+                self.log.info(&format!(
+                    "{} is written again",
+                    self._instance.dir.join(crate::instance::STATE).display()
+                ));
+            }
+            Ok(()) => {}
+            Err(_) if self.state_failing => {}
+            Err(e) => {
+                self.state_failing = true;
+                self.log.warn(&format!(
+                    "unable to write {}: {e}; supervision goes on, and this is not repeated until it works again",
+                    self._instance.dir.join(crate::instance::STATE).display()
+                ));
+            }
         }
         if let Some(observe) = &mut self.observe {
             if let Err(problem) = observe.saved(&state, !state.status.is_final()) {
