@@ -6,7 +6,7 @@
 
 use std::fs::{self, DirBuilder, File, OpenOptions, TryLockError};
 use std::io::{self, Read, Seek, Write};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -111,6 +111,7 @@ fn prepare_dir(state_dir: &Path, dir: &Path) -> anyhow::Result<()> {
         .mode(0o700)
         .create(state_dir)
         .with_context(|| format!("unable to create {}; {hint}", state_dir.display()))?;
+    check_state_dir(state_dir)?;
     match DirBuilder::new().mode(0o700).create(dir) {
         Ok(()) => {}
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
@@ -127,9 +128,45 @@ fn prepare_dir(state_dir: &Path, dir: &Path) -> anyhow::Result<()> {
             dir.display()
         );
     }
+    let me = nix::unistd::geteuid().as_raw();
+    if meta.uid() != me {
+        bail!(
+            "{} is owned by uid {}, not by this user (uid {me}); remove it or pass --name",
+            dir.display(),
+            meta.uid()
+        );
+    }
     if meta.permissions().mode() & 0o077 != 0 {
         fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
             .with_context(|| format!("unable to set mode 0700 on {}", dir.display()))?;
+    }
+    Ok(())
+}
+
+/// Refuses, like ssh's StrictModes, a state directory that another user could change: owned by
+/// a user other than this one or root, or writable by group or others without the sticky bit
+/// (a sticky directory such as /tmp is fine: others cannot rename or remove what is ours in it).
+fn check_state_dir(state_dir: &Path) -> anyhow::Result<()> {
+    let meta = fs::metadata(state_dir)
+        .with_context(|| format!("unable to read {}", state_dir.display()))?;
+    let me = nix::unistd::geteuid().as_raw();
+    let mode = meta.mode() & 0o7777;
+    if meta.uid() != me && meta.uid() != 0 {
+        bail!(
+            "state directory {} is owned by uid {} (mode {mode:04o}), not by this user (uid {me}) \
+             or root; pass a --state-dir of your own",
+            state_dir.display(),
+            meta.uid()
+        );
+    }
+    if mode & 0o022 != 0 && mode & 0o1000 == 0 {
+        bail!(
+            "state directory {} is writable by other users (mode {mode:04o}, owner uid {}); \
+             run `chmod go-w {}` or pass another --state-dir",
+            state_dir.display(),
+            meta.uid(),
+            state_dir.display()
+        );
     }
     Ok(())
 }
