@@ -7,13 +7,17 @@
 mod common;
 
 mod cli;
+mod clock_step;
 mod crash_records;
 mod docs;
 mod exit_status;
+mod faults;
+mod file_safety;
 mod files;
 mod monitors;
 mod observe;
 mod observe_tools;
 mod restart;
 mod signals;
+mod soak;
 mod subcommands;
