@@ -85,14 +85,21 @@ impl StateFile {
     /// Parses the bytes of a `state.json`: the pure half of `load`, also used by the fuzzer.
     /// Any input gives `Ok` or a one-line reason; it never panics.
     pub fn parse(bytes: &[u8]) -> Result<StateFile, String> {
-        match serde_json::from_slice::<StateFile>(bytes) {
-            Ok(state) if state.version == VERSION => Ok(state),
-            Ok(state) => Err(format!(
-                "unknown version {} (this restartd writes version {VERSION})",
-                state.version
-            )),
-            Err(e) => Err(e.to_string()),
+        // The version first: another version may have other fields, and saying which version
+        // it is tells more than a missing field.
+        #[derive(Deserialize)]
+        struct Versioned {
+            version: serde_json::Value,
         }
+        if let Ok(v) = serde_json::from_slice::<Versioned>(bytes) {
+            if v.version != serde_json::json!(VERSION) {
+                return Err(format!(
+                    "unknown version {} (this restartd reads and writes version {VERSION})",
+                    v.version
+                ));
+            }
+        }
+        serde_json::from_slice::<StateFile>(bytes).map_err(|e| e.to_string())
     }
 }
 
