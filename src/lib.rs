@@ -2,6 +2,7 @@
 //! the fuzz targets in `fuzz/` can call the parsers, the traceback recogniser and the state
 //! loader directly. Nothing here is a stable API; the command line is the interface.
 
+pub mod argv;
 pub mod child;
 pub mod cli;
 pub mod commands;

@@ -16,6 +16,11 @@ use restartd::{child, commands, config, event_loop, instance, signals};
 fn main() -> ExitCode {
     // Before anything installs a handler: the child gets this state back.
     let inherited = signals::Inherited::capture();
+    if let Some(msg) = restartd::argv::non_utf8_option(std::env::args_os()) {
+        Cli::command()
+            .error(clap::error::ErrorKind::InvalidUtf8, msg)
+            .exit();
+    }
     let cli = Cli::parse();
     ExitCode::from(match cli.subcommand {
         Some(sub) => commands::run(sub),
