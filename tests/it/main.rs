@@ -6,6 +6,7 @@
 
 mod common;
 
+mod bad_input;
 mod cli;
 mod clock_step;
 mod crash_records;

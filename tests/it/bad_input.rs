@@ -1,0 +1,281 @@
+//! Bad input (issue 6): malformed values of every run flag, non-UTF-8 arguments, environment
+//! and flag values, a command that is a directory, and wrong-version and huge `state.json`.
+//! Also covered elsewhere: one bad value per flag with its exact hint (`cli.rs`), truncated and
+//! binary `state.json` (`files.rs`), commands not found or not executable (`exit_status.rs`).
+
+use std::ffi::OsStr;
+use std::fs;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::PermissionsExt;
+use std::process::Command;
+
+use crate::common::{proc_field, Env, BIN};
+
+/// Every run flag that takes a value, with values it must refuse. A flag whose value is free
+/// text (a path or a shell command) can only lack its value.
+const TABLE: &[(&str, &[&str])] = &[
+    ("--name", &["", ".hidden", "a/b", "..", "x\ny"]),
+    ("--restart", &["", "ALWAYS", "on-failure,always", "yes"]),
+    (
+        "--max-restarts",
+        &["", "-1", "1.5", "4294967296", "inf", "five"],
+    ),
+    (
+        "--window",
+        &["", "0x", "-5m", "5 parsecs", "99999999999999999999s"],
+    ),
+    ("--delay", &["", "1", "1ss", "ms", "-0s"]),
+    (
+        "--backoff-factor",
+        &["", "0", "0.99", "1001", "NaN", "inf", "two"],
+    ),
+    ("--max-delay", &["", "1h2", "∞"]),
+    ("--jitter", &["", "-0.1", "1.01", "NaN", "half"]),
+    ("--min-uptime", &["", "10", "10 s s"]),
+    (
+        "--success-exit-codes",
+        &["", ",", "1,,2", "-1", "256", "0x1", "1 2"],
+    ),
+    ("--no-restart-exit-codes", &["", "a", "300"]),
+    ("--force-restart-exit-codes", &["", "1,", "99999999999"]),
+    (
+        "--stop-signal",
+        &["", "0", "65", "-15", "SIGFOO", "KILLX", "sig"],
+    ),
+    ("--stop-timeout", &["", "forever", "1e3s"]),
+    (
+        "--health-url",
+        &["", "localhost:80", "ftp://x/", "http://", "http://h:99999/"],
+    ),
+    ("--health-interval", &["", "often"]),
+    ("--health-timeout", &["", "5"]),
+    ("--health-retries", &["", "0", "-1", "many"]),
+    ("--health-start-period", &["", "later"]),
+    ("--watchdog", &["", "0", "0s", "soon"]),
+    (
+        "--max-memory",
+        &["", "0", "-1M", "1X", "1.5.5G", "99999999999T", "lots"],
+    ),
+    ("--log-max-size", &["", "0", "10Q"]),
+    ("--log-keep", &["", "-1", "x"]),
+    ("--tail-lines", &["", "-1", "1.5", "lots"]),
+    (
+        "--alert-limit",
+        &["", "5", "0/5m", "5/0s", "x/5m", "5/later"],
+    ),
+    ("--log-format", &["", "xml", "TEXT"]),
+];
+
+/// Flags whose value is free text: only a missing value is malformed.
+const FREE_TEXT: [&str; 5] = [
+    "--state-dir",
+    "--health-cmd",
+    "--log-file",
+    "--on-crash",
+    "--on-give-up",
+];
+
+fn assert_usage_error(env: &Env, args: &[&OsStr], flag: &str, what: &str) {
+    let marker = env.state_dir().join("started");
+    let mut cmd = Command::new(BIN);
+    cmd.arg("--state-dir")
+        .arg(env.state_dir())
+        .args(args)
+        .arg("--")
+        .arg("touch")
+        .arg(&marker);
+    let out = env.run_cmd(cmd);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{what}: {err}");
+    assert!(err.contains(flag), "{what}: the flag is not named: {err}");
+    assert!(
+        !err.contains("panicked"),
+        "{what}: a usage error, not a panic: {err}"
+    );
+    assert!(!marker.exists(), "{what}: the command was started");
+    let created: Vec<_> = fs::read_dir(env.state_dir())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert!(created.is_empty(), "{what}: created {created:?}");
+}
+
+#[test]
+fn every_malformed_flag_value_is_a_usage_error_that_creates_nothing() {
+    let env = Env::new();
+    let mut cases = 0;
+    for (flag, values) in TABLE {
+        for value in *values {
+            let arg = format!("{flag}={value}");
+            assert_usage_error(&env, &[OsStr::new(&arg)], flag, &arg);
+            cases += 1;
+        }
+        // The value is missing altogether (the flag is last before `--`: clap takes `--`
+        // as the end of options, so the flag has no value).
+        let mut cmd = Command::new(BIN);
+        cmd.arg("--state-dir").arg(env.state_dir()).arg(flag);
+        let out = env.run_cmd(cmd);
+        assert_eq!(out.status.code(), Some(2), "{flag} without a value");
+        assert!(String::from_utf8_lossy(&out.stderr).contains(flag));
+        // Not UTF-8.
+        let mut bad = format!("{flag}=").into_bytes();
+        bad.extend_from_slice(b"\xff\xfe5s");
+        assert_usage_error(
+            &env,
+            &[OsStr::from_bytes(&bad)],
+            flag,
+            &format!("{flag}=<non-UTF-8>"),
+        );
+        cases += 2;
+    }
+    for flag in FREE_TEXT {
+        let mut cmd = Command::new(BIN);
+        cmd.arg("--state-dir").arg(env.state_dir()).arg(flag);
+        let out = env.run_cmd(cmd);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{flag} without a value: {err}");
+        assert!(err.contains(flag), "{flag}: {err}");
+        cases += 1;
+    }
+    println!("{cases} malformed flag values refused");
+}
+
+#[test]
+fn non_utf8_arguments_and_environment_reach_the_child_unchanged() {
+    let env = Env::new();
+    let out_file = env.state_dir().join("seen");
+    let script = "printf '%s' \"$1\" > \"$2\"; printf '%s' \"$WEIRD\" >> \"$2\"; exit 3";
+    let mut cmd = Command::new(BIN);
+    cmd.arg("--state-dir")
+        .arg(env.state_dir())
+        .args([
+            "-n",
+            "bytes",
+            "--restart",
+            "no",
+            "--",
+            "sh",
+            "-c",
+            script,
+            "sh",
+        ])
+        .arg(OsStr::from_bytes(b"arg-\xff\xfe-\xc3("))
+        .arg(&out_file)
+        .env("WEIRD", OsStr::from_bytes(b"env-\x80\x81"));
+    let out = env.run_cmd(cmd);
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        fs::read(&out_file).unwrap(),
+        b"arg-\xff\xfe-\xc3(env-\x80\x81"
+    );
+    // The record and state.json hold the command as text (lossily), and stay valid JSON.
+    let records = env.records("bytes");
+    assert_eq!(records.len(), 1);
+    let command = records[0]["command"].as_array().unwrap();
+    assert_eq!(command[4], "arg-\u{fffd}\u{fffd}-\u{fffd}(");
+    assert_eq!(env.state("bytes")["command"][4], command[4]);
+    let status = env.sub(&["status", "bytes", "--json"]);
+    assert_eq!(status.status.code(), Some(3));
+    let _: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+}
+
+#[test]
+fn a_command_that_is_a_directory_is_refused_with_its_path() {
+    let env = Env::new();
+    let dir = env.state_dir().join("a-directory");
+    fs::create_dir(&dir).unwrap();
+    fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).unwrap();
+    let out = env.run(&[
+        "-n",
+        "dir",
+        "--restart",
+        "always",
+        "--",
+        dir.to_str().unwrap(),
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(126), "{err}");
+    assert!(err.contains(dir.to_str().unwrap()), "{err}");
+    assert_eq!(env.state("dir")["restarts"], 0, "not retried");
+}
+
+/// Puts `content` in `NAME/state.json` and runs a crashing child with 2 restarts: the file must
+/// be reported, moved aside and replaced, and supervision must go on.
+fn bad_state(env: &Env, name: &str, write: impl FnOnce(&std::path::Path)) -> String {
+    let dir = env.instance(name);
+    fs::create_dir(&dir).unwrap();
+    fs::set_permissions(&dir, fs::Permissions::from_mode(0o700)).unwrap();
+    write(&dir.join("state.json"));
+    let out = env.run(&[
+        "-n",
+        name,
+        "--max-restarts",
+        "2",
+        "--delay",
+        "0",
+        "--",
+        "sh",
+        "-c",
+        "exit 1",
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(1), "{name}: {err}");
+    assert!(dir.join("state.json.corrupt").exists(), "{name}: {err}");
+    let state = env.state(name);
+    assert_eq!(state["status"], "gave-up", "{name}: {state:#}");
+    assert_eq!(state["restarts"], 2);
+    err
+}
+
+#[test]
+fn a_wrong_version_state_json_is_moved_aside_and_replaced() {
+    let env = Env::new();
+    let err = bad_state(&env, "future", |p| {
+        fs::write(p, br#"{"version": 99, "name": "future", "restarts": 7}"#).unwrap()
+    });
+    assert!(
+        err.contains("unknown version 99") && err.contains("state.json.corrupt"),
+        "{err}"
+    );
+    let empty = bad_state(&env, "empty", |p| fs::write(p, b"").unwrap());
+    assert!(empty.contains("state.json.corrupt"), "{empty}");
+}
+
+#[test]
+fn a_huge_state_json_is_not_read_into_memory() {
+    let env = Env::new();
+    // 100 MB of JSON-looking text, sparse on disk.
+    let err = bad_state(&env, "huge", |p| {
+        let f = fs::File::create(p).unwrap();
+        f.set_len(100_000_000).unwrap();
+    });
+    assert!(
+        err.contains("larger than 16 MiB") && err.contains("state.json.corrupt"),
+        "{err}"
+    );
+    // While it runs with one in place, restartd's peak memory stays far below 100 MB.
+    let dir = env.instance("huge2");
+    fs::create_dir(&dir).unwrap();
+    fs::set_permissions(&dir, fs::Permissions::from_mode(0o700)).unwrap();
+    fs::File::create(dir.join("state.json"))
+        .unwrap()
+        .set_len(100_000_000)
+        .unwrap();
+    let mut r = env.start(&["-n", "huge2", "--", "sleep", "300"]);
+    env.wait_child("huge2");
+    let hwm: u64 = proc_field(r.pid, "VmHWM")
+        .unwrap()
+        .trim_end_matches(" kB")
+        .trim()
+        .parse()
+        .unwrap();
+    println!("peak RSS with a 100 MB state.json: {hwm} KiB");
+    assert!(hwm < 40 * 1024, "peak RSS {hwm} KiB");
+    r.signal(nix::libc::SIGTERM);
+    assert_eq!(r.wait_exit(), Some(0));
+}
