@@ -14,14 +14,17 @@ pub fn non_utf8_option(args: impl IntoIterator<Item = OsString>) -> Option<Strin
         }
         let Some(text) = arg.to_str() else {
             let lossy = arg.to_string_lossy();
-            let flag = match lossy.split_once('=') {
-                Some((flag, _)) if flag.starts_with("--") => flag.to_string(),
-                _ => previous
-                    .filter(|p| p.starts_with('-'))
-                    .unwrap_or_else(|| "an argument".into()),
+            let (flag, value) = match lossy.split_once('=') {
+                Some((flag, value)) if flag.starts_with("--") => (flag.to_string(), value),
+                _ => (
+                    previous
+                        .filter(|p| p.starts_with('-'))
+                        .unwrap_or_else(|| "an argument".into()),
+                    &*lossy,
+                ),
             };
             return Some(format!(
-                "invalid value '{lossy}' for '{flag}': not valid UTF-8; pass the value as UTF-8 text"
+                "invalid value '{value}' for '{flag}': not valid UTF-8; pass the value as UTF-8 text"
             ));
         };
         previous = Some(text.to_string());
