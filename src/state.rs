@@ -77,8 +77,9 @@ pub enum Loaded {
     Corrupt(String),
 }
 
-/// A `state.json` larger than this is corrupt and is not read into memory. A real one holds at
-/// most 10,000 `recent_restarts` and the command line: well under 4 MiB.
+/// A `state.json` larger than this is corrupt and is not read into memory. A real one holds the
+/// command line and at most `--max-restarts` + 1 (unlimited: 100) `recent_restarts` of about
+/// 30 bytes: under 16 MiB unless `--max-restarts` is above about 500,000 and all are in the window.
 pub const MAX_SIZE: u64 = 16 << 20;
 
 impl StateFile {
