@@ -64,11 +64,26 @@ const TABLE: &[(&str, &[&str])] = &[
         &["", "5", "0/5m", "5/0s", "x/5m", "5/later"],
     ),
     ("--log-format", &["", "xml", "TEXT"]),
+    (
+        "--label",
+        &["", "noequals", "1x=a", "a-b=c", "name=x", "__x=y"],
+    ),
+    (
+        "--listen",
+        &[
+            "",
+            "localhost:9100",
+            "127.0.0.1",
+            "127.0.0.1:99999",
+            ":9100",
+        ],
+    ),
 ];
 
 /// Flags whose value is free text: only a missing value is malformed.
-const FREE_TEXT: [&str; 5] = [
+const FREE_TEXT: [&str; 6] = [
     "--state-dir",
+    "--metrics-file",
     "--health-cmd",
     "--log-file",
     "--on-crash",
