@@ -1,0 +1,269 @@
+//! What the loop writes about the child's ends: the crash record (on disk before anything acts
+//! on the crash), the line restartd prints, and `state.json` (saved once a turn when it changed).
+
+use super::*;
+
+impl Supervisor {
+    /// An end of the child: write its crash record durably (before any later action), run the
+    /// hooks, and say what happened.
+    pub(super) fn ended(&mut self, r: &EndReport, now: Now) {
+        let record = r.crash.then(|| self.crash_record(r, now));
+        let recognised =
+            record
+                .as_ref()
+                .and_then(|rec| match (&rec.error_type, &rec.error_message) {
+                    (Some(t), Some(m)) => Some(format!("{t}: {m}")),
+                    (Some(t), None) => Some(t.clone()),
+                    (None, Some(m)) => Some(m.clone()),
+                    (None, None) => None,
+                });
+        self.last_crash_id = record.as_ref().map(|rec| rec.id.clone());
+        if let Some(rec) = &record {
+            if let Err(problem) = self.crash_log.append(rec) {
+                self.log.warn(&problem);
+            }
+            if let Some(observe) = &mut self.observe {
+                observe.crashed(rec);
+            }
+        }
+        let (level, msg) = end_line(r, &self.cfg, recognised.as_deref());
+        let mut fields = Map::new();
+        fields.insert("event".into(), r.outcome.action().into());
+        fields.insert("reason".into(), r.reason.as_str().into());
+        if let Some(pid) = r.pid {
+            fields.insert("pid".into(), pid.into());
+        }
+        if let Some(end) = r.end {
+            fields.insert("exit_code".into(), end.code().into());
+            fields.insert("signal".into(), end.signal().map(signal_name).into());
+        }
+        fields.insert("uptime_ms".into(), (r.uptime.as_millis() as u64).into());
+        fields.insert("restarts".into(), r.restarts.into());
+        if let Outcome::Restart { delay, .. } = r.outcome {
+            fields.insert("next_delay_ms".into(), (delay.as_millis() as u64).into());
+        }
+        if let Some(rec) = &record {
+            fields.insert("crash_id".into(), rec.id.clone().into());
+            fields.insert("error_type".into(), rec.error_type.clone().into());
+            fields.insert("error_message".into(), rec.error_message.clone().into());
+        }
+        if let Some(detail) = &r.detail {
+            fields.insert("detail".into(), detail.clone().into());
+        }
+        let always = !matches!(r.outcome, Outcome::Restart { .. });
+        self.log.crash(now.mono, level, &msg, fields, always);
+        if let Some(rec) = &record {
+            let give_up = matches!(r.outcome, Outcome::GiveUp { .. });
+            for problem in self.hooks.fire(rec, give_up, &self.cfg.name, now.mono) {
+                self.log.warn(&problem);
+            }
+        }
+    }
+
+    fn crash_record(&mut self, r: &EndReport, now: Now) -> CrashRecord {
+        self.crash_seq += 1;
+        let tail = self.output.tail.last_lines(self.cfg.tail_lines);
+        // The recogniser sees the whole kept tail (64 KiB), not only the stored lines, so a long
+        // Java or Go trace keeps the header line that names the error.
+        let found = match tail {
+            Some(_) => traceback::recognise(&self.output.tail.bytes()),
+            None => traceback::Recognised::default(),
+        };
+        let usage = self.usage.filter(|_| r.end.is_some());
+        CrashRecord {
+            id: crashlog::new_id(now.wall, self.pid, self.crash_seq),
+            name: self.cfg.name.clone(),
+            time: state::rfc3339(r.at),
+            reason: r.reason.as_str().into(),
+            exit_code: r.end.and_then(ProcessEnd::code),
+            signal: r.end.and_then(ProcessEnd::signal).map(signal_name),
+            core_dumped: matches!(
+                r.end,
+                Some(ProcessEnd::Signaled {
+                    core_dumped: true,
+                    ..
+                })
+            ),
+            expected: r.expected,
+            pid: r.pid,
+            uptime_ms: r.uptime.as_millis() as u64,
+            restarts: r.restarts,
+            action: r.outcome.action().into(),
+            next_delay_ms: match r.outcome {
+                Outcome::Restart { delay, .. } => Some(delay.as_millis() as u64),
+                _ => None,
+            },
+            error_type: found.error_type,
+            error_message: found.error_message,
+            stack_trace: found.stack_trace,
+            stderr_tail: tail.map(|t| String::from_utf8_lossy(&t).into_owned()),
+            max_rss_kb: usage.map(|u| u.max_rss_kb),
+            user_cpu_ms: usage.map(|u| u.user_cpu_ms),
+            sys_cpu_ms: usage.map(|u| u.sys_cpu_ms),
+            command: self
+                .cfg
+                .command
+                .iter()
+                .map(|a| a.to_string_lossy().into_owned())
+                .collect(),
+            cwd: self.cwd.clone(),
+            host: self.host.clone(),
+            restartd_version: env!("CARGO_PKG_VERSION").into(),
+            detail: r.detail.clone(),
+            labels: self.cfg.labels.clone(),
+        }
+    }
+
+    pub(super) fn save_if_dirty(&mut self) {
+        if !self.dirty {
+            return;
+        }
+        self.dirty = false;
+        let state = self.state_file();
+        match self.writer.write(&state) {
+            Ok(()) if self.state_failing => {
+                self.state_failing = false;
+                self.log.info(&format!(
+                    "{} is written again",
+                    self._instance.dir.join(crate::instance::STATE).display()
+                ));
+            }
+            Ok(()) => {}
+            Err(_) if self.state_failing => {}
+            Err(e) => {
+                self.state_failing = true;
+                self.log.warn(&format!(
+                    "unable to write {}: {e}; supervision goes on, and this is not repeated until it works again",
+                    self._instance.dir.join(crate::instance::STATE).display()
+                ));
+            }
+        }
+        if let Some(observe) = &mut self.observe {
+            if let Err(problem) = observe.saved(&state, !state.status.is_final()) {
+                self.log.warn(&problem);
+            }
+        }
+    }
+
+    pub(super) fn state_file(&self) -> StateFile {
+        let m = &self.machine;
+        let window = m.window();
+        StateFile {
+            version: state::VERSION,
+            name: self.cfg.name.clone(),
+            command: self
+                .cfg
+                .command
+                .iter()
+                .map(|a| a.to_string_lossy().into_owned())
+                .collect(),
+            status: m.status(),
+            supervisor_pid: self.pid,
+            child_pid: m.child_pid(),
+            started_at: state::rfc3339(self.started_at),
+            child_started_at: m.child_started_at().map(state::rfc3339),
+            restarts: m.restarts_total(),
+            recent_restarts: window.times().map(state::rfc3339).collect(),
+            max_restarts: window.max(),
+            window_secs: window.window().as_secs(),
+            last_exit: m.last_exit().map(|last| LastExitJson {
+                code: last.end.and_then(ProcessEnd::code),
+                signal: last.end.and_then(ProcessEnd::signal).map(signal_name),
+                reason: last.reason.as_str().into(),
+                at: state::rfc3339(last.at),
+                crash_id: self.last_crash_id.clone(),
+            }),
+            next_restart_at: m.next_restart_at().map(state::rfc3339),
+            health: self.health.as_ref().map(|h| h.state().as_str().to_string()),
+            ready: self.notify.as_ref().map(|_| self.ready),
+            status_text: self.status_text.clone(),
+            updated_at: state::rfc3339(SystemTime::now()),
+            labels: self.cfg.labels.clone(),
+        }
+    }
+}
+
+/// The line restartd prints for an end, and its level.
+fn end_line(r: &EndReport, cfg: &Config, error: Option<&str>) -> (Level, String) {
+    let how = match r.end {
+        Some(ProcessEnd::Exited(code)) => format!("exited with code {code}"),
+        Some(ProcessEnd::Signaled {
+            signal,
+            core_dumped,
+        }) => {
+            let core = if core_dumped { " (core dumped)" } else { "" };
+            format!("killed by signal {}{core}", signal_name(signal))
+        }
+        None => String::new(),
+    };
+    let error = error.map_or(String::new(), |e| format!(" ({})", one_line(e)));
+    let after = format!("{how} after {}{error}", fmt_duration(r.uptime));
+    match r.outcome {
+        Outcome::Restart {
+            n,
+            max,
+            window,
+            delay,
+        } => {
+            let of = max.map_or(String::new(), |m| {
+                format!(" of {m} in {}", fmt_duration(window))
+            });
+            (
+                Level::Info,
+                format!("{after}; restart {n}{of}, next in {}", fmt_duration(delay)),
+            )
+        }
+        Outcome::GiveUp { count, max, window } => {
+            let last = r.end.map_or(String::new(), |e| e.describe());
+            let why = if max == 0 {
+                "--max-restarts is 0".to_string()
+            } else {
+                format!(
+                    "{count} restarts in the last {} (limit {max})",
+                    fmt_duration(window)
+                )
+            };
+            (
+                Level::Warn,
+                format!(
+                    "giving up: {why}; last exit: {last} after {}",
+                    fmt_duration(r.uptime)
+                ),
+            )
+        }
+        Outcome::Exit(None) => {
+            let cmd = cfg.command[0].to_string_lossy();
+            let detail = r.detail.as_deref().unwrap_or("unknown error");
+            (Level::Error, format!("cannot start '{cmd}': {detail}"))
+        }
+        Outcome::Exit(Some(Verdict::NoRestartCode(code))) => (
+            Level::Info,
+            format!("{after}; not restarting: code {code} is in --no-restart-exit-codes"),
+        ),
+        Outcome::Exit(Some(_)) => (
+            Level::Info,
+            format!(
+                "{after}; not restarting (--restart {})",
+                cfg.settings.policy.as_str()
+            ),
+        ),
+        Outcome::Stopped { killed: true } => (
+            Level::Warn,
+            format!(
+                "stopped: the child did not exit within --stop-timeout {} and was killed",
+                fmt_duration(cfg.settings.stop_timeout)
+            ),
+        ),
+        Outcome::Stopped { killed: false } => (Level::Info, format!("stopped: child {after}")),
+        Outcome::Restarted => (Level::Info, format!("restarting on request: child {after}")),
+    }
+}
+
+/// The first line of `text`, at most 200 characters, for a log line.
+fn one_line(text: &str) -> String {
+    let line = text.lines().next().unwrap_or("");
+    match line.char_indices().nth(200) {
+        Some((i, _)) => format!("{}…", &line[..i]),
+        None => line.to_string(),
+    }
+}
