@@ -523,3 +523,23 @@ pub fn ready_fields(line: &str) -> std::collections::HashMap<String, String> {
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect()
 }
+
+/// Asserts that `pid` makes no wakeup for 2 s, once it has settled: restartd wakes once, a
+/// second after its loop went quiet, to give back its startup pages (src/trim.rs).
+pub fn assert_no_wakeups(pid: i32, what: &str) {
+    let switches = || proc_field(pid, "voluntary_ctxt_switches").unwrap();
+    let settled = Instant::now() + Duration::from_secs(10);
+    let mut before = switches();
+    loop {
+        std::thread::sleep(Duration::from_millis(1500));
+        let now = switches();
+        if now == before {
+            break;
+        }
+        assert!(Instant::now() < settled, "restartd keeps waking up {what}");
+        before = now;
+    }
+    // Nothing to wait for here: the point is that nothing happens.
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(switches(), before, "restartd woke up {what}");
+}

@@ -6,11 +6,11 @@ use std::net::TcpListener;
 use std::os::unix::net::UnixDatagram;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use nix::libc;
 
-use crate::common::{proc_field, wait_until, Env};
+use crate::common::{assert_no_wakeups, wait_until, Env};
 
 const OK: u8 = 0;
 const UNAVAILABLE: u8 = 1;
@@ -419,23 +419,7 @@ fn without_timers_a_quiet_child_costs_no_wakeups() {
     let env = Env::new();
     let mut r = env.start(&["-n", "idle", "--", "sleep", "300"]);
     env.wait_child("idle");
-    let switches = || proc_field(r.pid, "voluntary_ctxt_switches").unwrap();
-    // restartd wakes once, a second after the loop went quiet, to give back its startup pages
-    // (src/trim.rs); wait for that, then nothing more may happen.
-    let settled = Instant::now() + Duration::from_secs(10);
-    let mut before = switches();
-    loop {
-        std::thread::sleep(Duration::from_millis(1500));
-        let now = switches();
-        if now == before {
-            break;
-        }
-        assert!(Instant::now() < settled, "restartd keeps waking up");
-        before = now;
-    }
-    // Nothing to wait for here: the point is that nothing happens.
-    std::thread::sleep(Duration::from_secs(2));
-    assert_eq!(switches(), before, "restartd woke up");
+    assert_no_wakeups(r.pid, "with a quiet child");
     r.signal(libc::SIGTERM);
     assert_eq!(r.wait_exit(), Some(0));
     assert!(wait_until("exited", || true));
