@@ -1,5 +1,5 @@
 //! The command-line value parsers on any text: the duration, size, exit-code list, signal,
-//! name and alert-limit parsers directly, and every value-taking run flag through clap (which
+//! name, alert-limit, label and listen-address parsers directly, the Prometheus label escaping, and every value-taking run flag through clap (which
 //! reaches the private ones: counts, factors, fractions, URLs). Nothing may panic; accepted values
 //! must be in range; a rejected flag value must be a usage error that names the flag (SPEC §2).
 #![no_main]
@@ -9,7 +9,7 @@ use libfuzzer_sys::fuzz_target;
 use restartd::cli::{self, Cli};
 
 /// Every run flag that takes a value.
-const FLAGS: [&str; 27] = [
+const FLAGS: [&str; 30] = [
     "--name",
     "--state-dir",
     "--restart",
@@ -37,6 +37,9 @@ const FLAGS: [&str; 27] = [
     "--tail-lines",
     "--alert-limit",
     "--log-format",
+    "--label",
+    "--listen",
+    "--metrics-file",
 ];
 
 fuzz_target!(|data: &[u8]| {
@@ -66,6 +69,27 @@ fuzz_target!(|data: &[u8]| {
     assert!(cli::parse_name(&name).is_ok(), "default name {name:?}");
     if let Ok(limit) = restartd::hooks::parse_alert_limit(s) {
         assert!(limit.count >= 1 && !limit.per.is_zero(), "{s:?}");
+    }
+
+    if let Ok(label) = cli::parse_label(s) {
+        let mut key = label.key.bytes();
+        assert!(key.next().is_some_and(|b| b.is_ascii_alphabetic() || b == b'_'), "{s:?}");
+        assert!(key.all(|b| b.is_ascii_alphanumeric() || b == b'_'), "{s:?}");
+        assert_eq!(format!("{}={}", label.key, label.value), s);
+    }
+    if let Ok(addr) = cli::parse_listen(s) {
+        let _ = cli::check_listen(Some(addr), false);
+    }
+    // A label value in the Prometheus text: no raw newline or unescaped quote can end it.
+    let escaped = restartd::metrics::escape(s);
+    assert!(!escaped.contains('\n'), "{s:?}");
+    let mut chars = escaped.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => assert!(matches!(chars.next(), Some('\\' | '"' | 'n')), "{s:?}"),
+            '"' => panic!("unescaped quote in {escaped:?}"),
+            _ => {}
+        }
     }
 
     let flag = FLAGS[pick as usize % FLAGS.len()];
