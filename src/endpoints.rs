@@ -74,10 +74,7 @@ fn route(req: &Request, view: &View) -> Reply {
             Ok((200, metrics::CONTENT_TYPE, text.into_bytes()))
         }
         "/status" => {
-            let mut value = serde_json::to_value(view.state).map_err(internal)?;
-            if let serde_json::Value::Object(map) = &mut value {
-                map.insert("running".into(), true.into());
-            }
+            let value = crate::report::status_json(&view.state.name, Some(view.state), true);
             Ok((200, JSON, line(value.to_string())))
         }
         "/healthz" => {

@@ -416,9 +416,21 @@ impl Supervisor {
             .and_then(Observe::deadline)
             .is_some_and(|d| d <= now.mono);
         if self.observe_ready || overdue {
-            let state = self.state_file();
+            // The state is built only when a whole request waits for it, not at every accept,
+            // partial read or write.
+            let incoming = self
+                .observe
+                .as_mut()
+                .map(|o| o.io(now.mono))
+                .unwrap_or_default();
+            if !incoming.is_empty() {
+                let state = self.state_file();
+                if let Some(observe) = &mut self.observe {
+                    observe.answer(incoming, &state, now.wall);
+                }
+            }
             if let Some(observe) = &mut self.observe {
-                observe.serve(&state, now.mono, now.wall);
+                observe.finish(now.mono);
             }
         }
 

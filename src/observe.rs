@@ -12,7 +12,7 @@ use nix::poll::PollFlags;
 use crate::config::Config;
 use crate::crashlog::{CrashRecord, Lines};
 use crate::endpoints::{self, View};
-use crate::http_server::Server;
+use crate::http_server::{Incoming, Server};
 use crate::metrics::{self, CrashCounts, Extra};
 use crate::state::StateFile;
 
@@ -64,26 +64,41 @@ impl Observe {
         self.server.as_ref().and_then(Server::deadline)
     }
 
-    /// Serves what is ready: accepts, reads, answers, writes, closes the overdue.
-    pub fn serve(&mut self, state: &StateFile, now: Instant, wall: SystemTime) {
+    /// Accepts and reads what is ready: the requests to `answer`. Call `finish` after.
+    pub fn io(&mut self, now: Instant) -> Vec<(usize, Incoming)> {
+        self.server
+            .as_mut()
+            .map_or_else(Vec::new, |server| server.io(now))
+    }
+
+    /// Answers the requests `io` returned, from `state`.
+    pub fn answer(
+        &mut self,
+        incoming: Vec<(usize, Incoming)>,
+        state: &StateFile,
+        wall: SystemTime,
+    ) {
         let Some(server) = &mut self.server else {
             return;
         };
-        let incoming = server.io(now);
-        if !incoming.is_empty() {
-            let rss = state.child_pid.map(|pid| crate::memory::rss_of(pid, &[]));
-            let view = View {
-                state,
-                crashes: &self.crashes,
-                dir: &self.dir,
-                child_rss_bytes: rss,
-                now: wall,
-            };
-            for (slot, what) in incoming {
-                server.reply(slot, endpoints::respond(what, &view));
-            }
+        let rss = state.child_pid.map(|pid| crate::memory::rss_of(pid, &[]));
+        let view = View {
+            state,
+            crashes: &self.crashes,
+            dir: &self.dir,
+            child_rss_bytes: rss,
+            now: wall,
+        };
+        for (slot, what) in incoming {
+            server.reply(slot, endpoints::respond(what, &view));
         }
-        server.finish(now);
+    }
+
+    /// Writes what the sockets take and closes finished or overdue connections.
+    pub fn finish(&mut self, now: Instant) {
+        if let Some(server) = &mut self.server {
+            server.finish(now);
+        }
     }
 
     /// A crash record was written.

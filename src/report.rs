@@ -56,16 +56,9 @@ impl Row {
         })
     }
 
-    /// The state file's fields plus `running`; `{"name", "running"}` without a state file.
+    /// The `status --json` object of this instance (`status_json`).
     pub fn json(&self) -> Value {
-        let mut value = match &self.state {
-            Some(state) => serde_json::to_value(state).unwrap_or(Value::Null),
-            None => serde_json::json!({ "name": self.name }),
-        };
-        if let Value::Object(map) = &mut value {
-            map.insert("running".into(), self.running.into());
-        }
-        value
+        status_json(&self.name, self.state.as_ref(), self.running)
     }
 
     fn cells(&self, now: SystemTime) -> [Cell; COLUMNS] {
@@ -206,6 +199,19 @@ impl Cell {
 }
 
 /// Whether to colour: stdout is a terminal and `NO_COLOR` is unset or empty (no-color.org).
+/// The `status NAME --json` object (also `GET /status`): the state file's fields plus
+/// `running`; `{"name", "running"}` without a state file.
+pub fn status_json(name: &str, state: Option<&StateFile>, running: bool) -> Value {
+    let mut value = match state {
+        Some(state) => serde_json::to_value(state).unwrap_or(Value::Null),
+        None => serde_json::json!({ "name": name }),
+    };
+    if let Value::Object(map) = &mut value {
+        map.insert("running".into(), running.into());
+    }
+    value
+}
+
 pub fn use_colour(stdout_is_terminal: bool, no_color: Option<&std::ffi::OsStr>) -> bool {
     stdout_is_terminal && no_color.is_none_or(|v| v.is_empty())
 }
