@@ -75,24 +75,24 @@ fn state_dir(dir: StateDir) -> PathBuf {
     config::state_dir(dir.state_dir, &|key| std::env::var_os(key))
 }
 
-fn all_rows(state_dir: &Path) -> Vec<Row> {
+fn all_rows(state_dir: &Path, with_error: bool) -> Vec<Row> {
     instance::names(state_dir)
         .unwrap_or_default()
         .iter()
-        .filter_map(|name| Row::read(state_dir, name))
+        .filter_map(|name| Row::read(state_dir, name, with_error))
         .collect()
 }
 
 fn status(state_dir: &Path, name: Option<&str>, json: bool) -> io::Result<u8> {
     let rows = match name {
-        Some(name) => match Row::read(state_dir, name) {
+        Some(name) => match Row::read(state_dir, name, !json) {
             Some(row) => vec![row],
             None => {
                 eprintln!("restartd: no instance '{name}' in {}", state_dir.display());
                 return Ok(code::NO_SUCH);
             }
         },
-        None => all_rows(state_dir),
+        None => all_rows(state_dir, !json),
     };
     if json {
         let value = match name {
@@ -113,7 +113,7 @@ fn status(state_dir: &Path, name: Option<&str>, json: bool) -> io::Result<u8> {
 }
 
 fn list(state_dir: &Path, json: bool) -> io::Result<u8> {
-    let rows = all_rows(state_dir);
+    let rows = all_rows(state_dir, !json);
     if json {
         let value = Value::Array(rows.iter().map(Row::json).collect());
         writeln!(io::stdout().lock(), "{value}")?;

@@ -88,9 +88,6 @@ pub struct Supervisor {
     control_ready: bool,
     hooks: Hooks,
     dirty: bool,
-    /// The last state write failed and was reported: the next failure is not (a full disk must
-    /// give one message, not one per restart).
-    state_failing: bool,
     rng: u64,
     /// `--listen` and `--metrics-file`.
     observe: Option<Observe>,
@@ -188,7 +185,6 @@ impl Supervisor {
             control_ready: false,
             hooks,
             dirty: false,
-            state_failing: false,
             rng: seed | 1,
             observe,
             observe_ready: false,

@@ -32,8 +32,9 @@ pub struct Row {
 }
 
 impl Row {
-    /// The instance `name` in `state_dir`; None when it has no directory.
-    pub fn read(state_dir: &Path, name: &str) -> Option<Row> {
+    /// The instance `name` in `state_dir`; None when it has no directory. `with_error` looks up
+    /// the last exit's crash record (the table shows it; `--json` does not read the crash log).
+    pub fn read(state_dir: &Path, name: &str, with_error: bool) -> Option<Row> {
         let dir = instance::dir(state_dir, name);
         if !dir.is_dir() {
             return None;
@@ -44,6 +45,7 @@ impl Row {
         };
         let error = state
             .as_ref()
+            .filter(|_| with_error)
             .and_then(|s| s.last_exit.as_ref()?.crash_id.clone())
             .and_then(|id| crate::crashes::find(&Lines::read(&dir).ok()?, &id))
             .map(|record| crate::crashes::error_line(&record))
@@ -198,7 +200,6 @@ impl Cell {
     }
 }
 
-/// Whether to colour: stdout is a terminal and `NO_COLOR` is unset or empty (no-color.org).
 /// The `status NAME --json` object (also `GET /status`): the state file's fields plus
 /// `running`; `{"name", "running"}` without a state file.
 pub fn status_json(name: &str, state: Option<&StateFile>, running: bool) -> Value {
@@ -212,6 +213,7 @@ pub fn status_json(name: &str, state: Option<&StateFile>, running: bool) -> Valu
     value
 }
 
+/// Whether to colour: stdout is a terminal and `NO_COLOR` is unset or empty (no-color.org).
 pub fn use_colour(stdout_is_terminal: bool, no_color: Option<&std::ffi::OsStr>) -> bool {
     stdout_is_terminal && no_color.is_none_or(|v| v.is_empty())
 }

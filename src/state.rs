@@ -86,8 +86,14 @@ impl StateFile {
     /// Parses the bytes of a `state.json`: the pure half of `load`, also used by the fuzzer.
     /// Any input gives `Ok` or a one-line reason; it never panics.
     pub fn parse(bytes: &[u8]) -> Result<StateFile, String> {
-        // The version first: another version may have other fields, and saying which version
-        // it is tells more than a missing field.
+        let parsed = serde_json::from_slice::<StateFile>(bytes);
+        if let Ok(state) = &parsed {
+            if state.version == VERSION {
+                return parsed.map_err(|e| e.to_string());
+            }
+        }
+        // Another version may have other fields, and saying which version it is tells more
+        // than a missing field.
         #[derive(Deserialize)]
         struct Versioned {
             version: serde_json::Value,
@@ -100,7 +106,7 @@ impl StateFile {
                 ));
             }
         }
-        serde_json::from_slice::<StateFile>(bytes).map_err(|e| e.to_string())
+        parsed.map_err(|e| e.to_string())
     }
 }
 
@@ -137,6 +143,8 @@ pub fn move_aside(dir: &Path) -> io::Result<PathBuf> {
 /// Writes `state.json` atomically.
 pub struct StateWriter {
     dir: PathBuf,
+    /// The last `save` failed and was reported.
+    failing: bool,
 }
 
 impl StateWriter {
@@ -147,7 +155,29 @@ impl StateWriter {
         }
         Ok(StateWriter {
             dir: dir.to_path_buf(),
+            failing: false,
         })
+    }
+
+    /// `write`, saying only what changed: `Err(msg)` for the first failure in a row (a full
+    /// disk fails every write), `Ok(Some(msg))` for the first success after it.
+    pub fn save(&mut self, state: &StateFile) -> Result<Option<String>, String> {
+        let path = self.dir.join(STATE);
+        match self.write(state) {
+            Ok(()) if self.failing => {
+                self.failing = false;
+                Ok(Some(format!("{} is written again", path.display())))
+            }
+            Ok(()) => Ok(None),
+            Err(_) if self.failing => Ok(None),
+            Err(e) => {
+                self.failing = true;
+                Err(format!(
+                    "unable to write {}: {e}; supervision goes on, and this is not repeated until it works again",
+                    path.display()
+                ))
+            }
+        }
     }
 
     /// Replaces `state.json` with `state`: write, fsync, rename.

@@ -120,23 +120,10 @@ impl Supervisor {
         }
         self.dirty = false;
         let state = self.state_file();
-        match self.writer.write(&state) {
-            Ok(()) if self.state_failing => {
-                self.state_failing = false;
-                self.log.info(&format!(
-                    "{} is written again",
-                    self._instance.dir.join(crate::instance::STATE).display()
-                ));
-            }
-            Ok(()) => {}
-            Err(_) if self.state_failing => {}
-            Err(e) => {
-                self.state_failing = true;
-                self.log.warn(&format!(
-                    "unable to write {}: {e}; supervision goes on, and this is not repeated until it works again",
-                    self._instance.dir.join(crate::instance::STATE).display()
-                ));
-            }
+        match self.writer.save(&state) {
+            Ok(Some(again)) => self.log.info(&again),
+            Ok(None) => {}
+            Err(problem) => self.log.warn(&problem),
         }
         if let Some(observe) = &mut self.observe {
             if let Err(problem) = observe.saved(&state, !state.status.is_final()) {
