@@ -7,9 +7,8 @@ use std::ffi::OsStr;
 use std::fs;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
-use std::process::Command;
 
-use crate::common::{proc_field, Env, BIN};
+use crate::common::{proc_field, restartd, Env};
 
 /// Every run flag that takes a value, with values it must refuse. A flag whose value is free
 /// text (a path or a shell command) can only lack its value.
@@ -92,7 +91,7 @@ const FREE_TEXT: [&str; 6] = [
 
 fn assert_usage_error(env: &Env, args: &[&OsStr], flag: &str, what: &str) {
     let marker = env.state_dir().join("started");
-    let mut cmd = Command::new(BIN);
+    let mut cmd = restartd();
     cmd.arg("--state-dir")
         .arg(env.state_dir())
         .args(args)
@@ -127,7 +126,7 @@ fn every_malformed_flag_value_is_a_usage_error_that_creates_nothing() {
         }
         // The value is missing altogether (the flag is last before `--`: clap takes `--`
         // as the end of options, so the flag has no value).
-        let mut cmd = Command::new(BIN);
+        let mut cmd = restartd();
         cmd.arg("--state-dir").arg(env.state_dir()).arg(flag);
         let out = env.run_cmd(cmd);
         assert_eq!(out.status.code(), Some(2), "{flag} without a value");
@@ -144,7 +143,7 @@ fn every_malformed_flag_value_is_a_usage_error_that_creates_nothing() {
         cases += 2;
     }
     for flag in FREE_TEXT {
-        let mut cmd = Command::new(BIN);
+        let mut cmd = restartd();
         cmd.arg("--state-dir").arg(env.state_dir()).arg(flag);
         let out = env.run_cmd(cmd);
         let err = String::from_utf8_lossy(&out.stderr);
@@ -160,7 +159,7 @@ fn non_utf8_arguments_and_environment_reach_the_child_unchanged() {
     let env = Env::new();
     let out_file = env.state_dir().join("seen");
     let script = "printf '%s' \"$1\" > \"$2\"; printf '%s' \"$WEIRD\" >> \"$2\"; exit 3";
-    let mut cmd = Command::new(BIN);
+    let mut cmd = restartd();
     cmd.arg("--state-dir")
         .arg(env.state_dir())
         .args([

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::common::{alive, proc_field, signal, wait_until, zombies_of, Env, BIN};
+use crate::common::{alive, proc_field, restartd, signal, wait_until, zombies_of, Env};
 
 /// A tmpfs mounted by the test, unmounted when dropped (also when the test fails).
 struct Tmpfs {
@@ -78,7 +78,7 @@ fn a_full_filesystem_does_not_stop_supervision_and_is_reported_once() {
         }
     };
     let run = |args: &[&str]| {
-        let mut cmd = Command::new(BIN);
+        let mut cmd = restartd();
         cmd.arg("--state-dir").arg(&tmpfs.path).args(args);
         env.run_cmd(cmd)
     };

@@ -10,7 +10,7 @@ use std::fs;
 use std::os::unix::fs::{symlink, PermissionsExt};
 use std::process::Command;
 
-use crate::common::{Env, BIN};
+use crate::common::{restartd, Env};
 
 fn is_root() -> bool {
     nix::unistd::geteuid().is_root()
@@ -19,7 +19,7 @@ fn is_root() -> bool {
 /// `restartd --state-dir DIR -n NAME -- touch MARKER`; returns (exit code, stderr).
 fn run_in(env: &Env, dir: &std::path::Path, name: &str) -> (Option<i32>, String) {
     let marker = env.state_dir().join("started");
-    let mut cmd = Command::new(BIN);
+    let mut cmd = restartd();
     cmd.arg("--state-dir")
         .arg(dir)
         .args(["-n", name, "--restart", "no", "--", "touch"])
