@@ -13,6 +13,9 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use crate::policy::RestartPolicy;
 
 /// `-h`'s epilogue: what the value forms mean, and where to read more.
+/// The widest `--help` and `-h` may be (the man page wraps its help lines the same).
+pub const HELP_WIDTH: usize = 79;
+
 const AFTER_HELP: &str = "\
 DUR is a duration: 500ms, 10s, 5m, 1h 30m (a bare 0 is zero).
 SIZE is 512M or 2G (K, M, G, T are powers of 1024).
@@ -62,7 +65,7 @@ Accepts any directory path; it is created (mode 0700) when missing.";
     override_usage = "restartd [OPTIONS] -- COMMAND [ARGS...]\n       restartd <SUBCOMMAND> [ARGS]",
     args_conflicts_with_subcommands = true,
     help_expected = true,
-    max_term_width = 79,
+    max_term_width = HELP_WIDTH,
     after_help = AFTER_HELP,
     after_long_help = crate::doc::after_long_help()
 )]

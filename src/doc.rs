@@ -14,7 +14,7 @@ use std::io::{self, Write};
 use clap::CommandFactory;
 use clap_mangen::roff::{bold, roman, Inline, Roff};
 
-use crate::cli::Cli;
+use crate::cli::{Cli, HELP_WIDTH};
 use crate::policy::RestartPolicy;
 
 /// The shells `restartd completions` knows, as clap_complete spells them.
@@ -65,10 +65,10 @@ pub fn man(out: &mut dyn Write) -> io::Result<()> {
     description(&mut roff);
     roff.to_writer(out)?;
 
-    out.write_all(&options(&page)?)?;
+    out.write_all(&options(&page, &cmd)?)?;
 
     let mut roff = Roff::default();
-    subcommands(&mut roff, &cmd)?;
+    subcommands(&mut roff, &cmd);
     restarts(&mut roff);
     signals(&mut roff);
     exit_status(&mut roff);
@@ -89,11 +89,11 @@ pub fn completions(shell: Shell, out: &mut dyn Write) {
 }
 
 /// clap_mangen's OPTIONS, with each `--help` heading as a subsection instead of a section.
-fn options(page: &clap_mangen::Man) -> io::Result<Vec<u8>> {
+fn options(page: &clap_mangen::Man, cmd: &clap::Command) -> io::Result<Vec<u8>> {
     let mut buf = Vec::new();
     page.render_options_section(&mut buf)?;
     let text = String::from_utf8_lossy(&buf).into_owned();
-    let headings: Vec<String> = Cli::command()
+    let headings: Vec<String> = cmd
         .get_arguments()
         .filter_map(|a| a.get_help_heading().map(String::from))
         .collect();
@@ -126,7 +126,7 @@ fn description(roff: &mut Roff) {
 }
 
 /// Each subcommand: a synopsis spelled out flag by flag, its long about, and its options.
-fn subcommands(roff: &mut Roff, cmd: &clap::Command) -> io::Result<()> {
+fn subcommands(roff: &mut Roff, cmd: &clap::Command) {
     section(roff, "SUBCOMMANDS");
     para(roff, text::SUBCOMMANDS_INTRO);
     for sub in cmd.get_subcommands().filter(|s| s.get_name() != "help") {
@@ -192,7 +192,6 @@ fn subcommands(roff: &mut Roff, cmd: &clap::Command) -> io::Result<()> {
             roff.control("RE", []);
         }
     }
-    Ok(())
 }
 
 fn is_builtin(arg: &clap::Arg) -> bool {
@@ -412,9 +411,6 @@ fn inline(text: &str) -> Vec<Inline> {
         )
         .collect()
 }
-
-/// `--help`'s width: clap's `max_term_width`.
-const HELP_WIDTH: usize = 79;
 
 /// `head` then `text` wrapped at `width` columns, continuation lines indented under `text`.
 fn wrap(head: &str, text: &str, width: usize) -> String {
