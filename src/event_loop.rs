@@ -59,6 +59,8 @@ pub struct Supervisor {
     awaiting_leftovers: bool,
     /// The signal of the current stop or cleanup, and whom it was sent to (pids, -pgids).
     cleanup: Option<(i32, Vec<i32>)>,
+    /// The stop signal a handler sent to the child's group before this turn of the loop.
+    stop_sent: Option<i32>,
     /// The child's stderr and stdout on their way out, and the tail of stderr.
     output: Output,
     /// `--notify`: the child's NOTIFY_SOCKET, its readiness and STATUS= text.
@@ -161,6 +163,7 @@ impl Supervisor {
             group: None,
             awaiting_leftovers: false,
             cleanup: None,
+            stop_sent: None,
             output,
             notify,
             ready: false,
@@ -229,6 +232,11 @@ impl Supervisor {
 
     /// Saves the state if it changed, then blocks until an fd is ready or a deadline comes.
     fn wait(&mut self) {
+        // Until poll returns, a stop or forwarded signal goes to the child's group straight from
+        // its handler (src/signals.rs); nothing is reaped before that is taken back.
+        if self.machine.status() == Status::Running && self.child.is_some() {
+            signals::direct_to(self.group.unwrap_or(0));
+        }
         self.save_if_dirty();
         let timeout = match self.deadline() {
             None => PollTimeout::NONE,
@@ -279,6 +287,7 @@ impl Supervisor {
                 .map(|(fd, events)| PollFd::new(fd, events)),
         );
         let result = poll(&mut fds, timeout);
+        signals::direct_to(0);
         let ready = |fd: &PollFd| fd.revents().is_some_and(|r| !r.is_empty());
         let health_ready = health_at.is_some_and(|i| ready(&fds[i]));
         let control_ready = fds[control_from..observe_from].iter().any(ready);
@@ -301,20 +310,22 @@ impl Supervisor {
     fn gather(&mut self, now: Now) -> Vec<Input> {
         let mut inputs = Vec::new();
         self.signals.drain();
-        for sig in [libc::SIGTERM, libc::SIGINT, libc::SIGQUIT] {
+        // A stop signal a handler already sent goes first, so the machine's first stop is it.
+        self.stop_sent = signals::take_stop_sent();
+        let stops = self.stop_sent.into_iter().chain(signals::STOP);
+        let mut stops: Vec<i32> = stops.collect();
+        stops.dedup();
+        for sig in stops {
             if signals::take(sig) {
                 self.log
                     .info(&format!("received {}, stopping", signal_name(sig)));
                 inputs.push(Input::StopRequested { signal: sig });
             }
         }
-        for sig in [
-            libc::SIGHUP,
-            libc::SIGUSR1,
-            libc::SIGUSR2,
-            libc::SIGWINCH,
-            libc::SIGCONT,
-        ] {
+        for sig in signals::FORWARD {
+            if signals::take_forwarded(sig) {
+                self.log.debug(&format!("forwarded {}", signal_name(sig)));
+            }
             if signals::take(sig) {
                 self.log.debug(&format!("forwarding {}", signal_name(sig)));
                 inputs.push(Input::Forward { signal: sig });
@@ -693,7 +704,12 @@ impl Supervisor {
     /// per signal: a repeated call only reaches processes that appeared since.
     fn signal_all(&mut self, sig: i32) {
         if self.cleanup.as_ref().is_none_or(|(s, _)| *s != sig) {
-            self.cleanup = Some((sig, Vec::new()));
+            // A handler may have sent this very stop signal to the group already.
+            let sent = match (self.stop_sent.take(), self.group) {
+                (Some(s), Some(group)) if s == sig => vec![-group],
+                _ => Vec::new(),
+            };
+            self.cleanup = Some((sig, sent));
         }
         let Some((_, sent)) = self.cleanup.as_mut() else {
             return;

@@ -106,7 +106,9 @@ pub const SIGNALS: &[(&str, &str)] = &[
     (
         "SIGHUP, SIGUSR1, SIGUSR2, SIGWINCH",
         "Forwarded to the child's process group; nothing else changes. `restartd signal NAME \
-         SIG` sends any signal the same way.",
+         SIG` sends any signal the same way. While restartd waits with a running child, its \
+         signal handler sends a forwarded signal, or the first stop signal, itself, without \
+         waiting for the loop to wake; each signal reaches the child once.",
     ),
     (
         "SIGTSTP (Ctrl-Z)",

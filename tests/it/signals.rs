@@ -113,6 +113,49 @@ fn a_second_stop_request_kills_at_once() {
     assert!(wait_until("group gone", || !alive(member)));
 }
 
+/// A signal that arrives while restartd waits is sent on by its handler (src/signals.rs), one
+/// that arrives while it works by the loop: either way each reaches the group exactly once.
+#[test]
+fn every_signal_reaches_the_group_exactly_once() {
+    let env = Env::new();
+    let (mut r, child, member) = print_signals(
+        &env,
+        "once",
+        &["--stop-timeout", "500ms"],
+        &["--ignore-term"],
+    );
+    let count = |out: &str, line: &str| out.lines().filter(|l| *l == line).count();
+    for round in 1..=3 {
+        // One signal while restartd waits, then three at once while it may be working.
+        r.signal(libc::SIGHUP);
+        assert!(wait_until("SIGHUP", || count(&r.stdout(), "forked SIGHUP") >= round));
+        for sig in [libc::SIGUSR1, libc::SIGUSR2, libc::SIGWINCH] {
+            r.signal(sig);
+        }
+        assert!(wait_until("each of the four", || {
+            let out = r.stdout();
+            let arrived = |name: &&str| {
+                count(&out, name) >= round && count(&out, &format!("forked {name}")) >= round
+            };
+            ["SIGHUP", "SIGUSR1", "SIGUSR2", "SIGWINCH"]
+                .iter()
+                .all(arrived)
+        }));
+    }
+    r.signal(libc::SIGTERM);
+    assert_eq!(r.wait_exit(), Some(137), "the child ignores SIGTERM");
+    // The child's output is complete now: a signal sent twice would show here.
+    let out = r.stdout();
+    for name in ["SIGHUP", "SIGUSR1", "SIGUSR2", "SIGWINCH"] {
+        assert_eq!(count(&out, name), 3, "{name}:\n{out}");
+        assert_eq!(count(&out, &format!("forked {name}")), 3, "{name}:\n{out}");
+    }
+    assert_eq!(count(&out, "SIGTERM"), 1, "{out}");
+    assert_eq!(count(&out, "forked SIGTERM"), 1, "{out}");
+    assert!(!alive(child));
+    assert!(wait_until("group gone", || !alive(member)));
+}
+
 #[test]
 fn hup_usr1_usr2_winch_are_forwarded_to_the_group_and_change_nothing_else() {
     let env = Env::new();
