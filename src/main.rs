@@ -3,8 +3,18 @@
 //! `main` parses the command line and hands over: to `commands` for a subcommand, or to the
 //! supervisor for `restartd [OPTIONS] -- COMMAND`. Every exit status is decided by the callee and
 //! returned here.
+//!
+//! restartd has its own C `main` instead of Rust's: Rust's start-up code reads all of
+//! `/proc/self/maps` to find the main thread's stack, sets up an alternate signal stack and
+//! SIGSEGV/SIGBUS handlers to name a stack overflow, and ignores SIGPIPE — a cost paid on every
+//! start (the startup benchmark, BENCHMARKS.md), for a stack-overflow message. What restartd needs
+//! of it, `main` does itself: fds 0–2 are opened on /dev/null when closed (so no file restartd
+//! opens can become its stderr), SIGPIPE is ignored (a closed output is an EPIPE error), and
+//! stdout is flushed at exit (`std::process::exit` does that). A stack overflow is a plain SIGSEGV.
 
-use std::process::ExitCode;
+#![no_main]
+
+use std::os::raw::{c_char, c_int};
 
 use clap::{CommandFactory, Parser};
 
@@ -13,19 +23,49 @@ use restartd::exit::code;
 use restartd::instance::AcquireError;
 use restartd::{child, commands, config, event_loop, instance, signals};
 
-fn main() -> ExitCode {
+#[no_mangle]
+extern "C" fn main(_argc: c_int, _argv: *const *const c_char) -> c_int {
     // Before anything installs a handler: the child gets this state back.
     let inherited = signals::Inherited::capture();
+    signals::ignore_sigpipe();
+    open_standard_fds();
     if let Some(msg) = restartd::argv::non_utf8_option(std::env::args_os()) {
         Cli::command()
             .error(clap::error::ErrorKind::InvalidUtf8, msg)
             .exit();
     }
     let cli = Cli::parse();
-    ExitCode::from(match cli.subcommand {
+    let status = match cli.subcommand {
         Some(sub) => commands::run(sub),
         None => run(cli.run, inherited),
-    })
+    };
+    std::process::exit(status.into())
+}
+
+/// Opens /dev/null on whichever of fds 0, 1 and 2 is closed, as Rust's own start-up code does:
+/// otherwise the next file restartd opens (its lock, state.json) would take that number, and
+/// what it prints would land in it.
+fn open_standard_fds() {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    use std::os::fd::{BorrowedFd, IntoRawFd};
+    // SAFETY: 0–2 are only polled; a closed one reports POLLNVAL, nothing reads or closes it.
+    let fds = [0, 1, 2].map(|fd| unsafe { BorrowedFd::borrow_raw(fd) });
+    let mut polled = fds.map(|fd| PollFd::new(fd, PollFlags::empty()));
+    if poll(&mut polled, PollTimeout::ZERO).is_err() {
+        return;
+    }
+    for fd in polled {
+        if fd
+            .revents()
+            .is_some_and(|r| r.contains(PollFlags::POLLNVAL))
+        {
+            // The lowest free number is the closed one; keep it open for the whole process.
+            let mode = nix::fcntl::OFlag::O_RDWR;
+            if let Ok(file) = nix::fcntl::open("/dev/null", mode, nix::sys::stat::Mode::empty()) {
+                let _ = file.into_raw_fd();
+            }
+        }
+    }
 }
 
 /// `restartd [OPTIONS] -- COMMAND`: parse → config → lock → subreaper → signals → supervise.

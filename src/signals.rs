@@ -142,6 +142,13 @@ pub fn take(sig: c_int) -> bool {
     PENDING[sig as usize].swap(false, Ordering::SeqCst)
 }
 
+/// Makes a write to a closed pipe or socket fail with EPIPE instead of ending restartd. Call after
+/// `Inherited::capture`.
+pub fn ignore_sigpipe() {
+    // SAFETY: SIG_IGN needs no handler.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
+}
+
 /// The signal mask and ignored signals restartd inherited.
 #[derive(Clone, Copy)]
 pub struct Inherited {
@@ -152,8 +159,7 @@ pub struct Inherited {
 
 impl Inherited {
     /// Reads the current mask and dispositions. Call first thing in `main`, before any handler is
-    /// installed. SIGPIPE is left out: Rust's runtime ignores it before `main` and std resets it
-    /// to the default in every child, so what restartd inherited for it cannot be known.
+    /// installed or SIGPIPE ignored (restartd has its own C `main`, so nothing ran before).
     pub fn capture() -> Inherited {
         // SAFETY: querying the mask and dispositions with null "new" pointers changes nothing.
         unsafe {
@@ -161,7 +167,7 @@ impl Inherited {
             libc::pthread_sigmask(libc::SIG_BLOCK, std::ptr::null(), &mut mask);
             let mut ignored = 0u64;
             for sig in 1..=MAX_SIGNAL as c_int {
-                if sig == libc::SIGKILL || sig == libc::SIGSTOP || sig == libc::SIGPIPE {
+                if sig == libc::SIGKILL || sig == libc::SIGSTOP {
                     continue;
                 }
                 let mut old: libc::sigaction = std::mem::zeroed();

@@ -126,7 +126,7 @@ pub const SIGNALS: &[(&str, &str)] = &[
 pub const PROCESSES: &str =
     "The child leads its own process group. It gets a parent-death signal (SIGTERM), so it \
      never outlives a killed restartd, and the signal mask and ignored signals restartd itself \
-     inherited (SIGPIPE at its default, as every program Rust starts). When the child ends, \
+     inherited (SIGPIPE included). When the child ends, \
      what is left of its process group and of its reparented descendants gets the stop signal, \
      then SIGKILL after `--stop-timeout`, before the next start: a restarted server never \
      finds its port still held. `restartd stop` and the stops restartd decides itself use \

@@ -258,6 +258,53 @@ fn a_hook_that_hangs_or_fails_changes_nothing() {
     assert!(left.stdout.is_empty(), "hooks left: {:?}", left.stdout);
 }
 
+/// Started with stderr closed (`2>&-`), or all of 0–2, restartd opens /dev/null on them first:
+/// its lock file, state.json and crash log never get those numbers, so its log lines cannot land
+/// in them.
+#[test]
+fn closed_standard_fds_never_become_restartds_files() {
+    use std::os::unix::process::CommandExt;
+    let env = Env::new();
+    for (name, closed) in [("stderr", &[2][..]), ("all", &[0, 1, 2][..])] {
+        let mut cmd = env.command(&[
+            "-n",
+            name,
+            "-v",
+            "--restart",
+            "no",
+            "--",
+            "sh",
+            "-c",
+            "echo oops >&2; exit 3",
+        ]);
+        let closed = closed.to_vec();
+        // SAFETY: close(2) is async-signal-safe.
+        unsafe {
+            cmd.pre_exec(move || {
+                for &fd in &closed {
+                    nix::libc::close(fd);
+                }
+                Ok(())
+            });
+        }
+        let out = env.run_cmd(cmd);
+        assert_eq!(out.status.code(), Some(3), "{}", env.report());
+        let lock = fs::read_to_string(env.instance(name).join("lock")).unwrap();
+        assert!(
+            lock.trim().parse::<i32>().is_ok(),
+            "{name}: lock file: {lock:?}"
+        );
+        assert_eq!(env.state(name)["status"], "exited", "{name}");
+        let records = env.records(name);
+        assert_eq!(records.len(), 1, "{name}");
+        assert_eq!(
+            records[0]["stderr_tail"], "oops\n",
+            "{name}: {:?}",
+            records[0]
+        );
+    }
+}
+
 #[test]
 fn a_child_that_closes_stderr_at_once_is_supervised_as_usual() {
     let env = Env::new();

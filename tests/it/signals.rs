@@ -220,17 +220,26 @@ fn sig_sets(text: &str, prefix: &str) -> (u64, u64) {
 #[test]
 fn the_child_gets_exactly_the_signal_state_restartd_inherited() {
     let env = Env::new();
-    // SIGPIPE and SIGXFSZ go back to SIG_DFL: python ignores them, and the Rust runtime sets
-    // SIGPIPE to SIG_IGN before main, so restartd cannot tell an inherited ignore from its own.
-    let wrapper = "import os, signal, sys\n\
+    // Python ignores SIGPIPE and SIGXFSZ: the wrapper sets each to what the round asks for.
+    // restartd ignores SIGPIPE itself, yet the child gets the inherited disposition back.
+    for pipe in ["SIG_DFL", "SIG_IGN"] {
+        child_gets_the_inherited_signal_state(&env, pipe);
+    }
+}
+
+fn child_gets_the_inherited_signal_state(env: &Env, pipe: &str) {
+    let wrapper = format!(
+        "import os, signal, sys\n\
         signal.pthread_sigmask(signal.SIG_SETMASK, [signal.SIGUSR1])\n\
-        for s in (signal.SIGPIPE, signal.SIGXFSZ): signal.signal(s, signal.SIG_DFL)\n\
+        signal.signal(signal.SIGXFSZ, signal.SIG_DFL)\n\
+        signal.signal(signal.SIGPIPE, signal.{pipe})\n\
         signal.signal(signal.SIGHUP, signal.SIG_IGN)\n\
         for l in open('/proc/self/status'):\n    \
             if l.startswith(('SigBlk', 'SigIgn')): print('wrapper ' + l.strip(), flush=True)\n\
-        os.execv(sys.argv[1], sys.argv[1:])\n";
+        os.execv(sys.argv[1], sys.argv[1:])\n"
+    );
     let mut cmd = Command::new("python3");
-    cmd.args(["-c", wrapper, BIN, "--state-dir"])
+    cmd.args(["-c", &wrapper, BIN, "--state-dir"])
         .arg(env.state_dir())
         .args([
             "-n",
@@ -255,9 +264,14 @@ fn the_child_gets_exactly_the_signal_state_restartd_inherited() {
     );
     assert_ne!(wrapper_ign & bit(libc::SIGHUP), 0, "{text}");
     assert_eq!(
+        wrapper_ign & bit(libc::SIGPIPE) != 0,
+        pipe == "SIG_IGN",
+        "{text}"
+    );
+    assert_eq!(
         (child_blk, child_ign),
         (wrapper_blk, wrapper_ign),
-        "the child's (SigBlk, SigIgn) equal what restartd inherited: {text}"
+        "the child's (SigBlk, SigIgn) equal what restartd inherited ({pipe}): {text}"
     );
 }
 
