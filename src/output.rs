@@ -4,13 +4,28 @@
 //!
 //! This is the hot path: no per-line work, one read and one write per chunk. The pipes are
 //! non-blocking and never waited on for EOF (a grandchild may hold them open).
+//!
+//! Without a log file, stderr takes a shorter way when restartd's own stderr accepts splice(2)
+//! (a pipe, a socket, a file not opened for appending; not a terminal): of what waits in the
+//! child's pipe, all but the last `tail::MAX_BYTES` move to restartd's stderr inside the kernel,
+//! page by page, never copied through restartd; the rest is read and written as above, so the
+//! tail still ends with the newest bytes. The child's stderr pipe is enlarged to `PIPE_BYTES`, so
+//! a backlog can build up while restartd waits to be scheduled and then moves in one call.
 
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 
 use nix::errno::Errno;
+use nix::fcntl::SpliceFFlags;
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 
 use crate::logfile::LogFile;
 use crate::tail::{self, Tail};
+
+/// The capacity asked for the child's stderr pipe (the kernel's default is 64 KiB). Pipe pages
+/// are allocated only while they hold data, but the capacity counts against the user's
+/// /proc/sys/fs/pipe-user-pages-soft (64 MiB): 256 KiB lets 256 instances of one user stay
+/// under it. Refused, the default size only costs speed.
+const PIPE_BYTES: i32 = 256 * 1024;
 
 /// One of the child's output pipes.
 struct Pipe {
@@ -27,6 +42,8 @@ pub struct Output {
     log_file: Option<LogFile>,
     /// restartd's own stdout (index 0) or stderr (1) is gone: stop copying there.
     closed: [bool; 2],
+    /// splice(2) to restartd's stderr has not failed (it does for a terminal, for example).
+    splice: bool,
     buf: Vec<u8>,
 }
 
@@ -37,6 +54,7 @@ impl Output {
             tail: Tail::new(tail::MAX_BYTES),
             log_file,
             closed: [false; 2],
+            splice: true,
             buf: vec![0; 64 * 1024],
         }
     }
@@ -55,6 +73,9 @@ impl Output {
                 &fd,
                 nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK),
             );
+            if to == 2 {
+                let _ = nix::fcntl::fcntl(&fd, nix::fcntl::FcntlArg::F_SETPIPE_SZ(PIPE_BYTES));
+            }
             self.pipes.push(Pipe { fd, to });
         }
     }
@@ -88,6 +109,9 @@ impl Output {
     /// Copies one pipe until it would block; false at EOF or on an error.
     fn copy_pipe(&mut self, i: usize, problems: &mut Vec<String>) -> bool {
         loop {
+            if self.pipes[i].to == 2 && self.splice_backlog(i) {
+                continue;
+            }
             let n = match nix::unistd::read(&self.pipes[i].fd, &mut self.buf) {
                 Ok(0) => return false,
                 Ok(n) => n,
@@ -111,6 +135,63 @@ impl Output {
                 return true;
             }
         }
+    }
+}
+
+impl Output {
+    /// Moves all but the last `tail::MAX_BYTES` waiting in stderr pipe `i` to restartd's stderr
+    /// with splice(2); true when it moved something. Only without a log file (which needs every
+    /// byte) and while restartd's stderr takes splices.
+    fn splice_backlog(&mut self, i: usize) -> bool {
+        if !self.splice || self.closed[1] || self.log_file.is_some() {
+            return false;
+        }
+        let fd = &self.pipes[i].fd;
+        let backlog = waiting(fd);
+        if backlog <= tail::MAX_BYTES {
+            return false;
+        }
+        // SAFETY: fd 2 stays open for restartd's whole life.
+        let stderr = unsafe { BorrowedFd::borrow_raw(2) };
+        let len = backlog - tail::MAX_BYTES;
+        match nix::fcntl::splice(fd, None, stderr, None, len, SpliceFFlags::empty()) {
+            Ok(0) => false,
+            Ok(_) => {
+                self.tail.skipped();
+                true
+            }
+            Err(Errno::EINTR) => true,
+            Err(Errno::EAGAIN) => {
+                // The child's pipe is non-blocking, which makes a pipe-to-pipe splice
+                // non-blocking at both ends: restartd's stderr is full (the backlog is there).
+                // Wait for room, as a write to it would.
+                let mut out = [PollFd::new(stderr, PollFlags::POLLOUT)];
+                let _ = poll(&mut out, PollTimeout::NONE);
+                true
+            }
+            Err(Errno::EPIPE) => {
+                self.closed[1] = true;
+                false
+            }
+            Err(_) => {
+                // Not a pipe, socket or plain file (a terminal, an O_APPEND file): nothing was
+                // moved; read and write from now on.
+                self.splice = false;
+                false
+            }
+        }
+    }
+}
+
+/// The bytes waiting in pipe `fd` (FIONREAD); 0 when that cannot be told.
+fn waiting(fd: &OwnedFd) -> usize {
+    let mut n: nix::libc::c_int = 0;
+    // SAFETY: FIONREAD writes one int to the valid pointer given.
+    let rc = unsafe { nix::libc::ioctl(fd.as_raw_fd(), nix::libc::FIONREAD, &mut n) };
+    if rc == 0 {
+        n.max(0) as usize
+    } else {
+        0
     }
 }
 

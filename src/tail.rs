@@ -55,6 +55,13 @@ impl Tail {
         }
     }
 
+    /// Bytes went by without being pushed: what is kept is no longer followed by what comes
+    /// next, so it is dropped, and the next push may start inside a line.
+    pub fn skipped(&mut self) {
+        self.clear();
+        self.wrapped = true;
+    }
+
     /// Forgets everything (a new run starts).
     pub fn clear(&mut self) {
         self.buf.clear();
@@ -103,6 +110,16 @@ impl Tail {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn after_a_skip_only_what_follows_counts_and_its_cut_line_is_dropped() {
+        let mut t = Tail::new(64);
+        t.push(b"old line\n");
+        t.skipped();
+        t.push(b"of a line\nwhole line\n");
+        assert_eq!(t.bytes(), b"of a line\nwhole line\n");
+        assert_eq!(t.last_lines(10).unwrap(), b"whole line\n");
+    }
 
     #[test]
     fn keeps_the_last_bytes_across_wraps() {

@@ -225,6 +225,93 @@ fn a_chatty_child_loses_no_output() {
     assert_eq!(tail.lines().count(), 100);
 }
 
+/// Where restartd's stderr goes when the child's output outruns it: a pipe or a plain file takes
+/// the splice(2) path of src/output.rs, a file opened for appending (`2>>log`) the read-and-write
+/// path. restartd is stopped until the child blocks on its full pipe, so a backlog is there to
+/// splice; the output must arrive whole and in order, and the tail must be its last lines.
+#[test]
+fn output_that_outruns_restartd_arrives_whole_and_in_order_on_any_stderr() {
+    use std::io::Read;
+    use std::os::unix::process::CommandExt;
+    use std::process::Stdio;
+
+    use crate::common::{signal, wait_until};
+
+    const LINES: usize = 80_000; // 100-byte lines: 8 MB
+    let env = Env::new();
+    let files = tempfile::tempdir().unwrap();
+    let go = files.path().join("go");
+    let script = format!(
+        "import os, sys, time\n\
+         buf = b''.join(b'%09d %s\\n' % (i, b'x' * 89) for i in range({LINES}))\n\
+         while not os.path.exists({go:?}): time.sleep(0.005)\n\
+         v = memoryview(buf)\n\
+         while v: v = v[os.write(2, v[:65536]):]\n\
+         sys.exit(3)\n"
+    );
+    let expected: Vec<u8> = (0..LINES)
+        .flat_map(|i| format!("{i:09} {}\n", "x".repeat(89)).into_bytes())
+        .collect();
+    for name in ["pipe", "file", "append"] {
+        let path = files.path().join(name);
+        let stderr = match name {
+            "pipe" => Stdio::piped(),
+            "file" => fs::File::create(&path).unwrap().into(),
+            _ => fs::OpenOptions::new()
+                .append(true)
+                .create(true)
+                .open(&path)
+                .unwrap()
+                .into(),
+        };
+        let _ = fs::remove_file(&go);
+        let mut cmd = env.command(&["-n", name, "-q", "--restart", "no", "--"]);
+        cmd.args(["python3", "-c", &script])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(stderr)
+            .process_group(0);
+        let mut restartd = cmd.spawn().unwrap();
+        let pid = restartd.id() as i32;
+        env.also_kill(pid);
+        let reader = restartd.stderr.take().map(|mut err| {
+            std::thread::spawn(move || {
+                let mut all = Vec::new();
+                err.read_to_end(&mut all).unwrap();
+                all
+            })
+        });
+        let child = env.wait_child(name);
+        signal(pid, nix::libc::SIGSTOP);
+        fs::write(&go, "").unwrap();
+        let wchan = format!("/proc/{child}/wchan");
+        assert!(wait_until("the child blocks on its full pipe", || {
+            fs::read_to_string(&wchan).is_ok_and(|w| w.ends_with("pipe_write"))
+        }));
+        signal(pid, nix::libc::SIGCONT);
+        assert_eq!(restartd.wait().unwrap().code(), Some(3), "{name}");
+        let got = match reader {
+            Some(reader) => reader.join().unwrap(),
+            None => fs::read(&path).unwrap(),
+        };
+        assert_eq!(got.len(), expected.len(), "{name}: every byte");
+        assert!(got == expected, "{name}: the output is in order");
+        let tail = env.records(name)[0]["stderr_tail"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let last: String = (LINES - 100..LINES)
+            .map(|i| format!("{i:09} {}\n", "x".repeat(89)))
+            .collect();
+        assert!(
+            tail == last,
+            "{name}: the tail is the last 100 lines, not {} lines from {:?}",
+            tail.lines().count(),
+            tail.lines().next()
+        );
+    }
+}
+
 #[test]
 fn crashes_lists_newest_first_and_finds_one_by_id() {
     let env = Env::new();
