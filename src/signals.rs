@@ -81,14 +81,12 @@ fn on_signal(sig: c_int, wake: c_int) {
         // swap: of two stop signals in a row only the first takes the shortcut.
         let group = DIRECT.swap(0, Ordering::SeqCst);
         if group > 0 {
-            // SAFETY: kill(2) is async-signal-safe.
-            unsafe { libc::kill(-group, sig) };
+            send(group, sig);
             STOP_SENT.store(sig, Ordering::SeqCst);
         }
         PENDING[sig as usize].store(true, Ordering::SeqCst);
     } else if FORWARD.contains(&sig) && DIRECT.load(Ordering::SeqCst) > 0 {
-        // SAFETY: as above.
-        unsafe { libc::kill(-DIRECT.load(Ordering::SeqCst), sig) };
+        send(DIRECT.load(Ordering::SeqCst), sig);
         FORWARDED[sig as usize].store(true, Ordering::SeqCst);
     } else {
         PENDING[sig as usize].store(true, Ordering::SeqCst);
@@ -96,6 +94,17 @@ fn on_signal(sig: c_int, wake: c_int) {
     // A full pipe already wakes the loop: the result does not matter.
     // SAFETY: write(2) of one byte from a valid buffer is async-signal-safe.
     unsafe { libc::write(wake, [1u8].as_ptr().cast(), 1) };
+}
+
+/// Sends `sig` to process group `group`, then yields the CPU: the child, woken on this CPU, runs
+/// its handler first instead of waiting until restartd's bookkeeping (the log line, state.json)
+/// blocks. Runs in signal context: kill(2) is async-signal-safe, sched_yield(2) a bare system call.
+fn send(group: i32, sig: c_int) {
+    // SAFETY: both are system calls without user-space state.
+    unsafe {
+        libc::kill(-group, sig);
+        libc::sched_yield();
+    }
 }
 
 /// Lets the handlers signal process group `group` themselves (see the module docs); 0 takes that
