@@ -286,7 +286,14 @@ impl Supervisor {
                 .flat_map(Observe::fds)
                 .map(|(fd, events)| PollFd::new(fd, events)),
         );
-        let result = poll(&mut fds, timeout);
+        let mut result = poll(&mut fds, timeout);
+        if trim_if_quiet && result == Ok(0) {
+            trim::give_back();
+            self.trimmed_at = Some(std::time::Instant::now());
+            // Block again at once: whatever code ran between the trim and the next poll would
+            // fault back in, 64 KiB around each page it touches.
+            result = poll(&mut fds, PollTimeout::NONE);
+        }
         signals::direct_to(0);
         let ready = |fd: &PollFd| fd.revents().is_some_and(|r| !r.is_empty());
         let health_ready = health_at.is_some_and(|i| ready(&fds[i]));
@@ -297,10 +304,6 @@ impl Supervisor {
         self.control_ready = control_ready;
         self.observe_ready = observe_ready;
         match result {
-            Ok(0) if trim_if_quiet => {
-                trim::give_back();
-                self.trimmed_at = Some(std::time::Instant::now());
-            }
             Ok(_) | Err(Errno::EINTR) => {}
             Err(e) => self.log.warn(&format!("poll failed: {e}")),
         }
