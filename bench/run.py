@@ -506,10 +506,10 @@ def signal_latencies(wrappers, runs, settle):
 def bench_signal():
     say(f"## Signal latency: SIGTERM to the wrapper → the child's handler runs ({SIGNAL_RUNS} runs)")
     say()
-    say("Each wrapper gets 20 ms after the child's `ready` before the signal, so restartd is not "
-        "caught inside the fsync of its first state.json write (a SIGTERM that arrives during a "
-        "state write waits for the fsync). The second table waits 1.5 s, after restartd has "
-        "given back its startup pages (src/trim.rs): its stop path then faults code back in.")
+    say("Each wrapper gets 20 ms after the child's `ready` before the signal. The second table "
+        "waits 1.5 s, after restartd has given back its startup pages (src/trim.rs): its signal "
+        "handler's code then faults back in. restartd's handler sends the signal to the child's "
+        "group itself and yields the CPU (src/signals.rs).")
     say()
     tmp = tempfile.mkdtemp()
     out = os.path.join(tmp, "t")
