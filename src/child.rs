@@ -5,11 +5,10 @@
 //! signal. This module carries out what the state machine decides; it never decides itself.
 
 use std::ffi::{CString, OsString};
+use std::fs::File;
 use std::io;
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::process::CommandExt;
-use std::process::{Command, Stdio};
 
 use nix::errno::Errno;
 use nix::libc;
@@ -41,8 +40,8 @@ pub struct Start<'a> {
     pub capture_stdout: bool,
 }
 
-/// argv and envp as C arrays, built before fork so that the child, between fork and exec, only
-/// writes its pid into a reserved slot: no allocation after fork.
+/// argv and envp as C arrays, built before clone so that the child, between clone and exec, only
+/// writes its pid into a reserved slot: no allocation in the child.
 struct ExecPlan {
     argv: Vec<CString>,
     argv_ptrs: Vec<*const libc::c_char>,
@@ -51,11 +50,6 @@ struct ExecPlan {
     /// Index in `env` of `WATCHDOG_PID=` followed by room for the digits.
     pid_slot: Option<usize>,
 }
-
-// SAFETY: the pointers point into the plan's own buffers, which move with it; the plan is used
-// by one thread (the forked child) at a time.
-unsafe impl Send for ExecPlan {}
-unsafe impl Sync for ExecPlan {}
 
 const PID_VAR: &[u8] = b"WATCHDOG_PID=";
 
@@ -99,6 +93,13 @@ impl ExecPlan {
         Ok(plan)
     }
 
+    /// Stack enough for the child: glibc's execvpe keeps the PATH candidate (at most PATH_MAX +
+    /// NAME_MAX bytes) and, for a script without `#!`, a copy of argv on the stack; 32 KiB more
+    /// as glibc's posix_spawn allows.
+    fn stack_bytes(&self) -> usize {
+        (self.argv_ptrs.len() + 2) * std::mem::size_of::<usize>() + 4096 + 256 + 32 * 1024
+    }
+
     /// In the child: fill in the pid, then exec. Returns only on failure.
     fn exec(&mut self) -> io::Error {
         if let Some(i) = self.pid_slot {
@@ -134,48 +135,177 @@ impl ExecPlan {
 
 /// Starts the child in a new process group, with stdin /dev/null, the inherited signal state and a
 /// parent-death signal.
+///
+/// The child is made the way glibc's posix_spawn makes one: clone(2) with `CLONE_VM |
+/// CLONE_VFORK` on a stack of its own, so restartd's page tables are never copied and its pages
+/// never turn copy-on-write; restartd is suspended until the child has exec'd or failed. (Neither
+/// std's `Command`, which forks once there is pre-exec work, nor posix_spawn, which cannot restore
+/// an inherited ignored signal or set a parent-death signal, does all of it.) The child shares
+/// restartd's memory, so every signal stays blocked until it has dropped restartd's handlers, and
+/// between clone and exec it only makes system calls and writes its error into `Plan::error`.
 pub fn spawn(start: Start, inherited: Inherited) -> io::Result<Spawned> {
-    let parent = std::process::id() as libc::pid_t;
-    let mut plan = ExecPlan::new(&start)?;
-    let mut cmd = Command::new(&start.command[0]);
-    cmd.stdin(Stdio::null())
-        .stdout(if start.capture_stdout {
-            Stdio::piped()
-        } else {
-            Stdio::inherit()
-        })
-        .stderr(Stdio::piped())
-        .process_group(0);
-    // SAFETY: the closure runs between fork and exec and only makes async-signal-safe calls;
-    // it execs itself (std's own exec is never reached on success).
-    unsafe {
-        cmd.pre_exec(move || {
-            inherited.restore()?;
-            if libc::prctl(
-                libc::PR_SET_PDEATHSIG,
-                libc::SIGTERM as libc::c_ulong,
-                0,
-                0,
-                0,
-            ) != 0
-            {
-                return Err(io::Error::last_os_error());
-            }
-            // restartd may have died before prctl: then nobody will send the signal.
-            if libc::getppid() != parent {
-                libc::raise(libc::SIGTERM);
-            }
-            Err(plan.exec())
-        });
+    let mut plan = Plan {
+        exec: ExecPlan::new(&start)?,
+        inherited,
+        parent: std::process::id() as libc::pid_t,
+        stdin: File::open("/dev/null")?.into(),
+        stdout: None,
+        stderr: pipe()?,
+        error: 0,
+    };
+    if start.capture_stdout {
+        plan.stdout = Some(pipe()?);
     }
-    let mut child = cmd.spawn()?;
-    let stderr = child.stderr.take().expect("stderr is piped").into();
-    let stdout = child.stdout.take().map(OwnedFd::from);
+    let mut stack = Stack::new(plan.exec.stack_bytes())?;
+    let mut all: libc::sigset_t = unsafe { std::mem::zeroed() };
+    let mut before: libc::sigset_t = unsafe { std::mem::zeroed() };
+    // SAFETY: the sets are valid; the child runs `child_main` on its own stack with a pointer to
+    // `plan`, which outlives it: CLONE_VFORK returns only once the child has exec'd or exited.
+    let pid = unsafe {
+        libc::sigfillset(&mut all);
+        libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut before);
+        let pid = libc::clone(
+            child_main,
+            stack.top(),
+            libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
+            (&raw mut plan).cast(),
+        );
+        let clone_error = io::Error::last_os_error();
+        libc::pthread_sigmask(libc::SIG_SETMASK, &before, std::ptr::null_mut());
+        if pid == -1 {
+            return Err(clone_error);
+        }
+        pid
+    };
+    drop(stack);
+    if plan.error != 0 {
+        // The child has exited: reap it here so that the loop never sees it.
+        // SAFETY: waits for our own child; a null status pointer is allowed.
+        unsafe { libc::waitpid(pid, std::ptr::null_mut(), 0) };
+        return Err(io::Error::from_raw_os_error(plan.error));
+    }
     Ok(Spawned {
-        pid: child.id() as i32,
-        stderr,
-        stdout,
+        pid,
+        stderr: plan.stderr.0,
+        stdout: plan.stdout.map(|(read, _)| read),
     })
+}
+
+/// Everything the child needs between clone and exec, prepared by restartd beforehand.
+struct Plan {
+    exec: ExecPlan,
+    inherited: Inherited,
+    parent: libc::pid_t,
+    stdin: OwnedFd,
+    /// (read end, write end); the child gets the write end.
+    stdout: Option<(OwnedFd, OwnedFd)>,
+    stderr: (OwnedFd, OwnedFd),
+    /// Set by the child when it could not exec: the errno.
+    error: i32,
+}
+
+/// A pipe, both ends close-on-exec.
+fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
+    nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(io::Error::from)
+}
+
+/// The child's stack: anonymous memory with a guard page below it.
+struct Stack {
+    base: *mut libc::c_void,
+    len: usize,
+}
+
+impl Stack {
+    const GUARD: usize = 4096;
+
+    fn new(bytes: usize) -> io::Result<Stack> {
+        let len = Self::GUARD + bytes.div_ceil(Self::GUARD) * Self::GUARD;
+        // SAFETY: a fresh private anonymous mapping; nothing else refers to it.
+        let base = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_STACK,
+                -1,
+                0,
+            )
+        };
+        if base == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        let stack = Stack { base, len };
+        // SAFETY: the first page of our own mapping.
+        if unsafe { libc::mprotect(base, Self::GUARD, libc::PROT_NONE) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(stack)
+    }
+
+    /// The highest address: the stack grows down from here (16-byte aligned).
+    fn top(&mut self) -> *mut libc::c_void {
+        // SAFETY: one past the end of the mapping, which is page-aligned.
+        unsafe { self.base.cast::<u8>().add(self.len).cast() }
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        // SAFETY: our own mapping, no longer used (the child has exec'd or exited).
+        unsafe { libc::munmap(self.base, self.len) };
+    }
+}
+
+/// The child, between clone and exec. Every signal is blocked and memory is restartd's: only
+/// system calls, and on failure the errno into `Plan::error`, then `_exit`.
+extern "C" fn child_main(arg: *mut libc::c_void) -> libc::c_int {
+    // SAFETY: `arg` is the `Plan` restartd passed, alive until this child execs or exits.
+    let plan = unsafe { &mut *arg.cast::<Plan>() };
+    let error = match child_setup(plan) {
+        Ok(()) => plan.exec.exec(),
+        Err(e) => e,
+    };
+    plan.error = error.raw_os_error().unwrap_or(libc::EINVAL);
+    // SAFETY: ends the child without running anything of restartd's.
+    unsafe { libc::_exit(127) }
+}
+
+fn child_setup(plan: &Plan) -> io::Result<()> {
+    let wire = |fd: &OwnedFd, target: libc::c_int| -> io::Result<()> {
+        // SAFETY: dup2 and fcntl on descriptors restartd owns.
+        let result = unsafe {
+            if fd.as_raw_fd() == target {
+                libc::fcntl(target, libc::F_SETFD, 0)
+            } else {
+                libc::dup2(fd.as_raw_fd(), target)
+            }
+        };
+        match result {
+            -1 => Err(io::Error::last_os_error()),
+            _ => Ok(()),
+        }
+    };
+    wire(&plan.stdin, 0)?;
+    if let Some((_, write)) = &plan.stdout {
+        wire(write, 1)?;
+    }
+    wire(&plan.stderr.1, 2)?;
+    // SAFETY: setpgid, prctl, getppid and raise are system calls without user-space state.
+    unsafe {
+        if libc::setpgid(0, 0) != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let death = libc::SIGTERM as libc::c_ulong;
+        if libc::prctl(libc::PR_SET_PDEATHSIG, death, 0, 0, 0) != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // restartd may have died before prctl: then nobody will send the signal (it is
+        // delivered once the mask below lets it in).
+        if libc::getppid() != plan.parent {
+            libc::raise(libc::SIGTERM);
+        }
+    }
+    plan.inherited.restore()
 }
 
 /// One reaped process: its pid, how it ended and what it used.

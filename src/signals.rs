@@ -158,7 +158,19 @@ pub fn ignore_sigpipe() {
     unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
 }
 
-/// The signal mask and ignored signals restartd inherited.
+/// The signals whose disposition restartd changes: the handled ones and SIGPIPE. Every other
+/// signal keeps the disposition restartd inherited, and exec(2) passes it on unchanged.
+const CHANGED: [c_int; HANDLED.len() + 1] = {
+    let mut all = [libc::SIGPIPE; HANDLED.len() + 1];
+    let mut i = 0;
+    while i < HANDLED.len() {
+        all[i] = HANDLED[i];
+        i += 1;
+    }
+    all
+};
+
+/// The signal mask restartd inherited, and which of the signals it changes were ignored.
 #[derive(Clone, Copy)]
 pub struct Inherited {
     mask: libc::sigset_t,
@@ -175,10 +187,7 @@ impl Inherited {
             let mut mask: libc::sigset_t = std::mem::zeroed();
             libc::pthread_sigmask(libc::SIG_BLOCK, std::ptr::null(), &mut mask);
             let mut ignored = 0u64;
-            for sig in 1..=MAX_SIGNAL as c_int {
-                if sig == libc::SIGKILL || sig == libc::SIGSTOP {
-                    continue;
-                }
+            for sig in CHANGED {
                 let mut old: libc::sigaction = std::mem::zeroed();
                 if libc::sigaction(sig, std::ptr::null(), &mut old) == 0
                     && old.sa_sigaction == libc::SIG_IGN
@@ -190,13 +199,19 @@ impl Inherited {
         }
     }
 
-    /// Puts the inherited state back. Runs in the forked child before exec: async-signal-safe
-    /// calls only.
+    /// Puts the inherited state back. Runs in the child before exec, which shares restartd's
+    /// memory and starts with every signal blocked: restartd's handlers must be gone (default or
+    /// ignored, as inherited) before the mask lets a signal in. Async-signal-safe calls only.
     pub fn restore(&self) -> io::Result<()> {
-        for sig in 1..=MAX_SIGNAL as c_int {
-            if self.ignored & (1 << (sig - 1)) != 0 {
-                // SAFETY: signal(2) is async-signal-safe; SIG_IGN needs no handler.
-                unsafe { libc::signal(sig, libc::SIG_IGN) };
+        for sig in CHANGED {
+            let action = if self.ignored & (1 << (sig - 1)) != 0 {
+                libc::SIG_IGN
+            } else {
+                libc::SIG_DFL
+            };
+            // SAFETY: signal(2) is async-signal-safe; SIG_IGN and SIG_DFL need no handler.
+            if unsafe { libc::signal(sig, action) } == libc::SIG_ERR {
+                return Err(io::Error::last_os_error());
             }
         }
         // SAFETY: sets the mask from a valid sigset_t.

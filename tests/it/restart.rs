@@ -493,6 +493,57 @@ fn the_child_gets_its_name_restart_count_group_and_null_stdin() {
     assert!(wait_until("child gone", || !crate::common::alive(pid)));
 }
 
+/// With every descriptor restartd can hold open (lock, control and notify sockets, HTTP
+/// listener, log file, pipes), the child still starts with 0, 1 and 2 only. (What restartd
+/// itself inherited it passes on, as tini does: the test starts it with nothing beyond 0-2.)
+#[test]
+fn the_child_inherits_no_descriptor_beyond_0_1_2() {
+    use std::os::unix::process::CommandExt;
+    let env = Env::new();
+    let log = env.state_dir().join("fds.log");
+    let probe = "import os\n\
+        for fd in range(3, 1024):\n    \
+            try:\n        \
+                print('open', fd, os.readlink('/proc/self/fd/%d' % fd))\n    \
+            except OSError:\n        \
+                pass\n\
+        print('probed')";
+    let mut cmd = env.command(&[
+        "-n",
+        "fds",
+        "--restart",
+        "no",
+        "--notify",
+        "--listen",
+        "127.0.0.1:0",
+        "--log-file",
+        log.to_str().unwrap(),
+        "--",
+        "python3",
+        "-I",
+        "-S",
+        "-c",
+        probe,
+    ]);
+    // SAFETY: close_range(2) is a system call, async-signal-safe.
+    unsafe {
+        cmd.pre_exec(|| {
+            nix::libc::syscall(nix::libc::SYS_close_range, 3, u32::MAX, 0);
+            Ok(())
+        });
+    }
+    let out = env.run_cmd(cmd);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.contains("probed"), "{text}");
+    assert!(!text.contains("open "), "the child inherited: {text}");
+}
+
 /// A core dump is an unclean signal: on-abort restarts it, on-success does not, and restartd
 /// says "(core dumped)".
 #[test]
