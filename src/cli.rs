@@ -66,14 +66,35 @@ Accepts any directory path; it is created (mode 0700) when missing.";
     args_conflicts_with_subcommands = true,
     help_expected = true,
     max_term_width = HELP_WIDTH,
-    after_help = AFTER_HELP,
-    after_long_help = crate::doc::after_long_help()
+    after_help = AFTER_HELP
 )]
 pub struct Cli {
     #[command(subcommand)]
     pub subcommand: Option<Sub>,
     #[command(flatten)]
     pub run: RunArgs,
+}
+
+/// The whole command line, with `--help`'s epilogue (examples, exit statuses), which is built
+/// from the manual's text. Building it costs more than parsing a run's flags, so `parse` adds it
+/// only when the long help may be printed; everything that renders help (man page, completions,
+/// tests) uses this.
+pub fn command() -> clap::Command {
+    use clap::CommandFactory;
+    Cli::command().after_long_help(crate::doc::after_long_help())
+}
+
+/// Parses restartd's own command line; prints help, version or a usage error and exits (2) as
+/// clap does.
+pub fn parse() -> Cli {
+    use clap::{CommandFactory, FromArgMatches};
+    let long_help = std::env::args_os()
+        .take_while(|a| a != "--")
+        .any(|a| a == "--help" || a == "help");
+    let cmd = if long_help { command() } else { Cli::command() };
+    Cli::from_arg_matches_mut(&mut cmd.get_matches())
+        .map_err(|e| e.format(&mut Cli::command()))
+        .unwrap_or_else(|e| e.exit())
 }
 
 /// Options of `restartd [OPTIONS] -- COMMAND`.
@@ -775,11 +796,10 @@ pub fn default_name(command: &std::ffi::OsStr) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::CommandFactory;
 
     #[test]
     fn verify_cli() {
-        Cli::command().debug_assert();
+        command().debug_assert();
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! The manual page, shell completions and `--help`'s epilogue, all from `Cli::command()`.
+//! The manual page, shell completions and `--help`'s epilogue, all from `crate::cli::command()`.
 //!
 //! The options come from clap (`clap_mangen`, `clap_complete`); the sections clap cannot know
 //! (DESCRIPTION, the restart table, SIGNALS, EXIT STATUS, FILES, ENVIRONMENT, JSON OUTPUT,
@@ -11,10 +11,9 @@ mod text;
 
 use std::io::{self, Write};
 
-use clap::CommandFactory;
 use clap_mangen::roff::{bold, roman, Inline, Roff};
 
-use crate::cli::{Cli, HELP_WIDTH};
+use crate::cli::HELP_WIDTH;
 use crate::policy::RestartPolicy;
 
 /// The shells `restartd completions` knows, as clap_complete spells them.
@@ -47,7 +46,7 @@ pub fn after_long_help() -> String {
 
 /// Writes the manual page (roff) to `out`.
 pub fn man(out: &mut dyn Write) -> io::Result<()> {
-    let mut cmd = Cli::command();
+    let mut cmd = crate::cli::command();
     cmd.build();
     let page = clap_mangen::Man::new(cmd.clone());
     // tbl(1) lays out the tables: man(1) runs it for a page whose first line says so. The
@@ -85,7 +84,7 @@ pub fn man(out: &mut dyn Write) -> io::Result<()> {
 
 /// Writes the completion script for `shell` to `out`.
 pub fn completions(shell: Shell, out: &mut dyn Write) {
-    clap_complete::generate(shell, &mut Cli::command(), "restartd", out);
+    clap_complete::generate(shell, &mut crate::cli::command(), "restartd", out);
 }
 
 /// clap_mangen's OPTIONS, with each `--help` heading as a subsection instead of a section.
@@ -483,12 +482,12 @@ mod tests {
     #[test]
     fn every_run_option_and_subcommand_is_in_the_page() {
         let page = page().replace("\\-", "-");
-        for arg in Cli::command().get_arguments() {
+        for arg in crate::cli::command().get_arguments() {
             if let Some(long) = arg.get_long() {
                 assert!(page.contains(&format!("--{long}")), "--{long}");
             }
         }
-        for sub in Cli::command().get_subcommands() {
+        for sub in crate::cli::command().get_subcommands() {
             if sub.get_name() != "help" {
                 assert!(
                     page.contains(&format!("restartd {}", sub.get_name())),

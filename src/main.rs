@@ -16,7 +16,7 @@
 
 use std::os::raw::{c_char, c_int};
 
-use clap::{CommandFactory, Parser};
+use clap::CommandFactory;
 
 use restartd::cli::{Cli, RunArgs};
 use restartd::exit::code;
@@ -34,7 +34,7 @@ extern "C" fn main(_argc: c_int, _argv: *const *const c_char) -> c_int {
             .error(clap::error::ErrorKind::InvalidUtf8, msg)
             .exit();
     }
-    let cli = Cli::parse();
+    let cli = restartd::cli::parse();
     let status = match cli.subcommand {
         Some(sub) => commands::run(sub),
         None => run(cli.run, inherited),

@@ -7,8 +7,6 @@ use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use clap::CommandFactory;
-use restartd::cli::Cli;
 
 use crate::common::{helper, kill_group, restartd, run_with_timeout, Env, BIN, TIMEOUT};
 
@@ -130,7 +128,7 @@ fn flags_of(cmd: &clap::Command) -> Vec<String> {
 
 #[test]
 fn every_flag_and_subcommand_of_the_spec_exists() {
-    let cli = Cli::command();
+    let cli = restartd::cli::command();
     cli.clone().debug_assert();
     let flags = flags_of(&cli);
     for flag in SPEC_FLAGS {
@@ -172,13 +170,19 @@ fn short_help_fits_80_columns_and_long_help_has_examples() {
     let long = run_with_timeout(restartd_with(&["--help"]), TIMEOUT);
     let long = String::from_utf8(long.stdout).unwrap();
     assert!(long.len() > short.len() * 2, "--help is the long form");
+    let help = run_with_timeout(restartd_with(&["help"]), TIMEOUT);
+    assert_eq!(
+        String::from_utf8(help.stdout).unwrap(),
+        long,
+        "restartd help = --help"
+    );
     for want in ["Examples:", "restartd crashes server", "Exit status", "137"] {
         assert!(long.contains(want), "--help lacks {want:?}");
     }
     for line in long.lines() {
         assert!(line.chars().count() < 80, "--help line too long: {line:?}");
     }
-    for sub in Cli::command().get_subcommands() {
+    for sub in restartd::cli::command().get_subcommands() {
         for flag in ["-h", "--help"] {
             let out = run_with_timeout(restartd_with(&[sub.get_name(), flag]), TIMEOUT);
             assert_eq!(out.status.code(), Some(0), "{} {flag}", sub.get_name());
@@ -196,7 +200,7 @@ fn short_help_fits_80_columns_and_long_help_has_examples() {
 /// Every option that takes a value says its default and the form it accepts.
 #[test]
 fn every_value_flag_states_its_default_and_form() {
-    for arg in Cli::command().get_arguments() {
+    for arg in restartd::cli::command().get_arguments() {
         let Some(long) = arg.get_long() else { continue };
         if !arg.get_num_args().is_some_and(|n| n.takes_values()) || long == "help" {
             continue;
