@@ -15,6 +15,7 @@
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 
 use nix::errno::Errno;
+use nix::libc;
 use nix::fcntl::SpliceFFlags;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 
@@ -44,6 +45,7 @@ pub struct Output {
     closed: [bool; 2],
     /// splice(2) to restartd's stderr has not failed (it does for a terminal, for example).
     splice: bool,
+    /// Read buffer: 64 KiB of capacity, filled by `read_into`.
     buf: Vec<u8>,
 }
 
@@ -55,7 +57,7 @@ impl Output {
             log_file,
             closed: [false; 2],
             splice: true,
-            buf: vec![0; 64 * 1024],
+            buf: Vec::with_capacity(64 * 1024),
         }
     }
 
@@ -112,7 +114,7 @@ impl Output {
             if self.pipes[i].to == 2 && self.splice_backlog(i) {
                 continue;
             }
-            let n = match nix::unistd::read(&self.pipes[i].fd, &mut self.buf) {
+            let n = match read_into(&self.pipes[i].fd, &mut self.buf) {
                 Ok(0) => return false,
                 Ok(n) => n,
                 Err(Errno::EINTR) => continue,
@@ -131,10 +133,27 @@ impl Output {
             if let Some(log) = &mut self.log_file {
                 problems.extend(log.write(chunk));
             }
-            if n < self.buf.len() {
+            if n < self.buf.capacity() {
                 return true;
             }
         }
+    }
+}
+
+/// Reads into `buf`'s capacity, which is never zeroed: a page of it is touched only once the
+/// kernel writes output there (a quiet child costs none).
+fn read_into(fd: &OwnedFd, buf: &mut Vec<u8>) -> nix::Result<usize> {
+    buf.clear();
+    // SAFETY: read(2) writes at most `capacity` bytes into the vector's own allocation, and the
+    // length then covers exactly the bytes it wrote.
+    unsafe {
+        let n = Errno::result(libc::read(
+            fd.as_raw_fd(),
+            buf.as_mut_ptr().cast(),
+            buf.capacity(),
+        ))? as usize;
+        buf.set_len(n);
+        Ok(n)
     }
 }
 
