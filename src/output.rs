@@ -15,8 +15,8 @@
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 
 use nix::errno::Errno;
-use nix::libc;
 use nix::fcntl::SpliceFFlags;
+use nix::libc;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 
 use crate::logfile::LogFile;

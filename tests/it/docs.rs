@@ -7,7 +7,6 @@ use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-
 use crate::common::{helper, kill_group, restartd, run_with_timeout, Env, BIN, TIMEOUT};
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
