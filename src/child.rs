@@ -157,7 +157,9 @@ pub fn spawn(start: Start, inherited: Inherited) -> io::Result<Spawned> {
         plan.stdout = Some(pipe()?);
     }
     let mut stack = Stack::new(plan.exec.stack_bytes())?;
+    // SAFETY: sigset_t is plain data; all zeroes is a valid (empty) set.
     let mut all: libc::sigset_t = unsafe { std::mem::zeroed() };
+    // SAFETY: as above; pthread_sigmask fills it in.
     let mut before: libc::sigset_t = unsafe { std::mem::zeroed() };
     // SAFETY: the sets are valid; the child runs `child_main` on its own stack with a pointer to
     // `plan`, which outlives it: CLONE_VFORK returns only once the child has exec'd or exited.
