@@ -138,26 +138,7 @@ impl Output {
             }
         }
     }
-}
 
-/// Reads into `buf`'s capacity, which is never zeroed: a page of it is touched only once the
-/// kernel writes output there (a quiet child costs none).
-fn read_into(fd: &OwnedFd, buf: &mut Vec<u8>) -> nix::Result<usize> {
-    buf.clear();
-    // SAFETY: read(2) writes at most `capacity` bytes into the vector's own allocation, and the
-    // length then covers exactly the bytes it wrote.
-    unsafe {
-        let n = Errno::result(libc::read(
-            fd.as_raw_fd(),
-            buf.as_mut_ptr().cast(),
-            buf.capacity(),
-        ))? as usize;
-        buf.set_len(n);
-        Ok(n)
-    }
-}
-
-impl Output {
     /// Moves all but the last `tail::MAX_BYTES` waiting in stderr pipe `i` to restartd's stderr
     /// with splice(2); true when it moved something. Only without a log file (which needs every
     /// byte) and while restartd's stderr takes splices.
@@ -202,11 +183,28 @@ impl Output {
     }
 }
 
+/// Reads into `buf`'s capacity, which is never zeroed: a page of it is touched only once the
+/// kernel writes output there (a quiet child costs none).
+fn read_into(fd: &OwnedFd, buf: &mut Vec<u8>) -> nix::Result<usize> {
+    buf.clear();
+    // SAFETY: read(2) writes at most `capacity` bytes into the vector's own allocation, and the
+    // length then covers exactly the bytes it wrote.
+    unsafe {
+        let n = Errno::result(libc::read(
+            fd.as_raw_fd(),
+            buf.as_mut_ptr().cast(),
+            buf.capacity(),
+        ))? as usize;
+        buf.set_len(n);
+        Ok(n)
+    }
+}
+
 /// The bytes waiting in pipe `fd` (FIONREAD); 0 when that cannot be told.
 fn waiting(fd: &OwnedFd) -> usize {
-    let mut n: nix::libc::c_int = 0;
+    let mut n: libc::c_int = 0;
     // SAFETY: FIONREAD writes one int to the valid pointer given.
-    let rc = unsafe { nix::libc::ioctl(fd.as_raw_fd(), nix::libc::FIONREAD, &mut n) };
+    let rc = unsafe { libc::ioctl(fd.as_raw_fd(), libc::FIONREAD, &mut n) };
     if rc == 0 {
         n.max(0) as usize
     } else {

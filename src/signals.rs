@@ -160,15 +160,9 @@ pub fn ignore_sigpipe() {
 
 /// The signals whose disposition restartd changes: the handled ones and SIGPIPE. Every other
 /// signal keeps the disposition restartd inherited, and exec(2) passes it on unchanged.
-const CHANGED: [c_int; HANDLED.len() + 1] = {
-    let mut all = [libc::SIGPIPE; HANDLED.len() + 1];
-    let mut i = 0;
-    while i < HANDLED.len() {
-        all[i] = HANDLED[i];
-        i += 1;
-    }
-    all
-};
+fn changed() -> impl Iterator<Item = c_int> {
+    HANDLED.into_iter().chain([libc::SIGPIPE])
+}
 
 /// The signal mask restartd inherited, and which of the signals it changes were ignored.
 #[derive(Clone, Copy)]
@@ -187,7 +181,7 @@ impl Inherited {
             let mut mask: libc::sigset_t = std::mem::zeroed();
             libc::pthread_sigmask(libc::SIG_BLOCK, std::ptr::null(), &mut mask);
             let mut ignored = 0u64;
-            for sig in CHANGED {
+            for sig in changed() {
                 let mut old: libc::sigaction = std::mem::zeroed();
                 if libc::sigaction(sig, std::ptr::null(), &mut old) == 0
                     && old.sa_sigaction == libc::SIG_IGN
@@ -203,7 +197,7 @@ impl Inherited {
     /// memory and starts with every signal blocked: restartd's handlers must be gone (default or
     /// ignored, as inherited) before the mask lets a signal in. Async-signal-safe calls only.
     pub fn restore(&self) -> io::Result<()> {
-        for sig in CHANGED {
+        for sig in changed() {
             let action = if self.ignored & (1 << (sig - 1)) != 0 {
                 libc::SIG_IGN
             } else {
