@@ -2,7 +2,7 @@
 //! of state.json, corrupt and stale state.
 
 use std::fs;
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::process::Command;
 
 use serde_json::Value;
@@ -111,6 +111,10 @@ fn the_instance_directory_is_0700_and_files_0600_even_under_umask_0() {
 #[test]
 fn a_second_instance_exits_125_and_says_so() {
     let env = Env::new();
+    // A longer pid left by an earlier run must not survive in the lock file.
+    let dir = env.instance("one");
+    fs::DirBuilder::new().recursive(true).mode(0o700).create(&dir).unwrap();
+    fs::write(dir.join("lock"), "4194304999\n").unwrap();
     let mut first = env.start(&["-n", "one", "--", "sleep", "300"]);
     let child = env.wait_child("one");
     let marker = env.state_dir().join("started");
