@@ -113,7 +113,11 @@ fn a_second_instance_exits_125_and_says_so() {
     let env = Env::new();
     // A longer pid left by an earlier run must not survive in the lock file.
     let dir = env.instance("one");
-    fs::DirBuilder::new().recursive(true).mode(0o700).create(&dir).unwrap();
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&dir)
+        .unwrap();
     fs::write(dir.join("lock"), "4194304999\n").unwrap();
     let mut first = env.start(&["-n", "one", "--", "sleep", "300"]);
     let child = env.wait_child("one");
