@@ -3,14 +3,15 @@
 //! Reads `crashes.jsonl` and its rotated file newest first and stops as soon as the query is
 //! answered; `--stats` parses only the three fields it counts.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::io::{self, Write};
+use std::ops::ControlFlow;
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
 
-use crate::crashlog::{Brief, CrashRecord, Lines};
+use crate::crashlog::{self, Brief, CrashRecord};
 use crate::exit::code;
 use crate::state;
 
@@ -29,10 +30,9 @@ pub fn run(dir: &Path, name: &str, q: &Query) -> io::Result<u8> {
         eprintln!("restartd: no instance '{name}'");
         return Ok(code::NO_SUCH);
     }
-    let lines = Lines::read(dir)?;
     let mut out = io::stdout().lock();
     if let Some(id) = q.id {
-        return match find(&lines, id) {
+        return match find(dir, id)? {
             Some(record) if q.json => {
                 writeln!(out, "{}", serde_json::to_string(&record)?)?;
                 Ok(0)
@@ -48,7 +48,7 @@ pub fn run(dir: &Path, name: &str, q: &Query) -> io::Result<u8> {
         };
     }
     if q.stats {
-        let stats = Stats::count(lines, SystemTime::now());
+        let stats = Stats::count(dir, SystemTime::now())?;
         if q.json {
             writeln!(out, "{}", serde_json::to_string(&stats)?)?;
         } else {
@@ -60,25 +60,30 @@ pub fn run(dir: &Path, name: &str, q: &Query) -> io::Result<u8> {
     let limit = if q.n == 0 { usize::MAX } else { q.n };
     let mut shown = 0;
     let mut rows = Vec::new();
-    for line in lines.newest_first() {
+    let failed = crashlog::newest_first(dir, |line| {
         if shown >= limit {
-            break;
+            return ControlFlow::Break(None);
         }
         let Ok(record) = serde_json::from_slice::<CrashRecord>(line) else {
-            continue;
+            return ControlFlow::Continue(());
         };
         if let Some(cutoff) = cutoff {
             if state::parse_rfc3339(&record.time).is_some_and(|t| t < cutoff) {
-                break;
+                return ControlFlow::Break(None);
             }
         }
         shown += 1;
         if q.json {
-            out.write_all(line)?;
-            out.write_all(b"\n")?;
+            if let Err(e) = out.write_all(line).and_then(|()| out.write_all(b"\n")) {
+                return ControlFlow::Break(Some(e));
+            }
         } else {
             rows.push(row(&record));
         }
+        ControlFlow::Continue(())
+    })?;
+    if let Some(e) = failed.flatten() {
+        return Err(e);
     }
     if !q.json {
         print_rows(&mut out, &rows)?;
@@ -87,14 +92,20 @@ pub fn run(dir: &Path, name: &str, q: &Query) -> io::Result<u8> {
 }
 
 /// The record with `id`: a cheap substring test first, then a parse.
-pub fn find(lines: &Lines, id: &str) -> Option<CrashRecord> {
+pub fn find(dir: &Path, id: &str) -> io::Result<Option<CrashRecord>> {
     // The quoted id, wherever the line has it; the parse below confirms it is the `id` field.
-    let needle = serde_json::to_string(id).ok()?;
-    lines
-        .newest_first()
-        .filter(|l| std::str::from_utf8(l).is_ok_and(|l| l.contains(&needle)))
-        .filter_map(|l| serde_json::from_slice::<CrashRecord>(l).ok())
-        .find(|r| r.id == id)
+    let Ok(needle) = serde_json::to_string(id) else {
+        return Ok(None);
+    };
+    crashlog::newest_first(dir, |line| {
+        if !std::str::from_utf8(line).is_ok_and(|l| l.contains(&needle)) {
+            return ControlFlow::Continue(());
+        }
+        match serde_json::from_slice::<CrashRecord>(line) {
+            Ok(r) if r.id == id => ControlFlow::Break(r),
+            _ => ControlFlow::Continue(()),
+        }
+    })
 }
 
 fn row(r: &CrashRecord) -> [String; 5] {
@@ -164,6 +175,16 @@ fn print_full(out: &mut impl Write, r: &CrashRecord) -> io::Result<()> {
     Ok(())
 }
 
+/// Adds one to `key`'s count, allocating only for a key not seen before.
+fn bump(counts: &mut BTreeMap<String, u64>, key: &str) {
+    match counts.get_mut(key) {
+        Some(n) => *n += 1,
+        None => {
+            counts.insert(key.to_string(), 1);
+        }
+    }
+}
+
 /// `crashes --stats`.
 #[derive(Debug, Serialize, PartialEq)]
 pub struct Stats {
@@ -178,7 +199,7 @@ pub struct Stats {
 impl Stats {
     /// Counts every record; `by_reason` and `by_error_type` are over all of them (a record
     /// without a recognised error type counts as `"(none)"`).
-    pub fn count(mut lines: Lines, now: SystemTime) -> Stats {
+    pub fn count(dir: &Path, now: SystemTime) -> io::Result<Stats> {
         // restartd's times are fixed-width RFC 3339 UTC, which sort as strings: compare them so.
         let since = |secs| {
             now.checked_sub(Duration::from_secs(secs))
@@ -193,29 +214,23 @@ impl Stats {
             by_error_type: BTreeMap::new(),
             status: "healthy",
         };
-        let mut reasons: HashMap<&str, u64> = HashMap::new();
-        let mut types: HashMap<std::borrow::Cow<str>, u64> = HashMap::new();
-        for line in lines.newest_first_mut() {
-            let Some(brief) = Brief::parse(line) else {
-                continue;
-            };
-            stats.total += 1;
-            stats.last_hour += u64::from(hour.as_deref().is_none_or(|h| brief.time >= h));
-            stats.last_24h += u64::from(day.as_deref().is_none_or(|d| brief.time >= d));
-            *reasons.entry(brief.reason).or_default() += 1;
-            *types
-                .entry(brief.error_type.unwrap_or("(none)".into()))
-                .or_default() += 1;
-        }
-        stats.by_reason = reasons
-            .into_iter()
-            .map(|(k, v)| (k.to_string(), v))
-            .collect();
-        stats.by_error_type = types.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+        crashlog::newest_first(dir, |line| {
+            if let Some(brief) = Brief::parse(line) {
+                stats.total += 1;
+                stats.last_hour += u64::from(hour.as_deref().is_none_or(|h| brief.time >= h));
+                stats.last_24h += u64::from(day.as_deref().is_none_or(|d| brief.time >= d));
+                bump(&mut stats.by_reason, brief.reason);
+                bump(
+                    &mut stats.by_error_type,
+                    brief.error_type.as_deref().unwrap_or("(none)"),
+                );
+            }
+            ControlFlow::<()>::Continue(())
+        })?;
         if stats.last_hour > 0 {
             stats.status = "degraded";
         }
-        stats
+        Ok(stats)
     }
 
     fn print(&self, out: &mut impl Write) -> io::Result<()> {

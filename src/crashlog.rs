@@ -7,9 +7,12 @@
 
 use std::fs::{self, File};
 use std::io::{self, Write};
+use std::ops::ControlFlow;
+use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
+use nix::libc;
 use serde::{Deserialize, Serialize};
 
 use crate::instance::open_private;
@@ -123,32 +126,105 @@ impl CrashLog {
     }
 }
 
-/// The raw lines of both files, newest first, without parsing them.
-pub struct Lines {
-    chunks: Vec<Vec<u8>>,
+/// Bytes read at a time, from the end of a file towards its start.
+const BLOCK: usize = 64 * 1024;
+
+/// Calls `f` with each non-empty line of `crashes.jsonl`, then of `crashes.jsonl.1`, newest
+/// first, until `f` breaks; returns what it broke with. The files are read backwards a block at
+/// a time, so the newest records cost what they take, not what the files hold; lines are lent
+/// mutable, for in-place parsing ([`Brief::parse`]). Missing files are empty; a file that
+/// shrinks while it is read ends there.
+pub fn newest_first<T>(
+    dir: &Path,
+    mut f: impl FnMut(&mut [u8]) -> ControlFlow<T>,
+) -> io::Result<Option<T>> {
+    let current = open_existing(&dir.join(FILE))?;
+    let rotated = open_existing(&dir.join(ROTATED))?;
+    // Rotated between the two opens: both are the same file, read once.
+    let rotated = rotated.filter(|r| current.as_ref().is_none_or(|c| !same_file(c, r)));
+    let (mut block, mut carry) = (Vec::new(), Vec::new());
+    for file in current.iter().chain(&rotated) {
+        if let ControlFlow::Break(t) = backwards(file, &mut block, &mut carry, &mut f)? {
+            return Ok(Some(t));
+        }
+    }
+    Ok(None)
 }
 
-impl Lines {
-    /// Reads `crashes.jsonl` and `crashes.jsonl.1` of `dir` (missing files are empty).
-    pub fn read(dir: &Path) -> io::Result<Lines> {
-        let mut chunks = Vec::new();
-        for name in [FILE, ROTATED] {
-            match fs::read(dir.join(name)) {
-                Ok(bytes) => chunks.push(bytes),
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                Err(e) => return Err(e),
+/// One file of [`newest_first`]. `carry` holds the start of the file's newest line not yet
+/// handed out: the bytes before the first newline of the block read last.
+fn backwards<T>(
+    file: &File,
+    block: &mut Vec<u8>,
+    carry: &mut Vec<u8>,
+    f: &mut impl FnMut(&mut [u8]) -> ControlFlow<T>,
+) -> io::Result<ControlFlow<T>> {
+    let mut pos = file.metadata()?.len();
+    carry.clear();
+    while pos > 0 {
+        let n = pos.min(BLOCK as u64);
+        pos -= n;
+        block.clear();
+        block.resize(n as usize, 0);
+        match file.read_exact_at(block, pos) {
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
+                return Ok(ControlFlow::Continue(()))
             }
+            other => other?,
         }
-        Ok(Lines { chunks })
+        block.extend_from_slice(carry);
+        // Every piece after the block's first newline is a whole line.
+        let Some(first) = memchr(block, b'\n') else {
+            std::mem::swap(block, carry);
+            continue;
+        };
+        let mut end = block.len();
+        while let Some(at) = memrchr(&block[first..end], b'\n') {
+            let line = &mut block[first + at + 1..end];
+            if !line.is_empty() {
+                if let ControlFlow::Break(t) = f(line) {
+                    return Ok(ControlFlow::Break(t));
+                }
+            }
+            end = first + at;
+        }
+        carry.clear();
+        carry.extend_from_slice(&block[..first]);
     }
+    if carry.is_empty() {
+        return Ok(ControlFlow::Continue(()));
+    }
+    Ok(f(carry))
+}
 
-    /// Each non-empty line, newest first.
-    pub fn newest_first(&self) -> impl Iterator<Item = &[u8]> {
-        self.chunks
-            .iter()
-            .flat_map(|c| c.rsplit(|&b| b == b'\n'))
-            .filter(|l| !l.is_empty())
+fn open_existing(path: &Path) -> io::Result<Option<File>> {
+    match File::open(path) {
+        Ok(file) => Ok(Some(file)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
     }
+}
+
+fn same_file(a: &File, b: &File) -> bool {
+    match (a.metadata(), b.metadata()) {
+        (Ok(a), Ok(b)) => (a.dev(), a.ino()) == (b.dev(), b.ino()),
+        _ => false,
+    }
+}
+
+/// The first `byte` in `haystack`: libc's vectorised search, as newlines are most of the work
+/// of reading 100,000 records.
+fn memchr(haystack: &[u8], byte: u8) -> Option<usize> {
+    // SAFETY: memchr reads only the `haystack.len()` bytes of the live slice.
+    let p = unsafe { libc::memchr(haystack.as_ptr().cast(), byte.into(), haystack.len()) };
+    (!p.is_null()).then(|| p as usize - haystack.as_ptr() as usize)
+}
+
+/// The last `byte` in `haystack`.
+fn memrchr(haystack: &[u8], byte: u8) -> Option<usize> {
+    // SAFETY: as for memchr.
+    let p = unsafe { libc::memrchr(haystack.as_ptr().cast(), byte.into(), haystack.len()) };
+    (!p.is_null()).then(|| p as usize - haystack.as_ptr() as usize)
 }
 
 /// The fields `crashes --stats` needs, parsed without building the rest.
@@ -187,7 +263,7 @@ impl<'a> Brief<'a> {
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     let first = needle[0];
     let mut from = 0;
-    while let Some(i) = haystack[from..].iter().position(|&b| b == first) {
+    while let Some(i) = memchr(&haystack[from..], first) {
         let at = from + i;
         if haystack[at..].starts_with(needle) {
             return Some(at);
@@ -195,37 +271,6 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
         from = at + 1;
     }
     None
-}
-
-impl Lines {
-    /// Each non-empty line, newest first, as mutable bytes (for in-place parsing).
-    pub fn newest_first_mut(&mut self) -> Vec<&mut [u8]> {
-        let mut out = Vec::new();
-        for chunk in self.chunks.iter_mut() {
-            // Newline positions, found with the str search where the file is valid UTF-8.
-            let ends: Vec<usize> = match std::str::from_utf8(chunk) {
-                Ok(text) => text.match_indices('\n').map(|(i, _)| i).collect(),
-                Err(_) => chunk
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, &b)| b == b'\n')
-                    .map(|(i, _)| i)
-                    .collect(),
-            };
-            let mut lines = Vec::with_capacity(ends.len() + 1);
-            let mut rest: &mut [u8] = chunk;
-            let mut consumed = 0;
-            for end in ends {
-                let (line, tail) = rest.split_at_mut(end - consumed);
-                lines.push(line);
-                rest = &mut tail[1..];
-                consumed = end + 1;
-            }
-            lines.push(rest);
-            out.extend(lines.into_iter().rev().filter(|l| !l.is_empty()));
-        }
-        out
-    }
 }
 
 #[cfg(test)]
@@ -284,9 +329,8 @@ pub(crate) mod tests {
         }
         assert!(fs::metadata(dir.path().join(FILE)).unwrap().len() <= MAX_SIZE);
         assert!(dir.path().join(ROTATED).exists());
-        let lines = Lines::read(dir.path()).unwrap();
-        let ids: Vec<String> = lines
-            .newest_first()
+        let ids: Vec<String> = lines(dir.path())
+            .iter()
             .map(|l| serde_json::from_slice::<CrashRecord>(l).unwrap().id)
             .collect();
         assert_eq!(ids.len(), 12);
@@ -313,21 +357,62 @@ pub(crate) mod tests {
         assert!(Brief::parse(&mut b"{not json".to_vec()).is_none());
     }
 
+    /// Every line `newest_first` hands out, in order.
+    fn lines(dir: &Path) -> Vec<Vec<u8>> {
+        let mut got = Vec::new();
+        let none = newest_first(dir, |l| {
+            got.push(l.to_vec());
+            ControlFlow::<()>::Continue(())
+        });
+        assert!(none.unwrap().is_none());
+        got
+    }
+
     #[test]
-    fn mutable_lines_come_newest_first() {
+    fn lines_come_newest_first_across_blocks_and_files() {
         let dir = tempfile::tempdir().unwrap();
+        assert!(lines(dir.path()).is_empty(), "no files: no lines");
         fs::write(dir.path().join(ROTATED), "a\nb\n").unwrap();
         fs::write(dir.path().join(FILE), "c\n\nd").unwrap();
-        let mut lines = Lines::read(dir.path()).unwrap();
-        let got: Vec<Vec<u8>> = lines
-            .newest_first_mut()
-            .into_iter()
-            .map(|l| l.to_vec())
+        assert_eq!(lines(dir.path()), [&b"d"[..], b"c", b"b", b"a"]);
+        // Lines shorter than, as long as and longer than a block, cut anywhere by the blocks.
+        let want: Vec<Vec<u8>> = [1, BLOCK - 1, BLOCK, BLOCK + 1, 3 * BLOCK + 7, 2, 0, 5]
+            .iter()
+            .enumerate()
+            .map(|(i, &n)| vec![b'a' + i as u8; n])
             .collect();
-        assert_eq!(
-            got,
-            [b"d".to_vec(), b"c".to_vec(), b"b".to_vec(), b"a".to_vec()]
-        );
+        let text: Vec<u8> = want.join(&b'\n').into_iter().chain([b'\n']).collect();
+        fs::write(dir.path().join(FILE), &text).unwrap();
+        fs::remove_file(dir.path().join(ROTATED)).unwrap();
+        let mut newest: Vec<Vec<u8>> = want.into_iter().filter(|l| !l.is_empty()).collect();
+        newest.reverse();
+        assert_eq!(lines(dir.path()), newest);
+    }
+
+    #[test]
+    fn reading_stops_where_the_caller_breaks() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join(ROTATED), "a\nb\n").unwrap();
+        fs::write(dir.path().join(FILE), "c\nd\n").unwrap();
+        let mut seen = 0;
+        let found = newest_first(dir.path(), |l| {
+            seen += 1;
+            if l == b"b" {
+                ControlFlow::Break(seen)
+            } else {
+                ControlFlow::Continue(())
+            }
+        });
+        assert_eq!(found.unwrap(), Some(3));
+        assert_eq!(seen, 3, "a was never read");
+    }
+
+    #[test]
+    fn a_rotated_file_that_is_the_current_one_is_read_once() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join(FILE), "a\n").unwrap();
+        fs::hard_link(dir.path().join(FILE), dir.path().join(ROTATED)).unwrap();
+        assert_eq!(lines(dir.path()), [b"a"]);
     }
 
     #[test]

@@ -3,11 +3,12 @@
 //! keeps); `/crashes`, `/crashes/stats` and the page's crash list read `crashes.jsonl`, which
 //! rotation keeps under 20 MiB, and parse only what they show; a `/crashes` body stops at 4 MiB.
 
+use std::ops::ControlFlow;
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
 use crate::crashes::Stats;
-use crate::crashlog::{Brief, CrashRecord, Lines};
+use crate::crashlog::{self, Brief, CrashRecord};
 use crate::dashboard;
 use crate::http::{self, Request};
 use crate::http_server::Incoming;
@@ -96,8 +97,7 @@ fn route(req: &Request, view: &View) -> Reply {
         }
         "/crashes" => crashes(req, view),
         "/crashes/stats" => {
-            let lines = Lines::read(view.dir).map_err(internal)?;
-            let stats = Stats::count(lines, view.now);
+            let stats = Stats::count(view.dir, view.now).map_err(internal)?;
             let json = serde_json::to_string(&stats).map_err(internal)?;
             Ok((200, JSON, line(json)))
         }
@@ -144,22 +144,27 @@ fn crashes(req: &Request, view: &View) -> Reply {
             }
         }
     }
-    let lines = Lines::read(view.dir).map_err(internal)?;
     let mut body = Vec::new();
-    for raw in lines.newest_first().take(n) {
+    let mut seen = 0;
+    crashlog::newest_first(view.dir, |raw| {
+        if seen == n {
+            return ControlFlow::Break(());
+        }
+        seen += 1;
         let Ok(record) = serde_json::from_slice::<CrashRecord>(raw) else {
-            continue;
+            return ControlFlow::Continue(());
         };
         let before = state::parse_rfc3339(&record.time).zip(cutoff);
-        if before.is_some_and(|(t, cutoff)| t < cutoff) {
-            break;
-        }
-        if !body.is_empty() && body.len() + raw.len() > MAX_BODY {
-            break;
+        if before.is_some_and(|(t, cutoff)| t < cutoff)
+            || !body.is_empty() && body.len() + raw.len() > MAX_BODY
+        {
+            return ControlFlow::Break(());
         }
         body.extend_from_slice(raw);
         body.push(b'\n');
-    }
+        ControlFlow::Continue(())
+    })
+    .map_err(internal)?;
     Ok((200, "application/x-ndjson", body))
 }
 
@@ -168,29 +173,27 @@ fn page_crashes(
     dir: &Path,
     now: SystemTime,
 ) -> std::io::Result<(Vec<CrashRecord>, [u64; 24], u64)> {
-    let mut lines = Lines::read(dir)?;
     let mut recent = Vec::new();
     let mut timeline = [0u64; 24];
     let mut total = 0;
     let day_ago = now.checked_sub(Duration::from_secs(86_400));
-    for line in lines.newest_first_mut() {
+    crashlog::newest_first(dir, |line| {
         if recent.len() < PAGE_RECENT {
             if let Ok(record) = serde_json::from_slice::<CrashRecord>(line) {
                 recent.push(record);
             }
         }
         let Some(brief) = Brief::parse(line) else {
-            continue;
+            return ControlFlow::<()>::Continue(());
         };
         total += 1;
-        let Some(t) = state::parse_rfc3339(brief.time) else {
-            continue;
-        };
-        if day_ago.is_some_and(|d| t >= d) {
+        let t = state::parse_rfc3339(brief.time);
+        if let Some(t) = t.filter(|&t| day_ago.is_some_and(|d| t >= d)) {
             let ago = now.duration_since(t).unwrap_or_default().as_secs() / 3600;
             timeline[(ago as usize).min(23)] += 1;
         }
-    }
+        ControlFlow::Continue(())
+    })?;
     Ok((recent, timeline, total))
 }
 

@@ -8,10 +8,11 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io::{self, Write};
+use std::ops::ControlFlow;
 use std::path::Path;
 use std::time::SystemTime;
 
-use crate::crashlog::{Brief, Lines};
+use crate::crashlog::{self, Brief};
 use crate::machine::Status;
 use crate::state::{self, StateFile};
 
@@ -22,17 +23,18 @@ pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 pub type CrashCounts = BTreeMap<(String, String), u64>;
 
 /// Counts every record of `crashes.jsonl` and its rotated file.
-pub fn count_crashes(mut lines: Lines) -> CrashCounts {
+pub fn count_crashes(dir: &Path) -> io::Result<CrashCounts> {
     let mut counts = CrashCounts::new();
-    for line in lines.newest_first_mut() {
+    crashlog::newest_first(dir, |line| {
         if let Some(brief) = Brief::parse(line) {
             let error_type = brief.error_type.map(|t| t.into_owned()).unwrap_or_default();
             *counts
                 .entry((brief.reason.to_string(), error_type))
                 .or_default() += 1;
         }
-    }
-    counts
+        ControlFlow::<()>::Continue(())
+    })?;
+    Ok(counts)
 }
 
 /// Everything a rendering needs besides the state file.
@@ -199,7 +201,7 @@ pub fn from_files(dir: &Path, running: bool, now: SystemTime) -> io::Result<Opti
             )))
         }
     };
-    let crashes = count_crashes(Lines::read(dir)?);
+    let crashes = count_crashes(dir)?;
     let rss = state
         .child_pid
         .filter(|_| running)

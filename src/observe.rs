@@ -10,7 +10,7 @@ use std::time::{Instant, SystemTime};
 use nix::poll::PollFlags;
 
 use crate::config::Config;
-use crate::crashlog::{CrashRecord, Lines};
+use crate::crashlog::CrashRecord;
 use crate::endpoints::{self, View};
 use crate::http_server::{Incoming, Server};
 use crate::metrics::{self, CrashCounts, Extra};
@@ -37,9 +37,7 @@ impl Observe {
             })?),
             None => None,
         };
-        let crashes = Lines::read(dir)
-            .map(metrics::count_crashes)
-            .unwrap_or_default();
+        let crashes = metrics::count_crashes(dir).unwrap_or_default();
         Ok(Some(Observe {
             server,
             metrics_file: cfg.metrics_file.clone(),

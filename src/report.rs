@@ -16,7 +16,6 @@ use std::time::SystemTime;
 
 use serde_json::Value;
 
-use crate::crashlog::Lines;
 use crate::instance;
 use crate::log::fmt_duration;
 use crate::machine::Status;
@@ -47,7 +46,7 @@ impl Row {
             .as_ref()
             .filter(|_| with_error)
             .and_then(|s| s.last_exit.as_ref()?.crash_id.clone())
-            .and_then(|id| crate::crashes::find(&Lines::read(&dir).ok()?, &id))
+            .and_then(|id| crate::crashes::find(&dir, &id).ok()?)
             .map(|record| crate::crashes::error_line(&record))
             .filter(|e| !e.is_empty());
         Some(Row {
