@@ -162,7 +162,9 @@ fn backwards<T>(
     let mut pos = file.metadata()?.len();
     carry.clear();
     while pos > 0 {
-        let n = pos.min(BLOCK as u64);
+        // At least as much as is carried: a line longer than a block costs a copy of each byte a
+        // few times, not once per block.
+        let n = pos.min(BLOCK.max(carry.len()) as u64);
         pos -= n;
         block.clear();
         block.resize(n as usize, 0);
