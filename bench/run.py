@@ -31,6 +31,14 @@ C = os.path.join(HERE, "c")
 PM2_RUNTIME = os.path.join(HERE, ".npm", "node_modules", "pm2", "bin", "pm2-runtime")
 CIRCUSD = os.path.join(HERE, ".venv", "bin", "circusd")
 SHM = "/dev/shm" if os.path.isdir("/dev/shm") else tempfile.gettempdir()
+_shm_scratch = []
+
+
+def shm_state_dir():
+    """A fresh state directory path on tmpfs, inside one scratch directory that main() removes."""
+    if not _shm_scratch:
+        _shm_scratch.append(tempfile.mkdtemp(dir=SHM, prefix="restartd-bench-"))
+    return os.path.join(_shm_scratch[0], uuid.uuid4().hex)
 
 RESTART_SECONDS = 5
 RESTART_REPEATS = 3
@@ -213,7 +221,7 @@ def supervisors(tmp, child):
         ("restartd", restartd_argv(tmp, child, "--restart", "always", "--delay", "0",
                                    "--max-restarts", "unlimited"), {}),
         ("restartd, state dir on tmpfs", restartd_argv(
-            tempfile.mkdtemp(dir=SHM), child, "--restart", "always", "--delay", "0",
+            shm_state_dir(), child, "--restart", "always", "--delay", "0",
             "--max-restarts", "unlimited"), {}),
         ("supervisord", supervisord_conf(tmp, child), {}),
         ("runit (runsv)", ["runsv", service_dir(tmp, "runit", child)], {}),
@@ -663,8 +671,12 @@ def main():
     say(f"Machine: {os.cpu_count()} cores, kernel {os.uname().release}. restartd "
         f"{subprocess.run([RESTARTD, '--version'], capture_output=True, text=True).stdout.strip()}.")
     say()
-    for name in chosen:
-        METRICS[name]()
+    try:
+        for name in chosen:
+            METRICS[name]()
+    finally:
+        for d in _shm_scratch:
+            shutil.rmtree(d, ignore_errors=True)
     os.makedirs(os.path.join(HERE, "results"), exist_ok=True)
     with open(os.path.join(HERE, "results", "latest.md"), "w") as f:
         f.write("\n".join(out_lines) + "\n")
