@@ -98,7 +98,7 @@ pub fn find(dir: &Path, id: &str) -> io::Result<Option<CrashRecord>> {
         return Ok(None);
     };
     crashlog::newest_first(dir, |line| {
-        if !std::str::from_utf8(line).is_ok_and(|l| l.contains(&needle)) {
+        if crashlog::find(line, needle.as_bytes()).is_none() {
             return ControlFlow::Continue(());
         }
         match serde_json::from_slice::<CrashRecord>(line) {

@@ -262,7 +262,7 @@ impl<'a> Brief<'a> {
 }
 
 /// The first position of `needle` in `haystack`.
-fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+pub fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     let first = needle[0];
     let mut from = 0;
     while let Some(i) = memchr(&haystack[from..], first) {
