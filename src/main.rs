@@ -18,10 +18,13 @@ use std::os::raw::{c_char, c_int};
 
 use clap::CommandFactory;
 
-use restartd::cli::{Cli, RunArgs};
-use restartd::exit::code;
-use restartd::instance::AcquireError;
-use restartd::{child, commands, config, event_loop, instance, signals};
+use restartd::base::exit::code;
+use restartd::cli::args::{Cli, RunArgs};
+use restartd::records::instance::AcquireError;
+use restartd::{
+    cli::commands, cli::config, process::child, process::signals, records::instance,
+    run::event_loop,
+};
 
 #[no_mangle]
 extern "C" fn main(_argc: c_int, _argv: *const *const c_char) -> c_int {
@@ -29,12 +32,12 @@ extern "C" fn main(_argc: c_int, _argv: *const *const c_char) -> c_int {
     let inherited = signals::Inherited::capture();
     signals::ignore_sigpipe();
     open_standard_fds();
-    if let Some(msg) = restartd::argv::non_utf8_option(std::env::args_os()) {
+    if let Some(msg) = restartd::cli::argv::non_utf8_option(std::env::args_os()) {
         Cli::command()
             .error(clap::error::ErrorKind::InvalidUtf8, msg)
             .exit();
     }
-    let cli = restartd::cli::parse();
+    let cli = restartd::cli::args::parse();
     let status = match cli.subcommand {
         Some(sub) => commands::run(sub),
         None => run(cli.run, inherited),
@@ -78,7 +81,7 @@ fn run(args: RunArgs, inherited: signals::Inherited) -> u8 {
             )
             .exit();
     }
-    if let Err(msg) = restartd::cli::check_listen(args.listen, args.listen_remote) {
+    if let Err(msg) = restartd::cli::args::check_listen(args.listen, args.listen_remote) {
         Cli::command()
             .error(clap::error::ErrorKind::ValueValidation, msg)
             .exit();

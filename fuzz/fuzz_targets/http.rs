@@ -5,7 +5,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use restartd::http::{self, Parsed};
+use restartd::observe::http::{self, Parsed};
 
 fn check(parsed: &Parsed, len: usize) {
     match parsed {

@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use restartd::notify::{parse, Message};
+use restartd::monitors::notify::{parse, Message};
 
 fuzz_target!(|datagram: &[u8]| {
     for message in parse(datagram) {

@@ -6,7 +6,7 @@
 
 use clap::Parser;
 use libfuzzer_sys::fuzz_target;
-use restartd::cli::{self, Cli};
+use restartd::cli::args::{self, Cli};
 
 /// Every run flag that takes a value.
 const FLAGS: [&str; 30] = [
@@ -67,7 +67,7 @@ fuzz_target!(|data: &[u8]| {
     }
     let name = cli::default_name(std::ffi::OsStr::new(s));
     assert!(cli::parse_name(&name).is_ok(), "default name {name:?}");
-    if let Ok(limit) = restartd::hooks::parse_alert_limit(s) {
+    if let Ok(limit) = restartd::records::hooks::parse_alert_limit(s) {
         assert!(limit.count >= 1 && !limit.per.is_zero(), "{s:?}");
     }
 
@@ -81,7 +81,7 @@ fuzz_target!(|data: &[u8]| {
         let _ = cli::check_listen(Some(addr), false);
     }
     // A label value in the Prometheus text: no raw newline or unescaped quote can end it.
-    let escaped = restartd::metrics::escape(s);
+    let escaped = restartd::observe::metrics::escape(s);
     assert!(!escaped.contains('\n'), "{s:?}");
     let mut chars = escaped.chars();
     while let Some(c) = chars.next() {

@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use restartd::state::{StateFile, VERSION};
+use restartd::records::state::{StateFile, VERSION};
 
 fuzz_target!(|bytes: &[u8]| {
     if let Ok(state) = StateFile::parse(bytes) {

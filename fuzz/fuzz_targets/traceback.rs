@@ -5,7 +5,7 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|tail: &[u8]| {
-    let found = restartd::traceback::recognise(tail);
+    let found = restartd::records::traceback::recognise(tail);
     if let Some(t) = &found.error_type {
         assert!(!t.is_empty() && !t.contains('\n'), "type {t:?}");
     }

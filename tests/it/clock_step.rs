@@ -5,10 +5,10 @@
 
 use std::time::{Duration, Instant, SystemTime};
 
-use restartd::exit::ProcessEnd;
-use restartd::machine::{Action, Input, Machine, Now, Outcome, Settings};
-use restartd::policy::{Backoff, ExitRules, RestartPolicy};
-use restartd::window::RestartWindow;
+use restartd::base::exit::ProcessEnd;
+use restartd::supervise::machine::{Action, Input, Machine, Now, Outcome, Settings};
+use restartd::supervise::policy::{Backoff, ExitRules, RestartPolicy};
+use restartd::supervise::window::RestartWindow;
 
 const SEC: Duration = Duration::from_secs(1);
 const HOUR: Duration = Duration::from_secs(3600);

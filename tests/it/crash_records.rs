@@ -226,7 +226,7 @@ fn a_chatty_child_loses_no_output() {
 }
 
 /// Where restartd's stderr goes when the child's output outruns it: a pipe or a plain file takes
-/// the splice(2) path of src/output.rs, a file opened for appending (`2>>log`) the read-and-write
+/// the splice(2) path of src/process/output.rs, a file opened for appending (`2>>log`) the read-and-write
 /// path. restartd is stopped until the child blocks on its full pipe, so a backlog is there to
 /// splice; the output must arrive whole and in order, and the tail must be its last lines.
 #[test]

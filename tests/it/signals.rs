@@ -113,7 +113,7 @@ fn a_second_stop_request_kills_at_once() {
     assert!(wait_until("group gone", || !alive(member)));
 }
 
-/// A signal that arrives while restartd waits is sent on by its handler (src/signals.rs), one
+/// A signal that arrives while restartd waits is sent on by its handler (src/process/signals.rs), one
 /// that arrives while it works by the loop: either way each reaches the group exactly once.
 #[test]
 fn every_signal_reaches_the_group_exactly_once() {

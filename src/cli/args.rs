@@ -1,0 +1,1006 @@
+//! The command line: every flag, subcommand and value parser, as clap derive types.
+//!
+//! This is the single source of `--help` (and, later, of the man page and completions). Value
+//! parsers reject bad values with the accepted form; clap names the flag and exits 2. No
+//! defaults are decided elsewhere: `config.rs` only combines what is parsed here.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::supervise::policy::RestartPolicy;
+
+/// `-h`'s epilogue: what the value forms mean, and where to read more.
+/// The widest `--help` and `-h` may be (the man page wraps its help lines the same).
+pub const HELP_WIDTH: usize = 79;
+
+const AFTER_HELP: &str = "\
+DUR is a duration: 500ms, 10s, 5m, 1h 30m (a bare 0 is zero).
+SIZE is 512M or 2G (K, M, G, T are powers of 1024).
+LIST is exit codes 0-255 with commas: 1,3,78.
+
+Examples:
+  restartd -- uvicorn main:app
+  restartd --restart always --max-restarts 10 --window 1m -- ./worker
+  restartd status
+  restartd crashes api
+
+'restartd --help' shows every flag in full; 'restartd man' prints the manual.";
+
+/// The headings `--help` groups the run options under.
+mod heading {
+    pub const RESTARTS: &str = "Restarts";
+    pub const EXIT_CODES: &str = "Exit codes";
+    pub const STOPPING: &str = "Stopping";
+    pub const HEALTH: &str = "Health checks";
+    pub const MONITORS: &str = "Notify, watchdog and memory";
+    pub const CRASHES: &str = "Crash records and hooks";
+    pub const OUTPUT: &str = "Output";
+    pub const OBSERVE: &str = "Observability";
+}
+
+/// `--state-dir`, the same for the run and every subcommand.
+const STATE_DIR_HELP: &str = "Where instance directories live [default: see --help]";
+const STATE_DIR_LONG_HELP: &str = "\
+Where instance directories live [default: see below]
+
+Each instance has its own directory STATE_DIR/NAME with state.json, crashes.jsonl and its lock. \
+Without --state-dir it is the first of: $RESTARTD_STATE_DIR, $STATE_DIRECTORY (set by systemd's \
+StateDirectory=), $XDG_STATE_HOME/restartd, $HOME/.local/state/restartd, /var/lib/restartd. \
+Accepts any directory path; it is created (mode 0700) when missing.";
+
+/// Run one command and keep it running: restart policies, backoff, signals, state.
+///
+/// restartd runs COMMAND as its child and restarts it when it ends, as systemd's Restart=
+/// policies decide, with exponential backoff and a limit of restarts per time window. It
+/// forwards signals, reaps orphans (it works as a container's PID 1), writes a crash record
+/// with the recognised error for every crash, and keeps a state file that 'restartd status'
+/// reads.
+#[derive(Debug, Parser)]
+#[command(
+    name = "restartd",
+    version,
+    override_usage = "restartd [OPTIONS] -- COMMAND [ARGS...]\n       restartd <SUBCOMMAND> [ARGS]",
+    args_conflicts_with_subcommands = true,
+    help_expected = true,
+    max_term_width = HELP_WIDTH,
+    after_help = AFTER_HELP
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub subcommand: Option<Sub>,
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+/// The whole command line, with `--help`'s epilogue (examples, exit statuses), which is built
+/// from the manual's text. Building it costs more than parsing a run's flags, so `parse` adds it
+/// only when the long help may be printed; everything that renders help (man page, completions,
+/// tests) uses this.
+pub fn command() -> clap::Command {
+    use clap::CommandFactory;
+    Cli::command().after_long_help(crate::cli::doc::after_long_help())
+}
+
+/// Parses restartd's own command line; prints help, version or a usage error and exits (2) as
+/// clap does.
+pub fn parse() -> Cli {
+    use clap::{CommandFactory, FromArgMatches};
+    let long_help = std::env::args_os()
+        .take_while(|a| a != "--")
+        .any(|a| a == "--help" || a == "help");
+    let cmd = if long_help { command() } else { Cli::command() };
+    Cli::from_arg_matches_mut(&mut cmd.get_matches())
+        .map_err(|e| e.format(&mut Cli::command()))
+        .unwrap_or_else(|e| e.exit())
+}
+
+/// Options of `restartd [OPTIONS] -- COMMAND`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Instance name [default: basename of COMMAND]
+    ///
+    /// Selects the instance directory STATE_DIR/NAME and names restartd's messages. Two
+    /// restartd processes with the same name refuse to run at once. Accepts 1-100 letters,
+    /// digits, '.', '_', '-', '@' or '+', not starting with '.'. The default is the command's
+    /// basename with any other character replaced by '_'.
+    #[arg(short = 'n', long, value_name = "NAME", value_parser = parse_name)]
+    pub name: Option<String>,
+
+    #[arg(long, value_name = "DIR", help = STATE_DIR_HELP, long_help = STATE_DIR_LONG_HELP)]
+    pub state_dir: Option<PathBuf>,
+
+    /// When to restart (systemd's Restart=)
+    ///
+    /// A clean end is exit 0, a code in --success-exit-codes, or death by SIGHUP, SIGINT,
+    /// SIGTERM or SIGPIPE. 'restartd man' shows the whole table.
+    #[arg(long, value_name = "POLICY", default_value = "on-failure", help_heading = heading::RESTARTS)]
+    pub restart: RestartPolicy,
+
+    /// Give up past N restarts in --window
+    ///
+    /// Before each restart restartd counts the restarts it made inside the trailing --window;
+    /// if that count is already N, it gives up and exits with the child's last status. The
+    /// times are kept in state.json, so a restartd that is itself restarted keeps counting.
+    /// Accepts a whole number, 0 (never restart) or 'unlimited'.
+    #[arg(long, value_name = "N", default_value = "5", value_parser = parse_max_restarts, help_heading = heading::RESTARTS)]
+    pub max_restarts: MaxRestarts,
+
+    /// The trailing window of --max-restarts
+    ///
+    /// Accepts a duration: 500ms, 10s, 5m, 1h 30m.
+    #[arg(long, value_name = "DUR", default_value = "5m", value_parser = parse_duration, help_heading = heading::RESTARTS)]
+    pub window: Duration,
+
+    /// First delay of a crash streak
+    ///
+    /// Restart k of a streak waits min(--max-delay, --delay x --backoff-factor^(k-1)).
+    /// Accepts a duration: 500ms, 10s, 5m, 1h 30m, or 0 for none.
+    #[arg(long, value_name = "DUR", default_value = "1s", value_parser = parse_duration, help_heading = heading::RESTARTS)]
+    pub delay: Duration,
+
+    /// Each further delay is F times longer
+    ///
+    /// Accepts a number from 1 (a constant delay) to 1000, e.g. 1.5.
+    #[arg(long, value_name = "F", default_value = "2", value_parser = parse_factor, help_heading = heading::RESTARTS)]
+    pub backoff_factor: f64,
+
+    /// Cap on the restart delay
+    ///
+    /// Accepts a duration: 500ms, 10s, 5m, 1h 30m. A cap below --delay counts as --delay.
+    #[arg(long, value_name = "DUR", default_value = "1m", value_parser = parse_duration, help_heading = heading::RESTARTS)]
+    pub max_delay: Duration,
+
+    /// Randomise each delay by +-FRACTION
+    ///
+    /// Spreads the restarts of many instances that crashed together. Accepts a number from 0
+    /// to 1, e.g. 0.1 for +-10%.
+    #[arg(long, value_name = "FRACTION", default_value = "0", value_parser = parse_fraction, help_heading = heading::RESTARTS)]
+    pub jitter: f64,
+
+    /// A run this long ends the streak
+    ///
+    /// After a run of at least this long, the next restart waits --delay again. Accepts a
+    /// duration: 500ms, 10s, 5m, 1h 30m.
+    #[arg(long, value_name = "DUR", default_value = "10s", value_parser = parse_duration, help_heading = heading::RESTARTS)]
+    pub min_uptime: Duration,
+
+    /// Codes that count as a clean exit besides 0 [default: none]
+    ///
+    /// As systemd's SuccessExitStatus=. Accepts exit codes 0-255 separated by commas, e.g.
+    /// 3,143.
+    #[arg(long, value_name = "LIST", value_parser = parse_codes, help_heading = heading::EXIT_CODES)]
+    pub success_exit_codes: Option<Codes>,
+
+    /// Codes that never restart, whatever the policy [default: none]
+    ///
+    /// This list wins over everything, --force-restart-exit-codes included. Accepts exit codes
+    /// 0-255 separated by commas, e.g. 78.
+    #[arg(long, value_name = "LIST", value_parser = parse_codes, help_heading = heading::EXIT_CODES)]
+    pub no_restart_exit_codes: Option<Codes>,
+
+    /// Codes that always restart, whatever the policy [default: none]
+    ///
+    /// The --max-restarts limit still applies. Accepts exit codes 0-255 separated by commas,
+    /// e.g. 75.
+    #[arg(long, value_name = "LIST", value_parser = parse_codes, help_heading = heading::EXIT_CODES)]
+    pub force_restart_exit_codes: Option<Codes>,
+
+    /// Signal for stopping the child
+    ///
+    /// Used by 'restartd stop', 'restartd restart' and the unhealthy and memory stops. A
+    /// signal to restartd is passed on as it is. Accepts a name or number: TERM, SIGINT, 15.
+    #[arg(long, value_name = "SIG", default_value = "TERM", value_parser = parse_signal, help_heading = heading::STOPPING)]
+    pub stop_signal: Sig,
+
+    /// SIGKILL the group DUR after a stop
+    ///
+    /// Applies to every stop: a signal to restartd, 'restartd stop', an unhealthy child, and
+    /// the cleanup of what is left of the child's process group. Accepts a duration: 500ms,
+    /// 10s, 5m, 1h 30m.
+    #[arg(long, value_name = "DUR", default_value = "10s", value_parser = parse_duration, help_heading = heading::STOPPING)]
+    pub stop_timeout: Duration,
+
+    /// Health check command, run with sh -c [default: none]
+    ///
+    /// Exit 0 means healthy. Its output (at most 4 KiB) goes into the crash record of an
+    /// unhealthy child. Accepts any shell command, e.g. 'pg_isready -q'.
+    #[arg(long, value_name = "CMD", conflicts_with = "health_url", help_heading = heading::HEALTH)]
+    pub health_cmd: Option<String>,
+
+    /// Health check URL; 2xx or 3xx means healthy [default: none]
+    ///
+    /// A plain HTTP/1.1 GET; the host is resolved once at start. Accepts
+    /// http://host:port/path; for https use --health-cmd 'curl -fsS URL'.
+    #[arg(long, value_name = "URL", value_parser = parse_health_url, help_heading = heading::HEALTH)]
+    pub health_url: Option<HealthUrl>,
+
+    /// Time between health checks
+    ///
+    /// The first check runs one interval after the start. Accepts a duration: 500ms, 10s,
+    /// 5m, 1h 30m.
+    #[arg(long, value_name = "DUR", default_value = "30s", value_parser = parse_duration, help_heading = heading::HEALTH)]
+    pub health_interval: Duration,
+
+    /// A health check slower than this fails
+    ///
+    /// Accepts a duration: 500ms, 10s, 5m, 1h 30m.
+    #[arg(long, value_name = "DUR", default_value = "5s", value_parser = parse_duration, help_heading = heading::HEALTH)]
+    pub health_timeout: Duration,
+
+    /// Failed checks in a row that make the child unhealthy
+    ///
+    /// An unhealthy child gets a crash record with reason 'unhealthy', is stopped, and the
+    /// policy decides. Accepts a whole number of at least 1.
+    #[arg(long, value_name = "N", default_value = "3", value_parser = parse_retries, help_heading = heading::HEALTH)]
+    pub health_retries: u32,
+
+    /// Failed checks this soon after a start do not count
+    ///
+    /// Accepts a duration: 500ms, 10s, 5m, 1h 30m.
+    #[arg(long, value_name = "DUR", default_value = "0s", value_parser = parse_duration, help_heading = heading::HEALTH)]
+    pub health_start_period: Duration,
+
+    /// Give the child an sd_notify socket [default: off]
+    ///
+    /// restartd understands READY=1, STATUS=..., WATCHDOG=1, WATCHDOG_USEC=... and STOPPING=1.
+    /// Under systemd, restartd's own READY=1 then waits for the child's.
+    #[arg(long, help_heading = heading::MONITORS)]
+    pub notify: bool,
+
+    /// Require WATCHDOG=1 this often [default: off]
+    ///
+    /// Implies --notify; the child also gets WATCHDOG_USEC and WATCHDOG_PID. The clock starts
+    /// at spawn and every READY=1 or WATCHDOG=1 restarts it. A missed ping sends SIGABRT (so
+    /// the runtime dumps its stack), then the stop sequence; reason 'watchdog'. Accepts a
+    /// duration above 0: 500ms, 10s, 5m.
+    #[arg(long, value_name = "DUR", value_parser = parse_nonzero_duration, help_heading = heading::MONITORS)]
+    pub watchdog: Option<Duration>,
+
+    /// Restart past this much RSS [default: off]
+    ///
+    /// The summed RSS of the child's process group and its reparented descendants, sampled
+    /// every second; over the limit means a crash record with reason 'memory', a stop, and
+    /// the policy. Accepts a number with K, M, G or T (powers of 1024), e.g. 512M, 2G.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size, help_heading = heading::MONITORS)]
+    pub max_memory: Option<u64>,
+
+    /// Append the child's output to PATH [default: none]
+    ///
+    /// Both stdout and stderr, which still go to restartd's own too. The file is created with
+    /// mode 0640 and rotated by --log-max-size and --log-keep. Accepts a file path.
+    #[arg(long, value_name = "PATH", help_heading = heading::OUTPUT)]
+    pub log_file: Option<std::path::PathBuf>,
+
+    /// Rotate the log file past this size
+    ///
+    /// Accepts a number with K, M, G or T (powers of 1024), e.g. 10M.
+    #[arg(long, value_name = "SIZE", default_value = "10M", value_parser = parse_size, help_heading = heading::OUTPUT)]
+    pub log_max_size: u64,
+
+    /// Rotated files kept, PATH.1 ... PATH.N
+    ///
+    /// Accepts a whole number from 0 to 1000.
+    #[arg(long, value_name = "N", default_value = "5", value_parser = parse_keep, help_heading = heading::OUTPUT)]
+    pub log_keep: u32,
+
+    /// Stderr lines a crash record keeps
+    ///
+    /// At most 64 KiB of them. Accepts a whole number from 0 to 100000.
+    #[arg(long, value_name = "N", default_value = "100", value_parser = parse_tail_lines, help_heading = heading::CRASHES)]
+    pub tail_lines: usize,
+
+    /// Hook run after every crash record [default: none]
+    ///
+    /// The record is one JSON line on the hook's stdin; RESTARTD_EVENT, RESTARTD_NAME,
+    /// RESTARTD_CRASH_ID, RESTARTD_REASON, RESTARTD_EXIT_CODE, RESTARTD_SIGNAL,
+    /// RESTARTD_RESTARTS, RESTARTD_ACTION and RESTARTD_SUPPRESSED are in its environment. A
+    /// hook is killed after 30s. Accepts any shell command.
+    #[arg(long, value_name = "CMD", help_heading = heading::CRASHES)]
+    pub on_crash: Option<String>,
+
+    /// Hook run when restartd gives up [default: none]
+    ///
+    /// As --on-crash, with RESTARTD_EVENT=give-up; never rate limited, and waited for before
+    /// restartd exits. Accepts any shell command.
+    #[arg(long, value_name = "CMD", help_heading = heading::CRASHES)]
+    pub on_give_up: Option<String>,
+
+    /// At most N --on-crash runs per DUR
+    ///
+    /// Over a sliding window; the crashes beyond it are counted in the next run's
+    /// RESTARTD_SUPPRESSED. Accepts COUNT/DURATION, e.g. 5/5m or 1/30s.
+    #[arg(long, value_name = "N/DUR", default_value = "5/5m", value_parser = crate::records::hooks::parse_alert_limit, help_heading = heading::CRASHES)]
+    pub alert_limit: crate::records::hooks::AlertLimit,
+
+    /// Forget a previous run's restart window
+    ///
+    /// As 'restartd reset NAME' does for an instance that is not running.
+    #[arg(long, help_heading = heading::RESTARTS)]
+    pub reset: bool,
+
+    /// Print only warnings and errors
+    #[arg(short, long, conflicts_with = "verbose", help_heading = heading::OUTPUT)]
+    pub quiet: bool,
+
+    /// Also print starts, signals and reaped orphans
+    #[arg(short, long, help_heading = heading::OUTPUT)]
+    pub verbose: bool,
+
+    /// restartd's own messages as text or json
+    ///
+    /// text lines start with a local time (HH:MM:SS) and restartd[NAME]:, or, under systemd
+    /// (JOURNAL_STREAM is stderr), with a <N> priority for the journal instead of the time.
+    /// json lines have time, level, name, msg and the facts of the event; 'restartd man'
+    /// lists the fields.
+    #[arg(long, value_name = "FORMAT", default_value = "text", help_heading = heading::OUTPUT)]
+    pub log_format: LogFormat,
+
+    /// Attach KEY=VALUE to crash records, state and metrics [default: none]
+    ///
+    /// Repeatable. Accepts KEY=VALUE, e.g. --label version=1.4.2 --label env=prod; KEY is a
+    /// letter or '_' then letters, digits or '_' (not name, reason, error_type or __*).
+    #[arg(long = "label", value_name = "KEY=VALUE", value_parser = parse_label, help_heading = heading::OBSERVE)]
+    pub labels: Vec<Label>,
+
+    /// Serve metrics, status, crashes and a dashboard on ADDR:PORT [default: off]
+    ///
+    /// GET /metrics (Prometheus), /status, /crashes?n=N&since=DUR, /crashes/stats, /healthz
+    /// and / (an HTML page). Accepts IP:PORT, e.g. 127.0.0.1:9100 or [::1]:9100; port 0
+    /// picks a free port and restartd prints it. Only loopback unless --listen-remote.
+    #[arg(long, value_name = "ADDR:PORT", value_parser = parse_listen, help_heading = heading::OBSERVE)]
+    pub listen: Option<std::net::SocketAddr>,
+
+    /// Allow --listen on a non-loopback address
+    ///
+    /// Crash records can hold secrets from the child's stderr: expose them knowingly.
+    #[arg(long, requires = "listen", help_heading = heading::OBSERVE)]
+    pub listen_remote: bool,
+
+    /// Keep Prometheus text metrics in PATH [default: none]
+    ///
+    /// Replaced atomically at every change of state, for node_exporter's textfile
+    /// collector (name it *.prom). Accepts a file path.
+    #[arg(long, value_name = "PATH", help_heading = heading::OBSERVE)]
+    pub metrics_file: Option<PathBuf>,
+
+    /// The command to run, after --
+    #[arg(last = true, value_name = "COMMAND", num_args = 1..)]
+    pub command: Vec<OsString>,
+}
+
+/// `--log-format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Lines for people and the journal
+    Text,
+    /// One JSON object a line, for log shippers
+    Json,
+}
+
+/// Subcommands for a running or past instance.
+#[derive(Debug, Subcommand)]
+pub enum Sub {
+    /// Show the state of one instance, or of all
+    ///
+    /// A table: name, status, pid, uptime, restarts in total and (in the window/limit),
+    /// health, and the last exit with the error it printed. Exits 0 when the instance (every
+    /// instance) runs, 3 when not, 4 when there is no such instance.
+    Status {
+        /// Instance name [default: all instances]
+        #[arg(value_parser = parse_name)]
+        name: Option<String>,
+        /// Print JSON: an object for one instance, an array for all
+        ///
+        /// Each object has state.json's fields plus "running"; 'restartd man' describes them.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        dir: StateDir,
+    },
+    /// List every instance in the state directory, a line each
+    List {
+        /// Print a JSON array, as 'status --json' without a name
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        dir: StateDir,
+    },
+    /// Show recent crash records, newest first
+    ///
+    /// A line each: time (UTC), id, reason, exit, and the recognised error.
+    Crashes {
+        /// Instance name
+        #[arg(value_parser = parse_name)]
+        name: String,
+        /// Only crashes in this trailing time [default: all]
+        ///
+        /// Accepts a duration: 30m, 1h, 2d.
+        #[arg(long, value_name = "DUR", value_parser = parse_duration)]
+        since: Option<Duration>,
+        /// At most N records (0: all)
+        ///
+        /// Accepts a whole number.
+        #[arg(short = 'n', value_name = "N", default_value = "20")]
+        n: usize,
+        /// One record in full, stack trace included [default: none]
+        ///
+        /// Exits 4 for an unknown id. Accepts an id as 'crashes' lists it.
+        #[arg(long, value_name = "ID", conflicts_with_all = ["since", "stats"])]
+        id: Option<String>,
+        /// Counts: last hour, last 24 h, total, by reason and error type
+        ///
+        /// And "degraded" when there was a crash in the last hour, else "healthy".
+        #[arg(long)]
+        stats: bool,
+        /// Print JSON: records as JSON lines, --stats as one object
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        dir: StateDir,
+    },
+    /// Clear an instance's restart window
+    Reset {
+        /// Instance name
+        #[arg(value_parser = parse_name)]
+        name: String,
+        /// Also delete the crash history
+        #[arg(long)]
+        crashes: bool,
+        #[command(flatten)]
+        dir: StateDir,
+    },
+    /// Stop a running instance gracefully and wait until it has exited
+    ///
+    /// Exits 3 when the instance is not running.
+    Stop {
+        /// Instance name
+        #[arg(value_parser = parse_name)]
+        name: String,
+        #[command(flatten)]
+        dir: StateDir,
+    },
+    /// Restart a running instance's child gracefully (no crash, no backoff)
+    ///
+    /// Exits 3 when the instance is not running.
+    Restart {
+        /// Instance name
+        #[arg(value_parser = parse_name)]
+        name: String,
+        #[command(flatten)]
+        dir: StateDir,
+    },
+    /// Send a signal to a running instance's child process group
+    ///
+    /// Exits 3 when the instance is not running.
+    Signal {
+        /// Instance name
+        #[arg(value_parser = parse_name)]
+        name: String,
+        /// Signal name or number, e.g. HUP, SIGUSR1, 10
+        #[arg(value_parser = parse_signal)]
+        signal: Sig,
+        #[command(flatten)]
+        dir: StateDir,
+    },
+    /// Print an instance's metrics in the Prometheus text format
+    ///
+    /// Derived from state.json and crashes.jsonl, so it works without --metrics-file and for
+    /// an instance that is not running (restartd_up is then 0).
+    Metrics {
+        /// Instance name
+        #[arg(value_parser = parse_name)]
+        name: String,
+        #[command(flatten)]
+        dir: StateDir,
+    },
+    /// Print shell completions to stdout
+    ///
+    /// bash: save as /usr/share/bash-completion/completions/restartd; zsh: as _restartd in a
+    /// directory of $fpath; fish: as ~/.config/fish/completions/restartd.fish.
+    Completions {
+        /// The shell
+        #[arg(value_name = "SHELL")]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff) to stdout
+    ///
+    /// Read it with 'restartd man | man -l -', or install it as man1/restartd.1.
+    Man,
+}
+
+/// `--state-dir`, accepted by every subcommand.
+#[derive(Debug, Clone, Args)]
+pub struct StateDir {
+    #[arg(long, value_name = "DIR", help = STATE_DIR_HELP, long_help = STATE_DIR_LONG_HELP)]
+    pub state_dir: Option<PathBuf>,
+}
+
+/// `--max-restarts`: `None` is unlimited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MaxRestarts(pub Option<u32>);
+
+/// An exit-code list.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Codes(pub Vec<i32>);
+
+/// A signal number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sig(pub i32);
+
+/// A `--label KEY=VALUE`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Label {
+    pub key: String,
+    pub value: String,
+}
+
+/// Labels: `KEY=VALUE`, KEY `[a-zA-Z_][a-zA-Z0-9_]*`, not one restartd's metrics use itself.
+pub fn parse_label(s: &str) -> Result<Label, String> {
+    let err = || {
+        format!(
+            "invalid label '{s}': expected KEY=VALUE with KEY a letter or '_' then letters, digits or '_', e.g. env=prod"
+        )
+    };
+    let (key, value) = s.split_once('=').ok_or_else(err)?;
+    let mut bytes = key.bytes();
+    let first_ok = bytes
+        .next()
+        .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_');
+    if !first_ok || !bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+        return Err(err());
+    }
+    if ["name", "reason", "error_type"].contains(&key) || key.starts_with("__") {
+        return Err(format!(
+            "invalid label '{s}': the key '{key}' is reserved (name, reason, error_type and __*); pick another, e.g. app_{}",
+            key.trim_start_matches('_')
+        ));
+    }
+    Ok(Label {
+        key: key.to_string(),
+        value: value.to_string(),
+    })
+}
+
+/// `--listen`: an IP address and a port.
+pub fn parse_listen(s: &str) -> Result<std::net::SocketAddr, String> {
+    s.parse().map_err(|_| {
+        format!("invalid address '{s}': expected IP:PORT, e.g. 127.0.0.1:9100 or [::1]:9100")
+    })
+}
+
+/// The usage error for `--listen` on a non-loopback address without `--listen-remote`.
+pub fn check_listen(listen: Option<std::net::SocketAddr>, remote: bool) -> Result<(), String> {
+    match listen {
+        Some(addr) if !remote && !addr.ip().is_loopback() => Err(format!(
+            "--listen {addr} is not a loopback address: crash records can hold secrets; use 127.0.0.1 or [::1], or add --listen-remote"
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Durations: humantime (`500ms`, `10s`, `5m`, `1h 30m`), or a bare `0`.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    humantime::parse_duration(s.trim())
+        .map_err(|_| format!("invalid duration '{s}': expected e.g. 500ms, 10s, 5m, 1h 30m"))
+}
+
+fn parse_max_restarts(s: &str) -> Result<MaxRestarts, String> {
+    if s == "unlimited" {
+        return Ok(MaxRestarts(None));
+    }
+    s.parse::<u32>()
+        .map(|n| MaxRestarts(Some(n)))
+        .map_err(|_| format!("invalid count '{s}': expected a whole number or 'unlimited'"))
+}
+
+/// `--health-url`: plain HTTP only.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HealthUrl {
+    pub host: String,
+    pub port: u16,
+    pub path: String,
+}
+
+fn parse_health_url(s: &str) -> Result<HealthUrl, String> {
+    if s.starts_with("https://") {
+        return Err(format!(
+            "https is not supported: use --health-cmd 'curl -fsS {s}' instead"
+        ));
+    }
+    let err = || format!("invalid URL '{s}': expected http://host:port/path");
+    let rest = s.strip_prefix("http://").ok_or_else(err)?;
+    let (authority, path) = match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, "/"),
+    };
+    let (host, port) = match authority.rsplit_once(':') {
+        Some((h, p)) if !h.ends_with(']') || h.starts_with('[') => {
+            (h, p.parse::<u16>().map_err(|_| err())?)
+        }
+        _ => (authority, 80),
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    if host.is_empty() || path.contains(char::is_whitespace) {
+        return Err(err());
+    }
+    Ok(HealthUrl {
+        host: host.to_string(),
+        port,
+        path: path.to_string(),
+    })
+}
+
+fn parse_retries(s: &str) -> Result<u32, String> {
+    match s.parse::<u32>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err(format!(
+            "invalid count '{s}': expected a whole number of at least 1"
+        )),
+    }
+}
+
+fn parse_keep(s: &str) -> Result<u32, String> {
+    match s.parse::<u32>() {
+        Ok(n) if n <= 1000 => Ok(n),
+        _ => Err(format!(
+            "invalid count '{s}': expected a whole number from 0 to 1000"
+        )),
+    }
+}
+
+fn parse_nonzero_duration(s: &str) -> Result<Duration, String> {
+    match parse_duration(s)? {
+        d if d.is_zero() => Err(format!(
+            "invalid duration '{s}': expected more than 0, e.g. 10s"
+        )),
+        d => Ok(d),
+    }
+}
+
+/// Sizes: `512M`, `2G`, `100K`, `1048576` (bytes); K/M/G/T are powers of 1024, `B`/`iB` allowed.
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let err =
+        || format!("invalid size '{s}': expected a number with K, M, G or T, e.g. 512M or 2G");
+    let t = s.trim();
+    let t = t
+        .strip_suffix("iB")
+        .or_else(|| t.strip_suffix('B'))
+        .unwrap_or(t);
+    let (number, shift) = match t.chars().last() {
+        Some('K' | 'k') => (&t[..t.len() - 1], 10),
+        Some('M' | 'm') => (&t[..t.len() - 1], 20),
+        Some('G' | 'g') => (&t[..t.len() - 1], 30),
+        Some('T' | 't') => (&t[..t.len() - 1], 40),
+        _ => (t, 0),
+    };
+    let value = number.trim().parse::<f64>().map_err(|_| err())?;
+    let bytes = value * (1u64 << shift) as f64;
+    if !bytes.is_finite() || bytes < 1.0 || bytes > u64::MAX as f64 {
+        return Err(err());
+    }
+    Ok(bytes as u64)
+}
+
+fn parse_tail_lines(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if n <= 100_000 => Ok(n),
+        _ => Err(format!(
+            "invalid line count '{s}': expected a whole number from 0 to 100000"
+        )),
+    }
+}
+
+fn parse_factor(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(f) if f.is_finite() && (1.0..=1000.0).contains(&f) => Ok(f),
+        _ => Err(format!(
+            "invalid factor '{s}': expected a number from 1 to 1000, e.g. 2 or 1.5"
+        )),
+    }
+}
+
+fn parse_fraction(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(f) if (0.0..=1.0).contains(&f) => Ok(f),
+        _ => Err(format!(
+            "invalid fraction '{s}': expected a number from 0 to 1, e.g. 0.1"
+        )),
+    }
+}
+
+/// Exit-code lists: `1,3,78` (spaces allowed after commas).
+pub fn parse_codes(s: &str) -> Result<Codes, String> {
+    let err = || {
+        format!(
+            "invalid exit code list '{s}': expected codes 0-255 separated by commas, e.g. 1,3,78"
+        )
+    };
+    s.split(',')
+        .map(|part| match part.trim().parse::<u8>() {
+            Ok(code) => Ok(i32::from(code)),
+            Err(_) => Err(err()),
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map(Codes)
+}
+
+/// Signals: `TERM`, `SIGTERM`, `sigterm` or `15`.
+pub fn parse_signal(s: &str) -> Result<Sig, String> {
+    use nix::sys::signal::Signal;
+    let err = || format!("invalid signal '{s}': expected a name or number, e.g. TERM, SIGINT, 15");
+    if let Ok(n) = s.parse::<i32>() {
+        let max = nix::libc::SIGRTMAX();
+        return if (1..=max).contains(&n) {
+            Ok(Sig(n))
+        } else {
+            Err(err())
+        };
+    }
+    let upper = s.to_ascii_uppercase();
+    let name = if upper.starts_with("SIG") {
+        upper
+    } else {
+        format!("SIG{upper}")
+    };
+    name.parse::<Signal>()
+        .map(|sig| Sig(sig as i32))
+        .map_err(|_| err())
+}
+
+/// Instance names: letters, digits, `.`, `_`, `-`, `@`, `+`; not starting with `.`; 1-100 bytes.
+pub fn parse_name(s: &str) -> Result<String, String> {
+    let ok = !s.is_empty()
+        && s.len() <= 100
+        && !s.starts_with('.')
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-@+".contains(&b));
+    if ok {
+        Ok(s.to_string())
+    } else {
+        Err(format!(
+            "invalid name '{s}': expected 1-100 letters, digits, '.', '_', '-', '@' or '+', not starting with '.'"
+        ))
+    }
+}
+
+/// The default name: the command's basename, with any other byte replaced by `_`.
+pub fn default_name(command: &std::ffi::OsStr) -> String {
+    use std::os::unix::ffi::OsStrExt;
+    let base = std::path::Path::new(command)
+        .file_name()
+        .map(|b| b.as_bytes())
+        .unwrap_or(b"");
+    let mut name: String = base
+        .iter()
+        .take(100)
+        .map(|&b| {
+            if b.is_ascii_alphanumeric() || b"._-@+".contains(&b) {
+                b as char
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if name.starts_with('.') {
+        name.replace_range(..1, "_");
+    }
+    if name.is_empty() {
+        name.push_str("restartd");
+    }
+    name
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn verify_cli() {
+        command().debug_assert();
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("0"), Ok(Duration::ZERO));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("1h 30m"), Ok(Duration::from_secs(5400)));
+        assert_eq!(
+            parse_duration("10x"),
+            Err("invalid duration '10x': expected e.g. 500ms, 10s, 5m, 1h 30m".into())
+        );
+        for bad in ["", "-1s", "10", "s", "1.5.5s"] {
+            assert!(parse_duration(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn max_restarts() {
+        assert_eq!(parse_max_restarts("unlimited"), Ok(MaxRestarts(None)));
+        assert_eq!(parse_max_restarts("0"), Ok(MaxRestarts(Some(0))));
+        assert_eq!(
+            parse_max_restarts("-1"),
+            Err("invalid count '-1': expected a whole number or 'unlimited'".into())
+        );
+    }
+
+    #[test]
+    fn factors_and_fractions() {
+        assert_eq!(parse_factor("1.5"), Ok(1.5));
+        for bad in ["0.5", "nan", "inf", "x", "1001"] {
+            assert!(parse_factor(bad).is_err(), "{bad}");
+        }
+        assert_eq!(parse_fraction("0"), Ok(0.0));
+        assert_eq!(parse_fraction("1"), Ok(1.0));
+        assert_eq!(
+            parse_fraction("1.5"),
+            Err("invalid fraction '1.5': expected a number from 0 to 1, e.g. 0.1".into())
+        );
+        assert!(parse_fraction("NaN").is_err());
+    }
+
+    #[test]
+    fn code_lists() {
+        assert_eq!(parse_codes("1,3, 78"), Ok(Codes(vec![1, 3, 78])));
+        assert_eq!(parse_codes("0"), Ok(Codes(vec![0])));
+        assert_eq!(
+            parse_codes("1,x"),
+            Err("invalid exit code list '1,x': expected codes 0-255 separated by commas, e.g. 1,3,78".into())
+        );
+        for bad in ["", "256", "1,,2", "-1"] {
+            assert!(parse_codes(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn signals() {
+        for (s, n) in [
+            ("TERM", 15),
+            ("SIGTERM", 15),
+            ("sigint", 2),
+            ("hup", 1),
+            ("9", 9),
+        ] {
+            assert_eq!(parse_signal(s), Ok(Sig(n)), "{s}");
+        }
+        assert_eq!(
+            parse_signal("FOO"),
+            Err("invalid signal 'FOO': expected a name or number, e.g. TERM, SIGINT, 15".into())
+        );
+        for bad in ["0", "99", "-1", ""] {
+            assert!(parse_signal(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("512M"), Ok(512 << 20));
+        assert_eq!(parse_size("2G"), Ok(2 << 30));
+        assert_eq!(parse_size("1.5K"), Ok(1536));
+        assert_eq!(parse_size("10MiB"), Ok(10 << 20));
+        assert_eq!(parse_size("4096"), Ok(4096));
+        assert_eq!(
+            parse_size("lots"),
+            Err("invalid size 'lots': expected a number with K, M, G or T, e.g. 512M or 2G".into())
+        );
+        for bad in ["", "0", "-1M", "1X", "M"] {
+            assert!(parse_size(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn health_urls() {
+        let url = parse_health_url("http://127.0.0.1:8080/healthz").unwrap();
+        assert_eq!(
+            (url.host.as_str(), url.port, url.path.as_str()),
+            ("127.0.0.1", 8080, "/healthz")
+        );
+        let url = parse_health_url("http://localhost").unwrap();
+        assert_eq!(
+            (url.host.as_str(), url.port, url.path.as_str()),
+            ("localhost", 80, "/")
+        );
+        let url = parse_health_url("http://[::1]:9000/x?y=1").unwrap();
+        assert_eq!(
+            (url.host.as_str(), url.port, url.path.as_str()),
+            ("::1", 9000, "/x?y=1")
+        );
+        assert_eq!(
+            parse_health_url("https://example.com/h"),
+            Err("https is not supported: use --health-cmd 'curl -fsS https://example.com/h' instead".into())
+        );
+        for bad in ["ftp://x", "http://", "http://h:99999/", "localhost:80"] {
+            assert!(parse_health_url(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn names() {
+        assert!(parse_name("api-2.worker@eu").is_ok());
+        for bad in ["", ".hidden", "a/b", "a b", "..", &"x".repeat(101)] {
+            assert!(parse_name(bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(default_name("/usr/bin/python3.11".as_ref()), "python3.11");
+        assert_eq!(default_name("./my app".as_ref()), "my_app");
+        assert_eq!(default_name(".hidden".as_ref()), "_hidden");
+    }
+
+    #[test]
+    fn a_run_and_a_subcommand_parse() {
+        let cli = Cli::try_parse_from(["restartd", "--delay", "50ms", "--", "sleep", "1"]).unwrap();
+        assert!(cli.subcommand.is_none());
+        assert_eq!(cli.run.command, ["sleep", "1"]);
+        assert_eq!(cli.run.delay, Duration::from_millis(50));
+        let cli = Cli::try_parse_from(["restartd", "status", "api", "--json"]).unwrap();
+        assert!(matches!(
+            cli.subcommand,
+            Some(Sub::Status { json: true, .. })
+        ));
+        // A program named like a subcommand runs after --.
+        let cli = Cli::try_parse_from(["restartd", "--", "status"]).unwrap();
+        assert_eq!(cli.run.command, ["status"]);
+    }
+
+    #[test]
+    fn labels() {
+        assert_eq!(
+            parse_label("env=prod"),
+            Ok(Label {
+                key: "env".into(),
+                value: "prod".into()
+            })
+        );
+        assert_eq!(parse_label("_v2=a=b").unwrap().value, "a=b");
+        assert_eq!(parse_label("empty=").unwrap().value, "");
+        assert_eq!(
+            parse_label("1x=y"),
+            Err("invalid label '1x=y': expected KEY=VALUE with KEY a letter or '_' then letters, digits or '_', e.g. env=prod".into())
+        );
+        for bad in ["", "novalue", "=v", "a-b=c", "a b=c", "é=x"] {
+            assert!(parse_label(bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(
+            parse_label("name=x"),
+            Err("invalid label 'name=x': the key 'name' is reserved (name, reason, error_type and __*); pick another, e.g. app_name".into())
+        );
+        assert!(parse_label("__meta=x").is_err());
+        assert!(parse_label("error_type=x").is_err());
+    }
+
+    #[test]
+    fn listen_addresses() {
+        assert_eq!(
+            parse_listen("127.0.0.1:9100").unwrap().to_string(),
+            "127.0.0.1:9100"
+        );
+        assert_eq!(parse_listen("[::1]:0").unwrap().port(), 0);
+        assert_eq!(
+            parse_listen("localhost:80"),
+            Err("invalid address 'localhost:80': expected IP:PORT, e.g. 127.0.0.1:9100 or [::1]:9100".into())
+        );
+        let any = parse_listen("0.0.0.0:9100").ok();
+        assert_eq!(
+            check_listen(any, false),
+            Err("--listen 0.0.0.0:9100 is not a loopback address: crash records can hold secrets; use 127.0.0.1 or [::1], or add --listen-remote".into())
+        );
+        assert_eq!(check_listen(any, true), Ok(()));
+        assert_eq!(
+            check_listen(parse_listen("127.0.0.2:1").ok(), false),
+            Ok(())
+        );
+        assert_eq!(check_listen(None, false), Ok(()));
+    }
+
+    #[test]
+    fn bad_values_name_the_flag() {
+        let err = Cli::try_parse_from(["restartd", "--delay", "10x", "--", "true"]).unwrap_err();
+        assert_eq!(err.exit_code(), 2);
+        let text = err.to_string();
+        assert!(
+            text.contains("invalid value '10x' for '--delay <DUR>': invalid duration '10x'"),
+            "{text}"
+        );
+    }
+}

@@ -1,0 +1,562 @@
+//! The words of the manual page that clap cannot know, as tables of `(tag, text)`.
+//!
+//! Text marks `code` spans with backquotes: the man page sets them in bold, `--help` drops the
+//! marks. Keep each fact here once; the README says the same for people browsing the source.
+
+/// The paragraphs of DESCRIPTION, before the numbered list.
+pub const DESCRIPTION: &[&str] = &[
+    "`restartd` runs one command as its child and keeps it running. It replaces the \
+     hand-written `while true` restart loops, monitor scripts, crash handlers and \
+     restart-count files that are written around servers. It is one small binary with one \
+     thread and no daemon: use it in a terminal, in tmux or screen, as `ExecStart=` of a \
+     systemd unit, or as a container's entrypoint (PID 1).",
+    "What it does, in order:",
+];
+
+/// DESCRIPTION's numbered list.
+pub const WHAT_IT_DOES: &[&str] = &[
+    "Takes the instance's lock in `STATE_DIR/NAME/` (see FILES); a second restartd for the \
+     same NAME exits 125.",
+    "Starts COMMAND in a new process group, with stdin `/dev/null`, restartd's stdout, and its \
+     stderr passed through restartd (the last lines are kept for crash records).",
+    "When the child ends, writes a crash record (unless it was a clean exit or a stop that was \
+     asked for), then decides by `--restart` (see WHEN IT RESTARTS) whether to start it again, \
+     after a backoff delay.",
+    "Gives up after `--max-restarts` restarts inside the trailing `--window`, and exits with the \
+     child's last status, so whatever started restartd (systemd, a shell, the kubelet) sees \
+     how the child ended.",
+    "Meanwhile, forwards signals, reaps orphans, runs health checks and the watchdog when \
+     asked, and keeps `state.json` up to date for `restartd status`.",
+];
+
+/// SUBCOMMANDS' first paragraph.
+pub const SUBCOMMANDS_INTRO: &str =
+    "Every subcommand accepts `--state-dir DIR`; without it, the state directory is found as \
+     for a run (see FILES). A state file whose restartd is gone (its lock is free) reads as not \
+     running, whatever it says.";
+
+/// The causes of an end: the columns of the restart table (a short head, then the long form
+/// listed under it), with the `policy::Cause` each stands for.
+pub const CAUSES: &[(&str, &str, crate::supervise::policy::Cause)] = {
+    use crate::supervise::policy::Cause::*;
+    &[
+        (
+            "clean",
+            "exit 0 or a code in `--success-exit-codes`, or killed by SIGHUP, SIGINT, SIGTERM \
+             or SIGPIPE",
+            Clean,
+        ),
+        ("exit", "any other exit code", UncleanExit),
+        (
+            "signal",
+            "killed by any other signal, SIGKILL and core dumps included",
+            UncleanSignal,
+        ),
+        (
+            "unhealthy",
+            "restartd stopped it: failed health checks, or over `--max-memory` (systemd's \
+             timeout and OOM rows)",
+            Unhealthy,
+        ),
+        (
+            "watchdog",
+            "restartd stopped it: no WATCHDOG=1 within `--watchdog`",
+            Watchdog,
+        ),
+    ]
+};
+
+/// WHEN IT RESTARTS, before the table.
+pub const RESTART_INTRO: &str =
+    "Each end of the child has a cause; `--restart POLICY` decides whether it restarts, \
+     exactly as systemd's `Restart=` does. An X marks a restart:";
+
+/// WHEN IT RESTARTS, between the table and the causes.
+pub const CAUSES_INTRO: &str = "The causes:";
+
+/// WHEN IT RESTARTS, after the table.
+pub const RESTART_RULES: &[&str] = &[
+    "`--no-restart-exit-codes` wins over everything; `--force-restart-exit-codes` wins over \
+     the policy. Both apply to exit codes only. A stop that was asked for (SIGTERM, SIGINT or \
+     SIGQUIT to restartd, `restartd stop`) never restarts. The cause of a child that restartd \
+     itself stopped (unhealthy, memory, watchdog) is restartd's reason, not the signal the \
+     child died of.",
+    "Limit: before restart k of a streak, restartd counts the restarts it made inside the \
+     trailing `--window`. If that count is already `--max-restarts`, it gives up: it writes a \
+     crash record with action `give-up`, runs `--on-give-up`, sets the status to `gave-up`, and \
+     exits with the child's last status. The restart times persist in `state.json`, so a \
+     restartd that is itself restarted keeps counting; it says so at start, and `--reset` or \
+     `restartd reset NAME` clears them. A restart asked for with `restartd restart` is no \
+     crash, costs no backoff and is not counted.",
+    "Backoff: restart k of a streak waits min(`--max-delay`, `--delay` x \
+     `--backoff-factor`^(k-1)), randomised by plus or minus `--jitter`. A run of at least `--min-uptime` \
+     ends the streak. A stop request during a backoff ends restartd at once with status 0.",
+    "A command that cannot be started (not found, not executable) is not retried: restartd \
+     says why, writes a crash record with reason `spawn-failed`, and exits 127 or 126.",
+];
+
+/// SIGNALS: what each signal to restartd does.
+pub const SIGNALS: &[(&str, &str)] = &[
+    (
+        "SIGTERM, SIGINT, SIGQUIT",
+        "A stop request: the same signal goes to the child's process group (and to reparented \
+         descendants); after `--stop-timeout`, SIGKILL. A second stop request sends SIGKILL at \
+         once. restartd exits 0 when the child ended in time, 137 when it had to be killed.",
+    ),
+    (
+        "SIGHUP, SIGUSR1, SIGUSR2, SIGWINCH",
+        "Forwarded to the child's process group; nothing else changes. `restartd signal NAME \
+         SIG` sends any signal the same way. While restartd waits with a running child, its \
+         signal handler sends a forwarded signal, or the first stop signal, itself, without \
+         waiting for the loop to wake; each signal reaches the child once.",
+    ),
+    (
+        "SIGTSTP (Ctrl-Z)",
+        "Stops the child's process group with SIGSTOP, then restartd itself; SIGCONT resumes \
+         both.",
+    ),
+    (
+        "SIGCHLD",
+        "restartd is a child subreaper: descendants that daemonise are reparented to it and \
+         reaped, so no zombie is left, also as PID 1 in a container.",
+    ),
+];
+
+/// SIGNALS, after the list: what the child gets.
+pub const PROCESSES: &str =
+    "The child leads its own process group. It gets a parent-death signal (SIGTERM), so it \
+     never outlives a killed restartd, and the signal mask and ignored signals restartd itself \
+     inherited (SIGPIPE included). When the child ends, \
+     what is left of its process group and of its reparented descendants gets the stop signal, \
+     then SIGKILL after `--stop-timeout`, before the next start: a restarted server never \
+     finds its port still held. `restartd stop` and the stops restartd decides itself use \
+     `--stop-signal`.";
+
+/// EXIT STATUS of a run.
+pub const EXIT_STATUS: &[(&str, &str)] = &[
+    (
+        "CODE",
+        "the child exited with CODE and the policy does not restart it, or restartd gave up",
+    ),
+    (
+        "128+N",
+        "the same, but signal N killed the child (e.g. 139 for SIGSEGV)",
+    ),
+    (
+        "0",
+        "a stop that was asked for, and the child ended within --stop-timeout (or it was in a \
+         backoff)",
+    ),
+    (
+        "137",
+        "a stop that was asked for, and the child had to be SIGKILLed",
+    ),
+    ("127", "the command was not found"),
+    ("126", "the command exists but cannot be executed"),
+    ("2", "usage error: a bad flag or value; nothing was started"),
+    (
+        "125",
+        "restartd itself could not work: the instance is already running, or the state \
+         directory is unusable",
+    ),
+];
+
+/// EXIT STATUS of the subcommands.
+pub const SUBCOMMAND_STATUS: &[(&str, &str)] = &[
+    (
+        "0",
+        "success; for `status`, the instance (every instance, without NAME) is running",
+    ),
+    (
+        "3",
+        "`status`: not running (without NAME: not every instance runs); `stop`, `restart`, \
+         `signal`: the instance is not running",
+    ),
+    (
+        "4",
+        "no such instance (`status`, `crashes`, `reset`), or no crash record with that `--id`",
+    ),
+    ("2", "usage error"),
+    ("125", "a file could not be read or written"),
+];
+
+/// FILES, before the list.
+pub const FILES_INTRO: &str =
+    "The state directory STATE_DIR is the first of `--state-dir`, `$RESTARTD_STATE_DIR`, \
+     `$STATE_DIRECTORY` (set by systemd's `StateDirectory=`; its first entry), \
+     `$XDG_STATE_HOME/restartd`, `$HOME/.local/state/restartd`, `/var/lib/restartd`. Each \
+     instance has a directory `STATE_DIR/NAME/` (mode 0700, files 0600) holding:";
+
+/// FILES: the instance directory.
+pub const FILES: &[(&str, &str)] = &[
+    (
+        "lock",
+        "An exclusive flock(2) held by the running restartd, with its pid. A second restartd \
+         for the instance exits 125: `instance NAME is already running (pid P); pass --name`.",
+    ),
+    (
+        "state.json",
+        "What the instance is doing, replaced atomically (write, fsync, rename) at every change. \
+         An unreadable file is reported, moved aside to `state.json.corrupt` and replaced; it \
+         never stops supervision. Fields below.",
+    ),
+    (
+        "crashes.jsonl, crashes.jsonl.1",
+        "One crash record a line for every end of the child except a clean exit and a stop \
+         that was asked for; appended and fsync'd before restartd acts on the crash, rotated \
+         past 10 MiB. Fields below.",
+    ),
+    (
+        "control",
+        "A unix socket for `stop`, `restart`, `signal` and `reset`; only the owner's uid may \
+         use it.",
+    ),
+    (
+        "notify",
+        "With `--notify`, the datagram socket the child gets as `NOTIFY_SOCKET` (an abstract \
+         socket when the path is too long).",
+    ),
+];
+
+/// FILES: `state.json`'s fields. Times are RFC 3339 UTC with milliseconds.
+pub const STATE_FIELDS: &[(&str, &str)] = &[
+    ("version", "1"),
+    ("name", "the instance name"),
+    ("command", "the command, an array of strings"),
+    (
+        "status",
+        "`starting`, `running`, `backoff`, `stopping`, `stopped`, `exited` or `gave-up`",
+    ),
+    ("supervisor_pid", "restartd's pid"),
+    ("child_pid", "the child's pid, or null"),
+    ("started_at", "when restartd started"),
+    (
+        "child_started_at",
+        "when the current child started, or null",
+    ),
+    (
+        "restarts",
+        "restarts in total, over every run of the instance",
+    ),
+    (
+        "recent_restarts",
+        "the times of the restarts inside the trailing `--window`, oldest first; with \
+         `--max-restarts unlimited`, at most the last 100",
+    ),
+    ("max_restarts", "the limit; null is unlimited"),
+    ("window_secs", "`--window` in seconds"),
+    (
+        "last_exit",
+        "the last end of the child: an object with `code`, `signal` (e.g. \"SIGSEGV\"), \
+         `reason`, `at` and `crash_id` (each may be null), or null",
+    ),
+    ("next_restart_at", "when the backoff ends, or null"),
+    (
+        "health",
+        "`starting`, `healthy`, `unhealthy`, or null without a health check",
+    ),
+    (
+        "ready",
+        "with `--notify`, whether the child sent READY=1; null without",
+    ),
+    (
+        "status_text",
+        "with `--notify`, the child's last STATUS= text, or null",
+    ),
+    (
+        "labels",
+        "the `--label KEY=VALUE`s as an object, `{}` without",
+    ),
+    ("updated_at", "when the file was written"),
+];
+
+/// FILES, before the crash record fields.
+pub const CRASH_INTRO: &str =
+    "Strings or null where no value applies; counts are integers, `expected` and \
+     `core_dumped` booleans. `error_type`, `error_message` and `stack_trace` come from the \
+     stderr tail: the last traceback or panic of Python, Node.js, Rust, Go, Java/JVM or Ruby \
+     (the error that ended the program, not its printed causes); otherwise the last non-empty \
+     line is the message and the type is null.";
+
+/// FILES: crash record fields.
+pub const CRASH_FIELDS: &[(&str, &str)] = &[
+    (
+        "id",
+        "unique and sortable by time, e.g. 20261123T040710.677Z-4200-1",
+    ),
+    ("name", "the instance name"),
+    ("time", "RFC 3339 UTC with milliseconds"),
+    (
+        "reason",
+        "`exit`, `signal`, `unhealthy`, `watchdog`, `memory` or `spawn-failed`",
+    ),
+    (
+        "exit_code, signal, core_dumped",
+        "how it ended; `signal` as \"SIGSEGV\"",
+    ),
+    (
+        "expected",
+        "the exit code is one the configuration names (`--no-restart-exit-codes`, \
+         `--force-restart-exit-codes`)",
+    ),
+    ("pid, uptime_ms", "the child, and how long it ran"),
+    ("restarts", "restarts made before this crash"),
+    (
+        "action, next_delay_ms",
+        "what restartd did next: `restart` (after that delay), `give-up` or `exit`",
+    ),
+    (
+        "error_type, error_message, stack_trace",
+        "the recognised error, e.g. `ZeroDivisionError` and `division by zero`; Rust and Go \
+         panics have type `panic`",
+    ),
+    (
+        "stderr_tail",
+        "the last `--tail-lines` lines of stderr, at most 64 KiB",
+    ),
+    (
+        "max_rss_kb, user_cpu_ms, sys_cpu_ms",
+        "the child's peak memory and CPU time, from wait4(2)",
+    ),
+    ("command, cwd, host, restartd_version", "context"),
+    (
+        "labels",
+        "the `--label KEY=VALUE`s as an object, `{}` without",
+    ),
+    (
+        "detail",
+        "the spawn error, the last health check's output, the memory figure or the missed \
+         watchdog interval",
+    ),
+];
+
+/// ENVIRONMENT: what restartd reads.
+pub const ENV_READ: &[(&str, &str)] = &[
+    (
+        "RESTARTD_STATE_DIR",
+        "the state directory, unless `--state-dir` is given",
+    ),
+    (
+        "STATE_DIRECTORY",
+        "set by systemd's `StateDirectory=`: the state directory after `$RESTARTD_STATE_DIR`",
+    ),
+    (
+        "XDG_STATE_HOME, HOME",
+        "the state directory after those: `$XDG_STATE_HOME/restartd`, else \
+         `$HOME/.local/state/restartd`",
+    ),
+    (
+        "NOTIFY_SOCKET, WATCHDOG_USEC, WATCHDOG_PID",
+        "set by systemd for `Type=notify` and `WatchdogSec=`: restartd sends READY=1 once the \
+         child is ready (its READY=1 with `--notify`, else at spawn), forwards its STATUS=, \
+         says STOPPING=1, and pings the watchdog at half the interval. The child does not see \
+         restartd's values.",
+    ),
+    (
+        "JOURNAL_STREAM",
+        "set by systemd when stderr is the journal; when its device:inode is restartd's \
+         stderr, text log lines carry a <N> priority and no time (see JSON OUTPUT)",
+    ),
+    (
+        "NO_COLOR",
+        "when set and not empty, `status` and `list` print no colour (they use colour only \
+         on a terminal)",
+    ),
+    ("TZ", "the local time zone of the time in text log lines"),
+];
+
+/// ENVIRONMENT, before the child's variables.
+pub const ENV_CHILD_INTRO: &str =
+    "The child gets restartd's environment (without restartd's own NOTIFY_SOCKET, \
+     WATCHDOG_USEC and WATCHDOG_PID), plus:";
+
+/// ENVIRONMENT: what the child gets.
+pub const ENV_CHILD: &[(&str, &str)] = &[
+    ("RESTARTD_NAME", "the instance name"),
+    (
+        "RESTARTD_RESTARTS",
+        "the restarts so far in this run of restartd (0 for the first start)",
+    ),
+    (
+        "NOTIFY_SOCKET",
+        "with `--notify` or `--watchdog`: the socket for sd_notify(3) messages",
+    ),
+    (
+        "WATCHDOG_USEC, WATCHDOG_PID",
+        "with `--watchdog`: the interval in microseconds, and the child's own pid",
+    ),
+];
+
+/// ENVIRONMENT: what hooks get.
+pub const ENV_HOOKS: &str =
+    "Hooks (`--on-crash`, `--on-give-up`) run with `sh -c` and get the crash record as one \
+     JSON line on stdin, and RESTARTD_EVENT (`crash` or `give-up`), RESTARTD_NAME, \
+     RESTARTD_CRASH_ID, RESTARTD_REASON, RESTARTD_EXIT_CODE, RESTARTD_SIGNAL (empty when not \
+     applicable), RESTARTD_RESTARTS, RESTARTD_ACTION and RESTARTD_SUPPRESSED (crash hooks \
+     skipped by `--alert-limit` since the last one ran). Crash data is never pasted into the \
+     command string.";
+
+/// JSON OUTPUT: each `--json` output and its shape. These are stable: fields are only added.
+pub const JSON_SCHEMAS: &[(&str, &str)] = &[
+    (
+        "status NAME --json",
+        "One object: every field of `state.json` (see FILES) plus `running` (true when the \
+         instance's restartd holds its lock). An instance without a readable state file is \
+         {\"name\": NAME, \"running\": BOOL}.",
+    ),
+    (
+        "status --json, list --json",
+        "An array of those objects, sorted by name.",
+    ),
+    (
+        "crashes NAME --json",
+        "One crash record a line (see FILES), newest first; with `--id`, that one record.",
+    ),
+    (
+        "crashes NAME --stats --json",
+        "One object: `last_hour`, `last_24h` and `total` (counts), `by_reason` and \
+         `by_error_type` (objects from a reason or error type to a count; a record without a \
+         recognised type counts as \"(none)\"), and `status`: \"degraded\" when there was a \
+         crash in the last hour, else \"healthy\".",
+    ),
+];
+
+/// JSON OUTPUT: restartd's own text lines.
+pub const LOG_TEXT: &str =
+    "restartd's own messages go to stderr, one line each. As `text` (the default) a line reads \
+     `12:03:44 restartd[NAME]: exited with code 1 after 3.2s; restart 2 of 5 in 5m, next in \
+     2s`: the local time, then the instance. Under systemd, when JOURNAL_STREAM names \
+     restartd's stderr, the time is left out (the journal has it) and the line starts with \
+     its syslog priority instead, so the journal keeps the level: <3> error, <4> warning, \
+     <6> info, <7> debug. In a crash loop at most 10 crash lines a minute are printed, then a \
+     count of those held back. `-q` prints only warnings and errors; `-v` adds every start, \
+     forwarded signal and reaped orphan.";
+
+/// JSON OUTPUT, before the log fields.
+pub const LOG_JSON_INTRO: &str =
+    "With `--log-format json`, each message is one JSON object a line, with no priority \
+     prefix or local time. Fields:";
+
+/// JSON OUTPUT: the fields of a JSON log line.
+pub const LOG_FIELDS: &[(&str, &str)] = &[
+    ("time", "RFC 3339 UTC with milliseconds"),
+    ("level", "`error`, `warn`, `info` or `debug`"),
+    ("name", "the instance name"),
+    ("msg", "the text line's message"),
+    (
+        "event",
+        "for an end of the child: what restartd does next, `restart`, `give-up` or `exit`",
+    ),
+    (
+        "reason, pid, exit_code, signal, uptime_ms, restarts",
+        "for an end of the child: as in its crash record",
+    ),
+    ("next_delay_ms", "with event `restart`: the backoff delay"),
+    (
+        "crash_id, error_type, error_message",
+        "when the end wrote a crash record",
+    ),
+    (
+        "detail",
+        "for an unhealthy, memory or watchdog stop, as in the crash record",
+    ),
+    (
+        "suppressed",
+        "on the crash-loop summary: how many crash lines were held back",
+    ),
+];
+
+/// The examples of `--help`: (what, command line).
+pub const HELP_EXAMPLES: &[(&str, &str)] = &[
+    ("keep a server running", "restartd -- uvicorn main:app"),
+    (
+        "restart even after exit 0; give up after 10 restarts in a minute",
+        "restartd --restart always --max-restarts 10 --window 1m -- ./worker",
+    ),
+    (
+        "restart when the health URL fails 3 times in a row",
+        "restartd --health-url http://127.0.0.1:8000/healthz -- ./server",
+    ),
+    (
+        "post every crash record to a webhook",
+        "restartd --on-crash 'curl -fsS --data-binary @- \"$HOOK_URL\"' -- ./server",
+    ),
+    ("every instance, aligned", "restartd status"),
+    (
+        "the last crashes, with the error each printed",
+        "restartd crashes server",
+    ),
+    ("stop it gracefully", "restartd stop server"),
+];
+
+/// EXAMPLES: (title, introduction, code).
+pub const EXAMPLES: &[(&str, &str, &str)] = &[
+    (
+        "In a terminal",
+        "A program that fails at once: restartd restarts it twice, gives up, and exits with its \
+         status; `restartd crashes` then lists the crash records with the error each printed.",
+        "restartd --delay 0 --max-restarts 2 -- sh -c 'echo \"Error: boom\" >&2; exit 3'\n\
+         restartd crashes sh\n\
+         restartd status sh",
+    ),
+    (
+        "In tmux",
+        "Keep a development server running in a detached session; look at it from anywhere.",
+        "tmux new-session -d -s api 'restartd --name api -- ./server --port 8000'\n\
+         restartd status api\n\
+         tmux attach -t api",
+    ),
+    (
+        "A systemd unit",
+        "restartd restarts with backoff and tells systemd when the server is ready \
+         (`Type=notify`); `StateDirectory=` becomes its state directory, so `restartd status \
+         api` finds it with `RESTARTD_STATE_DIR=/var/lib/api`. If restartd gives up, systemd's \
+         `Restart=` restarts restartd, which remembers the restarts it already made.",
+        "[Service]\n\
+         Type=notify\n\
+         ExecStart=/usr/local/bin/restartd --name api --notify --watchdog 30s \\\n\
+         \x20   --health-url http://127.0.0.1:8000/healthz -- /srv/api/bin/server\n\
+         StateDirectory=api\n\
+         WatchdogSec=20s\n\
+         Restart=on-failure\n\
+         RestartSec=30s\n\
+         TimeoutStopSec=20s",
+    ),
+    (
+        "A Dockerfile",
+        "As PID 1, restartd forwards `docker stop`'s SIGTERM, reaps every orphan, and exits \
+         with the child's status when it gives up.",
+        "ENTRYPOINT [\"restartd\", \"--stop-timeout\", \"8s\", \"--\", \"node\", \"server.js\"]",
+    ),
+    (
+        "Kubernetes",
+        "Inside a pod, restartd restarts a crashed process in seconds instead of the kubelet's \
+         growing CrashLoopBackOff, without recreating the container, and keeps crash records \
+         with the error (`kubectl exec POD -- restartd crashes api`). When it gives up it exits \
+         with the child's status: the container ends with that exit code, the kubelet applies \
+         the pod's `restartPolicy`, and with `FallbackToLogsOnError` the last log lines, \
+         restartd's `giving up` among them, become the termination message. Keep `--stop-timeout` below \
+         `terminationGracePeriodSeconds`.",
+        "containers:\n\
+         \x20 - name: api\n\
+         \x20   image: example/api:1.4.2\n\
+         \x20   command: [\"restartd\", \"--name\", \"api\", \"--stop-timeout\", \"20s\",\n\
+         \x20             \"--\", \"/srv/api/bin/server\"]\n\
+         \x20   env:\n\
+         \x20     - name: RESTARTD_STATE_DIR\n\
+         \x20       value: /var/lib/restartd\n\
+         \x20   volumeMounts:\n\
+         \x20     - name: restartd\n\
+         \x20       mountPath: /var/lib/restartd\n\
+         \x20   terminationMessagePolicy: FallbackToLogsOnError\n\
+         volumes:\n\
+         \x20 - name: restartd\n\
+         \x20   emptyDir: {}",
+    ),
+];
+
+/// SEE ALSO.
+pub const SEE_ALSO: &str =
+    "systemd.service(5) (Restart=, RestartSec=, StartLimitBurst=), systemd.kill(5), \
+     sd_notify(3), supervisord(1), pm2(1), s6-supervise(8), tini(1), dumb-init(1), signal(7), \
+     wait4(2), prctl(2) (PR_SET_CHILD_SUBREAPER, PR_SET_PDEATHSIG).";

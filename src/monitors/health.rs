@@ -1,0 +1,472 @@
+//! Health checks (SPEC §5): `--health-cmd` run as `sh -c`, or a plain HTTP GET of `--health-url`,
+//! every `--health-interval`, as Docker's HEALTHCHECK does.
+//!
+//! A check never blocks the loop: the command is a child of restartd whose output goes to an
+//! in-memory file, and the HTTP probe is a non-blocking socket the loop polls. After
+//! `--health-retries` consecutive failures outside the start period the checker reports the child
+//! unhealthy (once per run of the child); restartd's machine decides what follows.
+
+use std::fs::File;
+use std::io::{self, Read, Seek};
+use std::net::SocketAddr;
+use std::os::fd::{AsFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::unix::process::CommandExt;
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+use nix::errno::Errno;
+use nix::libc;
+use nix::poll::PollFlags;
+use nix::sys::socket::{self, AddressFamily, SockFlag, SockType, SockaddrIn, SockaddrIn6};
+
+use crate::base::exit::ProcessEnd;
+use crate::cli::args::HealthUrl;
+use crate::cli::config::{HealthConfig, Probe};
+
+/// `state.json`'s `health`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HealthState {
+    Starting,
+    Healthy,
+    Unhealthy,
+}
+
+impl HealthState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HealthState::Starting => "starting",
+            HealthState::Healthy => "healthy",
+            HealthState::Unhealthy => "unhealthy",
+        }
+    }
+}
+
+/// What a finished check changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// The state changed (save `state.json`).
+    Changed,
+    /// `--health-retries` failures in a row: the detail of the last one.
+    Unhealthy(String),
+}
+
+/// The most of a check's output kept for the crash record.
+const MAX_OUTPUT: usize = 4096;
+
+enum Check {
+    Command {
+        pid: i32,
+        output: File,
+        deadline: Instant,
+    },
+    Http {
+        sock: OwnedFd,
+        sent: bool,
+        response: Vec<u8>,
+        deadline: Instant,
+    },
+}
+
+/// The checker of one instance.
+pub struct Health {
+    cfg: HealthConfig,
+    /// `--health-url`'s address, resolved once at start.
+    addr: Option<SocketAddr>,
+    state: HealthState,
+    failures: u32,
+    started: Option<Instant>,
+    next_at: Option<Instant>,
+    check: Option<Check>,
+    /// Whether this run of the child was reported unhealthy already.
+    reported: bool,
+}
+
+impl Health {
+    /// A checker; resolves `--health-url`'s host now (once, so a check never waits on DNS).
+    pub fn new(cfg: HealthConfig) -> Result<Health, String> {
+        let addr = match &cfg.probe {
+            Probe::Http(url) => Some(resolve(url)?),
+            Probe::Command(_) => None,
+        };
+        Ok(Health {
+            cfg,
+            addr,
+            state: HealthState::Starting,
+            failures: 0,
+            started: None,
+            next_at: None,
+            check: None,
+            reported: false,
+        })
+    }
+
+    pub fn state(&self) -> HealthState {
+        self.state
+    }
+
+    /// A child started: checks begin one interval from now.
+    pub fn child_started(&mut self, now: Instant) {
+        self.cancel();
+        self.state = HealthState::Starting;
+        self.failures = 0;
+        self.reported = false;
+        self.started = Some(now);
+        self.next_at = Some(now + self.cfg.interval);
+    }
+
+    /// The child ended or is being stopped: no more checks until the next start.
+    pub fn child_stopped(&mut self) {
+        self.cancel();
+        self.next_at = None;
+    }
+
+    fn cancel(&mut self) {
+        if let Some(Check::Command { pid, .. }) = self.check.take() {
+            crate::process::child::signal_group(pid, libc::SIGKILL);
+            // Reaped by the loop like any child; `owns` no longer claims it, so it is an orphan.
+        }
+    }
+
+    /// When the checker next needs the loop: the next check, or a running check's timeout.
+    pub fn deadline(&self) -> Option<Instant> {
+        match &self.check {
+            Some(Check::Command { deadline, .. } | Check::Http { deadline, .. }) => Some(*deadline),
+            None => self.next_at,
+        }
+    }
+
+    /// The fd and events to poll while an HTTP check runs.
+    pub fn poll_fd(&self) -> Option<(BorrowedFd<'_>, PollFlags)> {
+        match &self.check {
+            Some(Check::Http { sock, sent, .. }) => {
+                let events = if *sent {
+                    PollFlags::POLLIN
+                } else {
+                    PollFlags::POLLOUT
+                };
+                Some((sock.as_fd(), events))
+            }
+            _ => None,
+        }
+    }
+
+    /// Whether `pid` is a running check command.
+    pub fn owns(&self, pid: i32) -> bool {
+        matches!(self.check, Some(Check::Command { pid: p, .. }) if p == pid)
+    }
+
+    /// Starts a due check and times out a slow one.
+    pub fn tick(&mut self, now: Instant) -> Option<Event> {
+        match &self.check {
+            Some(Check::Command { deadline, pid, .. }) if *deadline <= now => {
+                crate::process::child::signal_group(*pid, libc::SIGKILL);
+                self.check = None;
+                self.finish(false, self.timed_out(), now)
+            }
+            Some(Check::Http { deadline, .. }) if *deadline <= now => {
+                self.check = None;
+                self.finish(false, self.timed_out(), now)
+            }
+            Some(_) => None,
+            None if self.next_at.is_some_and(|at| at <= now) => {
+                self.next_at = None;
+                match self.start(now) {
+                    Ok(check) => {
+                        self.check = Some(check);
+                        None
+                    }
+                    Err(e) => self.finish(false, e, now),
+                }
+            }
+            None => None,
+        }
+    }
+
+    fn timed_out(&self) -> String {
+        format!(
+            "timed out after {}",
+            crate::run::log::fmt_duration(self.cfg.timeout)
+        )
+    }
+
+    fn start(&self, now: Instant) -> Result<Check, String> {
+        let deadline = now + self.cfg.timeout;
+        match &self.cfg.probe {
+            Probe::Command(cmd) => {
+                let output = memfd().map_err(|e| format!("cannot run the check: {e}"))?;
+                let out2 = output.try_clone().map_err(|e| e.to_string())?;
+                let out3 = output.try_clone().map_err(|e| e.to_string())?;
+                let child = Command::new("/bin/sh")
+                    .arg("-c")
+                    .arg(cmd)
+                    .stdin(Stdio::null())
+                    .stdout(Stdio::from(out2))
+                    .stderr(Stdio::from(out3))
+                    .process_group(0)
+                    .spawn()
+                    .map_err(|e| format!("cannot run the check: {e}"))?;
+                Ok(Check::Command {
+                    pid: child.id() as i32,
+                    output,
+                    deadline,
+                })
+            }
+            Probe::Http(_) => {
+                let addr = self.addr.expect("resolved in new");
+                let family = if addr.is_ipv4() {
+                    AddressFamily::Inet
+                } else {
+                    AddressFamily::Inet6
+                };
+                let sock = socket::socket(
+                    family,
+                    SockType::Stream,
+                    SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC,
+                    None,
+                )
+                .map_err(|e| format!("cannot connect: {e}"))?;
+                let fd = std::os::fd::AsRawFd::as_raw_fd(&sock);
+                let connected = match addr {
+                    SocketAddr::V4(a) => socket::connect(fd, &SockaddrIn::from(a)),
+                    SocketAddr::V6(a) => socket::connect(fd, &SockaddrIn6::from(a)),
+                };
+                match connected {
+                    Ok(()) | Err(Errno::EINPROGRESS) => {}
+                    Err(e) => return Err(format!("cannot connect to {addr}: {}", e.desc())),
+                }
+                Ok(Check::Http {
+                    sock,
+                    sent: false,
+                    response: Vec::new(),
+                    deadline,
+                })
+            }
+        }
+    }
+
+    /// A check command was reaped.
+    pub fn reaped(&mut self, pid: i32, end: ProcessEnd, now: Instant) -> Option<Event> {
+        let Some(Check::Command { output, .. }) = self
+            .check
+            .take_if(|c| matches!(c, Check::Command { pid: p, .. } if *p == pid))
+        else {
+            return None;
+        };
+        let mut text = read_capped(output);
+        if end != ProcessEnd::Exited(0) {
+            let what = end.describe();
+            text = if text.is_empty() {
+                what
+            } else {
+                format!("{what}: {text}")
+            };
+        }
+        self.finish(end == ProcessEnd::Exited(0), text, now)
+    }
+
+    /// The HTTP check's socket is ready: send the request, or read the status line.
+    pub fn ready(&mut self, now: Instant) -> Option<Event> {
+        let url = match &self.cfg.probe {
+            Probe::Http(url) => url.clone(),
+            Probe::Command(_) => return None,
+        };
+        let Some(Check::Http {
+            sock,
+            sent,
+            response,
+            ..
+        }) = &mut self.check
+        else {
+            return None;
+        };
+        if !*sent {
+            if let Ok(err) = socket::getsockopt(sock, socket::sockopt::SocketError) {
+                if err != 0 {
+                    let e = Errno::from_raw(err);
+                    self.check = None;
+                    return self.finish(false, format!("cannot connect: {}", e.desc()), now);
+                }
+            }
+            let request = format!(
+                "GET {} HTTP/1.1\r\nHost: {}\r\nUser-Agent: restartd/{}\r\nConnection: close\r\n\r\n",
+                url.path,
+                url.host,
+                env!("CARGO_PKG_VERSION")
+            );
+            return match nix::unistd::write(&*sock, request.as_bytes()) {
+                Ok(n) if n == request.len() => {
+                    *sent = true;
+                    None
+                }
+                Ok(_) | Err(Errno::EAGAIN) => None,
+                Err(e) => {
+                    self.check = None;
+                    self.finish(false, format!("cannot send the request: {}", e.desc()), now)
+                }
+            };
+        }
+        let mut buf = [0u8; 1024];
+        let outcome = match nix::unistd::read(&*sock, &mut buf) {
+            Ok(0) => Some(Err("the connection closed before a status line".to_string())),
+            Ok(n) => {
+                response.extend_from_slice(&buf[..n]);
+                status_line(response)
+                    .map(|code| {
+                        if (200..400).contains(&code) {
+                            Ok(format!("HTTP {code}"))
+                        } else {
+                            Err(format!("HTTP {code}"))
+                        }
+                    })
+                    .or_else(|| (response.len() > 8192).then(|| Err("no status line".to_string())))
+            }
+            Err(Errno::EAGAIN | Errno::EINTR) => None,
+            Err(e) => Some(Err(format!("cannot read the answer: {}", e.desc()))),
+        };
+        match outcome {
+            None => None,
+            Some(result) => {
+                self.check = None;
+                match result {
+                    Ok(text) => self.finish(true, text, now),
+                    Err(text) => self.finish(false, text, now),
+                }
+            }
+        }
+    }
+
+    /// Counts a finished check and schedules the next.
+    fn finish(&mut self, ok: bool, detail: String, now: Instant) -> Option<Event> {
+        if self.started.is_none() || self.reported {
+            return None;
+        }
+        self.next_at = Some(now + self.cfg.interval);
+        let before = self.state;
+        if ok {
+            self.failures = 0;
+            self.state = HealthState::Healthy;
+        } else {
+            let in_start_period = self
+                .started
+                .is_some_and(|s| now.duration_since(s) < self.cfg.start_period);
+            if !in_start_period {
+                self.failures += 1;
+            }
+            if self.failures >= self.cfg.retries {
+                self.state = HealthState::Unhealthy;
+                self.reported = true;
+                self.next_at = None;
+                let detail = format!(
+                    "{} failed health checks in a row; last: {}",
+                    self.failures,
+                    detail.trim()
+                );
+                return Some(Event::Unhealthy(detail));
+            }
+        }
+        (self.state != before).then_some(Event::Changed)
+    }
+}
+
+/// `HTTP/1.1 200 OK\r\n` → 200, once the line is complete.
+fn status_line(response: &[u8]) -> Option<u16> {
+    let end = response.windows(2).position(|w| w == b"\r\n")?;
+    let line = std::str::from_utf8(&response[..end]).ok()?;
+    let mut words = line.split_whitespace();
+    words.next().filter(|v| v.starts_with("HTTP/"))?;
+    words.next()?.parse().ok()
+}
+
+fn resolve(url: &HealthUrl) -> Result<SocketAddr, String> {
+    use std::net::ToSocketAddrs;
+    (url.host.as_str(), url.port)
+        .to_socket_addrs()
+        .map_err(|e| format!("--health-url: cannot resolve '{}': {e}", url.host))?
+        .next()
+        .ok_or_else(|| format!("--health-url: '{}' has no address", url.host))
+}
+
+fn read_capped(mut file: File) -> String {
+    let mut bytes = Vec::new();
+    if file.rewind().is_ok() {
+        let _ = file.take(MAX_OUTPUT as u64).read_to_end(&mut bytes);
+    }
+    String::from_utf8_lossy(&bytes).trim().to_string()
+}
+
+fn memfd() -> io::Result<File> {
+    // SAFETY: a valid NUL-terminated name; the fd is checked and owned at once.
+    let fd = unsafe { libc::memfd_create(c"restartd-health".as_ptr(), libc::MFD_CLOEXEC) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: a fresh descriptor nothing else owns.
+    Ok(File::from(unsafe { OwnedFd::from_raw_fd(fd) }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn checker(retries: u32, start_period: Duration) -> Health {
+        Health::new(HealthConfig {
+            probe: Probe::Command("true".into()),
+            interval: Duration::from_secs(10),
+            timeout: Duration::from_secs(5),
+            retries,
+            start_period,
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn retries_consecutive_failures_make_it_unhealthy_once() {
+        let t0 = Instant::now();
+        let mut h = checker(3, Duration::ZERO);
+        h.child_started(t0);
+        assert_eq!(h.state(), HealthState::Starting);
+        assert_eq!(h.deadline(), Some(t0 + Duration::from_secs(10)));
+        assert_eq!(h.finish(false, "x".into(), t0), None);
+        assert_eq!(h.finish(true, "ok".into(), t0), Some(Event::Changed));
+        assert_eq!(h.state(), HealthState::Healthy);
+        assert_eq!(h.finish(false, "a".into(), t0), None);
+        assert_eq!(h.finish(false, "b".into(), t0), None);
+        assert_eq!(
+            h.finish(false, "exit 1: refused\n".into(), t0),
+            Some(Event::Unhealthy(
+                "3 failed health checks in a row; last: exit 1: refused".into()
+            ))
+        );
+        assert_eq!(h.state(), HealthState::Unhealthy);
+        assert_eq!(h.deadline(), None, "no checks after unhealthy");
+        assert_eq!(h.finish(false, "c".into(), t0), None, "reported once");
+    }
+
+    #[test]
+    fn failures_in_the_start_period_do_not_count() {
+        let t0 = Instant::now();
+        let mut h = checker(1, Duration::from_secs(60));
+        h.child_started(t0);
+        assert_eq!(
+            h.finish(false, "x".into(), t0 + Duration::from_secs(59)),
+            None
+        );
+        assert_eq!(h.state(), HealthState::Starting);
+        assert!(matches!(
+            h.finish(false, "x".into(), t0 + Duration::from_secs(60)),
+            Some(Event::Unhealthy(_))
+        ));
+    }
+
+    #[test]
+    fn status_lines() {
+        assert_eq!(status_line(b"HTTP/1.1 200 OK\r\n"), Some(200));
+        assert_eq!(
+            status_line(b"HTTP/1.0 503 Service Unavailable\r\nX: y"),
+            Some(503)
+        );
+        assert_eq!(status_line(b"HTTP/1.1 200"), None);
+        assert_eq!(status_line(b"SSH-2.0\r\n"), None);
+    }
+}

@@ -1,0 +1,423 @@
+//! The child process: spawn it, signal its group, reap everything, find what it left behind.
+//!
+//! restartd owns all reaping (`wait4(-1)`), so std's `Child::wait` is never used. The child runs
+//! in its own process group with stdin /dev/null, the inherited signal state and a parent-death
+//! signal. This module carries out what the state machine decides; it never decides itself.
+
+use std::ffi::{CString, OsString};
+use std::fs::File;
+use std::io;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+
+use nix::errno::Errno;
+use nix::libc;
+use nix::sys::signal::{kill, killpg, Signal};
+use nix::unistd::Pid;
+
+use crate::base::exit::ProcessEnd;
+use crate::process::signals::Inherited;
+
+/// A started child.
+pub struct Spawned {
+    pub pid: i32,
+    /// The read end of the child's stderr pipe.
+    pub stderr: OwnedFd,
+    /// The read end of the child's stdout pipe, when stdout is captured (`--log-file`).
+    pub stdout: Option<OwnedFd>,
+}
+
+/// How to start the child.
+pub struct Start<'a> {
+    pub command: &'a [OsString],
+    /// Added to restartd's environment (replacing variables of the same name).
+    pub env: Vec<(OsString, OsString)>,
+    /// Variables of restartd's environment the child must not see.
+    pub remove: &'a [&'a str],
+    /// Set `WATCHDOG_PID` to the child's own pid.
+    pub watchdog_pid: bool,
+    /// Pipe stdout through restartd instead of passing restartd's own.
+    pub capture_stdout: bool,
+}
+
+/// argv and envp as C arrays, built before clone so that the child, between clone and exec, only
+/// writes its pid into a reserved slot: no allocation in the child.
+struct ExecPlan {
+    argv: Vec<CString>,
+    argv_ptrs: Vec<*const libc::c_char>,
+    env: Vec<Vec<u8>>,
+    env_ptrs: Vec<*const libc::c_char>,
+    /// Index in `env` of `WATCHDOG_PID=` followed by room for the digits.
+    pid_slot: Option<usize>,
+}
+
+const PID_VAR: &[u8] = b"WATCHDOG_PID=";
+
+impl ExecPlan {
+    fn new(start: &Start) -> io::Result<ExecPlan> {
+        let argv = start
+            .command
+            .iter()
+            .map(|a| CString::new(a.as_bytes()))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|_| {
+                io::Error::new(io::ErrorKind::InvalidInput, "an argument holds a NUL byte")
+            })?;
+        let mut vars: Vec<(OsString, OsString)> = std::env::vars_os()
+            .filter(|(k, _)| !start.remove.iter().any(|r| k.as_bytes() == r.as_bytes()))
+            .filter(|(k, _)| !start.env.iter().any(|(e, _)| e == k))
+            .collect();
+        vars.extend(start.env.iter().cloned());
+        let mut env: Vec<Vec<u8>> = vars
+            .iter()
+            .filter(|(k, v)| !k.as_bytes().contains(&0) && !v.as_bytes().contains(&0))
+            .map(|(k, v)| [k.as_bytes(), b"=", v.as_bytes(), b"\0"].concat())
+            .collect();
+        let pid_slot = start.watchdog_pid.then(|| {
+            let mut slot = PID_VAR.to_vec();
+            slot.resize(PID_VAR.len() + 12, 0);
+            env.push(slot);
+            env.len() - 1
+        });
+        let mut plan = ExecPlan {
+            argv_ptrs: Vec::new(),
+            argv,
+            env_ptrs: Vec::new(),
+            env,
+            pid_slot,
+        };
+        plan.argv_ptrs = plan.argv.iter().map(|a| a.as_ptr()).collect();
+        plan.argv_ptrs.push(std::ptr::null());
+        plan.env_ptrs = plan.env.iter().map(|e| e.as_ptr().cast()).collect();
+        plan.env_ptrs.push(std::ptr::null());
+        Ok(plan)
+    }
+
+    /// Stack enough for the child: glibc's execvpe keeps the PATH candidate (at most PATH_MAX +
+    /// NAME_MAX bytes) and, for a script without `#!`, a copy of argv on the stack; 32 KiB more
+    /// as glibc's posix_spawn allows.
+    fn stack_bytes(&self) -> usize {
+        (self.argv_ptrs.len() + 2) * std::mem::size_of::<usize>() + 4096 + 256 + 32 * 1024
+    }
+
+    /// In the child: fill in the pid, then exec. Returns only on failure.
+    fn exec(&mut self) -> io::Error {
+        if let Some(i) = self.pid_slot {
+            // SAFETY: getpid is async-signal-safe.
+            let mut pid = unsafe { libc::getpid() } as u32;
+            let mut digits = [0u8; 10];
+            let mut n = 0;
+            loop {
+                digits[n] = b'0' + (pid % 10) as u8;
+                n += 1;
+                pid /= 10;
+                if pid == 0 {
+                    break;
+                }
+            }
+            let slot = &mut self.env[i];
+            for (k, d) in digits[..n].iter().rev().enumerate() {
+                slot[PID_VAR.len() + k] = *d;
+            }
+            slot[PID_VAR.len() + n] = 0;
+        }
+        // SAFETY: NULL-terminated arrays of NUL-terminated strings owned by the plan.
+        unsafe {
+            libc::execvpe(
+                self.argv[0].as_ptr(),
+                self.argv_ptrs.as_ptr(),
+                self.env_ptrs.as_ptr(),
+            )
+        };
+        io::Error::last_os_error()
+    }
+}
+
+/// Starts the child in a new process group, with stdin /dev/null, the inherited signal state and a
+/// parent-death signal.
+///
+/// The child is made the way glibc's posix_spawn makes one: clone(2) with `CLONE_VM |
+/// CLONE_VFORK` on a stack of its own, so restartd's page tables are never copied and its pages
+/// never turn copy-on-write; restartd is suspended until the child has exec'd or failed. (Neither
+/// std's `Command`, which forks once there is pre-exec work, nor posix_spawn, which cannot restore
+/// an inherited ignored signal or set a parent-death signal, does all of it.) The child shares
+/// restartd's memory, so every signal stays blocked until it has dropped restartd's handlers, and
+/// between clone and exec it only makes system calls and writes its error into `Plan::error`.
+pub fn spawn(start: Start, inherited: Inherited) -> io::Result<Spawned> {
+    let mut plan = Plan {
+        exec: ExecPlan::new(&start)?,
+        inherited,
+        parent: std::process::id() as libc::pid_t,
+        stdin: File::open("/dev/null")?.into(),
+        stdout: None,
+        stderr: pipe()?,
+        error: 0,
+    };
+    if start.capture_stdout {
+        plan.stdout = Some(pipe()?);
+    }
+    let mut stack = Stack::new(plan.exec.stack_bytes())?;
+    // SAFETY: sigset_t is plain data; all zeroes is a valid (empty) set.
+    let mut all: libc::sigset_t = unsafe { std::mem::zeroed() };
+    // SAFETY: as above; pthread_sigmask fills it in.
+    let mut before: libc::sigset_t = unsafe { std::mem::zeroed() };
+    // SAFETY: the sets are valid; the child runs `child_main` on its own stack with a pointer to
+    // `plan`, which outlives it: CLONE_VFORK returns only once the child has exec'd or exited.
+    let pid = unsafe {
+        libc::sigfillset(&mut all);
+        libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut before);
+        let pid = libc::clone(
+            child_main,
+            stack.top(),
+            libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
+            (&raw mut plan).cast(),
+        );
+        let clone_error = io::Error::last_os_error();
+        libc::pthread_sigmask(libc::SIG_SETMASK, &before, std::ptr::null_mut());
+        if pid == -1 {
+            return Err(clone_error);
+        }
+        pid
+    };
+    drop(stack);
+    if plan.error != 0 {
+        // The child has exited: reap it here so that the loop never sees it.
+        // SAFETY: waits for our own child; a null status pointer is allowed.
+        unsafe { libc::waitpid(pid, std::ptr::null_mut(), 0) };
+        return Err(io::Error::from_raw_os_error(plan.error));
+    }
+    Ok(Spawned {
+        pid,
+        stderr: plan.stderr.0,
+        stdout: plan.stdout.map(|(read, _)| read),
+    })
+}
+
+/// Everything the child needs between clone and exec, prepared by restartd beforehand.
+struct Plan {
+    exec: ExecPlan,
+    inherited: Inherited,
+    parent: libc::pid_t,
+    stdin: OwnedFd,
+    /// (read end, write end); the child gets the write end.
+    stdout: Option<(OwnedFd, OwnedFd)>,
+    stderr: (OwnedFd, OwnedFd),
+    /// Set by the child when it could not exec: the errno.
+    error: i32,
+}
+
+/// A pipe, both ends close-on-exec.
+fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
+    nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(io::Error::from)
+}
+
+/// The child's stack: anonymous memory with a guard page below it.
+struct Stack {
+    base: *mut libc::c_void,
+    len: usize,
+}
+
+impl Stack {
+    const GUARD: usize = 4096;
+
+    fn new(bytes: usize) -> io::Result<Stack> {
+        let len = Self::GUARD + bytes.div_ceil(Self::GUARD) * Self::GUARD;
+        // SAFETY: a fresh private anonymous mapping; nothing else refers to it.
+        let base = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_STACK,
+                -1,
+                0,
+            )
+        };
+        if base == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        let stack = Stack { base, len };
+        // SAFETY: the first page of our own mapping.
+        if unsafe { libc::mprotect(base, Self::GUARD, libc::PROT_NONE) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(stack)
+    }
+
+    /// The highest address: the stack grows down from here (16-byte aligned).
+    fn top(&mut self) -> *mut libc::c_void {
+        // SAFETY: one past the end of the mapping, which is page-aligned.
+        unsafe { self.base.cast::<u8>().add(self.len).cast() }
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        // SAFETY: our own mapping, no longer used (the child has exec'd or exited).
+        unsafe { libc::munmap(self.base, self.len) };
+    }
+}
+
+/// The child, between clone and exec. Every signal is blocked and memory is restartd's: only
+/// system calls, and on failure the errno into `Plan::error`, then `_exit`.
+extern "C" fn child_main(arg: *mut libc::c_void) -> libc::c_int {
+    // SAFETY: `arg` is the `Plan` restartd passed, alive until this child execs or exits.
+    let plan = unsafe { &mut *arg.cast::<Plan>() };
+    let error = match child_setup(plan) {
+        Ok(()) => plan.exec.exec(),
+        Err(e) => e,
+    };
+    plan.error = error.raw_os_error().unwrap_or(libc::EINVAL);
+    // SAFETY: ends the child without running anything of restartd's.
+    unsafe { libc::_exit(127) }
+}
+
+fn child_setup(plan: &Plan) -> io::Result<()> {
+    let wire = |fd: &OwnedFd, target: libc::c_int| -> io::Result<()> {
+        // SAFETY: dup2 and fcntl on descriptors restartd owns.
+        let result = unsafe {
+            if fd.as_raw_fd() == target {
+                libc::fcntl(target, libc::F_SETFD, 0)
+            } else {
+                libc::dup2(fd.as_raw_fd(), target)
+            }
+        };
+        match result {
+            -1 => Err(io::Error::last_os_error()),
+            _ => Ok(()),
+        }
+    };
+    wire(&plan.stdin, 0)?;
+    if let Some((_, write)) = &plan.stdout {
+        wire(write, 1)?;
+    }
+    wire(&plan.stderr.1, 2)?;
+    // SAFETY: setpgid, prctl, getppid and raise are system calls without user-space state.
+    unsafe {
+        if libc::setpgid(0, 0) != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let death = libc::SIGTERM as libc::c_ulong;
+        if libc::prctl(libc::PR_SET_PDEATHSIG, death, 0, 0, 0) != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // restartd may have died before prctl: then nobody will send the signal (it is
+        // delivered once the mask below lets it in).
+        if libc::getppid() != plan.parent {
+            libc::raise(libc::SIGTERM);
+        }
+    }
+    plan.inherited.restore()
+}
+
+/// One reaped process: its pid, how it ended and what it used.
+pub struct Reaped {
+    pub pid: i32,
+    pub end: ProcessEnd,
+    pub usage: Usage,
+}
+
+/// What a reaped process used, from `wait4(2)`'s rusage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Usage {
+    pub max_rss_kb: u64,
+    pub user_cpu_ms: u64,
+    pub sys_cpu_ms: u64,
+}
+
+impl Usage {
+    fn from_rusage(ru: &libc::rusage) -> Usage {
+        let ms = |tv: libc::timeval| (tv.tv_sec as u64) * 1000 + (tv.tv_usec as u64) / 1000;
+        Usage {
+            max_rss_kb: ru.ru_maxrss.max(0) as u64,
+            user_cpu_ms: ms(ru.ru_utime),
+            sys_cpu_ms: ms(ru.ru_stime),
+        }
+    }
+}
+
+/// Reaps one ended child of restartd without blocking; `None` when there is none.
+pub fn reap() -> Option<Reaped> {
+    loop {
+        let mut status = 0;
+        // SAFETY: rusage is plain data that wait4 fills in.
+        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+        // SAFETY: valid pointers to locals.
+        let pid = unsafe { libc::wait4(-1, &mut status, libc::WNOHANG, &mut usage) };
+        match pid {
+            0 => return None,
+            -1 if Errno::last() == Errno::EINTR => continue,
+            -1 => return None,
+            pid => match ProcessEnd::from_wait_status(status) {
+                Some(end) => {
+                    return Some(Reaped {
+                        pid,
+                        end,
+                        usage: Usage::from_rusage(&usage),
+                    })
+                }
+                None => continue,
+            },
+        }
+    }
+}
+
+/// Makes restartd the reaper of orphaned descendants (PR_SET_CHILD_SUBREAPER).
+pub fn become_subreaper() -> io::Result<()> {
+    nix::sys::prctl::set_child_subreaper(true).map_err(io::Error::from)
+}
+
+/// Sends `sig` to process group `pgid`; a group that is gone is no error.
+pub fn signal_group(pgid: i32, sig: i32) {
+    let _ = killpg(Pid::from_raw(pgid), Signal::try_from(sig).ok());
+}
+
+/// Sends `sig` to one process; a process that is gone is no error.
+pub fn signal_process(pid: i32, sig: i32) {
+    let _ = kill(Pid::from_raw(pid), Signal::try_from(sig).ok());
+}
+
+/// Whether any process of group `pgid` is alive.
+pub fn group_alive(pgid: i32) -> bool {
+    !matches!(killpg(Pid::from_raw(pgid), None), Err(Errno::ESRCH))
+}
+
+/// The process group of `pid`, if it still exists.
+pub fn group_of(pid: i32) -> Option<i32> {
+    nix::unistd::getpgid(Some(Pid::from_raw(pid)))
+        .ok()
+        .map(|p| p.as_raw())
+}
+
+/// restartd's live children (reparented descendants included), from
+/// `/proc/self/task/TID/children`; restartd is single-threaded, so its one task holds them all.
+pub fn children() -> Vec<i32> {
+    let me = std::process::id();
+    match std::fs::read_to_string(format!("/proc/self/task/{me}/children")) {
+        Ok(text) => text
+            .split_whitespace()
+            .filter_map(|p| p.parse().ok())
+            .collect(),
+        Err(_) => children_by_scan(me as i32),
+    }
+}
+
+/// The slow way, for kernels without CONFIG_PROC_CHILDREN: every /proc/PID/stat whose ppid is us.
+fn children_by_scan(me: i32) -> Vec<i32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .ok()
+                .and_then(|stat| {
+                    // The command name may hold spaces and parentheses: fields follow the last ')'.
+                    let rest = &stat[stat.rfind(')')? + 1..];
+                    rest.split_whitespace().nth(1)?.parse::<i32>().ok()
+                })
+                == Some(me)
+        })
+        .collect()
+}

@@ -1,0 +1,256 @@
+//! `restartd crashes NAME`: recent crash records, one record in full, or counts.
+//!
+//! Reads `crashes.jsonl` and its rotated file newest first and stops as soon as the query is
+//! answered; `--stats` parses only the three fields it counts.
+
+use std::collections::BTreeMap;
+use std::io::{self, Write};
+use std::ops::ControlFlow;
+use std::path::Path;
+use std::time::{Duration, SystemTime};
+
+use serde::Serialize;
+
+use crate::base::exit::code;
+use crate::records::crashlog::{self, Brief, CrashRecord};
+use crate::records::state;
+
+/// What `crashes` was asked.
+pub struct Query<'a> {
+    pub since: Option<Duration>,
+    pub n: usize,
+    pub id: Option<&'a str>,
+    pub stats: bool,
+    pub json: bool,
+}
+
+/// Runs the query against the instance directory `dir`; returns the exit status.
+pub fn run(dir: &Path, name: &str, q: &Query) -> io::Result<u8> {
+    if !dir.is_dir() {
+        eprintln!("restartd: no instance '{name}'");
+        return Ok(code::NO_SUCH);
+    }
+    let mut out = io::stdout().lock();
+    if let Some(id) = q.id {
+        return match find(dir, id)? {
+            Some(record) if q.json => {
+                writeln!(out, "{}", serde_json::to_string(&record)?)?;
+                Ok(0)
+            }
+            Some(record) => {
+                print_full(&mut out, &record)?;
+                Ok(0)
+            }
+            None => {
+                eprintln!("restartd: {name} has no crash record '{id}'");
+                Ok(code::NO_SUCH)
+            }
+        };
+    }
+    if q.stats {
+        let stats = Stats::count(dir, SystemTime::now())?;
+        if q.json {
+            writeln!(out, "{}", serde_json::to_string(&stats)?)?;
+        } else {
+            stats.print(&mut out)?;
+        }
+        return Ok(0);
+    }
+    let cutoff = q.since.and_then(|d| SystemTime::now().checked_sub(d));
+    let limit = if q.n == 0 { usize::MAX } else { q.n };
+    let mut shown = 0;
+    let mut rows = Vec::new();
+    let failed = crashlog::newest_first(dir, |line| {
+        if shown >= limit {
+            return ControlFlow::Break(None);
+        }
+        let Ok(record) = serde_json::from_slice::<CrashRecord>(line) else {
+            return ControlFlow::Continue(());
+        };
+        if let Some(cutoff) = cutoff {
+            if state::parse_rfc3339(&record.time).is_some_and(|t| t < cutoff) {
+                return ControlFlow::Break(None);
+            }
+        }
+        shown += 1;
+        if q.json {
+            if let Err(e) = out.write_all(line).and_then(|()| out.write_all(b"\n")) {
+                return ControlFlow::Break(Some(e));
+            }
+        } else {
+            rows.push(row(&record));
+        }
+        ControlFlow::Continue(())
+    })?;
+    if let Some(e) = failed.flatten() {
+        return Err(e);
+    }
+    if !q.json {
+        print_rows(&mut out, &rows)?;
+    }
+    Ok(0)
+}
+
+/// The record with `id`: a cheap substring test first, then a parse.
+pub fn find(dir: &Path, id: &str) -> io::Result<Option<CrashRecord>> {
+    // The quoted id, wherever the line has it; the parse below confirms it is the `id` field.
+    let Ok(needle) = serde_json::to_string(id) else {
+        return Ok(None);
+    };
+    crashlog::newest_first(dir, |line| {
+        if crashlog::find(line, needle.as_bytes()).is_none() {
+            return ControlFlow::Continue(());
+        }
+        match serde_json::from_slice::<CrashRecord>(line) {
+            Ok(r) if r.id == id => ControlFlow::Break(r),
+            _ => ControlFlow::Continue(()),
+        }
+    })
+}
+
+fn row(r: &CrashRecord) -> [String; 5] {
+    let time = r.time.replace('T', " ");
+    let time = time.get(..19).unwrap_or(&time).to_string();
+    let end = match (&r.exit_code, &r.signal) {
+        (Some(c), _) => format!("code {c}"),
+        (None, Some(s)) => s.clone(),
+        (None, None) => "-".into(),
+    };
+    [time, r.id.clone(), r.reason.clone(), end, error_line(r)]
+}
+
+/// The recognised error on one line, `ZeroDivisionError: division by zero`; else the detail.
+pub fn error_line(r: &CrashRecord) -> String {
+    let error = match (&r.error_type, &r.error_message) {
+        (Some(t), Some(m)) => format!("{t}: {m}"),
+        (Some(t), None) => t.clone(),
+        (None, Some(m)) => m.clone(),
+        (None, None) => r.detail.clone().unwrap_or_default(),
+    };
+    error.lines().next().unwrap_or("").to_string()
+}
+
+fn print_rows(out: &mut impl Write, rows: &[[String; 5]]) -> io::Result<()> {
+    let mut widths = [0usize; 4];
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    for row in rows {
+        let mut line = String::new();
+        for (cell, w) in row.iter().zip(widths) {
+            line.push_str(&format!("{cell:<w$}  "));
+        }
+        line.push_str(&row[4]);
+        writeln!(out, "{}", line.trim_end())?;
+    }
+    Ok(())
+}
+
+fn print_full(out: &mut impl Write, r: &CrashRecord) -> io::Result<()> {
+    let value = serde_json::to_value(r)?;
+    let long = ["stack_trace", "stderr_tail"];
+    if let serde_json::Value::Object(map) = &value {
+        for (key, v) in map {
+            if long.contains(&key.as_str()) {
+                continue;
+            }
+            let text = match v {
+                serde_json::Value::String(s) => s.clone(),
+                serde_json::Value::Null => "-".into(),
+                other => other.to_string(),
+            };
+            writeln!(out, "{key:<17}{text}")?;
+        }
+    }
+    for (title, text) in [
+        ("stack_trace", &r.stack_trace),
+        ("stderr_tail", &r.stderr_tail),
+    ] {
+        if let Some(text) = text {
+            writeln!(out, "\n{title}:\n{}", text.trim_end())?;
+        }
+    }
+    Ok(())
+}
+
+/// Adds one to `key`'s count, allocating only for a key not seen before.
+fn bump(counts: &mut BTreeMap<String, u64>, key: &str) {
+    match counts.get_mut(key) {
+        Some(n) => *n += 1,
+        None => {
+            counts.insert(key.to_string(), 1);
+        }
+    }
+}
+
+/// `crashes --stats`.
+#[derive(Debug, Serialize, PartialEq)]
+pub struct Stats {
+    pub last_hour: u64,
+    pub last_24h: u64,
+    pub total: u64,
+    pub by_reason: BTreeMap<String, u64>,
+    pub by_error_type: BTreeMap<String, u64>,
+    pub status: &'static str,
+}
+
+impl Stats {
+    /// Counts every record; `by_reason` and `by_error_type` are over all of them (a record
+    /// without a recognised error type counts as `"(none)"`).
+    pub fn count(dir: &Path, now: SystemTime) -> io::Result<Stats> {
+        // restartd's times are fixed-width RFC 3339 UTC, which sort as strings: compare them so.
+        let since = |secs| {
+            now.checked_sub(Duration::from_secs(secs))
+                .map(state::rfc3339)
+        };
+        let (hour, day) = (since(3600), since(86_400));
+        let mut stats = Stats {
+            last_hour: 0,
+            last_24h: 0,
+            total: 0,
+            by_reason: BTreeMap::new(),
+            by_error_type: BTreeMap::new(),
+            status: "healthy",
+        };
+        crashlog::newest_first(dir, |line| {
+            if let Some(brief) = Brief::parse(line) {
+                stats.total += 1;
+                stats.last_hour += u64::from(hour.as_deref().is_none_or(|h| brief.time >= h));
+                stats.last_24h += u64::from(day.as_deref().is_none_or(|d| brief.time >= d));
+                bump(&mut stats.by_reason, brief.reason);
+                bump(
+                    &mut stats.by_error_type,
+                    brief.error_type.as_deref().unwrap_or("(none)"),
+                );
+            }
+            ControlFlow::<()>::Continue(())
+        })?;
+        if stats.last_hour > 0 {
+            stats.status = "degraded";
+        }
+        Ok(stats)
+    }
+
+    fn print(&self, out: &mut impl Write) -> io::Result<()> {
+        writeln!(out, "status     {}", self.status)?;
+        writeln!(out, "last hour  {}", self.last_hour)?;
+        writeln!(out, "last 24h   {}", self.last_24h)?;
+        writeln!(out, "total      {}", self.total)?;
+        for (title, map) in [
+            ("by reason", &self.by_reason),
+            ("by error type", &self.by_error_type),
+        ] {
+            if map.is_empty() {
+                continue;
+            }
+            writeln!(out, "\n{title}:")?;
+            let width = map.keys().map(|k| k.chars().count()).max().unwrap_or(0);
+            for (key, count) in map {
+                writeln!(out, "  {key:<width$}  {count}")?;
+            }
+        }
+        Ok(())
+    }
+}

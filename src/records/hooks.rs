@@ -1,0 +1,306 @@
+//! `--on-crash` and `--on-give-up`: `sh -c CMD` run asynchronously after a crash record, with the
+//! record as one JSON line on stdin and its key facts in `RESTARTD_*` variables.
+//!
+//! Crash data never goes into the command string, so nothing a crashing program prints can run.
+//! A hook is killed (its whole group) after `TIMEOUT`; its failure is reported and never changes
+//! supervision. `--alert-limit N/DUR` limits `--on-crash` over a sliding window; `--on-give-up`
+//! is never limited. The event loop reaps hooks and waits for them before exiting.
+
+use std::collections::VecDeque;
+use std::io::{self, Seek, Write};
+use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::unix::process::CommandExt;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use nix::libc;
+
+use crate::base::exit::ProcessEnd;
+use crate::records::crashlog::CrashRecord;
+
+/// A hook still running after this long is killed.
+pub const TIMEOUT: Duration = Duration::from_secs(30);
+
+/// `--alert-limit N/DUR`: at most `count` crash hooks per `per`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AlertLimit {
+    pub count: u32,
+    pub per: Duration,
+}
+
+/// Parses `N/DUR`, e.g. `5/5m`.
+pub fn parse_alert_limit(s: &str) -> Result<AlertLimit, String> {
+    let err = || format!("invalid limit '{s}': expected COUNT/DURATION, e.g. 5/5m or 1/30s");
+    let (count, per) = s.split_once('/').ok_or_else(err)?;
+    let count = count.trim().parse::<u32>().map_err(|_| err())?;
+    let per = humantime::parse_duration(per.trim()).map_err(|_| err())?;
+    if count == 0 || per.is_zero() {
+        return Err(err());
+    }
+    Ok(AlertLimit { count, per })
+}
+
+/// Which hook.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Event {
+    Crash,
+    GiveUp,
+}
+
+impl Event {
+    fn as_str(self) -> &'static str {
+        match self {
+            Event::Crash => "crash",
+            Event::GiveUp => "give-up",
+        }
+    }
+
+    fn flag(self) -> &'static str {
+        match self {
+            Event::Crash => "--on-crash",
+            Event::GiveUp => "--on-give-up",
+        }
+    }
+}
+
+struct Running {
+    pid: i32,
+    event: Event,
+    deadline: Instant,
+}
+
+/// The configured hooks and the ones running.
+pub struct Hooks {
+    on_crash: Option<String>,
+    on_give_up: Option<String>,
+    limit: AlertLimit,
+    /// When crash hooks ran, inside the limit's window.
+    recent: VecDeque<Instant>,
+    /// Crash hooks skipped since the last one ran.
+    suppressed: u32,
+    running: Vec<Running>,
+}
+
+impl Hooks {
+    /// Hooks as configured; none run yet.
+    pub fn new(on_crash: Option<String>, on_give_up: Option<String>, limit: AlertLimit) -> Hooks {
+        Hooks {
+            on_crash,
+            on_give_up,
+            limit,
+            recent: VecDeque::new(),
+            suppressed: 0,
+            running: Vec::new(),
+        }
+    }
+
+    /// Runs the hooks for a crash record; returns messages to report (failures to start).
+    pub fn fire(
+        &mut self,
+        record: &CrashRecord,
+        give_up: bool,
+        name: &str,
+        now: Instant,
+    ) -> Vec<String> {
+        let mut problems = Vec::new();
+        if let Some(cmd) = self.on_crash.clone() {
+            while self
+                .recent
+                .front()
+                .is_some_and(|&t| now.duration_since(t) >= self.limit.per)
+            {
+                self.recent.pop_front();
+            }
+            if self.recent.len() < self.limit.count as usize {
+                self.recent.push_back(now);
+                let suppressed = std::mem::take(&mut self.suppressed);
+                if let Err(e) = self.start(&cmd, Event::Crash, record, suppressed, name, now) {
+                    problems.push(e);
+                }
+            } else {
+                self.suppressed += 1;
+            }
+        }
+        if give_up {
+            if let Some(cmd) = self.on_give_up.clone() {
+                if let Err(e) = self.start(&cmd, Event::GiveUp, record, self.suppressed, name, now)
+                {
+                    problems.push(e);
+                }
+            }
+        }
+        problems
+    }
+
+    fn start(
+        &mut self,
+        cmd: &str,
+        event: Event,
+        record: &CrashRecord,
+        suppressed: u32,
+        name: &str,
+        now: Instant,
+    ) -> Result<(), String> {
+        let spawn = || -> io::Result<i32> {
+            let mut line = serde_json::to_vec(record).map_err(io::Error::other)?;
+            line.push(b'\n');
+            let stdin = memfd_with(&line)?;
+            let opt = |v: Option<String>| v.unwrap_or_default();
+            let child = Command::new("/bin/sh")
+                .arg("-c")
+                .arg(cmd)
+                .stdin(Stdio::from(stdin))
+                .process_group(0)
+                .env("RESTARTD_EVENT", event.as_str())
+                .env("RESTARTD_NAME", name)
+                .env("RESTARTD_CRASH_ID", &record.id)
+                .env("RESTARTD_REASON", &record.reason)
+                .env(
+                    "RESTARTD_EXIT_CODE",
+                    opt(record.exit_code.map(|c| c.to_string())),
+                )
+                .env("RESTARTD_SIGNAL", opt(record.signal.clone()))
+                .env("RESTARTD_RESTARTS", record.restarts.to_string())
+                .env("RESTARTD_ACTION", &record.action)
+                .env("RESTARTD_SUPPRESSED", suppressed.to_string())
+                .spawn()?;
+            Ok(child.id() as i32)
+        };
+        match spawn() {
+            Ok(pid) => {
+                self.running.push(Running {
+                    pid,
+                    event,
+                    deadline: now + TIMEOUT,
+                });
+                Ok(())
+            }
+            Err(e) => Err(format!("{} hook could not start: {e}", event.flag())),
+        }
+    }
+
+    /// Whether `pid` is a running hook.
+    pub fn owns(&self, pid: i32) -> bool {
+        self.running.iter().any(|r| r.pid == pid)
+    }
+
+    /// A hook was reaped; returns a message when it failed.
+    pub fn reaped(&mut self, pid: i32, end: ProcessEnd) -> Option<String> {
+        let i = self.running.iter().position(|r| r.pid == pid)?;
+        let hook = self.running.swap_remove(i);
+        (end != ProcessEnd::Exited(0))
+            .then(|| format!("{} hook failed: {}", hook.event.flag(), end.describe()))
+    }
+
+    /// When the next running hook times out.
+    pub fn deadline(&self) -> Option<Instant> {
+        self.running.iter().map(|r| r.deadline).min()
+    }
+
+    /// Kills the hooks past their deadline (their whole group); returns what to report.
+    pub fn kill_overdue(&mut self, now: Instant) -> Vec<String> {
+        let mut msgs = Vec::new();
+        for hook in self.running.iter_mut().filter(|r| r.deadline <= now) {
+            crate::process::child::signal_group(hook.pid, libc::SIGKILL);
+            // Reaped later; do not kill twice.
+            hook.deadline = now + Duration::from_secs(3600);
+            msgs.push(format!(
+                "{} hook ran longer than {}s and was killed",
+                hook.event.flag(),
+                TIMEOUT.as_secs()
+            ));
+        }
+        msgs
+    }
+
+    /// Whether no hook runs.
+    pub fn idle(&self) -> bool {
+        self.running.is_empty()
+    }
+}
+
+/// An anonymous in-memory file holding `bytes`, positioned at the start: the hook's stdin, which
+/// never blocks restartd however large the record or however slow the hook.
+fn memfd_with(bytes: &[u8]) -> io::Result<std::fs::File> {
+    // SAFETY: a valid NUL-terminated name; the returned fd is checked and owned at once.
+    let fd = unsafe { libc::memfd_create(c"restartd-hook".as_ptr(), libc::MFD_CLOEXEC) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: fd is a fresh descriptor that nothing else owns.
+    let mut file = std::fs::File::from(unsafe { OwnedFd::from_raw_fd(fd) });
+    file.write_all(bytes)?;
+    file.rewind()?;
+    Ok(file)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn alert_limits_parse() {
+        assert_eq!(
+            parse_alert_limit("5/5m"),
+            Ok(AlertLimit {
+                count: 5,
+                per: Duration::from_secs(300)
+            })
+        );
+        assert_eq!(
+            parse_alert_limit("5"),
+            Err("invalid limit '5': expected COUNT/DURATION, e.g. 5/5m or 1/30s".into())
+        );
+        for bad in ["0/5m", "5/0", "x/5m", "5/x", "/", ""] {
+            assert!(parse_alert_limit(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    fn record() -> CrashRecord {
+        serde_json::from_value(serde_json::json!({
+            "id": "i", "name": "n", "time": "t", "reason": "exit", "exit_code": 1, "signal": null,
+            "core_dumped": false, "expected": false, "pid": 1, "uptime_ms": 0, "restarts": 0,
+            "action": "restart", "next_delay_ms": 0, "error_type": null, "error_message": null,
+            "stack_trace": null, "stderr_tail": null, "max_rss_kb": null, "user_cpu_ms": null,
+            "sys_cpu_ms": null, "command": [], "cwd": null, "host": null,
+            "restartd_version": "0", "detail": null
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_hung_hook_is_killed_at_its_deadline() {
+        let limit = AlertLimit {
+            count: 1,
+            per: Duration::from_secs(60),
+        };
+        let mut hooks = Hooks::new(Some("sleep 100".into()), None, limit);
+        let now = Instant::now();
+        assert!(hooks.fire(&record(), false, "n", now).is_empty());
+        assert_eq!(hooks.deadline(), Some(now + TIMEOUT));
+        let pid = hooks.running[0].pid;
+        assert!(hooks
+            .kill_overdue(now + TIMEOUT - Duration::from_secs(1))
+            .is_empty());
+        let killed = hooks.kill_overdue(now + TIMEOUT);
+        assert_eq!(
+            killed,
+            ["--on-crash hook ran longer than 30s and was killed"]
+        );
+        let status = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None).unwrap();
+        assert!(matches!(
+            status,
+            nix::sys::wait::WaitStatus::Signaled(_, nix::sys::signal::Signal::SIGKILL, _)
+        ));
+        let end = ProcessEnd::Signaled {
+            signal: libc::SIGKILL,
+            core_dumped: false,
+        };
+        assert!(hooks.reaped(pid, end).is_some());
+        assert!(hooks.idle());
+        // The limit holds: a second crash inside the minute runs nothing and is counted.
+        hooks.fire(&record(), false, "n", now + Duration::from_secs(1));
+        assert!(hooks.idle());
+        assert_eq!(hooks.suppressed, 1);
+    }
+}

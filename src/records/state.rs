@@ -1,0 +1,261 @@
+//! `state.json`: what a running or past instance is doing, replaced atomically at every change.
+//!
+//! Writes go to `state.json.tmp`, are fsync'd, then renamed over `state.json` (SPEC §6), so a
+//! reader, or a restartd after a crash, never sees a partial file. The directory is not fsync'd:
+//! after a power loss the previous complete state may come back, never a torn one, and the crash
+//! records (fsync'd on their own) are the durable log. This keeps a restart to two fsyncs. A file
+//! that cannot be read is moved aside to `state.json.corrupt` and never stops supervision.
+
+use std::fs;
+use std::io::{self, Read, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use serde::{Deserialize, Serialize};
+
+use crate::records::instance::{open_private, STATE};
+use crate::supervise::machine::Status;
+
+/// The format version in `version`.
+pub const VERSION: u32 = 1;
+
+/// `state.json`, field for field (SPEC §6).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StateFile {
+    pub version: u32,
+    pub name: String,
+    pub command: Vec<String>,
+    pub status: Status,
+    pub supervisor_pid: u32,
+    pub child_pid: Option<i32>,
+    pub started_at: String,
+    pub child_started_at: Option<String>,
+    pub restarts: u64,
+    pub recent_restarts: Vec<String>,
+    pub max_restarts: Option<u32>,
+    pub window_secs: u64,
+    pub last_exit: Option<LastExitJson>,
+    pub next_restart_at: Option<String>,
+    pub health: Option<String>,
+    /// With `--notify`: whether the child sent `READY=1` (null without `--notify`).
+    #[serde(default)]
+    pub ready: Option<bool>,
+    /// With `--notify`: the child's last `STATUS=` text.
+    #[serde(default)]
+    pub status_text: Option<String>,
+    pub updated_at: String,
+    /// `--label`s (SPEC §9).
+    #[serde(default)]
+    pub labels: std::collections::BTreeMap<String, String>,
+}
+
+/// `state.json`'s `last_exit`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LastExitJson {
+    pub code: Option<i32>,
+    pub signal: Option<String>,
+    pub reason: String,
+    pub at: String,
+    pub crash_id: Option<String>,
+}
+
+/// RFC 3339 UTC with milliseconds, e.g. `2026-11-23T10:00:00.123Z`.
+pub fn rfc3339(t: SystemTime) -> String {
+    humantime::format_rfc3339_millis(t).to_string()
+}
+
+/// Parses an RFC 3339 time as written by `rfc3339`.
+pub fn parse_rfc3339(s: &str) -> Option<SystemTime> {
+    humantime::parse_rfc3339_weak(s).ok()
+}
+
+/// What reading `state.json` found.
+pub enum Loaded {
+    Missing,
+    Found(Box<StateFile>),
+    Corrupt(String),
+}
+
+/// A `state.json` larger than this is corrupt and is not read into memory. A real one holds the
+/// command line and at most `--max-restarts` + 1 (unlimited: 100) `recent_restarts` of about
+/// 30 bytes: under 16 MiB unless `--max-restarts` is above about 500,000 and all are in the window.
+pub const MAX_SIZE: u64 = 16 << 20;
+
+impl StateFile {
+    /// Parses the bytes of a `state.json`: the pure half of `load`, also used by the fuzzer.
+    /// Any input gives `Ok` or a one-line reason; it never panics.
+    pub fn parse(bytes: &[u8]) -> Result<StateFile, String> {
+        let parsed = serde_json::from_slice::<StateFile>(bytes);
+        if let Ok(state) = &parsed {
+            if state.version == VERSION {
+                return parsed.map_err(|e| e.to_string());
+            }
+        }
+        // Another version may have other fields, and saying which version it is tells more
+        // than a missing field.
+        #[derive(Deserialize)]
+        struct Versioned {
+            version: serde_json::Value,
+        }
+        if let Ok(v) = serde_json::from_slice::<Versioned>(bytes) {
+            if v.version != serde_json::json!(VERSION) {
+                return Err(format!(
+                    "unknown version {} (this restartd reads and writes version {VERSION})",
+                    v.version
+                ));
+            }
+        }
+        parsed.map_err(|e| e.to_string())
+    }
+}
+
+/// Reads `DIR/state.json`, never through a symlink and never more than `MAX_SIZE` bytes.
+pub fn load(dir: &Path) -> Loaded {
+    let path = dir.join(STATE);
+    let file = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_CLOEXEC)
+        .open(&path);
+    let mut bytes = Vec::new();
+    let read = file.and_then(|f| f.take(MAX_SIZE + 1).read_to_end(&mut bytes));
+    match read {
+        Ok(_) if bytes.len() as u64 > MAX_SIZE => {
+            return Loaded::Corrupt(format!("larger than {} MiB", MAX_SIZE >> 20))
+        }
+        Ok(_) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Loaded::Missing,
+        Err(e) => return Loaded::Corrupt(e.to_string()),
+    }
+    match StateFile::parse(&bytes) {
+        Ok(state) => Loaded::Found(Box::new(state)),
+        Err(why) => Loaded::Corrupt(why),
+    }
+}
+
+/// Renames `state.json` to `state.json.corrupt`, replacing an older one.
+pub fn move_aside(dir: &Path) -> io::Result<PathBuf> {
+    let to = dir.join(format!("{STATE}.corrupt"));
+    fs::rename(dir.join(STATE), &to)?;
+    Ok(to)
+}
+
+/// Writes `state.json` atomically.
+pub struct StateWriter {
+    dir: PathBuf,
+    /// The last `save` failed and was reported.
+    failing: bool,
+}
+
+impl StateWriter {
+    /// A writer for `dir`, which must exist.
+    pub fn new(dir: &Path) -> io::Result<StateWriter> {
+        if !dir.is_dir() {
+            return Err(io::Error::new(io::ErrorKind::NotFound, "no such directory"));
+        }
+        Ok(StateWriter {
+            dir: dir.to_path_buf(),
+            failing: false,
+        })
+    }
+
+    /// `write`, saying only what changed: `Err(msg)` for the first failure in a row (a full
+    /// disk fails every write), `Ok(Some(msg))` for the first success after it.
+    pub fn save(&mut self, state: &StateFile) -> Result<Option<String>, String> {
+        let path = self.dir.join(STATE);
+        match self.write(state) {
+            Ok(()) if self.failing => {
+                self.failing = false;
+                Ok(Some(format!("{} is written again", path.display())))
+            }
+            Ok(()) => Ok(None),
+            Err(_) if self.failing => Ok(None),
+            Err(e) => {
+                self.failing = true;
+                Err(format!(
+                    "unable to write {}: {e}; supervision goes on, and this is not repeated until it works again",
+                    path.display()
+                ))
+            }
+        }
+    }
+
+    /// Replaces `state.json` with `state`: write, fsync, rename.
+    pub fn write(&self, state: &StateFile) -> io::Result<()> {
+        let mut bytes = serde_json::to_vec_pretty(state).map_err(io::Error::other)?;
+        bytes.push(b'\n');
+        let tmp = self.dir.join(format!("{STATE}.tmp"));
+        let mut file = open_private(&tmp, false)?;
+        file.write_all(&bytes)?;
+        file.sync_data()?;
+        drop(file);
+        fs::rename(&tmp, self.dir.join(STATE))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> StateFile {
+        StateFile {
+            version: VERSION,
+            name: "api".into(),
+            command: vec!["sleep".into(), "1".into()],
+            status: Status::GaveUp,
+            supervisor_pid: 1,
+            child_pid: None,
+            started_at: rfc3339(SystemTime::UNIX_EPOCH),
+            child_started_at: None,
+            restarts: 3,
+            recent_restarts: vec![],
+            max_restarts: None,
+            window_secs: 300,
+            last_exit: Some(LastExitJson {
+                code: Some(1),
+                signal: None,
+                reason: "exit".into(),
+                at: rfc3339(SystemTime::UNIX_EPOCH),
+                crash_id: None,
+            }),
+            next_restart_at: None,
+            health: None,
+            ready: None,
+            status_text: None,
+            updated_at: rfc3339(SystemTime::UNIX_EPOCH),
+            labels: Default::default(),
+        }
+    }
+
+    #[test]
+    fn round_trips_and_spells_status_as_in_the_spec() {
+        let dir = tempfile::tempdir().unwrap();
+        let w = StateWriter::new(dir.path()).unwrap();
+        w.write(&sample()).unwrap();
+        let text = fs::read_to_string(dir.path().join(STATE)).unwrap();
+        assert!(text.contains("\"status\": \"gave-up\""), "{text}");
+        assert!(
+            text.contains("\"started_at\": \"1970-01-01T00:00:00.000Z\""),
+            "{text}"
+        );
+        match load(dir.path()) {
+            Loaded::Found(s) => assert_eq!(*s, sample()),
+            _ => panic!("not loaded"),
+        }
+        assert!(!dir.path().join("state.json.tmp").exists());
+    }
+
+    #[test]
+    fn corrupt_truncated_and_wrong_version_files_are_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(matches!(load(dir.path()), Loaded::Missing));
+        let full = serde_json::to_string(&sample()).unwrap();
+        let other = full.replace("\"version\":1", "\"version\":2");
+        for bad in ["", "{", "null", &full[..full.len() / 2], &other] {
+            fs::write(dir.path().join(STATE), bad).unwrap();
+            assert!(matches!(load(dir.path()), Loaded::Corrupt(_)), "{bad:?}");
+        }
+        move_aside(dir.path()).unwrap();
+        assert!(dir.path().join("state.json.corrupt").exists());
+    }
+}

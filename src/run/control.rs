@@ -1,0 +1,257 @@
+//! The control channel of a running instance: a unix stream socket `control` in the instance
+//! directory, for `stop`, `restart`, `signal` and `reset`.
+//!
+//! One request line in, one reply line out (`ok` or `error: …`). Only the owner (same uid, or
+//! root) may use it: the directory is 0700, the socket 0600, and the peer's credentials are
+//! checked. The server never blocks: connections are non-blocking, few and short-lived. A `stop`
+//! connection is kept open until restartd exits, so the client can wait for the end.
+
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::os::fd::{AsFd, BorrowedFd};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+
+use nix::sys::socket::{getsockopt, sockopt::PeerCredentials};
+
+use crate::records::instance::CONTROL;
+
+/// A request to a running instance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Request {
+    Stop,
+    Restart,
+    Signal(i32),
+    Reset,
+}
+
+impl Request {
+    fn line(self) -> String {
+        match self {
+            Request::Stop => "stop\n".into(),
+            Request::Restart => "restart\n".into(),
+            Request::Signal(sig) => format!("signal {sig}\n"),
+            Request::Reset => "reset\n".into(),
+        }
+    }
+
+    fn parse(line: &str) -> Option<Request> {
+        let mut words = line.split_whitespace();
+        let request = match (words.next()?, words.next()) {
+            ("stop", None) => Request::Stop,
+            ("restart", None) => Request::Restart,
+            ("reset", None) => Request::Reset,
+            ("signal", Some(n)) => Request::Signal(n.parse().ok()?),
+            _ => return None,
+        };
+        words.next().is_none().then_some(request)
+    }
+}
+
+/// At most this many connections are served at once; more are refused.
+const MAX_CONNECTIONS: usize = 8;
+/// A request line longer than this is refused.
+const MAX_REQUEST: usize = 256;
+
+struct Conn {
+    stream: UnixStream,
+    buf: Vec<u8>,
+}
+
+/// The listening side, owned by the event loop.
+pub struct Server {
+    listener: UnixListener,
+    conns: Vec<Conn>,
+    /// `stop` clients waiting for restartd to exit.
+    waiters: Vec<UnixStream>,
+}
+
+/// A received request and the connection to answer on.
+pub struct Pending {
+    pub request: Request,
+    stream: UnixStream,
+}
+
+impl Pending {
+    /// Answers `ok` and closes.
+    pub fn ok(mut self) {
+        let _ = self.stream.write_all(b"ok\n");
+    }
+
+    /// Answers `error: msg` and closes.
+    pub fn error(mut self, msg: &str) {
+        let _ = self.stream.write_all(format!("error: {msg}\n").as_bytes());
+    }
+
+    /// Answers `ok` and keeps the connection until restartd exits.
+    pub fn ok_and_wait(mut self, server: &mut Server) {
+        if self.stream.write_all(b"ok\n").is_ok() {
+            server.waiters.push(self.stream);
+        }
+    }
+}
+
+impl Server {
+    /// Listens on `DIR/control`, replacing a stale socket (the caller holds the instance lock).
+    pub fn bind(dir: &Path) -> io::Result<Server> {
+        let (path, _dir) = socket_path(dir)?;
+        match std::fs::remove_file(&path) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+            _ => {}
+        }
+        let listener = UnixListener::bind(&path)?;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+        listener.set_nonblocking(true)?;
+        Ok(Server {
+            listener,
+            conns: Vec::new(),
+            waiters: Vec::new(),
+        })
+    }
+
+    /// The fds to poll for readability.
+    pub fn fds(&self) -> impl Iterator<Item = BorrowedFd<'_>> {
+        std::iter::once(self.listener.as_fd()).chain(self.conns.iter().map(|c| c.stream.as_fd()))
+    }
+
+    /// Accepts new connections and returns the complete requests received so far.
+    pub fn requests(&mut self) -> Vec<Pending> {
+        while let Ok((stream, _)) = self.listener.accept() {
+            if !owner(&stream) {
+                let _ =
+                    (&stream).write_all(b"error: permission denied: not the instance's owner\n");
+                continue;
+            }
+            if self.conns.len() >= MAX_CONNECTIONS || stream.set_nonblocking(true).is_err() {
+                let _ = (&stream).write_all(b"error: busy, try again\n");
+                continue;
+            }
+            self.conns.push(Conn {
+                stream,
+                buf: Vec::new(),
+            });
+        }
+        let mut done = Vec::new();
+        let mut i = 0;
+        while i < self.conns.len() {
+            match read_line(&mut self.conns[i]) {
+                LineState::Waiting => i += 1,
+                LineState::Closed => {
+                    self.conns.swap_remove(i);
+                }
+                LineState::Line(line) => {
+                    let conn = self.conns.swap_remove(i);
+                    match Request::parse(&line) {
+                        Some(request) => done.push(Pending {
+                            request,
+                            stream: conn.stream,
+                        }),
+                        None => {
+                            let _ = (&conn.stream).write_all(b"error: unknown request\n");
+                        }
+                    }
+                }
+            }
+        }
+        done
+    }
+}
+
+enum LineState {
+    Waiting,
+    Closed,
+    Line(String),
+}
+
+fn read_line(conn: &mut Conn) -> LineState {
+    let mut buf = [0u8; 128];
+    loop {
+        match conn.stream.read(&mut buf) {
+            Ok(0) => return LineState::Closed,
+            Ok(n) => conn.buf.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+            Err(_) => return LineState::Closed,
+        }
+        if conn.buf.len() > MAX_REQUEST {
+            return LineState::Closed;
+        }
+    }
+    match conn.buf.iter().position(|&b| b == b'\n') {
+        Some(end) => LineState::Line(String::from_utf8_lossy(&conn.buf[..end]).into_owned()),
+        None => LineState::Waiting,
+    }
+}
+
+/// Whether the peer runs as restartd's user or as root.
+fn owner(stream: &UnixStream) -> bool {
+    let me = nix::unistd::geteuid().as_raw();
+    getsockopt(stream, PeerCredentials).is_ok_and(|cred| cred.uid() == me || cred.uid() == 0)
+}
+
+/// The socket's path; a path too long for `sun_path` (108 bytes) goes through
+/// `/proc/self/fd/N/control` of an open directory fd, which the caller keeps alive.
+fn socket_path(dir: &Path) -> io::Result<(PathBuf, Option<std::fs::File>)> {
+    let path = dir.join(CONTROL);
+    if path.as_os_str().len() < 100 {
+        return Ok((path, None));
+    }
+    let dir_fd = std::fs::File::open(dir)?;
+    use std::os::fd::AsRawFd;
+    let short = PathBuf::from(format!("/proc/self/fd/{}/{CONTROL}", dir_fd.as_raw_fd()));
+    Ok((short, Some(dir_fd)))
+}
+
+/// Sends `request` to the instance in `dir`; returns its reply line. For `Stop`, waits until the
+/// instance has exited. `Err` with `ErrorKind::NotFound`/`ConnectionRefused` means not running.
+pub fn send(dir: &Path, request: Request) -> io::Result<String> {
+    let (path, _dir) = socket_path(dir)?;
+    let mut stream = UnixStream::connect(&path)?;
+    stream.write_all(request.line().as_bytes())?;
+    let mut reader = BufReader::new(stream);
+    let mut reply = String::new();
+    reader.read_line(&mut reply)?;
+    if request == Request::Stop && reply.trim() == "ok" {
+        // The server closes the connection when restartd exits.
+        let mut rest = Vec::new();
+        let _ = reader.read_to_end(&mut rest);
+    }
+    Ok(reply.trim_end().to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_round_trip_and_junk_is_refused() {
+        for r in [
+            Request::Stop,
+            Request::Restart,
+            Request::Reset,
+            Request::Signal(10),
+        ] {
+            assert_eq!(Request::parse(&r.line()), Some(r));
+        }
+        for junk in ["", "stop now", "signal", "signal x", "halt"] {
+            assert_eq!(Request::parse(junk), None, "{junk:?}");
+        }
+    }
+
+    #[test]
+    fn a_request_is_served_over_the_socket() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut server = Server::bind(dir.path()).unwrap();
+        let path = dir.path().to_path_buf();
+        let client = std::thread::spawn(move || send(&path, Request::Signal(1)).unwrap());
+        let pending = loop {
+            if let Some(p) = server.requests().pop() {
+                break p;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        };
+        assert_eq!(pending.request, Request::Signal(1));
+        pending.ok();
+        assert_eq!(client.join().unwrap(), "ok");
+    }
+}
