@@ -122,6 +122,7 @@ impl Config {
                 min_uptime: args.min_uptime,
                 stop_signal: args.stop_signal.0,
                 stop_timeout: args.stop_timeout,
+                notify: args.notify || args.watchdog.is_some(),
             },
             window: args.window,
             max_restarts: args.max_restarts.0,

@@ -16,16 +16,15 @@ use nix::sys::socket::{getsockopt, sockopt::PeerCredentials};
 
 use crate::records::instance::CONTROL;
 
-/// A request to a running instance.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Request {
-    Stop,
-    Restart,
-    Signal(i32),
-    Reset,
+pub use crate::supervise::machine::Request;
+
+/// The wire form of a request: one line.
+trait Line: Sized {
+    fn line(self) -> String;
+    fn parse(line: &str) -> Option<Self>;
 }
 
-impl Request {
+impl Line for Request {
     fn line(self) -> String {
         match self {
             Request::Stop => "stop\n".into(),

@@ -1,9 +1,14 @@
 //! `restartd [OPTIONS] -- COMMAND` at run time: the event loop (the fds, one clock read a turn,
-//! feeding the machine and carrying out its actions), the control socket the subcommands talk
-//! to, and restartd's own log lines.
+//! feeding the machine and carrying out its actions) and the parts it drives, each owning one
+//! thing: `family` the child, its group and its output; `monitors` what watches the child;
+//! `recorder` the crash records, `state.json` and hooks. Also the control socket the
+//! subcommands talk to, and restartd's own log lines.
 //!
 //! Imports every layer below it; nothing below imports it.
 
 pub mod control;
 pub mod event_loop;
+pub mod family;
 pub mod log;
+pub mod monitors;
+pub mod recorder;

@@ -1,13 +1,19 @@
-//! The supervisor state machine: what happens when the child starts, ends, or is asked to stop.
+//! The supervisor state machine: the one place that decides what happens when the child starts,
+//! ends, fails a check, or when restartd is signalled or asked for something.
 //!
 //! `Machine::handle(input, now)` returns the actions to carry out, in order; `deadline()` says
 //! when it next needs a `Tick`. It never performs IO and never reads a clock: the event loop
 //! feeds it facts and carries out its actions (quinn-proto's `handle_timeout(now)` contract).
-//! Every (status, input) pair is written out in `handle`.
+//! Everything the machine waits on lives in its `State` variant (the child, the stop under way
+//! and its SIGKILL deadline, the leftovers' cleanup, the backoff), and `handle` is one
+//! `match (state, input)` that can be read against SPEC §3 and §4 line by line.
 
 use std::time::{Duration, Instant, SystemTime};
 
-use nix::libc::{SIGKILL, SIGSTOP};
+use nix::libc::{
+    SIGABRT, SIGCONT, SIGHUP, SIGINT, SIGKILL, SIGQUIT, SIGSTOP, SIGTERM, SIGTSTP, SIGUSR1,
+    SIGUSR2, SIGWINCH,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::base::exit::{code, ProcessEnd};
@@ -22,7 +28,7 @@ pub struct Now {
 }
 
 impl Now {
-    /// Reads both clocks. Called by the event loop only.
+    /// Reads both clocks. Called by the event loop only, once a turn.
     pub fn read() -> Now {
         Now {
             mono: Instant::now(),
@@ -40,6 +46,8 @@ pub struct Settings {
     pub min_uptime: Duration,
     pub stop_signal: i32,
     pub stop_timeout: Duration,
+    /// `--notify`: the child says when it is ready (READY=1); without it, it is ready at spawn.
+    pub notify: bool,
 }
 
 /// `state.json`'s `status`.
@@ -75,6 +83,15 @@ impl Status {
     }
 }
 
+/// A request to a running instance (`restartd stop|restart|signal|reset NAME`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Request {
+    Stop,
+    Restart,
+    Signal(i32),
+    Reset,
+}
+
 /// What the event loop observed.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Input {
@@ -82,25 +99,21 @@ pub enum Input {
     Spawned { pid: i32 },
     /// The command could not be started.
     SpawnFailed { not_found: bool, error: String },
-    /// The main child was reaped. `leftovers`: processes of its group or reparented descendants
-    /// are still alive. `jitter` is a sample in `[0, 1)`.
+    /// The main child ended. `leftovers`: processes of its group or reparented descendants are
+    /// still alive. `jitter` is a sample in `[0, 1)`.
     ChildEnded {
         end: ProcessEnd,
         leftovers: bool,
         jitter: f64,
     },
-    /// No process of the last child's group and no reparented descendant is left.
-    LeftoversGone,
-    /// SIGTERM, SIGINT or SIGQUIT to restartd (that signal), or `restartd stop` (`--stop-signal`).
-    StopRequested { signal: i32 },
-    /// `restartd restart`: replace the child gracefully; no crash, no backoff.
-    RestartRequested,
-    /// SIGHUP, SIGUSR1, SIGUSR2, SIGWINCH, SIGCONT: pass on to the child's group.
-    Forward { signal: i32 },
-    /// SIGTSTP: suspend the child and restartd.
-    Suspend,
-    /// `restartd reset`: forget the restart window.
-    ResetWindow,
+    /// While the machine cleans up after a child (`cleaning()`): whether anything of it is left.
+    Leftovers { alive: bool },
+    /// A signal to restartd itself.
+    Signal { signal: i32 },
+    /// A request on the control socket; the machine answers with `Action::Reply`.
+    Request(Request),
+    /// The child sent READY=1.
+    Ready,
     /// The health check failed `--health-retries` times; `detail` is the last check's output.
     Unhealthy { detail: String },
     /// The child's process group uses more than `--max-memory`; `detail` says how much.
@@ -195,7 +208,7 @@ pub struct EndReport {
     /// The exit code is one the configuration names (`--no-restart-exit-codes`,
     /// `--force-restart-exit-codes`): an end the user anticipated.
     pub expected: bool,
-    /// The spawn error.
+    /// The spawn error, or what restartd saw when it stopped a failing child.
     pub detail: Option<String>,
 }
 
@@ -207,38 +220,68 @@ pub struct LastExit {
     pub at: SystemTime,
 }
 
+/// What restartd tells systemd (when it runs under one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tell {
+    /// READY=1: the child is ready.
+    Ready,
+    /// STOPPING=1: restartd is stopping.
+    Stopping,
+}
+
+/// The answer to a control request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reply {
+    /// Done (or under way).
+    Ok,
+    /// A stop: answered once restartd has stopped, so `restartd stop` returns when it is over.
+    WhenStopped,
+    /// Refused, and why.
+    Refused(String),
+}
+
 /// What the event loop must do, in order.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Action {
     /// Start the command; `restarts` goes into `RESTARTD_RESTARTS`. Answer with
-    /// `Spawned` or `SpawnFailed`.
+    /// `Spawned` or `SpawnFailed`, before any other input.
     Spawn { restarts: u32 },
     /// Signal the child's process group.
     SignalGroup(i32),
     /// Signal the main child only (the watchdog's SIGABRT, for its stack dump).
     SignalChild(i32),
-    /// Signal the child's process group and every reparented descendant.
+    /// Signal the child's process group and every reparented descendant; repeated, it reaches
+    /// only those that did not get this signal yet.
     SignalAll(i32),
+    /// The last child's group is clean: forget it; nothing of it may be signalled any more.
+    Release,
     /// Stop restartd itself (SIGSTOP), after the child's group was stopped.
     SuspendSelf,
+    /// Start (true) or stop (false) the health checks, watchdog and memory sampling.
+    Monitors(bool),
+    /// Tell systemd.
+    Tell(Tell),
+    /// Answer the control request being handled.
+    Reply(Reply),
     /// Log the end and, when `crash`, append the crash record durably before the next action.
     Ended(EndReport),
     /// `state.json` changed.
     SaveState,
-    /// An input that cannot happen in this status; logged, otherwise ignored.
+    /// An input that cannot happen in this state; logged, otherwise ignored.
     Unexpected(String),
     /// Exit restartd with this status.
     Exit(u8),
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Why restartd is stopping the child.
+#[derive(Debug, Clone, PartialEq, Eq)]
 enum Stop {
     /// Stop the child and exit.
     Shutdown { signal: i32 },
-    /// Stop the child and start it again.
+    /// Stop the child and start it again (`restartd restart`).
     Restart,
-    /// restartd stopped a failing child (unhealthy, memory, watchdog); the policy decides next.
-    Failure(Reason),
+    /// restartd stopped a failing child; the policy decides next. `detail` is what it saw.
+    Failure { reason: Reason, detail: String },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -257,30 +300,67 @@ enum SpawnKind {
     Requested,
 }
 
+/// How restartd ends: the status it leaves in `state.json` and its exit status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Final {
+    status: Status,
+    code: u8,
+}
+
+/// What follows once the last child's leftovers are gone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Then {
+    /// Wait until `until`, then restart (an automatic restart).
+    Backoff { until: Instant, wall: SystemTime },
+    /// Start again at once (a requested restart).
+    Respawn,
+    /// Exit.
+    Exit(Final),
+}
+
+/// Where the machine is. Each variant holds what it waits on.
+#[derive(Debug, Clone, PartialEq)]
+enum State {
+    /// A spawn was asked for; `Spawned` or `SpawnFailed` comes next.
+    Starting { kind: SpawnKind },
+    /// The child runs.
+    Running { run: Run, ready: bool },
+    /// restartd sent the child's group a stop signal; SIGKILL at `kill_at` (`None`: sent).
+    Stopping {
+        run: Run,
+        why: Stop,
+        kill_at: Option<Instant>,
+    },
+    /// The child is gone; what is left of its group and its descendants got `signal` (SIGKILL
+    /// at `kill_at`); `then` follows once nothing is left.
+    Cleanup {
+        signal: i32,
+        kill_at: Option<Instant>,
+        then: Then,
+    },
+    /// Waiting to restart after a crash.
+    Backoff { until: Instant, wall: SystemTime },
+    /// restartd is exiting.
+    Done(Final),
+}
+
 /// The supervisor. Build with `new`, start with `start`, then feed inputs to `handle`.
 #[derive(Debug, Clone)]
 pub struct Machine {
     settings: Settings,
-    status: Status,
-    child: Option<Run>,
-    stop: Option<Stop>,
-    /// Processes of the last child are still alive.
-    leftovers: bool,
-    /// SIGKILL was sent while the main child was alive.
-    killed: bool,
-    kill_at: Option<Instant>,
-    backoff_until: Option<Instant>,
-    next_restart_wall: Option<SystemTime>,
+    state: State,
     /// Automatic restarts since the last run of at least `--min-uptime`.
     streak: u32,
     window: RestartWindow,
     restarts_total: u64,
     restarts_run: u32,
     last_exit: Option<LastExit>,
-    /// What restartd saw when it stopped a failing child, for the crash record.
-    failure_detail: Option<String>,
-    exit: u8,
 }
+
+/// The signals that ask restartd to stop (SPEC §4).
+const STOP_SIGNALS: [i32; 3] = [SIGTERM, SIGINT, SIGQUIT];
+/// The signals passed on to the child's group as they are (SPEC §4).
+const FORWARDED: [i32; 5] = [SIGHUP, SIGUSR1, SIGUSR2, SIGWINCH, SIGCONT];
 
 impl Machine {
     /// A machine that has not started yet; `window` and `restarts_total` may come from a
@@ -288,121 +368,306 @@ impl Machine {
     pub fn new(settings: Settings, window: RestartWindow, restarts_total: u64) -> Machine {
         Machine {
             settings,
-            status: Status::Starting,
-            child: None,
-            stop: None,
-            leftovers: false,
-            killed: false,
-            kill_at: None,
-            backoff_until: None,
-            next_restart_wall: None,
+            state: State::Starting {
+                kind: SpawnKind::First,
+            },
             streak: 0,
             window,
             restarts_total,
             restarts_run: 0,
             last_exit: None,
-            failure_detail: None,
-            exit: 0,
         }
     }
 
     /// The first actions: start the child. Call once, before any `handle`.
-    pub fn start(&mut self, now: Now) -> Vec<Action> {
-        self.spawn(now, SpawnKind::First)
+    pub fn start(&mut self, _now: Now) -> Vec<Action> {
+        vec![Action::Spawn { restarts: 0 }]
     }
 
     /// When the machine next needs a `Tick`; `None` when it only waits for events.
     pub fn deadline(&self) -> Option<Instant> {
-        let backoff = self.backoff_until.filter(|_| !self.leftovers);
-        match (self.kill_at, backoff) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
+        match &self.state {
+            State::Stopping { kill_at, .. } | State::Cleanup { kill_at, .. } => *kill_at,
+            State::Backoff { until, .. } => Some(*until),
+            State::Starting { .. } | State::Running { .. } | State::Done(_) => None,
         }
     }
 
     /// Feeds one input; returns the actions to carry out, in order.
     pub fn handle(&mut self, input: Input, now: Now) -> Vec<Action> {
-        use Status::*;
-        let status = self.status;
-        match input {
-            Input::Spawned { pid } => match status {
-                Starting => {
-                    self.status = Running;
-                    self.child = Some(Run {
-                        pid,
-                        started: now.mono,
-                        started_wall: now.wall,
-                    });
-                    vec![Action::SaveState]
-                }
-                Running | Backoff | Stopping | Stopped | Exited | GaveUp => {
-                    self.unexpected("Spawned", status)
-                }
-            },
-            Input::SpawnFailed { not_found, error } => match status {
-                Starting => self.spawn_failed(not_found, error, now),
-                Running | Backoff | Stopping | Stopped | Exited | GaveUp => {
-                    self.unexpected("SpawnFailed", status)
-                }
-            },
-            Input::ChildEnded {
-                end,
-                leftovers,
-                jitter,
-            } => match (status, self.child) {
-                (Running | Stopping, Some(run)) => {
-                    self.child_ended(run, end, leftovers, jitter, now)
-                }
-                (Starting | Running | Backoff | Stopping | Stopped | Exited | GaveUp, _) => {
-                    self.unexpected("ChildEnded", status)
-                }
-            },
-            Input::LeftoversGone => {
-                self.leftovers = false;
-                if self.child.is_none() {
-                    self.kill_at = None;
-                }
-                self.proceed(now)
+        use Input as I;
+        use State as S;
+        let state = self.state.clone();
+        match (state, input) {
+            // Starting: the loop answers a spawn at once, with nothing in between.
+            (S::Starting { .. }, I::Spawned { pid }) => self.spawned(pid, now),
+            (S::Starting { .. }, I::SpawnFailed { not_found, error }) => {
+                self.spawn_failed(not_found, error, now)
             }
-            Input::StopRequested { signal } => self.stop_requested(signal, now),
-            Input::RestartRequested => match status {
-                Running => {
-                    self.stop = Some(Stop::Restart);
-                    self.status = Stopping;
-                    self.kill_at = Some(now.mono + self.settings.stop_timeout);
-                    vec![
-                        Action::SignalAll(self.settings.stop_signal),
-                        Action::SaveState,
-                    ]
-                }
-                Backoff => {
-                    // Asked for: the rest of the delay is waived and the streak forgiven.
-                    self.streak = 0;
-                    self.backoff_until = Some(now.mono);
-                    self.proceed(now)
-                }
-                Starting | Stopping | Stopped | Exited | GaveUp => vec![],
-            },
-            Input::Forward { signal } => match (status, self.child) {
-                (Running | Stopping, Some(_)) => vec![Action::SignalGroup(signal)],
-                (Starting | Running | Backoff | Stopping | Stopped | Exited | GaveUp, _) => vec![],
-            },
-            Input::Suspend => match self.child {
-                Some(_) => vec![Action::SignalGroup(SIGSTOP), Action::SuspendSelf],
-                None => vec![Action::SuspendSelf],
-            },
-            Input::ResetWindow => {
+            (S::Starting { .. }, input) => self.unexpected(&input),
+
+            // Running.
+            (
+                S::Running { run, .. },
+                I::ChildEnded {
+                    end,
+                    leftovers,
+                    jitter,
+                },
+            ) => {
+                let (report, then) = self.crashed(run, end, None, jitter, now);
+                self.ended(report, then, leftovers, self.settings.stop_signal, now)
+            }
+            (S::Running { run, .. }, I::Signal { signal }) if STOP_SIGNALS.contains(&signal) => {
+                self.stop(run, Stop::Shutdown { signal }, now)
+            }
+            (S::Running { run, .. }, I::Request(Request::Stop)) => {
+                let signal = self.settings.stop_signal;
+                let mut actions = vec![Action::Reply(Reply::WhenStopped)];
+                actions.extend(self.stop(run, Stop::Shutdown { signal }, now));
+                actions
+            }
+            (S::Running { run, .. }, I::Request(Request::Restart)) => {
+                let mut actions = vec![Action::Reply(Reply::Ok)];
+                actions.extend(self.stop(run, Stop::Restart, now));
+                actions
+            }
+            (S::Running { run, .. }, I::Unhealthy { detail }) => self.stop(
+                run,
+                Stop::Failure {
+                    reason: Reason::Unhealthy,
+                    detail,
+                },
+                now,
+            ),
+            (S::Running { run, .. }, I::OverMemory { detail }) => self.stop(
+                run,
+                Stop::Failure {
+                    reason: Reason::Memory,
+                    detail,
+                },
+                now,
+            ),
+            (S::Running { run, .. }, I::WatchdogMissed { detail }) => self.stop(
+                run,
+                Stop::Failure {
+                    reason: Reason::Watchdog,
+                    detail,
+                },
+                now,
+            ),
+            (S::Running { run, ready: false }, I::Ready) => {
+                self.state = S::Running { run, ready: true };
+                vec![Action::Tell(Tell::Ready), Action::SaveState]
+            }
+            (S::Running { ready: true, .. }, I::Ready) => vec![],
+
+            // Stopping: the child still runs and has had its stop signal.
+            (
+                S::Stopping { run, why, kill_at },
+                I::ChildEnded {
+                    end,
+                    leftovers,
+                    jitter,
+                },
+            ) => {
+                let killed = kill_at.is_none();
+                let (report, then, signal) = match why {
+                    Stop::Shutdown { signal } => {
+                        let code = if killed { code::KILLED } else { code::STOPPED };
+                        let report = self.report(run, end, now, Outcome::Stopped { killed });
+                        let then = Then::Exit(Final {
+                            status: Status::Stopped,
+                            code,
+                        });
+                        (report, then, signal)
+                    }
+                    Stop::Restart => {
+                        self.streak = 0;
+                        let report = self.report(run, end, now, Outcome::Restarted);
+                        (report, Then::Respawn, self.settings.stop_signal)
+                    }
+                    Stop::Failure { reason, detail } => {
+                        let (report, then) =
+                            self.crashed(run, end, Some((reason, detail)), jitter, now);
+                        (report, then, self.settings.stop_signal)
+                    }
+                };
+                let signal = if killed { SIGKILL } else { signal };
+                self.ended(report, then, leftovers, signal, now)
+            }
+            (S::Stopping { run, why, kill_at }, I::Signal { signal })
+                if STOP_SIGNALS.contains(&signal) =>
+            {
+                self.stop_again(run, why, kill_at, signal)
+            }
+            (S::Stopping { run, why, kill_at }, I::Request(Request::Stop)) => {
+                let mut actions = vec![Action::Reply(Reply::WhenStopped)];
+                actions.extend(self.stop_again(run, why, kill_at, self.settings.stop_signal));
+                actions
+            }
+            (S::Stopping { .. }, I::Request(Request::Restart)) => self.cannot_restart(),
+            (S::Stopping { run, why, .. }, I::Tick) if self.deadline_passed(now) => {
+                self.state = S::Stopping {
+                    run,
+                    why,
+                    kill_at: None,
+                };
+                vec![Action::SignalAll(SIGKILL)]
+            }
+            (
+                S::Stopping { .. },
+                I::Unhealthy { .. } | I::OverMemory { .. } | I::WatchdogMissed { .. } | I::Ready,
+            ) => vec![],
+
+            // Cleanup: the child is gone, what it left behind is being stopped.
+            (S::Cleanup { then, .. }, I::Leftovers { alive: false }) => {
+                let mut actions = vec![Action::Release];
+                actions.extend(self.then(then, now));
+                actions
+            }
+            (S::Cleanup { signal, .. }, I::Leftovers { alive: true }) => {
+                // Descendants may have been reparented to restartd since: they get it too.
+                vec![Action::SignalAll(signal)]
+            }
+            (S::Cleanup { then, .. }, I::Tick) if self.deadline_passed(now) => {
+                self.state = S::Cleanup {
+                    signal: SIGKILL,
+                    kill_at: None,
+                    then,
+                };
+                vec![Action::SignalAll(SIGKILL)]
+            }
+            (
+                S::Cleanup {
+                    signal,
+                    kill_at,
+                    then,
+                },
+                I::Signal { signal: stop },
+            ) if STOP_SIGNALS.contains(&stop) => self.stop_in_cleanup(signal, kill_at, then),
+            (
+                S::Cleanup {
+                    signal,
+                    kill_at,
+                    then,
+                },
+                I::Request(Request::Stop),
+            ) => {
+                let mut actions = vec![Action::Reply(Reply::WhenStopped)];
+                actions.extend(self.stop_in_cleanup(signal, kill_at, then));
+                actions
+            }
+            (
+                S::Cleanup {
+                    signal,
+                    kill_at,
+                    then: Then::Backoff { wall, .. },
+                },
+                I::Request(Request::Restart),
+            ) => {
+                // Asked for: the rest of the delay is waived and the streak forgiven.
+                self.streak = 0;
+                self.state = S::Cleanup {
+                    signal,
+                    kill_at,
+                    then: Then::Backoff {
+                        until: now.mono,
+                        wall,
+                    },
+                };
+                vec![Action::Reply(Reply::Ok)]
+            }
+            (S::Cleanup { .. }, I::Request(Request::Restart)) => self.cannot_restart(),
+
+            // Backoff: waiting to restart.
+            (S::Backoff { until, .. }, I::Tick) if until <= now.mono => {
+                self.spawn(SpawnKind::Automatic, now)
+            }
+            (S::Backoff { .. }, I::Signal { signal }) if STOP_SIGNALS.contains(&signal) => {
+                self.exit_at_once()
+            }
+            (S::Backoff { .. }, I::Request(Request::Stop)) => {
+                let mut actions = vec![Action::Reply(Reply::WhenStopped)];
+                actions.extend(self.exit_at_once());
+                actions
+            }
+            (S::Backoff { .. }, I::Request(Request::Restart)) => {
+                // Asked for: the rest of the delay is waived and the streak forgiven.
+                self.streak = 0;
+                let mut actions = vec![Action::Reply(Reply::Ok)];
+                actions.extend(self.spawn(SpawnKind::Automatic, now));
+                actions
+            }
+
+            // In every state: what a signal or request means when the rule above did not apply.
+            (S::Running { .. } | S::Stopping { .. }, I::Signal { signal })
+                if FORWARDED.contains(&signal) =>
+            {
+                vec![Action::SignalGroup(signal)]
+            }
+            (S::Running { .. } | S::Stopping { .. }, I::Request(Request::Signal(signal))) => {
+                vec![Action::Reply(Reply::Ok), Action::SignalGroup(signal)]
+            }
+            (
+                S::Cleanup { .. } | S::Backoff { .. } | S::Done(_),
+                I::Request(Request::Signal(_)),
+            ) => {
+                vec![Action::Reply(Reply::Refused(format!(
+                    "no child is running ({})",
+                    self.status().as_str()
+                )))]
+            }
+            (S::Running { .. } | S::Stopping { .. }, I::Signal { signal: SIGTSTP }) => {
+                vec![Action::SignalGroup(SIGSTOP), Action::SuspendSelf]
+            }
+            (S::Cleanup { .. } | S::Backoff { .. }, I::Signal { signal: SIGTSTP }) => {
+                vec![Action::SuspendSelf]
+            }
+            (_, I::Request(Request::Reset)) => {
                 self.window.clear();
-                vec![Action::SaveState]
+                vec![Action::Reply(Reply::Ok), Action::SaveState]
             }
-            Input::Unhealthy { detail } => self.failed(Reason::Unhealthy, detail, now),
-            Input::OverMemory { detail } => self.failed(Reason::Memory, detail, now),
-            Input::WatchdogMissed { detail } => self.failed(Reason::Watchdog, detail, now),
-            Input::Tick => self.tick(now),
+            (S::Done(_), I::Request(Request::Stop)) => vec![Action::Reply(Reply::WhenStopped)],
+            (S::Done(_), I::Request(Request::Restart)) => self.cannot_restart(),
+            (S::Cleanup { .. } | S::Backoff { .. }, I::Signal { .. }) => vec![],
+            (S::Running { .. } | S::Stopping { .. }, I::Signal { .. }) => vec![],
+            (
+                S::Running { .. }
+                | S::Stopping { .. }
+                | S::Cleanup { .. }
+                | S::Backoff { .. }
+                | S::Done(_),
+                I::Tick,
+            ) => vec![],
+            (
+                S::Cleanup { .. } | S::Backoff { .. } | S::Done(_),
+                I::Unhealthy { .. } | I::OverMemory { .. } | I::WatchdogMissed { .. } | I::Ready,
+            ) => vec![],
+            (
+                S::Running { .. }
+                | S::Stopping { .. }
+                | S::Cleanup { .. }
+                | S::Backoff { .. }
+                | S::Done(_),
+                input @ (I::Spawned { .. } | I::SpawnFailed { .. }),
+            ) => self.unexpected(&input),
+            (S::Cleanup { .. } | S::Backoff { .. } | S::Done(_), input @ I::ChildEnded { .. }) => {
+                self.unexpected(&input)
+            }
+            (
+                S::Running { .. } | S::Stopping { .. } | S::Backoff { .. } | S::Done(_),
+                I::Leftovers { .. },
+            ) => vec![],
+            (S::Done(_), I::Signal { .. }) => vec![],
         }
     }
 
-    fn spawn(&mut self, now: Now, kind: SpawnKind) -> Vec<Action> {
+    fn deadline_passed(&self, now: Now) -> bool {
+        self.deadline().is_some_and(|at| at <= now.mono)
+    }
+
+    fn spawn(&mut self, kind: SpawnKind, now: Now) -> Vec<Action> {
         match kind {
             SpawnKind::First => {}
             SpawnKind::Automatic => {
@@ -415,24 +680,39 @@ impl Machine {
                 self.restarts_run += 1;
             }
         }
-        self.status = Status::Starting;
-        self.stop = None;
-        self.killed = false;
-        self.kill_at = None;
-        self.backoff_until = None;
-        self.next_restart_wall = None;
+        self.state = State::Starting { kind };
         vec![Action::Spawn {
             restarts: self.restarts_run,
         }]
     }
 
+    fn spawned(&mut self, pid: i32, now: Now) -> Vec<Action> {
+        let run = Run {
+            pid,
+            started: now.mono,
+            started_wall: now.wall,
+        };
+        // Without --notify the child counts as ready once it runs (SPEC §5).
+        let ready = !self.settings.notify;
+        self.state = State::Running { run, ready };
+        let mut actions = vec![Action::Monitors(true)];
+        if ready {
+            actions.push(Action::Tell(Tell::Ready));
+        }
+        actions.push(Action::SaveState);
+        actions
+    }
+
     fn spawn_failed(&mut self, not_found: bool, error: String, now: Now) -> Vec<Action> {
-        self.status = Status::Exited;
-        self.exit = if not_found {
+        let code = if not_found {
             code::NOT_FOUND
         } else {
             code::NOT_EXECUTABLE
         };
+        self.state = State::Done(Final {
+            status: Status::Exited,
+            code,
+        });
         self.last_exit = Some(LastExit {
             end: None,
             reason: Reason::SpawnFailed,
@@ -450,258 +730,332 @@ impl Machine {
             expected: false,
             detail: Some(error),
         };
-        vec![
-            Action::Ended(report),
-            Action::SaveState,
-            Action::Exit(self.exit),
-        ]
+        vec![Action::Ended(report), Action::SaveState, Action::Exit(code)]
     }
 
-    fn child_ended(
+    /// restartd stops the running child: the watchdog first sends SIGABRT to the main child (so
+    /// its runtime dumps a stack into the tail), every other stop the stop signal to the whole
+    /// group; after `--stop-timeout`, SIGKILL.
+    fn stop(&mut self, run: Run, why: Stop, now: Now) -> Vec<Action> {
+        let first = match &why {
+            Stop::Shutdown { signal } => Action::SignalAll(*signal),
+            Stop::Failure {
+                reason: Reason::Watchdog,
+                ..
+            } => Action::SignalChild(SIGABRT),
+            Stop::Restart | Stop::Failure { .. } => Action::SignalAll(self.settings.stop_signal),
+        };
+        let shutdown = matches!(why, Stop::Shutdown { .. });
+        self.state = State::Stopping {
+            run,
+            why,
+            kill_at: Some(now.mono + self.settings.stop_timeout),
+        };
+        let mut actions = vec![first, Action::Monitors(false)];
+        if shutdown {
+            actions.push(Action::Tell(Tell::Stopping));
+        }
+        actions.push(Action::SaveState);
+        actions
+    }
+
+    /// A stop request while restartd already stops the child.
+    fn stop_again(
         &mut self,
         run: Run,
-        end: ProcessEnd,
-        leftovers: bool,
-        jitter: f64,
-        now: Now,
+        why: Stop,
+        kill_at: Option<Instant>,
+        signal: i32,
     ) -> Vec<Action> {
-        self.child = None;
-        self.leftovers = leftovers;
-        let uptime = now.mono.saturating_duration_since(run.started);
+        match why {
+            Stop::Shutdown { .. } => {
+                // A second stop request: no more waiting.
+                self.state = State::Stopping {
+                    run,
+                    why,
+                    kill_at: None,
+                };
+                vec![Action::SignalAll(SIGKILL)]
+            }
+            Stop::Restart | Stop::Failure { .. } => {
+                // The stop signal went out already; its deadline stands, and restartd exits
+                // instead of restarting.
+                self.state = State::Stopping {
+                    run,
+                    why: Stop::Shutdown { signal },
+                    kill_at,
+                };
+                vec![Action::Tell(Tell::Stopping), Action::SaveState]
+            }
+        }
+    }
+
+    /// A stop request while leftovers of the last child are being cleaned up.
+    fn stop_in_cleanup(
+        &mut self,
+        signal: i32,
+        kill_at: Option<Instant>,
+        then: Then,
+    ) -> Vec<Action> {
+        match then {
+            Then::Respawn => {
+                // The restart's child is gone: exit instead, once its leftovers are.
+                self.state = State::Cleanup {
+                    signal,
+                    kill_at,
+                    then: Then::Exit(Final {
+                        status: Status::Stopped,
+                        code: code::STOPPED,
+                    }),
+                };
+                vec![Action::Tell(Tell::Stopping), Action::SaveState]
+            }
+            Then::Backoff { .. } => {
+                self.state = State::Done(Final {
+                    status: Status::Stopped,
+                    code: code::STOPPED,
+                });
+                vec![
+                    Action::SignalAll(SIGKILL),
+                    Action::Tell(Tell::Stopping),
+                    Action::SaveState,
+                    Action::Exit(code::STOPPED),
+                ]
+            }
+            Then::Exit(last) => {
+                // Waiting for leftovers before exiting: stop waiting.
+                self.state = State::Done(last);
+                vec![Action::SignalAll(SIGKILL), Action::Exit(last.code)]
+            }
+        }
+    }
+
+    /// A stop request while nothing runs: exit at once with status 0.
+    fn exit_at_once(&mut self) -> Vec<Action> {
+        self.state = State::Done(Final {
+            status: Status::Stopped,
+            code: code::STOPPED,
+        });
+        vec![Action::SaveState, Action::Exit(code::STOPPED)]
+    }
+
+    fn cannot_restart(&self) -> Vec<Action> {
+        vec![Action::Reply(Reply::Refused(format!(
+            "cannot restart while {}",
+            self.status().as_str()
+        )))]
+    }
+
+    /// The report of an end that is no crash (a requested stop or restart).
+    fn report(&mut self, run: Run, end: ProcessEnd, now: Now, outcome: Outcome) -> EndReport {
         let reason = Reason::of(end);
         self.last_exit = Some(LastExit {
             end: Some(end),
             reason,
             at: now.wall,
         });
-        let mut report = EndReport {
+        EndReport {
             pid: Some(run.pid),
             end: Some(end),
             reason,
             at: now.wall,
-            uptime,
+            uptime: now.mono.saturating_duration_since(run.started),
             restarts: self.restarts_total,
-            outcome: Outcome::Restarted,
+            outcome,
             crash: false,
             expected: false,
             detail: None,
+        }
+    }
+
+    /// An end restartd did not ask for, or a failing child it stopped (`failure`): the policy
+    /// table, the window and the backoff decide what follows (SPEC §3).
+    fn crashed(
+        &mut self,
+        run: Run,
+        end: ProcessEnd,
+        failure: Option<(Reason, String)>,
+        jitter: f64,
+        now: Now,
+    ) -> (EndReport, Then) {
+        let mut report = self.report(run, end, now, Outcome::Restarted);
+        if report.uptime >= self.settings.min_uptime {
+            self.streak = 0;
+        }
+        let s = &self.settings;
+        // The cause of a child restartd stopped is restartd's reason (SPEC §3).
+        let (cause, code) = match failure {
+            Some((reason, detail)) => {
+                report.reason = reason;
+                report.detail = Some(detail);
+                let cause = match reason {
+                    Reason::Watchdog => Cause::Watchdog,
+                    _ => Cause::Unhealthy,
+                };
+                (cause, None)
+            }
+            None => (s.rules.classify(end), end.code()),
         };
-        // The signal that takes down what is left of the group.
-        let mut leftover_signal = self.settings.stop_signal;
-        match self.stop {
-            Some(Stop::Shutdown { signal }) => {
-                self.exit = if self.killed {
-                    code::KILLED
-                } else {
-                    code::STOPPED
-                };
-                report.outcome = Outcome::Stopped {
-                    killed: self.killed,
-                };
-                leftover_signal = signal;
-            }
-            Some(Stop::Restart) => {
-                self.streak = 0;
-                report.outcome = Outcome::Restarted;
-            }
-            None | Some(Stop::Failure(_)) => {
-                if uptime >= self.settings.min_uptime {
-                    self.streak = 0;
-                }
-                let s = &self.settings;
-                // The cause of a child restartd stopped is restartd's reason (SPEC §3).
-                let (cause, code) = match self.stop {
-                    Some(Stop::Failure(why)) => {
-                        report.reason = why;
-                        report.detail = self.failure_detail.take();
-                        let cause = match why {
-                            Reason::Watchdog => Cause::Watchdog,
-                            _ => Cause::Unhealthy,
-                        };
-                        (cause, None)
-                    }
-                    _ => (s.rules.classify(end), end.code()),
-                };
-                if let Some(last) = self.last_exit.as_mut() {
-                    last.reason = report.reason;
-                }
-                let verdict = decide(s.policy, cause, code, &s.rules);
-                report.crash = cause != Cause::Clean;
-                report.expected = matches!(
-                    verdict,
-                    Verdict::NoRestartCode(_) | Verdict::ForceRestartCode(_)
-                );
-                report.outcome = if !verdict.restart() {
-                    self.status = Status::Exited;
-                    self.exit = end.exit_status();
-                    Outcome::Exit(Some(verdict))
-                } else if self.window.full(now.wall) {
-                    self.status = Status::GaveUp;
-                    self.exit = end.exit_status();
-                    Outcome::GiveUp {
-                        count: self.window.count(now.wall),
-                        max: self.window.max().unwrap_or(0),
-                        window: self.window.window(),
-                    }
-                } else {
-                    self.streak += 1;
-                    let delay = s.backoff.delay(self.streak, jitter);
-                    self.status = Status::Backoff;
-                    self.backoff_until = Some(now.mono + delay);
-                    self.next_restart_wall = Some(now.wall + delay);
-                    Outcome::Restart {
-                        n: self.window.count(now.wall) + 1,
-                        max: self.window.max(),
-                        window: self.window.window(),
-                        delay,
-                    }
-                };
-            }
+        if let Some(last) = self.last_exit.as_mut() {
+            last.reason = report.reason;
         }
-        let mut actions = vec![Action::Ended(report)];
-        if leftovers {
-            actions.push(Action::SignalAll(leftover_signal));
-            if self.kill_at.is_none() {
-                self.kill_at = Some(now.mono + self.settings.stop_timeout);
-            }
+        let verdict = decide(s.policy, cause, code, &s.rules);
+        report.crash = cause != Cause::Clean;
+        report.expected = matches!(
+            verdict,
+            Verdict::NoRestartCode(_) | Verdict::ForceRestartCode(_)
+        );
+        let status = end.exit_status();
+        let then = if !verdict.restart() {
+            report.outcome = Outcome::Exit(Some(verdict));
+            Then::Exit(Final {
+                status: Status::Exited,
+                code: status,
+            })
+        } else if self.window.full(now.wall) {
+            report.outcome = Outcome::GiveUp {
+                count: self.window.count(now.wall),
+                max: self.window.max().unwrap_or(0),
+                window: self.window.window(),
+            };
+            Then::Exit(Final {
+                status: Status::GaveUp,
+                code: status,
+            })
         } else {
-            self.kill_at = None;
+            self.streak += 1;
+            let delay = s.backoff.delay(self.streak, jitter);
+            report.outcome = Outcome::Restart {
+                n: self.window.count(now.wall) + 1,
+                max: self.window.max(),
+                window: self.window.window(),
+                delay,
+            };
+            Then::Backoff {
+                until: now.mono + delay,
+                wall: now.wall + delay,
+            }
+        };
+        (report, then)
+    }
+
+    /// The child is gone: record its end, then clean up what it left (the `signal` to the group
+    /// and its descendants, SIGKILL after `--stop-timeout`) or go on at once.
+    fn ended(
+        &mut self,
+        report: EndReport,
+        then: Then,
+        leftovers: bool,
+        signal: i32,
+        now: Now,
+    ) -> Vec<Action> {
+        let mut actions = vec![Action::Ended(report), Action::Monitors(false)];
+        if leftovers {
+            // A SIGKILL already sent has nothing left to escalate to.
+            let kill_at = (signal != SIGKILL).then(|| now.mono + self.settings.stop_timeout);
+            self.state = State::Cleanup {
+                signal,
+                kill_at,
+                then,
+            };
+            actions.push(Action::SignalAll(signal));
+            actions.push(Action::SaveState);
+        } else {
+            // Set the state `then` leads to before saving it, then carry on.
+            actions.push(Action::Release);
+            let next = self.then(then, now);
+            actions.push(Action::SaveState);
+            actions.extend(next);
         }
-        actions.push(Action::SaveState);
-        actions.extend(self.proceed(now));
         actions
     }
 
-    fn stop_requested(&mut self, signal: i32, now: Now) -> Vec<Action> {
-        use Status::*;
-        match (self.status, self.stop) {
-            (Running, _) | (Stopping, Some(Stop::Restart | Stop::Failure(_)))
-                if self.child.is_some() =>
-            {
-                let first = self.stop.is_none();
-                self.stop = Some(Stop::Shutdown { signal });
-                self.status = Stopping;
-                if first {
-                    self.kill_at = Some(now.mono + self.settings.stop_timeout);
-                    vec![Action::SignalAll(signal), Action::SaveState]
-                } else {
-                    // The restart already sent the stop signal; its deadline stands.
-                    vec![Action::SaveState]
-                }
+    /// Moves on once the last child's group is clean: start again, wait, or exit.
+    fn then(&mut self, then: Then, now: Now) -> Vec<Action> {
+        match then {
+            Then::Backoff { until, .. } if until <= now.mono => {
+                self.spawn(SpawnKind::Automatic, now)
             }
-            (Stopping, Some(Stop::Restart | Stop::Failure(_))) => {
-                // The child is gone and its leftovers are going: exit instead of restarting.
-                self.stop = Some(Stop::Shutdown { signal });
-                self.proceed(now)
+            Then::Backoff { until, wall } => {
+                self.state = State::Backoff { until, wall };
+                vec![Action::SaveState]
             }
-            (Stopping, Some(Stop::Shutdown { .. })) => {
-                // A second stop request: no more waiting.
-                self.killed |= self.child.is_some();
-                self.kill_at = None;
-                vec![Action::SignalAll(SIGKILL)]
+            Then::Respawn => self.spawn(SpawnKind::Requested, now),
+            Then::Exit(last) => {
+                self.state = State::Done(last);
+                vec![Action::SaveState, Action::Exit(last.code)]
             }
-            (Starting | Backoff, _) => {
-                self.status = Stopped;
-                self.exit = code::STOPPED;
-                self.backoff_until = None;
-                self.next_restart_wall = None;
-                let mut actions = Vec::new();
-                if self.leftovers {
-                    actions.push(Action::SignalAll(SIGKILL));
-                }
-                actions.extend([Action::SaveState, Action::Exit(self.exit)]);
-                actions
-            }
-            (Stopped | Exited | GaveUp, _) => {
-                // Waiting for leftovers before exiting: stop waiting.
-                vec![Action::SignalAll(SIGKILL), Action::Exit(self.exit)]
-            }
-            (Running | Stopping, _) => self.unexpected("StopRequested", self.status),
         }
     }
 
-    /// restartd stops a failing child: the watchdog first sends SIGABRT to the main child (so its
-    /// runtime dumps a stack into the tail), the others the stop signal to the whole group; after
-    /// `--stop-timeout`, SIGKILL. Only a running child that is not already stopping can fail.
-    fn failed(&mut self, reason: Reason, detail: String, now: Now) -> Vec<Action> {
-        match (self.status, self.child) {
-            (Status::Running, Some(_)) => {
-                self.stop = Some(Stop::Failure(reason));
-                self.failure_detail = Some(detail);
-                self.status = Status::Stopping;
-                self.kill_at = Some(now.mono + self.settings.stop_timeout);
-                let first = match reason {
-                    Reason::Watchdog => Action::SignalChild(nix::libc::SIGABRT),
-                    _ => Action::SignalAll(self.settings.stop_signal),
-                };
-                vec![first, Action::SaveState]
-            }
-            (
-                Status::Starting
-                | Status::Running
-                | Status::Backoff
-                | Status::Stopping
-                | Status::Stopped
-                | Status::Exited
-                | Status::GaveUp,
-                _,
-            ) => vec![],
-        }
-    }
-
-    fn tick(&mut self, now: Now) -> Vec<Action> {
-        let mut actions = Vec::new();
-        if self.kill_at.is_some_and(|at| at <= now.mono) {
-            self.kill_at = None;
-            if self.child.is_some() || self.leftovers {
-                self.killed |= self.child.is_some();
-                actions.push(Action::SignalAll(SIGKILL));
-            }
-        }
-        actions.extend(self.proceed(now));
-        actions
-    }
-
-    /// Moves on once the group is clean: start again, or exit.
-    fn proceed(&mut self, now: Now) -> Vec<Action> {
-        if self.leftovers || self.child.is_some() {
-            return vec![];
-        }
-        match (self.status, self.stop) {
-            (Status::Backoff, _) => match self.backoff_until {
-                Some(at) if at <= now.mono => self.spawn(now, SpawnKind::Automatic),
-                _ => vec![],
-            },
-            (Status::Stopping, Some(Stop::Restart)) => self.spawn(now, SpawnKind::Requested),
-            (Status::Stopping, Some(Stop::Shutdown { .. })) => {
-                self.status = Status::Stopped;
-                vec![Action::SaveState, Action::Exit(self.exit)]
-            }
-            (Status::Stopped | Status::Exited | Status::GaveUp, _) => vec![Action::Exit(self.exit)],
-            (Status::Starting | Status::Running | Status::Stopping, _) => vec![],
-        }
-    }
-
-    fn unexpected(&self, input: &str, status: Status) -> Vec<Action> {
+    fn unexpected(&self, input: &Input) -> Vec<Action> {
+        let name = match input {
+            Input::Spawned { .. } => "Spawned",
+            Input::SpawnFailed { .. } => "SpawnFailed",
+            Input::ChildEnded { .. } => "ChildEnded",
+            Input::Leftovers { .. } => "Leftovers",
+            Input::Signal { .. } => "Signal",
+            Input::Request(_) => "Request",
+            Input::Ready => "Ready",
+            Input::Unhealthy { .. } => "Unhealthy",
+            Input::OverMemory { .. } => "OverMemory",
+            Input::WatchdogMissed { .. } => "WatchdogMissed",
+            Input::Tick => "Tick",
+        };
         vec![Action::Unexpected(format!(
-            "ignored {input} in status {}",
-            status.as_str()
+            "ignored {name} in status {}",
+            self.status().as_str()
         ))]
     }
 
     /// `state.json`'s `status`.
     pub fn status(&self) -> Status {
-        self.status
+        match &self.state {
+            State::Starting { .. } => Status::Starting,
+            State::Running { .. } => Status::Running,
+            State::Stopping { .. } => Status::Stopping,
+            State::Cleanup { then, .. } => match then {
+                Then::Backoff { .. } => Status::Backoff,
+                Then::Respawn => Status::Stopping,
+                Then::Exit(last) => last.status,
+            },
+            State::Backoff { .. } => Status::Backoff,
+            State::Done(last) => last.status,
+        }
+    }
+
+    /// Whether the machine waits for the last child's leftovers: the loop then reports
+    /// `Leftovers` every turn.
+    pub fn cleaning(&self) -> bool {
+        matches!(self.state, State::Cleanup { .. })
     }
 
     /// The live child's pid.
     pub fn child_pid(&self) -> Option<i32> {
-        self.child.map(|r| r.pid)
+        self.run().map(|r| r.pid)
     }
 
     /// When the live child started.
     pub fn child_started_at(&self) -> Option<SystemTime> {
-        self.child.map(|r| r.started_wall)
+        self.run().map(|r| r.started_wall)
+    }
+
+    /// Whether the live child is ready (READY=1 with `--notify`, else since its spawn).
+    pub fn ready(&self) -> bool {
+        match &self.state {
+            State::Running { ready, .. } => *ready,
+            _ => false,
+        }
+    }
+
+    fn run(&self) -> Option<Run> {
+        match &self.state {
+            State::Running { run, .. } | State::Stopping { run, .. } => Some(*run),
+            State::Starting { .. }
+            | State::Cleanup { .. }
+            | State::Backoff { .. }
+            | State::Done(_) => None,
+        }
     }
 
     /// Restarts over all runs.
@@ -721,551 +1075,20 @@ impl Machine {
 
     /// When the pending restart happens.
     pub fn next_restart_at(&self) -> Option<SystemTime> {
-        self.next_restart_wall
-            .filter(|_| self.status == Status::Backoff)
+        match &self.state {
+            State::Backoff { wall, .. }
+            | State::Cleanup {
+                then: Then::Backoff { wall, .. },
+                ..
+            } => Some(*wall),
+            State::Starting { .. }
+            | State::Running { .. }
+            | State::Stopping { .. }
+            | State::Cleanup { .. }
+            | State::Done(_) => None,
+        }
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use nix::libc::{SIGABRT, SIGINT, SIGTERM};
-
-    const SEC: Duration = Duration::from_secs(1);
-
-    fn settings(policy: RestartPolicy) -> Settings {
-        Settings {
-            policy,
-            rules: ExitRules::default(),
-            backoff: Backoff {
-                delay: SEC,
-                factor: 2.0,
-                max_delay: Duration::from_secs(60),
-                jitter: 0.0,
-            },
-            min_uptime: Duration::from_secs(10),
-            stop_signal: SIGTERM,
-            stop_timeout: Duration::from_secs(5),
-        }
-    }
-
-    /// A machine and a virtual clock (quinn's `Pair::step`).
-    struct Sim {
-        m: Machine,
-        t0: Now,
-        at: Duration,
-        next_pid: i32,
-    }
-
-    impl Sim {
-        fn new(settings: Settings, max: Option<u32>) -> Sim {
-            let t0 = Now::read();
-            let window = RestartWindow::new(Duration::from_secs(300), max);
-            Sim {
-                m: Machine::new(settings, window, 0),
-                t0,
-                at: Duration::ZERO,
-                next_pid: 100,
-            }
-        }
-        fn now(&self) -> Now {
-            Now {
-                mono: self.t0.mono + self.at,
-                wall: self.t0.wall + self.at,
-            }
-        }
-        /// Feeds `input`; answers every `Spawn` with `Spawned`, like the event loop.
-        fn feed(&mut self, input: Input) -> Vec<Action> {
-            let now = self.now();
-            let actions = self.m.handle(input, now);
-            self.answer_spawns(actions)
-        }
-        fn answer_spawns(&mut self, actions: Vec<Action>) -> Vec<Action> {
-            let mut out = Vec::new();
-            for a in actions {
-                let spawned = matches!(a, Action::Spawn { .. });
-                out.push(a);
-                if spawned {
-                    self.next_pid += 1;
-                    let now = self.now();
-                    let more = self.m.handle(Input::Spawned { pid: self.next_pid }, now);
-                    out.extend(more);
-                }
-            }
-            out
-        }
-        fn start(&mut self) -> Vec<Action> {
-            let now = self.now();
-            let actions = self.m.start(now);
-            self.answer_spawns(actions)
-        }
-        fn advance(&mut self, d: Duration) {
-            self.at += d;
-        }
-        /// Advances to the machine's deadline and ticks.
-        fn step(&mut self) -> Vec<Action> {
-            let deadline = self.m.deadline().expect("a deadline");
-            self.at = deadline - self.t0.mono;
-            self.feed(Input::Tick)
-        }
-        fn end(&mut self, end: ProcessEnd) -> Vec<Action> {
-            self.feed(Input::ChildEnded {
-                end,
-                leftovers: false,
-                jitter: 0.5,
-            })
-        }
-    }
-
-    fn report(actions: &[Action]) -> &EndReport {
-        actions
-            .iter()
-            .find_map(|a| match a {
-                Action::Ended(r) => Some(r),
-                _ => None,
-            })
-            .expect("an Ended action")
-    }
-
-    fn delay_of(actions: &[Action]) -> Duration {
-        match report(actions).outcome {
-            Outcome::Restart { delay, .. } => delay,
-            other => panic!("expected a restart, got {other:?}"),
-        }
-    }
-
-    const CRASH: ProcessEnd = ProcessEnd::Exited(1);
-
-    #[test]
-    fn crash_crash_long_run_crash_resets_the_delay() {
-        let mut sim = Sim::new(settings(RestartPolicy::OnFailure), Some(10));
-        sim.start();
-        assert_eq!(delay_of(&sim.end(CRASH)), SEC);
-        sim.step();
-        assert_eq!(delay_of(&sim.end(CRASH)), 2 * SEC);
-        sim.step();
-        sim.advance(Duration::from_secs(10));
-        assert_eq!(delay_of(&sim.end(CRASH)), SEC);
-    }
-
-    #[test]
-    fn backoff_ends_in_a_spawn_at_the_deadline_not_before() {
-        let mut sim = Sim::new(settings(RestartPolicy::Always), None);
-        sim.start();
-        sim.end(CRASH);
-        assert_eq!(sim.m.status(), Status::Backoff);
-        sim.advance(Duration::from_millis(999));
-        assert!(!sim
-            .feed(Input::Tick)
-            .iter()
-            .any(|a| matches!(a, Action::Spawn { .. })));
-        let actions = sim.step();
-        assert_eq!(actions[0], Action::Spawn { restarts: 1 });
-        assert_eq!(sim.m.status(), Status::Running);
-        assert_eq!(sim.m.restarts_total(), 1);
-    }
-
-    #[test]
-    fn stop_during_backoff_exits_0_at_once_without_spawning() {
-        let mut sim = Sim::new(settings(RestartPolicy::Always), None);
-        sim.start();
-        sim.end(CRASH);
-        let actions = sim.feed(Input::StopRequested { signal: SIGTERM });
-        assert_eq!(actions, vec![Action::SaveState, Action::Exit(0)]);
-        assert_eq!(sim.m.status(), Status::Stopped);
-    }
-
-    #[test]
-    fn stop_forwards_then_kills_at_the_timeout_and_exits_137() {
-        let mut sim = Sim::new(settings(RestartPolicy::Always), None);
-        sim.start();
-        let actions = sim.feed(Input::StopRequested { signal: SIGINT });
-        assert_eq!(actions[0], Action::SignalAll(SIGINT));
-        assert_eq!(sim.m.status(), Status::Stopping);
-        assert_eq!(sim.step(), vec![Action::SignalAll(SIGKILL)]);
-        let end = ProcessEnd::Signaled {
-            signal: SIGKILL,
-            core_dumped: false,
-        };
-        let actions = sim.end(end);
-        assert!(!report(&actions).crash);
-        assert_eq!(actions.last(), Some(&Action::Exit(137)));
-    }
-
-    #[test]
-    fn stop_that_ends_in_time_exits_0_whatever_the_child_status() {
-        let mut sim = Sim::new(settings(RestartPolicy::Always), None);
-        sim.start();
-        sim.feed(Input::StopRequested { signal: SIGTERM });
-        let actions = sim.end(ProcessEnd::Exited(3));
-        assert_eq!(actions.last(), Some(&Action::Exit(0)));
-        assert_eq!(sim.m.status(), Status::Stopped);
-    }
-
-    #[test]
-    fn second_stop_request_kills_at_once() {
-        let mut sim = Sim::new(settings(RestartPolicy::Always), None);
-        sim.start();
-        sim.feed(Input::StopRequested { signal: SIGTERM });
-        assert_eq!(
-            sim.feed(Input::StopRequested { signal: SIGTERM }),
-            vec![Action::SignalAll(SIGKILL)]
-        );
-        let actions = sim.end(ProcessEnd::Signaled {
-            signal: SIGKILL,
-            core_dumped: false,
-        });
-        assert_eq!(actions.last(), Some(&Action::Exit(137)));
-    }
-
-    #[test]
-    fn max_restarts_reached_gives_up_with_the_child_status() {
-        let mut sim = Sim::new(settings(RestartPolicy::Always), Some(2));
-        sim.start();
-        for _ in 0..2 {
-            sim.end(CRASH);
-            sim.step();
-        }
-        let actions = sim.end(ProcessEnd::Signaled {
-            signal: SIGABRT,
-            core_dumped: true,
-        });
-        let r = report(&actions);
-        assert!(r.crash);
-        assert_eq!(r.outcome.action(), "give-up");
-        assert_eq!(r.restarts, 2);
-        assert_eq!(actions.last(), Some(&Action::Exit(134)));
-        assert_eq!(sim.m.status(), Status::GaveUp);
-    }
-
-    #[test]
-    fn the_window_forgets_old_restarts() {
-        let mut s = settings(RestartPolicy::Always);
-        s.backoff.delay = Duration::ZERO;
-        let mut sim = Sim::new(s, Some(1));
-        sim.start();
-        let actions = sim.end(CRASH);
-        assert!(
-            matches!(actions.last(), Some(Action::SaveState)),
-            "{actions:?}"
-        );
-        sim.advance(Duration::from_secs(301));
-        let actions = sim.end(CRASH);
-        assert!(actions.iter().any(|a| matches!(a, Action::Spawn { .. })));
-    }
-
-    #[test]
-    fn max_restarts_zero_never_restarts() {
-        let mut sim = Sim::new(settings(RestartPolicy::Always), Some(0));
-        sim.start();
-        let actions = sim.end(CRASH);
-        assert_eq!(report(&actions).outcome.action(), "give-up");
-        assert_eq!(actions.last(), Some(&Action::Exit(1)));
-    }
-
-    #[test]
-    fn clean_exit_under_on_failure_exits_without_a_crash_record() {
-        let mut sim = Sim::new(settings(RestartPolicy::OnFailure), None);
-        sim.start();
-        let actions = sim.end(ProcessEnd::Exited(0));
-        assert!(!report(&actions).crash);
-        assert_eq!(actions.last(), Some(&Action::Exit(0)));
-        assert_eq!(sim.m.status(), Status::Exited);
-    }
-
-    #[test]
-    fn crash_record_comes_before_spawn_and_exit() {
-        let mut s = settings(RestartPolicy::Always);
-        s.backoff.delay = Duration::ZERO;
-        let mut sim = Sim::new(s, Some(1));
-        sim.start();
-        for _ in 0..2 {
-            let actions = sim.end(CRASH);
-            let ended = actions
-                .iter()
-                .position(|a| matches!(a, Action::Ended(_)))
-                .unwrap();
-            let acted = actions
-                .iter()
-                .position(|a| matches!(a, Action::Spawn { .. } | Action::Exit(_)))
-                .unwrap();
-            assert!(ended < acted, "{actions:?}");
-        }
-    }
-
-    #[test]
-    fn spawn_failure_is_not_retried() {
-        let mut sim = Sim::new(settings(RestartPolicy::Always), None);
-        let now = sim.now();
-        sim.m.start(now);
-        let actions = sim.feed(Input::SpawnFailed {
-            not_found: true,
-            error: "No such file or directory (os error 2)".into(),
-        });
-        assert_eq!(report(&actions).reason, Reason::SpawnFailed);
-        assert_eq!(actions.last(), Some(&Action::Exit(127)));
-        let mut sim = Sim::new(settings(RestartPolicy::Always), None);
-        let now = sim.now();
-        sim.m.start(now);
-        let actions = sim.feed(Input::SpawnFailed {
-            not_found: false,
-            error: "Permission denied (os error 13)".into(),
-        });
-        assert_eq!(actions.last(), Some(&Action::Exit(126)));
-    }
-
-    #[test]
-    fn requested_restart_is_no_crash_and_costs_no_backoff() {
-        let mut sim = Sim::new(settings(RestartPolicy::OnFailure), Some(1));
-        sim.start();
-        let actions = sim.feed(Input::RestartRequested);
-        assert_eq!(actions[0], Action::SignalAll(SIGTERM));
-        let actions = sim.end(ProcessEnd::Signaled {
-            signal: SIGTERM,
-            core_dumped: false,
-        });
-        assert!(!report(&actions).crash);
-        assert!(actions.contains(&Action::Spawn { restarts: 1 }));
-        assert_eq!(sim.m.window.clone().count(sim.now().wall), 0);
-        assert_eq!(sim.m.status(), Status::Running);
-    }
-
-    #[test]
-    fn leftovers_delay_the_restart_until_gone_or_killed() {
-        let mut s = settings(RestartPolicy::Always);
-        s.backoff.delay = Duration::ZERO;
-        let mut sim = Sim::new(s, None);
-        sim.start();
-        let actions = sim.feed(Input::ChildEnded {
-            end: CRASH,
-            leftovers: true,
-            jitter: 0.5,
-        });
-        assert!(actions.contains(&Action::SignalAll(SIGTERM)));
-        assert!(!actions.iter().any(|a| matches!(a, Action::Spawn { .. })));
-        // The leftovers ignore SIGTERM: SIGKILL at the stop timeout.
-        assert_eq!(sim.step(), vec![Action::SignalAll(SIGKILL)]);
-        assert_eq!(sim.m.deadline(), None);
-        let actions = sim.feed(Input::LeftoversGone);
-        assert_eq!(actions[0], Action::Spawn { restarts: 1 });
-    }
-
-    #[test]
-    fn leftovers_are_cleaned_before_exit() {
-        let mut sim = Sim::new(settings(RestartPolicy::No), None);
-        sim.start();
-        let actions = sim.feed(Input::ChildEnded {
-            end: CRASH,
-            leftovers: true,
-            jitter: 0.5,
-        });
-        assert!(!actions.iter().any(|a| matches!(a, Action::Exit(_))));
-        assert_eq!(sim.feed(Input::LeftoversGone), vec![Action::Exit(1)]);
-    }
-
-    #[test]
-    fn an_unhealthy_child_is_stopped_recorded_and_restarted_by_policy() {
-        let mut sim = Sim::new(settings(RestartPolicy::OnFailure), Some(5));
-        sim.start();
-        let actions = sim.feed(Input::Unhealthy {
-            detail: "exit 1: connection refused".into(),
-        });
-        assert_eq!(actions[0], Action::SignalAll(SIGTERM));
-        assert_eq!(sim.m.status(), Status::Stopping);
-        // It dies of SIGTERM, which would be clean; the cause is restartd's reason.
-        let actions = sim.end(ProcessEnd::Signaled {
-            signal: SIGTERM,
-            core_dumped: false,
-        });
-        let r = report(&actions);
-        assert!(r.crash);
-        assert_eq!(r.reason, Reason::Unhealthy);
-        assert_eq!(r.detail.as_deref(), Some("exit 1: connection refused"));
-        assert_eq!(r.outcome.action(), "restart");
-        assert_eq!(sim.m.last_exit().unwrap().reason, Reason::Unhealthy);
-    }
-
-    #[test]
-    fn the_policy_table_decides_after_a_failure_stop() {
-        // on-abort does not restart unhealthy or watchdog ends; on-watchdog restarts only those.
-        for (policy, input, restarts) in [
-            (
-                RestartPolicy::OnAbort,
-                Input::Unhealthy { detail: "x".into() },
-                false,
-            ),
-            (
-                RestartPolicy::OnWatchdog,
-                Input::OverMemory { detail: "x".into() },
-                false,
-            ),
-            (
-                RestartPolicy::OnWatchdog,
-                Input::WatchdogMissed { detail: "x".into() },
-                true,
-            ),
-            (
-                RestartPolicy::OnAbnormal,
-                Input::OverMemory { detail: "x".into() },
-                true,
-            ),
-            (
-                RestartPolicy::No,
-                Input::WatchdogMissed { detail: "x".into() },
-                false,
-            ),
-        ] {
-            let mut sim = Sim::new(settings(policy), Some(5));
-            sim.start();
-            sim.feed(input.clone());
-            let actions = sim.end(ProcessEnd::Exited(0));
-            let r = report(&actions);
-            assert_eq!(
-                r.outcome.action() == "restart",
-                restarts,
-                "{policy:?} {input:?}"
-            );
-            assert!(r.crash);
-            if !restarts {
-                assert_eq!(
-                    actions.last(),
-                    Some(&Action::Exit(0)),
-                    "the child's own status"
-                );
-            }
-        }
-    }
-
-    #[test]
-    fn a_missed_watchdog_aborts_the_child_then_kills_at_the_timeout() {
-        let mut sim = Sim::new(settings(RestartPolicy::OnWatchdog), Some(5));
-        sim.start();
-        let actions = sim.feed(Input::WatchdogMissed {
-            detail: "no WATCHDOG=1 for 1s".into(),
-        });
-        assert_eq!(actions[0], Action::SignalChild(nix::libc::SIGABRT));
-        assert_eq!(sim.step(), vec![Action::SignalAll(SIGKILL)]);
-        let actions = sim.end(ProcessEnd::Signaled {
-            signal: SIGKILL,
-            core_dumped: false,
-        });
-        assert_eq!(report(&actions).reason, Reason::Watchdog);
-        assert_eq!(report(&actions).outcome.action(), "restart");
-    }
-
-    #[test]
-    fn failures_are_ignored_unless_the_child_runs() {
-        let mut sim = Sim::new(settings(RestartPolicy::Always), Some(5));
-        sim.start();
-        sim.feed(Input::StopRequested { signal: SIGTERM });
-        assert_eq!(sim.feed(Input::Unhealthy { detail: "x".into() }), vec![]);
-        let actions = sim.end(ProcessEnd::Exited(0));
-        assert_eq!(actions.last(), Some(&Action::Exit(0)));
-    }
-
-    #[test]
-    fn forwarded_signals_reach_only_a_live_child() {
-        let mut sim = Sim::new(settings(RestartPolicy::Always), None);
-        sim.start();
-        assert_eq!(
-            sim.feed(Input::Forward { signal: 1 }),
-            vec![Action::SignalGroup(1)]
-        );
-        sim.end(CRASH);
-        assert_eq!(sim.feed(Input::Forward { signal: 1 }), vec![]);
-    }
-
-    #[test]
-    fn no_deadline_while_the_child_runs_quietly() {
-        let mut sim = Sim::new(settings(RestartPolicy::Always), Some(5));
-        sim.start();
-        assert_eq!(sim.m.deadline(), None);
-    }
-
-    /// Builds the machine in each status and feeds it every kind of input: nothing panics, and
-    /// what cannot happen is reported, not acted on.
-    #[test]
-    fn every_status_handles_every_input() {
-        let inputs = || {
-            vec![
-                Input::Spawned { pid: 7 },
-                Input::SpawnFailed {
-                    not_found: true,
-                    error: "x".into(),
-                },
-                Input::ChildEnded {
-                    end: CRASH,
-                    leftovers: false,
-                    jitter: 0.3,
-                },
-                Input::ChildEnded {
-                    end: ProcessEnd::Exited(0),
-                    leftovers: true,
-                    jitter: 0.3,
-                },
-                Input::LeftoversGone,
-                Input::StopRequested { signal: SIGTERM },
-                Input::RestartRequested,
-                Input::Forward { signal: 1 },
-                Input::Suspend,
-                Input::ResetWindow,
-                Input::Unhealthy { detail: "x".into() },
-                Input::OverMemory { detail: "x".into() },
-                Input::WatchdogMissed { detail: "x".into() },
-                Input::Tick,
-            ]
-        };
-        type Setup = fn(&mut Sim);
-        let setups: Vec<(&str, Setup)> = vec![
-            ("starting", |s| {
-                let now = s.now();
-                s.m.start(now);
-            }),
-            ("running", |s| {
-                s.start();
-            }),
-            ("backoff", |s| {
-                s.start();
-                s.end(CRASH);
-            }),
-            ("stopping", |s| {
-                s.start();
-                s.feed(Input::StopRequested { signal: SIGTERM });
-            }),
-            ("restarting", |s| {
-                s.start();
-                s.feed(Input::RestartRequested);
-            }),
-            ("stopped", |s| {
-                s.start();
-                s.feed(Input::StopRequested { signal: SIGTERM });
-                s.end(CRASH);
-            }),
-            ("exited", |s| {
-                s.start();
-                s.end(ProcessEnd::Exited(0));
-            }),
-            ("gave-up", |s| {
-                s.start();
-                s.m.window = RestartWindow::new(Duration::from_secs(60), Some(0));
-                s.end(CRASH);
-            }),
-        ];
-        for policy in [RestartPolicy::OnFailure, RestartPolicy::Always] {
-            for (name, setup) in &setups {
-                for input in inputs() {
-                    let mut sim = Sim::new(settings(policy), Some(3));
-                    setup(&mut sim);
-                    sim.advance(Duration::from_secs(100));
-                    let actions = sim.feed(input.clone());
-                    let _ = sim.m.deadline();
-                    for a in &actions {
-                        if let Action::Unexpected(msg) = a {
-                            assert!(msg.starts_with("ignored"), "{name}: {msg}");
-                        }
-                    }
-                }
-            }
-        }
-    }
-}
+mod tests;

@@ -26,6 +26,7 @@ fn machine(max: Option<u32>) -> Machine {
         min_uptime: Duration::from_secs(10),
         stop_signal: nix::libc::SIGTERM,
         stop_timeout: Duration::from_secs(5),
+        notify: false,
     };
     Machine::new(
         settings,

@@ -1,13 +1,91 @@
-//! What the loop writes about the child's ends: the crash record (on disk before anything acts
-//! on the crash), the line restartd prints, and `state.json` (saved once a turn when it changed).
+//! What restartd writes about the child: the crash record of each end (on disk before anything
+//! acts on the crash), the hooks that carry it to an alert, the line restartd prints, and
+//! `state.json` (saved once a turn when it changed).
 
-use super::*;
+use std::time::SystemTime;
 
-impl Supervisor {
+use serde_json::Map;
+
+use crate::base::exit::{signal_name, ProcessEnd};
+use crate::cli::config::Config;
+use crate::observe::Observe;
+use crate::process::child::Usage;
+use crate::process::tail::Tail;
+use crate::records::crashlog::{self, CrashLog, CrashRecord};
+use crate::records::hooks::Hooks;
+use crate::records::state::{self, LastExitJson, StateFile, StateWriter};
+use crate::records::traceback;
+use crate::run::log::{fmt_duration, Level, Logger};
+use crate::run::monitors::Monitors;
+use crate::supervise::machine::{EndReport, Machine, Now, Outcome};
+use crate::supervise::policy::Verdict;
+
+/// The crash log, `state.json` and the hooks, with what every record carries.
+pub struct Recorder {
+    cfg: Config,
+    crash_log: CrashLog,
+    writer: StateWriter,
+    pub hooks: Hooks,
+    /// The record of the child's last end, if it got one.
+    last_crash_id: Option<String>,
+    crash_seq: u64,
+    /// restartd's pid, start, host name and working directory (the child's too), read once.
+    pid: u32,
+    started_at: SystemTime,
+    host: Option<String>,
+    cwd: Option<String>,
+    /// `state.json` changed since it was last saved.
+    dirty: bool,
+}
+
+impl Recorder {
+    pub fn new(
+        cfg: Config,
+        crash_log: CrashLog,
+        writer: StateWriter,
+        started_at: SystemTime,
+    ) -> Recorder {
+        let hooks = Hooks::new(
+            cfg.on_crash.clone(),
+            cfg.on_give_up.clone(),
+            cfg.alert_limit,
+        );
+        Recorder {
+            cfg,
+            crash_log,
+            writer,
+            hooks,
+            last_crash_id: None,
+            crash_seq: 0,
+            pid: std::process::id(),
+            started_at,
+            host: nix::unistd::gethostname()
+                .ok()
+                .map(|h| h.to_string_lossy().into_owned()),
+            cwd: std::env::current_dir()
+                .ok()
+                .map(|d| d.to_string_lossy().into_owned()),
+            dirty: false,
+        }
+    }
+
+    /// `state.json` changed; it is saved before the loop next blocks.
+    pub fn changed(&mut self) {
+        self.dirty = true;
+    }
+
     /// An end of the child: write its crash record durably (before any later action), run the
     /// hooks, and say what happened.
-    pub(super) fn ended(&mut self, r: &EndReport, now: Now) {
-        let record = r.crash.then(|| self.crash_record(r, now));
+    pub fn ended(
+        &mut self,
+        r: &EndReport,
+        now: Now,
+        tail: &Tail,
+        usage: Option<Usage>,
+        log: &mut Logger,
+        observe: Option<&mut Observe>,
+    ) {
+        let record = r.crash.then(|| self.crash_record(r, now, tail, usage));
         let recognised =
             record
                 .as_ref()
@@ -20,9 +98,9 @@ impl Supervisor {
         self.last_crash_id = record.as_ref().map(|rec| rec.id.clone());
         if let Some(rec) = &record {
             if let Err(problem) = self.crash_log.append(rec) {
-                self.log.warn(&problem);
+                log.warn(&problem);
             }
-            if let Some(observe) = &mut self.observe {
+            if let Some(observe) = observe {
                 observe.crashed(rec);
             }
         }
@@ -51,25 +129,31 @@ impl Supervisor {
             fields.insert("detail".into(), detail.clone().into());
         }
         let always = !matches!(r.outcome, Outcome::Restart { .. });
-        self.log.crash(now.mono, level, &msg, fields, always);
+        log.crash(now.mono, level, &msg, fields, always);
         if let Some(rec) = &record {
             let give_up = matches!(r.outcome, Outcome::GiveUp { .. });
             for problem in self.hooks.fire(rec, give_up, &self.cfg.name, now.mono) {
-                self.log.warn(&problem);
+                log.warn(&problem);
             }
         }
     }
 
-    fn crash_record(&mut self, r: &EndReport, now: Now) -> CrashRecord {
+    fn crash_record(
+        &mut self,
+        r: &EndReport,
+        now: Now,
+        tail: &Tail,
+        usage: Option<Usage>,
+    ) -> CrashRecord {
         self.crash_seq += 1;
-        let tail = self.output.tail.last_lines(self.cfg.tail_lines);
+        let lines = tail.last_lines(self.cfg.tail_lines);
         // The recogniser sees the whole kept tail (64 KiB), not only the stored lines, so a long
         // Java or Go trace keeps the header line that names the error.
-        let found = match tail {
-            Some(_) => traceback::recognise(&self.output.tail.bytes()),
+        let found = match lines {
+            Some(_) => traceback::recognise(&tail.bytes()),
             None => traceback::Recognised::default(),
         };
-        let usage = self.usage.filter(|_| r.end.is_some());
+        let usage = usage.filter(|_| r.end.is_some());
         CrashRecord {
             id: crashlog::new_id(now.wall, self.pid, self.crash_seq),
             name: self.cfg.name.clone(),
@@ -96,7 +180,7 @@ impl Supervisor {
             error_type: found.error_type,
             error_message: found.error_message,
             stack_trace: found.stack_trace,
-            stderr_tail: tail.map(|t| String::from_utf8_lossy(&t).into_owned()),
+            stderr_tail: lines.map(|t| String::from_utf8_lossy(&t).into_owned()),
             max_rss_kb: usage.map(|u| u.max_rss_kb),
             user_cpu_ms: usage.map(|u| u.user_cpu_ms),
             sys_cpu_ms: usage.map(|u| u.sys_cpu_ms),
@@ -114,26 +198,33 @@ impl Supervisor {
         }
     }
 
-    pub(super) fn save_if_dirty(&mut self) {
+    /// Saves `state.json` if it changed, and tells `--metrics-file`.
+    pub fn save_if_dirty(
+        &mut self,
+        machine: &Machine,
+        monitors: &Monitors,
+        log: &Logger,
+        observe: Option<&mut Observe>,
+    ) {
         if !self.dirty {
             return;
         }
         self.dirty = false;
-        let state = self.state_file();
+        let state = self.state_file(machine, monitors);
         match self.writer.save(&state) {
-            Ok(Some(again)) => self.log.info(&again),
+            Ok(Some(again)) => log.info(&again),
             Ok(None) => {}
-            Err(problem) => self.log.warn(&problem),
+            Err(problem) => log.warn(&problem),
         }
-        if let Some(observe) = &mut self.observe {
+        if let Some(observe) = observe {
             if let Err(problem) = observe.saved(&state, !state.status.is_final()) {
-                self.log.warn(&problem);
+                log.warn(&problem);
             }
         }
     }
 
-    pub(super) fn state_file(&self) -> StateFile {
-        let m = &self.machine;
+    /// `state.json` as it stands.
+    pub fn state_file(&self, m: &Machine, monitors: &Monitors) -> StateFile {
         let window = m.window();
         StateFile {
             version: state::VERSION,
@@ -161,9 +252,9 @@ impl Supervisor {
                 crash_id: self.last_crash_id.clone(),
             }),
             next_restart_at: m.next_restart_at().map(state::rfc3339),
-            health: self.health.as_ref().map(|h| h.state().as_str().to_string()),
-            ready: self.notify.as_ref().map(|_| self.ready),
-            status_text: self.status_text.clone(),
+            health: monitors.health_state().map(|h| h.as_str().to_string()),
+            ready: monitors.notify.as_ref().map(|_| m.ready()),
+            status_text: monitors.status_text.clone(),
             updated_at: state::rfc3339(SystemTime::now()),
             labels: self.cfg.labels.clone(),
         }
