@@ -81,7 +81,7 @@ fn run(args: RunArgs, inherited: signals::Inherited) -> u8 {
             )
             .exit();
     }
-    if let Err(msg) = restartd::cli::args::check_listen(args.listen, args.listen_remote) {
+    if let Err(msg) = restartd::base::values::check_listen(args.listen, args.listen_remote) {
         Cli::command()
             .error(clap::error::ErrorKind::ValueValidation, msg)
             .exit();

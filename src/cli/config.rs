@@ -7,8 +7,8 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::cli::args::{default_name, HealthUrl, LogFormat, RunArgs};
-use crate::records::hooks::AlertLimit;
+use crate::base::values::{default_name, AlertLimit, HealthUrl};
+use crate::cli::args::{LogFormat, RunArgs};
 use crate::supervise::machine::Settings;
 use crate::supervise::policy::{Backoff, ExitRules};
 

@@ -16,9 +16,9 @@ use std::time::SystemTime;
 
 use serde_json::Value;
 
+use crate::base::values::fmt_duration;
 use crate::records::instance;
 use crate::records::state::{self, Loaded, StateFile};
-use crate::run::log::fmt_duration;
 use crate::supervise::machine::Status;
 
 /// One instance as `status` and `list` see it.

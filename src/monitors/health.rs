@@ -20,7 +20,7 @@ use nix::poll::PollFlags;
 use nix::sys::socket::{self, AddressFamily, SockFlag, SockType, SockaddrIn, SockaddrIn6};
 
 use crate::base::exit::ProcessEnd;
-use crate::cli::args::HealthUrl;
+use crate::base::values::{fmt_duration, HealthUrl};
 use crate::cli::config::{HealthConfig, Probe};
 
 /// `state.json`'s `health`.
@@ -183,10 +183,7 @@ impl Health {
     }
 
     fn timed_out(&self) -> String {
-        format!(
-            "timed out after {}",
-            crate::run::log::fmt_duration(self.cfg.timeout)
-        )
+        format!("timed out after {}", fmt_duration(self.cfg.timeout))
     }
 
     fn start(&self, now: Instant) -> Result<Check, String> {

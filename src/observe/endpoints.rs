@@ -139,7 +139,7 @@ fn crashes(req: &Request, view: &View) -> Reply {
                 }
             },
             _ => {
-                let d = crate::cli::args::parse_duration(value).map_err(|e| (400, e))?;
+                let d = crate::base::values::parse_duration(value).map_err(|e| (400, e))?;
                 cutoff = view.now.checked_sub(d);
             }
         }

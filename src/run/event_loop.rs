@@ -17,6 +17,7 @@ use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use serde_json::Map;
 
 use crate::base::exit::{signal_name, ProcessEnd};
+use crate::base::values::fmt_duration;
 use crate::cli::config::Config;
 use crate::monitors::health::{Event as HealthEvent, Health};
 use crate::monitors::memory::MemoryLimit;
@@ -33,7 +34,7 @@ use crate::records::instance::Instance;
 use crate::records::state::{self, LastExitJson, StateFile, StateWriter};
 use crate::records::traceback;
 use crate::run::control::{self, Request};
-use crate::run::log::{fmt_duration, Level, Logger};
+use crate::run::log::{Level, Logger};
 use crate::supervise::machine::{Action, EndReport, Input, Machine, Now, Outcome, Status};
 use crate::supervise::policy::Verdict;
 use crate::supervise::window::RestartWindow;
