@@ -8,7 +8,8 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
+use clap::{Args, Parser, Subcommand};
 
 use crate::base::values::{
     parse_alert_limit, parse_codes, parse_duration, parse_factor, parse_fraction, parse_health_url,
@@ -122,7 +123,7 @@ pub struct RunArgs {
     ///
     /// A clean end is exit 0, a code in --success-exit-codes, or death by SIGHUP, SIGINT,
     /// SIGTERM or SIGPIPE. 'restartd man' shows the whole table.
-    #[arg(long, value_name = "POLICY", default_value = "on-failure", help_heading = heading::RESTARTS)]
+    #[arg(long, value_name = "POLICY", default_value = "on-failure", value_parser = one_of(&RestartPolicy::ALL, RestartPolicy::as_str, policy_help), help_heading = heading::RESTARTS)]
     pub restart: RestartPolicy,
 
     /// Give up past N restarts in --window
@@ -341,7 +342,7 @@ pub struct RunArgs {
     /// (JOURNAL_STREAM is stderr), with a <N> priority for the journal instead of the time.
     /// json lines have time, level, name, msg and the facts of the event; 'restartd man'
     /// lists the fields.
-    #[arg(long, value_name = "FORMAT", default_value = "text", help_heading = heading::OUTPUT)]
+    #[arg(long, value_name = "FORMAT", default_value = "text", value_parser = one_of(&LogFormat::ALL, LogFormat::as_str, log_format_help), help_heading = heading::OUTPUT)]
     pub log_format: LogFormat,
 
     /// Attach KEY=VALUE to crash records, state and metrics [default: none]
@@ -378,12 +379,65 @@ pub struct RunArgs {
 }
 
 /// `--log-format`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
-    /// Lines for people and the journal
+    /// `12:03:44 restartd[NAME]: …` lines (or `<6>restartd[NAME]: …` for the journal).
     Text,
-    /// One JSON object a line, for log shippers
+    /// One JSON object a line.
     Json,
+}
+
+impl LogFormat {
+    /// Every format, in the order `--help` lists them.
+    pub const ALL: [LogFormat; 2] = [LogFormat::Text, LogFormat::Json];
+
+    /// The spelling of the flag value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogFormat::Text => "text",
+            LogFormat::Json => "json",
+        }
+    }
+}
+
+/// A value parser that offers `all` by `name`, each with its `help` line, as a
+/// `clap::ValueEnum` would: the types `--restart` and `--log-format` take live below the command
+/// line and know nothing of clap.
+fn one_of<T: Copy + Send + Sync + 'static>(
+    all: &'static [T],
+    name: fn(T) -> &'static str,
+    help: fn(T) -> &'static str,
+) -> impl TypedValueParser<Value = T> {
+    let values = all
+        .iter()
+        .map(move |&v| PossibleValue::new(name(v)).help(help(v)));
+    PossibleValuesParser::new(values).map(move |text| {
+        let found = all.iter().find(|&&v| name(v) == text);
+        *found.expect("PossibleValuesParser passes only the names offered")
+    })
+}
+
+/// The help line of each `--restart` value.
+fn policy_help(policy: RestartPolicy) -> &'static str {
+    match policy {
+        RestartPolicy::No => "Never restart",
+        RestartPolicy::Always => "Restart after every end",
+        RestartPolicy::OnSuccess => "Only after a clean end",
+        RestartPolicy::OnFailure => {
+            "After an unclean exit code or signal, unhealthy, memory, watchdog"
+        }
+        RestartPolicy::OnAbnormal => "After an unclean signal, unhealthy, memory, watchdog",
+        RestartPolicy::OnAbort => "Only after an unclean signal",
+        RestartPolicy::OnWatchdog => "Only after a watchdog timeout",
+    }
+}
+
+/// The help line of each `--log-format` value.
+fn log_format_help(format: LogFormat) -> &'static str {
+    match format {
+        LogFormat::Text => "Lines for people and the journal",
+        LogFormat::Json => "One JSON object a line, for log shippers",
+    }
 }
 
 /// Subcommands for a running or past instance.
@@ -547,6 +601,18 @@ mod tests {
         // A program named like a subcommand runs after --.
         let cli = Cli::try_parse_from(["restartd", "--", "status"]).unwrap();
         assert_eq!(cli.run.command, ["status"]);
+    }
+
+    #[test]
+    fn every_policy_and_log_format_parses_to_itself() {
+        for policy in RestartPolicy::ALL {
+            let argv = ["restartd", "--restart", policy.as_str(), "--", "true"];
+            assert_eq!(Cli::try_parse_from(argv).unwrap().run.restart, policy);
+        }
+        for format in LogFormat::ALL {
+            let argv = ["restartd", "--log-format", format.as_str(), "--", "true"];
+            assert_eq!(Cli::try_parse_from(argv).unwrap().run.log_format, format);
+        }
     }
 
     #[test]

@@ -226,12 +226,11 @@ fn synopsis_word(arg: &clap::Arg) -> String {
 
 /// The restart table, from `policy::restarts` itself: a policy a row, a cause a column.
 fn restarts(roff: &mut Roff) {
-    use clap::ValueEnum;
     section(roff, "WHEN IT RESTARTS");
     para(roff, text::RESTART_INTRO);
     let mut head = vec!["policy".to_string()];
     head.extend(text::CAUSES.iter().map(|(short, _, _)| short.to_string()));
-    let rows: Vec<Vec<String>> = RestartPolicy::value_variants()
+    let rows: Vec<Vec<String>> = RestartPolicy::ALL
         .iter()
         .map(|&policy| {
             let mut row = vec![policy.as_str().to_string()];
