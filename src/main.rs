@@ -86,7 +86,7 @@ fn run(args: RunArgs, inherited: signals::Inherited) -> u8 {
             .error(clap::error::ErrorKind::ValueValidation, msg)
             .exit();
     }
-    let cfg = config::Config::from_args(args, &|key| std::env::var_os(key));
+    let cfg = config::from_args(args, &|key| std::env::var_os(key));
     let instance = match instance::acquire(&cfg.state_dir, &cfg.name) {
         Ok(instance) => instance,
         Err(AcquireError::AlreadyRunning { pid }) => {

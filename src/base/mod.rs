@@ -3,7 +3,10 @@
 //! `exit` is how a child ended and the exit codes restartd maps that to; `values` the parsed
 //! values of the command line (durations, sizes, exit-code lists, signals, names, labels, the
 //! listen address, the health URL, the alert limit) with their parsers, and the formatters of
-//! durations and sizes. Pure and free of restartd's other modules: imports nothing of the crate.
+//! durations and sizes; `config` the configuration pieces the parts below the command line run
+//! with (health checks, log file, verbosity, log format). Pure and free of restartd's other
+//! modules: imports nothing of the crate.
 
+pub mod config;
 pub mod exit;
 pub mod values;

@@ -11,6 +11,7 @@ use std::time::Duration;
 use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
 use clap::{Args, Parser, Subcommand};
 
+use crate::base::config::LogFormat;
 use crate::base::values::{
     parse_alert_limit, parse_codes, parse_duration, parse_factor, parse_fraction, parse_health_url,
     parse_keep, parse_label, parse_listen, parse_max_restarts, parse_name, parse_nonzero_duration,
@@ -376,28 +377,6 @@ pub struct RunArgs {
     /// The command to run, after --
     #[arg(last = true, value_name = "COMMAND", num_args = 1..)]
     pub command: Vec<OsString>,
-}
-
-/// `--log-format`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LogFormat {
-    /// `12:03:44 restartd[NAME]: …` lines (or `<6>restartd[NAME]: …` for the journal).
-    Text,
-    /// One JSON object a line.
-    Json,
-}
-
-impl LogFormat {
-    /// Every format, in the order `--help` lists them.
-    pub const ALL: [LogFormat; 2] = [LogFormat::Text, LogFormat::Json];
-
-    /// The spelling of the flag value.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            LogFormat::Text => "text",
-            LogFormat::Json => "json",
-        }
-    }
 }
 
 /// A value parser that offers `all` by `name`, each with its `help` line, as a

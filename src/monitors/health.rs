@@ -19,9 +19,9 @@ use nix::libc;
 use nix::poll::PollFlags;
 use nix::sys::socket::{self, AddressFamily, SockFlag, SockType, SockaddrIn, SockaddrIn6};
 
+use crate::base::config::{HealthConfig, Probe};
 use crate::base::exit::ProcessEnd;
 use crate::base::values::{fmt_duration, HealthUrl};
-use crate::cli::config::{HealthConfig, Probe};
 
 /// `state.json`'s `health`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

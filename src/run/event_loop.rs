@@ -18,7 +18,6 @@ use serde_json::Map;
 
 use crate::base::exit::{signal_name, ProcessEnd};
 use crate::base::values::fmt_duration;
-use crate::cli::config::Config;
 use crate::monitors::health::{Event as HealthEvent, Health};
 use crate::monitors::memory::MemoryLimit;
 use crate::monitors::notify::{Message, NotifySocket, Upward, Watchdog};
@@ -35,6 +34,7 @@ use crate::records::state::{self, LastExitJson, StateFile, StateWriter};
 use crate::records::traceback;
 use crate::run::control::{self, Request};
 use crate::run::log::{Level, Logger};
+use crate::supervise::config::Config;
 use crate::supervise::machine::{Action, EndReport, Input, Machine, Now, Outcome, Status};
 use crate::supervise::policy::Verdict;
 use crate::supervise::window::RestartWindow;

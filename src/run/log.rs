@@ -14,8 +14,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use serde_json::{Map, Value};
 
-use crate::cli::args::LogFormat;
-use crate::cli::config::Verbosity;
+use crate::base::config::{LogFormat, Verbosity};
 
 /// Severity of a message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
