@@ -75,7 +75,7 @@ fn route(req: &Request, view: &View) -> Reply {
             Ok((200, metrics::CONTENT_TYPE, text.into_bytes()))
         }
         "/status" => {
-            let value = crate::cli::report::status_json(&view.state.name, Some(view.state), true);
+            let value = state::status_json(&view.state.name, Some(view.state), true);
             Ok((200, JSON, line(value.to_string())))
         }
         "/healthz" => {
