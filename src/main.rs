@@ -37,7 +37,7 @@ extern "C" fn main(_argc: c_int, _argv: *const *const c_char) -> c_int {
             .error(clap::error::ErrorKind::InvalidUtf8, msg)
             .exit();
     }
-    let cli = restartd::cli::args::parse();
+    let cli = restartd::cli::parse();
     let status = match cli.subcommand {
         Some(sub) => commands::run(sub),
         None => run(cli.run, inherited),

@@ -20,10 +20,10 @@ use crate::base::values::{
 };
 use crate::supervise::policy::RestartPolicy;
 
-/// `-h`'s epilogue: what the value forms mean, and where to read more.
 /// The widest `--help` and `-h` may be (the man page wraps its help lines the same).
 pub const HELP_WIDTH: usize = 79;
 
+/// `-h`'s epilogue: what the value forms mean, and where to read more.
 const AFTER_HELP: &str = "\
 DUR is a duration: 500ms, 10s, 5m, 1h 30m (a bare 0 is zero).
 SIZE is 512M or 2G (K, M, G, T are powers of 1024).
@@ -81,28 +81,6 @@ pub struct Cli {
     pub subcommand: Option<Sub>,
     #[command(flatten)]
     pub run: RunArgs,
-}
-
-/// The whole command line, with `--help`'s epilogue (examples, exit statuses), which is built
-/// from the manual's text. Building it costs more than parsing a run's flags, so `parse` adds it
-/// only when the long help may be printed; everything that renders help (man page, completions,
-/// tests) uses this.
-pub fn command() -> clap::Command {
-    use clap::CommandFactory;
-    Cli::command().after_long_help(crate::cli::doc::after_long_help())
-}
-
-/// Parses restartd's own command line; prints help, version or a usage error and exits (2) as
-/// clap does.
-pub fn parse() -> Cli {
-    use clap::{CommandFactory, FromArgMatches};
-    let long_help = std::env::args_os()
-        .take_while(|a| a != "--")
-        .any(|a| a == "--help" || a == "help");
-    let cmd = if long_help { command() } else { Cli::command() };
-    Cli::from_arg_matches_mut(&mut cmd.get_matches())
-        .map_err(|e| e.format(&mut Cli::command()))
-        .unwrap_or_else(|e| e.exit())
 }
 
 /// Options of `restartd [OPTIONS] -- COMMAND`.
@@ -560,11 +538,6 @@ pub struct StateDir {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn verify_cli() {
-        command().debug_assert();
-    }
 
     #[test]
     fn a_run_and_a_subcommand_parse() {
