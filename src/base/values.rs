@@ -7,6 +7,8 @@
 
 use std::time::Duration;
 
+use crate::base::exit::signal_number;
+
 /// Durations: humantime (`500ms`, `10s`, `5m`, `1h 30m`), or a bare `0`.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     humantime::parse_duration(s.trim())
@@ -172,25 +174,9 @@ pub struct Sig(pub i32);
 
 /// Signals: `TERM`, `SIGTERM`, `sigterm` or `15`.
 pub fn parse_signal(s: &str) -> Result<Sig, String> {
-    use nix::sys::signal::Signal;
-    let err = || format!("invalid signal '{s}': expected a name or number, e.g. TERM, SIGINT, 15");
-    if let Ok(n) = s.parse::<i32>() {
-        let max = nix::libc::SIGRTMAX();
-        return if (1..=max).contains(&n) {
-            Ok(Sig(n))
-        } else {
-            Err(err())
-        };
-    }
-    let upper = s.to_ascii_uppercase();
-    let name = if upper.starts_with("SIG") {
-        upper
-    } else {
-        format!("SIG{upper}")
-    };
-    name.parse::<Signal>()
-        .map(|sig| Sig(sig as i32))
-        .map_err(|_| err())
+    signal_number(s).map(Sig).ok_or_else(|| {
+        format!("invalid signal '{s}': expected a name or number, e.g. TERM, SIGINT, 15")
+    })
 }
 
 /// Instance names: letters, digits, `.`, `_`, `-`, `@`, `+`; not starting with `.`; 1-100 bytes.
