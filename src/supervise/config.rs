@@ -40,3 +40,14 @@ pub struct Config {
     pub listen: Option<std::net::SocketAddr>,
     pub metrics_file: Option<PathBuf>,
 }
+
+impl Config {
+    /// The command as crash records and `state.json` store it: each argument as text, bytes
+    /// that are not UTF-8 replaced by U+FFFD.
+    pub fn command_lossy(&self) -> Vec<String> {
+        self.command
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect()
+    }
+}
