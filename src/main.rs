@@ -37,7 +37,7 @@ extern "C" fn main(_argc: c_int, _argv: *const *const c_char) -> c_int {
             .error(clap::error::ErrorKind::InvalidUtf8, msg)
             .exit();
     }
-    let cli = restartd::cli::args::parse();
+    let cli = restartd::cli::parse();
     let status = match cli.subcommand {
         Some(sub) => commands::run(sub),
         None => run(cli.run, inherited),
@@ -81,12 +81,12 @@ fn run(args: RunArgs, inherited: signals::Inherited) -> u8 {
             )
             .exit();
     }
-    if let Err(msg) = restartd::cli::args::check_listen(args.listen, args.listen_remote) {
+    if let Err(msg) = restartd::base::values::check_listen(args.listen, args.listen_remote) {
         Cli::command()
             .error(clap::error::ErrorKind::ValueValidation, msg)
             .exit();
     }
-    let cfg = config::Config::from_args(args, &|key| std::env::var_os(key));
+    let cfg = config::from_args(args, &|key| std::env::var_os(key));
     let instance = match instance::acquire(&cfg.state_dir, &cfg.name) {
         Ok(instance) => instance,
         Err(AcquireError::AlreadyRunning { pid }) => {

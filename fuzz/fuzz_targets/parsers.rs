@@ -1,12 +1,13 @@
 //! The command-line value parsers on any text: the duration, size, exit-code list, signal,
 //! name, alert-limit, label and listen-address parsers directly, the Prometheus label escaping, and every value-taking run flag through clap (which
-//! reaches the private ones: counts, factors, fractions, URLs). Nothing may panic; accepted values
+//! also reaches the count, factor, fraction and URL parsers). Nothing may panic; accepted values
 //! must be in range; a rejected flag value must be a usage error that names the flag (SPEC §2).
 #![no_main]
 
 use clap::Parser;
 use libfuzzer_sys::fuzz_target;
-use restartd::cli::args::{self, Cli};
+use restartd::base::values;
+use restartd::cli::args::Cli;
 
 /// Every run flag that takes a value.
 const FLAGS: [&str; 30] = [
@@ -47,38 +48,38 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let Ok(s) = std::str::from_utf8(rest) else {
-        let name = cli::default_name(std::os::unix::ffi::OsStrExt::from_bytes(rest));
-        assert!(cli::parse_name(&name).is_ok(), "default name {name:?}");
+        let name = values::default_name(std::os::unix::ffi::OsStrExt::from_bytes(rest));
+        assert!(values::parse_name(&name).is_ok(), "default name {name:?}");
         return;
     };
-    let _ = cli::parse_duration(s);
-    if let Ok(bytes) = cli::parse_size(s) {
+    let _ = values::parse_duration(s);
+    if let Ok(bytes) = values::parse_size(s) {
         assert!(bytes >= 1, "{s:?} gave {bytes}");
     }
-    if let Ok(codes) = cli::parse_codes(s) {
+    if let Ok(codes) = values::parse_codes(s) {
         assert_eq!(codes.0.len(), s.split(',').count());
         assert!(codes.0.iter().all(|c| (0..=255).contains(c)), "{s:?}");
     }
-    if let Ok(sig) = cli::parse_signal(s) {
+    if let Ok(sig) = values::parse_signal(s) {
         assert!((1..=nix::libc::SIGRTMAX()).contains(&sig.0), "{s:?} gave {}", sig.0);
     }
-    if let Ok(name) = cli::parse_name(s) {
+    if let Ok(name) = values::parse_name(s) {
         assert!(!name.contains('/') && !name.starts_with('.'), "{name:?}");
     }
-    let name = cli::default_name(std::ffi::OsStr::new(s));
-    assert!(cli::parse_name(&name).is_ok(), "default name {name:?}");
-    if let Ok(limit) = restartd::records::hooks::parse_alert_limit(s) {
+    let name = values::default_name(std::ffi::OsStr::new(s));
+    assert!(values::parse_name(&name).is_ok(), "default name {name:?}");
+    if let Ok(limit) = values::parse_alert_limit(s) {
         assert!(limit.count >= 1 && !limit.per.is_zero(), "{s:?}");
     }
 
-    if let Ok(label) = cli::parse_label(s) {
+    if let Ok(label) = values::parse_label(s) {
         let mut key = label.key.bytes();
         assert!(key.next().is_some_and(|b| b.is_ascii_alphabetic() || b == b'_'), "{s:?}");
         assert!(key.all(|b| b.is_ascii_alphanumeric() || b == b'_'), "{s:?}");
         assert_eq!(format!("{}={}", label.key, label.value), s);
     }
-    if let Ok(addr) = cli::parse_listen(s) {
-        let _ = cli::check_listen(Some(addr), false);
+    if let Ok(addr) = values::parse_listen(s) {
+        let _ = values::check_listen(Some(addr), false);
     }
     // A label value in the Prometheus text: no raw newline or unescaped quote can end it.
     let escaped = restartd::observe::metrics::escape(s);

@@ -69,12 +69,28 @@ impl ProcessEnd {
     }
 }
 
-/// `SIGTERM` for 15; `SIG42` for a number without a name.
+/// `SIGTERM` for 15; `SIG42` for a number without a name. The one way restartd writes a signal
+/// (messages, crash records, `state.json`, `describe`); `signal_number` reads one.
 pub fn signal_name(signal: i32) -> String {
     match Signal::try_from(signal) {
         Ok(sig) => sig.as_str().to_string(),
         Err(_) => format!("SIG{signal}"),
     }
+}
+
+/// The signal `text` stands for: a name with or without `SIG`, in any case (`TERM`, `SIGTERM`,
+/// `sigterm`), or a number from 1 to SIGRTMAX (`15`); `None` for anything else.
+pub fn signal_number(text: &str) -> Option<i32> {
+    if let Ok(n) = text.parse::<i32>() {
+        return (1..=nix::libc::SIGRTMAX()).contains(&n).then_some(n);
+    }
+    let upper = text.to_ascii_uppercase();
+    let name = if upper.starts_with("SIG") {
+        upper
+    } else {
+        format!("SIG{upper}")
+    };
+    name.parse::<Signal>().ok().map(|sig| sig as i32)
 }
 
 /// The statuses restartd returns for its own reasons (SPEC §4 and §8).
@@ -158,5 +174,16 @@ mod tests {
         );
         assert_eq!(signal_name(15), "SIGTERM");
         assert_eq!(signal_name(40), "SIG40");
+    }
+
+    #[test]
+    fn every_signal_name_reads_back_as_its_number() {
+        for n in 1..=nix::libc::SIGRTMAX() {
+            if Signal::try_from(n).is_ok() {
+                let name = signal_name(n);
+                assert_eq!(signal_number(&name), Some(n), "{name}");
+                assert_eq!(signal_number(&name[3..].to_lowercase()), Some(n), "{name}");
+            }
+        }
     }
 }

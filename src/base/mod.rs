@@ -1,7 +1,12 @@
 //! The bottom layer: value types every other layer speaks in, and their parsers and formatters.
 //!
-//! How a child ended and the exit codes restartd maps that to; durations, sizes, signal names and
-//! the other parsed values of the command line; the configuration each part runs with. Pure and
-//! free of restartd's other modules: imports nothing of the crate.
+//! `exit` is how a child ended and the exit codes restartd maps that to; `values` the parsed
+//! values of the command line (durations, sizes, exit-code lists, signals, names, labels, the
+//! listen address, the health URL, the alert limit) with their parsers, and the formatters of
+//! durations and sizes; `config` the configuration pieces the parts below the command line run
+//! with (health checks, log file, verbosity, log format). Pure and free of restartd's other
+//! modules: imports nothing of the crate.
 
+pub mod config;
 pub mod exit;
+pub mod values;

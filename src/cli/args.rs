@@ -1,21 +1,29 @@
-//! The command line: every flag, subcommand and value parser, as clap derive types.
+//! The command line: every flag and subcommand, as clap derive types.
 //!
-//! This is the single source of `--help` (and, later, of the man page and completions). Value
-//! parsers reject bad values with the accepted form; clap names the flag and exits 2. No
-//! defaults are decided elsewhere: `config.rs` only combines what is parsed here.
+//! This is the single source of `--help`, the man page and the completions. The value parsers
+//! are `base::values`': they reject a bad value with the accepted form, and clap names the flag
+//! and exits 2. No defaults are decided elsewhere: `config.rs` only combines what is parsed here.
 
 use std::ffi::OsString;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
+use clap::{Args, Parser, Subcommand};
 
+use crate::base::config::LogFormat;
+use crate::base::values::{
+    parse_alert_limit, parse_codes, parse_duration, parse_factor, parse_fraction, parse_health_url,
+    parse_keep, parse_label, parse_listen, parse_max_restarts, parse_name, parse_nonzero_duration,
+    parse_retries, parse_signal, parse_size, parse_tail_lines, AlertLimit, Codes, HealthUrl, Label,
+    MaxRestarts, Sig,
+};
 use crate::supervise::policy::RestartPolicy;
 
-/// `-h`'s epilogue: what the value forms mean, and where to read more.
 /// The widest `--help` and `-h` may be (the man page wraps its help lines the same).
 pub const HELP_WIDTH: usize = 79;
 
+/// `-h`'s epilogue: what the value forms mean, and where to read more.
 const AFTER_HELP: &str = "\
 DUR is a duration: 500ms, 10s, 5m, 1h 30m (a bare 0 is zero).
 SIZE is 512M or 2G (K, M, G, T are powers of 1024).
@@ -75,28 +83,6 @@ pub struct Cli {
     pub run: RunArgs,
 }
 
-/// The whole command line, with `--help`'s epilogue (examples, exit statuses), which is built
-/// from the manual's text. Building it costs more than parsing a run's flags, so `parse` adds it
-/// only when the long help may be printed; everything that renders help (man page, completions,
-/// tests) uses this.
-pub fn command() -> clap::Command {
-    use clap::CommandFactory;
-    Cli::command().after_long_help(crate::cli::doc::after_long_help())
-}
-
-/// Parses restartd's own command line; prints help, version or a usage error and exits (2) as
-/// clap does.
-pub fn parse() -> Cli {
-    use clap::{CommandFactory, FromArgMatches};
-    let long_help = std::env::args_os()
-        .take_while(|a| a != "--")
-        .any(|a| a == "--help" || a == "help");
-    let cmd = if long_help { command() } else { Cli::command() };
-    Cli::from_arg_matches_mut(&mut cmd.get_matches())
-        .map_err(|e| e.format(&mut Cli::command()))
-        .unwrap_or_else(|e| e.exit())
-}
-
 /// Options of `restartd [OPTIONS] -- COMMAND`.
 #[derive(Debug, Args)]
 pub struct RunArgs {
@@ -116,7 +102,7 @@ pub struct RunArgs {
     ///
     /// A clean end is exit 0, a code in --success-exit-codes, or death by SIGHUP, SIGINT,
     /// SIGTERM or SIGPIPE. 'restartd man' shows the whole table.
-    #[arg(long, value_name = "POLICY", default_value = "on-failure", help_heading = heading::RESTARTS)]
+    #[arg(long, value_name = "POLICY", default_value = "on-failure", value_parser = one_of(&RestartPolicy::ALL, RestartPolicy::as_str, policy_help), help_heading = heading::RESTARTS)]
     pub restart: RestartPolicy,
 
     /// Give up past N restarts in --window
@@ -312,8 +298,8 @@ pub struct RunArgs {
     ///
     /// Over a sliding window; the crashes beyond it are counted in the next run's
     /// RESTARTD_SUPPRESSED. Accepts COUNT/DURATION, e.g. 5/5m or 1/30s.
-    #[arg(long, value_name = "N/DUR", default_value = "5/5m", value_parser = crate::records::hooks::parse_alert_limit, help_heading = heading::CRASHES)]
-    pub alert_limit: crate::records::hooks::AlertLimit,
+    #[arg(long, value_name = "N/DUR", default_value = "5/5m", value_parser = parse_alert_limit, help_heading = heading::CRASHES)]
+    pub alert_limit: AlertLimit,
 
     /// Forget a previous run's restart window
     ///
@@ -335,7 +321,7 @@ pub struct RunArgs {
     /// (JOURNAL_STREAM is stderr), with a <N> priority for the journal instead of the time.
     /// json lines have time, level, name, msg and the facts of the event; 'restartd man'
     /// lists the fields.
-    #[arg(long, value_name = "FORMAT", default_value = "text", help_heading = heading::OUTPUT)]
+    #[arg(long, value_name = "FORMAT", default_value = "text", value_parser = one_of(&LogFormat::ALL, LogFormat::as_str, log_format_help), help_heading = heading::OUTPUT)]
     pub log_format: LogFormat,
 
     /// Attach KEY=VALUE to crash records, state and metrics [default: none]
@@ -371,13 +357,44 @@ pub struct RunArgs {
     pub command: Vec<OsString>,
 }
 
-/// `--log-format`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum LogFormat {
-    /// Lines for people and the journal
-    Text,
-    /// One JSON object a line, for log shippers
-    Json,
+/// A value parser that offers `all` by `name`, each with its `help` line, as a
+/// `clap::ValueEnum` would: the types `--restart` and `--log-format` take live below the command
+/// line and know nothing of clap.
+fn one_of<T: Copy + Send + Sync + 'static>(
+    all: &'static [T],
+    name: fn(T) -> &'static str,
+    help: fn(T) -> &'static str,
+) -> impl TypedValueParser<Value = T> {
+    let values = all
+        .iter()
+        .map(move |&v| PossibleValue::new(name(v)).help(help(v)));
+    PossibleValuesParser::new(values).map(move |text| {
+        let found = all.iter().find(|&&v| name(v) == text);
+        *found.expect("PossibleValuesParser passes only the names offered")
+    })
+}
+
+/// The help line of each `--restart` value.
+fn policy_help(policy: RestartPolicy) -> &'static str {
+    match policy {
+        RestartPolicy::No => "Never restart",
+        RestartPolicy::Always => "Restart after every end",
+        RestartPolicy::OnSuccess => "Only after a clean end",
+        RestartPolicy::OnFailure => {
+            "After an unclean exit code or signal, unhealthy, memory, watchdog"
+        }
+        RestartPolicy::OnAbnormal => "After an unclean signal, unhealthy, memory, watchdog",
+        RestartPolicy::OnAbort => "Only after an unclean signal",
+        RestartPolicy::OnWatchdog => "Only after a watchdog timeout",
+    }
+}
+
+/// The help line of each `--log-format` value.
+fn log_format_help(format: LogFormat) -> &'static str {
+    match format {
+        LogFormat::Text => "Lines for people and the journal",
+        LogFormat::Json => "One JSON object a line, for log shippers",
+    }
 }
 
 /// Subcommands for a running or past instance.
@@ -518,414 +535,9 @@ pub struct StateDir {
     pub state_dir: Option<PathBuf>,
 }
 
-/// `--max-restarts`: `None` is unlimited.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct MaxRestarts(pub Option<u32>);
-
-/// An exit-code list.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Codes(pub Vec<i32>);
-
-/// A signal number.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Sig(pub i32);
-
-/// A `--label KEY=VALUE`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Label {
-    pub key: String,
-    pub value: String,
-}
-
-/// Labels: `KEY=VALUE`, KEY `[a-zA-Z_][a-zA-Z0-9_]*`, not one restartd's metrics use itself.
-pub fn parse_label(s: &str) -> Result<Label, String> {
-    let err = || {
-        format!(
-            "invalid label '{s}': expected KEY=VALUE with KEY a letter or '_' then letters, digits or '_', e.g. env=prod"
-        )
-    };
-    let (key, value) = s.split_once('=').ok_or_else(err)?;
-    let mut bytes = key.bytes();
-    let first_ok = bytes
-        .next()
-        .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_');
-    if !first_ok || !bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_') {
-        return Err(err());
-    }
-    if ["name", "reason", "error_type"].contains(&key) || key.starts_with("__") {
-        return Err(format!(
-            "invalid label '{s}': the key '{key}' is reserved (name, reason, error_type and __*); pick another, e.g. app_{}",
-            key.trim_start_matches('_')
-        ));
-    }
-    Ok(Label {
-        key: key.to_string(),
-        value: value.to_string(),
-    })
-}
-
-/// `--listen`: an IP address and a port.
-pub fn parse_listen(s: &str) -> Result<std::net::SocketAddr, String> {
-    s.parse().map_err(|_| {
-        format!("invalid address '{s}': expected IP:PORT, e.g. 127.0.0.1:9100 or [::1]:9100")
-    })
-}
-
-/// The usage error for `--listen` on a non-loopback address without `--listen-remote`.
-pub fn check_listen(listen: Option<std::net::SocketAddr>, remote: bool) -> Result<(), String> {
-    match listen {
-        Some(addr) if !remote && !addr.ip().is_loopback() => Err(format!(
-            "--listen {addr} is not a loopback address: crash records can hold secrets; use 127.0.0.1 or [::1], or add --listen-remote"
-        )),
-        _ => Ok(()),
-    }
-}
-
-/// Durations: humantime (`500ms`, `10s`, `5m`, `1h 30m`), or a bare `0`.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    humantime::parse_duration(s.trim())
-        .map_err(|_| format!("invalid duration '{s}': expected e.g. 500ms, 10s, 5m, 1h 30m"))
-}
-
-fn parse_max_restarts(s: &str) -> Result<MaxRestarts, String> {
-    if s == "unlimited" {
-        return Ok(MaxRestarts(None));
-    }
-    s.parse::<u32>()
-        .map(|n| MaxRestarts(Some(n)))
-        .map_err(|_| format!("invalid count '{s}': expected a whole number or 'unlimited'"))
-}
-
-/// `--health-url`: plain HTTP only.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HealthUrl {
-    pub host: String,
-    pub port: u16,
-    pub path: String,
-}
-
-fn parse_health_url(s: &str) -> Result<HealthUrl, String> {
-    if s.starts_with("https://") {
-        return Err(format!(
-            "https is not supported: use --health-cmd 'curl -fsS {s}' instead"
-        ));
-    }
-    let err = || format!("invalid URL '{s}': expected http://host:port/path");
-    let rest = s.strip_prefix("http://").ok_or_else(err)?;
-    let (authority, path) = match rest.find('/') {
-        Some(i) => (&rest[..i], &rest[i..]),
-        None => (rest, "/"),
-    };
-    let (host, port) = match authority.rsplit_once(':') {
-        Some((h, p)) if !h.ends_with(']') || h.starts_with('[') => {
-            (h, p.parse::<u16>().map_err(|_| err())?)
-        }
-        _ => (authority, 80),
-    };
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    if host.is_empty() || path.contains(char::is_whitespace) {
-        return Err(err());
-    }
-    Ok(HealthUrl {
-        host: host.to_string(),
-        port,
-        path: path.to_string(),
-    })
-}
-
-fn parse_retries(s: &str) -> Result<u32, String> {
-    match s.parse::<u32>() {
-        Ok(n) if n >= 1 => Ok(n),
-        _ => Err(format!(
-            "invalid count '{s}': expected a whole number of at least 1"
-        )),
-    }
-}
-
-fn parse_keep(s: &str) -> Result<u32, String> {
-    match s.parse::<u32>() {
-        Ok(n) if n <= 1000 => Ok(n),
-        _ => Err(format!(
-            "invalid count '{s}': expected a whole number from 0 to 1000"
-        )),
-    }
-}
-
-fn parse_nonzero_duration(s: &str) -> Result<Duration, String> {
-    match parse_duration(s)? {
-        d if d.is_zero() => Err(format!(
-            "invalid duration '{s}': expected more than 0, e.g. 10s"
-        )),
-        d => Ok(d),
-    }
-}
-
-/// Sizes: `512M`, `2G`, `100K`, `1048576` (bytes); K/M/G/T are powers of 1024, `B`/`iB` allowed.
-pub fn parse_size(s: &str) -> Result<u64, String> {
-    let err =
-        || format!("invalid size '{s}': expected a number with K, M, G or T, e.g. 512M or 2G");
-    let t = s.trim();
-    let t = t
-        .strip_suffix("iB")
-        .or_else(|| t.strip_suffix('B'))
-        .unwrap_or(t);
-    let (number, shift) = match t.chars().last() {
-        Some('K' | 'k') => (&t[..t.len() - 1], 10),
-        Some('M' | 'm') => (&t[..t.len() - 1], 20),
-        Some('G' | 'g') => (&t[..t.len() - 1], 30),
-        Some('T' | 't') => (&t[..t.len() - 1], 40),
-        _ => (t, 0),
-    };
-    let value = number.trim().parse::<f64>().map_err(|_| err())?;
-    let bytes = value * (1u64 << shift) as f64;
-    if !bytes.is_finite() || bytes < 1.0 || bytes > u64::MAX as f64 {
-        return Err(err());
-    }
-    Ok(bytes as u64)
-}
-
-fn parse_tail_lines(s: &str) -> Result<usize, String> {
-    match s.parse::<usize>() {
-        Ok(n) if n <= 100_000 => Ok(n),
-        _ => Err(format!(
-            "invalid line count '{s}': expected a whole number from 0 to 100000"
-        )),
-    }
-}
-
-fn parse_factor(s: &str) -> Result<f64, String> {
-    match s.parse::<f64>() {
-        Ok(f) if f.is_finite() && (1.0..=1000.0).contains(&f) => Ok(f),
-        _ => Err(format!(
-            "invalid factor '{s}': expected a number from 1 to 1000, e.g. 2 or 1.5"
-        )),
-    }
-}
-
-fn parse_fraction(s: &str) -> Result<f64, String> {
-    match s.parse::<f64>() {
-        Ok(f) if (0.0..=1.0).contains(&f) => Ok(f),
-        _ => Err(format!(
-            "invalid fraction '{s}': expected a number from 0 to 1, e.g. 0.1"
-        )),
-    }
-}
-
-/// Exit-code lists: `1,3,78` (spaces allowed after commas).
-pub fn parse_codes(s: &str) -> Result<Codes, String> {
-    let err = || {
-        format!(
-            "invalid exit code list '{s}': expected codes 0-255 separated by commas, e.g. 1,3,78"
-        )
-    };
-    s.split(',')
-        .map(|part| match part.trim().parse::<u8>() {
-            Ok(code) => Ok(i32::from(code)),
-            Err(_) => Err(err()),
-        })
-        .collect::<Result<Vec<_>, _>>()
-        .map(Codes)
-}
-
-/// Signals: `TERM`, `SIGTERM`, `sigterm` or `15`.
-pub fn parse_signal(s: &str) -> Result<Sig, String> {
-    use nix::sys::signal::Signal;
-    let err = || format!("invalid signal '{s}': expected a name or number, e.g. TERM, SIGINT, 15");
-    if let Ok(n) = s.parse::<i32>() {
-        let max = nix::libc::SIGRTMAX();
-        return if (1..=max).contains(&n) {
-            Ok(Sig(n))
-        } else {
-            Err(err())
-        };
-    }
-    let upper = s.to_ascii_uppercase();
-    let name = if upper.starts_with("SIG") {
-        upper
-    } else {
-        format!("SIG{upper}")
-    };
-    name.parse::<Signal>()
-        .map(|sig| Sig(sig as i32))
-        .map_err(|_| err())
-}
-
-/// Instance names: letters, digits, `.`, `_`, `-`, `@`, `+`; not starting with `.`; 1-100 bytes.
-pub fn parse_name(s: &str) -> Result<String, String> {
-    let ok = !s.is_empty()
-        && s.len() <= 100
-        && !s.starts_with('.')
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"._-@+".contains(&b));
-    if ok {
-        Ok(s.to_string())
-    } else {
-        Err(format!(
-            "invalid name '{s}': expected 1-100 letters, digits, '.', '_', '-', '@' or '+', not starting with '.'"
-        ))
-    }
-}
-
-/// The default name: the command's basename, with any other byte replaced by `_`.
-pub fn default_name(command: &std::ffi::OsStr) -> String {
-    use std::os::unix::ffi::OsStrExt;
-    let base = std::path::Path::new(command)
-        .file_name()
-        .map(|b| b.as_bytes())
-        .unwrap_or(b"");
-    let mut name: String = base
-        .iter()
-        .take(100)
-        .map(|&b| {
-            if b.is_ascii_alphanumeric() || b"._-@+".contains(&b) {
-                b as char
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    if name.starts_with('.') {
-        name.replace_range(..1, "_");
-    }
-    if name.is_empty() {
-        name.push_str("restartd");
-    }
-    name
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn verify_cli() {
-        command().debug_assert();
-    }
-
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration("0"), Ok(Duration::ZERO));
-        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
-        assert_eq!(parse_duration("1h 30m"), Ok(Duration::from_secs(5400)));
-        assert_eq!(
-            parse_duration("10x"),
-            Err("invalid duration '10x': expected e.g. 500ms, 10s, 5m, 1h 30m".into())
-        );
-        for bad in ["", "-1s", "10", "s", "1.5.5s"] {
-            assert!(parse_duration(bad).is_err(), "{bad:?}");
-        }
-    }
-
-    #[test]
-    fn max_restarts() {
-        assert_eq!(parse_max_restarts("unlimited"), Ok(MaxRestarts(None)));
-        assert_eq!(parse_max_restarts("0"), Ok(MaxRestarts(Some(0))));
-        assert_eq!(
-            parse_max_restarts("-1"),
-            Err("invalid count '-1': expected a whole number or 'unlimited'".into())
-        );
-    }
-
-    #[test]
-    fn factors_and_fractions() {
-        assert_eq!(parse_factor("1.5"), Ok(1.5));
-        for bad in ["0.5", "nan", "inf", "x", "1001"] {
-            assert!(parse_factor(bad).is_err(), "{bad}");
-        }
-        assert_eq!(parse_fraction("0"), Ok(0.0));
-        assert_eq!(parse_fraction("1"), Ok(1.0));
-        assert_eq!(
-            parse_fraction("1.5"),
-            Err("invalid fraction '1.5': expected a number from 0 to 1, e.g. 0.1".into())
-        );
-        assert!(parse_fraction("NaN").is_err());
-    }
-
-    #[test]
-    fn code_lists() {
-        assert_eq!(parse_codes("1,3, 78"), Ok(Codes(vec![1, 3, 78])));
-        assert_eq!(parse_codes("0"), Ok(Codes(vec![0])));
-        assert_eq!(
-            parse_codes("1,x"),
-            Err("invalid exit code list '1,x': expected codes 0-255 separated by commas, e.g. 1,3,78".into())
-        );
-        for bad in ["", "256", "1,,2", "-1"] {
-            assert!(parse_codes(bad).is_err(), "{bad:?}");
-        }
-    }
-
-    #[test]
-    fn signals() {
-        for (s, n) in [
-            ("TERM", 15),
-            ("SIGTERM", 15),
-            ("sigint", 2),
-            ("hup", 1),
-            ("9", 9),
-        ] {
-            assert_eq!(parse_signal(s), Ok(Sig(n)), "{s}");
-        }
-        assert_eq!(
-            parse_signal("FOO"),
-            Err("invalid signal 'FOO': expected a name or number, e.g. TERM, SIGINT, 15".into())
-        );
-        for bad in ["0", "99", "-1", ""] {
-            assert!(parse_signal(bad).is_err(), "{bad:?}");
-        }
-    }
-
-    #[test]
-    fn sizes() {
-        assert_eq!(parse_size("512M"), Ok(512 << 20));
-        assert_eq!(parse_size("2G"), Ok(2 << 30));
-        assert_eq!(parse_size("1.5K"), Ok(1536));
-        assert_eq!(parse_size("10MiB"), Ok(10 << 20));
-        assert_eq!(parse_size("4096"), Ok(4096));
-        assert_eq!(
-            parse_size("lots"),
-            Err("invalid size 'lots': expected a number with K, M, G or T, e.g. 512M or 2G".into())
-        );
-        for bad in ["", "0", "-1M", "1X", "M"] {
-            assert!(parse_size(bad).is_err(), "{bad:?}");
-        }
-    }
-
-    #[test]
-    fn health_urls() {
-        let url = parse_health_url("http://127.0.0.1:8080/healthz").unwrap();
-        assert_eq!(
-            (url.host.as_str(), url.port, url.path.as_str()),
-            ("127.0.0.1", 8080, "/healthz")
-        );
-        let url = parse_health_url("http://localhost").unwrap();
-        assert_eq!(
-            (url.host.as_str(), url.port, url.path.as_str()),
-            ("localhost", 80, "/")
-        );
-        let url = parse_health_url("http://[::1]:9000/x?y=1").unwrap();
-        assert_eq!(
-            (url.host.as_str(), url.port, url.path.as_str()),
-            ("::1", 9000, "/x?y=1")
-        );
-        assert_eq!(
-            parse_health_url("https://example.com/h"),
-            Err("https is not supported: use --health-cmd 'curl -fsS https://example.com/h' instead".into())
-        );
-        for bad in ["ftp://x", "http://", "http://h:99999/", "localhost:80"] {
-            assert!(parse_health_url(bad).is_err(), "{bad}");
-        }
-    }
-
-    #[test]
-    fn names() {
-        assert!(parse_name("api-2.worker@eu").is_ok());
-        for bad in ["", ".hidden", "a/b", "a b", "..", &"x".repeat(101)] {
-            assert!(parse_name(bad).is_err(), "{bad:?}");
-        }
-        assert_eq!(default_name("/usr/bin/python3.11".as_ref()), "python3.11");
-        assert_eq!(default_name("./my app".as_ref()), "my_app");
-        assert_eq!(default_name(".hidden".as_ref()), "_hidden");
-    }
 
     #[test]
     fn a_run_and_a_subcommand_parse() {
@@ -944,53 +556,15 @@ mod tests {
     }
 
     #[test]
-    fn labels() {
-        assert_eq!(
-            parse_label("env=prod"),
-            Ok(Label {
-                key: "env".into(),
-                value: "prod".into()
-            })
-        );
-        assert_eq!(parse_label("_v2=a=b").unwrap().value, "a=b");
-        assert_eq!(parse_label("empty=").unwrap().value, "");
-        assert_eq!(
-            parse_label("1x=y"),
-            Err("invalid label '1x=y': expected KEY=VALUE with KEY a letter or '_' then letters, digits or '_', e.g. env=prod".into())
-        );
-        for bad in ["", "novalue", "=v", "a-b=c", "a b=c", "é=x"] {
-            assert!(parse_label(bad).is_err(), "{bad:?}");
+    fn every_policy_and_log_format_parses_to_itself() {
+        for policy in RestartPolicy::ALL {
+            let argv = ["restartd", "--restart", policy.as_str(), "--", "true"];
+            assert_eq!(Cli::try_parse_from(argv).unwrap().run.restart, policy);
         }
-        assert_eq!(
-            parse_label("name=x"),
-            Err("invalid label 'name=x': the key 'name' is reserved (name, reason, error_type and __*); pick another, e.g. app_name".into())
-        );
-        assert!(parse_label("__meta=x").is_err());
-        assert!(parse_label("error_type=x").is_err());
-    }
-
-    #[test]
-    fn listen_addresses() {
-        assert_eq!(
-            parse_listen("127.0.0.1:9100").unwrap().to_string(),
-            "127.0.0.1:9100"
-        );
-        assert_eq!(parse_listen("[::1]:0").unwrap().port(), 0);
-        assert_eq!(
-            parse_listen("localhost:80"),
-            Err("invalid address 'localhost:80': expected IP:PORT, e.g. 127.0.0.1:9100 or [::1]:9100".into())
-        );
-        let any = parse_listen("0.0.0.0:9100").ok();
-        assert_eq!(
-            check_listen(any, false),
-            Err("--listen 0.0.0.0:9100 is not a loopback address: crash records can hold secrets; use 127.0.0.1 or [::1], or add --listen-remote".into())
-        );
-        assert_eq!(check_listen(any, true), Ok(()));
-        assert_eq!(
-            check_listen(parse_listen("127.0.0.2:1").ok(), false),
-            Ok(())
-        );
-        assert_eq!(check_listen(None, false), Ok(()));
+        for format in LogFormat::ALL {
+            let argv = ["restartd", "--log-format", format.as_str(), "--", "true"];
+            assert_eq!(Cli::try_parse_from(argv).unwrap().run.log_format, format);
+        }
     }
 
     #[test]

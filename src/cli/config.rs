@@ -1,147 +1,85 @@
-//! From parsed flags and the environment to the settings restartd runs with.
+//! From parsed flags and the environment to the `Config` restartd runs with.
 //!
+//! Only the combining lives here (defaults that depend on other flags, the state-directory
+//! chain); the types are below the command line, in `base::config` and `supervise::config`.
 //! Pure: the environment is passed in as a lookup function, so the state-directory chain of
 //! SPEC §6 is tested without touching the process environment.
 
 use std::ffi::OsString;
 use std::path::PathBuf;
-use std::time::Duration;
 
-use crate::cli::args::{default_name, HealthUrl, LogFormat, RunArgs};
-use crate::records::hooks::AlertLimit;
+use crate::base::config::{HealthConfig, LogFileConfig, Probe, Verbosity};
+use crate::base::values::default_name;
+use crate::cli::args::RunArgs;
+use crate::supervise::config::Config;
 use crate::supervise::machine::Settings;
 use crate::supervise::policy::{Backoff, ExitRules};
 
-/// How much restartd says about itself.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Verbosity {
-    Quiet,
-    Normal,
-    Verbose,
-}
-
-/// What a health check runs.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Probe {
-    /// `--health-cmd`, run with `sh -c`.
-    Command(String),
-    /// `--health-url`.
-    Http(HealthUrl),
-}
-
-/// The `--health-*` flags.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HealthConfig {
-    pub probe: Probe,
-    pub interval: Duration,
-    pub timeout: Duration,
-    pub retries: u32,
-    pub start_period: Duration,
-}
-
-/// `--log-file`, `--log-max-size`, `--log-keep`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LogFileConfig {
-    pub path: PathBuf,
-    pub max_size: u64,
-    pub keep: u32,
-}
-
-/// Everything `restartd -- COMMAND` runs with.
-#[derive(Debug, Clone)]
-pub struct Config {
-    pub name: String,
-    pub state_dir: PathBuf,
-    pub command: Vec<OsString>,
-    pub settings: Settings,
-    pub window: Duration,
-    pub max_restarts: Option<u32>,
-    pub reset: bool,
-    pub tail_lines: usize,
-    pub health: Option<HealthConfig>,
-    /// `--notify`, or implied by `--watchdog`.
-    pub notify: bool,
-    pub watchdog: Option<Duration>,
-    pub max_memory: Option<u64>,
-    pub log_file: Option<LogFileConfig>,
-    pub on_crash: Option<String>,
-    pub on_give_up: Option<String>,
-    pub alert_limit: AlertLimit,
-    pub verbosity: Verbosity,
-    pub log_format: LogFormat,
-    /// `--label`s by key (a repeated key keeps its last value).
-    pub labels: std::collections::BTreeMap<String, String>,
-    /// `--listen` (already checked against `--listen-remote`).
-    pub listen: Option<std::net::SocketAddr>,
-    pub metrics_file: Option<PathBuf>,
-}
-
-impl Config {
-    /// Combines the flags with the environment. `args.command` must not be empty.
-    pub fn from_args(args: RunArgs, env: &dyn Fn(&str) -> Option<OsString>) -> Config {
-        let name = args.name.unwrap_or_else(|| default_name(&args.command[0]));
-        let verbosity = match (args.quiet, args.verbose) {
-            (true, _) => Verbosity::Quiet,
-            (false, true) => Verbosity::Verbose,
-            (false, false) => Verbosity::Normal,
-        };
-        let probe = match (args.health_cmd, args.health_url) {
-            (Some(cmd), _) => Some(Probe::Command(cmd)),
-            (None, Some(url)) => Some(Probe::Http(url)),
-            (None, None) => None,
-        };
-        let health = probe.map(|probe| HealthConfig {
-            probe,
-            interval: args.health_interval,
-            timeout: args.health_timeout,
-            retries: args.health_retries,
-            start_period: args.health_start_period,
-        });
-        let log_file = args.log_file.map(|path| LogFileConfig {
-            path,
-            max_size: args.log_max_size,
-            keep: args.log_keep,
-        });
-        Config {
-            name,
-            state_dir: state_dir(args.state_dir, env),
-            command: args.command,
-            settings: Settings {
-                policy: args.restart,
-                rules: ExitRules {
-                    success: args.success_exit_codes.unwrap_or_default().0,
-                    no_restart: args.no_restart_exit_codes.unwrap_or_default().0,
-                    force_restart: args.force_restart_exit_codes.unwrap_or_default().0,
-                },
-                backoff: Backoff {
-                    delay: args.delay,
-                    factor: args.backoff_factor,
-                    max_delay: args.max_delay.max(args.delay),
-                    jitter: args.jitter,
-                },
-                min_uptime: args.min_uptime,
-                stop_signal: args.stop_signal.0,
-                stop_timeout: args.stop_timeout,
-                notify: args.notify || args.watchdog.is_some(),
+/// The `Config` of a run: the flags combined with the environment. `args.command` must not be
+/// empty.
+pub fn from_args(args: RunArgs, env: &dyn Fn(&str) -> Option<OsString>) -> Config {
+    let name = args.name.unwrap_or_else(|| default_name(&args.command[0]));
+    let verbosity = match (args.quiet, args.verbose) {
+        (true, _) => Verbosity::Quiet,
+        (false, true) => Verbosity::Verbose,
+        (false, false) => Verbosity::Normal,
+    };
+    let probe = match (args.health_cmd, args.health_url) {
+        (Some(cmd), _) => Some(Probe::Command(cmd)),
+        (None, Some(url)) => Some(Probe::Http(url)),
+        (None, None) => None,
+    };
+    let health = probe.map(|probe| HealthConfig {
+        probe,
+        interval: args.health_interval,
+        timeout: args.health_timeout,
+        retries: args.health_retries,
+        start_period: args.health_start_period,
+    });
+    let log_file = args.log_file.map(|path| LogFileConfig {
+        path,
+        max_size: args.log_max_size,
+        keep: args.log_keep,
+    });
+    Config {
+        name,
+        state_dir: state_dir(args.state_dir, env),
+        command: args.command,
+        settings: Settings {
+            policy: args.restart,
+            rules: ExitRules {
+                success: args.success_exit_codes.unwrap_or_default().0,
+                no_restart: args.no_restart_exit_codes.unwrap_or_default().0,
+                force_restart: args.force_restart_exit_codes.unwrap_or_default().0,
             },
-            window: args.window,
-            max_restarts: args.max_restarts.0,
-            reset: args.reset,
-            tail_lines: args.tail_lines,
-            health,
+            backoff: Backoff {
+                delay: args.delay,
+                factor: args.backoff_factor,
+                max_delay: args.max_delay.max(args.delay),
+                jitter: args.jitter,
+            },
+            min_uptime: args.min_uptime,
+            stop_signal: args.stop_signal.0,
+            stop_timeout: args.stop_timeout,
             notify: args.notify || args.watchdog.is_some(),
-            watchdog: args.watchdog,
-            max_memory: args.max_memory,
-            log_file,
-            on_crash: args.on_crash,
-            on_give_up: args.on_give_up,
-            alert_limit: args.alert_limit,
-            verbosity,
-            log_format: args.log_format,
-            labels: args.labels.into_iter().map(|l| (l.key, l.value)).collect(),
-            listen: args.listen,
-            metrics_file: args.metrics_file,
-        }
+        },
+        window: args.window,
+        max_restarts: args.max_restarts.0,
+        reset: args.reset,
+        tail_lines: args.tail_lines,
+        health,
+        notify: args.notify || args.watchdog.is_some(),
+        watchdog: args.watchdog,
+        max_memory: args.max_memory,
+        log_file,
+        on_crash: args.on_crash,
+        on_give_up: args.on_give_up,
+        alert_limit: args.alert_limit,
+        verbosity,
+        log_format: args.log_format,
+        labels: args.labels.into_iter().map(|l| (l.key, l.value)).collect(),
+        listen: args.listen,
+        metrics_file: args.metrics_file,
     }
 }
 

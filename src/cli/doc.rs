@@ -1,4 +1,5 @@
-//! The manual page, shell completions and `--help`'s epilogue, all from `crate::cli::args::command()`.
+//! The documented command line: `command()` is `args::Cli` with `--help`'s epilogue, and the
+//! manual page and the shell completions are rendered from it.
 //!
 //! The options come from clap (`clap_mangen`, `clap_complete`); the sections clap cannot know
 //! (DESCRIPTION, the restart table, SIGNALS, EXIT STATUS, FILES, ENVIRONMENT, JSON OUTPUT,
@@ -13,14 +14,23 @@ use std::io::{self, Write};
 
 use clap_mangen::roff::{bold, roman, Inline, Roff};
 
-use crate::cli::args::HELP_WIDTH;
+use crate::cli::args::{Cli, HELP_WIDTH};
 use crate::supervise::policy::RestartPolicy;
 
 /// The shells `restartd completions` knows, as clap_complete spells them.
 pub use clap_complete::Shell;
 
+/// The whole command line, with `--help`'s epilogue (examples, exit statuses), which is built
+/// from the manual's text. Building it costs more than parsing a run's flags, so `cli::parse`
+/// uses it only when the long help may be printed; everything that renders help (man page,
+/// completions, tests) uses this.
+pub fn command() -> clap::Command {
+    use clap::CommandFactory;
+    Cli::command().after_long_help(after_long_help())
+}
+
 /// `--help`'s epilogue: examples, exit statuses, files; plain text for a terminal.
-pub fn after_long_help() -> String {
+fn after_long_help() -> String {
     let mut out = String::from("Examples:\n");
     for (what, command) in text::HELP_EXAMPLES {
         out.push_str(&format!("  # {what}\n  {command}\n"));
@@ -46,7 +56,7 @@ pub fn after_long_help() -> String {
 
 /// Writes the manual page (roff) to `out`.
 pub fn man(out: &mut dyn Write) -> io::Result<()> {
-    let mut cmd = crate::cli::args::command();
+    let mut cmd = command();
     cmd.build();
     let page = clap_mangen::Man::new(cmd.clone());
     // tbl(1) lays out the tables: man(1) runs it for a page whose first line says so. The
@@ -84,7 +94,7 @@ pub fn man(out: &mut dyn Write) -> io::Result<()> {
 
 /// Writes the completion script for `shell` to `out`.
 pub fn completions(shell: Shell, out: &mut dyn Write) {
-    clap_complete::generate(shell, &mut crate::cli::args::command(), "restartd", out);
+    clap_complete::generate(shell, &mut command(), "restartd", out);
 }
 
 /// clap_mangen's OPTIONS, with each `--help` heading as a subsection instead of a section.
@@ -226,12 +236,11 @@ fn synopsis_word(arg: &clap::Arg) -> String {
 
 /// The restart table, from `policy::restarts` itself: a policy a row, a cause a column.
 fn restarts(roff: &mut Roff) {
-    use clap::ValueEnum;
     section(roff, "WHEN IT RESTARTS");
     para(roff, text::RESTART_INTRO);
     let mut head = vec!["policy".to_string()];
     head.extend(text::CAUSES.iter().map(|(short, _, _)| short.to_string()));
-    let rows: Vec<Vec<String>> = RestartPolicy::value_variants()
+    let rows: Vec<Vec<String>> = RestartPolicy::ALL
         .iter()
         .map(|&policy| {
             let mut row = vec![policy.as_str().to_string()];
@@ -448,6 +457,11 @@ mod tests {
     }
 
     #[test]
+    fn verify_cli() {
+        command().debug_assert();
+    }
+
+    #[test]
     fn the_page_has_every_section_and_no_date() {
         let page = page();
         for section in [
@@ -482,12 +496,12 @@ mod tests {
     #[test]
     fn every_run_option_and_subcommand_is_in_the_page() {
         let page = page().replace("\\-", "-");
-        for arg in crate::cli::args::command().get_arguments() {
+        for arg in command().get_arguments() {
             if let Some(long) = arg.get_long() {
                 assert!(page.contains(&format!("--{long}")), "--{long}");
             }
         }
-        for sub in crate::cli::args::command().get_subcommands() {
+        for sub in command().get_subcommands() {
             if sub.get_name() != "help" {
                 assert!(
                     page.contains(&format!("restartd {}", sub.get_name())),

@@ -16,9 +16,9 @@ use std::time::SystemTime;
 
 use serde_json::Value;
 
+use crate::base::values::fmt_duration;
 use crate::records::instance;
 use crate::records::state::{self, Loaded, StateFile};
-use crate::run::log::fmt_duration;
 use crate::supervise::machine::Status;
 
 /// One instance as `status` and `list` see it.
@@ -57,9 +57,9 @@ impl Row {
         })
     }
 
-    /// The `status --json` object of this instance (`status_json`).
+    /// The `status --json` object of this instance (`state::status_json`).
     pub fn json(&self) -> Value {
-        status_json(&self.name, self.state.as_ref(), self.running)
+        state::status_json(&self.name, self.state.as_ref(), self.running)
     }
 
     fn cells(&self, now: SystemTime) -> [Cell; COLUMNS] {
@@ -197,19 +197,6 @@ impl Cell {
     fn plain(text: &str) -> Cell {
         Cell::new(text, Paint::None)
     }
-}
-
-/// The `status NAME --json` object (also `GET /status`): the state file's fields plus
-/// `running`; `{"name", "running"}` without a state file.
-pub fn status_json(name: &str, state: Option<&StateFile>, running: bool) -> Value {
-    let mut value = match state {
-        Some(state) => serde_json::to_value(state).unwrap_or(Value::Null),
-        None => serde_json::json!({ "name": name }),
-    };
-    if let Value::Object(map) = &mut value {
-        map.insert("running".into(), running.into());
-    }
-    value
 }
 
 /// Whether to colour: stdout is a terminal and `NO_COLOR` is unset or empty (no-color.org).

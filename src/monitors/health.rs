@@ -19,9 +19,9 @@ use nix::libc;
 use nix::poll::PollFlags;
 use nix::sys::socket::{self, AddressFamily, SockFlag, SockType, SockaddrIn, SockaddrIn6};
 
+use crate::base::config::{HealthConfig, Probe};
 use crate::base::exit::ProcessEnd;
-use crate::cli::args::HealthUrl;
-use crate::cli::config::{HealthConfig, Probe};
+use crate::base::values::{fmt_duration, HealthUrl};
 
 /// `state.json`'s `health`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -183,10 +183,7 @@ impl Health {
     }
 
     fn timed_out(&self) -> String {
-        format!(
-            "timed out after {}",
-            crate::run::log::fmt_duration(self.cfg.timeout)
-        )
+        format!("timed out after {}", fmt_duration(self.cfg.timeout))
     }
 
     fn start(&self, now: Instant) -> Result<Check, String> {

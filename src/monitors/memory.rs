@@ -5,6 +5,8 @@
 
 use std::time::{Duration, Instant};
 
+use crate::base::values::fmt_bytes;
+
 /// How often the RSS is sampled (SPEC §5: at least every 5 s).
 pub const INTERVAL: Duration = Duration::from_secs(1);
 
@@ -60,18 +62,6 @@ impl MemoryLimit {
     }
 }
 
-/// `512.0 MiB`, `1.50 GiB`, `800 KiB`.
-pub fn fmt_bytes(bytes: u64) -> String {
-    let b = bytes as f64;
-    if b >= (1u64 << 30) as f64 {
-        format!("{:.2} GiB", b / (1u64 << 30) as f64)
-    } else if b >= (1u64 << 20) as f64 {
-        format!("{:.1} MiB", b / (1u64 << 20) as f64)
-    } else {
-        format!("{} KiB", bytes >> 10)
-    }
-}
-
 /// Bytes of RSS of every process in group `group`, in the groups of `others`, or one of `others`.
 pub fn rss_of(group: i32, others: &[i32]) -> u64 {
     let page = nix::unistd::sysconf(nix::unistd::SysconfVar::PAGE_SIZE)
@@ -122,7 +112,5 @@ mod tests {
             "{detail}"
         );
         assert_eq!(m.deadline(), None);
-        assert_eq!(fmt_bytes(512 << 20), "512.0 MiB");
-        assert_eq!(fmt_bytes(3 << 29), "1.50 GiB");
     }
 }

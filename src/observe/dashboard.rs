@@ -6,10 +6,10 @@
 use std::fmt::Write as _;
 use std::time::{Duration, SystemTime};
 
+use crate::base::values::fmt_duration;
 use crate::records::crashes::error_line;
 use crate::records::crashlog::CrashRecord;
 use crate::records::state::{self, StateFile};
-use crate::run::log::fmt_duration;
 use crate::supervise::machine::Status;
 
 /// What the page shows.

@@ -75,7 +75,7 @@ fn route(req: &Request, view: &View) -> Reply {
             Ok((200, metrics::CONTENT_TYPE, text.into_bytes()))
         }
         "/status" => {
-            let value = crate::cli::report::status_json(&view.state.name, Some(view.state), true);
+            let value = state::status_json(&view.state.name, Some(view.state), true);
             Ok((200, JSON, line(value.to_string())))
         }
         "/healthz" => {
@@ -139,7 +139,7 @@ fn crashes(req: &Request, view: &View) -> Reply {
                 }
             },
             _ => {
-                let d = crate::cli::args::parse_duration(value).map_err(|e| (400, e))?;
+                let d = crate::base::values::parse_duration(value).map_err(|e| (400, e))?;
                 cutoff = view.now.checked_sub(d);
             }
         }

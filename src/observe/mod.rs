@@ -15,9 +15,9 @@ use std::time::{Instant, SystemTime};
 
 use nix::poll::PollFlags;
 
-use crate::cli::config::Config;
 use crate::records::crashlog::CrashRecord;
 use crate::records::state::StateFile;
+use crate::supervise::config::Config;
 use endpoints::View;
 use metrics::{CrashCounts, Extra};
 use server::{Incoming, Server};

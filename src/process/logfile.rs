@@ -10,7 +10,7 @@ use std::io::{self, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
-use crate::cli::config::LogFileConfig;
+use crate::base::config::LogFileConfig;
 
 /// The open log file.
 pub struct LogFile {

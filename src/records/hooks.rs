@@ -16,29 +16,11 @@ use std::time::{Duration, Instant};
 use nix::libc;
 
 use crate::base::exit::ProcessEnd;
+use crate::base::values::AlertLimit;
 use crate::records::crashlog::CrashRecord;
 
 /// A hook still running after this long is killed.
 pub const TIMEOUT: Duration = Duration::from_secs(30);
-
-/// `--alert-limit N/DUR`: at most `count` crash hooks per `per`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct AlertLimit {
-    pub count: u32,
-    pub per: Duration,
-}
-
-/// Parses `N/DUR`, e.g. `5/5m`.
-pub fn parse_alert_limit(s: &str) -> Result<AlertLimit, String> {
-    let err = || format!("invalid limit '{s}': expected COUNT/DURATION, e.g. 5/5m or 1/30s");
-    let (count, per) = s.split_once('/').ok_or_else(err)?;
-    let count = count.trim().parse::<u32>().map_err(|_| err())?;
-    let per = humantime::parse_duration(per.trim()).map_err(|_| err())?;
-    if count == 0 || per.is_zero() {
-        return Err(err());
-    }
-    Ok(AlertLimit { count, per })
-}
 
 /// Which hook.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -237,24 +219,6 @@ fn memfd_with(bytes: &[u8]) -> io::Result<std::fs::File> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn alert_limits_parse() {
-        assert_eq!(
-            parse_alert_limit("5/5m"),
-            Ok(AlertLimit {
-                count: 5,
-                per: Duration::from_secs(300)
-            })
-        );
-        assert_eq!(
-            parse_alert_limit("5"),
-            Err("invalid limit '5': expected COUNT/DURATION, e.g. 5/5m or 1/30s".into())
-        );
-        for bad in ["0/5m", "5/0", "x/5m", "5/x", "/", ""] {
-            assert!(parse_alert_limit(bad).is_err(), "{bad:?}");
-        }
-    }
 
     fn record() -> CrashRecord {
         serde_json::from_value(serde_json::json!({

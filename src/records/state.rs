@@ -60,6 +60,19 @@ pub struct LastExitJson {
     pub crash_id: Option<String>,
 }
 
+/// The `status NAME --json` object (also `GET /status`): the state file's fields plus
+/// `running`; `{"name", "running"}` without a state file.
+pub fn status_json(name: &str, state: Option<&StateFile>, running: bool) -> serde_json::Value {
+    let mut value = match state {
+        Some(state) => serde_json::to_value(state).unwrap_or(serde_json::Value::Null),
+        None => serde_json::json!({ "name": name }),
+    };
+    if let serde_json::Value::Object(map) = &mut value {
+        map.insert("running".into(), running.into());
+    }
+    value
+}
+
 /// RFC 3339 UTC with milliseconds, e.g. `2026-11-23T10:00:00.123Z`.
 pub fn rfc3339(t: SystemTime) -> String {
     humantime::format_rfc3339_millis(t).to_string()

@@ -20,7 +20,7 @@ use nix::libc;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 
 use crate::base::exit::{signal_name, ProcessEnd};
-use crate::cli::config::Config;
+use crate::base::values::fmt_duration;
 use crate::monitors::notify::NotifySocket;
 use crate::observe::Observe;
 use crate::process::child::{self, Reaped};
@@ -32,9 +32,10 @@ use crate::records::instance::Instance;
 use crate::records::state::{self, StateWriter};
 use crate::run::control::{self, Pending};
 use crate::run::family::Family;
-use crate::run::log::{fmt_duration, Logger};
+use crate::run::log::Logger;
 use crate::run::monitors::Monitors;
 use crate::run::recorder::Recorder;
+use crate::supervise::config::Config;
 use crate::supervise::machine::{Action, Input, Machine, Now, Reply, Request, Tell};
 use crate::supervise::window::RestartWindow;
 

@@ -14,8 +14,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use serde_json::{Map, Value};
 
-use crate::cli::args::LogFormat;
-use crate::cli::config::Verbosity;
+use crate::base::config::{LogFormat, Verbosity};
 
 /// Severity of a message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -223,48 +222,9 @@ fn local_time(now: SystemTime) -> String {
     }
 }
 
-/// `12ms`, `3.2s`, `2s`, `5m`, `1m30s`, `2h5m`: short and exact enough for messages.
-pub fn fmt_duration(d: Duration) -> String {
-    let ms = d.as_millis();
-    if ms < 1000 {
-        return format!("{ms}ms");
-    }
-    if ms < 60_000 {
-        return if ms.is_multiple_of(1000) {
-            format!("{}s", ms / 1000)
-        } else {
-            format!("{:.1}s", d.as_secs_f64())
-        };
-    }
-    let secs = d.as_secs();
-    let (h, m, s) = (secs / 3600, secs % 3600 / 60, secs % 60);
-    match (h, m, s) {
-        (0, m, 0) => format!("{m}m"),
-        (0, m, s) => format!("{m}m{s}s"),
-        (h, 0, _) => format!("{h}h"),
-        (h, m, _) => format!("{h}h{m}m"),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn durations_read_well() {
-        let cases = [
-            (Duration::from_millis(12), "12ms"),
-            (Duration::from_millis(3210), "3.2s"),
-            (Duration::from_secs(2), "2s"),
-            (Duration::from_secs(300), "5m"),
-            (Duration::from_secs(90), "1m30s"),
-            (Duration::from_secs(7500), "2h5m"),
-            (Duration::from_secs(3600), "1h"),
-        ];
-        for (d, text) in cases {
-            assert_eq!(fmt_duration(d), text);
-        }
-    }
 
     #[test]
     fn the_journal_gets_priorities_and_a_terminal_the_time() {

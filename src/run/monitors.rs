@@ -11,12 +11,13 @@ use std::time::{Duration, Instant};
 use nix::poll::PollFlags;
 
 use crate::base::exit::ProcessEnd;
-use crate::cli::config::Config;
+use crate::base::values::fmt_duration;
 use crate::monitors::health::{Event as HealthEvent, Health, HealthState};
 use crate::monitors::memory::MemoryLimit;
 use crate::monitors::notify::{Message, NotifySocket, Upward, Watchdog};
 use crate::process::child;
-use crate::run::log::{fmt_duration, Logger};
+use crate::run::log::Logger;
+use crate::supervise::config::Config;
 use crate::supervise::machine::{Input, Tell};
 
 pub struct Monitors {

@@ -7,7 +7,7 @@ use std::time::SystemTime;
 use serde_json::Map;
 
 use crate::base::exit::{signal_name, ProcessEnd};
-use crate::cli::config::Config;
+use crate::base::values::fmt_duration;
 use crate::observe::Observe;
 use crate::process::child::Usage;
 use crate::process::tail::Tail;
@@ -15,8 +15,9 @@ use crate::records::crashlog::{self, CrashLog, CrashRecord};
 use crate::records::hooks::Hooks;
 use crate::records::state::{self, LastExitJson, StateFile, StateWriter};
 use crate::records::traceback;
-use crate::run::log::{fmt_duration, Level, Logger};
+use crate::run::log::{Level, Logger};
 use crate::run::monitors::Monitors;
+use crate::supervise::config::Config;
 use crate::supervise::machine::{EndReport, Machine, Now, Outcome};
 use crate::supervise::policy::Verdict;
 
@@ -184,12 +185,7 @@ impl Recorder {
             max_rss_kb: usage.map(|u| u.max_rss_kb),
             user_cpu_ms: usage.map(|u| u.user_cpu_ms),
             sys_cpu_ms: usage.map(|u| u.sys_cpu_ms),
-            command: self
-                .cfg
-                .command
-                .iter()
-                .map(|a| a.to_string_lossy().into_owned())
-                .collect(),
+            command: self.cfg.command_lossy(),
             cwd: self.cwd.clone(),
             host: self.host.clone(),
             restartd_version: env!("CARGO_PKG_VERSION").into(),
@@ -229,12 +225,7 @@ impl Recorder {
         StateFile {
             version: state::VERSION,
             name: self.cfg.name.clone(),
-            command: self
-                .cfg
-                .command
-                .iter()
-                .map(|a| a.to_string_lossy().into_owned())
-                .collect(),
+            command: self.cfg.command_lossy(),
             status: m.status(),
             supervisor_pid: self.pid,
             child_pid: m.child_pid(),
@@ -265,13 +256,7 @@ impl Recorder {
 fn end_line(r: &EndReport, cfg: &Config, error: Option<&str>) -> (Level, String) {
     let how = match r.end {
         Some(ProcessEnd::Exited(code)) => format!("exited with code {code}"),
-        Some(ProcessEnd::Signaled {
-            signal,
-            core_dumped,
-        }) => {
-            let core = if core_dumped { " (core dumped)" } else { "" };
-            format!("killed by signal {}{core}", signal_name(signal))
-        }
+        Some(end @ ProcessEnd::Signaled { .. }) => format!("killed by {}", end.describe()),
         None => String::new(),
     };
     let error = error.map_or(String::new(), |e| format!(" ({})", one_line(e)));

@@ -8,26 +8,38 @@ use std::time::Duration;
 
 use crate::base::exit::ProcessEnd;
 
-/// `--restart`: when an ended child is started again (systemd's `Restart=`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+/// `--restart`: when an ended child is started again (systemd's `Restart=`). `restarts` is the
+/// table; the command line words each policy for `--help`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RestartPolicy {
-    /// Never restart
+    /// `Restart=no`.
     No,
-    /// Restart after every end
+    /// `Restart=always`.
     Always,
-    /// Only after a clean end
+    /// `Restart=on-success`.
     OnSuccess,
-    /// After an unclean exit code or signal, unhealthy, memory, watchdog
+    /// `Restart=on-failure`.
     OnFailure,
-    /// After an unclean signal, unhealthy, memory, watchdog
+    /// `Restart=on-abnormal`.
     OnAbnormal,
-    /// Only after an unclean signal
+    /// `Restart=on-abort`.
     OnAbort,
-    /// Only after a watchdog timeout
+    /// `Restart=on-watchdog`.
     OnWatchdog,
 }
 
 impl RestartPolicy {
+    /// Every policy, in the order `--help` and the man page list them.
+    pub const ALL: [RestartPolicy; 7] = [
+        RestartPolicy::No,
+        RestartPolicy::Always,
+        RestartPolicy::OnSuccess,
+        RestartPolicy::OnFailure,
+        RestartPolicy::OnAbnormal,
+        RestartPolicy::OnAbort,
+        RestartPolicy::OnWatchdog,
+    ];
+
     /// The spelling of the flag value, e.g. `on-failure`.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -127,7 +127,7 @@ fn flags_of(cmd: &clap::Command) -> Vec<String> {
 
 #[test]
 fn every_flag_and_subcommand_of_the_spec_exists() {
-    let cli = restartd::cli::args::command();
+    let cli = restartd::cli::doc::command();
     cli.clone().debug_assert();
     let flags = flags_of(&cli);
     for flag in SPEC_FLAGS {
@@ -181,7 +181,7 @@ fn short_help_fits_80_columns_and_long_help_has_examples() {
     for line in long.lines() {
         assert!(line.chars().count() < 80, "--help line too long: {line:?}");
     }
-    for sub in restartd::cli::args::command().get_subcommands() {
+    for sub in restartd::cli::doc::command().get_subcommands() {
         for flag in ["-h", "--help"] {
             let out = run_with_timeout(restartd_with(&[sub.get_name(), flag]), TIMEOUT);
             assert_eq!(out.status.code(), Some(0), "{} {flag}", sub.get_name());
@@ -199,7 +199,7 @@ fn short_help_fits_80_columns_and_long_help_has_examples() {
 /// Every option that takes a value says its default and the form it accepts.
 #[test]
 fn every_value_flag_states_its_default_and_form() {
-    for arg in restartd::cli::args::command().get_arguments() {
+    for arg in restartd::cli::doc::command().get_arguments() {
         let Some(long) = arg.get_long() else { continue };
         if !arg.get_num_args().is_some_and(|n| n.takes_values()) || long == "help" {
             continue;
