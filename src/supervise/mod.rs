@@ -7,6 +7,7 @@
 //! are arguments. Imports only `base`.
 
 pub mod config;
+pub mod events;
 pub mod machine;
 pub mod policy;
 pub mod window;

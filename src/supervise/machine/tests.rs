@@ -1,6 +1,9 @@
 //! Scenario tests of the machine on a virtual clock (quinn's `Pair::step`).
 use super::*;
+use crate::base::exit::ProcessEnd;
+use crate::supervise::policy::{Backoff, ExitRules, RestartPolicy};
 use nix::libc::{SIGABRT, SIGINT, SIGTERM};
+use std::time::Duration;
 
 const SEC: Duration = Duration::from_secs(1);
 
@@ -552,4 +555,126 @@ fn every_status_handles_every_input() {
             }
         }
     }
+}
+
+#[test]
+fn the_machine_admits_or_refuses_control_requests() {
+    let mut sim = Sim::new(settings(RestartPolicy::Always), None);
+    sim.start();
+    // A signal reaches a live child's group; a restart is refused while stopping.
+    let actions = sim.feed(Input::Request(Request::Signal(nix::libc::SIGUSR1)));
+    assert_eq!(
+        actions,
+        vec![
+            Action::Reply(Reply::Ok),
+            Action::SignalGroup(nix::libc::SIGUSR1)
+        ]
+    );
+    sim.feed(Input::Signal { signal: SIGTERM });
+    assert_eq!(
+        sim.feed(Input::Request(Request::Restart)),
+        vec![Action::Reply(Reply::Refused(
+            "cannot restart while stopping".into()
+        ))]
+    );
+    // In a backoff there is no child to signal, and a restart starts one at once.
+    let mut sim = Sim::new(settings(RestartPolicy::Always), None);
+    sim.start();
+    sim.end(CRASH);
+    assert_eq!(
+        sim.feed(Input::Request(Request::Signal(1))),
+        vec![Action::Reply(Reply::Refused(
+            "no child is running (backoff)".into()
+        ))]
+    );
+    let actions = sim.feed(Input::Request(Request::Restart));
+    assert_eq!(actions[0], Action::Reply(Reply::Ok));
+    assert!(actions.contains(&Action::Spawn { restarts: 1 }));
+    // A stop is answered once restartd has stopped.
+    let actions = sim.feed(Input::Request(Request::Stop));
+    assert_eq!(actions[0], Action::Reply(Reply::WhenStopped));
+    assert!(actions.contains(&Action::SignalAll(SIGTERM)));
+}
+
+#[test]
+fn the_machine_decides_what_each_signal_means() {
+    let mut sim = Sim::new(settings(RestartPolicy::Always), None);
+    sim.start();
+    assert_eq!(
+        sim.feed(Input::Signal {
+            signal: nix::libc::SIGHUP
+        }),
+        vec![Action::SignalGroup(nix::libc::SIGHUP)]
+    );
+    assert_eq!(
+        sim.feed(Input::Signal {
+            signal: nix::libc::SIGTSTP
+        }),
+        vec![Action::SignalGroup(nix::libc::SIGSTOP), Action::SuspendSelf]
+    );
+    assert_eq!(
+        sim.feed(Input::Signal {
+            signal: nix::libc::SIGCHLD
+        }),
+        vec![]
+    );
+    let actions = sim.feed(Input::Signal { signal: SIGINT });
+    assert_eq!(actions[0], Action::SignalAll(SIGINT));
+    assert!(actions.contains(&Action::Tell(Tell::Stopping)));
+    assert!(actions.contains(&Action::Monitors(false)));
+}
+
+#[test]
+fn readiness_is_told_once_at_spawn_or_at_ready() {
+    let mut sim = Sim::new(settings(RestartPolicy::Always), None);
+    let actions = sim.start();
+    assert!(actions.contains(&Action::Monitors(true)));
+    assert!(actions.contains(&Action::Tell(Tell::Ready)));
+    assert!(sim.m.ready());
+    let mut s = settings(RestartPolicy::Always);
+    s.notify = true;
+    let mut sim = Sim::new(s, None);
+    let actions = sim.start();
+    assert!(!actions.contains(&Action::Tell(Tell::Ready)));
+    assert!(!sim.m.ready());
+    assert_eq!(
+        sim.feed(Input::Ready),
+        vec![Action::Tell(Tell::Ready), Action::SaveState]
+    );
+    assert_eq!(sim.feed(Input::Ready), vec![]);
+    assert!(sim.m.ready());
+}
+
+#[test]
+fn leftovers_get_the_cleanup_signal_again_and_the_group_is_released_before_any_spawn() {
+    let mut s = settings(RestartPolicy::Always);
+    s.backoff.delay = Duration::ZERO;
+    let mut sim = Sim::new(s, None);
+    sim.start();
+    sim.feed(Input::ChildEnded {
+        end: CRASH,
+        leftovers: true,
+        jitter: 0.5,
+    });
+    assert!(sim.m.cleaning());
+    assert_eq!(
+        sim.feed(Input::Leftovers { alive: true }),
+        vec![Action::SignalAll(SIGTERM)]
+    );
+    sim.step();
+    assert_eq!(
+        sim.feed(Input::Leftovers { alive: true }),
+        vec![Action::SignalAll(SIGKILL)]
+    );
+    // Without leftovers too: the group is released before the next child's is made.
+    let mut sim = Sim::new(settings(RestartPolicy::Always), None);
+    sim.start();
+    sim.end(CRASH);
+    let actions = sim.step();
+    assert_eq!(actions[0], Action::Spawn { restarts: 1 });
+    let mut sim = Sim::new(settings(RestartPolicy::Always), None);
+    sim.start();
+    let actions = sim.end(CRASH);
+    let release = actions.iter().position(|a| *a == Action::Release);
+    assert!(release.is_some(), "{actions:?}");
 }

@@ -1,0 +1,263 @@
+//! The machine's vocabulary: the time it is given, the facts it is fed (`Input`), what it answers
+//! (`Action`), and the reports and statuses it hands out. Plain data, no behaviour beyond
+//! spelling: the decisions are in `machine.rs`.
+
+use std::time::{Duration, Instant, SystemTime};
+
+use serde::{Deserialize, Serialize};
+
+use crate::base::exit::ProcessEnd;
+use crate::supervise::policy::{Backoff, ExitRules, RestartPolicy, Verdict};
+
+/// Time as the core sees it: both clocks, read once per loop turn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Now {
+    pub mono: Instant,
+    pub wall: SystemTime,
+}
+
+impl Now {
+    /// Reads both clocks. Called by the event loop only, once a turn.
+    pub fn read() -> Now {
+        Now {
+            mono: Instant::now(),
+            wall: SystemTime::now(),
+        }
+    }
+}
+
+/// The run options the machine decides with.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub policy: RestartPolicy,
+    pub rules: ExitRules,
+    pub backoff: Backoff,
+    pub min_uptime: Duration,
+    pub stop_signal: i32,
+    pub stop_timeout: Duration,
+    /// `--notify`: the child says when it is ready (READY=1); without it, it is ready at spawn.
+    pub notify: bool,
+}
+
+/// `state.json`'s `status`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Status {
+    Starting,
+    Running,
+    Backoff,
+    Stopping,
+    Stopped,
+    Exited,
+    GaveUp,
+}
+
+impl Status {
+    /// The spelling in `state.json`, e.g. `gave-up`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Starting => "starting",
+            Status::Running => "running",
+            Status::Backoff => "backoff",
+            Status::Stopping => "stopping",
+            Status::Stopped => "stopped",
+            Status::Exited => "exited",
+            Status::GaveUp => "gave-up",
+        }
+    }
+
+    /// Whether restartd is on its way out (only leftovers may still be cleaned up).
+    pub fn is_final(self) -> bool {
+        matches!(self, Status::Stopped | Status::Exited | Status::GaveUp)
+    }
+}
+
+/// A request to a running instance (`restartd stop|restart|signal|reset NAME`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Request {
+    Stop,
+    Restart,
+    Signal(i32),
+    Reset,
+}
+
+/// What the event loop observed.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Input {
+    /// The child was started with this pid.
+    Spawned { pid: i32 },
+    /// The command could not be started.
+    SpawnFailed { not_found: bool, error: String },
+    /// The main child ended. `leftovers`: processes of its group or reparented descendants are
+    /// still alive. `jitter` is a sample in `[0, 1)`.
+    ChildEnded {
+        end: ProcessEnd,
+        leftovers: bool,
+        jitter: f64,
+    },
+    /// While the machine cleans up after a child (`cleaning()`): whether anything of it is left.
+    Leftovers { alive: bool },
+    /// A signal to restartd itself.
+    Signal { signal: i32 },
+    /// A request on the control socket; the machine answers with `Action::Reply`.
+    Request(Request),
+    /// The child sent READY=1.
+    Ready,
+    /// The health check failed `--health-retries` times; `detail` is the last check's output.
+    Unhealthy { detail: String },
+    /// The child's process group uses more than `--max-memory`; `detail` says how much.
+    OverMemory { detail: String },
+    /// No `WATCHDOG=1` within the watchdog interval.
+    WatchdogMissed { detail: String },
+    /// `deadline()` has passed (spurious ticks are harmless).
+    Tick,
+}
+
+/// `reason` of a crash record and of `last_exit`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reason {
+    Exit,
+    Signal,
+    Unhealthy,
+    Watchdog,
+    Memory,
+    SpawnFailed,
+}
+
+impl Reason {
+    /// The spelling in files, e.g. `spawn-failed`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::Exit => "exit",
+            Reason::Signal => "signal",
+            Reason::Unhealthy => "unhealthy",
+            Reason::Watchdog => "watchdog",
+            Reason::Memory => "memory",
+            Reason::SpawnFailed => "spawn-failed",
+        }
+    }
+
+    pub(crate) fn of(end: ProcessEnd) -> Reason {
+        match end {
+            ProcessEnd::Exited(_) => Reason::Exit,
+            ProcessEnd::Signaled { .. } => Reason::Signal,
+        }
+    }
+}
+
+/// What restartd does after an end.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Outcome {
+    /// Restart number `n` inside the window, after `delay`.
+    Restart {
+        n: u32,
+        max: Option<u32>,
+        window: Duration,
+        delay: Duration,
+    },
+    /// The window is full: `count` restarts in the last `window`.
+    GiveUp {
+        count: u32,
+        max: u32,
+        window: Duration,
+    },
+    /// Not restarted; `None` for a command that cannot be started.
+    Exit(Option<Verdict>),
+    /// A requested stop; `killed` when the child needed SIGKILL.
+    Stopped { killed: bool },
+    /// A requested restart.
+    Restarted,
+}
+
+impl Outcome {
+    /// The crash record's `action`.
+    pub fn action(&self) -> &'static str {
+        match self {
+            Outcome::Restart { .. } | Outcome::Restarted => "restart",
+            Outcome::GiveUp { .. } => "give-up",
+            Outcome::Exit(_) | Outcome::Stopped { .. } => "exit",
+        }
+    }
+}
+
+/// Everything known about one end of the child, for the log line and the crash record.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EndReport {
+    pub pid: Option<i32>,
+    /// `None` when the command could not be started.
+    pub end: Option<ProcessEnd>,
+    pub reason: Reason,
+    pub at: SystemTime,
+    pub uptime: Duration,
+    /// Restarts made before this end, over all runs (`state.json`'s `restarts`).
+    pub restarts: u64,
+    pub outcome: Outcome,
+    /// Whether this end gets a crash record: not a clean end, not a requested stop or restart.
+    pub crash: bool,
+    /// The exit code is one the configuration names (`--no-restart-exit-codes`,
+    /// `--force-restart-exit-codes`): an end the user anticipated.
+    pub expected: bool,
+    /// The spawn error, or what restartd saw when it stopped a failing child.
+    pub detail: Option<String>,
+}
+
+/// `state.json`'s `last_exit`, without the crash id the event loop adds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LastExit {
+    pub end: Option<ProcessEnd>,
+    pub reason: Reason,
+    pub at: SystemTime,
+}
+
+/// What restartd tells systemd (when it runs under one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tell {
+    /// READY=1: the child is ready.
+    Ready,
+    /// STOPPING=1: restartd is stopping.
+    Stopping,
+}
+
+/// The answer to a control request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reply {
+    /// Done (or under way).
+    Ok,
+    /// A stop: answered once restartd has stopped, so `restartd stop` returns when it is over.
+    WhenStopped,
+    /// Refused, and why.
+    Refused(String),
+}
+
+/// What the event loop must do, in order.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    /// Start the command; `restarts` goes into `RESTARTD_RESTARTS`. Answer with
+    /// `Spawned` or `SpawnFailed`, before any other input.
+    Spawn { restarts: u32 },
+    /// Signal the child's process group.
+    SignalGroup(i32),
+    /// Signal the main child only (the watchdog's SIGABRT, for its stack dump).
+    SignalChild(i32),
+    /// Signal the child's process group and every reparented descendant; repeated, it reaches
+    /// only those that did not get this signal yet.
+    SignalAll(i32),
+    /// The last child's group is clean: forget it; nothing of it may be signalled any more.
+    Release,
+    /// Stop restartd itself (SIGSTOP), after the child's group was stopped.
+    SuspendSelf,
+    /// Start (true) or stop (false) the health checks, watchdog and memory sampling.
+    Monitors(bool),
+    /// Tell systemd.
+    Tell(Tell),
+    /// Answer the control request being handled.
+    Reply(Reply),
+    /// Log the end and, when `crash`, append the crash record durably before the next action.
+    Ended(EndReport),
+    /// `state.json` changed.
+    SaveState,
+    /// An input that cannot happen in this state; logged, otherwise ignored.
+    Unexpected(String),
+    /// Exit restartd with this status.
+    Exit(u8),
+}

@@ -1,0 +1,367 @@
+//! The steps `handle` takes: start a child, stop it, decide after an end (SPEC §3's table, the
+//! window, the backoff), clean up what it left, and move on. `handle`'s table in `machine.rs`
+//! says which step follows which (state, input); these functions say what each step does.
+
+use std::time::{Duration, Instant};
+
+use nix::libc::{SIGABRT, SIGKILL};
+
+use super::{Final, Machine, Run, SpawnKind, State, Stop, Then};
+use crate::base::exit::{code, ProcessEnd};
+use crate::supervise::events::{
+    Action, EndReport, Input, LastExit, Now, Outcome, Reason, Reply, Status, Tell,
+};
+use crate::supervise::policy::{decide, Cause, Verdict};
+
+impl Machine {
+    pub(super) fn deadline_passed(&self, now: Now) -> bool {
+        self.deadline().is_some_and(|at| at <= now.mono)
+    }
+
+    pub(super) fn spawn(&mut self, kind: SpawnKind, now: Now) -> Vec<Action> {
+        match kind {
+            SpawnKind::First => {}
+            SpawnKind::Automatic => {
+                self.window.push(now.wall);
+                self.restarts_total += 1;
+                self.restarts_run += 1;
+            }
+            SpawnKind::Requested => {
+                self.restarts_total += 1;
+                self.restarts_run += 1;
+            }
+        }
+        self.state = State::Starting { kind };
+        vec![Action::Spawn {
+            restarts: self.restarts_run,
+        }]
+    }
+
+    pub(super) fn spawned(&mut self, pid: i32, now: Now) -> Vec<Action> {
+        let run = Run {
+            pid,
+            started: now.mono,
+            started_wall: now.wall,
+        };
+        // Without --notify the child counts as ready once it runs (SPEC §5).
+        let ready = !self.settings.notify;
+        self.state = State::Running { run, ready };
+        let mut actions = vec![Action::Monitors(true)];
+        if ready {
+            actions.push(Action::Tell(Tell::Ready));
+        }
+        actions.push(Action::SaveState);
+        actions
+    }
+
+    pub(super) fn spawn_failed(&mut self, not_found: bool, error: String, now: Now) -> Vec<Action> {
+        let code = if not_found {
+            code::NOT_FOUND
+        } else {
+            code::NOT_EXECUTABLE
+        };
+        self.state = State::Done(Final {
+            status: Status::Exited,
+            code,
+        });
+        self.last_exit = Some(LastExit {
+            end: None,
+            reason: Reason::SpawnFailed,
+            at: now.wall,
+        });
+        let report = EndReport {
+            pid: None,
+            end: None,
+            reason: Reason::SpawnFailed,
+            at: now.wall,
+            uptime: Duration::ZERO,
+            restarts: self.restarts_total,
+            outcome: Outcome::Exit(None),
+            crash: true,
+            expected: false,
+            detail: Some(error),
+        };
+        vec![Action::Ended(report), Action::SaveState, Action::Exit(code)]
+    }
+
+    /// restartd stops the running child: the watchdog first sends SIGABRT to the main child (so
+    /// its runtime dumps a stack into the tail), every other stop the stop signal to the whole
+    /// group; after `--stop-timeout`, SIGKILL.
+    pub(super) fn stop(&mut self, run: Run, why: Stop, now: Now) -> Vec<Action> {
+        let first = match &why {
+            Stop::Shutdown { signal } => Action::SignalAll(*signal),
+            Stop::Failure {
+                reason: Reason::Watchdog,
+                ..
+            } => Action::SignalChild(SIGABRT),
+            Stop::Restart | Stop::Failure { .. } => Action::SignalAll(self.settings.stop_signal),
+        };
+        let shutdown = matches!(why, Stop::Shutdown { .. });
+        self.state = State::Stopping {
+            run,
+            why,
+            kill_at: Some(now.mono + self.settings.stop_timeout),
+        };
+        let mut actions = vec![first, Action::Monitors(false)];
+        if shutdown {
+            actions.push(Action::Tell(Tell::Stopping));
+        }
+        actions.push(Action::SaveState);
+        actions
+    }
+
+    /// A stop request while restartd already stops the child.
+    pub(super) fn stop_again(
+        &mut self,
+        run: Run,
+        why: Stop,
+        kill_at: Option<Instant>,
+        signal: i32,
+    ) -> Vec<Action> {
+        match why {
+            Stop::Shutdown { .. } => {
+                // A second stop request: no more waiting.
+                self.state = State::Stopping {
+                    run,
+                    why,
+                    kill_at: None,
+                };
+                vec![Action::SignalAll(SIGKILL)]
+            }
+            Stop::Restart | Stop::Failure { .. } => {
+                // The stop signal went out already; its deadline stands, and restartd exits
+                // instead of restarting.
+                self.state = State::Stopping {
+                    run,
+                    why: Stop::Shutdown { signal },
+                    kill_at,
+                };
+                vec![Action::Tell(Tell::Stopping), Action::SaveState]
+            }
+        }
+    }
+
+    /// A stop request while leftovers of the last child are being cleaned up.
+    pub(super) fn stop_in_cleanup(
+        &mut self,
+        signal: i32,
+        kill_at: Option<Instant>,
+        then: Then,
+    ) -> Vec<Action> {
+        match then {
+            Then::Respawn => {
+                // The restart's child is gone: exit instead, once its leftovers are.
+                self.state = State::Cleanup {
+                    signal,
+                    kill_at,
+                    then: Then::Exit(Final {
+                        status: Status::Stopped,
+                        code: code::STOPPED,
+                    }),
+                };
+                vec![Action::Tell(Tell::Stopping), Action::SaveState]
+            }
+            Then::Backoff { .. } => {
+                self.state = State::Done(Final {
+                    status: Status::Stopped,
+                    code: code::STOPPED,
+                });
+                vec![
+                    Action::SignalAll(SIGKILL),
+                    Action::Tell(Tell::Stopping),
+                    Action::SaveState,
+                    Action::Exit(code::STOPPED),
+                ]
+            }
+            Then::Exit(last) => {
+                // Waiting for leftovers before exiting: stop waiting.
+                self.state = State::Done(last);
+                vec![Action::SignalAll(SIGKILL), Action::Exit(last.code)]
+            }
+        }
+    }
+
+    /// A stop request while nothing runs: exit at once with status 0.
+    pub(super) fn exit_at_once(&mut self) -> Vec<Action> {
+        self.state = State::Done(Final {
+            status: Status::Stopped,
+            code: code::STOPPED,
+        });
+        vec![Action::SaveState, Action::Exit(code::STOPPED)]
+    }
+
+    pub(super) fn cannot_restart(&self) -> Vec<Action> {
+        vec![Action::Reply(Reply::Refused(format!(
+            "cannot restart while {}",
+            self.status().as_str()
+        )))]
+    }
+
+    /// The report of an end that is no crash (a requested stop or restart).
+    pub(super) fn report(
+        &mut self,
+        run: Run,
+        end: ProcessEnd,
+        now: Now,
+        outcome: Outcome,
+    ) -> EndReport {
+        let reason = Reason::of(end);
+        self.last_exit = Some(LastExit {
+            end: Some(end),
+            reason,
+            at: now.wall,
+        });
+        EndReport {
+            pid: Some(run.pid),
+            end: Some(end),
+            reason,
+            at: now.wall,
+            uptime: now.mono.saturating_duration_since(run.started),
+            restarts: self.restarts_total,
+            outcome,
+            crash: false,
+            expected: false,
+            detail: None,
+        }
+    }
+
+    /// An end restartd did not ask for, or a failing child it stopped (`failure`): the policy
+    /// table, the window and the backoff decide what follows (SPEC §3).
+    pub(super) fn crashed(
+        &mut self,
+        run: Run,
+        end: ProcessEnd,
+        failure: Option<(Reason, String)>,
+        jitter: f64,
+        now: Now,
+    ) -> (EndReport, Then) {
+        let mut report = self.report(run, end, now, Outcome::Restarted);
+        if report.uptime >= self.settings.min_uptime {
+            self.streak = 0;
+        }
+        let s = &self.settings;
+        // The cause of a child restartd stopped is restartd's reason (SPEC §3).
+        let (cause, code) = match failure {
+            Some((reason, detail)) => {
+                report.reason = reason;
+                report.detail = Some(detail);
+                let cause = match reason {
+                    Reason::Watchdog => Cause::Watchdog,
+                    _ => Cause::Unhealthy,
+                };
+                (cause, None)
+            }
+            None => (s.rules.classify(end), end.code()),
+        };
+        if let Some(last) = self.last_exit.as_mut() {
+            last.reason = report.reason;
+        }
+        let verdict = decide(s.policy, cause, code, &s.rules);
+        report.crash = cause != Cause::Clean;
+        report.expected = matches!(
+            verdict,
+            Verdict::NoRestartCode(_) | Verdict::ForceRestartCode(_)
+        );
+        let status = end.exit_status();
+        let then = if !verdict.restart() {
+            report.outcome = Outcome::Exit(Some(verdict));
+            Then::Exit(Final {
+                status: Status::Exited,
+                code: status,
+            })
+        } else if self.window.full(now.wall) {
+            report.outcome = Outcome::GiveUp {
+                count: self.window.count(now.wall),
+                max: self.window.max().unwrap_or(0),
+                window: self.window.window(),
+            };
+            Then::Exit(Final {
+                status: Status::GaveUp,
+                code: status,
+            })
+        } else {
+            self.streak += 1;
+            let delay = s.backoff.delay(self.streak, jitter);
+            report.outcome = Outcome::Restart {
+                n: self.window.count(now.wall) + 1,
+                max: self.window.max(),
+                window: self.window.window(),
+                delay,
+            };
+            Then::Backoff {
+                until: now.mono + delay,
+                wall: now.wall + delay,
+            }
+        };
+        (report, then)
+    }
+
+    /// The child is gone: record its end, then clean up what it left (the `signal` to the group
+    /// and its descendants, SIGKILL after `--stop-timeout`) or go on at once.
+    pub(super) fn ended(
+        &mut self,
+        report: EndReport,
+        then: Then,
+        leftovers: bool,
+        signal: i32,
+        now: Now,
+    ) -> Vec<Action> {
+        let mut actions = vec![Action::Ended(report), Action::Monitors(false)];
+        if leftovers {
+            // A SIGKILL already sent has nothing left to escalate to.
+            let kill_at = (signal != SIGKILL).then(|| now.mono + self.settings.stop_timeout);
+            self.state = State::Cleanup {
+                signal,
+                kill_at,
+                then,
+            };
+            actions.push(Action::SignalAll(signal));
+            actions.push(Action::SaveState);
+        } else {
+            // Set the state `then` leads to before saving it, then carry on.
+            actions.push(Action::Release);
+            let next = self.then(then, now);
+            actions.push(Action::SaveState);
+            actions.extend(next);
+        }
+        actions
+    }
+
+    /// Moves on once the last child's group is clean: start again, wait, or exit.
+    pub(super) fn then(&mut self, then: Then, now: Now) -> Vec<Action> {
+        match then {
+            Then::Backoff { until, .. } if until <= now.mono => {
+                self.spawn(SpawnKind::Automatic, now)
+            }
+            Then::Backoff { until, wall } => {
+                self.state = State::Backoff { until, wall };
+                vec![Action::SaveState]
+            }
+            Then::Respawn => self.spawn(SpawnKind::Requested, now),
+            Then::Exit(last) => {
+                self.state = State::Done(last);
+                vec![Action::SaveState, Action::Exit(last.code)]
+            }
+        }
+    }
+
+    pub(super) fn unexpected(&self, input: &Input) -> Vec<Action> {
+        let name = match input {
+            Input::Spawned { .. } => "Spawned",
+            Input::SpawnFailed { .. } => "SpawnFailed",
+            Input::ChildEnded { .. } => "ChildEnded",
+            Input::Leftovers { .. } => "Leftovers",
+            Input::Signal { .. } => "Signal",
+            Input::Request(_) => "Request",
+            Input::Ready => "Ready",
+            Input::Unhealthy { .. } => "Unhealthy",
+            Input::OverMemory { .. } => "OverMemory",
+            Input::WatchdogMissed { .. } => "WatchdogMissed",
+            Input::Tick => "Tick",
+        };
+        vec![Action::Unexpected(format!(
+            "ignored {name} in status {}",
+            self.status().as_str()
+        ))]
+    }
+}
