@@ -2,8 +2,9 @@
 //! the fuzz targets in `fuzz/` can call the parsers, the traceback recogniser and the state
 //! loader directly. Nothing here is a stable API; the command line is the interface.
 //!
-//! The folders are layers, listed from the bottom up; a module imports only from its own folder
-//! and the folders listed before it (ARCHITECTURE.md draws them).
+//! The folders are layers; from the bottom up: `base`, `supervise`, `process`, `monitors`,
+//! `records`, `observe`, `run`, `cli`. A module imports only from its own folder and the layers
+//! below it (ARCHITECTURE.md draws them).
 
 pub mod base;
 pub mod cli;
