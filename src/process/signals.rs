@@ -47,6 +47,16 @@ pub fn install() -> io::Result<SignalPipe> {
         // async-signal-safe; signal-hook saves and restores errno around it.
         unsafe { signal_hook::low_level::register(sig, move || on_signal(sig, wake)) }?;
     }
+    // Started with some of them blocked (a parent's mask is inherited), restartd would never
+    // see them: a blocked SIGTERM would make it unstoppable. The child gets the inherited mask
+    // back (`Inherited::restore`).
+    let mut handled = nix::sys::signal::SigSet::empty();
+    for sig in HANDLED {
+        if let Ok(sig) = nix::sys::signal::Signal::try_from(sig) {
+            handled.add(sig);
+        }
+    }
+    handled.thread_unblock()?;
     Ok(SignalPipe { read })
 }
 

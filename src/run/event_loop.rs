@@ -36,7 +36,7 @@ use crate::run::log::Logger;
 use crate::run::monitors::Monitors;
 use crate::run::recorder::Recorder;
 use crate::supervise::config::Config;
-use crate::supervise::machine::{Action, Input, Machine, Now, Reply, Request, Tell};
+use crate::supervise::machine::{Action, Input, Machine, Now, Reply, Request, SpawnError, Tell};
 use crate::supervise::window::RestartWindow;
 
 /// What happened, for the machine; a control request brings the connection to answer on.
@@ -417,7 +417,11 @@ impl Supervisor {
                 Action::Spawn { restarts } => events.push_front(self.spawn(restarts).into()),
                 Action::SignalGroup(sig) => self.family.signal_group(sig),
                 Action::SignalChild(sig) => self.family.signal_child(sig),
-                Action::SignalAll(sig) => self.family.signal_all(sig),
+                Action::SignalAll(sig) => {
+                    let (hooks, monitors) = (&self.recorder.hooks, &self.monitors);
+                    self.family
+                        .signal_all(sig, |pid| hooks.owns(pid) || monitors.owns(pid));
+                }
                 Action::Release => self.family.release(),
                 Action::SuspendSelf => {
                     self.save();
@@ -501,8 +505,9 @@ impl Supervisor {
                 Input::Spawned { pid }
             }
             Err(e) => Input::SpawnFailed {
-                not_found: e.kind() == std::io::ErrorKind::NotFound,
+                failure: SpawnError::of(e.raw_os_error()),
                 error: e.to_string(),
+                jitter: self.jitter_sample(),
             },
         }
     }

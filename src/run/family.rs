@@ -103,8 +103,9 @@ impl Family {
     }
 
     /// Sends `sig` to the child's group and to every reparented descendant (and its group), once
-    /// per signal: a repeated call only reaches processes that appeared since.
-    pub fn signal_all(&mut self, sig: i32) {
+    /// per signal: a repeated call only reaches processes that appeared since. restartd's own
+    /// helpers (`helper(pid)`: hooks, health checks) are never the child's (SPEC §7).
+    pub fn signal_all(&mut self, sig: i32, helper: impl Fn(i32) -> bool) {
         if self.sent.as_ref().is_none_or(|s| s.signal != sig) {
             self.sent = Some(Sent {
                 signal: sig,
@@ -122,7 +123,7 @@ impl Family {
             }
         }
         for pid in child::children() {
-            if Some(pid) == self.child || sent.pids.contains(&pid) {
+            if Some(pid) == self.child || sent.pids.contains(&pid) || helper(pid) {
                 continue;
             }
             // A daemon that left the group (setsid) leads its own, with its children in it.

@@ -260,7 +260,15 @@ fn end_line(r: &EndReport, cfg: &Config, error: Option<&str>) -> (Level, String)
         None => String::new(),
     };
     let error = error.map_or(String::new(), |e| format!(" ({})", one_line(e)));
-    let after = format!("{how} after {}{error}", fmt_duration(r.uptime));
+    let after = match r.end {
+        Some(_) => format!("{how} after {}{error}", fmt_duration(r.uptime)),
+        // A start that failed for a reason that can pass (SPEC §3).
+        None => format!(
+            "cannot start '{}': {}",
+            cfg.command[0].to_string_lossy(),
+            r.detail.as_deref().unwrap_or("unknown error")
+        ),
+    };
     match r.outcome {
         Outcome::Restart {
             n,
@@ -277,7 +285,10 @@ fn end_line(r: &EndReport, cfg: &Config, error: Option<&str>) -> (Level, String)
             )
         }
         Outcome::GiveUp { count, max, window } => {
-            let last = r.end.map_or(String::new(), |e| e.describe());
+            let last = match r.end {
+                Some(end) => format!("{} after {}", end.describe(), fmt_duration(r.uptime)),
+                None => after.clone(),
+            };
             let why = if max == 0 {
                 "--max-restarts is 0".to_string()
             } else {
@@ -286,13 +297,7 @@ fn end_line(r: &EndReport, cfg: &Config, error: Option<&str>) -> (Level, String)
                     fmt_duration(window)
                 )
             };
-            (
-                Level::Warn,
-                format!(
-                    "giving up: {why}; last exit: {last} after {}",
-                    fmt_duration(r.uptime)
-                ),
-            )
+            (Level::Warn, format!("giving up: {why}; last exit: {last}"))
         }
         Outcome::Exit(None) => {
             let cmd = cfg.command[0].to_string_lossy();

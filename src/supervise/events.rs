@@ -86,8 +86,12 @@ pub enum Request {
 pub enum Input {
     /// The child was started with this pid.
     Spawned { pid: i32 },
-    /// The command could not be started.
-    SpawnFailed { not_found: bool, error: String },
+    /// The command could not be started; `jitter` as for `ChildEnded`.
+    SpawnFailed {
+        failure: SpawnError,
+        error: String,
+        jitter: f64,
+    },
     /// The main child ended. `leftovers`: processes of its group or reparented descendants are
     /// still alive. `jitter` is a sample in `[0, 1)`.
     ChildEnded {
@@ -111,6 +115,29 @@ pub enum Input {
     WatchdogMissed { detail: String },
     /// `deadline()` has passed (spurious ticks are harmless).
     Tick,
+}
+
+/// Why a start failed (SPEC §3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SpawnError {
+    /// The command does not exist (ENOENT): exit 127, no retry.
+    NotFound,
+    /// Not executable, a directory, a bad format: exit 126, no retry.
+    NotExecutable,
+    /// A limit that can pass (EAGAIN, ENOMEM, EMFILE, ENFILE): a crash like any other.
+    Passing,
+}
+
+impl SpawnError {
+    /// Classifies the error `spawn` returned.
+    pub fn of(errno: Option<i32>) -> SpawnError {
+        use nix::libc::{EAGAIN, EMFILE, ENFILE, ENOENT, ENOMEM};
+        match errno {
+            Some(ENOENT) => SpawnError::NotFound,
+            Some(EAGAIN | ENOMEM | EMFILE | ENFILE) => SpawnError::Passing,
+            _ => SpawnError::NotExecutable,
+        }
+    }
 }
 
 /// `reason` of a crash record and of `last_exit`.

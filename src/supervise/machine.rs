@@ -12,8 +12,8 @@ use std::time::{Instant, SystemTime};
 
 use crate::base::exit::code;
 pub use crate::supervise::events::{
-    Action, EndReport, Input, LastExit, Now, Outcome, Reason, Reply, Request, Settings, Status,
-    Tell,
+    Action, EndReport, Input, LastExit, Now, Outcome, Reason, Reply, Request, Settings, SpawnError,
+    Status, Tell,
 };
 use crate::supervise::window::RestartWindow;
 use nix::libc::{
@@ -149,9 +149,14 @@ impl Machine {
         match (state, input) {
             // Starting: the loop answers a spawn at once, with nothing in between.
             (S::Starting { .. }, I::Spawned { pid }) => self.spawned(pid, now),
-            (S::Starting { .. }, I::SpawnFailed { not_found, error }) => {
-                self.spawn_failed(not_found, error, now)
-            }
+            (
+                S::Starting { .. },
+                I::SpawnFailed {
+                    failure,
+                    error,
+                    jitter,
+                },
+            ) => self.spawn_failed(failure, error, jitter, now),
             (S::Starting { .. }, input) => self.unexpected(&input),
 
             // Running.

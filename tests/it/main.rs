@@ -22,3 +22,4 @@ mod restart;
 mod signals;
 mod soak;
 mod subcommands;
+mod trust;

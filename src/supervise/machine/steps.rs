@@ -9,7 +9,7 @@ use nix::libc::{SIGABRT, SIGKILL};
 use super::{Final, Machine, Run, SpawnKind, State, Stop, Then};
 use crate::base::exit::{code, ProcessEnd};
 use crate::supervise::events::{
-    Action, EndReport, Input, LastExit, Now, Outcome, Reason, Reply, Status, Tell,
+    Action, EndReport, Input, LastExit, Now, Outcome, Reason, Reply, SpawnError, Status, Tell,
 };
 use crate::supervise::policy::{decide, Cause, Verdict};
 
@@ -54,22 +54,22 @@ impl Machine {
         actions
     }
 
-    pub(super) fn spawn_failed(&mut self, not_found: bool, error: String, now: Now) -> Vec<Action> {
-        let code = if not_found {
-            code::NOT_FOUND
-        } else {
-            code::NOT_EXECUTABLE
-        };
-        self.state = State::Done(Final {
-            status: Status::Exited,
-            code,
-        });
+    /// The command could not be started. A command that is missing or not executable is not
+    /// retried (127/126); a failure that can pass (a process or file limit, memory) is a crash
+    /// like an unclean exit: record, policy, window, backoff (SPEC §3).
+    pub(super) fn spawn_failed(
+        &mut self,
+        failure: SpawnError,
+        error: String,
+        jitter: f64,
+        now: Now,
+    ) -> Vec<Action> {
         self.last_exit = Some(LastExit {
             end: None,
             reason: Reason::SpawnFailed,
             at: now.wall,
         });
-        let report = EndReport {
+        let mut report = EndReport {
             pid: None,
             end: None,
             reason: Reason::SpawnFailed,
@@ -81,6 +81,26 @@ impl Machine {
             expected: false,
             detail: Some(error),
         };
+        let code = match failure {
+            SpawnError::NotFound => code::NOT_FOUND,
+            SpawnError::NotExecutable => code::NOT_EXECUTABLE,
+            SpawnError::Passing => {
+                // As a shell does when exec fails for another reason than ENOENT.
+                let status = code::NOT_EXECUTABLE;
+                let then =
+                    self.next_after(&mut report, Cause::UncleanExit, None, status, jitter, now);
+                report.crash = true;
+                let mut actions = vec![Action::Ended(report)];
+                let next = self.then(then, now);
+                actions.push(Action::SaveState);
+                actions.extend(next);
+                return actions;
+            }
+        };
+        self.state = State::Done(Final {
+            status: Status::Exited,
+            code,
+        });
         vec![Action::Ended(report), Action::SaveState, Action::Exit(code)]
     }
 
@@ -256,13 +276,28 @@ impl Machine {
         if let Some(last) = self.last_exit.as_mut() {
             last.reason = report.reason;
         }
+        let then = self.next_after(&mut report, cause, code, end.exit_status(), jitter, now);
+        (report, then)
+    }
+
+    /// SPEC §3 after an end of `cause` (`code`: the exit code, if any): the policy table, then
+    /// the window, then the backoff. Fills in the report's outcome; `status` is restartd's exit
+    /// status if it does not restart.
+    pub(super) fn next_after(
+        &mut self,
+        report: &mut EndReport,
+        cause: Cause,
+        code: Option<i32>,
+        status: u8,
+        jitter: f64,
+        now: Now,
+    ) -> Then {
+        let s = &self.settings;
         let verdict = decide(s.policy, cause, code, &s.rules);
-        report.crash = cause != Cause::Clean;
         report.expected = matches!(
             verdict,
             Verdict::NoRestartCode(_) | Verdict::ForceRestartCode(_)
         );
-        let status = end.exit_status();
         let then = if !verdict.restart() {
             report.outcome = Outcome::Exit(Some(verdict));
             Then::Exit(Final {
@@ -293,7 +328,10 @@ impl Machine {
                 wall: now.wall + delay,
             }
         };
-        (report, then)
+        // A crash gets a record; so does a give-up, even after a clean end (SPEC §3: the
+        // give-up is the event).
+        report.crash = cause != Cause::Clean || matches!(report.outcome, Outcome::GiveUp { .. });
+        then
     }
 
     /// The child is gone: record its end, then clean up what it left (the `signal` to the group

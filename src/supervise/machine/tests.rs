@@ -274,8 +274,9 @@ fn spawn_failure_is_not_retried() {
     let now = sim.now();
     sim.m.start(now);
     let actions = sim.feed(Input::SpawnFailed {
-        not_found: true,
+        failure: SpawnError::NotFound,
         error: "No such file or directory (os error 2)".into(),
+        jitter: 0.5,
     });
     assert_eq!(report(&actions).reason, Reason::SpawnFailed);
     assert_eq!(actions.last(), Some(&Action::Exit(127)));
@@ -283,8 +284,9 @@ fn spawn_failure_is_not_retried() {
     let now = sim.now();
     sim.m.start(now);
     let actions = sim.feed(Input::SpawnFailed {
-        not_found: false,
+        failure: SpawnError::NotExecutable,
         error: "Permission denied (os error 13)".into(),
+        jitter: 0.5,
     });
     assert_eq!(actions.last(), Some(&Action::Exit(126)));
 }
@@ -472,8 +474,9 @@ fn every_status_handles_every_input() {
         vec![
             Input::Spawned { pid: 7 },
             Input::SpawnFailed {
-                not_found: true,
+                failure: SpawnError::Passing,
                 error: "x".into(),
+                jitter: 0.5,
             },
             Input::ChildEnded {
                 end: CRASH,
@@ -677,4 +680,49 @@ fn leftovers_get_the_cleanup_signal_again_and_the_group_is_released_before_any_s
     let actions = sim.end(CRASH);
     let release = actions.iter().position(|a| *a == Action::Release);
     assert!(release.is_some(), "{actions:?}");
+}
+
+#[test]
+fn a_start_that_fails_for_a_passing_reason_is_a_crash_under_the_policy() {
+    // See: issue 17 (point 5). EMFILE, EAGAIN, ENOMEM, ENFILE follow the policy and window.
+    let mut sim = Sim::new(settings(RestartPolicy::OnFailure), Some(1));
+    let now = sim.now();
+    sim.m.start(now);
+    let failed = || Input::SpawnFailed {
+        failure: SpawnError::Passing,
+        error: "Too many open files (os error 24)".into(),
+        jitter: 0.5,
+    };
+    let actions = sim.feed(failed());
+    let r = report(&actions);
+    assert!(r.crash);
+    assert_eq!(r.reason, Reason::SpawnFailed);
+    assert_eq!(r.outcome.action(), "restart");
+    assert_eq!(sim.m.status(), Status::Backoff);
+    sim.advance(sim.m.deadline().unwrap() - sim.now().mono);
+    let actions = sim.m.handle(Input::Tick, sim.now());
+    assert_eq!(actions, vec![Action::Spawn { restarts: 1 }]);
+    let actions = sim.m.handle(failed(), sim.now());
+    assert_eq!(report(&actions).outcome.action(), "give-up");
+    assert_eq!(actions.last(), Some(&Action::Exit(126)));
+    assert_eq!(sim.m.status(), Status::GaveUp);
+    // Under --restart no the record says exit, and restartd exits 126.
+    let mut sim = Sim::new(settings(RestartPolicy::No), None);
+    let now = sim.now();
+    sim.m.start(now);
+    let actions = sim.feed(failed());
+    assert_eq!(report(&actions).outcome.action(), "exit");
+    assert_eq!(actions.last(), Some(&Action::Exit(126)));
+}
+
+#[test]
+fn a_clean_end_that_meets_the_window_limit_is_recorded_as_a_give_up() {
+    // See: issue 17 (point 9). SPEC §3: the give-up is the event, whatever the end.
+    let mut sim = Sim::new(settings(RestartPolicy::Always), Some(0));
+    sim.start();
+    let actions = sim.end(ProcessEnd::Exited(0));
+    let r = report(&actions);
+    assert_eq!(r.outcome.action(), "give-up");
+    assert!(r.crash, "a give-up always gets a record");
+    assert_eq!(actions.last(), Some(&Action::Exit(0)));
 }

@@ -1,0 +1,123 @@
+//! What restartd promises (SPEC §10, issue 17): it never signals what is not its own, never
+//! loses an alert or a record, never freezes. Each test here once failed on main for the reason
+//! its name gives (RELIABILITY.md, "What restartd promises").
+
+use std::fs;
+use std::process::Command;
+
+use nix::libc;
+
+use crate::common::{wait_until, Env, BIN};
+
+/// See: issue 17 (point 2). The cleanup of the child's leftovers signalled every child of
+/// restartd but the main one, restartd's own hooks included: the give-up alert was lost.
+#[test]
+fn issue_17_cleanup_never_kills_restartds_own_hooks() {
+    let env = Env::new();
+    let crash = env.state_dir().join("crash-hook");
+    let give_up = env.state_dir().join("give-up-hook");
+    let hook = |f: &std::path::Path| format!("sleep 1; echo done > {}", f.display());
+    let out = env.run(&[
+        "-n",
+        "hooks",
+        "--max-restarts",
+        "0",
+        "--stop-timeout",
+        "5s",
+        "--on-crash",
+        &hook(&crash),
+        "--on-give-up",
+        &hook(&give_up),
+        "--",
+        "sh",
+        "-c",
+        "sleep 5 & exit 3",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}\n{}", env.report());
+    assert!(!stderr.contains("hook failed"), "{stderr}");
+    for f in [&crash, &give_up] {
+        assert_eq!(
+            fs::read_to_string(f).ok().as_deref(),
+            Some("done\n"),
+            "{} was not written: {stderr}",
+            f.display()
+        );
+    }
+}
+
+/// See: issue 17 (point 5). A start that failed for a reason that can pass (here EMFILE) ended
+/// supervision for good with 126; now it is a crash that follows the policy and the window.
+#[test]
+fn issue_17_a_passing_spawn_error_follows_the_policy() {
+    let env = Env::new();
+    // With 9 descriptors restartd can run but not make the child's stderr pipe.
+    let script = format!(
+        "ulimit -n 9 && exec {BIN} --state-dir {} -n emfile --max-restarts 2 --delay 0 -- true",
+        env.state_dir().display()
+    );
+    let mut cmd = Command::new("sh");
+    cmd.args(["-c", &script]);
+    let out = env.run_cmd(cmd);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(126), "{stderr}\n{}", env.report());
+    let records = env.records("emfile");
+    let actions: Vec<&str> = records
+        .iter()
+        .map(|r| r["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(actions, ["restart", "restart", "give-up"], "{stderr}");
+    for r in &records {
+        assert_eq!(r["reason"], "spawn-failed");
+        assert!(
+            r["detail"]
+                .as_str()
+                .is_some_and(|d| d.contains("Too many open files")),
+            "{r}"
+        );
+    }
+    assert_eq!(env.state("emfile")["status"], "gave-up");
+}
+
+/// See: issue 17 (point 6). Started with SIGTERM and SIGCHLD blocked, restartd ignored SIGTERM
+/// for ever; it now unblocks what it handles, and the child still gets the inherited mask.
+#[test]
+fn issue_17_a_blocked_stop_signal_is_unblocked_for_restartd() {
+    let env = Env::new();
+    let wrapper = "import os, signal, sys\n\
+        signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGTERM, signal.SIGCHLD])\n\
+        os.execv(sys.argv[1], sys.argv[1:])\n";
+    let mut cmd = Command::new("python3");
+    cmd.args(["-c", wrapper, BIN, "--state-dir"])
+        .arg(env.state_dir())
+        .args([
+            "-n",
+            "masked",
+            "--stop-timeout",
+            "1s",
+            "--",
+            "python3",
+            "-c",
+            // Not sh: dash clears the signal mask it was started with.
+            "import time\nprint([l for l in open('/proc/self/status') if l.startswith('SigBlk')][0], flush=True)\ntime.sleep(100)",
+        ]);
+    let mut r = crate::common::Running::spawn(cmd);
+    env.wait_child("masked");
+    let line = r.wait_stdout("SigBlk");
+    let blocked = u64::from_str_radix(line.split_whitespace().nth(1).unwrap(), 16).unwrap();
+    let bit = |sig: i32| 1u64 << (sig - 1);
+    assert_eq!(
+        blocked,
+        bit(libc::SIGTERM) | bit(libc::SIGCHLD),
+        "the child keeps the mask restartd inherited: {line}"
+    );
+    r.signal(libc::SIGTERM);
+    let mut status = None;
+    let exited = wait_until("restartd to exit", || {
+        status = r.try_exit();
+        status.is_some()
+    });
+    assert!(exited, "restartd ignored SIGTERM: {}", env.report());
+    // The child has SIGTERM blocked too, as it would without restartd: SIGKILL after 1 s.
+    assert_eq!(status, Some(Some(137)), "{}", r.stderr());
+}
