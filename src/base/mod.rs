@@ -5,3 +5,4 @@
 //! free of restartd's other modules: imports nothing of the crate.
 
 pub mod exit;
+pub mod files;

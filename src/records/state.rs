@@ -14,7 +14,8 @@ use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
 
-use crate::records::instance::{open_private, STATE};
+use crate::base::files::open_private;
+use crate::records::instance::STATE;
 use crate::supervise::machine::Status;
 
 /// The format version in `version`.
