@@ -1,12 +1,14 @@
-//! Files restartd writes: private files in the instance directory, and whole files replaced
-//! atomically (`state.json`, `--metrics-file`).
+//! Files restartd writes: private files in the instance directory, whole files replaced
+//! atomically (`state.json`, `--metrics-file`), and in-memory files (a hook's stdin, a health
+//! check's output).
 //!
 //! Plain system calls over paths and descriptors it is given; it knows nothing of which file is
 //! which (the callers choose the mode and whether to fsync), and imports nothing of the crate.
 
-use std::ffi::OsString;
+use std::ffi::{CStr, OsString};
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
+use std::io::{self, Seek, Write};
+use std::os::fd::{FromRawFd, OwnedFd};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
@@ -106,6 +108,24 @@ fn create_temp(tmp: &Path, mode: u32) -> io::Result<File> {
     }
 }
 
+/// An anonymous in-memory file (memfd_create(2), close-on-exec) holding `bytes`, positioned at
+/// its start; `name` shows in /proc/PID/fd. Given to a helper process as stdin or output, it never
+/// blocks restartd as a pipe would, however much is written or however slowly it is read.
+pub fn memfd(name: &CStr, bytes: &[u8]) -> io::Result<File> {
+    // SAFETY: a valid NUL-terminated name; the returned fd is checked and owned at once.
+    let fd = unsafe { libc::memfd_create(name.as_ptr(), libc::MFD_CLOEXEC) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: a fresh descriptor that nothing else owns.
+    let mut file = File::from(unsafe { OwnedFd::from_raw_fd(fd) });
+    if !bytes.is_empty() {
+        file.write_all(bytes)?;
+        file.rewind()?;
+    }
+    Ok(file)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -119,6 +139,22 @@ mod tests {
             .collect();
         names.sort();
         names
+    }
+
+    #[test]
+    fn a_memfd_reads_back_from_the_start() {
+        let mut text = String::new();
+        memfd(c"restartd-test", b"one line\n")
+            .unwrap()
+            .read_to_string(&mut text)
+            .unwrap();
+        assert_eq!(text, "one line\n");
+        let mut empty = memfd(c"restartd-test", b"").unwrap();
+        empty.write_all(b"out").unwrap();
+        empty.rewind().unwrap();
+        text.clear();
+        empty.read_to_string(&mut text).unwrap();
+        assert_eq!(text, "out");
     }
 
     #[test]

@@ -7,9 +7,9 @@
 //! unhealthy (once per run of the child); restartd's machine decides what follows.
 
 use std::fs::File;
-use std::io::{self, Read, Seek};
+use std::io::{Read, Seek};
 use std::net::SocketAddr;
-use std::os::fd::{AsFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 use std::time::Instant;
@@ -20,6 +20,7 @@ use nix::poll::PollFlags;
 use nix::sys::socket::{self, AddressFamily, SockFlag, SockType, SockaddrIn, SockaddrIn6};
 
 use crate::base::exit::ProcessEnd;
+use crate::base::files;
 use crate::cli::args::HealthUrl;
 use crate::cli::config::{HealthConfig, Probe};
 
@@ -193,7 +194,8 @@ impl Health {
         let deadline = now + self.cfg.timeout;
         match &self.cfg.probe {
             Probe::Command(cmd) => {
-                let output = memfd().map_err(|e| format!("cannot run the check: {e}"))?;
+                let output = files::memfd(c"restartd-health", &[])
+                    .map_err(|e| format!("cannot run the check: {e}"))?;
                 let out2 = output.try_clone().map_err(|e| e.to_string())?;
                 let out3 = output.try_clone().map_err(|e| e.to_string())?;
                 let child = Command::new("/bin/sh")
@@ -392,16 +394,6 @@ fn read_capped(mut file: File) -> String {
         let _ = file.take(MAX_OUTPUT as u64).read_to_end(&mut bytes);
     }
     String::from_utf8_lossy(&bytes).trim().to_string()
-}
-
-fn memfd() -> io::Result<File> {
-    // SAFETY: a valid NUL-terminated name; the fd is checked and owned at once.
-    let fd = unsafe { libc::memfd_create(c"restartd-health".as_ptr(), libc::MFD_CLOEXEC) };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: a fresh descriptor nothing else owns.
-    Ok(File::from(unsafe { OwnedFd::from_raw_fd(fd) }))
 }
 
 #[cfg(test)]

@@ -7,8 +7,7 @@
 //! is never limited. The event loop reaps hooks and waits for them before exiting.
 
 use std::collections::VecDeque;
-use std::io::{self, Seek, Write};
-use std::os::fd::{FromRawFd, OwnedFd};
+use std::io;
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -16,6 +15,7 @@ use std::time::{Duration, Instant};
 use nix::libc;
 
 use crate::base::exit::ProcessEnd;
+use crate::base::files;
 use crate::records::crashlog::CrashRecord;
 
 /// A hook still running after this long is killed.
@@ -144,7 +144,7 @@ impl Hooks {
         let spawn = || -> io::Result<i32> {
             let mut line = serde_json::to_vec(record).map_err(io::Error::other)?;
             line.push(b'\n');
-            let stdin = memfd_with(&line)?;
+            let stdin = files::memfd(c"restartd-hook", &line)?;
             let opt = |v: Option<String>| v.unwrap_or_default();
             let child = Command::new("/bin/sh")
                 .arg("-c")
@@ -217,21 +217,6 @@ impl Hooks {
     pub fn idle(&self) -> bool {
         self.running.is_empty()
     }
-}
-
-/// An anonymous in-memory file holding `bytes`, positioned at the start: the hook's stdin, which
-/// never blocks restartd however large the record or however slow the hook.
-fn memfd_with(bytes: &[u8]) -> io::Result<std::fs::File> {
-    // SAFETY: a valid NUL-terminated name; the returned fd is checked and owned at once.
-    let fd = unsafe { libc::memfd_create(c"restartd-hook".as_ptr(), libc::MFD_CLOEXEC) };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: fd is a fresh descriptor that nothing else owns.
-    let mut file = std::fs::File::from(unsafe { OwnedFd::from_raw_fd(fd) });
-    file.write_all(bytes)?;
-    file.rewind()?;
-    Ok(file)
 }
 
 #[cfg(test)]
