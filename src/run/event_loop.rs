@@ -129,6 +129,7 @@ impl Supervisor {
             cfg.on_crash.clone(),
             cfg.on_give_up.clone(),
             cfg.alert_limit,
+            inherited,
         );
         let notify = match cfg.notify {
             true => Some(NotifySocket::bind(&instance.dir).with_context(|| {
@@ -140,7 +141,7 @@ impl Supervisor {
             false => None,
         };
         let health = match &cfg.health {
-            Some(h) => Some(Health::new(h.clone()).map_err(anyhow::Error::msg)?),
+            Some(h) => Some(Health::new(h.clone(), inherited).map_err(anyhow::Error::msg)?),
             None => None,
         };
         let env = |key: &str| std::env::var(key).ok();
