@@ -76,7 +76,10 @@ pub fn temp_path(path: &Path) -> io::Result<PathBuf> {
 /// before the unlink guards nothing, as the name may change in between; what keeps the write
 /// safe is that the second create is exclusive and no-follow too, and unlink(2) removes a name,
 /// never what a symlink points to. A third party that keeps re-creating the name makes the
-/// write fail instead of looping.
+/// write fail instead of looping. Not guarded against: two live restartds with the same pid (in
+/// different pid namespaces) writing the same `--metrics-file` could unlink each other's
+/// temporary file mid-write; such a pair overwrites each other's metrics anyway, and state.json
+/// has one writer, the holder of the instance lock.
 fn create_temp(tmp: &Path, mode: u32) -> io::Result<File> {
     let create = || {
         OpenOptions::new()
