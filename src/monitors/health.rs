@@ -6,12 +6,11 @@
 //! `--health-retries` consecutive failures outside the start period the checker reports the child
 //! unhealthy (once per run of the child); restartd's machine decides what follows.
 
+use std::ffi::OsString;
 use std::fs::File;
-use std::io::{self, Read, Seek};
+use std::io::{Read, Seek};
 use std::net::SocketAddr;
-use std::os::fd::{AsFd, BorrowedFd, FromRawFd, OwnedFd};
-use std::os::unix::process::CommandExt;
-use std::process::{Command, Stdio};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::time::Instant;
 
 use nix::errno::Errno;
@@ -21,7 +20,10 @@ use nix::sys::socket::{self, AddressFamily, SockFlag, SockType, SockaddrIn, Sock
 
 use crate::base::config::{HealthConfig, Probe};
 use crate::base::exit::ProcessEnd;
+use crate::base::files;
 use crate::base::values::{fmt_duration, HealthUrl};
+use crate::process::child::{self, Exec, Output};
+use crate::process::signals::Inherited;
 
 /// `state.json`'s `health`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,11 +81,13 @@ pub struct Health {
     check: Option<Check>,
     /// Whether this run of the child was reported unhealthy already.
     reported: bool,
+    /// The signal state restartd inherited, which a check command gets back as the child does.
+    inherited: Inherited,
 }
 
 impl Health {
     /// A checker; resolves `--health-url`'s host now (once, so a check never waits on DNS).
-    pub fn new(cfg: HealthConfig) -> Result<Health, String> {
+    pub fn new(cfg: HealthConfig, inherited: Inherited) -> Result<Health, String> {
         let addr = match &cfg.probe {
             Probe::Http(url) => Some(resolve(url)?),
             Probe::Command(_) => None,
@@ -97,6 +101,7 @@ impl Health {
             next_at: None,
             check: None,
             reported: false,
+            inherited,
         })
     }
 
@@ -122,7 +127,7 @@ impl Health {
 
     fn cancel(&mut self) {
         if let Some(Check::Command { pid, .. }) = self.check.take() {
-            crate::process::child::signal_group(pid, libc::SIGKILL);
+            child::signal_group(pid, libc::SIGKILL);
             // Reaped by the loop like any child; `owns` no longer claims it, so it is an orphan.
         }
     }
@@ -159,7 +164,7 @@ impl Health {
     pub fn tick(&mut self, now: Instant) -> Option<Event> {
         match &self.check {
             Some(Check::Command { deadline, pid, .. }) if *deadline <= now => {
-                crate::process::child::signal_group(*pid, libc::SIGKILL);
+                child::signal_group(*pid, libc::SIGKILL);
                 self.check = None;
                 self.finish(false, self.timed_out(), now)
             }
@@ -190,20 +195,26 @@ impl Health {
         let deadline = now + self.cfg.timeout;
         match &self.cfg.probe {
             Probe::Command(cmd) => {
-                let output = memfd().map_err(|e| format!("cannot run the check: {e}"))?;
-                let out2 = output.try_clone().map_err(|e| e.to_string())?;
-                let out3 = output.try_clone().map_err(|e| e.to_string())?;
-                let child = Command::new("/bin/sh")
-                    .arg("-c")
-                    .arg(cmd)
-                    .stdin(Stdio::null())
-                    .stdout(Stdio::from(out2))
-                    .stderr(Stdio::from(out3))
-                    .process_group(0)
-                    .spawn()
+                let output = files::memfd(c"restartd-health", &[])
                     .map_err(|e| format!("cannot run the check: {e}"))?;
+                let argv = ["/bin/sh", "-c", cmd].map(OsString::from);
+                let launched = child::launch(
+                    &Exec {
+                        argv: &argv,
+                        env: &[],
+                        remove: &[],
+                        watchdog_pid: false,
+                        stdin: None,
+                        stdout: Output::To(output.as_fd()),
+                        stderr: Output::To(output.as_fd()),
+                        // Nobody reads a check's answer once restartd is gone.
+                        death_signal: Some(libc::SIGKILL),
+                    },
+                    self.inherited,
+                )
+                .map_err(|e| format!("cannot run the check: {e}"))?;
                 Ok(Check::Command {
-                    pid: child.id() as i32,
+                    pid: launched.pid,
                     output,
                     deadline,
                 })
@@ -391,29 +402,22 @@ fn read_capped(mut file: File) -> String {
     String::from_utf8_lossy(&bytes).trim().to_string()
 }
 
-fn memfd() -> io::Result<File> {
-    // SAFETY: a valid NUL-terminated name; the fd is checked and owned at once.
-    let fd = unsafe { libc::memfd_create(c"restartd-health".as_ptr(), libc::MFD_CLOEXEC) };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: a fresh descriptor nothing else owns.
-    Ok(File::from(unsafe { OwnedFd::from_raw_fd(fd) }))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::time::Duration;
 
     fn checker(retries: u32, start_period: Duration) -> Health {
-        Health::new(HealthConfig {
-            probe: Probe::Command("true".into()),
-            interval: Duration::from_secs(10),
-            timeout: Duration::from_secs(5),
-            retries,
-            start_period,
-        })
+        Health::new(
+            HealthConfig {
+                probe: Probe::Command("true".into()),
+                interval: Duration::from_secs(10),
+                timeout: Duration::from_secs(5),
+                retries,
+                start_period,
+            },
+            Inherited::capture(),
+        )
         .unwrap()
     }
 

@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::io::{self, Write};
+use std::io;
 use std::ops::ControlFlow;
 use std::path::Path;
 use std::time::SystemTime;
@@ -172,21 +172,12 @@ pub fn escape(value: &str) -> String {
     out
 }
 
-/// Replaces `path` with `text`: a temporary file beside it, fsync'd, renamed over it, so a
-/// collector never reads half a file.
+/// Replaces `path` with `text` (`files::replace`: a temporary file created beside it exclusively
+/// and never through a symlink, fsync'd, renamed over it), so a collector never reads half a
+/// file. Mode 0666 less the umask, as any file a program creates: the collector (node_exporter)
+/// may run as another user and must be able to read it.
 pub fn write_atomically(path: &Path, text: &str) -> io::Result<()> {
-    let file_name = path
-        .file_name()
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "the path names no file"))?;
-    let mut tmp_name = std::ffi::OsString::from(".");
-    tmp_name.push(file_name);
-    tmp_name.push(".tmp");
-    let tmp = path.with_file_name(tmp_name);
-    let mut file = std::fs::File::create(&tmp)?;
-    file.write_all(text.as_bytes())?;
-    file.sync_data()?;
-    drop(file);
-    std::fs::rename(&tmp, path)
+    crate::base::files::replace(path, text.as_bytes(), 0o666, true)
 }
 
 /// `restartd metrics NAME`: from the instance's files.

@@ -1,13 +1,23 @@
-//! The child process: spawn it, signal its group, reap everything, find what it left behind.
+//! Starting processes, signalling the child's group, reaping everything, finding what the child
+//! left behind.
 //!
-//! restartd owns all reaping (`wait4(-1)`), so std's `Child::wait` is never used. The child runs
-//! in its own process group with stdin /dev/null, the inherited signal state and a parent-death
-//! signal. This module carries out what the state machine decides; it never decides itself.
+//! Every process restartd starts goes through `launch`: the child (`spawn`), the `--on-crash` and
+//! `--on-give-up` hooks (`records::hooks`) and `--health-cmd` checks (`monitors::health`). Each
+//! leads a new process group of its own and gets the signal state restartd inherited (mask and
+//! ignored signals, as tini restores them). What differs is said in `Exec`: argv, environment,
+//! stdin/stdout/stderr, and the parent-death signal. Hooks and health checks are restartd's own
+//! helpers: a group of their own keeps them out of the child's group (SPEC §7, §10), lets a
+//! timeout kill a helper's whole `sh -c` pipeline, and their pids are what `Hooks::owns` and
+//! `Health::owns` know them by when they are reaped.
+//!
+//! restartd owns all reaping (`wait4(-1)`), so std's `Child::wait` is never used, and no process
+//! is started through std's `Command` (whose `Child` would invite it). This module carries out
+//! what the state machine decides; it never decides itself.
 
 use std::ffi::{CString, OsString};
 use std::fs::File;
 use std::io;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 
 use nix::errno::Errno;
@@ -40,6 +50,43 @@ pub struct Start<'a> {
     pub capture_stdout: bool,
 }
 
+/// Where a new process's stdout or stderr goes.
+#[derive(Clone, Copy)]
+pub enum Output<'a> {
+    /// restartd's own descriptor, as it is.
+    Inherit,
+    /// A new pipe; restartd gets the read end (`Launched`).
+    Pipe,
+    /// This file.
+    To(BorrowedFd<'a>),
+}
+
+/// What differs between the processes restartd starts (see `launch`).
+pub struct Exec<'a> {
+    /// argv; `argv[0]` is looked up in PATH unless it holds a `/`.
+    pub argv: &'a [OsString],
+    /// Added to restartd's environment (replacing variables of the same name).
+    pub env: &'a [(OsString, OsString)],
+    /// Variables of restartd's environment the process must not see.
+    pub remove: &'a [&'a str],
+    /// Set `WATCHDOG_PID` to the process's own pid.
+    pub watchdog_pid: bool,
+    /// stdin: this file, or /dev/null.
+    pub stdin: Option<BorrowedFd<'a>>,
+    pub stdout: Output<'a>,
+    pub stderr: Output<'a>,
+    /// Sent to the process when restartd dies (PR_SET_PDEATHSIG), or right away if restartd died
+    /// before it was set.
+    pub death_signal: Option<libc::c_int>,
+}
+
+/// A started process: its pid (also its process group) and the read ends of `Output::Pipe`s.
+pub struct Launched {
+    pub pid: i32,
+    pub stdout: Option<OwnedFd>,
+    pub stderr: Option<OwnedFd>,
+}
+
 /// argv and envp as C arrays, built before clone so that the child, between clone and exec, only
 /// writes its pid into a reserved slot: no allocation in the child.
 struct ExecPlan {
@@ -54,26 +101,29 @@ struct ExecPlan {
 const PID_VAR: &[u8] = b"WATCHDOG_PID=";
 
 impl ExecPlan {
-    fn new(start: &Start) -> io::Result<ExecPlan> {
-        let argv = start
-            .command
+    fn new(exec: &Exec) -> io::Result<ExecPlan> {
+        let argv = exec
+            .argv
             .iter()
             .map(|a| CString::new(a.as_bytes()))
             .collect::<Result<Vec<_>, _>>()
             .map_err(|_| {
                 io::Error::new(io::ErrorKind::InvalidInput, "an argument holds a NUL byte")
             })?;
+        if argv.is_empty() {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "no command"));
+        }
         let mut vars: Vec<(OsString, OsString)> = std::env::vars_os()
-            .filter(|(k, _)| !start.remove.iter().any(|r| k.as_bytes() == r.as_bytes()))
-            .filter(|(k, _)| !start.env.iter().any(|(e, _)| e == k))
+            .filter(|(k, _)| !exec.remove.iter().any(|r| k.as_bytes() == r.as_bytes()))
+            .filter(|(k, _)| !exec.env.iter().any(|(e, _)| e == k))
             .collect();
-        vars.extend(start.env.iter().cloned());
+        vars.extend(exec.env.iter().cloned());
         let mut env: Vec<Vec<u8>> = vars
             .iter()
             .filter(|(k, v)| !k.as_bytes().contains(&0) && !v.as_bytes().contains(&0))
             .map(|(k, v)| [k.as_bytes(), b"=", v.as_bytes(), b"\0"].concat())
             .collect();
-        let pid_slot = start.watchdog_pid.then(|| {
+        let pid_slot = exec.watchdog_pid.then(|| {
             let mut slot = PID_VAR.to_vec();
             slot.resize(PID_VAR.len() + 12, 0);
             env.push(slot);
@@ -133,29 +183,73 @@ impl ExecPlan {
     }
 }
 
-/// Starts the child in a new process group, with stdin /dev/null, the inherited signal state and a
-/// parent-death signal.
-///
-/// The child is made the way glibc's posix_spawn makes one: clone(2) with `CLONE_VM |
-/// CLONE_VFORK` on a stack of its own, so restartd's page tables are never copied and its pages
-/// never turn copy-on-write; restartd is suspended until the child has exec'd or failed. (Neither
-/// std's `Command`, which forks once there is pre-exec work, nor posix_spawn, which cannot restore
-/// an inherited ignored signal or set a parent-death signal, does all of it.) The child shares
-/// restartd's memory, so every signal stays blocked until it has dropped restartd's handlers, and
-/// between clone and exec it only makes system calls and writes its error into `Plan::error`.
+/// Starts the supervised child: stdin /dev/null, stderr (and with `capture_stdout` stdout) a pipe
+/// to restartd, SIGTERM when restartd dies, in a new process group with the inherited signal
+/// state (`launch`).
 pub fn spawn(start: Start, inherited: Inherited) -> io::Result<Spawned> {
+    let launched = launch(
+        &Exec {
+            argv: start.command,
+            env: &start.env,
+            remove: start.remove,
+            watchdog_pid: start.watchdog_pid,
+            stdin: None,
+            stdout: match start.capture_stdout {
+                true => Output::Pipe,
+                false => Output::Inherit,
+            },
+            stderr: Output::Pipe,
+            death_signal: Some(libc::SIGTERM),
+        },
+        inherited,
+    )?;
+    Ok(Spawned {
+        pid: launched.pid,
+        stderr: launched.stderr.expect("stderr is a pipe"),
+        stdout: launched.stdout,
+    })
+}
+
+/// Starts a process as `exec` says, leading a new process group, with the signal state restartd
+/// inherited; returns once it has exec'd (or with the exec error, e.g. NotFound).
+///
+/// The process is made the way glibc's posix_spawn makes one: clone(2) with `CLONE_VM |
+/// CLONE_VFORK` on a stack of its own, so restartd's page tables are never copied and its pages
+/// never turn copy-on-write; restartd is suspended until the process has exec'd or failed.
+/// (Neither std's `Command`, which forks once there is pre-exec work, nor posix_spawn, which
+/// cannot restore an inherited ignored signal or set a parent-death signal, does all of it.) The
+/// process shares restartd's memory, so every signal stays blocked until it has dropped
+/// restartd's handlers, and between clone and exec it only makes system calls and writes its
+/// error into `Plan::error`: everything it needs (argv, envp, descriptors) is prepared here first.
+pub fn launch(exec: &Exec, inherited: Inherited) -> io::Result<Launched> {
+    let null: Option<OwnedFd> = match exec.stdin {
+        Some(_) => None,
+        None => Some(File::open("/dev/null")?.into()),
+    };
+    let stdout = matches!(exec.stdout, Output::Pipe).then(pipe).transpose()?;
+    let stderr = matches!(exec.stderr, Output::Pipe).then(pipe).transpose()?;
+    let target = |output: Output, pipe: &Option<(OwnedFd, OwnedFd)>| match (output, pipe) {
+        (Output::To(fd), _) => fd.as_raw_fd(),
+        (Output::Pipe, Some((_, write))) => write.as_raw_fd(),
+        _ => -1,
+    };
+    let stdin = match (exec.stdin, &null) {
+        (Some(fd), _) => fd.as_raw_fd(),
+        (None, Some(null)) => null.as_raw_fd(),
+        (None, None) => -1,
+    };
     let mut plan = Plan {
-        exec: ExecPlan::new(&start)?,
+        exec: ExecPlan::new(exec)?,
         inherited,
         parent: std::process::id() as libc::pid_t,
-        stdin: File::open("/dev/null")?.into(),
-        stdout: None,
-        stderr: pipe()?,
+        death_signal: exec.death_signal.unwrap_or(0),
+        fds: [
+            stdin,
+            target(exec.stdout, &stdout),
+            target(exec.stderr, &stderr),
+        ],
         error: 0,
     };
-    if start.capture_stdout {
-        plan.stdout = Some(pipe()?);
-    }
     let mut stack = Stack::new(plan.exec.stack_bytes())?;
     // SAFETY: sigset_t is plain data; all zeroes is a valid (empty) set.
     let mut all: libc::sigset_t = unsafe { std::mem::zeroed() };
@@ -163,6 +257,7 @@ pub fn spawn(start: Start, inherited: Inherited) -> io::Result<Spawned> {
     let mut before: libc::sigset_t = unsafe { std::mem::zeroed() };
     // SAFETY: the sets are valid; the child runs `child_main` on its own stack with a pointer to
     // `plan`, which outlives it: CLONE_VFORK returns only once the child has exec'd or exited.
+    // The descriptors in `plan.fds` stay open until then (`null`, the pipes, the caller's).
     let pid = unsafe {
         libc::sigfillset(&mut all);
         libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut before);
@@ -181,27 +276,28 @@ pub fn spawn(start: Start, inherited: Inherited) -> io::Result<Spawned> {
     };
     drop(stack);
     if plan.error != 0 {
-        // The child has exited: reap it here so that the loop never sees it.
+        // The process has exited: reap it here so that the loop never sees it.
         // SAFETY: waits for our own child; a null status pointer is allowed.
         unsafe { libc::waitpid(pid, std::ptr::null_mut(), 0) };
         return Err(io::Error::from_raw_os_error(plan.error));
     }
-    Ok(Spawned {
+    // The write ends close here: the process has its copies.
+    Ok(Launched {
         pid,
-        stderr: plan.stderr.0,
-        stdout: plan.stdout.map(|(read, _)| read),
+        stdout: stdout.map(|(read, _)| read),
+        stderr: stderr.map(|(read, _)| read),
     })
 }
 
-/// Everything the child needs between clone and exec, prepared by restartd beforehand.
+/// Everything the new process needs between clone and exec, prepared by restartd beforehand.
 struct Plan {
     exec: ExecPlan,
     inherited: Inherited,
     parent: libc::pid_t,
-    stdin: OwnedFd,
-    /// (read end, write end); the child gets the write end.
-    stdout: Option<(OwnedFd, OwnedFd)>,
-    stderr: (OwnedFd, OwnedFd),
+    /// PR_SET_PDEATHSIG's signal; 0: none.
+    death_signal: libc::c_int,
+    /// The descriptors to put at 0, 1 and 2; -1 leaves restartd's own.
+    fds: [libc::c_int; 3],
     /// Set by the child when it could not exec: the errno.
     error: i32,
 }
@@ -273,38 +369,39 @@ extern "C" fn child_main(arg: *mut libc::c_void) -> libc::c_int {
 }
 
 fn child_setup(plan: &Plan) -> io::Result<()> {
-    let wire = |fd: &OwnedFd, target: libc::c_int| -> io::Result<()> {
-        // SAFETY: dup2 and fcntl on descriptors restartd owns.
+    for (target, fd) in (0..).zip(plan.fds) {
+        if fd < 0 {
+            continue;
+        }
+        // SAFETY: dup2 and fcntl on descriptors restartd keeps open until the exec. restartd
+        // keeps 0–2 open (main.rs), so no source is one of 0–2 that an earlier dup2 replaced,
+        // unless it is meant to be (the same file for stdout and stderr).
         let result = unsafe {
-            if fd.as_raw_fd() == target {
+            if fd == target {
                 libc::fcntl(target, libc::F_SETFD, 0)
             } else {
-                libc::dup2(fd.as_raw_fd(), target)
+                libc::dup2(fd, target)
             }
         };
-        match result {
-            -1 => Err(io::Error::last_os_error()),
-            _ => Ok(()),
+        if result == -1 {
+            return Err(io::Error::last_os_error());
         }
-    };
-    wire(&plan.stdin, 0)?;
-    if let Some((_, write)) = &plan.stdout {
-        wire(write, 1)?;
     }
-    wire(&plan.stderr.1, 2)?;
     // SAFETY: setpgid, prctl, getppid and raise are system calls without user-space state.
     unsafe {
         if libc::setpgid(0, 0) != 0 {
             return Err(io::Error::last_os_error());
         }
-        let death = libc::SIGTERM as libc::c_ulong;
-        if libc::prctl(libc::PR_SET_PDEATHSIG, death, 0, 0, 0) != 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // restartd may have died before prctl: then nobody will send the signal (it is
-        // delivered once the mask below lets it in).
-        if libc::getppid() != plan.parent {
-            libc::raise(libc::SIGTERM);
+        if plan.death_signal != 0 {
+            let death = plan.death_signal as libc::c_ulong;
+            if libc::prctl(libc::PR_SET_PDEATHSIG, death, 0, 0, 0) != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            // restartd may have died before prctl: then nobody will send the signal (it is
+            // delivered once the mask below lets it in).
+            if libc::getppid() != plan.parent {
+                libc::raise(plan.death_signal);
+            }
         }
     }
     plan.inherited.restore()
@@ -420,4 +517,119 @@ fn children_by_scan(me: i32) -> Vec<i32> {
                 == Some(me)
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Read, Seek};
+    use std::os::fd::AsFd;
+
+    /// Runs `argv` through `launch` with its stdout and stderr in one memfd; returns the pid, its
+    /// process group while it was alive, and what it wrote.
+    fn run(
+        argv: &[&str],
+        env: &[(&str, &str)],
+        remove: &[&str],
+        inherited: Inherited,
+    ) -> (i32, i32, String) {
+        let mut output = crate::base::files::memfd(c"restartd-test", &[]).unwrap();
+        let argv: Vec<OsString> = argv.iter().map(OsString::from).collect();
+        let env: Vec<(OsString, OsString)> =
+            env.iter().map(|(k, v)| (k.into(), v.into())).collect();
+        let launched = launch(
+            &Exec {
+                argv: &argv,
+                env: &env,
+                remove,
+                watchdog_pid: false,
+                stdin: None,
+                stdout: Output::To(output.as_fd()),
+                stderr: Output::To(output.as_fd()),
+                death_signal: Some(libc::SIGKILL),
+            },
+            inherited,
+        )
+        .unwrap();
+        assert!(launched.stdout.is_none() && launched.stderr.is_none());
+        // launch returns after the exec: the group is set, and a zombie keeps it until reaped.
+        let group = group_of(launched.pid).unwrap();
+        let pid = Pid::from_raw(launched.pid);
+        let status = nix::sys::wait::waitpid(pid, None).unwrap();
+        assert_eq!(status, nix::sys::wait::WaitStatus::Exited(pid, 0));
+        let mut text = String::new();
+        output.rewind().unwrap();
+        output.read_to_string(&mut text).unwrap();
+        (launched.pid, group, text)
+    }
+
+    fn field(status: &str, name: &str) -> u64 {
+        let line = status.lines().find(|l| l.starts_with(name)).unwrap();
+        u64::from_str_radix(line.split_whitespace().nth(1).unwrap(), 16).unwrap()
+    }
+
+    /// A helper (a hook, a health check) gets what the child gets: a group of its own, and the
+    /// mask and ignored signals restartd inherited (std's `Command` reset SIGPIPE to default).
+    #[test]
+    fn a_launched_process_leads_its_own_group_with_the_inherited_signal_state() {
+        // The test harness ignores SIGPIPE (Rust's start-up code); block SIGUSR2 on this thread
+        // while the state is captured, as if restartd had been started with it blocked.
+        let bit = |sig: i32| 1u64 << (sig - 1);
+        // SAFETY: sigset_t is plain data, filled in by the calls.
+        let inherited = unsafe {
+            let mut usr2: libc::sigset_t = std::mem::zeroed();
+            let mut before: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut usr2);
+            libc::sigaddset(&mut usr2, libc::SIGUSR2);
+            libc::pthread_sigmask(libc::SIG_BLOCK, &usr2, &mut before);
+            let inherited = Inherited::capture();
+            libc::pthread_sigmask(libc::SIG_SETMASK, &before, std::ptr::null_mut());
+            inherited
+        };
+        let ours = std::fs::read_to_string("/proc/thread-self/status").unwrap();
+        let (pid, group, text) = run(&["grep", "^Sig", "/proc/self/status"], &[], &[], inherited);
+        assert_eq!(group, pid, "a group of its own");
+        assert_ne!(group, nix::unistd::getpgrp().as_raw());
+        assert_eq!(
+            field(&text, "SigBlk"),
+            field(&ours, "SigBlk") | bit(libc::SIGUSR2),
+            "{text}"
+        );
+        assert_ne!(field(&text, "SigIgn") & bit(libc::SIGPIPE), 0, "{text}");
+    }
+
+    #[test]
+    fn a_launched_process_gets_argv_and_the_environment_changes() {
+        // Cargo sets CARGO_MANIFEST_DIR for every test run.
+        assert!(std::env::var_os("CARGO_MANIFEST_DIR").is_some());
+        let script = "echo \"$1|$RESTARTD_TEST_ADDED|${CARGO_MANIFEST_DIR-gone}\"";
+        let (_, _, text) = run(
+            &["sh", "-c", script, "sh", "a b"],
+            &[("RESTARTD_TEST_ADDED", "added")],
+            &["CARGO_MANIFEST_DIR"],
+            Inherited::capture(),
+        );
+        assert_eq!(text, "a b|added|gone\n");
+    }
+
+    #[test]
+    fn a_command_that_is_not_found_is_a_not_found_error() {
+        let argv = [OsString::from("restartd-test-no-such-command")];
+        let err = launch(
+            &Exec {
+                argv: &argv,
+                env: &[],
+                remove: &[],
+                watchdog_pid: false,
+                stdin: None,
+                stdout: Output::Pipe,
+                stderr: Output::Inherit,
+                death_signal: None,
+            },
+            Inherited::capture(),
+        )
+        .err()
+        .unwrap();
+        assert_eq!(err.kind(), io::ErrorKind::NotFound);
+    }
 }

@@ -1,9 +1,10 @@
 //! The process side: starting the child, signals, reaping, and the child's output.
 //!
-//! `child` spawns (clone + exec, no allocation in between) and reaps; `signals` is restartd's
-//! own signal handling (the handler records and wakes); `output` copies the child's stdout and
-//! stderr on, `tail` keeps the last stderr lines, `logfile` is `--log-file`. These carry out what
-//! the machine decided and decide nothing. Imports `base` and `supervise`'s value types.
+//! `child` starts every process restartd runs (the child, hooks, health checks: clone + exec, no
+//! allocation in between) and reaps; `signals` is restartd's own signal handling (the handler
+//! records and wakes); `output` copies the child's stdout and stderr on, `tail` keeps the last
+//! stderr lines, `logfile` is `--log-file`. These carry out what the machine decided and decide
+//! nothing. Imports `base` and `supervise`'s value types.
 
 pub mod child;
 pub mod logfile;

@@ -15,7 +15,7 @@ use std::time::SystemTime;
 use nix::libc;
 use serde::{Deserialize, Serialize};
 
-use crate::records::instance::open_private;
+use crate::base::files::open_private;
 
 pub const FILE: &str = "crashes.jsonl";
 pub const ROTATED: &str = "crashes.jsonl.1";

@@ -7,16 +7,18 @@
 //! is never limited. The event loop reaps hooks and waits for them before exiting.
 
 use std::collections::VecDeque;
-use std::io::{self, Seek, Write};
-use std::os::fd::{FromRawFd, OwnedFd};
-use std::os::unix::process::CommandExt;
-use std::process::{Command, Stdio};
+use std::ffi::OsString;
+use std::io;
+use std::os::fd::AsFd;
 use std::time::{Duration, Instant};
 
 use nix::libc;
 
 use crate::base::exit::ProcessEnd;
+use crate::base::files;
 use crate::base::values::AlertLimit;
+use crate::process::child::{self, Exec, Output};
+use crate::process::signals::Inherited;
 use crate::records::crashlog::CrashRecord;
 
 /// A hook still running after this long is killed.
@@ -61,11 +63,18 @@ pub struct Hooks {
     /// Crash hooks skipped since the last one ran.
     suppressed: u32,
     running: Vec<Running>,
+    /// The signal state restartd inherited, which hooks get back as the child does.
+    inherited: Inherited,
 }
 
 impl Hooks {
     /// Hooks as configured; none run yet.
-    pub fn new(on_crash: Option<String>, on_give_up: Option<String>, limit: AlertLimit) -> Hooks {
+    pub fn new(
+        on_crash: Option<String>,
+        on_give_up: Option<String>,
+        limit: AlertLimit,
+        inherited: Inherited,
+    ) -> Hooks {
         Hooks {
             on_crash,
             on_give_up,
@@ -73,6 +82,7 @@ impl Hooks {
             recent: VecDeque::new(),
             suppressed: 0,
             running: Vec::new(),
+            inherited,
         }
     }
 
@@ -126,27 +136,40 @@ impl Hooks {
         let spawn = || -> io::Result<i32> {
             let mut line = serde_json::to_vec(record).map_err(io::Error::other)?;
             line.push(b'\n');
-            let stdin = memfd_with(&line)?;
+            let stdin = files::memfd(c"restartd-hook", &line)?;
             let opt = |v: Option<String>| v.unwrap_or_default();
-            let child = Command::new("/bin/sh")
-                .arg("-c")
-                .arg(cmd)
-                .stdin(Stdio::from(stdin))
-                .process_group(0)
-                .env("RESTARTD_EVENT", event.as_str())
-                .env("RESTARTD_NAME", name)
-                .env("RESTARTD_CRASH_ID", &record.id)
-                .env("RESTARTD_REASON", &record.reason)
-                .env(
+            let env = [
+                ("RESTARTD_EVENT", event.as_str().to_string()),
+                ("RESTARTD_NAME", name.to_string()),
+                ("RESTARTD_CRASH_ID", record.id.clone()),
+                ("RESTARTD_REASON", record.reason.clone()),
+                (
                     "RESTARTD_EXIT_CODE",
                     opt(record.exit_code.map(|c| c.to_string())),
-                )
-                .env("RESTARTD_SIGNAL", opt(record.signal.clone()))
-                .env("RESTARTD_RESTARTS", record.restarts.to_string())
-                .env("RESTARTD_ACTION", &record.action)
-                .env("RESTARTD_SUPPRESSED", suppressed.to_string())
-                .spawn()?;
-            Ok(child.id() as i32)
+                ),
+                ("RESTARTD_SIGNAL", opt(record.signal.clone())),
+                ("RESTARTD_RESTARTS", record.restarts.to_string()),
+                ("RESTARTD_ACTION", record.action.clone()),
+                ("RESTARTD_SUPPRESSED", suppressed.to_string()),
+            ]
+            .map(|(k, v)| (OsString::from(k), OsString::from(v)));
+            let argv = ["/bin/sh", "-c", cmd].map(OsString::from);
+            let launched = child::launch(
+                &Exec {
+                    argv: &argv,
+                    env: &env,
+                    remove: &[],
+                    watchdog_pid: false,
+                    stdin: Some(stdin.as_fd()),
+                    stdout: Output::Inherit,
+                    stderr: Output::Inherit,
+                    // None: a hook outlives a restartd that is killed, so the alert it carries
+                    // (a give-up's above all, SPEC §7) is still delivered.
+                    death_signal: None,
+                },
+                self.inherited,
+            )?;
+            Ok(launched.pid)
         };
         match spawn() {
             Ok(pid) => {
@@ -183,7 +206,7 @@ impl Hooks {
     pub fn kill_overdue(&mut self, now: Instant) -> Vec<String> {
         let mut msgs = Vec::new();
         for hook in self.running.iter_mut().filter(|r| r.deadline <= now) {
-            crate::process::child::signal_group(hook.pid, libc::SIGKILL);
+            child::signal_group(hook.pid, libc::SIGKILL);
             // Reaped later; do not kill twice.
             hook.deadline = now + Duration::from_secs(3600);
             msgs.push(format!(
@@ -199,21 +222,6 @@ impl Hooks {
     pub fn idle(&self) -> bool {
         self.running.is_empty()
     }
-}
-
-/// An anonymous in-memory file holding `bytes`, positioned at the start: the hook's stdin, which
-/// never blocks restartd however large the record or however slow the hook.
-fn memfd_with(bytes: &[u8]) -> io::Result<std::fs::File> {
-    // SAFETY: a valid NUL-terminated name; the returned fd is checked and owned at once.
-    let fd = unsafe { libc::memfd_create(c"restartd-hook".as_ptr(), libc::MFD_CLOEXEC) };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: fd is a fresh descriptor that nothing else owns.
-    let mut file = std::fs::File::from(unsafe { OwnedFd::from_raw_fd(fd) });
-    file.write_all(bytes)?;
-    file.rewind()?;
-    Ok(file)
 }
 
 #[cfg(test)]
@@ -238,7 +246,7 @@ mod tests {
             count: 1,
             per: Duration::from_secs(60),
         };
-        let mut hooks = Hooks::new(Some("sleep 100".into()), None, limit);
+        let mut hooks = Hooks::new(Some("sleep 100".into()), None, limit, Inherited::capture());
         let now = Instant::now();
         assert!(hooks.fire(&record(), false, "n", now).is_empty());
         assert_eq!(hooks.deadline(), Some(now + TIMEOUT));

@@ -36,18 +36,6 @@ pub fn dir(state_dir: &Path, name: &str) -> PathBuf {
     state_dir.join(name)
 }
 
-/// Opens a file in the instance directory for writing, mode 0600, never through a symlink.
-pub fn open_private(path: &Path, append: bool) -> io::Result<File> {
-    OpenOptions::new()
-        .write(true)
-        .create(true)
-        .append(append)
-        .truncate(!append)
-        .mode(0o600)
-        .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_CLOEXEC)
-        .open(path)
-}
-
 /// Creates `STATE_DIR/NAME/` if needed and takes its lock.
 pub fn acquire(state_dir: &Path, name: &str) -> Result<Instance, AcquireError> {
     let dir = dir(state_dir, name);

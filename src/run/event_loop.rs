@@ -116,9 +116,16 @@ impl Supervisor {
             })?),
             false => None,
         };
-        let monitors = Monitors::new(&cfg, notify, Instant::now()).map_err(anyhow::Error::msg)?;
+        let monitors =
+            Monitors::new(&cfg, notify, inherited, Instant::now()).map_err(anyhow::Error::msg)?;
         let family = Family::new(Output::new(cfg.log_file.clone().map(LogFile::new)));
-        let recorder = Recorder::new(cfg.clone(), CrashLog::new(&instance.dir), writer, now);
+        let recorder = Recorder::new(
+            cfg.clone(),
+            CrashLog::new(&instance.dir),
+            writer,
+            inherited,
+            now,
+        );
         let seed = now
             .duration_since(SystemTime::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos() as u64)

@@ -16,6 +16,7 @@ use crate::monitors::health::{Event as HealthEvent, Health, HealthState};
 use crate::monitors::memory::MemoryLimit;
 use crate::monitors::notify::{Message, NotifySocket, Upward, Watchdog};
 use crate::process::child;
+use crate::process::signals::Inherited;
 use crate::run::log::Logger;
 use crate::supervise::config::Config;
 use crate::supervise::machine::{Input, Tell};
@@ -43,10 +44,11 @@ impl Monitors {
     pub fn new(
         cfg: &Config,
         notify: Option<NotifySocket>,
+        inherited: Inherited,
         now: Instant,
     ) -> Result<Monitors, String> {
         let health = match &cfg.health {
-            Some(h) => Some(Health::new(h.clone())?),
+            Some(h) => Some(Health::new(h.clone(), inherited)?),
             None => None,
         };
         let env = |key: &str| std::env::var(key).ok();
@@ -231,7 +233,12 @@ impl Monitors {
             .and_then(MemoryLimit::deadline)
             .is_some_and(|d| d <= now);
         if let (true, Some(group)) = (due, group) {
-            let others = others();
+            // A running health check is restartd's, not the child's.
+            let health = &self.health;
+            let others: Vec<i32> = others()
+                .into_iter()
+                .filter(|&p| !health.as_ref().is_some_and(|h| h.owns(p)))
+                .collect();
             let over = self
                 .memory
                 .as_mut()

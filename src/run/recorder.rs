@@ -10,6 +10,7 @@ use crate::base::exit::{signal_name, ProcessEnd};
 use crate::base::values::fmt_duration;
 use crate::observe::Observe;
 use crate::process::child::Usage;
+use crate::process::signals::Inherited;
 use crate::process::tail::Tail;
 use crate::records::crashlog::{self, CrashLog, CrashRecord};
 use crate::records::hooks::Hooks;
@@ -44,12 +45,14 @@ impl Recorder {
         cfg: Config,
         crash_log: CrashLog,
         writer: StateWriter,
+        inherited: Inherited,
         started_at: SystemTime,
     ) -> Recorder {
         let hooks = Hooks::new(
             cfg.on_crash.clone(),
             cfg.on_give_up.clone(),
             cfg.alert_limit,
+            inherited,
         );
         Recorder {
             cfg,

@@ -275,6 +275,66 @@ fn child_gets_the_inherited_signal_state(env: &Env, pipe: &str) {
     );
 }
 
+/// Hooks and health checks are restartd's own helpers, started the way the child is
+/// (src/process/child.rs `launch`): they get the inherited mask and ignored signals back too.
+/// Started through std's `Command`, they had lost the inherited SIG_IGN of SIGHUP and SIGPIPE
+/// (restartd handles the one and ignores the other itself; exec left them at their default).
+#[test]
+fn hooks_and_health_checks_get_the_signal_state_restartd_inherited() {
+    let env = Env::new();
+    let check = env.state_dir().join("check.sig");
+    let hook = env.state_dir().join("hook.sig");
+    let wrapper = "import os, signal, sys\n\
+        signal.pthread_sigmask(signal.SIG_SETMASK, [signal.SIGUSR1])\n\
+        signal.signal(signal.SIGXFSZ, signal.SIG_DFL)\n\
+        signal.signal(signal.SIGPIPE, signal.SIG_IGN)\n\
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)\n\
+        for l in open('/proc/self/status'):\n    \
+            if l.startswith(('SigBlk', 'SigIgn')): print('wrapper ' + l.strip(), flush=True)\n\
+        os.execv(sys.argv[1], sys.argv[1:])\n";
+    // `exec`: grep is the process restartd started, so it shows that process's signal state.
+    let write_to =
+        |path: &std::path::Path| format!("exec grep ^Sig /proc/self/status > {}", path.display());
+    // The child ends once a check has run; its crash runs the hook, which restartd waits for.
+    let child = format!(
+        "while ! grep -qs SigIgn {}; do sleep 0.05; done; exit 3",
+        check.display()
+    );
+    let mut cmd = Command::new("python3");
+    cmd.args(["-c", wrapper, BIN, "--state-dir"])
+        .arg(env.state_dir())
+        .args([
+            "-n",
+            "helpers",
+            "--restart",
+            "no",
+            "--health-cmd",
+            &write_to(&check),
+            "--health-interval",
+            "50ms",
+            "--on-crash",
+            &write_to(&hook),
+            "--",
+            "sh",
+            "-c",
+            &child,
+        ]);
+    let out = env.run_cmd(cmd);
+    assert_eq!(out.status.code(), Some(3));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let wrapper_sets = sig_sets(&text, "wrapper ");
+    let bit = |sig: i32| 1u64 << (sig - 1);
+    assert_eq!(wrapper_sets.0, bit(libc::SIGUSR1), "{text}");
+    for (what, path) in [("health check", &check), ("hook", &hook)] {
+        let status = fs::read_to_string(path).unwrap();
+        assert_eq!(
+            sig_sets(&status, ""),
+            wrapper_sets,
+            "the {what}'s (SigBlk, SigIgn) equal what restartd inherited: {status}\n{text}"
+        );
+    }
+}
+
 fn daemon_pid(env: &Env, r: &mut Running) -> i32 {
     let line = r.wait_stdout("daemon pid=");
     let pid: i32 = ready_fields(&line)["pid"].parse().unwrap();
