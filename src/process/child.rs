@@ -433,14 +433,24 @@ impl Usage {
     }
 }
 
-/// Reaps one ended child of restartd without blocking; `None` when there is none.
+/// Reaps one ended child of restartd without blocking; `None` when there is none. Only while
+/// restartd holds no child unreaped on purpose (see `peek_end`): `wait4(-1)` takes any child.
 pub fn reap() -> Option<Reaped> {
+    wait_for(-1)
+}
+
+/// Reaps child `pid` if it has ended, without blocking.
+pub fn reap_pid(pid: i32) -> Option<Reaped> {
+    wait_for(pid)
+}
+
+fn wait_for(which: i32) -> Option<Reaped> {
     loop {
         let mut status = 0;
         // SAFETY: rusage is plain data that wait4 fills in.
         let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
         // SAFETY: valid pointers to locals.
-        let pid = unsafe { libc::wait4(-1, &mut status, libc::WNOHANG, &mut usage) };
+        let pid = unsafe { libc::wait4(which, &mut status, libc::WNOHANG, &mut usage) };
         match pid {
             0 => return None,
             -1 if Errno::last() == Errno::EINTR => continue,
@@ -459,9 +469,62 @@ pub fn reap() -> Option<Reaped> {
     }
 }
 
+/// How child `pid` ended, if it has, and what it used, without reaping it
+/// (`waitid(P_PID, pid, WEXITED | WNOHANG | WNOWAIT)`): the zombie keeps its pid, so the process
+/// group it led cannot be reused while restartd may still signal that group (SPEC §10).
+pub fn peek_end(pid: i32) -> Option<(ProcessEnd, Usage)> {
+    loop {
+        // SAFETY: siginfo_t and rusage are plain data the kernel fills in.
+        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+        // The raw system call: glibc's waitid has no rusage argument, the kernel's has (and fills
+        // it for WNOWAIT too, as wait4 would at the reap).
+        // SAFETY: valid pointers to locals, flags that only query.
+        let r = unsafe {
+            libc::syscall(
+                libc::SYS_waitid,
+                libc::P_PID,
+                pid,
+                &mut info as *mut libc::siginfo_t,
+                libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
+                &mut usage as *mut libc::rusage,
+            )
+        };
+        if r == -1 {
+            if Errno::last() == Errno::EINTR {
+                continue;
+            }
+            return None;
+        }
+        // SAFETY: waitid filled a SIGCHLD siginfo (or left it zeroed: no child has ended).
+        let (got, status) = unsafe { (info.si_pid(), info.si_status()) };
+        if got == 0 {
+            return None;
+        }
+        let end = match info.si_code {
+            libc::CLD_EXITED => ProcessEnd::Exited(status),
+            libc::CLD_KILLED => ProcessEnd::Signaled {
+                signal: status,
+                core_dumped: false,
+            },
+            libc::CLD_DUMPED => ProcessEnd::Signaled {
+                signal: status,
+                core_dumped: true,
+            },
+            _ => return None,
+        };
+        return Some((end, Usage::from_rusage(&usage)));
+    }
+}
+
 /// Makes restartd the reaper of orphaned descendants (PR_SET_CHILD_SUBREAPER).
 pub fn become_subreaper() -> io::Result<()> {
     nix::sys::prctl::set_child_subreaper(true).map_err(io::Error::from)
+}
+
+/// Whether restartd is a child subreaper.
+pub fn is_subreaper() -> bool {
+    nix::sys::prctl::get_child_subreaper().unwrap_or(false)
 }
 
 /// Sends `sig` to process group `pgid`; a group that is gone is no error.
@@ -474,9 +537,27 @@ pub fn signal_process(pid: i32, sig: i32) {
     let _ = kill(Pid::from_raw(pid), Signal::try_from(sig).ok());
 }
 
-/// Whether any process of group `pgid` is alive.
-pub fn group_alive(pgid: i32) -> bool {
-    !matches!(killpg(Pid::from_raw(pgid), None), Err(Errno::ESRCH))
+/// Whether a live process other than its leader is in group `pgid` (a scan of /proc: only for
+/// a restartd that is not a subreaper).
+pub fn group_has_others(pgid: i32) -> bool {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return false;
+    };
+    entries
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|&pid| pid != pgid)
+        .any(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .ok()
+                .and_then(|stat| {
+                    // Fields follow the last ')': state, ppid, pgrp.
+                    let mut rest = stat[stat.rfind(')')? + 1..].split_whitespace();
+                    let state = rest.next()?;
+                    let pgrp = rest.nth(1)?.parse::<i32>().ok()?;
+                    Some(state != "Z" && pgrp == pgid)
+                })
+                .unwrap_or(false)
+        })
 }
 
 /// The process group of `pid`, if it still exists.

@@ -19,7 +19,7 @@ use nix::errno::Errno;
 use nix::libc;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 
-use crate::base::exit::{signal_name, ProcessEnd};
+use crate::base::exit::signal_name;
 use crate::base::values::fmt_duration;
 use crate::monitors::notify::NotifySocket;
 use crate::observe::Observe;
@@ -77,6 +77,8 @@ pub struct Supervisor {
     /// `--listen` and `--metrics-file`.
     observe: Option<Observe>,
     ready: Ready,
+    /// restartd adopts its child's orphans (PR_SET_CHILD_SUBREAPER took).
+    subreaper: bool,
     rng: u64,
 }
 
@@ -143,6 +145,7 @@ impl Supervisor {
             inherited,
             observe,
             ready: Ready::default(),
+            subreaper: child::is_subreaper(),
             rng: seed | 1,
         })
     }
@@ -272,11 +275,14 @@ impl Supervisor {
         signals::take(libc::SIGCHLD);
 
         self.copy_output();
-        let mut ended = None;
-        while let Some(reaped) = child::reap() {
-            if let Some(end) = self.reaped(reaped, now, &mut events) {
-                ended = Some(end);
+        let ended = self.family.check_end().map(|(end, problems)| {
+            for problem in problems {
+                self.log.warn(&problem);
             }
+            end
+        });
+        for reaped in self.family.reap_others() {
+            self.reaped(reaped, now, &mut events);
         }
         if let Some(end) = ended {
             let leftovers = self.leftovers_alive();
@@ -348,20 +354,9 @@ impl Supervisor {
         events
     }
 
-    /// One reaped process, to whoever it belongs: the main child (its end is returned), a hook,
-    /// a health check, or an orphan restartd adopted.
-    fn reaped(
-        &mut self,
-        reaped: Reaped,
-        now: Now,
-        events: &mut VecDeque<Event>,
-    ) -> Option<ProcessEnd> {
-        if let Some((end, problems)) = self.family.reaped(&reaped) {
-            for problem in problems {
-                self.log.warn(&problem);
-            }
-            return Some(end);
-        }
+    /// One reaped process, to whoever it belongs: a hook, a health check, or an orphan restartd
+    /// adopted (the main child is not reaped here: `Family` holds it until it is released).
+    fn reaped(&mut self, reaped: Reaped, now: Now, events: &mut VecDeque<Event>) {
         if self.recorder.hooks.owns(reaped.pid) {
             if let Some(problem) = self.recorder.hooks.reaped(reaped.pid, reaped.end) {
                 self.log.warn(&problem);
@@ -379,7 +374,6 @@ impl Supervisor {
                 reaped.end.describe()
             ));
         }
-        None
     }
 
     /// Whether anything of the last child is alive; restartd's own hooks and health checks are
@@ -388,7 +382,7 @@ impl Supervisor {
         let hooks = &self.recorder.hooks;
         let monitors = &self.monitors;
         self.family
-            .leftovers_alive(|pid| hooks.owns(pid) || monitors.owns(pid))
+            .leftovers_alive(self.subreaper, |pid| hooks.owns(pid) || monitors.owns(pid))
     }
 
     /// Serves `--listen`: the state is built only when a whole request waits for it, not at
@@ -550,7 +544,7 @@ impl Supervisor {
             }
             self.signals.drain();
             let mut ignored = VecDeque::new();
-            while let Some(reaped) = child::reap() {
+            for reaped in self.family.reap_others() {
                 self.reaped(reaped, now, &mut ignored);
             }
             for problem in self.recorder.hooks.kill_overdue(Instant::now()) {

@@ -1,9 +1,13 @@
 //! The child and what belongs to it: its pid while it runs, its process group until the machine
 //! releases it, the processes it left behind, and its output pipes.
 //!
-//! `Family` carries out the machine's signal actions (group, main child, everything left) and
-//! answers the loop's questions (is this pid the child? is anything of it left?). It decides
-//! nothing: whom a signal reaches is fixed by what the machine asked for.
+//! The child leads its process group, and restartd does not reap it when it ends: it learns how
+//! it ended with `waitid(WNOWAIT)` and reaps it only when the machine releases the group, so the
+//! group id cannot be taken by an unrelated process while restartd may still signal it (SPEC
+//! §10). Every other process restartd signals is its own unreaped child (an adopted orphan),
+//! whose pid cannot be reused either. `Family` carries out the machine's signal actions and
+//! answers the loop's questions (has the child ended? is anything of it left?); it decides
+//! nothing.
 
 use std::io;
 
@@ -23,10 +27,10 @@ struct Sent {
 
 /// The child, its group and its output.
 pub struct Family {
-    /// The live main child.
-    child: Option<i32>,
-    /// The last child's process group, kept until the machine releases it.
-    group: Option<i32>,
+    /// The last child's pid, which is its process group's id: not reaped until released.
+    leader: Option<i32>,
+    /// The leader has not ended yet.
+    running: bool,
     sent: Option<Sent>,
     /// What the last main child used.
     usage: Option<Usage>,
@@ -37,8 +41,8 @@ pub struct Family {
 impl Family {
     pub fn new(output: Output) -> Family {
         Family {
-            child: None,
-            group: None,
+            leader: None,
+            running: false,
             sent: None,
             usage: None,
             output,
@@ -50,31 +54,42 @@ impl Family {
         self.sent = None;
         self.usage = None;
         let spawned = child::spawn(start, inherited)?;
-        self.child = Some(spawned.pid);
-        self.group = Some(spawned.pid);
+        self.leader = Some(spawned.pid);
+        self.running = true;
         self.output.attach(spawned.stderr, spawned.stdout);
         Ok(spawned.pid)
     }
 
     /// The live main child.
     pub fn pid(&self) -> Option<i32> {
-        self.child
+        self.leader.filter(|_| self.running)
     }
 
     /// The last child's process group, while it is not released.
     pub fn group(&self) -> Option<i32> {
-        self.group
+        self.leader
     }
 
-    /// If `reaped` is the main child: it is gone; returns how it ended. Its last lines are in
-    /// the pipe by now and are read into the tail (problems are returned for the log).
-    pub fn reaped(&mut self, reaped: &Reaped) -> Option<(ProcessEnd, Vec<String>)> {
-        if Some(reaped.pid) != self.child {
-            return None;
+    /// If the main child has ended since the last call: how. It stays unreaped. Its last lines
+    /// are in the pipe by now and are read into the tail (problems are returned for the log).
+    pub fn check_end(&mut self) -> Option<(ProcessEnd, Vec<String>)> {
+        let pid = self.pid()?;
+        let (end, usage) = child::peek_end(pid)?;
+        self.running = false;
+        self.usage = Some(usage);
+        Some((end, self.output.detach()))
+    }
+
+    /// Reaps every other child of restartd that has ended (never the held leader).
+    pub fn reap_others(&self) -> Vec<Reaped> {
+        match self.leader {
+            None => std::iter::from_fn(child::reap).collect(),
+            Some(leader) => child::children()
+                .into_iter()
+                .filter(|&pid| pid != leader)
+                .filter_map(child::reap_pid)
+                .collect(),
         }
-        self.child = None;
-        self.usage = Some(reaped.usage);
-        Some((reaped.end, self.output.detach()))
     }
 
     /// What the last main child used, once it was reaped.
@@ -82,22 +97,27 @@ impl Family {
         self.usage
     }
 
-    /// The machine is done with the last child's group.
+    /// The machine is done with the last child's group: the leader is reaped, and nothing of
+    /// the group is signalled any more.
     pub fn release(&mut self) {
-        self.group = None;
+        if let Some(leader) = self.leader.take() {
+            // It has ended (the machine releases only after `ChildEnded`): no wait.
+            let _ = child::reap_pid(leader);
+        }
+        self.running = false;
         self.sent = None;
     }
 
     /// Signals the child's process group.
     pub fn signal_group(&self, sig: i32) {
-        if let Some(group) = self.group {
+        if let Some(group) = self.leader {
             child::signal_group(group, sig);
         }
     }
 
-    /// Signals the main child only.
+    /// Signals the main child only, while it runs.
     pub fn signal_child(&self, sig: i32) {
-        if let Some(pid) = self.child {
+        if let Some(pid) = self.pid() {
             child::signal_process(pid, sig);
         }
     }
@@ -116,14 +136,14 @@ impl Family {
             return;
         };
         let own_group = nix::unistd::getpgrp().as_raw();
-        if let Some(group) = self.group {
+        if let Some(group) = self.leader {
             if !sent.groups.contains(&group) {
                 child::signal_group(group, sig);
                 sent.groups.push(group);
             }
         }
         for pid in child::children() {
-            if Some(pid) == self.child || sent.pids.contains(&pid) || helper(pid) {
+            if Some(pid) == self.leader || sent.pids.contains(&pid) || helper(pid) {
                 continue;
             }
             // A daemon that left the group (setsid) leads its own, with its children in it.
@@ -138,12 +158,15 @@ impl Family {
         }
     }
 
-    /// Whether anything of the last child is alive: its group, or a reparented descendant that
-    /// is not one of restartd's own helpers (`helper(pid)`).
-    pub fn leftovers_alive(&self, helper: impl Fn(i32) -> bool) -> bool {
-        self.group.is_some_and(child::group_alive)
-            || child::children()
-                .iter()
-                .any(|&pid| Some(pid) != self.child && !helper(pid))
+    /// Whether anything of the last child is alive: a process restartd adopted that is not one
+    /// of its own helpers (`helper(pid)`). Call after `reap_others`. Every live member of the
+    /// child's group descends from the child, so restartd, a child subreaper, has adopted it or
+    /// one of its ancestors (the held leader itself is a zombie and does not count). When
+    /// restartd could not become a subreaper, the group is asked instead.
+    pub fn leftovers_alive(&self, subreaper: bool, helper: impl Fn(i32) -> bool) -> bool {
+        let adopted = child::children()
+            .iter()
+            .any(|&pid| Some(pid) != self.leader && !helper(pid));
+        adopted || (!subreaper && self.leader.is_some_and(child::group_has_others))
     }
 }
