@@ -291,6 +291,7 @@ mod tests {
                 status_text: None,
                 updated_at: ago(now, 192),
                 labels: Default::default(),
+                leftovers: Vec::new(),
             }),
             running,
             error: Some("KeyError: 'user'".into()),

@@ -242,6 +242,7 @@ mod tests {
             status_text: None,
             updated_at: rfc3339(now),
             labels: [("env".to_string(), "pr\"od\\\n".to_string())].into(),
+            leftovers: Vec::new(),
         }
     }
 

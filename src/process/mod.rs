@@ -10,5 +10,6 @@ pub mod child;
 pub mod logfile;
 pub mod output;
 pub mod signals;
+pub mod strays;
 pub mod tail;
 pub mod trim;

@@ -50,6 +50,18 @@ pub struct StateFile {
     /// `--label`s (SPEC §9).
     #[serde(default)]
     pub labels: std::collections::BTreeMap<String, String>,
+    /// The processes of the child's tree restartd knows of (the running child, the descendants
+    /// it adopted), so that the next restartd can stop what this one leaves behind (SPEC §10).
+    #[serde(default)]
+    pub leftovers: Vec<Proc>,
+}
+
+/// A process, named so that a reused pid is not taken for it: its pid and its start time
+/// (`/proc/PID/stat` field 22, clock ticks since boot).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Proc {
+    pub pid: i32,
+    pub start_time: u64,
 }
 
 /// `state.json`'s `last_exit`.
@@ -236,6 +248,7 @@ mod tests {
             status_text: None,
             updated_at: rfc3339(SystemTime::UNIX_EPOCH),
             labels: Default::default(),
+            leftovers: Vec::new(),
         }
     }
 

@@ -27,9 +27,10 @@ use crate::process::child::{self, Reaped};
 use crate::process::logfile::LogFile;
 use crate::process::output::Output;
 use crate::process::signals::{self, Inherited, SignalPipe};
+use crate::process::strays;
 use crate::records::crashlog::CrashLog;
 use crate::records::instance::Instance;
-use crate::records::state::{self, StateWriter};
+use crate::records::state::{self, Proc, StateFile, StateWriter};
 use crate::run::control::{self, Pending};
 use crate::run::family::Family;
 use crate::run::log::Logger;
@@ -92,7 +93,10 @@ impl Supervisor {
     ) -> anyhow::Result<Supervisor> {
         let log = Logger::new(&cfg.name, cfg.verbosity, cfg.log_format);
         let now = SystemTime::now();
-        let (window, restarts) = previous_run(&cfg, &instance, &log, now);
+        let (window, restarts, previous) = previous_run(&cfg, &instance, &log, now);
+        if let Some(previous) = previous {
+            stop_strays(&cfg, &previous, &log);
+        }
         let writer = StateWriter::new(&instance.dir)
             .with_context(|| format!("unable to open {}", instance.dir.display()))?;
         let control = control::Server::bind(&instance.dir).with_context(|| {
@@ -376,6 +380,27 @@ impl Supervisor {
         }
     }
 
+    /// The child and the processes restartd adopted from its tree, with their start times, for
+    /// `state.json` (a restartd killed without notice leaves them; the next one stops them).
+    fn tree(&self) -> Vec<Proc> {
+        let (hooks, monitors) = (&self.recorder.hooks, &self.monitors);
+        self.family
+            .pid()
+            .into_iter()
+            .chain(
+                child::children().into_iter().filter(|&p| {
+                    Some(p) != self.family.group() && !hooks.owns(p) && !monitors.owns(p)
+                }),
+            )
+            .filter_map(|pid| {
+                Some(Proc {
+                    pid,
+                    start_time: child::start_time(pid)?,
+                })
+            })
+            .collect()
+    }
+
     /// Whether anything of the last child is alive; restartd's own hooks and health checks are
     /// not the child's.
     fn leftovers_alive(&self) -> bool {
@@ -521,6 +546,9 @@ impl Supervisor {
     }
 
     fn save(&mut self) {
+        if self.recorder.dirty() {
+            self.recorder.tree = self.tree();
+        }
         self.recorder.save_if_dirty(
             &self.machine,
             &self.monitors,
@@ -569,16 +597,45 @@ impl Supervisor {
     }
 }
 
-/// The restart window and total restarts a previous run left in `state.json`.
+/// Stops what a previous restartd of this instance left running (SPEC §10), before the first
+/// start; says so for each.
+fn stop_strays(cfg: &Config, previous: &StateFile, log: &Logger) {
+    let recorded: Vec<(i32, u64)> = previous
+        .leftovers
+        .iter()
+        .map(|p| (p.pid, p.start_time))
+        .collect();
+    let found = strays::find(&recorded, previous.child_pid);
+    if found.is_empty() {
+        return;
+    }
+    let s = &cfg.settings;
+    let killed = strays::stop(&found, s.stop_signal, s.stop_timeout);
+    for stray in &found {
+        let how = match killed.contains(&stray.pid) {
+            true => format!(
+                " (SIGKILL after --stop-timeout {})",
+                fmt_duration(s.stop_timeout)
+            ),
+            false => String::new(),
+        };
+        log.warn(&format!(
+            "stopped pid {} left running by a previous restartd{how}",
+            stray.pid
+        ));
+    }
+}
+
+/// The restart window and total restarts a previous run left in `state.json`, and that state.
 fn previous_run(
     cfg: &Config,
     instance: &Instance,
     log: &Logger,
     now: SystemTime,
-) -> (RestartWindow, u64) {
+) -> (RestartWindow, u64, Option<StateFile>) {
     let empty = RestartWindow::new(cfg.window, cfg.max_restarts);
     let previous = match state::load(&instance.dir) {
-        state::Loaded::Missing => return (empty, 0),
+        state::Loaded::Missing => return (empty, 0, None),
         state::Loaded::Corrupt(why) => {
             match state::move_aside(&instance.dir) {
                 Ok(to) => log.warn(&format!(
@@ -589,7 +646,7 @@ fn previous_run(
                     "state.json is unreadable ({why}) and could not be moved aside: {e}"
                 )),
             }
-            return (empty, 0);
+            return (empty, 0, None);
         }
         state::Loaded::Found(previous) => previous,
     };
@@ -616,5 +673,6 @@ fn previous_run(
             cfg.name
         ));
     }
-    (window, previous.restarts)
+    let restarts = previous.restarts;
+    (window, restarts, Some(*previous))
 }

@@ -14,7 +14,7 @@ use crate::process::signals::Inherited;
 use crate::process::tail::Tail;
 use crate::records::crashlog::{self, CrashLog, CrashRecord};
 use crate::records::hooks::Hooks;
-use crate::records::state::{self, LastExitJson, StateFile, StateWriter};
+use crate::records::state::{self, LastExitJson, Proc, StateFile, StateWriter};
 use crate::records::traceback;
 use crate::run::log::{Level, Logger};
 use crate::run::monitors::Monitors;
@@ -38,6 +38,8 @@ pub struct Recorder {
     cwd: Option<String>,
     /// `state.json` changed since it was last saved.
     dirty: bool,
+    /// The child's tree as last seen (`state.json`'s `leftovers`), set by the loop before a save.
+    pub tree: Vec<Proc>,
 }
 
 impl Recorder {
@@ -70,12 +72,18 @@ impl Recorder {
                 .ok()
                 .map(|d| d.to_string_lossy().into_owned()),
             dirty: false,
+            tree: Vec::new(),
         }
     }
 
     /// `state.json` changed; it is saved before the loop next blocks.
     pub fn changed(&mut self) {
         self.dirty = true;
+    }
+
+    /// Whether `state.json` waits to be saved.
+    pub fn dirty(&self) -> bool {
+        self.dirty
     }
 
     /// An end of the child: write its crash record durably (before any later action), run the
@@ -251,6 +259,7 @@ impl Recorder {
             status_text: monitors.status_text.clone(),
             updated_at: state::rfc3339(SystemTime::now()),
             labels: self.cfg.labels.clone(),
+            leftovers: self.tree.clone(),
         }
     }
 }

@@ -121,3 +121,85 @@ fn issue_17_a_blocked_stop_signal_is_unblocked_for_restartd() {
     // The child has SIGTERM blocked too, as it would without restartd: SIGKILL after 1 s.
     assert_eq!(status, Some(Some(137)), "{}", r.stderr());
 }
+
+/// See: issue 17 (point 8). A child left running by a restartd that was SIGKILLed (and that
+/// ignores the parent-death SIGTERM) kept its port; the next restartd started a second child
+/// beside it. Now the next restartd stops it first, and says so.
+#[test]
+fn issue_17_a_child_left_by_a_killed_restartd_is_stopped_first() {
+    let env = Env::new();
+    let child = "import signal, time\n\
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)\n\
+        print('ready', flush=True)\n\
+        time.sleep(300)\n";
+    let args = [
+        "-n",
+        "left",
+        "--stop-timeout",
+        "1s",
+        "--",
+        "python3",
+        "-c",
+        child,
+    ];
+    let mut first = env.start(&args);
+    let old = env.wait_child("left");
+    first.wait_stdout("ready");
+    // Saved with the child's start time once it runs.
+    env.wait_state("left", "the child in leftovers", |s| {
+        s["leftovers"]
+            .as_array()
+            .is_some_and(|l| l.iter().any(|p| p["pid"] == old))
+    });
+    first.signal(libc::SIGKILL);
+    first.wait_exit();
+    assert!(
+        crate::common::alive(old),
+        "the child ignores SIGTERM and outlives restartd"
+    );
+
+    let second = env.start(&args);
+    let new = env.wait_state("left", "a new child", |s| {
+        s["status"] == "running" && s["child_pid"].is_i64() && s["child_pid"] != old
+    });
+    env.also_kill(new["child_pid"].as_i64().unwrap() as i32);
+    let said = format!("stopped pid {old} left running by a previous restartd");
+    assert!(
+        wait_until("the message", || second.stderr().contains(&said)),
+        "{}",
+        second.stderr()
+    );
+    assert!(
+        !crate::common::alive(old) || crate::common::proc_state(old).starts_with('Z'),
+        "pid {old} still runs"
+    );
+}
+
+/// A pid recorded with another start time is another process: never touched.
+#[test]
+fn issue_17_a_reused_pid_in_state_json_is_not_touched() {
+    let env = Env::new();
+    let mut bystander = Command::new("sleep").arg("300").spawn().unwrap();
+    let pid = bystander.id() as i32;
+    env.also_kill(pid);
+    let dir = env.instance("reuse");
+    fs::create_dir_all(&dir).unwrap();
+    let state = serde_json::json!({
+        "version": 1, "name": "reuse", "command": ["true"], "status": "running",
+        "supervisor_pid": 999999, "child_pid": pid, "started_at": "2026-01-01T00:00:00.000Z",
+        "child_started_at": "2026-01-01T00:00:00.000Z", "restarts": 0, "recent_restarts": [],
+        "max_restarts": 5, "window_secs": 300, "last_exit": null, "next_restart_at": null,
+        "health": null, "updated_at": "2026-01-01T00:00:00.000Z",
+        "leftovers": [{"pid": pid, "start_time": 1}]
+    });
+    fs::write(dir.join("state.json"), state.to_string()).unwrap();
+    let out = env.run(&["-n", "reuse", "--restart", "no", "--", "true"]);
+    assert_eq!(out.status.code(), Some(0), "{}", env.report());
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("left running"));
+    assert!(
+        bystander.try_wait().unwrap().is_none(),
+        "the bystander was signalled"
+    );
+    let _ = bystander.kill();
+    let _ = bystander.wait();
+}
