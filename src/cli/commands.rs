@@ -143,7 +143,7 @@ fn reset(state_dir: &Path, name: &str, crashes: bool) -> io::Result<u8> {
             if let Loaded::Found(mut s) = state::load(&held.dir) {
                 s.recent_restarts.clear();
                 s.updated_at = state::rfc3339(SystemTime::now());
-                state::StateWriter::new(&held.dir)?.write(&s)?;
+                state::StateWriter::new(&held.dir)?.write(&s, true)?;
             }
         }
         Err(instance::AcquireError::AlreadyRunning { .. }) => {

@@ -173,11 +173,12 @@ pub fn escape(value: &str) -> String {
 }
 
 /// Replaces `path` with `text` (`files::replace`: a temporary file created beside it exclusively
-/// and never through a symlink, fsync'd, renamed over it), so a collector never reads half a
-/// file. Mode 0666 less the umask, as any file a program creates: the collector (node_exporter)
+/// and never through a symlink, renamed over it), so a collector never reads half a file. Not
+/// fsync'd: the metrics are made again at the next change, and nothing depends on them after a
+/// power loss. Mode 0666 less the umask, as any file a program creates: the collector (node_exporter)
 /// may run as another user and must be able to read it.
 pub fn write_atomically(path: &Path, text: &str) -> io::Result<()> {
-    crate::base::files::replace(path, text.as_bytes(), 0o666, true)
+    crate::base::files::replace(path, text.as_bytes(), 0o666, false)
 }
 
 /// `restartd metrics NAME`: from the instance's files.

@@ -1,10 +1,12 @@
 //! `state.json`: what a running or past instance is doing, replaced atomically at every change.
 //!
-//! Writes go to a temporary file beside it, are fsync'd, then renamed over `state.json` (SPEC §6,
-//! `files::replace`), so a reader, or a restartd after a crash, never sees a partial file. The
-//! directory is not fsync'd:
-//! after a power loss the previous complete state may come back, never a torn one, and the crash
-//! records (fsync'd on their own) are the durable log. This keeps a restart to two fsyncs. A file
+//! Writes go to a temporary file beside it and are renamed over `state.json` (SPEC §6,
+//! `files::replace`), so a reader never sees a partial file. The write is fsync'd before the
+//! rename only when the change records a restart, a give-up or a reset (`Durable`): the restart
+//! window must survive a power loss, a status or pid change need not (after a power loss a file
+//! written without fsync may come back empty on some filesystems; it is then reported, moved
+//! aside and replaced, as any corrupt file). The directory is not fsync'd: the previous complete
+//! state may come back, and the crash records (fsync'd on their own) are the durable log. A file
 //! that cannot be read is moved aside to `state.json.corrupt` and never stops supervision.
 
 use std::fs;
@@ -172,6 +174,28 @@ pub struct StateWriter {
     dir: PathBuf,
     /// The last `save` failed and was reported.
     failing: bool,
+    /// What the last fsync'd file said of the restarts (see `Durable`).
+    durable: Durable,
+}
+
+/// The part of `state.json` that must survive a power loss (SPEC §6): the restart count and
+/// window, and a give-up. A change of anything else (status, pids, health) is written but not
+/// fsync'd: losing it costs nothing a restart would not rewrite.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct Durable {
+    restarts: u64,
+    recent_restarts: Vec<String>,
+    gave_up: bool,
+}
+
+impl Durable {
+    fn of(state: &StateFile) -> Durable {
+        Durable {
+            restarts: state.restarts,
+            recent_restarts: state.recent_restarts.clone(),
+            gave_up: state.status == Status::GaveUp,
+        }
+    }
 }
 
 impl StateWriter {
@@ -183,14 +207,29 @@ impl StateWriter {
         Ok(StateWriter {
             dir: dir.to_path_buf(),
             failing: false,
+            durable: Durable::default(),
         })
+    }
+
+    /// What is on disk already (a previous run's file): its restarts need no fsync again.
+    pub fn on_disk(&mut self, previous: &StateFile) {
+        self.durable = Durable::of(previous);
     }
 
     /// `write`, saying only what changed: `Err(msg)` for the first failure in a row (a full
     /// disk fails every write), `Ok(Some(msg))` for the first success after it.
     pub fn save(&mut self, state: &StateFile) -> Result<Option<String>, String> {
         let path = self.dir.join(STATE);
-        match self.write(state) {
+        let durable = Durable::of(state);
+        let sync = self.needs_sync(state);
+        match self.write(state, sync) {
+            Ok(()) if sync => {
+                self.durable = durable;
+                Ok(self.failing.then(|| {
+                    self.failing = false;
+                    format!("{} is written again", path.display())
+                }))
+            }
             Ok(()) if self.failing => {
                 self.failing = false;
                 Ok(Some(format!("{} is written again", path.display())))
@@ -207,18 +246,50 @@ impl StateWriter {
         }
     }
 
-    /// Replaces `state.json` with `state`: write, fsync, rename.
-    pub fn write(&self, state: &StateFile) -> io::Result<()> {
+    /// Whether writing `state` must be fsync'd: it records a restart, a give-up or a reset.
+    fn needs_sync(&self, state: &StateFile) -> bool {
+        Durable::of(state) != self.durable
+    }
+
+    /// Replaces `state.json` with `state`: write, fsync when `sync`, rename.
+    pub fn write(&self, state: &StateFile, sync: bool) -> io::Result<()> {
         let mut bytes = serde_json::to_vec_pretty(state).map_err(io::Error::other)?;
         bytes.push(b'\n');
-        // Always fsync'd for now. SPEC §6 asks it only for a change that records a restart, a
-        // give-up or a reset; the callers do not say which change this is yet.
-        files::replace(&self.dir.join(STATE), &bytes, 0o600, true)
+        files::replace(&self.dir.join(STATE), &bytes, 0o600, sync)
     }
 }
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn only_a_restart_a_give_up_or_a_reset_is_fsyncd() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut w = StateWriter::new(dir.path()).unwrap();
+        let mut s = sample();
+        s.restarts = 0;
+        s.recent_restarts.clear();
+        s.status = Status::Running;
+        assert!(!w.needs_sync(&s), "a first start has no restart to lose");
+        w.save(&s).unwrap();
+        s.status = Status::Backoff;
+        s.child_pid = None;
+        assert!(!w.needs_sync(&s), "a status change");
+        s.restarts = 1;
+        s.recent_restarts = vec!["2026-12-05T09:00:00.000Z".into()];
+        assert!(w.needs_sync(&s), "a restart");
+        w.save(&s).unwrap();
+        assert!(!w.needs_sync(&s));
+        s.recent_restarts.clear();
+        assert!(w.needs_sync(&s), "a reset");
+        w.save(&s).unwrap();
+        s.status = Status::GaveUp;
+        assert!(w.needs_sync(&s), "a give-up");
+        // A previous run's file is on disk already.
+        let mut w = StateWriter::new(dir.path()).unwrap();
+        w.on_disk(&s);
+        assert!(!w.needs_sync(&s));
+    }
+
     use super::*;
 
     fn sample() -> StateFile {
@@ -256,7 +327,7 @@ mod tests {
     fn round_trips_and_spells_status_as_in_the_spec() {
         let dir = tempfile::tempdir().unwrap();
         let w = StateWriter::new(dir.path()).unwrap();
-        w.write(&sample()).unwrap();
+        w.write(&sample(), true).unwrap();
         let text = fs::read_to_string(dir.path().join(STATE)).unwrap();
         assert!(text.contains("\"status\": \"gave-up\""), "{text}");
         assert!(

@@ -94,11 +94,12 @@ impl Supervisor {
         let log = Logger::new(&cfg.name, cfg.verbosity, cfg.log_format);
         let now = SystemTime::now();
         let (window, restarts, previous) = previous_run(&cfg, &instance, &log, now);
+        let mut writer = StateWriter::new(&instance.dir)
+            .with_context(|| format!("unable to open {}", instance.dir.display()))?;
         if let Some(previous) = previous {
             stop_strays(&cfg, &previous, &log);
+            writer.on_disk(&previous);
         }
-        let writer = StateWriter::new(&instance.dir)
-            .with_context(|| format!("unable to open {}", instance.dir.display()))?;
         let control = control::Server::bind(&instance.dir).with_context(|| {
             format!(
                 "unable to listen on {}",
