@@ -11,7 +11,8 @@ use std::os::unix::fs::PermissionsExt;
 use crate::common::{proc_field, restartd, Env};
 
 /// Every run flag that takes a value, with values it must refuse. A flag whose value is free
-/// text (a path or a shell command) can only lack its value.
+/// text (a path or a shell command) can only lack its value. Every duration flag refuses one
+/// over the 10-year limit (SPEC §2; issue 17).
 const TABLE: &[(&str, &[&str])] = &[
     ("--name", &["", ".hidden", "a/b", "..", "x\ny"]),
     ("--restart", &["", "ALWAYS", "on-failure,always", "yes"]),
@@ -21,16 +22,16 @@ const TABLE: &[(&str, &[&str])] = &[
     ),
     (
         "--window",
-        &["", "0x", "-5m", "5 parsecs", "99999999999999999999s"],
+        &["", "0x", "-5m", "5 parsecs", "99999999999999999999s", "11y"],
     ),
-    ("--delay", &["", "1", "1ss", "ms", "-0s"]),
+    ("--delay", &["", "1", "1ss", "ms", "-0s", "10y 1s"]),
     (
         "--backoff-factor",
         &["", "0", "0.99", "1001", "NaN", "inf", "two"],
     ),
-    ("--max-delay", &["", "1h2", "∞"]),
+    ("--max-delay", &["", "1h2", "∞", "300000000000y"]),
     ("--jitter", &["", "-0.1", "1.01", "NaN", "half"]),
-    ("--min-uptime", &["", "10", "10 s s"]),
+    ("--min-uptime", &["", "10", "10 s s", "3653d"]),
     (
         "--success-exit-codes",
         &["", ",", "1,,2", "-1", "256", "0x1", "1 2"],
@@ -41,16 +42,16 @@ const TABLE: &[(&str, &[&str])] = &[
         "--stop-signal",
         &["", "0", "65", "-15", "SIGFOO", "KILLX", "sig"],
     ),
-    ("--stop-timeout", &["", "forever", "1e3s"]),
+    ("--stop-timeout", &["", "forever", "1e3s", "300000000000y"]),
     (
         "--health-url",
         &["", "localhost:80", "ftp://x/", "http://", "http://h:99999/"],
     ),
-    ("--health-interval", &["", "often"]),
-    ("--health-timeout", &["", "5"]),
+    ("--health-interval", &["", "often", "11y"]),
+    ("--health-timeout", &["", "5", "11y"]),
     ("--health-retries", &["", "0", "-1", "many"]),
-    ("--health-start-period", &["", "later"]),
-    ("--watchdog", &["", "0", "0s", "soon"]),
+    ("--health-start-period", &["", "later", "11y"]),
+    ("--watchdog", &["", "0", "0s", "soon", "11y"]),
     (
         "--max-memory",
         &["", "0", "-1M", "1X", "1.5.5G", "99999999999T", "lots"],
@@ -60,7 +61,7 @@ const TABLE: &[(&str, &[&str])] = &[
     ("--tail-lines", &["", "-1", "1.5", "lots"]),
     (
         "--alert-limit",
-        &["", "5", "0/5m", "5/0s", "x/5m", "5/later"],
+        &["", "5", "0/5m", "5/0s", "x/5m", "5/later", "5/11y"],
     ),
     ("--log-format", &["", "xml", "TEXT"]),
     (
@@ -152,6 +153,32 @@ fn every_malformed_flag_value_is_a_usage_error_that_creates_nothing() {
         cases += 1;
     }
     println!("{cases} malformed flag values refused");
+}
+
+/// See: issue 17. `--stop-timeout 300000000000y` was accepted, and the SIGTERM that started the
+/// stop aborted restartd (exit 134, `overflow when adding duration to instant`). A duration
+/// over 10 years is a usage error, for the run's flags and for `crashes --since` alike.
+#[test]
+fn issue_17_a_duration_over_ten_years_is_a_usage_error_not_an_abort() {
+    let env = Env::new();
+    let marker = env.state_dir().join("started");
+    let mut cmd = env.command(&["--stop-timeout", "300000000000y", "--", "touch"]);
+    cmd.arg(&marker);
+    let out = env.run_cmd(cmd);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("invalid value '300000000000y' for '--stop-timeout <DUR>': invalid duration '300000000000y': expected at most 10y"),
+        "{err}"
+    );
+    assert!(!marker.exists(), "the command was started");
+    let out = env.sub(&["crashes", "api", "--since", "11y"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("for '--since <DUR>': invalid duration '11y': expected at most 10y"),
+        "{err}"
+    );
 }
 
 #[test]
