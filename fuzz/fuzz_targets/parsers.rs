@@ -52,7 +52,9 @@ fuzz_target!(|data: &[u8]| {
         assert!(values::parse_name(&name).is_ok(), "default name {name:?}");
         return;
     };
-    let _ = values::parse_duration(s);
+    if let Ok(d) = values::parse_duration(s) {
+        assert!(d <= values::MAX_DURATION, "{s:?} gave {d:?}");
+    }
     if let Ok(bytes) = values::parse_size(s) {
         assert!(bytes >= 1, "{s:?} gave {bytes}");
     }

@@ -25,7 +25,7 @@ pub const HELP_WIDTH: usize = 79;
 
 /// `-h`'s epilogue: what the value forms mean, and where to read more.
 const AFTER_HELP: &str = "\
-DUR is a duration: 500ms, 10s, 5m, 1h 30m (a bare 0 is zero).
+DUR is a duration: 500ms, 10s, 5m, 1h 30m (a bare 0 is zero), at most 10y.
 SIZE is 512M or 2G (K, M, G, T are powers of 1024).
 LIST is exit codes 0-255 with commas: 1,3,78.
 

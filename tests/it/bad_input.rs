@@ -181,6 +181,70 @@ fn issue_17_a_duration_over_ten_years_is_a_usage_error_not_an_abort() {
     );
 }
 
+/// The other side of issue 17: every duration flag at the limit, `10y`, is accepted and arms
+/// its deadline without overflow, whether restartd stops a running child or waits in a backoff.
+#[test]
+fn every_duration_flag_at_its_ten_year_limit_runs_and_stops() {
+    let env = Env::new();
+    let mut running = env.start(&[
+        "-n",
+        "running",
+        "--stop-timeout",
+        "10y",
+        "--min-uptime",
+        "10y",
+        "--health-cmd",
+        "true",
+        "--health-interval",
+        "10y",
+        "--health-timeout",
+        "10y",
+        "--health-start-period",
+        "10y",
+        "--watchdog",
+        "10y",
+        "--",
+        "sleep",
+        "300",
+    ]);
+    env.wait_child("running");
+    running.signal(nix::libc::SIGTERM);
+    assert_eq!(running.wait_exit(), Some(0), "{}", running.stderr());
+
+    let mut backoff = env.start(&[
+        "-n",
+        "backoff",
+        "--restart",
+        "always",
+        "--delay",
+        "10y",
+        "--max-delay",
+        "10y",
+        "--window",
+        "10y",
+        "--alert-limit",
+        "1/10y",
+        "--on-crash",
+        "true",
+        "--",
+        "sh",
+        "-c",
+        "exit 1",
+    ]);
+    let state = env.wait_state("backoff", "a 10-year backoff", |s| s["status"] == "backoff");
+    let year: i32 = state["next_restart_at"].as_str().unwrap()[..4]
+        .parse()
+        .unwrap();
+    assert!(year >= 2035, "{state:#}");
+    backoff.signal(nix::libc::SIGTERM);
+    assert_eq!(backoff.wait_exit(), Some(0), "{}", backoff.stderr());
+    assert!(
+        !backoff.stderr().contains("panicked"),
+        "{}",
+        backoff.stderr()
+    );
+}
+
 #[test]
 fn non_utf8_arguments_and_environment_reach_the_child_unchanged() {
     let env = Env::new();
