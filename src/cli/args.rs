@@ -336,6 +336,11 @@ pub struct RunArgs {
     /// GET /metrics (Prometheus), /status, /crashes?n=N&since=DUR, /crashes/stats, /healthz
     /// and / (an HTML page). Accepts IP:PORT, e.g. 127.0.0.1:9100 or [::1]:9100; port 0
     /// picks a free port and restartd prints it. Only loopback unless --listen-remote.
+    ///
+    /// A request whose Host header names neither ADDR's IP nor localhost (any port) gets 421,
+    /// so a web page on another origin cannot read crash records through DNS rebinding. On
+    /// 0.0.0.0 or [::] any IP literal counts as the address. A request without a Host header
+    /// (HTTP/1.0) is answered: browsers always send one.
     #[arg(long, value_name = "ADDR:PORT", value_parser = parse_listen, help_heading = heading::OBSERVE)]
     pub listen: Option<std::net::SocketAddr>,
 

@@ -6,7 +6,7 @@
 //! Anything else is answered with a status and the connection is closed: 400 for malformed
 //! requests (bare LF, folded or malformed headers, a body, HTTP/1.1 without `Host`), 405 for
 //! other methods, 414 for a target over 2 KiB, 431 for a request over 8 KiB, 505 for other
-//! versions.
+//! versions. Whether a well-formed request may be answered (421, 401) is `access`'s to say.
 
 /// The most a request (line and headers) may take.
 pub const MAX_REQUEST: usize = 8192;
@@ -22,6 +22,9 @@ pub struct Request {
     pub path: String,
     /// Query parameters, percent-decoded, in order.
     pub query: Vec<(String, String)>,
+    /// The `Host` header's value, trimmed; `None` without one (only HTTP/1.0 may omit it).
+    /// `observe::access` judges it.
+    pub host: Option<String>,
 }
 
 /// What the bytes so far hold.
@@ -73,6 +76,7 @@ pub fn parse(buf: &[u8]) -> Parsed {
         Err(reject) => return reject,
     };
     let mut hosts = 0;
+    let mut host = None;
     for line in lines {
         let Some(colon) = line.iter().position(|&b| b == b':') else {
             return Parsed::Reject(400, "a header line has no ':'");
@@ -87,6 +91,7 @@ pub fn parse(buf: &[u8]) -> Parsed {
         let value = trim(value);
         if name.eq_ignore_ascii_case(b"host") {
             hosts += 1;
+            host = Some(String::from_utf8_lossy(value).into_owned());
         } else if name.eq_ignore_ascii_case(b"transfer-encoding")
             || (name.eq_ignore_ascii_case(b"content-length") && value != b"0")
         {
@@ -104,6 +109,7 @@ pub fn parse(buf: &[u8]) -> Parsed {
         head: head_only,
         path: path.to_string(),
         query,
+        host,
     })
 }
 
@@ -235,10 +241,12 @@ pub fn reason(status: u16) -> &'static str {
     match status {
         200 => "OK",
         400 => "Bad Request",
+        401 => "Unauthorized",
         404 => "Not Found",
         405 => "Method Not Allowed",
         408 => "Request Timeout",
         414 => "URI Too Long",
+        421 => "Misdirected Request",
         431 => "Request Header Fields Too Large",
         503 => "Service Unavailable",
         505 => "HTTP Version Not Supported",
@@ -296,10 +304,23 @@ mod tests {
                     ("since".into(), "1h 30m".into()),
                     ("x".into(), "a b".into())
                 ],
+                host: Some("localhost".into()),
             })
         );
         let head = parse(b"HEAD / HTTP/1.0\r\n\r\n");
-        assert!(matches!(head, Parsed::Request(Request { head: true, .. })));
+        assert!(matches!(
+            head,
+            Parsed::Request(Request {
+                head: true,
+                host: None,
+                ..
+            })
+        ));
+        let host = parse(b"GET / HTTP/1.1\r\nhOST: \t 127.0.0.1:9100 \r\n\r\n");
+        assert!(
+            matches!(&host, Parsed::Request(r) if r.host.as_deref() == Some("127.0.0.1:9100")),
+            "{host:?}"
+        );
     }
 
     #[test]
