@@ -278,12 +278,25 @@ pub fn parse_listen(s: &str) -> Result<std::net::SocketAddr, String> {
     })
 }
 
-/// The usage error for `--listen` on a non-loopback address without `--listen-remote`.
-pub fn check_listen(listen: Option<std::net::SocketAddr>, remote: bool) -> Result<(), String> {
+/// The usage errors of `--listen` on a non-loopback address without `--listen-remote`, of
+/// `--listen-remote` without `--listen-token-file` (SPEC §9), and of `--listen-token-file`
+/// without `--listen` (checked here rather than by clap's `requires`, whose message would name
+/// only `--listen`). `token`: a token file was given.
+pub fn check_listen(
+    listen: Option<std::net::SocketAddr>,
+    remote: bool,
+    token: bool,
+) -> Result<(), String> {
     match listen {
         Some(addr) if !remote && !addr.ip().is_loopback() => Err(format!(
             "--listen {addr} is not a loopback address: crash records can hold secrets; use 127.0.0.1 or [::1], or add --listen-remote"
         )),
+        Some(addr) if remote && !token => Err(format!(
+            "--listen-remote needs --listen-token-file: without a token anyone who reaches {addr} reads the crash records; write a token to a file with mode 0600 and pass --listen-token-file PATH"
+        )),
+        None if token => Err(
+            "--listen-token-file needs --listen: the token guards the --listen endpoint; add --listen 127.0.0.1:PORT or drop --listen-token-file".into(),
+        ),
         _ => Ok(()),
     }
 }
@@ -547,16 +560,24 @@ mod tests {
             Err("invalid address 'localhost:80': expected IP:PORT, e.g. 127.0.0.1:9100 or [::1]:9100".into())
         );
         let any = parse_listen("0.0.0.0:9100").ok();
+        let local = parse_listen("127.0.0.2:1").ok();
+        let not_loopback = Err("--listen 0.0.0.0:9100 is not a loopback address: crash records can hold secrets; use 127.0.0.1 or [::1], or add --listen-remote".to_string());
+        assert_eq!(check_listen(any, false, false), not_loopback);
+        assert_eq!(check_listen(any, false, true), not_loopback);
         assert_eq!(
-            check_listen(any, false),
-            Err("--listen 0.0.0.0:9100 is not a loopback address: crash records can hold secrets; use 127.0.0.1 or [::1], or add --listen-remote".into())
+            check_listen(any, true, false),
+            Err("--listen-remote needs --listen-token-file: without a token anyone who reaches 0.0.0.0:9100 reads the crash records; write a token to a file with mode 0600 and pass --listen-token-file PATH".into())
         );
-        assert_eq!(check_listen(any, true), Ok(()));
+        assert_eq!(check_listen(any, true, true), Ok(()));
+        assert_eq!(check_listen(local, false, false), Ok(()));
+        assert_eq!(check_listen(local, false, true), Ok(()));
+        assert!(check_listen(local, true, false).is_err());
+        assert_eq!(check_listen(local, true, true), Ok(()));
+        assert_eq!(check_listen(None, false, false), Ok(()));
         assert_eq!(
-            check_listen(parse_listen("127.0.0.2:1").ok(), false),
-            Ok(())
+            check_listen(None, false, true),
+            Err("--listen-token-file needs --listen: the token guards the --listen endpoint; add --listen 127.0.0.1:PORT or drop --listen-token-file".into())
         );
-        assert_eq!(check_listen(None, false), Ok(()));
     }
 
     #[test]

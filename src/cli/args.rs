@@ -346,9 +346,20 @@ pub struct RunArgs {
 
     /// Allow --listen on a non-loopback address
     ///
-    /// Crash records can hold secrets from the child's stderr: expose them knowingly.
+    /// Crash records can hold secrets from the child's stderr: expose them knowingly. Needs
+    /// --listen-token-file, so that only clients with the token read them.
     #[arg(long, requires = "listen", help_heading = heading::OBSERVE)]
     pub listen_remote: bool,
+
+    /// Require a bearer token from every --listen request [default: none]
+    ///
+    /// A request without 'Authorization: Bearer TOKEN' gets 401. TOKEN is the first line of
+    /// PATH, which must be owned by restartd's user and closed to others (chmod 600); it is
+    /// read once, at start. A browser cannot add the header, so with a token the dashboard
+    /// page is for curl and scrapers (Prometheus: authorization.credentials_file). Required
+    /// with --listen-remote. Accepts a file path.
+    #[arg(long, value_name = "PATH", help_heading = heading::OBSERVE)]
+    pub listen_token_file: Option<PathBuf>,
 
     /// Keep Prometheus text metrics in PATH [default: none]
     ///

@@ -1,6 +1,8 @@
 //! Who may read the `--listen` endpoint (SPEC §9): a request whose `Host` names neither the
-//! listening address nor `localhost` gets 421. Pure: a request in, a refusal or nothing out; the
-//! routes are `endpoints`' and never see a refused request.
+//! listening address nor `localhost` gets 421; with `--listen-token-file`, a request without
+//! `Authorization: Bearer TOKEN` gets 401, in that order. `Access::check` is pure: a request in,
+//! a refusal or nothing out; the routes are `endpoints`' and never see a refused request.
+//! `read_token_file` reads and vets the token file once, before the run starts.
 //!
 //! The Host check defeats DNS rebinding: a page on `http://evil.example:PORT/` whose name the
 //! attacker makes resolve to 127.0.0.1 reaches restartd from the victim's browser, but the
@@ -14,9 +16,15 @@
 //!   port mapping the client's port is not restartd's.
 //! - No `Host` at all (HTTP/1.0) is allowed: a browser always sends one, so such a request is
 //!   no rebound page.
+//!
+//! The token is compared in constant time (`Token::matches`). A browser cannot add the header to
+//! the dashboard page's own refreshes, so with a token the page is for curl and scrapers; there
+//! is deliberately no `?token=` (it would end up in logs, history and `Referer`).
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::path::Path;
 
+use crate::base::config::Token;
 use crate::observe::http::Request;
 
 /// What the endpoint accepts, from the flags.
@@ -24,23 +32,93 @@ use crate::observe::http::Request;
 pub struct Access {
     /// The address the listener is bound to (a port 0 already resolved).
     listen: SocketAddr,
+    /// `--listen-token-file`'s token.
+    token: Option<Token>,
 }
 
 impl Access {
-    pub fn new(listen: SocketAddr) -> Access {
-        Access { listen }
+    pub fn new(listen: SocketAddr, token: Option<Token>) -> Access {
+        Access { listen, token }
     }
 
-    /// `Err((status, why))` for a request that must not be answered.
+    /// `Err((status, why))` for a request that must not be answered: 421 for a foreign `Host`,
+    /// then 401 for a missing or wrong token.
     pub fn check(&self, req: &Request) -> Result<(), (u16, &'static str)> {
-        match &req.host {
-            Some(host) if !names_listener(host, self.listen.ip()) => Err((
-                421,
-                "the Host header names neither this address nor localhost",
+        if let Some(host) = &req.host {
+            if !names_listener(host, self.listen.ip()) {
+                return Err((
+                    421,
+                    "the Host header names neither this address nor localhost",
+                ));
+            }
+        }
+        let Some(token) = &self.token else {
+            return Ok(());
+        };
+        let given = req.authorization.as_deref().and_then(bearer);
+        match given {
+            Some(given) if token.matches(given) => Ok(()),
+            _ => Err((
+                401,
+                "send 'Authorization: Bearer TOKEN' with the token of --listen-token-file",
             )),
-            _ => Ok(()),
         }
     }
+}
+
+/// The credentials of an `Authorization: Bearer TOKEN` value (RFC 6750 §2.1; the scheme is
+/// case-insensitive, RFC 9110 §11.1).
+fn bearer(value: &str) -> Option<&str> {
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim_start_matches(' '))
+}
+
+/// Reads `--listen-token-file` at start. The file must be a regular file owned by restartd's
+/// (effective) user and closed to group and others (ssh's rule for a private key: 0600 or 0400);
+/// the token is its first line (`Token::from_file_text`). `Err` is the usage error, naming the
+/// flag and the file and saying what to do.
+pub fn read_token_file(path: &Path) -> Result<Token, String> {
+    use std::io::Read;
+    use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+    let shown = path.display();
+    let unreadable = |e: std::io::Error| {
+        format!(
+            "--listen-token-file: unable to read {shown}: {e}; write the token on the first line of a file with mode 0600"
+        )
+    };
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        // A FIFO in its place must not hold up the start.
+        .custom_flags(nix::libc::O_NONBLOCK)
+        .open(path)
+        .map_err(unreadable)?;
+    let meta = file.metadata().map_err(unreadable)?;
+    if !meta.is_file() {
+        return Err(format!(
+            "--listen-token-file {shown}: not a regular file; write the token on the first line of a file with mode 0600"
+        ));
+    }
+    let me = nix::unistd::geteuid().as_raw();
+    if meta.uid() != me {
+        return Err(format!(
+            "--listen-token-file {shown}: the file is owned by uid {}, not by restartd's user (uid {me}); use a file of your own",
+            meta.uid()
+        ));
+    }
+    let mode = meta.mode() & 0o7777;
+    if mode & 0o077 != 0 {
+        return Err(format!(
+            "--listen-token-file {shown}: the file is open to other users (mode {mode:04o}); run 'chmod 600 {shown}'"
+        ));
+    }
+    // Far more than a token's line; a file bigger than that is no token file.
+    let mut text = Vec::new();
+    file.take(64 << 10)
+        .read_to_end(&mut text)
+        .map_err(unreadable)?;
+    Token::from_file_text(&text).map_err(|why| format!("--listen-token-file {shown}: {why}"))
 }
 
 /// Whether a `Host` value (`name[:port]` or `[v6][:port]`) names `listen`, as the module doc says.
@@ -146,12 +224,20 @@ mod tests {
             path: "/".into(),
             query: Vec::new(),
             host: host.map(String::from),
+            authorization: None,
+        }
+    }
+
+    fn with_auth(host: Option<&str>, authorization: &str) -> Request {
+        Request {
+            authorization: Some(authorization.into()),
+            ..request(host)
         }
     }
 
     #[test]
     fn a_foreign_host_is_421_and_no_host_is_allowed() {
-        let access = Access::new("127.0.0.1:9100".parse().unwrap());
+        let access = Access::new("127.0.0.1:9100".parse().unwrap(), None);
         assert_eq!(access.check(&request(Some("localhost:9100"))), Ok(()));
         assert_eq!(access.check(&request(None)), Ok(()));
         assert_eq!(
@@ -161,5 +247,92 @@ mod tests {
                 "the Host header names neither this address nor localhost"
             ))
         );
+    }
+
+    #[test]
+    fn with_a_token_the_host_is_checked_first_then_the_token() {
+        let token = Token::from_file_text(b"s3cret\n").unwrap();
+        let access = Access::new("127.0.0.1:9100".parse().unwrap(), Some(token));
+        let unauthorized = Err((
+            401,
+            "send 'Authorization: Bearer TOKEN' with the token of --listen-token-file",
+        ));
+        assert_eq!(access.check(&request(Some("localhost"))), unauthorized);
+        assert_eq!(access.check(&request(None)), unauthorized);
+        for wrong in [
+            "Bearer",
+            "Bearer ",
+            "Bearer s3cre",
+            "Bearer s3cretx",
+            "Bearer S3CRET",
+            "Basic s3cret",
+            "s3cret",
+            "Bearers3cret",
+        ] {
+            let req = with_auth(Some("localhost"), wrong);
+            assert_eq!(access.check(&req), unauthorized, "{wrong:?}");
+        }
+        for right in ["Bearer s3cret", "bearer s3cret", "BEARER   s3cret"] {
+            let req = with_auth(Some("localhost:9100"), right);
+            assert_eq!(access.check(&req), Ok(()), "{right:?}");
+        }
+        assert_eq!(access.check(&with_auth(None, "Bearer s3cret")), Ok(()));
+        let foreign = with_auth(Some("evil.example"), "Bearer s3cret");
+        assert_eq!(access.check(&foreign).unwrap_err().0, 421);
+        assert_eq!(
+            access.check(&request(Some("evil.example"))).unwrap_err().0,
+            421
+        );
+    }
+
+    #[test]
+    fn token_files_are_vetted() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let file = |name: &str, text: &str, mode: u32| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, text).unwrap();
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+            path
+        };
+        let ok = file("ok", "s3cret\n", 0o600);
+        assert!(read_token_file(&ok).unwrap().matches("s3cret"));
+        assert!(read_token_file(&file("ro", "s3cret", 0o400)).is_ok());
+        let open = file("open", "s3cret\n", 0o604);
+        assert_eq!(
+            read_token_file(&open),
+            Err(format!(
+                "--listen-token-file {0}: the file is open to other users (mode 0604); run 'chmod 600 {0}'",
+                open.display()
+            ))
+        );
+        let empty = file("empty", "\n", 0o600);
+        assert_eq!(
+            read_token_file(&empty),
+            Err(format!(
+                "--listen-token-file {}: the first line holds no token; write the token on it",
+                empty.display()
+            ))
+        );
+        let missing = dir.path().join("missing");
+        assert_eq!(
+            read_token_file(&missing),
+            Err(format!(
+                "--listen-token-file: unable to read {}: No such file or directory (os error 2); write the token on the first line of a file with mode 0600",
+                missing.display()
+            ))
+        );
+        let not_file = read_token_file(dir.path()).unwrap_err();
+        assert!(
+            not_file.ends_with(
+                "not a regular file; write the token on the first line of a file with mode 0600"
+            ),
+            "{not_file}"
+        );
+        let fifo = dir.path().join("fifo");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+        assert!(read_token_file(&fifo)
+            .unwrap_err()
+            .contains("not a regular file"));
     }
 }

@@ -249,7 +249,7 @@ mod tests {
             child_rss_bytes: None,
             now,
         };
-        let access = Access::new("127.0.0.1:9100".parse().unwrap());
+        let access = Access::new("127.0.0.1:9100".parse().unwrap(), None);
         let body = |target: &str| {
             let out = respond(request(target), &access, &view);
             let text = String::from_utf8(out).unwrap();

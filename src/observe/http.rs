@@ -25,6 +25,8 @@ pub struct Request {
     /// The `Host` header's value, trimmed; `None` without one (only HTTP/1.0 may omit it).
     /// `observe::access` judges it.
     pub host: Option<String>,
+    /// The `Authorization` header's value, trimmed, for `observe::access`'s token check.
+    pub authorization: Option<String>,
 }
 
 /// What the bytes so far hold.
@@ -77,6 +79,7 @@ pub fn parse(buf: &[u8]) -> Parsed {
     };
     let mut hosts = 0;
     let mut host = None;
+    let mut authorization = None;
     for line in lines {
         let Some(colon) = line.iter().position(|&b| b == b':') else {
             return Parsed::Reject(400, "a header line has no ':'");
@@ -92,6 +95,11 @@ pub fn parse(buf: &[u8]) -> Parsed {
         if name.eq_ignore_ascii_case(b"host") {
             hosts += 1;
             host = Some(String::from_utf8_lossy(value).into_owned());
+        } else if name.eq_ignore_ascii_case(b"authorization") {
+            if authorization.is_some() {
+                return Parsed::Reject(400, "a request may have one Authorization header");
+            }
+            authorization = Some(String::from_utf8_lossy(value).into_owned());
         } else if name.eq_ignore_ascii_case(b"transfer-encoding")
             || (name.eq_ignore_ascii_case(b"content-length") && value != b"0")
         {
@@ -110,6 +118,7 @@ pub fn parse(buf: &[u8]) -> Parsed {
         path: path.to_string(),
         query,
         host,
+        authorization,
     })
 }
 
@@ -256,13 +265,14 @@ pub fn reason(status: u16) -> &'static str {
 
 /// A whole response; every one closes the connection. `head`: without the body.
 pub fn response(status: u16, content_type: &str, body: &[u8], head: bool) -> Vec<u8> {
-    let allow = if status == 405 {
-        "Allow: GET, HEAD\r\n"
-    } else {
-        ""
+    let extra = match status {
+        405 => "Allow: GET, HEAD\r\n",
+        // RFC 9110 §15.5.2: a 401 names the scheme it wants (RFC 6750 §3).
+        401 => "WWW-Authenticate: Bearer realm=\"restartd\"\r\n",
+        _ => "",
     };
     let mut out = format!(
-        "HTTP/1.1 {status} {}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n{allow}Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\nConnection: close\r\n\r\n",
+        "HTTP/1.1 {status} {}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n{extra}Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\nConnection: close\r\n\r\n",
         reason(status),
         body.len()
     )
@@ -305,6 +315,7 @@ mod tests {
                     ("x".into(), "a b".into())
                 ],
                 host: Some("localhost".into()),
+                authorization: None,
             })
         );
         let head = parse(b"HEAD / HTTP/1.0\r\n\r\n");
@@ -320,6 +331,11 @@ mod tests {
         assert!(
             matches!(&host, Parsed::Request(r) if r.host.as_deref() == Some("127.0.0.1:9100")),
             "{host:?}"
+        );
+        let auth = parse(b"GET / HTTP/1.0\r\nAuthorization:  Bearer abc \r\n\r\n");
+        assert!(
+            matches!(&auth, Parsed::Request(r) if r.authorization.as_deref() == Some("Bearer abc")),
+            "{auth:?}"
         );
     }
 
@@ -341,6 +357,7 @@ mod tests {
             b"GET http://x/ HTTP/1.1\r\nHost: x\r\n\r\n",
             b"GET / HTTP/1.1\r\n\r\n",
             b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer x\r\nauthorization: Bearer x\r\n\r\n",
             b"GET / HTTP/1.1\r\nHost x\r\n\r\n",
             b"GET / HTTP/1.1\r\nHost: x\r\n folded\r\n\r\n",
             b"GET / HTTP/1.1\r\nBad Name: x\r\nHost: x\r\n\r\n",
@@ -395,6 +412,18 @@ mod tests {
         let r = String::from_utf8(error(405, "only GET and HEAD are served", false)).unwrap();
         assert!(r.contains("Allow: GET, HEAD\r\n"));
         assert!(r.ends_with("405 Method Not Allowed: only GET and HEAD are served\n"));
+        let r = String::from_utf8(error(401, "a token is needed", true)).unwrap();
+        assert!(r.starts_with("HTTP/1.1 401 Unauthorized\r\n"), "{r}");
+        assert!(
+            r.contains("\r\nWWW-Authenticate: Bearer realm=\"restartd\"\r\n"),
+            "{r}"
+        );
+        let r = String::from_utf8(error(421, "not this host", false)).unwrap();
+        assert!(r.starts_with("HTTP/1.1 421 Misdirected Request\r\n"), "{r}");
+        assert!(
+            !r.contains("WWW-Authenticate") && !r.contains("Allow:"),
+            "{r}"
+        );
     }
 
     #[test]

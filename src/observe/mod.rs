@@ -46,7 +46,7 @@ impl Observe {
                     anyhow::anyhow!("unable to listen on {addr} (--listen): {e}; pick another port")
                 })?;
                 let bound = server.local_addr().unwrap_or(addr);
-                Some((server, Access::new(bound)))
+                Some((server, Access::new(bound, cfg.listen_token.clone())))
             }
             None => None,
         };

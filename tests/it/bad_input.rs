@@ -81,9 +81,10 @@ const TABLE: &[(&str, &[&str])] = &[
 ];
 
 /// Flags whose value is free text: only a missing value is malformed.
-const FREE_TEXT: [&str; 6] = [
+const FREE_TEXT: [&str; 7] = [
     "--state-dir",
     "--metrics-file",
+    "--listen-token-file",
     "--health-cmd",
     "--log-file",
     "--on-crash",

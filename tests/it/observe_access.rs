@@ -200,7 +200,11 @@ fn assert_usage_error(env: &Env, args: &[&str], want: &[&str]) {
 fn issue_17_listen_token_file_usage_errors() {
     let env = Env::new();
     let good = token_file(&env, "good", "abc\n", 0o600);
-    assert_usage_error(&env, &["--listen-token-file", &good], &["--listen"]);
+    assert_usage_error(
+        &env,
+        &["--listen-token-file", &good],
+        &["--listen-token-file needs --listen"],
+    );
     assert_usage_error(
         &env,
         &["--listen", "127.0.0.1:0", "--listen-remote"],
