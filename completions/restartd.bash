@@ -89,7 +89,7 @@ _restartd() {
 
     case "${cmd}" in
         restartd)
-            opts="-n -q -v -h -V --name --state-dir --restart --max-restarts --window --delay --backoff-factor --max-delay --jitter --min-uptime --success-exit-codes --no-restart-exit-codes --force-restart-exit-codes --stop-signal --stop-timeout --health-cmd --health-url --health-interval --health-timeout --health-retries --health-start-period --notify --watchdog --max-memory --log-file --log-max-size --log-keep --tail-lines --on-crash --on-give-up --alert-limit --reset --quiet --verbose --log-format --label --listen --listen-remote --metrics-file --help --version status list crashes reset stop restart signal metrics completions man help"
+            opts="-n -q -v -h -V --name --state-dir --restart --max-restarts --window --delay --backoff-factor --max-delay --jitter --min-uptime --success-exit-codes --no-restart-exit-codes --force-restart-exit-codes --stop-signal --stop-timeout --health-cmd --health-url --health-interval --health-timeout --health-retries --health-start-period --notify --watchdog --max-memory --log-file --log-max-size --log-keep --tail-lines --on-crash --on-give-up --alert-limit --reset --quiet --verbose --log-format --label --listen --listen-remote --listen-token-file --metrics-file --help --version status list crashes reset stop restart signal metrics completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -228,6 +228,10 @@ _restartd() {
                     return 0
                     ;;
                 --listen)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --listen-token-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_restartd_global_optspecs
-    string join \n n/name= state-dir= restart= max-restarts= window= delay= backoff-factor= max-delay= jitter= min-uptime= success-exit-codes= no-restart-exit-codes= force-restart-exit-codes= stop-signal= stop-timeout= health-cmd= health-url= health-interval= health-timeout= health-retries= health-start-period= notify watchdog= max-memory= log-file= log-max-size= log-keep= tail-lines= on-crash= on-give-up= alert-limit= reset q/quiet v/verbose log-format= label= listen= listen-remote metrics-file= h/help V/version
+    string join \n n/name= state-dir= restart= max-restarts= window= delay= backoff-factor= max-delay= jitter= min-uptime= success-exit-codes= no-restart-exit-codes= force-restart-exit-codes= stop-signal= stop-timeout= health-cmd= health-url= health-interval= health-timeout= health-retries= health-start-period= notify watchdog= max-memory= log-file= log-max-size= log-keep= tail-lines= on-crash= on-give-up= alert-limit= reset q/quiet v/verbose log-format= label= listen= listen-remote listen-token-file= metrics-file= h/help V/version
 end
 
 function __fish_restartd_needs_command
@@ -64,6 +64,7 @@ complete -c restartd -n "__fish_restartd_needs_command" -l log-format -d 'restar
 json\t'One JSON object a line, for log shippers'"
 complete -c restartd -n "__fish_restartd_needs_command" -l label -d 'Attach KEY=VALUE to crash records, state and metrics [default: none]' -r
 complete -c restartd -n "__fish_restartd_needs_command" -l listen -d 'Serve metrics, status, crashes and a dashboard on ADDR:PORT [default: off]' -r
+complete -c restartd -n "__fish_restartd_needs_command" -l listen-token-file -d 'Require a bearer token from every --listen request [default: none]' -r -F
 complete -c restartd -n "__fish_restartd_needs_command" -l metrics-file -d 'Keep Prometheus text metrics in PATH [default: none]' -r -F
 complete -c restartd -n "__fish_restartd_needs_command" -l notify -d 'Give the child an sd_notify socket [default: off]'
 complete -c restartd -n "__fish_restartd_needs_command" -l reset -d 'Forget a previous run\'s restart window'

@@ -20,6 +20,7 @@ use clap::CommandFactory;
 
 use restartd::base::exit::code;
 use restartd::cli::args::{Cli, RunArgs};
+use restartd::observe::access::read_token_file;
 use restartd::records::instance::AcquireError;
 use restartd::{
     cli::commands, cli::config, process::child, process::signals, records::instance,
@@ -81,12 +82,16 @@ fn run(args: RunArgs, inherited: signals::Inherited) -> u8 {
             )
             .exit();
     }
-    if let Err(msg) = restartd::base::values::check_listen(args.listen, args.listen_remote) {
+    let token_file = args.listen_token_file.as_deref();
+    let listen =
+        restartd::base::values::check_listen(args.listen, args.listen_remote, token_file.is_some());
+    let token = listen.and_then(|()| token_file.map(read_token_file).transpose());
+    let token = token.unwrap_or_else(|msg| {
         Cli::command()
             .error(clap::error::ErrorKind::ValueValidation, msg)
-            .exit();
-    }
-    let cfg = config::from_args(args, &|key| std::env::var_os(key));
+            .exit()
+    });
+    let cfg = config::from_args(args, token, &|key| std::env::var_os(key));
     let instance = match instance::acquire(&cfg.state_dir, &cfg.name) {
         Ok(instance) => instance,
         Err(AcquireError::AlreadyRunning { pid }) => {

@@ -10,7 +10,7 @@ use restartd::base::values;
 use restartd::cli::args::Cli;
 
 /// Every run flag that takes a value.
-const FLAGS: [&str; 30] = [
+const FLAGS: [&str; 31] = [
     "--name",
     "--state-dir",
     "--restart",
@@ -40,6 +40,7 @@ const FLAGS: [&str; 30] = [
     "--log-format",
     "--label",
     "--listen",
+    "--listen-token-file",
     "--metrics-file",
 ];
 
@@ -52,7 +53,9 @@ fuzz_target!(|data: &[u8]| {
         assert!(values::parse_name(&name).is_ok(), "default name {name:?}");
         return;
     };
-    let _ = values::parse_duration(s);
+    if let Ok(d) = values::parse_duration(s) {
+        assert!(d <= values::MAX_DURATION, "{s:?} gave {d:?}");
+    }
     if let Ok(bytes) = values::parse_size(s) {
         assert!(bytes >= 1, "{s:?} gave {bytes}");
     }
@@ -79,7 +82,8 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(format!("{}={}", label.key, label.value), s);
     }
     if let Ok(addr) = values::parse_listen(s) {
-        let _ = values::check_listen(Some(addr), false);
+        let _ = values::check_listen(Some(addr), false, false);
+        assert!(values::check_listen(Some(addr), true, false).is_err(), "{s:?}");
     }
     // A label value in the Prometheus text: no raw newline or unescaped quote can end it.
     let escaped = restartd::observe::metrics::escape(s);

@@ -9,10 +9,25 @@ use std::time::Duration;
 
 use crate::base::exit::signal_number;
 
-/// Durations: humantime (`500ms`, `10s`, `5m`, `1h 30m`), or a bare `0`.
+/// The longest duration any flag takes: 10 years as humantime counts them (`10y`, a year being
+/// 365.25 days), so every deadline restartd computes (`Instant` + a flag) stays far from
+/// overflow (SPEC §2; issue 17: `--stop-timeout 300000000000y` aborted restartd at the stop).
+pub const MAX_DURATION: Duration = Duration::from_secs(10 * 31_557_600);
+
+/// Durations: humantime (`500ms`, `10s`, `5m`, `1h 30m`), or a bare `0`; at most `MAX_DURATION`.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    humantime::parse_duration(s.trim())
-        .map_err(|_| format!("invalid duration '{s}': expected e.g. 500ms, 10s, 5m, 1h 30m"))
+    let over =
+        || format!("invalid duration '{s}': expected at most 10y, e.g. 500ms, 10s, 5m, 1h 30m");
+    match humantime::parse_duration(s.trim()) {
+        Ok(d) if d > MAX_DURATION => Err(over()),
+        Ok(d) => Ok(d),
+        // A whole number too big for humantime is over the limit too; with a fraction, the
+        // same error can mean a precision below 1ns, so that gets the plain message.
+        Err(humantime::DurationError::NumberOverflow) if !s.contains('.') => Err(over()),
+        Err(_) => Err(format!(
+            "invalid duration '{s}': expected e.g. 500ms, 10s, 5m, 1h 30m"
+        )),
+    }
 }
 
 /// Durations above 0, as `--watchdog` needs.
@@ -263,12 +278,25 @@ pub fn parse_listen(s: &str) -> Result<std::net::SocketAddr, String> {
     })
 }
 
-/// The usage error for `--listen` on a non-loopback address without `--listen-remote`.
-pub fn check_listen(listen: Option<std::net::SocketAddr>, remote: bool) -> Result<(), String> {
+/// The usage errors of `--listen` on a non-loopback address without `--listen-remote`, of
+/// `--listen-remote` without `--listen-token-file` (SPEC §9), and of `--listen-token-file`
+/// without `--listen` (checked here rather than by clap's `requires`, whose message would name
+/// only `--listen`). `token`: a token file was given.
+pub fn check_listen(
+    listen: Option<std::net::SocketAddr>,
+    remote: bool,
+    token: bool,
+) -> Result<(), String> {
     match listen {
         Some(addr) if !remote && !addr.ip().is_loopback() => Err(format!(
             "--listen {addr} is not a loopback address: crash records can hold secrets; use 127.0.0.1 or [::1], or add --listen-remote"
         )),
+        Some(addr) if remote && !token => Err(format!(
+            "--listen-remote needs --listen-token-file: without a token anyone who reaches {addr} reads the crash records; write a token to a file with mode 0600 and pass --listen-token-file PATH"
+        )),
+        None if token => Err(
+            "--listen-token-file needs --listen: the token guards the --listen endpoint; add --listen 127.0.0.1:PORT or drop --listen-token-file".into(),
+        ),
         _ => Ok(()),
     }
 }
@@ -327,6 +355,11 @@ pub fn parse_alert_limit(s: &str) -> Result<AlertLimit, String> {
     if count == 0 || per.is_zero() {
         return Err(err());
     }
+    if per > MAX_DURATION {
+        return Err(format!(
+            "invalid limit '{s}': expected COUNT/DURATION with a DURATION of at most 10y, e.g. 5/5m or 1/30s"
+        ));
+    }
     Ok(AlertLimit { count, per })
 }
 
@@ -336,16 +369,50 @@ mod tests {
 
     #[test]
     fn durations() {
-        assert_eq!(parse_duration("0"), Ok(Duration::ZERO));
-        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
-        assert_eq!(parse_duration("1h 30m"), Ok(Duration::from_secs(5400)));
-        assert_eq!(
-            parse_duration("10x"),
-            Err("invalid duration '10x': expected e.g. 500ms, 10s, 5m, 1h 30m".into())
-        );
-        for bad in ["", "-1s", "10", "s", "1.5.5s"] {
-            assert!(parse_duration(bad).is_err(), "{bad:?}");
+        let secs = Duration::from_secs;
+        let good = [
+            ("0", Duration::ZERO),
+            ("500ms", Duration::from_millis(500)),
+            ("1h 30m", secs(5400)),
+            (" 5m ", secs(300)),
+            ("1.5s", Duration::from_millis(1500)),
+            // The limit, inclusive: humantime's year is 365.25 days.
+            ("10y", MAX_DURATION),
+            ("10y", secs(315_576_000)),
+            ("3652d", secs(3652 * 86_400)),
+            ("9y 365d 6h", MAX_DURATION),
+        ];
+        for (text, want) in good {
+            assert_eq!(parse_duration(text), Ok(want), "{text:?}");
         }
+        let plain =
+            |s: &str| format!("invalid duration '{s}': expected e.g. 500ms, 10s, 5m, 1h 30m");
+        let over = |s: &str| {
+            format!("invalid duration '{s}': expected at most 10y, e.g. 500ms, 10s, 5m, 1h 30m")
+        };
+        let bad = [
+            ("10x", plain("10x")),
+            ("", plain("")),
+            ("-1s", plain("-1s")),
+            ("10", plain("10")),
+            ("s", plain("s")),
+            ("1.5.5s", plain("1.5.5s")),
+            ("0.5ns", plain("0.5ns")),
+            // Over the limit, by a second, a day, and far.
+            ("10y 1s", over("10y 1s")),
+            ("3653d", over("3653d")),
+            ("11y", over("11y")),
+            ("300000000000y", over("300000000000y")),
+            ("99999999999999999999s", over("99999999999999999999s")),
+        ];
+        for (text, want) in bad {
+            assert_eq!(parse_duration(text), Err(want), "{text:?}");
+        }
+        assert_eq!(
+            parse_nonzero_duration("11y"),
+            Err(over("11y")),
+            "--watchdog"
+        );
     }
 
     #[test]
@@ -493,16 +560,24 @@ mod tests {
             Err("invalid address 'localhost:80': expected IP:PORT, e.g. 127.0.0.1:9100 or [::1]:9100".into())
         );
         let any = parse_listen("0.0.0.0:9100").ok();
+        let local = parse_listen("127.0.0.2:1").ok();
+        let not_loopback = Err("--listen 0.0.0.0:9100 is not a loopback address: crash records can hold secrets; use 127.0.0.1 or [::1], or add --listen-remote".to_string());
+        assert_eq!(check_listen(any, false, false), not_loopback);
+        assert_eq!(check_listen(any, false, true), not_loopback);
         assert_eq!(
-            check_listen(any, false),
-            Err("--listen 0.0.0.0:9100 is not a loopback address: crash records can hold secrets; use 127.0.0.1 or [::1], or add --listen-remote".into())
+            check_listen(any, true, false),
+            Err("--listen-remote needs --listen-token-file: without a token anyone who reaches 0.0.0.0:9100 reads the crash records; write a token to a file with mode 0600 and pass --listen-token-file PATH".into())
         );
-        assert_eq!(check_listen(any, true), Ok(()));
+        assert_eq!(check_listen(any, true, true), Ok(()));
+        assert_eq!(check_listen(local, false, false), Ok(()));
+        assert_eq!(check_listen(local, false, true), Ok(()));
+        assert!(check_listen(local, true, false).is_err());
+        assert_eq!(check_listen(local, true, true), Ok(()));
+        assert_eq!(check_listen(None, false, false), Ok(()));
         assert_eq!(
-            check_listen(parse_listen("127.0.0.2:1").ok(), false),
-            Ok(())
+            check_listen(None, false, true),
+            Err("--listen-token-file needs --listen: the token guards the --listen endpoint; add --listen 127.0.0.1:PORT or drop --listen-token-file".into())
         );
-        assert_eq!(check_listen(None, false), Ok(()));
     }
 
     #[test]
@@ -547,5 +622,10 @@ mod tests {
         for bad in ["0/5m", "5/0", "x/5m", "5/x", "/", ""] {
             assert!(parse_alert_limit(bad).is_err(), "{bad:?}");
         }
+        assert_eq!(parse_alert_limit("1/10y").unwrap().per, MAX_DURATION);
+        assert_eq!(
+            parse_alert_limit("5/11y"),
+            Err("invalid limit '5/11y': expected COUNT/DURATION with a DURATION of at most 10y, e.g. 5/5m or 1/30s".into())
+        );
     }
 }

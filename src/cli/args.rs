@@ -25,7 +25,7 @@ pub const HELP_WIDTH: usize = 79;
 
 /// `-h`'s epilogue: what the value forms mean, and where to read more.
 const AFTER_HELP: &str = "\
-DUR is a duration: 500ms, 10s, 5m, 1h 30m (a bare 0 is zero).
+DUR is a duration: 500ms, 10s, 5m, 1h 30m (a bare 0 is zero), at most 10y.
 SIZE is 512M or 2G (K, M, G, T are powers of 1024).
 LIST is exit codes 0-255 with commas: 1,3,78.
 
@@ -336,14 +336,30 @@ pub struct RunArgs {
     /// GET /metrics (Prometheus), /status, /crashes?n=N&since=DUR, /crashes/stats, /healthz
     /// and / (an HTML page). Accepts IP:PORT, e.g. 127.0.0.1:9100 or [::1]:9100; port 0
     /// picks a free port and restartd prints it. Only loopback unless --listen-remote.
+    ///
+    /// A request whose Host header names neither ADDR's IP nor localhost (any port) gets 421,
+    /// so a web page on another origin cannot read crash records through DNS rebinding. On
+    /// 0.0.0.0 or [::] any IP literal counts as the address. A request without a Host header
+    /// (HTTP/1.0) is answered: browsers always send one.
     #[arg(long, value_name = "ADDR:PORT", value_parser = parse_listen, help_heading = heading::OBSERVE)]
     pub listen: Option<std::net::SocketAddr>,
 
     /// Allow --listen on a non-loopback address
     ///
-    /// Crash records can hold secrets from the child's stderr: expose them knowingly.
+    /// Crash records can hold secrets from the child's stderr: expose them knowingly. Needs
+    /// --listen-token-file, so that only clients with the token read them.
     #[arg(long, requires = "listen", help_heading = heading::OBSERVE)]
     pub listen_remote: bool,
+
+    /// Require a bearer token from every --listen request [default: none]
+    ///
+    /// A request without 'Authorization: Bearer TOKEN' gets 401. TOKEN is the first line of
+    /// PATH, which must be owned by restartd's user and closed to others (chmod 600); it is
+    /// read once, at start. A browser cannot add the header, so with a token the dashboard
+    /// page is for curl and scrapers (Prometheus: authorization.credentials_file). Required
+    /// with --listen-remote. Accepts a file path.
+    #[arg(long, value_name = "PATH", help_heading = heading::OBSERVE)]
+    pub listen_token_file: Option<PathBuf>,
 
     /// Keep Prometheus text metrics in PATH [default: none]
     ///

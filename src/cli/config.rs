@@ -8,16 +8,21 @@
 use std::ffi::OsString;
 use std::path::PathBuf;
 
-use crate::base::config::{HealthConfig, LogFileConfig, Probe, Verbosity};
+use crate::base::config::{HealthConfig, LogFileConfig, Probe, Token, Verbosity};
 use crate::base::values::default_name;
 use crate::cli::args::RunArgs;
 use crate::supervise::config::Config;
 use crate::supervise::machine::Settings;
 use crate::supervise::policy::{Backoff, ExitRules};
 
-/// The `Config` of a run: the flags combined with the environment. `args.command` must not be
+/// The `Config` of a run: the flags combined with the environment and the token read from
+/// `--listen-token-file` (`observe::access::read_token_file`). `args.command` must not be
 /// empty.
-pub fn from_args(args: RunArgs, env: &dyn Fn(&str) -> Option<OsString>) -> Config {
+pub fn from_args(
+    args: RunArgs,
+    listen_token: Option<Token>,
+    env: &dyn Fn(&str) -> Option<OsString>,
+) -> Config {
     let name = args.name.unwrap_or_else(|| default_name(&args.command[0]));
     let verbosity = match (args.quiet, args.verbose) {
         (true, _) => Verbosity::Quiet,
@@ -79,6 +84,7 @@ pub fn from_args(args: RunArgs, env: &dyn Fn(&str) -> Option<OsString>) -> Confi
         log_format: args.log_format,
         labels: args.labels.into_iter().map(|l| (l.key, l.value)).collect(),
         listen: args.listen,
+        listen_token,
         metrics_file: args.metrics_file,
     }
 }

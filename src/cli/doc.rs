@@ -132,6 +132,7 @@ fn description(roff: &mut Roff) {
         roff.control("IP", [format!("{}.", i + 1).as_str(), "4"]);
         roff.text(inline(step));
     }
+    para(roff, text::VALUES);
 }
 
 /// Each subcommand: a synopsis spelled out flag by flag, its long about, and its options.

@@ -7,6 +7,7 @@ use std::ops::ControlFlow;
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
+use crate::observe::access::Access;
 use crate::observe::dashboard;
 use crate::observe::http::{self, Request};
 use crate::observe::metrics::{self, CrashCounts};
@@ -32,12 +33,15 @@ pub struct View<'a> {
     pub now: SystemTime,
 }
 
-/// The response to `incoming`.
-pub fn respond(incoming: Incoming, view: &View) -> Vec<u8> {
+/// The response to `incoming`: a refusal when `access` says so, else the route's answer.
+pub fn respond(incoming: Incoming, access: &Access, view: &View) -> Vec<u8> {
     let req = match incoming {
         Incoming::Request(req) => req,
         Incoming::Bad(status, why) => return http::error(status, why, false),
     };
+    if let Err((status, why)) = access.check(&req) {
+        return http::error(status, why, req.head);
+    }
     match route(&req, view) {
         Ok((status, content_type, body)) => http::response(status, content_type, &body, req.head),
         Err((status, why)) => http::error(status, &why, req.head),
@@ -212,7 +216,7 @@ mod tests {
     use crate::records::crashlog::CrashLog;
 
     fn request(target: &str) -> Incoming {
-        let raw = format!("GET {target} HTTP/1.1\r\nHost: x\r\n\r\n");
+        let raw = format!("GET {target} HTTP/1.1\r\nHost: localhost\r\n\r\n");
         match http::parse(raw.as_bytes()) {
             http::Parsed::Request(r) => Incoming::Request(r),
             other => panic!("{other:?}"),
@@ -245,8 +249,9 @@ mod tests {
             child_rss_bytes: None,
             now,
         };
+        let access = Access::new("127.0.0.1:9100".parse().unwrap(), None);
         let body = |target: &str| {
-            let out = respond(request(target), &view);
+            let out = respond(request(target), &access, &view);
             let text = String::from_utf8(out).unwrap();
             text.split_once("\r\n\r\n").unwrap().1.to_string()
         };
@@ -261,7 +266,7 @@ mod tests {
             "{}",
             all.lines().count()
         );
-        let status = respond(request("/crashes?n=0"), &view);
+        let status = respond(request("/crashes?n=0"), &access, &view);
         assert!(status.starts_with(b"HTTP/1.1 400 "));
     }
 }

@@ -6,7 +6,7 @@
 //! Anything else is answered with a status and the connection is closed: 400 for malformed
 //! requests (bare LF, folded or malformed headers, a body, HTTP/1.1 without `Host`), 405 for
 //! other methods, 414 for a target over 2 KiB, 431 for a request over 8 KiB, 505 for other
-//! versions.
+//! versions. Whether a well-formed request may be answered (421, 401) is `access`'s to say.
 
 /// The most a request (line and headers) may take.
 pub const MAX_REQUEST: usize = 8192;
@@ -22,6 +22,11 @@ pub struct Request {
     pub path: String,
     /// Query parameters, percent-decoded, in order.
     pub query: Vec<(String, String)>,
+    /// The `Host` header's value, trimmed; `None` without one (only HTTP/1.0 may omit it).
+    /// `observe::access` judges it.
+    pub host: Option<String>,
+    /// The `Authorization` header's value, trimmed, for `observe::access`'s token check.
+    pub authorization: Option<String>,
 }
 
 /// What the bytes so far hold.
@@ -73,6 +78,8 @@ pub fn parse(buf: &[u8]) -> Parsed {
         Err(reject) => return reject,
     };
     let mut hosts = 0;
+    let mut host = None;
+    let mut authorization = None;
     for line in lines {
         let Some(colon) = line.iter().position(|&b| b == b':') else {
             return Parsed::Reject(400, "a header line has no ':'");
@@ -87,6 +94,12 @@ pub fn parse(buf: &[u8]) -> Parsed {
         let value = trim(value);
         if name.eq_ignore_ascii_case(b"host") {
             hosts += 1;
+            host = Some(String::from_utf8_lossy(value).into_owned());
+        } else if name.eq_ignore_ascii_case(b"authorization") {
+            if authorization.is_some() {
+                return Parsed::Reject(400, "a request may have one Authorization header");
+            }
+            authorization = Some(String::from_utf8_lossy(value).into_owned());
         } else if name.eq_ignore_ascii_case(b"transfer-encoding")
             || (name.eq_ignore_ascii_case(b"content-length") && value != b"0")
         {
@@ -104,6 +117,8 @@ pub fn parse(buf: &[u8]) -> Parsed {
         head: head_only,
         path: path.to_string(),
         query,
+        host,
+        authorization,
     })
 }
 
@@ -235,10 +250,12 @@ pub fn reason(status: u16) -> &'static str {
     match status {
         200 => "OK",
         400 => "Bad Request",
+        401 => "Unauthorized",
         404 => "Not Found",
         405 => "Method Not Allowed",
         408 => "Request Timeout",
         414 => "URI Too Long",
+        421 => "Misdirected Request",
         431 => "Request Header Fields Too Large",
         503 => "Service Unavailable",
         505 => "HTTP Version Not Supported",
@@ -248,13 +265,14 @@ pub fn reason(status: u16) -> &'static str {
 
 /// A whole response; every one closes the connection. `head`: without the body.
 pub fn response(status: u16, content_type: &str, body: &[u8], head: bool) -> Vec<u8> {
-    let allow = if status == 405 {
-        "Allow: GET, HEAD\r\n"
-    } else {
-        ""
+    let extra = match status {
+        405 => "Allow: GET, HEAD\r\n",
+        // RFC 9110 §15.5.2: a 401 names the scheme it wants (RFC 6750 §3).
+        401 => "WWW-Authenticate: Bearer realm=\"restartd\"\r\n",
+        _ => "",
     };
     let mut out = format!(
-        "HTTP/1.1 {status} {}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n{allow}Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\nConnection: close\r\n\r\n",
+        "HTTP/1.1 {status} {}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n{extra}Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\nConnection: close\r\n\r\n",
         reason(status),
         body.len()
     )
@@ -296,10 +314,29 @@ mod tests {
                     ("since".into(), "1h 30m".into()),
                     ("x".into(), "a b".into())
                 ],
+                host: Some("localhost".into()),
+                authorization: None,
             })
         );
         let head = parse(b"HEAD / HTTP/1.0\r\n\r\n");
-        assert!(matches!(head, Parsed::Request(Request { head: true, .. })));
+        assert!(matches!(
+            head,
+            Parsed::Request(Request {
+                head: true,
+                host: None,
+                ..
+            })
+        ));
+        let host = parse(b"GET / HTTP/1.1\r\nhOST: \t 127.0.0.1:9100 \r\n\r\n");
+        assert!(
+            matches!(&host, Parsed::Request(r) if r.host.as_deref() == Some("127.0.0.1:9100")),
+            "{host:?}"
+        );
+        let auth = parse(b"GET / HTTP/1.0\r\nAuthorization:  Bearer abc \r\n\r\n");
+        assert!(
+            matches!(&auth, Parsed::Request(r) if r.authorization.as_deref() == Some("Bearer abc")),
+            "{auth:?}"
+        );
     }
 
     #[test]
@@ -320,6 +357,7 @@ mod tests {
             b"GET http://x/ HTTP/1.1\r\nHost: x\r\n\r\n",
             b"GET / HTTP/1.1\r\n\r\n",
             b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer x\r\nauthorization: Bearer x\r\n\r\n",
             b"GET / HTTP/1.1\r\nHost x\r\n\r\n",
             b"GET / HTTP/1.1\r\nHost: x\r\n folded\r\n\r\n",
             b"GET / HTTP/1.1\r\nBad Name: x\r\nHost: x\r\n\r\n",
@@ -374,6 +412,18 @@ mod tests {
         let r = String::from_utf8(error(405, "only GET and HEAD are served", false)).unwrap();
         assert!(r.contains("Allow: GET, HEAD\r\n"));
         assert!(r.ends_with("405 Method Not Allowed: only GET and HEAD are served\n"));
+        let r = String::from_utf8(error(401, "a token is needed", true)).unwrap();
+        assert!(r.starts_with("HTTP/1.1 401 Unauthorized\r\n"), "{r}");
+        assert!(
+            r.contains("\r\nWWW-Authenticate: Bearer realm=\"restartd\"\r\n"),
+            "{r}"
+        );
+        let r = String::from_utf8(error(421, "not this host", false)).unwrap();
+        assert!(r.starts_with("HTTP/1.1 421 Misdirected Request\r\n"), "{r}");
+        assert!(
+            !r.contains("WWW-Authenticate") && !r.contains("Allow:"),
+            "{r}"
+        );
     }
 
     #[test]

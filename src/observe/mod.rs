@@ -3,6 +3,7 @@
 //! in at fixed points (poll set, deadline, a turn, a crash, a state save) and stays the only
 //! poll(2).
 
+pub mod access;
 pub mod dashboard;
 pub mod endpoints;
 pub mod http;
@@ -18,12 +19,14 @@ use nix::poll::PollFlags;
 use crate::records::crashlog::CrashRecord;
 use crate::records::state::StateFile;
 use crate::supervise::config::Config;
+use access::Access;
 use endpoints::View;
 use metrics::{CrashCounts, Extra};
 use server::{Incoming, Server};
 
 pub struct Observe {
-    server: Option<Server>,
+    /// The `--listen` server and who may ask it.
+    server: Option<(Server, Access)>,
     metrics_file: Option<PathBuf>,
     crashes: CrashCounts,
     dir: PathBuf,
@@ -38,9 +41,13 @@ impl Observe {
             return Ok(None);
         }
         let server = match cfg.listen {
-            Some(addr) => Some(Server::bind(addr).map_err(|e| {
-                anyhow::anyhow!("unable to listen on {addr} (--listen): {e}; pick another port")
-            })?),
+            Some(addr) => {
+                let server = Server::bind(addr).map_err(|e| {
+                    anyhow::anyhow!("unable to listen on {addr} (--listen): {e}; pick another port")
+                })?;
+                let bound = server.local_addr().unwrap_or(addr);
+                Some((server, Access::new(bound, cfg.listen_token.clone())))
+            }
             None => None,
         };
         let crashes = metrics::count_crashes(dir).unwrap_or_default();
@@ -55,24 +62,26 @@ impl Observe {
 
     /// `http://ADDR/`, for the start message.
     pub fn url(&self) -> Option<String> {
-        let addr = self.server.as_ref()?.local_addr().ok()?;
+        let addr = self.server.as_ref()?.0.local_addr().ok()?;
         Some(format!("http://{addr}/"))
     }
 
     pub fn fds(&self) -> impl Iterator<Item = (BorrowedFd<'_>, PollFlags)> {
-        self.server.iter().flat_map(Server::fds)
+        self.server.iter().flat_map(|(server, _)| server.fds())
     }
 
     /// The earliest connection deadline; none while no client is connected.
     pub fn deadline(&self) -> Option<Instant> {
-        self.server.as_ref().and_then(Server::deadline)
+        self.server
+            .as_ref()
+            .and_then(|(server, _)| server.deadline())
     }
 
     /// Accepts and reads what is ready: the requests to `answer`. Call `finish` after.
     pub fn io(&mut self, now: Instant) -> Vec<(usize, Incoming)> {
         self.server
             .as_mut()
-            .map_or_else(Vec::new, |server| server.io(now))
+            .map_or_else(Vec::new, |(server, _)| server.io(now))
     }
 
     /// Answers the requests `io` returned, from `state`.
@@ -82,7 +91,7 @@ impl Observe {
         state: &StateFile,
         wall: SystemTime,
     ) {
-        let Some(server) = &mut self.server else {
+        let Some((server, access)) = &mut self.server else {
             return;
         };
         let rss = state
@@ -96,13 +105,13 @@ impl Observe {
             now: wall,
         };
         for (slot, what) in incoming {
-            server.reply(slot, endpoints::respond(what, &view));
+            server.reply(slot, endpoints::respond(what, access, &view));
         }
     }
 
     /// Writes what the sockets take and closes finished or overdue connections.
     pub fn finish(&mut self, now: Instant) {
-        if let Some(server) = &mut self.server {
+        if let Some((server, _)) = &mut self.server {
             server.finish(now);
         }
     }

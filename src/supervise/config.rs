@@ -8,7 +8,7 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::base::config::{HealthConfig, LogFileConfig, LogFormat, Verbosity};
+use crate::base::config::{HealthConfig, LogFileConfig, LogFormat, Token, Verbosity};
 use crate::base::values::AlertLimit;
 use crate::supervise::machine::Settings;
 
@@ -38,6 +38,8 @@ pub struct Config {
     pub labels: std::collections::BTreeMap<String, String>,
     /// `--listen` (already checked against `--listen-remote`).
     pub listen: Option<std::net::SocketAddr>,
+    /// The token of `--listen-token-file`, read (and its file checked) before the run.
+    pub listen_token: Option<Token>,
     pub metrics_file: Option<PathBuf>,
 }
 

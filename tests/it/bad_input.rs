@@ -11,7 +11,8 @@ use std::os::unix::fs::PermissionsExt;
 use crate::common::{proc_field, restartd, Env};
 
 /// Every run flag that takes a value, with values it must refuse. A flag whose value is free
-/// text (a path or a shell command) can only lack its value.
+/// text (a path or a shell command) can only lack its value. Every duration flag refuses one
+/// over the 10-year limit (SPEC §2; issue 17).
 const TABLE: &[(&str, &[&str])] = &[
     ("--name", &["", ".hidden", "a/b", "..", "x\ny"]),
     ("--restart", &["", "ALWAYS", "on-failure,always", "yes"]),
@@ -21,16 +22,16 @@ const TABLE: &[(&str, &[&str])] = &[
     ),
     (
         "--window",
-        &["", "0x", "-5m", "5 parsecs", "99999999999999999999s"],
+        &["", "0x", "-5m", "5 parsecs", "99999999999999999999s", "11y"],
     ),
-    ("--delay", &["", "1", "1ss", "ms", "-0s"]),
+    ("--delay", &["", "1", "1ss", "ms", "-0s", "10y 1s"]),
     (
         "--backoff-factor",
         &["", "0", "0.99", "1001", "NaN", "inf", "two"],
     ),
-    ("--max-delay", &["", "1h2", "∞"]),
+    ("--max-delay", &["", "1h2", "∞", "300000000000y"]),
     ("--jitter", &["", "-0.1", "1.01", "NaN", "half"]),
-    ("--min-uptime", &["", "10", "10 s s"]),
+    ("--min-uptime", &["", "10", "10 s s", "3653d"]),
     (
         "--success-exit-codes",
         &["", ",", "1,,2", "-1", "256", "0x1", "1 2"],
@@ -41,16 +42,16 @@ const TABLE: &[(&str, &[&str])] = &[
         "--stop-signal",
         &["", "0", "65", "-15", "SIGFOO", "KILLX", "sig"],
     ),
-    ("--stop-timeout", &["", "forever", "1e3s"]),
+    ("--stop-timeout", &["", "forever", "1e3s", "300000000000y"]),
     (
         "--health-url",
         &["", "localhost:80", "ftp://x/", "http://", "http://h:99999/"],
     ),
-    ("--health-interval", &["", "often"]),
-    ("--health-timeout", &["", "5"]),
+    ("--health-interval", &["", "often", "11y"]),
+    ("--health-timeout", &["", "5", "11y"]),
     ("--health-retries", &["", "0", "-1", "many"]),
-    ("--health-start-period", &["", "later"]),
-    ("--watchdog", &["", "0", "0s", "soon"]),
+    ("--health-start-period", &["", "later", "11y"]),
+    ("--watchdog", &["", "0", "0s", "soon", "11y"]),
     (
         "--max-memory",
         &["", "0", "-1M", "1X", "1.5.5G", "99999999999T", "lots"],
@@ -60,7 +61,7 @@ const TABLE: &[(&str, &[&str])] = &[
     ("--tail-lines", &["", "-1", "1.5", "lots"]),
     (
         "--alert-limit",
-        &["", "5", "0/5m", "5/0s", "x/5m", "5/later"],
+        &["", "5", "0/5m", "5/0s", "x/5m", "5/later", "5/11y"],
     ),
     ("--log-format", &["", "xml", "TEXT"]),
     (
@@ -80,9 +81,10 @@ const TABLE: &[(&str, &[&str])] = &[
 ];
 
 /// Flags whose value is free text: only a missing value is malformed.
-const FREE_TEXT: [&str; 6] = [
+const FREE_TEXT: [&str; 7] = [
     "--state-dir",
     "--metrics-file",
+    "--listen-token-file",
     "--health-cmd",
     "--log-file",
     "--on-crash",
@@ -152,6 +154,96 @@ fn every_malformed_flag_value_is_a_usage_error_that_creates_nothing() {
         cases += 1;
     }
     println!("{cases} malformed flag values refused");
+}
+
+/// See: issue 17. `--stop-timeout 300000000000y` was accepted, and the SIGTERM that started the
+/// stop aborted restartd (exit 134, `overflow when adding duration to instant`). A duration
+/// over 10 years is a usage error, for the run's flags and for `crashes --since` alike.
+#[test]
+fn issue_17_a_duration_over_ten_years_is_a_usage_error_not_an_abort() {
+    let env = Env::new();
+    let marker = env.state_dir().join("started");
+    let mut cmd = env.command(&["--stop-timeout", "300000000000y", "--", "touch"]);
+    cmd.arg(&marker);
+    let out = env.run_cmd(cmd);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("invalid value '300000000000y' for '--stop-timeout <DUR>': invalid duration '300000000000y': expected at most 10y"),
+        "{err}"
+    );
+    assert!(!marker.exists(), "the command was started");
+    let out = env.sub(&["crashes", "api", "--since", "11y"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("for '--since <DUR>': invalid duration '11y': expected at most 10y"),
+        "{err}"
+    );
+}
+
+/// The other side of issue 17: every duration flag at the limit, `10y`, is accepted and arms
+/// its deadline without overflow, whether restartd stops a running child or waits in a backoff.
+#[test]
+fn every_duration_flag_at_its_ten_year_limit_runs_and_stops() {
+    let env = Env::new();
+    let mut running = env.start(&[
+        "-n",
+        "running",
+        "--stop-timeout",
+        "10y",
+        "--min-uptime",
+        "10y",
+        "--health-cmd",
+        "true",
+        "--health-interval",
+        "10y",
+        "--health-timeout",
+        "10y",
+        "--health-start-period",
+        "10y",
+        "--watchdog",
+        "10y",
+        "--",
+        "sleep",
+        "300",
+    ]);
+    env.wait_child("running");
+    running.signal(nix::libc::SIGTERM);
+    assert_eq!(running.wait_exit(), Some(0), "{}", running.stderr());
+
+    let mut backoff = env.start(&[
+        "-n",
+        "backoff",
+        "--restart",
+        "always",
+        "--delay",
+        "10y",
+        "--max-delay",
+        "10y",
+        "--window",
+        "10y",
+        "--alert-limit",
+        "1/10y",
+        "--on-crash",
+        "true",
+        "--",
+        "sh",
+        "-c",
+        "exit 1",
+    ]);
+    let state = env.wait_state("backoff", "a 10-year backoff", |s| s["status"] == "backoff");
+    let year: i32 = state["next_restart_at"].as_str().unwrap()[..4]
+        .parse()
+        .unwrap();
+    assert!(year >= 2035, "{state:#}");
+    backoff.signal(nix::libc::SIGTERM);
+    assert_eq!(backoff.wait_exit(), Some(0), "{}", backoff.stderr());
+    assert!(
+        !backoff.stderr().contains("panicked"),
+        "{}",
+        backoff.stderr()
+    );
 }
 
 #[test]

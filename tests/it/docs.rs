@@ -92,6 +92,7 @@ const SPEC_FLAGS: &[&str] = &[
     "--label",
     "--listen",
     "--listen-remote",
+    "--listen-token-file",
     "--metrics-file",
 ];
 

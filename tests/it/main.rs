@@ -17,6 +17,7 @@ mod file_safety;
 mod files;
 mod monitors;
 mod observe;
+mod observe_access;
 mod observe_tools;
 mod restart;
 mod signals;

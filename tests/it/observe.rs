@@ -151,7 +151,7 @@ fn every_endpoint_with_labels_and_a_crash() {
     assert!(!body.contains("src=\"http") && !body.contains("href=\"http"));
     assert!(body.contains("0 of 5 in 5m"), "restarts against the limit");
 
-    let (status, head, body) = exchange(addr, b"HEAD /metrics HTTP/1.1\r\nHost: x\r\n\r\n");
+    let (status, head, body) = exchange(addr, b"HEAD /metrics HTTP/1.1\r\nHost: localhost\r\n\r\n");
     assert_eq!(status, 200);
     assert!(head.contains("Content-Length: ") && !head.contains("Content-Length: 0"));
     assert_eq!(body, "");
@@ -197,32 +197,38 @@ fn bad_requests_get_400_404_405_414_431() {
     let addr = served_addr(&r);
     env.wait_child("bad");
     let cases: Vec<(Vec<u8>, u16)> = vec![
-        (b"POST /metrics HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(), 405),
-        (b"GET /nope HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(), 404),
+        (
+            b"POST /metrics HTTP/1.1\r\nHost: localhost\r\n\r\n".to_vec(),
+            405,
+        ),
+        (
+            b"GET /nope HTTP/1.1\r\nHost: localhost\r\n\r\n".to_vec(),
+            404,
+        ),
         (b"GET /metrics HTTP/1.1\r\n\r\n".to_vec(), 400),
         (b"GET /metrics\r\n\r\n".to_vec(), 400),
         (
             b"\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03\r\n".to_vec(),
             400,
         ),
-        (b"GET / HTTP/1.1\nHost: x\n\n".to_vec(), 400),
+        (b"GET / HTTP/1.1\nHost: localhost\n\n".to_vec(), 400),
         (
-            b"GET /crashes?n=x HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(),
+            b"GET /crashes?n=x HTTP/1.1\r\nHost: localhost\r\n\r\n".to_vec(),
             400,
         ),
         (
-            b"GET /crashes?since=soon HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(),
+            b"GET /crashes?since=soon HTTP/1.1\r\nHost: localhost\r\n\r\n".to_vec(),
             400,
         ),
         (
-            b"GET /metrics?x=1 HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(),
+            b"GET /metrics?x=1 HTTP/1.1\r\nHost: localhost\r\n\r\n".to_vec(),
             400,
         ),
         (
-            b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc".to_vec(),
+            b"GET / HTTP/1.1\r\nHost: localhost\r\nContent-Length: 3\r\n\r\nabc".to_vec(),
             400,
         ),
-        (b"GET / HTTP/3.0\r\nHost: x\r\n\r\n".to_vec(), 505),
+        (b"GET / HTTP/3.0\r\nHost: localhost\r\n\r\n".to_vec(), 505),
         (
             format!("GET /{} HTTP/1.1\r\n", "a".repeat(3000)).into_bytes(),
             414,
@@ -239,7 +245,7 @@ fn bad_requests_get_400_404_405_414_431() {
         assert!(head.contains("Connection: close"), "{head}");
     }
     // 16 KiB of headers: answered 431 at 8 KiB, whatever the client still sends.
-    let mut big = b"GET / HTTP/1.1\r\nHost: x\r\n".to_vec();
+    let mut big = b"GET / HTTP/1.1\r\nHost: localhost\r\n".to_vec();
     while big.len() < 16 * 1024 {
         big.extend_from_slice(b"X-Filler: 0123456789abcdef0123456789abcdef0123456789\r\n");
     }
@@ -337,7 +343,7 @@ fn a_thousand_concurrent_connections() {
     for _ in 0..1000 {
         let mut s = TcpStream::connect(addr).unwrap();
         // The server may already have turned this one away: a reset here is an answer too.
-        let _ = s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n");
+        let _ = s.write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\n\r\n");
         conns.push(s);
     }
     let (mut ok, mut busy, mut reset) = (0, 0, 0);
@@ -639,7 +645,7 @@ fn out_of_file_descriptors_the_listener_rests_instead_of_spinning() {
     let served = wait_until("served again", || {
         TcpStream::connect(addr).is_ok_and(|mut s| {
             let _ = s.set_read_timeout(Some(Duration::from_secs(3)));
-            let _ = s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+            let _ = s.write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n");
             let mut out = String::new();
             let _ = s.read_to_string(&mut out);
             out.starts_with("HTTP/1.1 200")

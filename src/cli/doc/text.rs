@@ -29,6 +29,14 @@ pub const WHAT_IT_DOES: &[&str] = &[
      asked, and keeps `state.json` up to date for `restartd status`.",
 ];
 
+/// DESCRIPTION's last paragraph: the value forms the flags share (`-h` says the same, shorter).
+pub const VALUES: &str =
+    "Values: DUR is a duration, `500ms`, `10s`, `5m`, `1h 30m` (a bare `0` is zero), of at \
+     most `10y` (a year being 365.25 days, so `10y 1s` and `3653d` are refused); SIZE is \
+     `512M` or `2G` (K, M, G, T are powers of 1024); LIST is exit codes 0-255 with commas, \
+     `1,3,78`. A bad value is a usage error that names the flag and the accepted form: \
+     restartd exits 2 and starts nothing.";
+
 /// SUBCOMMANDS' first paragraph.
 pub const SUBCOMMANDS_INTRO: &str =
     "Every subcommand accepts `--state-dir DIR`; without it, the state directory is found as \
