@@ -543,3 +543,22 @@ pub fn assert_no_wakeups(pid: i32, what: &str) {
     std::thread::sleep(Duration::from_secs(2));
     assert_eq!(switches(), before, "restartd woke up {what}");
 }
+
+/// Whether `unshare --pid --fork --mount-proc` works here; the reason if not.
+pub fn unshare_refused() -> Option<String> {
+    match Command::new("unshare")
+        .args(["--pid", "--fork", "--mount-proc", "true"])
+        .output()
+    {
+        Err(e) => Some(format!("unshare cannot run: {e}")),
+        Ok(out) if out.status.success() => None,
+        Ok(out) => {
+            let err = String::from_utf8_lossy(&out.stderr).into_owned();
+            assert!(
+                err.contains("Operation not permitted") || err.contains("Permission denied"),
+                "unshare failed for another reason than a permission: {err}"
+            );
+            Some(err.trim().to_string())
+        }
+    }
+}

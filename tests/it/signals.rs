@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 use nix::libc;
 
 use crate::common::{
-    alive, helper, proc_field, proc_state, ready_fields, wait_until, zombies_of, Env, Running, BIN,
+    alive, helper, proc_field, proc_state, ready_fields, unshare_refused, wait_until, zombies_of,
+    Env, Running, BIN,
 };
 
 /// restartd running `print_signals.py --grandchild CHILD_ARGS`: returns the handle, the child's
@@ -454,25 +455,6 @@ fn killing_restartd_takes_the_child_down() {
     assert_eq!(r.wait_exit(), None);
     r.wait_line_eq("SIGTERM");
     assert!(wait_until("child gone", || !alive(child)));
-}
-
-/// Whether `unshare --pid --fork --mount-proc` works here; the reason if not.
-fn unshare_refused() -> Option<String> {
-    match Command::new("unshare")
-        .args(["--pid", "--fork", "--mount-proc", "true"])
-        .output()
-    {
-        Err(e) => Some(format!("unshare cannot run: {e}")),
-        Ok(out) if out.status.success() => None,
-        Ok(out) => {
-            let err = String::from_utf8_lossy(&out.stderr).into_owned();
-            assert!(
-                err.contains("Operation not permitted") || err.contains("Permission denied"),
-                "unshare failed for another reason than a permission: {err}"
-            );
-            Some(err.trim().to_string())
-        }
-    }
 }
 
 #[test]

@@ -2,12 +2,80 @@
 //! loses an alert or a record, never freezes. Each test here once failed on main for the reason
 //! its name gives (RELIABILITY.md, "What restartd promises").
 
+use std::collections::HashMap;
 use std::fs;
 use std::process::Command;
 
 use nix::libc;
 
-use crate::common::{wait_until, Env, BIN};
+use crate::common::{helper, unshare_refused, wait_until, Env, BIN};
+
+/// See: issue 17 (point 1). restartd reaped its child G at once, kept G as the group to clean up
+/// while a leftover lived, and SIGKILLed group G at the stop timeout: by then pid G could belong
+/// to another process, which leads group G if it called setsid(). Reproduced as in the issue, in
+/// a PID namespace whose next pid is steered through `/proc/sys/kernel/ns_last_pid`
+/// (tests/helpers/reuse_pgid.py): the child G exits 1 leaving a daemon (own session, SIGTERM
+/// ignored); once restartd has handled the end, a bystander forked as pid G calls setsid(). On
+/// main it died of SIGKILL with the leftover, and the restart did not come either: at restartd's
+/// last look group G still held the dead bystander (not yet reaped by its parent), and nothing
+/// woke restartd again. SPEC §10: pid G cannot be reused before the cleanup is over, so the
+/// bystander gets another pid; whatever pid it gets, it outlives the cleanup, and the restart
+/// comes.
+#[test]
+fn issue_17_a_reused_pgid_is_never_signalled() {
+    if let Some(why) = unshare_refused() {
+        println!("skipped: unshare --pid is not permitted here: {why}");
+        return;
+    }
+    let env = Env::new();
+    // The driver is PID 1 of the namespace; when it exits, everything in the namespace dies.
+    let mut cmd = Command::new("unshare");
+    cmd.args(["--pid", "--fork", "--mount-proc", "--kill-child", "python3"])
+        .args([&helper("reuse_pgid.py"), "driver", BIN])
+        .arg(env.state_dir());
+    let out = env.run_cmd(cmd);
+    let text = String::from_utf8_lossy(&out.stdout);
+    let saw: HashMap<&str, &str> = text.lines().filter_map(|l| l.split_once('=')).collect();
+    let report = || {
+        format!(
+            "driver said:\n{text}\nrestartd said:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    };
+    if let Some(why) = saw.get("skipped") {
+        println!("skipped: {why}");
+        return;
+    }
+    assert_eq!(out.status.code(), Some(0), "{}", report());
+    assert_eq!(
+        saw["leftover_at_fork"],
+        "alive",
+        "the bystander came after the cleanup's SIGKILL: the test proves nothing\n{}",
+        report()
+    );
+    let (child, bystander) = (saw["child"], saw["bystander"]);
+    assert_eq!(saw["bystander_pgid"], bystander, "{}", report());
+    let took = if bystander == child {
+        format!("took the reaped child's pid {child}")
+    } else {
+        format!("got pid {bystander}, not the child's {child},")
+    };
+    assert_eq!(
+        saw["bystander_end"],
+        "alive",
+        "restartd signalled a process not its own: the bystander, which {took} and leads \
+         group {bystander}, ended with {} at the cleanup's SIGKILL\n{}",
+        saw["bystander_end"],
+        report()
+    );
+    assert_ne!(
+        saw["restarted"],
+        "none",
+        "the restart never came after the cleanup (status {})\n{}",
+        saw["status"],
+        report()
+    );
+}
 
 /// See: issue 17 (point 2). The cleanup of the child's leftovers signalled every child of
 /// restartd but the main one, restartd's own hooks included: the give-up alert was lost.
