@@ -535,6 +535,12 @@ pub fn start_time(pid: i32) -> Option<u64> {
         .ok()
 }
 
+/// Whether the environment `pid` was started with holds the line `var` (`KEY=VALUE`).
+pub fn environ_has(pid: i32, var: &[u8]) -> bool {
+    std::fs::read(format!("/proc/{pid}/environ"))
+        .is_ok_and(|env| env.split(|&b| b == 0).any(|line| line == var))
+}
+
 /// Whether restartd is a child subreaper.
 pub fn is_subreaper() -> bool {
     nix::sys::prctl::get_child_subreaper().unwrap_or(false)

@@ -80,6 +80,10 @@ pub struct Supervisor {
     ready: Ready,
     /// restartd adopts its child's orphans (PR_SET_CHILD_SUBREAPER took).
     subreaper: bool,
+    /// restartd is PID 1 (of a container): it adopts every orphan, not only its child's.
+    pid1: bool,
+    /// `RESTARTD_NAME=NAME`, which the child's tree inherits.
+    marker: Vec<u8>,
     rng: u64,
 }
 
@@ -133,6 +137,7 @@ impl Supervisor {
             inherited,
             now,
         );
+        let marker = format!("RESTARTD_NAME={}", cfg.name).into_bytes();
         let seed = now
             .duration_since(SystemTime::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos() as u64)
@@ -151,6 +156,8 @@ impl Supervisor {
             observe,
             ready: Ready::default(),
             subreaper: child::is_subreaper(),
+            pid1: std::process::id() == 1,
+            marker,
             rng: seed | 1,
         })
     }
@@ -384,14 +391,13 @@ impl Supervisor {
     /// The child and the processes restartd adopted from its tree, with their start times, for
     /// `state.json` (a restartd killed without notice leaves them; the next one stops them).
     fn tree(&self) -> Vec<Proc> {
-        let (hooks, monitors) = (&self.recorder.hooks, &self.monitors);
         self.family
             .pid()
             .into_iter()
             .chain(
-                child::children().into_iter().filter(|&p| {
-                    Some(p) != self.family.group() && !hooks.owns(p) && !monitors.owns(p)
-                }),
+                child::children()
+                    .into_iter()
+                    .filter(|&p| Some(p) != self.family.group() && !self.not_the_childs(p)),
             )
             .filter_map(|pid| {
                 Some(Proc {
@@ -402,13 +408,25 @@ impl Supervisor {
             .collect()
     }
 
-    /// Whether anything of the last child is alive; restartd's own hooks and health checks are
-    /// not the child's.
+    /// Whether `pid`, a child of restartd, is not of the child's tree: a hook, a health check or
+    /// (when restartd is PID 1 and adopts every orphan of the container) a process that is
+    /// neither in the child's group nor carries this instance's `RESTARTD_NAME` in its
+    /// environment, such as a `docker exec` session's job (SPEC §10).
+    fn not_the_childs(&self, pid: i32) -> bool {
+        if self.recorder.hooks.owns(pid) || self.monitors.owns(pid) {
+            return true;
+        }
+        if !self.pid1 {
+            return false;
+        }
+        let in_group = self.family.group().is_some() && child::group_of(pid) == self.family.group();
+        !in_group && !child::environ_has(pid, &self.marker)
+    }
+
+    /// Whether anything of the last child is alive (`not_the_childs` says what is not).
     fn leftovers_alive(&self) -> bool {
-        let hooks = &self.recorder.hooks;
-        let monitors = &self.monitors;
         self.family
-            .leftovers_alive(self.subreaper, |pid| hooks.owns(pid) || monitors.owns(pid))
+            .leftovers_alive(self.subreaper, |pid| self.not_the_childs(pid))
     }
 
     /// Serves `--listen`: the state is built only when a whole request waits for it, not at
@@ -445,9 +463,11 @@ impl Supervisor {
                 Action::SignalGroup(sig) => self.family.signal_group(sig),
                 Action::SignalChild(sig) => self.family.signal_child(sig),
                 Action::SignalAll(sig) => {
-                    let (hooks, monitors) = (&self.recorder.hooks, &self.monitors);
-                    self.family
-                        .signal_all(sig, |pid| hooks.owns(pid) || monitors.owns(pid));
+                    let foreign: Vec<i32> = child::children()
+                        .into_iter()
+                        .filter(|&pid| self.not_the_childs(pid))
+                        .collect();
+                    self.family.signal_all(sig, |pid| foreign.contains(&pid));
                 }
                 Action::Release => self.family.release(),
                 Action::SuspendSelf => {

@@ -271,3 +271,77 @@ fn issue_17_a_reused_pid_in_state_json_is_not_touched() {
     let _ = bystander.kill();
     let _ = bystander.wait();
 }
+
+/// See: issue 17 (PID 1). As a container's PID 1 restartd adopts every orphan, a `docker exec`
+/// session's jobs included. Those were taken for the child's leftovers: signalled at the
+/// cleanup, and waited for before the restart. Now only the child's tree (its process group,
+/// or a process that inherited the instance's `RESTARTD_NAME`) is.
+#[test]
+fn issue_17_as_pid_1_a_foreign_orphan_is_reaped_but_never_a_leftover() {
+    if let Some(why) = unshare_refused() {
+        println!("skipped: unshare --pid is not permitted here: {why}");
+        return;
+    }
+    let env = Env::new();
+    let dir = env.state_dir().display().to_string();
+    // First run: wait for the test's go, then crash; later runs say so and stay.
+    let child = format!(
+        "if [ \"$RESTARTD_RESTARTS\" = 0 ]; then \
+           while [ ! -e {dir}/go ]; do sleep 0.01; done; exit 1; \
+         else echo second; exec sleep 300; fi"
+    );
+    let mut cmd = Command::new("unshare");
+    cmd.args(["--pid", "--fork", "--mount-proc", "--kill-child", BIN])
+        .args(["--state-dir", &dir, "-n", "init", "--restart", "always"])
+        .args([
+            "--delay",
+            "0",
+            "--stop-timeout",
+            "5s",
+            "--",
+            "sh",
+            "-c",
+            &child,
+        ]);
+    let r = crate::common::Running::spawn(cmd);
+    // restartd is unshare's only child; its host pid names the namespace for nsenter.
+    let mut init = 0;
+    assert!(wait_until("restartd in the namespace", || {
+        init = fs::read_to_string(format!("/proc/{0}/task/{0}/children", r.pid))
+            .ok()
+            .and_then(|c| c.split_whitespace().next()?.parse().ok())
+            .unwrap_or(0);
+        init > 0 && env.state("init")["status"] == "running"
+    }));
+    // A job started from outside the child's tree, orphaned: PID 1 adopts it.
+    let foreign = env.state_dir().join("foreign.pid");
+    let ns = |script: &str| {
+        Command::new("nsenter")
+            .args([
+                "--target",
+                &init.to_string(),
+                "--pid",
+                "--mount",
+                "--",
+                "sh",
+                "-c",
+            ])
+            .arg(script)
+            .env_remove("RESTARTD_NAME")
+            .output()
+            .unwrap()
+    };
+    let out = ns(&format!(
+        "sleep 300 </dev/null >/dev/null 2>&1 & echo $! > {}",
+        foreign.display()
+    ));
+    assert!(out.status.success(), "{out:?}");
+    fs::write(env.state_dir().join("go"), "").unwrap();
+    r.wait_stdout("second");
+    let alive = ns(&format!("test -e /proc/$(cat {})", foreign.display()));
+    assert!(
+        alive.status.success(),
+        "the foreign orphan was signalled at the cleanup: {}",
+        r.stderr()
+    );
+}
