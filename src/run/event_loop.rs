@@ -28,6 +28,7 @@ use crate::process::logfile::LogFile;
 use crate::process::output::Output;
 use crate::process::signals::{self, Inherited, SignalPipe};
 use crate::process::strays;
+use crate::process::trim;
 use crate::records::crashlog::CrashLog;
 use crate::records::instance::Instance;
 use crate::records::state::{self, Proc, StateFile, StateWriter};
@@ -80,6 +81,8 @@ pub struct Supervisor {
     ready: Ready,
     /// restartd adopts its child's orphans (PR_SET_CHILD_SUBREAPER took).
     subreaper: bool,
+    /// Whether the free heap was given back (see `trim`).
+    trimmed: bool,
     rng: u64,
 }
 
@@ -151,6 +154,7 @@ impl Supervisor {
             observe,
             ready: Ready::default(),
             subreaper: child::is_subreaper(),
+            trimmed: false,
             rng: seed | 1,
         })
     }
@@ -219,6 +223,11 @@ impl Supervisor {
                 PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX)
             }
         };
+        // About to block with the child started: the heap that starting needed goes back, once.
+        if self.family.pid().is_some() && !self.trimmed {
+            trim::give_back();
+            self.trimmed = true;
+        }
         let mut fds = vec![PollFd::new(self.signals.fd(), PollFlags::POLLIN)];
         let monitor_fds = self.monitors.fds();
         let health_at = monitor_fds.health.map(|(fd, events)| {
