@@ -532,9 +532,8 @@ def bench_signal():
     say(f"## Signal latency: SIGTERM to the wrapper → the child's handler runs ({SIGNAL_RUNS} runs)")
     say()
     say("Each wrapper gets 20 ms after the child's `ready` before the signal. The second table "
-        "waits 1.5 s, after restartd has given back its startup pages (src/trim.rs): its signal "
-        "handler's code then faults back in. restartd's handler sends the signal to the child's "
-        "group itself and yields the CPU (src/signals.rs).")
+        "waits 1.5 s: every wrapper has been idle a while. restartd's handler sends the signal "
+        "to the child's group itself and yields the CPU (src/process/signals.rs).")
     say()
     tmp = tempfile.mkdtemp()
     out = os.path.join(tmp, "t")

@@ -3,8 +3,9 @@
 //! `child` starts every process restartd runs (the child, hooks, health checks: clone + exec, no
 //! allocation in between) and reaps; `signals` is restartd's own signal handling (the handler
 //! records and wakes); `output` copies the child's stdout and stderr on, `tail` keeps the last
-//! stderr lines, `logfile` is `--log-file`. These carry out what the machine decided and decide
-//! nothing. Imports `base` and `supervise`'s value types.
+//! stderr lines, `logfile` is `--log-file`, `trim` hands the heap that starting freed back to the
+//! kernel. These carry out what the machine decided and decide nothing. Imports `base` and
+//! `supervise`'s value types.
 
 pub mod child;
 pub mod logfile;

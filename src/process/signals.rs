@@ -92,17 +92,14 @@ pub fn take(sig: c_int) -> bool {
     PENDING[sig as usize].swap(false, Ordering::SeqCst)
 }
 
-/// Makes a write to a closed pipe or socket fail with EPIPE instead of ending restartd. Call after
-/// `Inherited::capture`.
-pub fn ignore_sigpipe() {
-    // SAFETY: SIG_IGN needs no handler.
-    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
-}
-
-/// The signals whose disposition restartd changes: the handled ones and SIGPIPE. Every other
-/// signal keeps the disposition restartd inherited, and exec(2) passes it on unchanged.
+/// The signals whose disposition restartd changes: the handled ones, and those Rust's start-up
+/// code changes before `main` (SIGPIPE ignored, so a write to a closed pipe is an EPIPE error;
+/// SIGSEGV and SIGBUS handled, to name a stack overflow, when they were at their default). Every
+/// other signal keeps the disposition restartd inherited, and exec(2) passes it on unchanged.
 fn changed() -> impl Iterator<Item = c_int> {
-    HANDLED.into_iter().chain([libc::SIGPIPE])
+    HANDLED
+        .into_iter()
+        .chain([libc::SIGPIPE, libc::SIGSEGV, libc::SIGBUS])
 }
 
 /// The signal mask restartd inherited, and which of the signals it changes were ignored.
@@ -114,8 +111,8 @@ pub struct Inherited {
 }
 
 impl Inherited {
-    /// Reads the current mask and dispositions. Call first thing in `main`, before any handler is
-    /// installed or SIGPIPE ignored (restartd has its own C `main`, so nothing ran before).
+    /// Reads the current mask and dispositions. Call before Rust's start-up code runs (it ignores
+    /// SIGPIPE before `main`): restartd's `main.rs` calls it from an `.init_array` entry.
     pub fn capture() -> Inherited {
         // SAFETY: querying the mask and dispositions with null "new" pointers changes nothing.
         unsafe {

@@ -28,6 +28,7 @@ use crate::process::logfile::LogFile;
 use crate::process::output::Output;
 use crate::process::signals::{self, Inherited, SignalPipe};
 use crate::process::strays;
+use crate::process::trim;
 use crate::records::crashlog::CrashLog;
 use crate::records::instance::Instance;
 use crate::records::state::{self, Proc, StateFile, StateWriter};
@@ -84,6 +85,8 @@ pub struct Supervisor {
     pid1: bool,
     /// `RESTARTD_NAME=NAME`, which the child's tree inherits.
     marker: Vec<u8>,
+    /// Whether the free heap was given back (see `trim`).
+    trimmed: bool,
     rng: u64,
 }
 
@@ -158,6 +161,7 @@ impl Supervisor {
             subreaper: child::is_subreaper(),
             pid1: std::process::id() == 1,
             marker,
+            trimmed: false,
             rng: seed | 1,
         })
     }
@@ -226,6 +230,11 @@ impl Supervisor {
                 PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX)
             }
         };
+        // About to block with the child started: the heap that starting needed goes back, once.
+        if self.family.pid().is_some() && !self.trimmed {
+            trim::give_back();
+            self.trimmed = true;
+        }
         let mut fds = vec![PollFd::new(self.signals.fd(), PollFlags::POLLIN)];
         let monitor_fds = self.monitors.fds();
         let health_at = monitor_fds.health.map(|(fd, events)| {

@@ -524,8 +524,8 @@ pub fn ready_fields(line: &str) -> std::collections::HashMap<String, String> {
         .collect()
 }
 
-/// Asserts that `pid` makes no wakeup for 2 s, once it has settled: restartd wakes once, a
-/// second after its loop went quiet, to give back its startup pages (src/trim.rs).
+/// Asserts that `pid` makes no wakeup for 2 s, once it has settled (its child started, its
+/// first writes done).
 pub fn assert_no_wakeups(pid: i32, what: &str) {
     let switches = || proc_field(pid, "voluntary_ctxt_switches").unwrap();
     let settled = Instant::now() + Duration::from_secs(10);
