@@ -271,3 +271,42 @@ fn issue_17_a_reused_pid_in_state_json_is_not_touched() {
     let _ = bystander.kill();
     let _ = bystander.wait();
 }
+
+/// See: issue 17 (reset, point 1). `reset NAME --crashes` unlinked crashes.jsonl under a running
+/// instance, which went on appending to the deleted file: every later record was lost. The
+/// request now goes through the instance, which removes its files and starts a new one.
+#[test]
+fn issue_17_reset_crashes_on_a_running_instance_keeps_later_records() {
+    let env = Env::new();
+    let _r = env.start(&[
+        "-n",
+        "loop",
+        "--delay",
+        "200ms",
+        "--backoff-factor",
+        "1",
+        "--max-restarts",
+        "unlimited",
+        "--",
+        "sh",
+        "-c",
+        "exit 1",
+    ]);
+    let restarted = |n: u64| move |s: &serde_json::Value| s["restarts"].as_u64() >= Some(n);
+    env.wait_state("loop", "two restarts", restarted(2));
+    let out = env.sub(&["reset", "loop", "--crashes"]);
+    assert_eq!(out.status.code(), Some(0), "{}", env.report());
+    // Every record on disk from here on is of a crash after the reset.
+    let at_reset = env.state("loop")["restarts"].as_u64().unwrap();
+    env.wait_state("loop", "three more restarts", restarted(at_reset + 3));
+    let records = env.records("loop");
+    assert!(
+        records.len() >= 2,
+        "the records written after the reset are in crashes.jsonl: {records:?}\n{}",
+        env.report()
+    );
+    for r in &records {
+        assert!(r["restarts"].as_u64() >= Some(at_reset - 1), "{r}");
+    }
+    assert!(!env.instance("loop").join("crashes.jsonl.1").exists());
+}
