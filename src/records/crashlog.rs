@@ -105,6 +105,20 @@ impl CrashLog {
         }
     }
 
+    /// Removes `crashes.jsonl` and `crashes.jsonl.1` (`reset --crashes` on a running instance)
+    /// and forgets the open file, so the next record starts a new one instead of going on into
+    /// the removed file. `Err` says what could not be removed.
+    pub fn clear(&mut self) -> Result<(), String> {
+        self.file = None;
+        self.size = 0;
+        remove(&self.dir).map_err(|e| {
+            format!(
+                "unable to remove the crash history in {}: {e}",
+                self.dir.display()
+            )
+        })
+    }
+
     fn try_append(&mut self, record: &CrashRecord) -> io::Result<()> {
         let mut line = serde_json::to_vec(record).map_err(io::Error::other)?;
         line.push(b'\n');
@@ -124,6 +138,18 @@ impl CrashLog {
         self.size += line.len() as u64;
         Ok(())
     }
+}
+
+/// Removes the crash files in `dir`; missing ones are fine. Only for the holder of the instance
+/// lock: a running restartd (`CrashLog::clear`), or `reset --crashes` while none runs.
+pub fn remove(dir: &Path) -> io::Result<()> {
+    for file in [FILE, ROTATED] {
+        match fs::remove_file(dir.join(file)) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 /// Bytes read at a time, from the end of a file towards its start.
@@ -415,6 +441,25 @@ pub(crate) mod tests {
         fs::write(dir.path().join(FILE), "a\n").unwrap();
         fs::hard_link(dir.path().join(FILE), dir.path().join(ROTATED)).unwrap();
         assert_eq!(lines(dir.path()), [b"a"]);
+    }
+
+    #[test]
+    fn after_a_clear_the_next_record_starts_a_new_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut log = CrashLog::new(dir.path());
+        log.append(&record("a")).unwrap();
+        fs::write(dir.path().join(ROTATED), "old\n").unwrap();
+        log.clear().unwrap();
+        assert!(!dir.path().join(FILE).exists());
+        assert!(!dir.path().join(ROTATED).exists());
+        log.append(&record("b")).unwrap();
+        let ids: Vec<String> = lines(dir.path())
+            .iter()
+            .map(|l| serde_json::from_slice::<CrashRecord>(l).unwrap().id)
+            .collect();
+        assert_eq!(ids, ["b"]);
+        log.clear().unwrap();
+        log.clear().unwrap();
     }
 
     #[test]
