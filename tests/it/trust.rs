@@ -310,3 +310,88 @@ fn issue_17_reset_crashes_on_a_running_instance_keeps_later_records() {
     }
     assert!(!env.instance("loop").join("crashes.jsonl.1").exists());
 }
+
+/// See: issue 17 (status, point 2). The state file of a restartd that was SIGKILLed still says
+/// `running`, and `status --json` passed that on beside `"running": false`. A state file whose
+/// lock is free reads as `dead` (SPEC §8).
+#[test]
+fn issue_17_a_state_file_whose_restartd_is_gone_reads_as_dead() {
+    let env = Env::new();
+    let mut r = env.start(&["-n", "dead", "--", "sleep", "300"]);
+    // The child is killed when the test ends, should the parent-death signal not take it.
+    env.wait_child("dead");
+    r.signal(libc::SIGKILL);
+    assert_eq!(r.wait_exit(), None);
+    assert_eq!(
+        env.state("dead")["status"],
+        "running",
+        "the file's stale word"
+    );
+
+    let out = env.sub(&["status", "dead", "--json"]);
+    assert_eq!(out.status.code(), Some(3), "{}", env.report());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["running"], false, "{v}");
+    assert_eq!(v["status"], "dead", "{v}");
+
+    let out = env.sub(&["status", "dead"]);
+    assert_eq!(out.status.code(), Some(3), "{}", env.report());
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text.lines().nth(1).unwrap_or_default();
+    assert!(
+        line.contains(&format!("dead (restartd pid {} is gone)", r.pid)),
+        "{text}"
+    );
+
+    let out = env.sub(&["list", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v[0]["status"], "dead", "{v}");
+}
+
+/// See: issue 17 (status, point 3). An instance that has stopped still showed the health of
+/// its last check (`healthy`); the health of an instance that is not running is `-` and null
+/// (SPEC §8).
+#[test]
+fn issue_17_a_stopped_instance_shows_no_health() {
+    let env = Env::new();
+    // The child exits cleanly once restartd has recorded a healthy check.
+    let state = env.instance("checked").join("state.json");
+    let script = format!(
+        "until grep -q '\"health\": \"healthy\"' {}; do sleep 0.02; done",
+        state.display()
+    );
+    let out = env.run(&[
+        "-n",
+        "checked",
+        "--restart",
+        "no",
+        "--health-cmd",
+        "true",
+        "--health-interval",
+        "100ms",
+        "--",
+        "sh",
+        "-c",
+        &script,
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", env.report());
+
+    let out = env.sub(&["status", "checked", "--json"]);
+    assert_eq!(out.status.code(), Some(3), "{}", env.report());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["status"], "exited", "{v}");
+    assert_eq!(v["health"], serde_json::Value::Null, "{v}");
+
+    let out = env.sub(&["status", "checked"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut lines = text.lines();
+    let header = lines.next().unwrap_or_default();
+    let row = lines.next().unwrap_or_default();
+    let column = header.find("HEALTH").expect("a HEALTH column");
+    let health = row
+        .get(column..)
+        .unwrap_or_default()
+        .split_whitespace()
+        .next();
+    assert_eq!(health, Some("-"), "{text}");
+}
