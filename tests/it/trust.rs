@@ -8,7 +8,9 @@ use std::process::Command;
 
 use nix::libc;
 
-use crate::common::{helper, unshare_refused, wait_until, Env, BIN};
+use crate::common::{
+    fill, helper, restartd, unshare_refused, wait_until, Env, Running, Tmpfs, BIN,
+};
 
 /// See: issue 17 (point 1). restartd reaped its child G at once, kept G as the group to clean up
 /// while a leftover lived, and SIGKILLed group G at the stop timeout: by then pid G could belong
@@ -394,4 +396,90 @@ fn issue_17_a_stopped_instance_shows_no_health() {
         .split_whitespace()
         .next();
     assert_eq!(health, Some("-"), "{text}");
+}
+
+/// See: issue 17 (records, point 4). A record that only partly fitted on a full disk stayed in
+/// crashes.jsonl as a fragment, and the next record was glued to it: one line that is not
+/// JSON, two records lost. A failed append is now cut back (SPEC §6).
+#[test]
+fn issue_17_a_partly_written_record_is_cut_back() {
+    let env = Env::new();
+    let mnt = env.state_dir().join("small");
+    let tmpfs = match Tmpfs::mount(&mnt, "1m") {
+        Ok(t) => t,
+        Err(why) => {
+            println!("skipped: unable to mount a tmpfs: {why}");
+            return;
+        }
+    };
+    // Outside the tmpfs: each run of the child says it started, waits for its go, then writes
+    // 16 KiB of stderr (the record's tail, 4 pages) and crashes.
+    let marks = env.state_dir();
+    let script = format!(
+        "n=$RESTARTD_RESTARTS; touch {m}/started-$n; \
+         while [ ! -e {m}/go-$n ]; do sleep 0.02; done; \
+         i=0; while [ $i -lt 8 ]; do printf '%02048d\\n' $i >&2; i=$((i+1)); done; exit 1",
+        m = marks.display()
+    );
+    let mut cmd = restartd();
+    cmd.arg("--state-dir").arg(&tmpfs.path).args([
+        "-n",
+        "small",
+        "--delay",
+        "0",
+        "--max-restarts",
+        "unlimited",
+        "--",
+        "sh",
+        "-c",
+        &script,
+    ]);
+    let mut r = Running::spawn(cmd);
+    let wait_mark = |name: &str| {
+        let path = marks.join(name);
+        assert!(
+            wait_until(name, || path.exists()),
+            "no {name}: {}",
+            r.stderr()
+        );
+    };
+    wait_mark("started-0");
+    // Fill the disk, then free exactly one page: the first record (over 16 KiB) partly fits.
+    let gap = tmpfs.path.join("gap");
+    fs::write(&gap, [0u8; 4096]).unwrap();
+    fill(&tmpfs.path);
+    fs::remove_file(&gap).unwrap();
+    fs::write(marks.join("go-0"), "").unwrap();
+    wait_mark("started-1");
+    assert!(
+        r.stderr().contains("the record is lost"),
+        "the first record did not fit: {}",
+        r.stderr()
+    );
+    // Room again: the second crash's record is written whole.
+    fs::remove_file(tmpfs.path.join("filler")).unwrap();
+    fs::write(marks.join("go-1"), "").unwrap();
+    wait_mark("started-2");
+    r.signal(libc::SIGTERM);
+    assert_eq!(r.wait_exit(), Some(0), "{}", r.stderr());
+
+    let text = fs::read(tmpfs.path.join("small").join("crashes.jsonl")).unwrap();
+    let text = String::from_utf8_lossy(&text);
+    let mut records = 0;
+    for (i, line) in text.lines().enumerate() {
+        let parsed: Result<serde_json::Value, _> = serde_json::from_str(line);
+        assert!(
+            parsed.is_ok(),
+            "line {} of crashes.jsonl is not JSON ({} bytes, {} record starts): {:?}…",
+            i + 1,
+            line.len(),
+            line.matches("{\"id\":").count(),
+            &line[..line.len().min(120)]
+        );
+        records += 1;
+    }
+    assert!(text.ends_with('\n'));
+    assert_eq!(records, 1, "the second crash's record: {text}");
+    drop(r);
+    drop(tmpfs);
 }
