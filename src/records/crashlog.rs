@@ -2,7 +2,8 @@
 //! crash, rotated to `crashes.jsonl.1` past 10 MiB; and reading them back, newest first.
 //!
 //! Writing never stops supervision: a record that cannot be written is reported (once until
-//! writing works again) and the crash is handled anyway. Reading streams over the lines from the
+//! writing works again) and the crash is handled anyway; what part of it reached the file (a
+//! full disk) is cut back, so the next record starts on a line of its own. Reading streams over the lines from the
 //! end and parses only what a query needs, so 100,000 records answer quickly.
 
 use std::fs::{self, File};
@@ -133,9 +134,15 @@ impl CrashLog {
             self.size = 0;
         }
         let file = self.file.as_mut().expect("opened above");
-        file.write_all(&line)?;
-        file.sync_data()?;
-        self.size += line.len() as u64;
+        // The length from the file itself, not `size`: what is cut back is this append only.
+        let before = file.metadata()?.len();
+        if let Err(e) = file.write_all(&line).and_then(|()| file.sync_data()) {
+            // Part of the line may be in the file (a full disk takes what fits): cut it back,
+            // so the next record starts on a line of its own (SPEC §6).
+            let _ = file.set_len(before);
+            return Err(e);
+        }
+        self.size = before + line.len() as u64;
         Ok(())
     }
 }
