@@ -14,9 +14,11 @@ use std::path::{Path, PathBuf};
 
 use nix::libc;
 
-/// Opens a file in the instance directory for writing, mode 0600, never through a symlink.
+/// Opens a file in the instance directory for writing (and reading back, e.g. the end of an
+/// appended file), mode 0600, never through a symlink.
 pub fn open_private(path: &Path, append: bool) -> io::Result<File> {
     OpenOptions::new()
+        .read(true)
         .write(true)
         .create(true)
         .append(append)

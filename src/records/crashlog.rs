@@ -126,12 +126,20 @@ impl CrashLog {
         if self.file.is_none() {
             let file = open_private(&self.dir.join(FILE), true)?;
             self.size = file.metadata()?.len();
+            if !ends_a_line(&file, self.size)? {
+                // A record torn by a crash of restartd (or an append that could not be cut
+                // back): end its line, so this record is one of its own.
+                line.insert(0, b'\n');
+            }
             self.file = Some(file);
         }
         if self.size > 0 && self.size + line.len() as u64 > MAX_SIZE {
             fs::rename(self.dir.join(FILE), self.dir.join(ROTATED))?;
             self.file = Some(open_private(&self.dir.join(FILE), true)?);
             self.size = 0;
+            if line[0] == b'\n' {
+                line.remove(0);
+            }
         }
         let file = self.file.as_mut().expect("opened above");
         // The length from the file itself, not `size`: what is cut back is this append only.
@@ -230,6 +238,16 @@ fn backwards<T>(
         return Ok(ControlFlow::Continue(()));
     }
     Ok(f(carry))
+}
+
+/// Whether the `len` bytes of `file` are empty or end with a newline.
+fn ends_a_line(file: &File, len: u64) -> io::Result<bool> {
+    if len == 0 {
+        return Ok(true);
+    }
+    let mut last = [0u8];
+    file.read_exact_at(&mut last, len - 1)?;
+    Ok(last[0] == b'\n')
 }
 
 fn open_existing(path: &Path) -> io::Result<Option<File>> {
@@ -467,6 +485,22 @@ pub(crate) mod tests {
         assert_eq!(ids, ["b"]);
         log.clear().unwrap();
         log.clear().unwrap();
+    }
+
+    #[test]
+    fn a_torn_last_line_is_ended_before_the_next_record() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join(FILE), "{\"id\":\"torn").unwrap();
+        let mut log = CrashLog::new(dir.path());
+        log.append(&record("a")).unwrap();
+        log.append(&record("b")).unwrap();
+        let text = fs::read_to_string(dir.path().join(FILE)).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 3, "{text}");
+        assert_eq!(lines[0], "{\"id\":\"torn");
+        for (line, id) in lines[1..].iter().zip(["a", "b"]) {
+            assert_eq!(serde_json::from_str::<CrashRecord>(line).unwrap().id, id);
+        }
     }
 
     #[test]
