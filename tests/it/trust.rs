@@ -483,3 +483,103 @@ fn issue_17_a_partly_written_record_is_cut_back() {
     drop(r);
     drop(tmpfs);
 }
+
+/// See: issue 17 (records, point 5). The instance directory was never fsync'd, so after a power
+/// loss a new or just rotated crashes.jsonl could be missing with the records fsync'd into it
+/// (SPEC §6). An fsync cannot be seen from the files, so this watches restartd's system calls
+/// with strace: the directory must be fsync'd after the crash file is created and after the
+/// rotation's rename.
+#[test]
+fn issue_17_the_directory_is_fsynced_after_the_crash_file_is_created_or_rotated() {
+    match Command::new("strace")
+        .args(["-o", "/dev/null", "true"])
+        .output()
+    {
+        Ok(out) if out.status.success() => {}
+        Ok(out) => {
+            let why = String::from_utf8_lossy(&out.stderr);
+            println!("skipped: strace cannot trace here: {}", why.trim());
+            return;
+        }
+        Err(e) => {
+            println!("skipped: strace is not installed ({e}); apt-get install strace");
+            return;
+        }
+    }
+    let env = Env::new();
+    let dir = env.instance("durable");
+    let file = dir.join("crashes.jsonl");
+    // One crash under strace; returns the trace's lines.
+    let traced = |round: &str| {
+        let trace = env.state_dir().join(format!("trace-{round}"));
+        let mut cmd = Command::new("strace");
+        cmd.args(["-f", "-qq", "-y", "-o"])
+            .arg(&trace)
+            .args([
+                "-e",
+                "trace=open,openat,creat,rename,renameat,renameat2,fsync,fdatasync",
+            ])
+            .arg(BIN)
+            .arg("--state-dir")
+            .arg(env.state_dir())
+            .args([
+                "-n",
+                "durable",
+                "--restart",
+                "no",
+                "--",
+                "sh",
+                "-c",
+                "exit 3",
+            ]);
+        for var in ["NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "NO_COLOR"] {
+            cmd.env_remove(var);
+        }
+        let out = env.run_cmd(cmd);
+        assert_eq!(out.status.code(), Some(3), "{round}: {}", env.report());
+        // What touches the instance directory (not the loader's search for libraries).
+        let all = fs::read_to_string(&trace).unwrap();
+        let mine: Vec<&str> = all
+            .lines()
+            .filter(|l| l.contains(&*dir.to_string_lossy()))
+            .collect();
+        mine.join("\n")
+    };
+    // The first system call after `after` that fsyncs the instance directory (`-y` shows an
+    // fd's path as `N</path>`).
+    let dir_synced_after = |trace: &str, after: &dyn Fn(&str) -> bool| {
+        let real = fs::canonicalize(&dir).unwrap();
+        let synced = format!("<{}>", real.display());
+        let lines: Vec<&str> = trace.lines().collect();
+        let Some(at) = lines.iter().position(|l| after(l)) else {
+            panic!("not in the trace:\n{trace}");
+        };
+        lines[at..]
+            .iter()
+            .any(|l| (l.contains(" fsync(") || l.contains(" fdatasync(")) && l.contains(&synced))
+    };
+
+    let trace = traced("create");
+    let created = |l: &str| l.contains(&format!("\"{}\"", file.display())) && l.contains("O_CREAT");
+    assert!(
+        dir_synced_after(&trace, &created),
+        "no fsync of {} after crashes.jsonl was created:\n{trace}",
+        dir.display()
+    );
+
+    // Just under 10 MiB of records: the next one rotates the file.
+    let line = format!("{{\"id\":\"old\",\"pad\":\"{}\"}}\n", "x".repeat(1000));
+    let old = line.repeat((10 << 20) / line.len());
+    fs::write(&file, &old).unwrap();
+    let trace = traced("rotate");
+    assert_eq!(
+        fs::read(dir.join("crashes.jsonl.1")).unwrap(),
+        old.as_bytes()
+    );
+    let renamed = |l: &str| l.contains("rename") && l.contains("crashes.jsonl.1\"");
+    assert!(
+        dir_synced_after(&trace, &renamed),
+        "no fsync of {} after crashes.jsonl was rotated:\n{trace}",
+        dir.display()
+    );
+}
