@@ -1,10 +1,12 @@
 //! `crashes.jsonl`: one crash record per line, appended and fsync'd before restartd acts on the
-//! crash, rotated to `crashes.jsonl.1` past 10 MiB; and reading them back, newest first.
+//! crash, rotated to `crashes.jsonl.1` past 10 MiB; and reading them back, newest first. The
+//! directory is fsync'd after the file is created and after a rotation, so a power loss cannot
+//! take away a file whose records were fsync'd.
 //!
 //! Writing never stops supervision: a record that cannot be written is reported (once until
 //! writing works again) and the crash is handled anyway; what part of it reached the file (a
-//! full disk) is cut back, so the next record starts on a line of its own. Reading streams over the lines from the
-//! end and parses only what a query needs, so 100,000 records answer quickly.
+//! full disk) is cut back, so the next record starts on a line of its own. Reading streams over
+//! the lines from the end and parses only what a query needs, so 100,000 records answer quickly.
 
 use std::fs::{self, File};
 use std::io::{self, Write};
@@ -16,7 +18,7 @@ use std::time::SystemTime;
 use nix::libc;
 use serde::{Deserialize, Serialize};
 
-use crate::base::files::open_private;
+use crate::base::files::{open_private, sync_dir};
 
 pub const FILE: &str = "crashes.jsonl";
 pub const ROTATED: &str = "crashes.jsonl.1";
@@ -126,6 +128,10 @@ impl CrashLog {
         if self.file.is_none() {
             let file = open_private(&self.dir.join(FILE), true)?;
             self.size = file.metadata()?.len();
+            if self.size == 0 {
+                // Just created (or empty): its name must outlive a power loss as its records do.
+                sync_dir(&self.dir)?;
+            }
             if !ends_a_line(&file, self.size)? {
                 // A record torn by a crash of restartd (or an append that could not be cut
                 // back): end its line, so this record is one of its own.
@@ -137,6 +143,8 @@ impl CrashLog {
             fs::rename(self.dir.join(FILE), self.dir.join(ROTATED))?;
             self.file = Some(open_private(&self.dir.join(FILE), true)?);
             self.size = 0;
+            // The rename and the new file, in one directory fsync.
+            sync_dir(&self.dir)?;
             if line[0] == b'\n' {
                 line.remove(0);
             }
