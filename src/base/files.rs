@@ -14,9 +14,11 @@ use std::path::{Path, PathBuf};
 
 use nix::libc;
 
-/// Opens a file in the instance directory for writing, mode 0600, never through a symlink.
+/// Opens a file in the instance directory for writing (and reading back, e.g. the end of an
+/// appended file), mode 0600, never through a symlink.
 pub fn open_private(path: &Path, append: bool) -> io::Result<File> {
     OpenOptions::new()
+        .read(true)
         .write(true)
         .create(true)
         .append(append)
@@ -24,6 +26,16 @@ pub fn open_private(path: &Path, append: bool) -> io::Result<File> {
         .mode(0o600)
         .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
         .open(path)
+}
+
+/// fsyncs the directory `dir`, so that what was created, renamed or removed in it survives a
+/// power loss (fsync(2): syncing a file does not sync the entry that names it).
+pub fn sync_dir(dir: &Path) -> io::Result<()> {
+    OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_DIRECTORY | libc::O_CLOEXEC)
+        .open(dir)?
+        .sync_all()
 }
 
 /// Replaces `path` with `bytes`, so that a reader sees the old content or the new, never a mix:
@@ -142,6 +154,16 @@ mod tests {
             .collect();
         names.sort();
         names
+    }
+
+    #[test]
+    fn a_directory_is_synced_and_a_missing_one_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        sync_dir(dir.path()).unwrap();
+        assert!(sync_dir(&dir.path().join("missing")).is_err());
+        let file = dir.path().join("file");
+        fs::write(&file, "").unwrap();
+        assert!(sync_dir(&file).is_err(), "not a directory");
     }
 
     #[test]

@@ -475,11 +475,17 @@ pub enum Sub {
         dir: StateDir,
     },
     /// Clear an instance's restart window
+    ///
+    /// A running instance is asked over its control socket; a stopped one is changed while
+    /// holding its lock.
     Reset {
         /// Instance name
         #[arg(value_parser = parse_name)]
         name: String,
         /// Also delete the crash history
+        ///
+        /// A running instance removes crashes.jsonl and crashes.jsonl.1 itself and writes the
+        /// next record to a new file.
         #[arg(long)]
         crashes: bool,
         #[command(flatten)]

@@ -14,8 +14,8 @@ use crate::base::exit::code;
 use crate::cli::args::{StateDir, Sub};
 use crate::cli::config;
 use crate::cli::report::{print_table, Row};
-use crate::records::instance;
 use crate::records::state::{self, Loaded};
+use crate::records::{crashlog, instance};
 use crate::run::control::{self, Request};
 
 /// Runs a subcommand; returns the exit status.
@@ -129,17 +129,12 @@ fn reset(state_dir: &Path, name: &str, crashes: bool) -> io::Result<u8> {
         eprintln!("restartd: no instance '{name}' in {}", state_dir.display());
         return Ok(code::NO_SUCH);
     }
-    if crashes {
-        for file in ["crashes.jsonl", "crashes.jsonl.1"] {
-            match std::fs::remove_file(dir.join(file)) {
-                Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
-                _ => {}
-            }
-        }
-    }
     match instance::acquire(state_dir, name) {
         Ok(held) => {
-            // Not running: edit the file while holding the lock.
+            // Not running: edit the files while holding the lock.
+            if crashes {
+                crashlog::remove(&held.dir)?;
+            }
             if let Loaded::Found(mut s) = state::load(&held.dir) {
                 s.recent_restarts.clear();
                 s.updated_at = state::rfc3339(SystemTime::now());
@@ -147,9 +142,11 @@ fn reset(state_dir: &Path, name: &str, crashes: bool) -> io::Result<u8> {
             }
         }
         Err(instance::AcquireError::AlreadyRunning { .. }) => {
-            let reply = control::send(&dir, Request::Reset)?;
+            // Running: the instance holds crashes.jsonl open; it removes the files itself and
+            // starts a new one (SPEC §6), so no later record goes into a removed file.
+            let reply = control::send(&dir, Request::Reset { crashes })?;
             if reply != "ok" {
-                eprintln!("restartd: {name}: {reply}");
+                eprintln!("restartd: {name}: {}", reply.trim_start_matches("error: "));
                 return Ok(code::CANNOT_WORK);
             }
         }

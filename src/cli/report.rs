@@ -70,17 +70,25 @@ impl Row {
             cells[1] = Cell::new(status, Paint::Warn);
             return cells;
         };
-        let (status, paint) = if self.running || s.status.is_final() {
-            let paint = match s.status {
-                Status::Running => Paint::Good,
-                Status::GaveUp => Paint::Bad,
-                Status::Exited | Status::Stopped => Paint::Dim,
-                Status::Starting | Status::Backoff | Status::Stopping => Paint::Warn,
-            };
-            (s.status.as_str(), paint)
-        } else {
+        let (status, paint) = match state::shown_status(s, self.running) {
             // Its restartd is gone: the file's word is stale.
-            ("gone", Paint::Bad)
+            state::DEAD => (
+                format!(
+                    "{} (restartd pid {} is gone)",
+                    state::DEAD,
+                    s.supervisor_pid
+                ),
+                Paint::Bad,
+            ),
+            shown => {
+                let paint = match s.status {
+                    Status::Running => Paint::Good,
+                    Status::GaveUp => Paint::Bad,
+                    Status::Exited | Status::Stopped => Paint::Dim,
+                    Status::Starting | Status::Backoff | Status::Stopping => Paint::Warn,
+                };
+                (shown.to_string(), paint)
+            }
         };
         let live = self.running.then_some(()).and(s.child_pid);
         let pid = live.map_or("-".into(), |p| p.to_string());
@@ -91,9 +99,11 @@ impl Row {
                 fmt_duration(now.duration_since(t).unwrap_or_default())
             });
         let restarts = restarts(s.restarts, s.recent_restarts.len(), s.max_restarts);
-        let health = match (&s.health, s.ready) {
+        // Not running: the last check's word, or READY=1, is no longer true (SPEC §8).
+        let ready = s.ready.filter(|_| self.running);
+        let health = match (state::shown_health(s, self.running), ready) {
             (Some(h), _) => {
-                let paint = match h.as_str() {
+                let paint = match h {
                     "healthy" => Paint::Good,
                     "unhealthy" => Paint::Bad,
                     _ => Paint::Warn,
@@ -120,7 +130,7 @@ impl Row {
         });
         [
             Cell::plain(&self.name),
-            Cell::new(status, paint),
+            Cell::new(&status, paint),
             Cell::plain(&pid),
             Cell::plain(&uptime),
             Cell::plain(&restarts),

@@ -125,6 +125,13 @@ impl Observe {
         *self.crashes.entry(key).or_default() += 1;
     }
 
+    /// The crash history was removed (`reset --crashes`): the counts start again from zero, as
+    /// they would for a restartd started now (a Prometheus counter reset, which `rate()` and
+    /// `increase()` handle).
+    pub fn crashes_cleared(&mut self) {
+        self.crashes.clear();
+    }
+
     /// The state changed: rewrite the metrics file. `Err` only for the first failure in a row.
     pub fn saved(&mut self, state: &StateFile, up: bool) -> Result<(), String> {
         let Some(path) = &self.metrics_file else {

@@ -1,9 +1,12 @@
 //! `crashes.jsonl`: one crash record per line, appended and fsync'd before restartd acts on the
-//! crash, rotated to `crashes.jsonl.1` past 10 MiB; and reading them back, newest first.
+//! crash, rotated to `crashes.jsonl.1` past 10 MiB; and reading them back, newest first. The
+//! directory is fsync'd after the file is created and after a rotation, so a power loss cannot
+//! take away a file whose records were fsync'd.
 //!
 //! Writing never stops supervision: a record that cannot be written is reported (once until
-//! writing works again) and the crash is handled anyway. Reading streams over the lines from the
-//! end and parses only what a query needs, so 100,000 records answer quickly.
+//! writing works again) and the crash is handled anyway; what part of it reached the file (a
+//! full disk) is cut back, so the next record starts on a line of its own. Reading streams over
+//! the lines from the end and parses only what a query needs, so 100,000 records answer quickly.
 
 use std::fs::{self, File};
 use std::io::{self, Write};
@@ -15,7 +18,7 @@ use std::time::SystemTime;
 use nix::libc;
 use serde::{Deserialize, Serialize};
 
-use crate::base::files::open_private;
+use crate::base::files::{open_private, sync_dir};
 
 pub const FILE: &str = "crashes.jsonl";
 pub const ROTATED: &str = "crashes.jsonl.1";
@@ -105,25 +108,71 @@ impl CrashLog {
         }
     }
 
+    /// Removes `crashes.jsonl` and `crashes.jsonl.1` (`reset --crashes` on a running instance)
+    /// and forgets the open file, so the next record starts a new one instead of going on into
+    /// the removed file. `Err` says what could not be removed.
+    pub fn clear(&mut self) -> Result<(), String> {
+        self.file = None;
+        self.size = 0;
+        remove(&self.dir).map_err(|e| {
+            format!(
+                "unable to remove the crash history in {}: {e}",
+                self.dir.display()
+            )
+        })
+    }
+
     fn try_append(&mut self, record: &CrashRecord) -> io::Result<()> {
         let mut line = serde_json::to_vec(record).map_err(io::Error::other)?;
         line.push(b'\n');
         if self.file.is_none() {
             let file = open_private(&self.dir.join(FILE), true)?;
             self.size = file.metadata()?.len();
+            if self.size == 0 {
+                // Just created (or empty): its name must outlive a power loss as its records do.
+                sync_dir(&self.dir)?;
+            }
+            if !ends_a_line(&file, self.size)? {
+                // A record torn by a crash of restartd (or an append that could not be cut
+                // back): end its line, so this record is one of its own.
+                line.insert(0, b'\n');
+            }
             self.file = Some(file);
         }
         if self.size > 0 && self.size + line.len() as u64 > MAX_SIZE {
             fs::rename(self.dir.join(FILE), self.dir.join(ROTATED))?;
             self.file = Some(open_private(&self.dir.join(FILE), true)?);
             self.size = 0;
+            // The rename and the new file, in one directory fsync.
+            sync_dir(&self.dir)?;
+            if line[0] == b'\n' {
+                line.remove(0);
+            }
         }
         let file = self.file.as_mut().expect("opened above");
-        file.write_all(&line)?;
-        file.sync_data()?;
-        self.size += line.len() as u64;
+        // The length from the file itself, not `size`: what is cut back is this append only.
+        let before = file.metadata()?.len();
+        if let Err(e) = file.write_all(&line).and_then(|()| file.sync_data()) {
+            // Part of the line may be in the file (a full disk takes what fits): cut it back,
+            // so the next record starts on a line of its own (SPEC §6).
+            let _ = file.set_len(before);
+            return Err(e);
+        }
+        self.size = before + line.len() as u64;
         Ok(())
     }
+}
+
+/// Removes the crash files in `dir`; missing ones are fine. Only for the holder of the instance
+/// lock: a running restartd (`CrashLog::clear`), or `reset --crashes` while none runs.
+pub fn remove(dir: &Path) -> io::Result<()> {
+    for file in [FILE, ROTATED] {
+        match fs::remove_file(dir.join(file)) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 /// Bytes read at a time, from the end of a file towards its start.
@@ -197,6 +246,16 @@ fn backwards<T>(
         return Ok(ControlFlow::Continue(()));
     }
     Ok(f(carry))
+}
+
+/// Whether the `len` bytes of `file` are empty or end with a newline.
+fn ends_a_line(file: &File, len: u64) -> io::Result<bool> {
+    if len == 0 {
+        return Ok(true);
+    }
+    let mut last = [0u8];
+    file.read_exact_at(&mut last, len - 1)?;
+    Ok(last[0] == b'\n')
 }
 
 fn open_existing(path: &Path) -> io::Result<Option<File>> {
@@ -415,6 +474,41 @@ pub(crate) mod tests {
         fs::write(dir.path().join(FILE), "a\n").unwrap();
         fs::hard_link(dir.path().join(FILE), dir.path().join(ROTATED)).unwrap();
         assert_eq!(lines(dir.path()), [b"a"]);
+    }
+
+    #[test]
+    fn after_a_clear_the_next_record_starts_a_new_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut log = CrashLog::new(dir.path());
+        log.append(&record("a")).unwrap();
+        fs::write(dir.path().join(ROTATED), "old\n").unwrap();
+        log.clear().unwrap();
+        assert!(!dir.path().join(FILE).exists());
+        assert!(!dir.path().join(ROTATED).exists());
+        log.append(&record("b")).unwrap();
+        let ids: Vec<String> = lines(dir.path())
+            .iter()
+            .map(|l| serde_json::from_slice::<CrashRecord>(l).unwrap().id)
+            .collect();
+        assert_eq!(ids, ["b"]);
+        log.clear().unwrap();
+        log.clear().unwrap();
+    }
+
+    #[test]
+    fn a_torn_last_line_is_ended_before_the_next_record() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join(FILE), "{\"id\":\"torn").unwrap();
+        let mut log = CrashLog::new(dir.path());
+        log.append(&record("a")).unwrap();
+        log.append(&record("b")).unwrap();
+        let text = fs::read_to_string(dir.path().join(FILE)).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 3, "{text}");
+        assert_eq!(lines[0], "{\"id\":\"torn");
+        for (line, id) in lines[1..].iter().zip(["a", "b"]) {
+            assert_eq!(serde_json::from_str::<CrashRecord>(line).unwrap().id, id);
+        }
     }
 
     #[test]

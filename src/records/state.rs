@@ -77,16 +77,42 @@ pub struct LastExitJson {
 }
 
 /// The `status NAME --json` object (also `GET /status`): the state file's fields plus
-/// `running`; `{"name", "running"}` without a state file.
+/// `running`; `{"name", "running"}` without a state file. `status` and `health` are as a
+/// reader reports them (`shown_status`, `shown_health`), not as a gone restartd left them.
 pub fn status_json(name: &str, state: Option<&StateFile>, running: bool) -> serde_json::Value {
     let mut value = match state {
         Some(state) => serde_json::to_value(state).unwrap_or(serde_json::Value::Null),
         None => serde_json::json!({ "name": name }),
     };
+    if let (serde_json::Value::Object(map), Some(state)) = (&mut value, state) {
+        map.insert("status".into(), shown_status(state, running).into());
+        map.insert("health".into(), shown_health(state, running).into());
+    }
     if let serde_json::Value::Object(map) = &mut value {
         map.insert("running".into(), running.into());
     }
     value
+}
+
+/// The status a live instance's restartd can no longer report (SPEC §8).
+pub const DEAD: &str = "dead";
+
+/// The status a reader reports: the file's, except that a restartd that is gone (`running`
+/// false: its lock is free) left a status that is no longer true. `starting`, `running`,
+/// `backoff` and `stopping` then read as `dead`; the final ones (`stopped`, `exited`,
+/// `gave-up`) were written on the way out and stay.
+pub fn shown_status(state: &StateFile, running: bool) -> &'static str {
+    if running || state.status.is_final() {
+        state.status.as_str()
+    } else {
+        DEAD
+    }
+}
+
+/// The health a reader reports: none for an instance that is not running, whatever its last
+/// check said (SPEC §8).
+pub fn shown_health(state: &StateFile, running: bool) -> Option<&str> {
+    state.health.as_deref().filter(|_| running)
 }
 
 /// RFC 3339 UTC with milliseconds, e.g. `2026-11-23T10:00:00.123Z`.
@@ -339,6 +365,36 @@ mod tests {
             _ => panic!("not loaded"),
         }
         assert!(!files::temp_path(&dir.path().join(STATE)).unwrap().exists());
+    }
+
+    #[test]
+    fn a_gone_restartds_live_status_reads_as_dead_and_its_health_as_null() {
+        let mut s = sample();
+        s.health = Some("healthy".into());
+        for (status, running, shown) in [
+            (Status::Running, true, "running"),
+            (Status::Running, false, DEAD),
+            (Status::Starting, false, DEAD),
+            (Status::Backoff, false, DEAD),
+            (Status::Stopping, false, DEAD),
+            (Status::Stopped, false, "stopped"),
+            (Status::Exited, false, "exited"),
+            (Status::GaveUp, false, "gave-up"),
+            (Status::GaveUp, true, "gave-up"),
+        ] {
+            s.status = status;
+            let v = status_json("api", Some(&s), running);
+            assert_eq!(v["status"], shown, "{status:?} running={running}");
+            assert_eq!(v["running"], running);
+            let health = if running {
+                "healthy".into()
+            } else {
+                serde_json::Value::Null
+            };
+            assert_eq!(v["health"], health, "{status:?} running={running}");
+        }
+        let v = status_json("api", None, false);
+        assert_eq!(v, serde_json::json!({"name": "api", "running": false}));
     }
 
     #[test]

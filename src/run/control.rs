@@ -1,5 +1,5 @@
 //! The control channel of a running instance: a unix stream socket `control` in the instance
-//! directory, for `stop`, `restart`, `signal` and `reset`.
+//! directory, for `stop`, `restart`, `signal` and `reset` (`reset crashes` for `--crashes`).
 //!
 //! One request line in, one reply line out (`ok` or `error: …`). Only the owner (same uid, or
 //! root) may use it: the directory is 0700, the socket 0600, and the peer's credentials are
@@ -30,7 +30,8 @@ impl Line for Request {
             Request::Stop => "stop\n".into(),
             Request::Restart => "restart\n".into(),
             Request::Signal(sig) => format!("signal {sig}\n"),
-            Request::Reset => "reset\n".into(),
+            Request::Reset { crashes: false } => "reset\n".into(),
+            Request::Reset { crashes: true } => "reset crashes\n".into(),
         }
     }
 
@@ -39,7 +40,8 @@ impl Line for Request {
         let request = match (words.next()?, words.next()) {
             ("stop", None) => Request::Stop,
             ("restart", None) => Request::Restart,
-            ("reset", None) => Request::Reset,
+            ("reset", None) => Request::Reset { crashes: false },
+            ("reset", Some("crashes")) => Request::Reset { crashes: true },
             ("signal", Some(n)) => Request::Signal(n.parse().ok()?),
             _ => return None,
         };
@@ -227,12 +229,21 @@ mod tests {
         for r in [
             Request::Stop,
             Request::Restart,
-            Request::Reset,
+            Request::Reset { crashes: false },
+            Request::Reset { crashes: true },
             Request::Signal(10),
         ] {
             assert_eq!(Request::parse(&r.line()), Some(r));
         }
-        for junk in ["", "stop now", "signal", "signal x", "halt"] {
+        for junk in [
+            "",
+            "stop now",
+            "signal",
+            "signal x",
+            "halt",
+            "reset all",
+            "reset crashes now",
+        ] {
             assert_eq!(Request::parse(junk), None, "{junk:?}");
         }
     }

@@ -500,6 +500,20 @@ impl Supervisor {
                     &mut self.log,
                     self.observe.as_mut(),
                 ),
+                Action::ClearCrashes => match self.recorder.clear_crashes() {
+                    Ok(()) => {
+                        if let Some(observe) = &mut self.observe {
+                            observe.crashes_cleared();
+                        }
+                    }
+                    Err(problem) => {
+                        self.log.warn(&problem);
+                        // The requester hears it; the machine's `Ok` that follows finds no one.
+                        if let Some(p) = pending.take() {
+                            p.error(&problem);
+                        }
+                    }
+                },
                 Action::SaveState => self.recorder.changed(),
                 Action::Unexpected(msg) => self.log.warn(&msg),
                 Action::Exit(code) => {
@@ -525,7 +539,12 @@ impl Supervisor {
             (Reply::Ok, request) => {
                 match request {
                     Request::Restart => self.log.info("restart requested"),
-                    Request::Reset => self.log.info("restart window cleared on request"),
+                    Request::Reset { crashes: false } => {
+                        self.log.info("restart window cleared on request")
+                    }
+                    Request::Reset { crashes: true } => self
+                        .log
+                        .info("restart window and crash history cleared on request"),
                     Request::Stop | Request::Signal(_) => {}
                 }
                 pending.ok();

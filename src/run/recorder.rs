@@ -205,6 +205,12 @@ impl Recorder {
         }
     }
 
+    /// `reset --crashes` on the running instance: removes the crash files; the next record
+    /// starts a new `crashes.jsonl`. `Err` says what could not be removed.
+    pub fn clear_crashes(&mut self) -> Result<(), String> {
+        self.crash_log.clear()
+    }
+
     /// Saves `state.json` if it changed, and tells `--metrics-file`.
     pub fn save_if_dirty(
         &mut self,

@@ -78,7 +78,10 @@ pub enum Request {
     Stop,
     Restart,
     Signal(i32),
-    Reset,
+    /// Clear the restart window; with `crashes`, the crash history too (`reset --crashes`).
+    Reset {
+        crashes: bool,
+    },
 }
 
 /// What the event loop observed.
@@ -283,6 +286,9 @@ pub enum Action {
     Ended(EndReport),
     /// `state.json` changed.
     SaveState,
+    /// Remove `crashes.jsonl` and `crashes.jsonl.1`; the next record starts a new file. The
+    /// running instance does it, not the `reset` subcommand, since it holds the file open.
+    ClearCrashes,
     /// An input that cannot happen in this state; logged, otherwise ignored.
     Unexpected(String),
     /// Exit restartd with this status.

@@ -377,9 +377,15 @@ impl Machine {
             (S::Cleanup { .. } | S::Backoff { .. }, I::Signal { signal: SIGTSTP }) => {
                 vec![Action::SuspendSelf]
             }
-            (_, I::Request(Request::Reset)) => {
+            (_, I::Request(Request::Reset { crashes })) => {
                 self.window.clear();
-                vec![Action::Reply(Reply::Ok), Action::SaveState]
+                // The files go before the answer: once `reset` returns, they are gone.
+                let mut actions = Vec::new();
+                if crashes {
+                    actions.push(Action::ClearCrashes);
+                }
+                actions.extend([Action::Reply(Reply::Ok), Action::SaveState]);
+                actions
             }
             (S::Done(_), I::Request(Request::Stop)) => vec![Action::Reply(Reply::WhenStopped)],
             (S::Done(_), I::Request(Request::Restart)) => self.cannot_restart(),

@@ -562,3 +562,59 @@ pub fn unshare_refused() -> Option<String> {
         }
     }
 }
+
+/// A tmpfs mounted by the test, unmounted when dropped (also when the test fails).
+pub struct Tmpfs {
+    pub path: PathBuf,
+}
+
+impl Tmpfs {
+    /// Mounts a tmpfs of `size` at `path`; `Err` says why it could not.
+    pub fn mount(path: &Path, size: &str) -> Result<Tmpfs, String> {
+        fs::create_dir_all(path).unwrap();
+        let out = Command::new("mount")
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={size},mode=0700"),
+                "tmpfs",
+            ])
+            .arg(path)
+            .output()
+            .map_err(|e| format!("unable to run mount: {e}"))?;
+        if !out.status.success() {
+            return Err(String::from_utf8_lossy(&out.stderr).trim().to_string());
+        }
+        Ok(Tmpfs {
+            path: path.to_path_buf(),
+        })
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let out = Command::new("umount").arg(&self.path).output();
+        if !out.as_ref().is_ok_and(|o| o.status.success()) {
+            // Something still holds it: detach it so it goes once free.
+            let _ = Command::new("umount").arg("-l").arg(&self.path).status();
+        }
+    }
+}
+
+/// Fills the filesystem holding `dir` until a write fails with ENOSPC.
+pub fn fill(dir: &Path) {
+    use std::io::Write;
+    let mut f = fs::File::create(dir.join("filler")).unwrap();
+    let block = vec![0u8; 64 * 1024];
+    loop {
+        match f.write(&block) {
+            Ok(0) => break,
+            Ok(_) => {}
+            Err(e) if e.raw_os_error() == Some(nix::libc::ENOSPC) => break,
+            Err(e) => panic!("filling {}: {e}", dir.display()),
+        }
+    }
+    // Small writes too, until not one byte fits.
+    while f.write(&[0u8; 512]).is_ok_and(|n| n > 0) {}
+}

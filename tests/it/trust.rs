@@ -8,7 +8,9 @@ use std::process::Command;
 
 use nix::libc;
 
-use crate::common::{helper, unshare_refused, wait_until, Env, BIN};
+use crate::common::{
+    fill, helper, restartd, unshare_refused, wait_until, Env, Running, Tmpfs, BIN,
+};
 
 /// See: issue 17 (point 1). restartd reaped its child G at once, kept G as the group to clean up
 /// while a leftover lived, and SIGKILLed group G at the stop timeout: by then pid G could belong
@@ -343,5 +345,315 @@ fn issue_17_as_pid_1_a_foreign_orphan_is_reaped_but_never_a_leftover() {
         alive.status.success(),
         "the foreign orphan was signalled at the cleanup: {}",
         r.stderr()
+    );
+}
+
+/// See: issue 17 (reset, point 1). `reset NAME --crashes` unlinked crashes.jsonl under a running
+/// instance, which went on appending to the deleted file: every later record was lost. The
+/// request now goes through the instance, which removes its files and starts a new one.
+#[test]
+fn issue_17_reset_crashes_on_a_running_instance_keeps_later_records() {
+    let env = Env::new();
+    let _r = env.start(&[
+        "-n",
+        "loop",
+        "--delay",
+        "200ms",
+        "--backoff-factor",
+        "1",
+        "--max-restarts",
+        "unlimited",
+        "--",
+        "sh",
+        "-c",
+        "exit 1",
+    ]);
+    let restarted = |n: u64| move |s: &serde_json::Value| s["restarts"].as_u64() >= Some(n);
+    env.wait_state("loop", "two restarts", restarted(2));
+    let out = env.sub(&["reset", "loop", "--crashes"]);
+    assert_eq!(out.status.code(), Some(0), "{}", env.report());
+    // Every record on disk from here on is of a crash after the reset.
+    let at_reset = env.state("loop")["restarts"].as_u64().unwrap();
+    env.wait_state("loop", "three more restarts", restarted(at_reset + 3));
+    let records = env.records("loop");
+    assert!(
+        records.len() >= 2,
+        "the records written after the reset are in crashes.jsonl: {records:?}\n{}",
+        env.report()
+    );
+    for r in &records {
+        assert!(r["restarts"].as_u64() >= Some(at_reset - 1), "{r}");
+    }
+    assert!(!env.instance("loop").join("crashes.jsonl.1").exists());
+}
+
+/// See: issue 17 (status, point 2). The state file of a restartd that was SIGKILLed still says
+/// `running`, and `status --json` passed that on beside `"running": false`. A state file whose
+/// lock is free reads as `dead` (SPEC §8).
+#[test]
+fn issue_17_a_state_file_whose_restartd_is_gone_reads_as_dead() {
+    let env = Env::new();
+    let mut r = env.start(&["-n", "dead", "--", "sleep", "300"]);
+    // The child is killed when the test ends, should the parent-death signal not take it.
+    env.wait_child("dead");
+    r.signal(libc::SIGKILL);
+    assert_eq!(r.wait_exit(), None);
+    assert_eq!(
+        env.state("dead")["status"],
+        "running",
+        "the file's stale word"
+    );
+
+    let out = env.sub(&["status", "dead", "--json"]);
+    assert_eq!(out.status.code(), Some(3), "{}", env.report());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["running"], false, "{v}");
+    assert_eq!(v["status"], "dead", "{v}");
+
+    let out = env.sub(&["status", "dead"]);
+    assert_eq!(out.status.code(), Some(3), "{}", env.report());
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text.lines().nth(1).unwrap_or_default();
+    assert!(
+        line.contains(&format!("dead (restartd pid {} is gone)", r.pid)),
+        "{text}"
+    );
+
+    let out = env.sub(&["list", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v[0]["status"], "dead", "{v}");
+}
+
+/// See: issue 17 (status, point 3). An instance that has stopped still showed the health of
+/// its last check (`healthy`); the health of an instance that is not running is `-` and null
+/// (SPEC §8).
+#[test]
+fn issue_17_a_stopped_instance_shows_no_health() {
+    let env = Env::new();
+    // The child exits cleanly once restartd has recorded a healthy check.
+    let state = env.instance("checked").join("state.json");
+    let script = format!(
+        "until grep -q '\"health\": \"healthy\"' {}; do sleep 0.02; done",
+        state.display()
+    );
+    let out = env.run(&[
+        "-n",
+        "checked",
+        "--restart",
+        "no",
+        "--health-cmd",
+        "true",
+        "--health-interval",
+        "100ms",
+        "--",
+        "sh",
+        "-c",
+        &script,
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", env.report());
+
+    let out = env.sub(&["status", "checked", "--json"]);
+    assert_eq!(out.status.code(), Some(3), "{}", env.report());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["status"], "exited", "{v}");
+    assert_eq!(v["health"], serde_json::Value::Null, "{v}");
+
+    let out = env.sub(&["status", "checked"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut lines = text.lines();
+    let header = lines.next().unwrap_or_default();
+    let row = lines.next().unwrap_or_default();
+    let column = header.find("HEALTH").expect("a HEALTH column");
+    let health = row
+        .get(column..)
+        .unwrap_or_default()
+        .split_whitespace()
+        .next();
+    assert_eq!(health, Some("-"), "{text}");
+}
+
+/// See: issue 17 (records, point 4). A record that only partly fitted on a full disk stayed in
+/// crashes.jsonl as a fragment, and the next record was glued to it: one line that is not
+/// JSON, two records lost. A failed append is now cut back (SPEC §6).
+#[test]
+fn issue_17_a_partly_written_record_is_cut_back() {
+    let env = Env::new();
+    let mnt = env.state_dir().join("small");
+    let tmpfs = match Tmpfs::mount(&mnt, "1m") {
+        Ok(t) => t,
+        Err(why) => {
+            println!("skipped: unable to mount a tmpfs: {why}");
+            return;
+        }
+    };
+    // Outside the tmpfs: each run of the child says it started, waits for its go, then writes
+    // 16 KiB of stderr (the record's tail, 4 pages) and crashes.
+    let marks = env.state_dir();
+    let script = format!(
+        "n=$RESTARTD_RESTARTS; touch {m}/started-$n; \
+         while [ ! -e {m}/go-$n ]; do sleep 0.02; done; \
+         i=0; while [ $i -lt 8 ]; do printf '%02048d\\n' $i >&2; i=$((i+1)); done; exit 1",
+        m = marks.display()
+    );
+    let mut cmd = restartd();
+    cmd.arg("--state-dir").arg(&tmpfs.path).args([
+        "-n",
+        "small",
+        "--delay",
+        "0",
+        "--max-restarts",
+        "unlimited",
+        "--",
+        "sh",
+        "-c",
+        &script,
+    ]);
+    let mut r = Running::spawn(cmd);
+    let wait_mark = |name: &str| {
+        let path = marks.join(name);
+        assert!(
+            wait_until(name, || path.exists()),
+            "no {name}: {}",
+            r.stderr()
+        );
+    };
+    wait_mark("started-0");
+    // Fill the disk, then free exactly one page: the first record (over 16 KiB) partly fits.
+    let gap = tmpfs.path.join("gap");
+    fs::write(&gap, [0u8; 4096]).unwrap();
+    fill(&tmpfs.path);
+    fs::remove_file(&gap).unwrap();
+    fs::write(marks.join("go-0"), "").unwrap();
+    wait_mark("started-1");
+    assert!(
+        r.stderr().contains("the record is lost"),
+        "the first record did not fit: {}",
+        r.stderr()
+    );
+    // Room again: the second crash's record is written whole.
+    fs::remove_file(tmpfs.path.join("filler")).unwrap();
+    fs::write(marks.join("go-1"), "").unwrap();
+    wait_mark("started-2");
+    r.signal(libc::SIGTERM);
+    assert_eq!(r.wait_exit(), Some(0), "{}", r.stderr());
+
+    let text = fs::read(tmpfs.path.join("small").join("crashes.jsonl")).unwrap();
+    let text = String::from_utf8_lossy(&text);
+    let mut records = 0;
+    for (i, line) in text.lines().enumerate() {
+        let parsed: Result<serde_json::Value, _> = serde_json::from_str(line);
+        assert!(
+            parsed.is_ok(),
+            "line {} of crashes.jsonl is not JSON ({} bytes, {} record starts): {:?}…",
+            i + 1,
+            line.len(),
+            line.matches("{\"id\":").count(),
+            &line[..line.len().min(120)]
+        );
+        records += 1;
+    }
+    assert!(text.ends_with('\n'));
+    assert_eq!(records, 1, "the second crash's record: {text}");
+    drop(r);
+    drop(tmpfs);
+}
+
+/// See: issue 17 (records, point 5). The instance directory was never fsync'd, so after a power
+/// loss a new or just rotated crashes.jsonl could be missing with the records fsync'd into it
+/// (SPEC §6). An fsync cannot be seen from the files, so this watches restartd's system calls
+/// with strace: the directory must be fsync'd after the crash file is created and after the
+/// rotation's rename.
+#[test]
+fn issue_17_the_directory_is_fsynced_after_the_crash_file_is_created_or_rotated() {
+    match Command::new("strace")
+        .args(["-o", "/dev/null", "true"])
+        .output()
+    {
+        Ok(out) if out.status.success() => {}
+        Ok(out) => {
+            let why = String::from_utf8_lossy(&out.stderr);
+            println!("skipped: strace cannot trace here: {}", why.trim());
+            return;
+        }
+        Err(e) => {
+            println!("skipped: strace is not installed ({e}); apt-get install strace");
+            return;
+        }
+    }
+    let env = Env::new();
+    let dir = env.instance("durable");
+    let file = dir.join("crashes.jsonl");
+    // One crash under strace; returns the trace's lines.
+    let traced = |round: &str| {
+        let trace = env.state_dir().join(format!("trace-{round}"));
+        let mut cmd = Command::new("strace");
+        cmd.args(["-f", "-qq", "-y", "-o"])
+            .arg(&trace)
+            .args([
+                "-e",
+                "trace=open,openat,creat,rename,renameat,renameat2,fsync,fdatasync",
+            ])
+            .arg(BIN)
+            .arg("--state-dir")
+            .arg(env.state_dir())
+            .args([
+                "-n",
+                "durable",
+                "--restart",
+                "no",
+                "--",
+                "sh",
+                "-c",
+                "exit 3",
+            ]);
+        for var in ["NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "NO_COLOR"] {
+            cmd.env_remove(var);
+        }
+        let out = env.run_cmd(cmd);
+        assert_eq!(out.status.code(), Some(3), "{round}: {}", env.report());
+        // What touches the instance directory (not the loader's search for libraries).
+        let all = fs::read_to_string(&trace).unwrap();
+        let mine: Vec<&str> = all
+            .lines()
+            .filter(|l| l.contains(&*dir.to_string_lossy()))
+            .collect();
+        mine.join("\n")
+    };
+    // The first system call after `after` that fsyncs the instance directory (`-y` shows an
+    // fd's path as `N</path>`).
+    let dir_synced_after = |trace: &str, after: &dyn Fn(&str) -> bool| {
+        let real = fs::canonicalize(&dir).unwrap();
+        let synced = format!("<{}>", real.display());
+        let lines: Vec<&str> = trace.lines().collect();
+        let Some(at) = lines.iter().position(|l| after(l)) else {
+            panic!("not in the trace:\n{trace}");
+        };
+        lines[at..]
+            .iter()
+            .any(|l| (l.contains(" fsync(") || l.contains(" fdatasync(")) && l.contains(&synced))
+    };
+
+    let trace = traced("create");
+    let created = |l: &str| l.contains(&format!("\"{}\"", file.display())) && l.contains("O_CREAT");
+    assert!(
+        dir_synced_after(&trace, &created),
+        "no fsync of {} after crashes.jsonl was created:\n{trace}",
+        dir.display()
+    );
+
+    // Just under 10 MiB of records: the next one rotates the file.
+    let line = format!("{{\"id\":\"old\",\"pad\":\"{}\"}}\n", "x".repeat(1000));
+    let old = line.repeat((10 << 20) / line.len());
+    fs::write(&file, &old).unwrap();
+    let trace = traced("rotate");
+    assert_eq!(
+        fs::read(dir.join("crashes.jsonl.1")).unwrap(),
+        old.as_bytes()
+    );
+    let renamed = |l: &str| l.contains("rename") && l.contains("crashes.jsonl.1\"");
+    assert!(
+        dir_synced_after(&trace, &renamed),
+        "no fsync of {} after crashes.jsonl was rotated:\n{trace}",
+        dir.display()
     );
 }

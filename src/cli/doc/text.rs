@@ -41,7 +41,10 @@ pub const VALUES: &str =
 pub const SUBCOMMANDS_INTRO: &str =
     "Every subcommand accepts `--state-dir DIR`; without it, the state directory is found as \
      for a run (see FILES). A state file whose restartd is gone (its lock is free) reads as not \
-     running, whatever it says.";
+     running, whatever it says: `running` is false, a `status` of `starting`, `running`, \
+     `backoff` or `stopping` reads as `dead` (in the table: `dead (restartd pid P is gone)`), \
+     and `status NAME` exits 3. The health of an instance that is not running is `-` in the \
+     table and null in JSON.";
 
 /// The causes of an end: the columns of the restart table (a short head, then the long form
 /// listed under it), with the `policy::Cause` each stands for.
@@ -212,12 +215,16 @@ pub const FILES: &[(&str, &str)] = &[
         "crashes.jsonl, crashes.jsonl.1",
         "One crash record a line for every end of the child except a clean exit and a stop \
          that was asked for; appended and fsync'd before restartd acts on the crash, rotated \
-         past 10 MiB. Fields below.",
+         past 10 MiB. An append that fails part way (a full disk) is cut back, so the next \
+         record starts on a line of its own; the directory is fsync'd after the file is \
+         created or rotated. `restartd reset NAME --crashes` on a running instance goes \
+         through the instance, which removes the files and starts a new one: no later record \
+         is lost. Fields below.",
     ),
     (
         "control",
-        "A unix socket for `stop`, `restart`, `signal` and `reset`; only the owner's uid may \
-         use it.",
+        "A unix socket for `stop`, `restart`, `signal` and `reset` (one request line, one \
+         reply line); only the owner's uid may use it.",
     ),
     (
         "notify",
@@ -409,8 +416,9 @@ pub const JSON_SCHEMAS: &[(&str, &str)] = &[
     (
         "status NAME --json",
         "One object: every field of `state.json` (see FILES) plus `running` (true when the \
-         instance's restartd holds its lock). An instance without a readable state file is \
-         {\"name\": NAME, \"running\": BOOL}.",
+         instance's restartd holds its lock). When it does not, `status` is \"dead\" where the \
+         file says `starting`, `running`, `backoff` or `stopping`, and `health` is null. An \
+         instance without a readable state file is {\"name\": NAME, \"running\": BOOL}.",
     ),
     (
         "status --json, list --json",

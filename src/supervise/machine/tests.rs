@@ -495,7 +495,8 @@ fn every_status_handles_every_input() {
             Input::Signal {
                 signal: nix::libc::SIGTSTP,
             },
-            Input::Request(Request::Reset),
+            Input::Request(Request::Reset { crashes: false }),
+            Input::Request(Request::Reset { crashes: true }),
             Input::Request(Request::Stop),
             Input::Request(Request::Signal(1)),
             Input::Leftovers { alive: true },
@@ -725,4 +726,38 @@ fn a_clean_end_that_meets_the_window_limit_is_recorded_as_a_give_up() {
     assert_eq!(r.outcome.action(), "give-up");
     assert!(r.crash, "a give-up always gets a record");
     assert_eq!(actions.last(), Some(&Action::Exit(0)));
+}
+
+/// `reset` clears the window in every state; `reset --crashes` has the loop remove the crash
+/// files before the answer, so that they are gone when `restartd reset` returns.
+#[test]
+fn a_reset_clears_the_window_and_with_crashes_the_crash_files_first() {
+    let mut sim = Sim::new(settings(RestartPolicy::Always), Some(5));
+    sim.start();
+    sim.end(CRASH);
+    sim.step();
+    assert_eq!(sim.m.window().times().count(), 1);
+    assert_eq!(
+        sim.feed(Input::Request(Request::Reset { crashes: false })),
+        vec![Action::Reply(Reply::Ok), Action::SaveState]
+    );
+    assert_eq!(sim.m.window().times().count(), 0);
+    sim.end(CRASH);
+    sim.step();
+    sim.end(CRASH);
+    assert_eq!(sim.m.window().times().count(), 1);
+    assert_eq!(
+        sim.feed(Input::Request(Request::Reset { crashes: true })),
+        vec![
+            Action::ClearCrashes,
+            Action::Reply(Reply::Ok),
+            Action::SaveState
+        ]
+    );
+    assert_eq!(sim.m.window().times().count(), 0);
+    assert_eq!(
+        sim.m.status(),
+        Status::Backoff,
+        "a reset changes nothing else"
+    );
 }
