@@ -140,8 +140,14 @@ pub const PROCESSES: &str =
      inherited (SIGPIPE included). When the child ends, \
      what is left of its process group and of its reparented descendants gets the stop signal, \
      then SIGKILL after `--stop-timeout`, before the next start: a restarted server never \
-     finds its port still held. `restartd stop` and the stops restartd decides itself use \
-     `--stop-signal`.";
+     finds its port still held. Hooks and health checks are restartd's own and never part of \
+     that cleanup. The child is reaped only once its group's cleanup is over, so its group id \
+     cannot be reused meanwhile: restartd never signals a process that is not its own. As \
+     PID 1, only the child's tree (its process group, or processes that inherited \
+     RESTARTD_NAME) counts as left over; other orphans are reaped, never signalled. A child \
+     left running by a restartd that was killed (named in `state.json`'s `leftovers` by pid \
+     and start time) is stopped by the next restartd before it starts its own. \
+     `restartd stop` and the stops restartd decides itself use `--stop-signal`.";
 
 /// EXIT STATUS of a run.
 pub const EXIT_STATUS: &[(&str, &str)] = &[
@@ -207,7 +213,8 @@ pub const FILES: &[(&str, &str)] = &[
     ),
     (
         "state.json",
-        "What the instance is doing, replaced atomically (write, fsync, rename) at every change. \
+        "What the instance is doing, replaced atomically (write, rename) at every change, fsync'd \
+         first when the change records a restart, a give-up or a reset. \
          An unreadable file is reported, moved aside to `state.json.corrupt` and replaced; it \
          never stops supervision. Fields below.",
     ),
@@ -283,6 +290,12 @@ pub const STATE_FIELDS: &[(&str, &str)] = &[
         "the `--label KEY=VALUE`s as an object, `{}` without",
     ),
     ("updated_at", "when the file was written"),
+    (
+        "leftovers",
+        "the processes of the child's tree restartd knows of (the running child, the \
+         descendants it adopted), each `{pid, start_time}` (clock ticks since boot), so that the \
+         next restartd stops what a killed one left running",
+    ),
 ];
 
 /// FILES, before the crash record fields.
