@@ -21,7 +21,7 @@ use restartd::cli::args::{Cli, RunArgs};
 use restartd::observe::access::read_token_file;
 use restartd::records::instance::AcquireError;
 use restartd::{
-    cli::commands, cli::config, process::child, process::signals, records::instance,
+    cli::commands, cli::config, process::procs, process::signals, records::instance,
     run::event_loop,
 };
 
@@ -74,7 +74,7 @@ fn run(args: RunArgs, inherited: signals::Inherited) -> u8 {
         }
         Err(AcquireError::Unusable(e)) => return cannot_work(format_args!("{e:#}")),
     };
-    if let Err(e) = child::become_subreaper() {
+    if let Err(e) = procs::become_subreaper() {
         eprintln!("restartd: unable to become a child subreaper: {e}; orphans will not be reaped");
     }
     let signals = match signals::install() {

@@ -23,6 +23,7 @@ use crate::base::exit::ProcessEnd;
 use crate::base::files;
 use crate::base::values::{fmt_duration, HealthUrl};
 use crate::process::child::{self, Exec, Output};
+use crate::process::procs;
 use crate::process::signals::Inherited;
 
 /// `state.json`'s `health`.
@@ -127,7 +128,7 @@ impl Health {
 
     fn cancel(&mut self) {
         if let Some(Check::Command { pid, .. }) = self.check.take() {
-            child::signal_group(pid, libc::SIGKILL);
+            procs::signal_group(pid, libc::SIGKILL);
             // Reaped by the loop like any child; `owns` no longer claims it, so it is an orphan.
         }
     }
@@ -164,7 +165,7 @@ impl Health {
     pub fn tick(&mut self, now: Instant) -> Option<Event> {
         match &self.check {
             Some(Check::Command { deadline, pid, .. }) if *deadline <= now => {
-                child::signal_group(*pid, libc::SIGKILL);
+                procs::signal_group(*pid, libc::SIGKILL);
                 self.check = None;
                 self.finish(false, self.timed_out(), now)
             }

@@ -72,7 +72,7 @@ pub fn rss_of(group: i32, others: &[i32]) -> u64 {
         .chain(
             others
                 .iter()
-                .filter_map(|&p| crate::process::child::group_of(p)),
+                .filter_map(|&p| crate::process::procs::group_of(p)),
         )
         .collect();
     let Ok(entries) = std::fs::read_dir("/proc") else {

@@ -20,12 +20,8 @@ use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 
-use nix::errno::Errno;
 use nix::libc;
-use nix::sys::signal::{kill, killpg, Signal};
-use nix::unistd::Pid;
 
-use crate::base::exit::ProcessEnd;
 use crate::process::signals::Inherited;
 
 /// A started child.
@@ -407,218 +403,6 @@ fn child_setup(plan: &Plan) -> io::Result<()> {
     plan.inherited.restore()
 }
 
-/// One reaped process: its pid, how it ended and what it used.
-pub struct Reaped {
-    pub pid: i32,
-    pub end: ProcessEnd,
-    pub usage: Usage,
-}
-
-/// What a reaped process used, from `wait4(2)`'s rusage.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Usage {
-    pub max_rss_kb: u64,
-    pub user_cpu_ms: u64,
-    pub sys_cpu_ms: u64,
-}
-
-impl Usage {
-    fn from_rusage(ru: &libc::rusage) -> Usage {
-        let ms = |tv: libc::timeval| (tv.tv_sec as u64) * 1000 + (tv.tv_usec as u64) / 1000;
-        Usage {
-            max_rss_kb: ru.ru_maxrss.max(0) as u64,
-            user_cpu_ms: ms(ru.ru_utime),
-            sys_cpu_ms: ms(ru.ru_stime),
-        }
-    }
-}
-
-/// Reaps one ended child of restartd without blocking; `None` when there is none. Only while
-/// restartd holds no child unreaped on purpose (see `peek_end`): `wait4(-1)` takes any child.
-pub fn reap() -> Option<Reaped> {
-    wait_for(-1)
-}
-
-/// Reaps child `pid` if it has ended, without blocking.
-pub fn reap_pid(pid: i32) -> Option<Reaped> {
-    wait_for(pid)
-}
-
-fn wait_for(which: i32) -> Option<Reaped> {
-    loop {
-        let mut status = 0;
-        // SAFETY: rusage is plain data that wait4 fills in.
-        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-        // SAFETY: valid pointers to locals.
-        let pid = unsafe { libc::wait4(which, &mut status, libc::WNOHANG, &mut usage) };
-        match pid {
-            0 => return None,
-            -1 if Errno::last() == Errno::EINTR => continue,
-            -1 => return None,
-            pid => match ProcessEnd::from_wait_status(status) {
-                Some(end) => {
-                    return Some(Reaped {
-                        pid,
-                        end,
-                        usage: Usage::from_rusage(&usage),
-                    })
-                }
-                None => continue,
-            },
-        }
-    }
-}
-
-/// How child `pid` ended, if it has, and what it used, without reaping it
-/// (`waitid(P_PID, pid, WEXITED | WNOHANG | WNOWAIT)`): the zombie keeps its pid, so the process
-/// group it led cannot be reused while restartd may still signal that group (SPEC §10).
-pub fn peek_end(pid: i32) -> Option<(ProcessEnd, Usage)> {
-    loop {
-        // SAFETY: siginfo_t and rusage are plain data the kernel fills in.
-        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
-        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-        // The raw system call: glibc's waitid has no rusage argument, the kernel's has (and fills
-        // it for WNOWAIT too, as wait4 would at the reap).
-        // SAFETY: valid pointers to locals, flags that only query.
-        let r = unsafe {
-            libc::syscall(
-                libc::SYS_waitid,
-                libc::P_PID,
-                pid,
-                &mut info as *mut libc::siginfo_t,
-                libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
-                &mut usage as *mut libc::rusage,
-            )
-        };
-        if r == -1 {
-            if Errno::last() == Errno::EINTR {
-                continue;
-            }
-            return None;
-        }
-        // SAFETY: waitid filled a SIGCHLD siginfo (or left it zeroed: no child has ended).
-        let (got, status) = unsafe { (info.si_pid(), info.si_status()) };
-        if got == 0 {
-            return None;
-        }
-        let end = match info.si_code {
-            libc::CLD_EXITED => ProcessEnd::Exited(status),
-            libc::CLD_KILLED => ProcessEnd::Signaled {
-                signal: status,
-                core_dumped: false,
-            },
-            libc::CLD_DUMPED => ProcessEnd::Signaled {
-                signal: status,
-                core_dumped: true,
-            },
-            _ => return None,
-        };
-        return Some((end, Usage::from_rusage(&usage)));
-    }
-}
-
-/// Makes restartd the reaper of orphaned descendants (PR_SET_CHILD_SUBREAPER).
-pub fn become_subreaper() -> io::Result<()> {
-    nix::sys::prctl::set_child_subreaper(true).map_err(io::Error::from)
-}
-
-/// When process `pid` started: `/proc/PID/stat` field 22, in clock ticks since boot. With the
-/// pid it names one process: a reused pid comes with another start time.
-pub fn start_time(pid: i32) -> Option<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The command name may hold spaces and parentheses: fields follow the last ')', from
-    // field 3 (state) on; the start time is field 22.
-    stat[stat.rfind(')')? + 1..]
-        .split_whitespace()
-        .nth(19)?
-        .parse()
-        .ok()
-}
-
-/// Whether the environment `pid` was started with holds the line `var` (`KEY=VALUE`).
-pub fn environ_has(pid: i32, var: &[u8]) -> bool {
-    std::fs::read(format!("/proc/{pid}/environ"))
-        .is_ok_and(|env| env.split(|&b| b == 0).any(|line| line == var))
-}
-
-/// Whether restartd is a child subreaper.
-pub fn is_subreaper() -> bool {
-    nix::sys::prctl::get_child_subreaper().unwrap_or(false)
-}
-
-/// Sends `sig` to process group `pgid`; a group that is gone is no error.
-pub fn signal_group(pgid: i32, sig: i32) {
-    let _ = killpg(Pid::from_raw(pgid), Signal::try_from(sig).ok());
-}
-
-/// Sends `sig` to one process; a process that is gone is no error.
-pub fn signal_process(pid: i32, sig: i32) {
-    let _ = kill(Pid::from_raw(pid), Signal::try_from(sig).ok());
-}
-
-/// Whether a live process other than its leader is in group `pgid` (a scan of /proc: only for
-/// a restartd that is not a subreaper).
-pub fn group_has_others(pgid: i32) -> bool {
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return false;
-    };
-    entries
-        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
-        .filter(|&pid| pid != pgid)
-        .any(|pid| {
-            std::fs::read_to_string(format!("/proc/{pid}/stat"))
-                .ok()
-                .and_then(|stat| {
-                    // Fields follow the last ')': state, ppid, pgrp.
-                    let mut rest = stat[stat.rfind(')')? + 1..].split_whitespace();
-                    let state = rest.next()?;
-                    let pgrp = rest.nth(1)?.parse::<i32>().ok()?;
-                    Some(state != "Z" && pgrp == pgid)
-                })
-                .unwrap_or(false)
-        })
-}
-
-/// The process group of `pid`, if it still exists.
-pub fn group_of(pid: i32) -> Option<i32> {
-    nix::unistd::getpgid(Some(Pid::from_raw(pid)))
-        .ok()
-        .map(|p| p.as_raw())
-}
-
-/// restartd's live children (reparented descendants included), from
-/// `/proc/self/task/TID/children`; restartd is single-threaded, so its one task holds them all.
-pub fn children() -> Vec<i32> {
-    let me = std::process::id();
-    match std::fs::read_to_string(format!("/proc/self/task/{me}/children")) {
-        Ok(text) => text
-            .split_whitespace()
-            .filter_map(|p| p.parse().ok())
-            .collect(),
-        Err(_) => children_by_scan(me as i32),
-    }
-}
-
-/// The slow way, for kernels without CONFIG_PROC_CHILDREN: every /proc/PID/stat whose ppid is us.
-fn children_by_scan(me: i32) -> Vec<i32> {
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    entries
-        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
-        .filter(|pid| {
-            std::fs::read_to_string(format!("/proc/{pid}/stat"))
-                .ok()
-                .and_then(|stat| {
-                    // The command name may hold spaces and parentheses: fields follow the last ')'.
-                    let rest = &stat[stat.rfind(')')? + 1..];
-                    rest.split_whitespace().nth(1)?.parse::<i32>().ok()
-                })
-                == Some(me)
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -653,8 +437,8 @@ mod tests {
         .unwrap();
         assert!(launched.stdout.is_none() && launched.stderr.is_none());
         // launch returns after the exec: the group is set, and a zombie keeps it until reaped.
-        let group = group_of(launched.pid).unwrap();
-        let pid = Pid::from_raw(launched.pid);
+        let group = crate::process::procs::group_of(launched.pid).unwrap();
+        let pid = nix::unistd::Pid::from_raw(launched.pid);
         let status = nix::sys::wait::waitpid(pid, None).unwrap();
         assert_eq!(status, nix::sys::wait::WaitStatus::Exited(pid, 0));
         let mut text = String::new();

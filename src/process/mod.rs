@@ -10,6 +10,7 @@
 pub mod child;
 pub mod logfile;
 pub mod output;
+pub mod procs;
 pub mod signals;
 pub mod strays;
 pub mod tail;

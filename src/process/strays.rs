@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use nix::libc;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 
-use crate::process::child;
+use crate::process::procs;
 
 /// A process that was the child's, still running, held by a pidfd.
 pub struct Stray {
@@ -33,7 +33,7 @@ pub fn find(recorded: &[(i32, u64)], leader: Option<i32>) -> Vec<Stray> {
             // Checked after the pidfd was opened: if the pid was reused in between, the start
             // time differs, and the pidfd (which names whoever held the pid when it was
             // opened) is dropped unused.
-            (child::start_time(pid)? == start_time).then_some(Stray {
+            (procs::start_time(pid)? == start_time).then_some(Stray {
                 pid,
                 pidfd,
                 leader: Some(pid) == leader,
@@ -54,7 +54,7 @@ pub fn stop(strays: &[Stray], signal: i32, timeout: Duration) -> Vec<i32> {
     let rest: Vec<&Stray> = strays.iter().filter(|s| left.contains(&s.pid)).collect();
     for s in &rest {
         if s.leader && running(s) {
-            child::signal_group(s.pid, libc::SIGKILL);
+            procs::signal_group(s.pid, libc::SIGKILL);
         }
         pidfd_send_signal(&s.pidfd, libc::SIGKILL);
     }
@@ -66,7 +66,7 @@ fn send(strays: &[Stray], signal: i32) {
     for s in strays {
         // The group id is the leader's pid, which cannot be reused while the leader runs.
         if s.leader && running(s) {
-            child::signal_group(s.pid, signal);
+            procs::signal_group(s.pid, signal);
         }
         pidfd_send_signal(&s.pidfd, signal);
     }
@@ -131,7 +131,7 @@ mod tests {
             .spawn()
             .unwrap();
         let pid = sleeper.id() as i32;
-        let start = child::start_time(pid).unwrap();
+        let start = procs::start_time(pid).unwrap();
         assert!(find(&[(pid, start + 1)], None).is_empty());
         let found = find(&[(pid, start)], None);
         assert_eq!(found.len(), 1);

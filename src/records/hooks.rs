@@ -18,6 +18,7 @@ use crate::base::exit::ProcessEnd;
 use crate::base::files;
 use crate::base::values::AlertLimit;
 use crate::process::child::{self, Exec, Output};
+use crate::process::procs;
 use crate::process::signals::Inherited;
 use crate::records::crashlog::CrashRecord;
 
@@ -206,7 +207,7 @@ impl Hooks {
     pub fn kill_overdue(&mut self, now: Instant) -> Vec<String> {
         let mut msgs = Vec::new();
         for hook in self.running.iter_mut().filter(|r| r.deadline <= now) {
-            child::signal_group(hook.pid, libc::SIGKILL);
+            procs::signal_group(hook.pid, libc::SIGKILL);
             // Reaped later; do not kill twice.
             hook.deadline = now + Duration::from_secs(3600);
             msgs.push(format!(

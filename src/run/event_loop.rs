@@ -20,26 +20,26 @@ use nix::libc;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 
 use crate::base::exit::signal_name;
-use crate::base::values::fmt_duration;
 use crate::monitors::notify::NotifySocket;
 use crate::observe::Observe;
-use crate::process::child::{self, Reaped};
+use crate::process::child;
 use crate::process::logfile::LogFile;
 use crate::process::output::Output;
+use crate::process::procs;
+use crate::process::procs::Reaped;
 use crate::process::signals::{self, Inherited, SignalPipe};
-use crate::process::strays;
 use crate::process::trim;
 use crate::records::crashlog::CrashLog;
 use crate::records::instance::Instance;
-use crate::records::state::{self, Proc, StateFile, StateWriter};
+use crate::records::state::{Proc, StateWriter};
 use crate::run::control::{self, Pending};
 use crate::run::family::Family;
 use crate::run::log::Logger;
 use crate::run::monitors::Monitors;
+use crate::run::previous;
 use crate::run::recorder::Recorder;
 use crate::supervise::config::Config;
 use crate::supervise::machine::{Action, Input, Machine, Now, Reply, Request, SpawnError, Tell};
-use crate::supervise::window::RestartWindow;
 
 /// What happened, for the machine; a control request brings the connection to answer on.
 struct Event {
@@ -100,11 +100,11 @@ impl Supervisor {
     ) -> anyhow::Result<Supervisor> {
         let log = Logger::new(&cfg.name, cfg.verbosity, cfg.log_format);
         let now = SystemTime::now();
-        let (window, restarts, previous) = previous_run(&cfg, &instance, &log, now);
+        let (window, restarts, previous) = previous::previous_run(&cfg, &instance, &log, now);
         let mut writer = StateWriter::new(&instance.dir)
             .with_context(|| format!("unable to open {}", instance.dir.display()))?;
         if let Some(previous) = previous {
-            stop_strays(&cfg, &previous, &log);
+            previous::stop_strays(&cfg, &previous, &log);
             writer.on_disk(&previous);
         }
         let control = control::Server::bind(&instance.dir).with_context(|| {
@@ -158,7 +158,7 @@ impl Supervisor {
             inherited,
             observe,
             ready: Ready::default(),
-            subreaper: child::is_subreaper(),
+            subreaper: procs::is_subreaper(),
             pid1: std::process::id() == 1,
             marker,
             trimmed: false,
@@ -333,7 +333,7 @@ impl Supervisor {
         let hooks = &self.recorder.hooks;
         let child_pid = self.family.pid();
         let others = || {
-            child::children()
+            procs::children()
                 .into_iter()
                 .filter(|&p| Some(p) != child_pid && !hooks.owns(p))
                 .collect()
@@ -404,14 +404,14 @@ impl Supervisor {
             .pid()
             .into_iter()
             .chain(
-                child::children()
+                procs::children()
                     .into_iter()
                     .filter(|&p| Some(p) != self.family.group() && !self.not_the_childs(p)),
             )
             .filter_map(|pid| {
                 Some(Proc {
                     pid,
-                    start_time: child::start_time(pid)?,
+                    start_time: procs::start_time(pid)?,
                 })
             })
             .collect()
@@ -428,8 +428,8 @@ impl Supervisor {
         if !self.pid1 {
             return false;
         }
-        let in_group = self.family.group().is_some() && child::group_of(pid) == self.family.group();
-        !in_group && !child::environ_has(pid, &self.marker)
+        let in_group = self.family.group().is_some() && procs::group_of(pid) == self.family.group();
+        !in_group && !procs::environ_has(pid, &self.marker)
     }
 
     /// Whether anything of the last child is alive (`not_the_childs` says what is not).
@@ -472,7 +472,7 @@ impl Supervisor {
                 Action::SignalGroup(sig) => self.family.signal_group(sig),
                 Action::SignalChild(sig) => self.family.signal_child(sig),
                 Action::SignalAll(sig) => {
-                    let foreign: Vec<i32> = child::children()
+                    let foreign: Vec<i32> = procs::children()
                         .into_iter()
                         .filter(|&pid| self.not_the_childs(pid))
                         .collect();
@@ -644,84 +644,4 @@ impl Supervisor {
         self.rng ^= self.rng << 17;
         (self.rng >> 11) as f64 / (1u64 << 53) as f64
     }
-}
-
-/// Stops what a previous restartd of this instance left running (SPEC §10), before the first
-/// start; says so for each.
-fn stop_strays(cfg: &Config, previous: &StateFile, log: &Logger) {
-    let recorded: Vec<(i32, u64)> = previous
-        .leftovers
-        .iter()
-        .map(|p| (p.pid, p.start_time))
-        .collect();
-    let found = strays::find(&recorded, previous.child_pid);
-    if found.is_empty() {
-        return;
-    }
-    let s = &cfg.settings;
-    let killed = strays::stop(&found, s.stop_signal, s.stop_timeout);
-    for stray in &found {
-        let how = match killed.contains(&stray.pid) {
-            true => format!(
-                " (SIGKILL after --stop-timeout {})",
-                fmt_duration(s.stop_timeout)
-            ),
-            false => String::new(),
-        };
-        log.warn(&format!(
-            "stopped pid {} left running by a previous restartd{how}",
-            stray.pid
-        ));
-    }
-}
-
-/// The restart window and total restarts a previous run left in `state.json`, and that state.
-fn previous_run(
-    cfg: &Config,
-    instance: &Instance,
-    log: &Logger,
-    now: SystemTime,
-) -> (RestartWindow, u64, Option<StateFile>) {
-    let empty = RestartWindow::new(cfg.window, cfg.max_restarts);
-    let previous = match state::load(&instance.dir) {
-        state::Loaded::Missing => return (empty, 0, None),
-        state::Loaded::Corrupt(why) => {
-            match state::move_aside(&instance.dir) {
-                Ok(to) => log.warn(&format!(
-                    "state.json is unreadable ({why}); moved to {} and starting afresh",
-                    to.display()
-                )),
-                Err(e) => log.warn(&format!(
-                    "state.json is unreadable ({why}) and could not be moved aside: {e}"
-                )),
-            }
-            return (empty, 0, None);
-        }
-        state::Loaded::Found(previous) => previous,
-    };
-    let times = previous
-        .recent_restarts
-        .iter()
-        .filter_map(|t| state::parse_rfc3339(t));
-    let mut window = RestartWindow::with_times(cfg.window, cfg.max_restarts, times, now);
-    let count = window.count(now);
-    if cfg.reset {
-        window.clear();
-        if count > 0 {
-            log.info(&format!(
-                "--reset: forgot {count} restarts of a previous run"
-            ));
-        }
-    } else if count > 0 {
-        let limit = cfg
-            .max_restarts
-            .map_or("no limit".to_string(), |m| format!("limit {m}"));
-        log.info(&format!(
-            "{count} restarts in the last {} from a previous run count toward --max-restarts ({limit}); `restartd reset {}` clears them",
-            fmt_duration(cfg.window),
-            cfg.name
-        ));
-    }
-    let restarts = previous.restarts;
-    (window, restarts, Some(*previous))
 }

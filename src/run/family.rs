@@ -12,8 +12,10 @@
 use std::io;
 
 use crate::base::exit::ProcessEnd;
-use crate::process::child::{self, Reaped, Start, Usage};
+use crate::process::child::{self, Start};
 use crate::process::output::Output;
+use crate::process::procs;
+use crate::process::procs::{Reaped, Usage};
 use crate::process::signals::Inherited;
 
 /// Who already got the signal of the current stop or cleanup, so that a repeated `SignalAll`
@@ -74,7 +76,7 @@ impl Family {
     /// are in the pipe by now and are read into the tail (problems are returned for the log).
     pub fn check_end(&mut self) -> Option<(ProcessEnd, Vec<String>)> {
         let pid = self.pid()?;
-        let (end, usage) = child::peek_end(pid)?;
+        let (end, usage) = procs::peek_end(pid)?;
         self.running = false;
         self.usage = Some(usage);
         Some((end, self.output.detach()))
@@ -83,11 +85,11 @@ impl Family {
     /// Reaps every other child of restartd that has ended (never the held leader).
     pub fn reap_others(&self) -> Vec<Reaped> {
         match self.leader {
-            None => std::iter::from_fn(child::reap).collect(),
-            Some(leader) => child::children()
+            None => std::iter::from_fn(procs::reap).collect(),
+            Some(leader) => procs::children()
                 .into_iter()
                 .filter(|&pid| pid != leader)
-                .filter_map(child::reap_pid)
+                .filter_map(procs::reap_pid)
                 .collect(),
         }
     }
@@ -102,7 +104,7 @@ impl Family {
     pub fn release(&mut self) {
         if let Some(leader) = self.leader.take() {
             // It has ended (the machine releases only after `ChildEnded`): no wait.
-            let _ = child::reap_pid(leader);
+            let _ = procs::reap_pid(leader);
         }
         self.running = false;
         self.sent = None;
@@ -111,14 +113,14 @@ impl Family {
     /// Signals the child's process group.
     pub fn signal_group(&self, sig: i32) {
         if let Some(group) = self.leader {
-            child::signal_group(group, sig);
+            procs::signal_group(group, sig);
         }
     }
 
     /// Signals the main child only, while it runs.
     pub fn signal_child(&self, sig: i32) {
         if let Some(pid) = self.pid() {
-            child::signal_process(pid, sig);
+            procs::signal_process(pid, sig);
         }
     }
 
@@ -138,22 +140,22 @@ impl Family {
         let own_group = nix::unistd::getpgrp().as_raw();
         if let Some(group) = self.leader {
             if !sent.groups.contains(&group) {
-                child::signal_group(group, sig);
+                procs::signal_group(group, sig);
                 sent.groups.push(group);
             }
         }
-        for pid in child::children() {
+        for pid in procs::children() {
             if Some(pid) == self.leader || sent.pids.contains(&pid) || helper(pid) {
                 continue;
             }
             // A daemon that left the group (setsid) leads its own, with its children in it.
-            if let Some(pgid) = child::group_of(pid).filter(|&g| g != own_group) {
+            if let Some(pgid) = procs::group_of(pid).filter(|&g| g != own_group) {
                 if !sent.groups.contains(&pgid) {
-                    child::signal_group(pgid, sig);
+                    procs::signal_group(pgid, sig);
                     sent.groups.push(pgid);
                 }
             }
-            child::signal_process(pid, sig);
+            procs::signal_process(pid, sig);
             sent.pids.push(pid);
         }
     }
@@ -164,9 +166,9 @@ impl Family {
     /// one of its ancestors (the held leader itself is a zombie and does not count). When
     /// restartd could not become a subreaper, the group is asked instead.
     pub fn leftovers_alive(&self, subreaper: bool, helper: impl Fn(i32) -> bool) -> bool {
-        let adopted = child::children()
+        let adopted = procs::children()
             .iter()
             .any(|&pid| Some(pid) != self.leader && !helper(pid));
-        adopted || (!subreaper && self.leader.is_some_and(child::group_has_others))
+        adopted || (!subreaper && self.leader.is_some_and(procs::group_has_others))
     }
 }

@@ -11,4 +11,5 @@ pub mod event_loop;
 pub mod family;
 pub mod log;
 pub mod monitors;
+pub mod previous;
 pub mod recorder;

@@ -15,7 +15,7 @@ use crate::base::values::fmt_duration;
 use crate::monitors::health::{Event as HealthEvent, Health, HealthState};
 use crate::monitors::memory::MemoryLimit;
 use crate::monitors::notify::{Message, NotifySocket, Upward, Watchdog};
-use crate::process::child;
+use crate::process::procs;
 use crate::process::signals::Inherited;
 use crate::run::log::Logger;
 use crate::supervise::config::Config;
@@ -170,7 +170,7 @@ impl Monitors {
         };
         for (pid, messages) in notify.receive() {
             let allowed = match (pid, group) {
-                (Some(pid), Some(group)) => pid == group || child::group_of(pid) == Some(group),
+                (Some(pid), Some(group)) => pid == group || procs::group_of(pid) == Some(group),
                 _ => false,
             };
             if !allowed {

@@ -9,7 +9,7 @@ use serde_json::Map;
 use crate::base::exit::{signal_name, ProcessEnd};
 use crate::base::values::fmt_duration;
 use crate::observe::Observe;
-use crate::process::child::Usage;
+use crate::process::procs::Usage;
 use crate::process::signals::Inherited;
 use crate::process::tail::Tail;
 use crate::records::crashlog::{self, CrashLog, CrashRecord};

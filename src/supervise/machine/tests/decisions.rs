@@ -1,0 +1,205 @@
+//! The decisions the machine took over from the loop (control requests, signals, readiness,
+//! release), and issue 17's: passing spawn errors, a give-up after a clean end.
+
+use super::*;
+
+#[test]
+fn the_machine_admits_or_refuses_control_requests() {
+    let mut sim = Sim::new(settings(RestartPolicy::Always), None);
+    sim.start();
+    // A signal reaches a live child's group; a restart is refused while stopping.
+    let actions = sim.feed(Input::Request(Request::Signal(nix::libc::SIGUSR1)));
+    assert_eq!(
+        actions,
+        vec![
+            Action::Reply(Reply::Ok),
+            Action::SignalGroup(nix::libc::SIGUSR1)
+        ]
+    );
+    sim.feed(Input::Signal { signal: SIGTERM });
+    assert_eq!(
+        sim.feed(Input::Request(Request::Restart)),
+        vec![Action::Reply(Reply::Refused(
+            "cannot restart while stopping".into()
+        ))]
+    );
+    // In a backoff there is no child to signal, and a restart starts one at once.
+    let mut sim = Sim::new(settings(RestartPolicy::Always), None);
+    sim.start();
+    sim.end(CRASH);
+    assert_eq!(
+        sim.feed(Input::Request(Request::Signal(1))),
+        vec![Action::Reply(Reply::Refused(
+            "no child is running (backoff)".into()
+        ))]
+    );
+    let actions = sim.feed(Input::Request(Request::Restart));
+    assert_eq!(actions[0], Action::Reply(Reply::Ok));
+    assert!(actions.contains(&Action::Spawn { restarts: 1 }));
+    // A stop is answered once restartd has stopped.
+    let actions = sim.feed(Input::Request(Request::Stop));
+    assert_eq!(actions[0], Action::Reply(Reply::WhenStopped));
+    assert!(actions.contains(&Action::SignalAll(SIGTERM)));
+}
+
+#[test]
+fn the_machine_decides_what_each_signal_means() {
+    let mut sim = Sim::new(settings(RestartPolicy::Always), None);
+    sim.start();
+    assert_eq!(
+        sim.feed(Input::Signal {
+            signal: nix::libc::SIGHUP
+        }),
+        vec![Action::SignalGroup(nix::libc::SIGHUP)]
+    );
+    assert_eq!(
+        sim.feed(Input::Signal {
+            signal: nix::libc::SIGTSTP
+        }),
+        vec![Action::SignalGroup(nix::libc::SIGSTOP), Action::SuspendSelf]
+    );
+    assert_eq!(
+        sim.feed(Input::Signal {
+            signal: nix::libc::SIGCHLD
+        }),
+        vec![]
+    );
+    let actions = sim.feed(Input::Signal { signal: SIGINT });
+    assert_eq!(actions[0], Action::SignalAll(SIGINT));
+    assert!(actions.contains(&Action::Tell(Tell::Stopping)));
+    assert!(actions.contains(&Action::Monitors(false)));
+}
+
+#[test]
+fn readiness_is_told_once_at_spawn_or_at_ready() {
+    let mut sim = Sim::new(settings(RestartPolicy::Always), None);
+    let actions = sim.start();
+    assert!(actions.contains(&Action::Monitors(true)));
+    assert!(actions.contains(&Action::Tell(Tell::Ready)));
+    assert!(sim.m.ready());
+    let mut s = settings(RestartPolicy::Always);
+    s.notify = true;
+    let mut sim = Sim::new(s, None);
+    let actions = sim.start();
+    assert!(!actions.contains(&Action::Tell(Tell::Ready)));
+    assert!(!sim.m.ready());
+    assert_eq!(
+        sim.feed(Input::Ready),
+        vec![Action::Tell(Tell::Ready), Action::SaveState]
+    );
+    assert_eq!(sim.feed(Input::Ready), vec![]);
+    assert!(sim.m.ready());
+}
+
+#[test]
+fn leftovers_get_the_cleanup_signal_again_and_the_group_is_released_before_any_spawn() {
+    let mut s = settings(RestartPolicy::Always);
+    s.backoff.delay = Duration::ZERO;
+    let mut sim = Sim::new(s, None);
+    sim.start();
+    sim.feed(Input::ChildEnded {
+        end: CRASH,
+        leftovers: true,
+        jitter: 0.5,
+    });
+    assert!(sim.m.cleaning());
+    assert_eq!(
+        sim.feed(Input::Leftovers { alive: true }),
+        vec![Action::SignalAll(SIGTERM)]
+    );
+    sim.step();
+    assert_eq!(
+        sim.feed(Input::Leftovers { alive: true }),
+        vec![Action::SignalAll(SIGKILL)]
+    );
+    // Without leftovers too: the group is released before the next child's is made.
+    let mut sim = Sim::new(settings(RestartPolicy::Always), None);
+    sim.start();
+    sim.end(CRASH);
+    let actions = sim.step();
+    assert_eq!(actions[0], Action::Spawn { restarts: 1 });
+    let mut sim = Sim::new(settings(RestartPolicy::Always), None);
+    sim.start();
+    let actions = sim.end(CRASH);
+    let release = actions.iter().position(|a| *a == Action::Release);
+    assert!(release.is_some(), "{actions:?}");
+}
+
+#[test]
+fn a_start_that_fails_for_a_passing_reason_is_a_crash_under_the_policy() {
+    // See: issue 17 (point 5). EMFILE, EAGAIN, ENOMEM, ENFILE follow the policy and window.
+    let mut sim = Sim::new(settings(RestartPolicy::OnFailure), Some(1));
+    let now = sim.now();
+    sim.m.start(now);
+    let failed = || Input::SpawnFailed {
+        failure: SpawnError::Passing,
+        error: "Too many open files (os error 24)".into(),
+        jitter: 0.5,
+    };
+    let actions = sim.feed(failed());
+    let r = report(&actions);
+    assert!(r.crash);
+    assert_eq!(r.reason, Reason::SpawnFailed);
+    assert_eq!(r.outcome.action(), "restart");
+    assert_eq!(sim.m.status(), Status::Backoff);
+    sim.advance(sim.m.deadline().unwrap() - sim.now().mono);
+    let actions = sim.m.handle(Input::Tick, sim.now());
+    assert_eq!(actions, vec![Action::Spawn { restarts: 1 }]);
+    let actions = sim.m.handle(failed(), sim.now());
+    assert_eq!(report(&actions).outcome.action(), "give-up");
+    assert_eq!(actions.last(), Some(&Action::Exit(126)));
+    assert_eq!(sim.m.status(), Status::GaveUp);
+    // Under --restart no the record says exit, and restartd exits 126.
+    let mut sim = Sim::new(settings(RestartPolicy::No), None);
+    let now = sim.now();
+    sim.m.start(now);
+    let actions = sim.feed(failed());
+    assert_eq!(report(&actions).outcome.action(), "exit");
+    assert_eq!(actions.last(), Some(&Action::Exit(126)));
+}
+
+#[test]
+fn a_clean_end_that_meets_the_window_limit_is_recorded_as_a_give_up() {
+    // See: issue 17 (point 9). SPEC §3: the give-up is the event, whatever the end.
+    let mut sim = Sim::new(settings(RestartPolicy::Always), Some(0));
+    sim.start();
+    let actions = sim.end(ProcessEnd::Exited(0));
+    let r = report(&actions);
+    assert_eq!(r.outcome.action(), "give-up");
+    assert!(r.crash, "a give-up always gets a record");
+    assert_eq!(actions.last(), Some(&Action::Exit(0)));
+}
+
+/// `reset` clears the window in every state; `reset --crashes` has the loop remove the crash
+/// files before the answer, so that they are gone when `restartd reset` returns.
+#[test]
+fn a_reset_clears_the_window_and_with_crashes_the_crash_files_first() {
+    let mut sim = Sim::new(settings(RestartPolicy::Always), Some(5));
+    sim.start();
+    sim.end(CRASH);
+    sim.step();
+    assert_eq!(sim.m.window().times().count(), 1);
+    assert_eq!(
+        sim.feed(Input::Request(Request::Reset { crashes: false })),
+        vec![Action::Reply(Reply::Ok), Action::SaveState]
+    );
+    assert_eq!(sim.m.window().times().count(), 0);
+    sim.end(CRASH);
+    sim.step();
+    sim.end(CRASH);
+    assert_eq!(sim.m.window().times().count(), 1);
+    assert_eq!(
+        sim.feed(Input::Request(Request::Reset { crashes: true })),
+        vec![
+            Action::ClearCrashes,
+            Action::Reply(Reply::Ok),
+            Action::SaveState
+        ]
+    );
+    assert_eq!(sim.m.window().times().count(), 0);
+    assert_eq!(
+        sim.m.status(),
+        Status::Backoff,
+        "a reset changes nothing else"
+    );
+}
