@@ -81,6 +81,8 @@ pub struct Supervisor {
     ready: Ready,
     /// restartd adopts its child's orphans (PR_SET_CHILD_SUBREAPER took).
     subreaper: bool,
+    /// The first turn reaps whether SIGCHLD came or not.
+    reap_first: bool,
     /// restartd is PID 1 (of a container): it adopts every orphan, not only its child's.
     pid1: bool,
     /// `RESTARTD_NAME=NAME`, which the child's tree inherits.
@@ -159,6 +161,7 @@ impl Supervisor {
             observe,
             ready: Ready::default(),
             subreaper: procs::is_subreaper(),
+            reap_first: true,
             pid1: std::process::id() == 1,
             marker,
             trimmed: false,
@@ -293,17 +296,26 @@ impl Supervisor {
             }
             events.push_back(Input::Signal { signal: sig }.into());
         }
-        signals::take(libc::SIGCHLD);
+        // Every end of a child raises SIGCHLD, so reaping (a /proc read while the child's group
+        // is held) waits for it instead of costing every turn of the output copy. The first turn
+        // reaps in any case: restartd may have been exec'd with ended children.
+        let reap = signals::take(libc::SIGCHLD) || std::mem::take(&mut self.reap_first);
 
         self.copy_output();
-        let ended = self.family.check_end().map(|(end, problems)| {
+        let ended = match reap {
+            true => self.family.check_end(),
+            false => None,
+        }
+        .map(|(end, problems)| {
             for problem in problems {
                 self.log.warn(&problem);
             }
             end
         });
-        for reaped in self.family.reap_others() {
-            self.reaped(reaped, now, &mut events);
+        if reap {
+            for reaped in self.family.reap_others() {
+                self.reaped(reaped, now, &mut events);
+            }
         }
         if let Some(end) = ended {
             let leftovers = self.leftovers_alive();
