@@ -193,10 +193,11 @@ pub fn group_of(pid: i32) -> Option<i32> {
 }
 
 /// restartd's live children (reparented descendants included), from
-/// `/proc/self/task/TID/children`; restartd is single-threaded, so its one task holds them all.
+/// `/proc/thread-self/children` (restartd is single-threaded, so its one task holds them all; the
+/// link also names the right task when /proc belongs to another pid namespace).
 pub fn children() -> Vec<i32> {
     let me = std::process::id();
-    match std::fs::read_to_string(format!("/proc/self/task/{me}/children")) {
+    match std::fs::read_to_string("/proc/thread-self/children") {
         Ok(text) => text
             .split_whitespace()
             .filter_map(|p| p.parse().ok())

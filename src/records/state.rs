@@ -5,9 +5,9 @@
 //! rename only when the change records a restart, a give-up or a reset (`Durable`): the restart
 //! window must survive a power loss, a status or pid change need not (after a power loss a file
 //! written without fsync may come back empty on some filesystems; it is then reported, moved
-//! aside and replaced, as any corrupt file). The directory is not fsync'd: the previous complete
-//! state may come back, and the crash records (fsync'd on their own) are the durable log. A file
-//! that cannot be read is moved aside to `state.json.corrupt` and never stops supervision.
+//! aside and replaced, as any corrupt file). After an fsync'd write the directory is fsync'd too,
+//! so the rename of a recorded restart survives; after any other, the previous complete state may
+//! come back. A file that cannot be read is moved aside to `state.json.corrupt` and never stops supervision.
 
 use std::fs;
 use std::io::{self, Read};
@@ -281,7 +281,12 @@ impl StateWriter {
     pub fn write(&self, state: &StateFile, sync: bool) -> io::Result<()> {
         let mut bytes = serde_json::to_vec_pretty(state).map_err(io::Error::other)?;
         bytes.push(b'\n');
-        files::replace(&self.dir.join(STATE), &bytes, 0o600, sync)
+        files::replace(&self.dir.join(STATE), &bytes, 0o600, sync)?;
+        if sync {
+            // The rename itself must survive a power loss too, or the old window comes back.
+            files::sync_dir(&self.dir)?;
+        }
+        Ok(())
     }
 }
 

@@ -171,7 +171,21 @@ impl Supervisor {
 
     /// Runs until the machine says exit; returns restartd's exit status.
     pub fn run(mut self) -> u8 {
+        // A stop signal that came while restartd was getting ready (stopping a previous run's
+        // strays can take --stop-timeout) is served before anything starts.
+        self.signals.drain();
         let mut now = Now::read();
+        for sig in [libc::SIGTERM, libc::SIGINT, libc::SIGQUIT] {
+            if signals::take(sig) {
+                self.log
+                    .info(&format!("received {}, stopping", signal_name(sig)));
+                let actions = self.machine.handle(Input::Signal { signal: sig }, now);
+                let mut none = VecDeque::new();
+                if let Some(code) = self.execute(actions, &mut None, &mut none, now) {
+                    return code;
+                }
+            }
+        }
         let actions = self.machine.start(now);
         let mut events = VecDeque::new();
         if let Some(code) = self.execute(actions, &mut None, &mut events, now) {
@@ -202,6 +216,12 @@ impl Supervisor {
                 ));
             }
             if code.is_some() {
+                // Requests still queued behind the exit get an answer, not a closed socket.
+                for Event { pending, .. } in events {
+                    if let Some(p) = pending {
+                        p.error("restartd is exiting");
+                    }
+                }
                 return code;
             }
         }

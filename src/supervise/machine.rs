@@ -24,8 +24,12 @@ use nix::libc::{
 /// Why restartd is stopping the child.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Stop {
-    /// Stop the child and exit.
-    Shutdown { signal: i32 },
+    /// Stop the child and exit. `failure`: restartd was stopping a failing child when the stop
+    /// was asked for; the end is still recorded as that failure.
+    Shutdown {
+        signal: i32,
+        failure: Option<(Reason, String)>,
+    },
     /// Stop the child and start it again (`restartd restart`).
     Restart,
     /// restartd stopped a failing child; the policy decides next. `detail` is what it saw.
@@ -157,6 +161,14 @@ impl Machine {
                     jitter,
                 },
             ) => self.spawn_failed(failure, error, jitter, now),
+            // A stop asked for before the first start (restartd was still stopping what a
+            // previous run left): nothing is started.
+            (
+                S::Starting {
+                    kind: SpawnKind::First,
+                },
+                I::Signal { signal },
+            ) if STOP_SIGNALS.contains(&signal) => self.exit_at_once(),
             (S::Starting { .. }, input) => self.unexpected(&input),
 
             // Running.
@@ -172,12 +184,26 @@ impl Machine {
                 self.ended(report, then, leftovers, self.settings.stop_signal, now)
             }
             (S::Running { run, .. }, I::Signal { signal }) if STOP_SIGNALS.contains(&signal) => {
-                self.stop(run, Stop::Shutdown { signal }, now)
+                self.stop(
+                    run,
+                    Stop::Shutdown {
+                        signal,
+                        failure: None,
+                    },
+                    now,
+                )
             }
             (S::Running { run, .. }, I::Request(Request::Stop)) => {
                 let signal = self.settings.stop_signal;
                 let mut actions = vec![Action::Reply(Reply::WhenStopped)];
-                actions.extend(self.stop(run, Stop::Shutdown { signal }, now));
+                actions.extend(self.stop(
+                    run,
+                    Stop::Shutdown {
+                        signal,
+                        failure: None,
+                    },
+                    now,
+                ));
                 actions
             }
             (S::Running { run, .. }, I::Request(Request::Restart)) => {
@@ -226,9 +252,19 @@ impl Machine {
             ) => {
                 let killed = kill_at.is_none();
                 let (report, then, signal) = match why {
-                    Stop::Shutdown { signal } => {
+                    Stop::Shutdown { signal, failure } => {
                         let code = if killed { code::KILLED } else { code::STOPPED };
-                        let report = self.report(run, end, now, Outcome::Stopped { killed });
+                        let report = match failure {
+                            // The failure restartd was acting on still gets its record.
+                            Some(failure) => {
+                                let (mut report, _) =
+                                    self.crashed(run, end, Some(failure), jitter, now);
+                                report.outcome = Outcome::Stopped { killed };
+                                report.crash = true;
+                                report
+                            }
+                            None => self.report(run, end, now, Outcome::Stopped { killed }),
+                        };
                         let then = Then::Exit(Final {
                             status: Status::Stopped,
                             code,

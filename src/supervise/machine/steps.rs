@@ -109,7 +109,7 @@ impl Machine {
     /// group; after `--stop-timeout`, SIGKILL.
     pub(super) fn stop(&mut self, run: Run, why: Stop, now: Now) -> Vec<Action> {
         let first = match &why {
-            Stop::Shutdown { signal } => Action::SignalAll(*signal),
+            Stop::Shutdown { signal, .. } => Action::SignalAll(*signal),
             Stop::Failure {
                 reason: Reason::Watchdog,
                 ..
@@ -150,10 +150,14 @@ impl Machine {
             }
             Stop::Restart | Stop::Failure { .. } => {
                 // The stop signal went out already; its deadline stands, and restartd exits
-                // instead of restarting.
+                // instead of restarting (a failure is still recorded as one).
+                let failure = match why {
+                    Stop::Failure { reason, detail } => Some((reason, detail)),
+                    _ => None,
+                };
                 self.state = State::Stopping {
                     run,
-                    why: Stop::Shutdown { signal },
+                    why: Stop::Shutdown { signal, failure },
                     kill_at,
                 };
                 vec![Action::Tell(Tell::Stopping), Action::SaveState]

@@ -203,3 +203,33 @@ fn a_reset_clears_the_window_and_with_crashes_the_crash_files_first() {
         "a reset changes nothing else"
     );
 }
+
+#[test]
+fn a_stop_asked_for_while_a_failing_child_is_stopped_keeps_the_failure_record() {
+    // Review of issue 17: the unhealthy end lost its record when SIGTERM came during its stop.
+    let mut sim = Sim::new(settings(RestartPolicy::Always), Some(5));
+    sim.start();
+    sim.feed(Input::Unhealthy {
+        detail: "exit 1: refused".into(),
+    });
+    sim.feed(Input::Signal { signal: SIGTERM });
+    let actions = sim.end(ProcessEnd::Signaled {
+        signal: SIGTERM,
+        core_dumped: false,
+    });
+    let r = report(&actions);
+    assert!(r.crash);
+    assert_eq!(r.reason, Reason::Unhealthy);
+    assert_eq!(r.detail.as_deref(), Some("exit 1: refused"));
+    assert_eq!(r.outcome.action(), "exit");
+    assert_eq!(actions.last(), Some(&Action::Exit(0)));
+    assert_eq!(sim.m.status(), Status::Stopped);
+}
+
+#[test]
+fn a_stop_before_the_first_start_starts_nothing() {
+    let mut sim = Sim::new(settings(RestartPolicy::Always), None);
+    let actions = sim.feed(Input::Signal { signal: SIGTERM });
+    assert_eq!(actions, vec![Action::SaveState, Action::Exit(0)]);
+    assert_eq!(sim.m.status(), Status::Stopped);
+}
