@@ -532,8 +532,9 @@ def bench_signal():
     say(f"## Signal latency: SIGTERM to the wrapper → the child's handler runs ({SIGNAL_RUNS} runs)")
     say()
     say("Each wrapper gets 20 ms after the child's `ready` before the signal. The second table "
-        "waits 1.5 s: every wrapper has been idle a while. restartd's handler sends the signal "
-        "to the child's group itself and yields the CPU (src/process/signals.rs).")
+        "waits 1.5 s: every wrapper has been idle a while. restartd's handler only records the "
+        "signal and wakes the loop, which asks the machine and signals the child's group "
+        "(src/process/signals.rs, since issue 16).")
     say()
     tmp = tempfile.mkdtemp()
     out = os.path.join(tmp, "t")
