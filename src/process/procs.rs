@@ -162,6 +162,11 @@ pub fn signal_process(pid: i32, sig: i32) {
     let _ = kill(Pid::from_raw(pid), Signal::try_from(sig).ok());
 }
 
+/// Whether any process (a zombie included) is in group `pgid`.
+pub fn group_alive(pgid: i32) -> bool {
+    !matches!(killpg(Pid::from_raw(pgid), None), Err(Errno::ESRCH))
+}
+
 /// Whether a live process other than its leader is in group `pgid` (a scan of /proc: only for
 /// a restartd that is not a subreaper).
 pub fn group_has_others(pgid: i32) -> bool {

@@ -64,6 +64,10 @@ pub struct Hooks {
     /// Crash hooks skipped since the last one ran.
     suppressed: u32,
     running: Vec<Running>,
+    /// The process groups hooks were started in (each leads its own), kept while any process of
+    /// the group may live: a hook's background job (`curl … &`) stays in it when the hook's shell
+    /// is gone, and is restartd's, not the child's.
+    groups: Vec<i32>,
     /// The signal state restartd inherited, which hooks get back as the child does.
     inherited: Inherited,
 }
@@ -83,6 +87,7 @@ impl Hooks {
             recent: VecDeque::new(),
             suppressed: 0,
             running: Vec::new(),
+            groups: Vec::new(),
             inherited,
         }
     }
@@ -174,6 +179,7 @@ impl Hooks {
         };
         match spawn() {
             Ok(pid) => {
+                self.groups.push(pid);
                 self.running.push(Running {
                     pid,
                     event,
@@ -188,6 +194,18 @@ impl Hooks {
     /// Whether `pid` is a running hook.
     pub fn owns(&self, pid: i32) -> bool {
         self.running.iter().any(|r| r.pid == pid)
+    }
+
+    /// Whether `pgid` is the process group of a hook (its shell or what it left running). Only
+    /// a group that has a process now counts: its id cannot have been reused.
+    pub fn owns_group(&self, pgid: i32) -> bool {
+        self.groups.contains(&pgid) && crate::process::procs::group_alive(pgid)
+    }
+
+    /// Forgets the hook groups with no process left.
+    pub fn forget_empty_groups(&mut self) {
+        self.groups
+            .retain(|&g| crate::process::procs::group_alive(g));
     }
 
     /// A hook was reaped; returns a message when it failed.

@@ -414,6 +414,7 @@ impl Supervisor {
             if let Some(problem) = self.recorder.hooks.reaped(reaped.pid, reaped.end) {
                 self.log.warn(&problem);
             }
+            self.recorder.hooks.forget_empty_groups();
         } else if self.monitors.owns(reaped.pid) {
             let (changed, input) = self
                 .monitors
@@ -455,6 +456,10 @@ impl Supervisor {
     /// environment, such as a `docker exec` session's job (SPEC §10).
     fn not_the_childs(&self, pid: i32) -> bool {
         if self.recorder.hooks.owns(pid) || self.monitors.owns(pid) {
+            return true;
+        }
+        // A hook's own background job, left when the hook's shell ended (SPEC §7).
+        if procs::group_of(pid).is_some_and(|g| self.recorder.hooks.owns_group(g)) {
             return true;
         }
         if !self.pid1 {

@@ -657,3 +657,45 @@ fn issue_17_the_directory_is_fsynced_after_the_crash_file_is_created_or_rotated(
         dir.display()
     );
 }
+
+/// See: issue 17 (review). A hook's own background job (`curl … &`), adopted once the hook's
+/// shell ended, was taken for the child's leftover and SIGTERMed at the next cleanup.
+#[test]
+fn issue_17_a_hooks_background_job_is_never_a_leftover() {
+    let env = Env::new();
+    let job = env.state_dir().join("job.pid");
+    let hook = format!(
+        "sleep 30 </dev/null >/dev/null 2>&1 & echo $! > {}",
+        job.display()
+    );
+    // The second run ends once the hook's job runs and the hook's shell has had time to end.
+    let child = format!(
+        "if [ \"$RESTARTD_RESTARTS\" = 1 ]; then while [ ! -s {f} ]; do sleep 0.01; done; \
+         sleep 0.3; fi; exit 1",
+        f = job.display()
+    );
+    let out = env.run(&[
+        "-n",
+        "hookjob",
+        "--delay",
+        "0",
+        "--max-restarts",
+        "1",
+        "--stop-timeout",
+        "3s",
+        "--on-crash",
+        &hook,
+        "--",
+        "sh",
+        "-c",
+        &child,
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}\n{}", env.report());
+    let pid: i32 = fs::read_to_string(&job).unwrap().trim().parse().unwrap();
+    env.also_kill(pid);
+    assert!(
+        crate::common::alive(pid) && !crate::common::proc_state(pid).starts_with('Z'),
+        "the hook's job {pid} was signalled: {stderr}"
+    );
+}
