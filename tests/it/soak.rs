@@ -17,7 +17,17 @@ struct Sample {
 }
 
 fn sample(pid: i32, restarts: u64) -> Sample {
-    let fds = fs::read_dir(format!("/proc/{pid}/fd")).unwrap().count();
+    // Taken while restartd waits in poll(2): right after state.json shows the new child,
+    // restartd may still hold the directory it fsyncs after the rename.
+    let count = || fs::read_dir(format!("/proc/{pid}/fd")).unwrap().count();
+    let asleep = || crate::common::proc_state(pid).starts_with('S');
+    let mut fds = count();
+    crate::common::wait_until("restartd to wait in poll", || {
+        let before = count();
+        let settled = asleep() && before == count() && asleep();
+        fds = before;
+        settled
+    });
     let rss = proc_field(pid, "VmRSS").unwrap();
     let rss_kib = rss.trim_end_matches(" kB").trim().parse().unwrap();
     Sample {
