@@ -21,4 +21,5 @@ mod observe_tools;
 mod restart;
 mod signals;
 mod soak;
+mod stalled;
 mod subcommands;
