@@ -51,6 +51,9 @@ fn wchan(pid: i32) -> String {
     fs::read_to_string(format!("/proc/{pid}/wchan")).unwrap_or_default()
 }
 
+/// Makes the stream restartd is given: (the end the test holds, the end restartd gets).
+type Stream = fn() -> (OwnedFd, OwnedFd);
+
 /// A pipe whose read end the test holds and never reads; (read, write).
 fn pipe() -> (OwnedFd, OwnedFd) {
     nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).unwrap()
@@ -86,7 +89,7 @@ fn a_stalled_reader_of_restartds_output_stops_neither_control_nor_a_stop() {
     let log_file = files.path().join("app.log");
     let log_file = log_file.to_str().unwrap();
     // (name, the stalled stream, restartd's extra flags, where the child writes)
-    let cases: [(&str, fn() -> (OwnedFd, OwnedFd), &[&str], &str); 3] = [
+    let cases: [(&str, Stream, &[&str], &str); 3] = [
         ("stderr-pipe", pipe, &[], ">&2"),
         ("stderr-terminal", terminal, &[], ">&2"),
         ("stdout-pipe", pipe, &["--log-file", log_file], ""),
@@ -115,11 +118,15 @@ fn a_stalled_reader_of_restartds_output_stops_neither_control_nor_a_stop() {
         let pid = guard.0.id() as i32;
         let child = env.wait_child(name);
 
-        // Stalled: restartd's stream takes no more (poll(2) on a copy of its end says so), and
-        // the child blocks writing to restartd.
+        // Stalled: the child blocks writing to restartd, and a pipe (checked with poll(2) on a
+        // copy of its end) takes no more. A terminal is not checked that way: the kernel moves
+        // some of what waits in it to the master's side later, making room that only a reader
+        // of the master would be woken for.
+        let terminal = name.contains("terminal");
         let stalled = || {
             let mut fds = [PollFd::new(probe.as_fd(), PollFlags::POLLOUT)];
-            poll(&mut fds, PollTimeout::ZERO).unwrap() == 0 && wchan(child).ends_with("pipe_write")
+            (terminal || poll(&mut fds, PollTimeout::ZERO).unwrap() == 0)
+                && wchan(child).ends_with("pipe_write")
         };
         assert!(
             wait_until("restartd's output is full and the child blocked", stalled),
@@ -171,4 +178,91 @@ fn a_stalled_reader_of_restartds_output_stops_neither_control_nor_a_stop() {
         );
         drop((held, probe));
     }
+}
+
+/// A child that ends while restartd's stderr is stalled: what was left in its pipe still reaches
+/// the crash record's tail (read at its end, not waited for), and, once the reader reads again,
+/// restartd's stderr: every byte once, in order, followed by restartd's own line about the crash.
+#[test]
+fn a_child_ending_while_stderr_is_stalled_loses_neither_its_last_lines_nor_their_order() {
+    use std::io::Read;
+    use std::sync::{Arc, Mutex};
+
+    const LINES: usize = 3000; // 100-byte lines: more than the reader's pipe and a read queued
+    let env = Env::new();
+    let script = format!(
+        "import os, sys\n\
+         for i in range({LINES}): os.write(2, b'%09d %s\\n' % (i, b'x' * 89))\n\
+         os.write(2, b'last words\\n')\n\
+         sys.exit(3)\n"
+    );
+    let (held, given) = pipe();
+    let mut cmd = env.command(&["-n", "ends", "--delay", "1m", "--"]);
+    cmd.args(["python3", "-c", &script])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(given)
+        .process_group(0);
+    let mut guard = Guard(cmd.spawn().unwrap());
+    drop(cmd);
+    let pid = guard.0.id() as i32;
+
+    assert!(
+        wait_until("the crash record", || !env.records("ends").is_empty()),
+        "no crash record"
+    );
+    let record = &env.records("ends")[0];
+    let tail = record["stderr_tail"].as_str().unwrap();
+    assert!(
+        tail.ends_with("\nlast words\n"),
+        "tail ends with {:?}",
+        &tail[tail.len().saturating_sub(200)..]
+    );
+    assert_eq!(record["error_message"], "last words");
+
+    // Now read: what waited comes out.
+    let got = Arc::new(Mutex::new(Vec::new()));
+    let sink = got.clone();
+    let reader = std::thread::spawn(move || {
+        let mut held = std::fs::File::from(held);
+        let mut buf = [0u8; 65536];
+        while let Ok(n) = held.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            sink.lock().unwrap().extend_from_slice(&buf[..n]);
+        }
+    });
+    let text = || String::from_utf8_lossy(&got.lock().unwrap()).into_owned();
+    assert!(
+        wait_until("restartd's line about the crash", || text()
+            .contains("exited with code 3")),
+        "restartd's stderr after the stall:\n{}",
+        text()
+    );
+    crate::common::signal(pid, nix::libc::SIGTERM);
+    let status = wait_exit(&mut guard.0, STOP_BOUND).expect("restartd exits");
+    assert_eq!(status.code(), Some(0));
+    reader.join().unwrap();
+
+    let text = text();
+    let child: Vec<&str> = text
+        .lines()
+        .filter(|l| !l.contains("restartd[ends]"))
+        .collect();
+    let expected: Vec<String> = (0..LINES)
+        .map(|i| format!("{i:09} {}", "x".repeat(89)))
+        .chain(["last words".to_string()])
+        .collect();
+    assert!(
+        child == expected,
+        "every line of the child once, in order; got {} lines",
+        child.len()
+    );
+    let last_words = text.find("last words\n").unwrap();
+    let crash = text.find("exited with code 3").unwrap();
+    assert!(
+        last_words < crash,
+        "restartd's line comes after what it read before it"
+    );
 }
