@@ -2,12 +2,14 @@
 //!
 //! `child` spawns (clone + exec, no allocation in between) and reaps; `signals` is restartd's
 //! own signal handling (the handler records and wakes); `output` copies the child's stdout and
-//! stderr on, `tail` keeps the last stderr lines, `logfile` is `--log-file`. These carry out what
-//! the machine decided and decide nothing. Imports `base` and `supervise`'s value types.
+//! stderr on, `sink` writes restartd's own stderr and stdout without ever blocking, `tail` keeps
+//! the last stderr lines, `logfile` is `--log-file`. These carry out what the machine decided and
+//! decide nothing. Imports `base` and `supervise`'s value types.
 
 pub mod child;
 pub mod logfile;
 pub mod output;
 pub mod signals;
+pub mod sink;
 pub mod tail;
 pub mod trim;
