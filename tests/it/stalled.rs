@@ -188,7 +188,10 @@ fn a_child_ending_while_stderr_is_stalled_loses_neither_its_last_lines_nor_their
     use std::io::Read;
     use std::sync::{Arc, Mutex};
 
-    const LINES: usize = 3000; // 100-byte lines: more than the reader's pipe and a read queued
+    // 100-byte lines, 200 KB: more than the reader's pipe and a queued read take (128 KiB), so
+    // some is still in the child's pipe when it ends; less than that pipe alone holds (64 pages
+    // of 40 lines), so the child can always finish writing.
+    const LINES: usize = 2000;
     let env = Env::new();
     let script = format!(
         "import os, sys\n\
