@@ -2,9 +2,10 @@
 //!
 //! `child` starts every process restartd runs (the child, hooks, health checks: clone + exec, no
 //! allocation in between) and reaps; `signals` is restartd's own signal handling (the handler
-//! records and wakes); `output` copies the child's stdout and stderr on, `tail` keeps the last
-//! stderr lines, `logfile` is `--log-file`, `trim` hands the heap that starting freed back to the
-//! kernel. These carry out what the machine decided and decide nothing. Imports `base` and
+//! records and wakes); `output` copies the child's stdout and stderr on, `sink` writes
+//! restartd's own stderr and stdout without ever blocking, `tail` keeps the last stderr lines,
+//! `logfile` is `--log-file`, `trim` hands the heap that starting freed back to the kernel.
+//! These carry out what the machine decided and decide nothing. Imports `base` and
 //! `supervise`'s value types.
 
 pub mod child;
@@ -12,6 +13,7 @@ pub mod logfile;
 pub mod output;
 pub mod procs;
 pub mod signals;
+pub mod sink;
 pub mod strays;
 pub mod tail;
 pub mod trim;

@@ -5,21 +5,64 @@
 //! This is the hot path: no per-line work, one read and one write per chunk. The pipes are
 //! non-blocking and never waited on for EOF (a grandchild may hold them open).
 //!
-//! Without a log file, stderr takes a shorter way when restartd's own stderr accepts splice(2)
-//! (a pipe, a socket, a file not opened for appending; not a terminal): of what waits in the
-//! child's pipe, all but the last `tail::MAX_BYTES` move to restartd's stderr inside the kernel,
-//! page by page, never copied through restartd; the rest is read and written as above, so the
-//! tail still ends with the newest bytes. The child's stderr pipe is enlarged to `PIPE_BYTES`, so
-//! a backlog can build up while restartd waits to be scheduled and then moves in one call.
+//! restartd never blocks on its own output (SPEC §10): a reader that stops reading its stderr (a
+//! terminal after Ctrl-S, a stuck `| logger`, a stalled journal) must not stop the loop. Every
+//! write to restartd's stderr, and to its stdout when it carries the child's, goes through a
+//! `Sink`, which writes what the stream takes now and queues the rest. While something waits,
+//! the pipe feeding that stream is not read, so the child blocks on its full pipe as it would on
+//! the stalled stream itself, and the loop polls the stream for POLLOUT instead; signals, timers,
+//! control requests, health checks and reaping go on. How a write is kept from waiting depends
+//! on the stream (`sink`):
+//!
+//! - Not O_NONBLOCK on fd 2 itself: that flag belongs to the open file description, which
+//!   restartd shares with whoever gave it the stream: the shell, the other writers of a `2>&1`,
+//!   and the child, whose stdout is restartd's (in a terminal fd 1 and fd 2 are one description).
+//!   Their writes would fail with EAGAIN.
+//! - A pipe, a FIFO or a terminal is opened again through /proc/self/fd/N with O_NONBLOCK: the
+//!   same pipe or terminal, in a description of restartd's own. libuv's `uv_tty_init` reopens
+//!   terminals for the same reason; a pty master is left alone (opened again it is a new pty).
+//! - A socket (the journal) is written with send(2) and MSG_DONTWAIT: non-blocking for that call
+//!   only.
+//! - A regular file (or /dev/null) does not wait on a reader: plain write(2).
+//! - When a pipe or terminal cannot be opened again (no /proc; a stream of another user, after
+//!   `sudo -u`; a pty master), at most PIPE_BUF bytes are written after poll(2) says POLLOUT.
+//!   A pipe takes that without blocking, unless another writer (the child's stdout with `2>&1`)
+//!   fills it between the poll and the write. A terminal's room after POLLOUT may be smaller, so
+//!   there a write can still wait while the terminal is stopped. These are the windows left, and
+//!   only in this fallback.
+//!
+//! Not chosen: POLLOUT then at most PIPE_BUF everywhere (that window on every pipe, a terminal's
+//! room is not PIPE_BUF, and two syscalls per 4 KiB), and pwritev2(RWF_NOWAIT) (pipes only since
+//! Linux 6.4; not FIFOs, not terminals).
+//!
+//! restartd's own log lines go through the same stderr sink, in order with the child's output.
+//! The queue is bounded: the child's bytes up to `sink::OUTPUT_QUEUE`, restartd's lines
+//! `sink::LINES_QUEUE` beyond; what does not fit is dropped, counted, and reported in one line
+//! once the stream has drained. In practice only restartd's lines are ever dropped: reading
+//! stops while anything waits, so the child's bytes wait at most one read plus, at its end, what
+//! was left in its pipe.
+//!
+//! At the child's end its pipes are read even while the stream is stalled, at most `LAST_READ`
+//! bytes (never waiting for EOF): the tail gets the last lines for the crash record, and the queue
+//! gets them for the stream. At exit the queue gets `EXIT_GRACE` to drain; the rest is dropped.
+//!
+//! Without a log file, stderr takes a shorter way when restartd's stderr accepts splice(2)
+//! without ever waiting (a pipe, where SPLICE_F_NONBLOCK holds at both ends, or a file not
+//! opened for appending; not a terminal or a socket): of what waits in the child's pipe, all but
+//! the last `tail::MAX_BYTES` move to restartd's stderr inside the kernel, page by page, never
+//! copied through restartd; the rest is read and written as above, so the tail still ends with
+//! the newest bytes. The child's stderr pipe is enlarged to `PIPE_BYTES`, so a backlog can build
+//! up while restartd waits to be scheduled and then moves in one call.
 
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
-use nix::fcntl::SpliceFFlags;
 use nix::libc;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 
 use crate::process::logfile::LogFile;
+use crate::process::sink::{self, Shared, Sink};
 use crate::process::tail::{self, Tail};
 
 /// The capacity asked for the child's stderr pipe (the kernel's default is 64 KiB). Pipe pages
@@ -27,6 +70,19 @@ use crate::process::tail::{self, Tail};
 /// /proc/sys/fs/pipe-user-pages-soft (64 MiB): 256 KiB lets 256 instances of one user stay
 /// under it. Refused, the default size only costs speed.
 const PIPE_BYTES: i32 = 256 * 1024;
+
+/// The read buffer: 64 KiB.
+const READ_BYTES: usize = 64 * 1024;
+
+/// What is read from a pipe at the child's end, at most: what its pipe holds, and a read more.
+/// A grandchild that keeps writing is not followed further.
+const LAST_READ: usize = PIPE_BYTES as usize + READ_BYTES;
+
+/// How long the queue may take to drain when restartd exits. A reader that reads drains
+/// `sink::OUTPUT_QUEUE` in milliseconds; a stalled one costs this much, once.
+pub const EXIT_GRACE: Duration = Duration::from_secs(1);
+
+const _: () = assert!(LAST_READ + READ_BYTES <= sink::OUTPUT_QUEUE);
 
 /// One of the child's output pipes.
 struct Pipe {
@@ -41,23 +97,25 @@ pub struct Output {
     /// The last bytes of the current run's stderr.
     pub tail: Tail,
     log_file: Option<LogFile>,
-    /// restartd's own stdout (index 0) or stderr (1) is gone: stop copying there.
-    closed: [bool; 2],
-    /// splice(2) to restartd's stderr has not failed (it does for a terminal, for example).
-    splice: bool,
-    /// Read buffer: 64 KiB of capacity, filled by `read_into`.
+    /// restartd's stderr, shared with the logger.
+    stderr: Shared,
+    /// restartd's stdout, when it carries the child's (with the log file).
+    stdout: Option<Sink>,
+    /// Read buffer: `READ_BYTES` of capacity, filled by `read_into`.
     buf: Vec<u8>,
 }
 
 impl Output {
-    pub fn new(log_file: Option<LogFile>) -> Output {
+    /// The output of children to come, written on to `stderr` (shared with restartd's own log
+    /// lines) and, with a log file, to restartd's stdout and the file.
+    pub fn new(log_file: Option<LogFile>, stderr: Shared) -> Output {
         Output {
             pipes: Vec::new(),
             tail: Tail::new(tail::MAX_BYTES),
+            stdout: log_file.as_ref().map(|_| Sink::stdout()),
             log_file,
-            closed: [false; 2],
-            splice: true,
-            buf: Vec::with_capacity(64 * 1024),
+            stderr,
+            buf: Vec::with_capacity(READ_BYTES),
         }
     }
 
@@ -82,110 +140,183 @@ impl Output {
         }
     }
 
-    /// The pipes to poll for readability.
-    pub fn fds(&self) -> impl Iterator<Item = BorrowedFd<'_>> {
-        self.pipes.iter().map(|p| p.fd.as_fd())
+    /// What to poll: each pipe for POLLIN while its stream takes more, and each stalled stream
+    /// for POLLOUT.
+    pub fn fds(&self) -> Vec<(BorrowedFd<'_>, PollFlags)> {
+        let mut fds: Vec<_> = self
+            .pipes
+            .iter()
+            .filter(|p| !self.stalled(p.to))
+            .map(|p| (p.fd.as_fd(), PollFlags::POLLIN))
+            .collect();
+        fds.extend(self.stalled_streams().map(|fd| (fd, PollFlags::POLLOUT)));
+        fds
     }
 
-    /// Copies what is readable now; returns problems to report (a failing log file).
+    /// restartd's streams that take no more for now.
+    fn stalled_streams(&self) -> impl Iterator<Item = BorrowedFd<'_>> {
+        let stderr = self.stderr.borrow().poll_fd();
+        let stdout = self.stdout.as_ref().and_then(Sink::poll_fd);
+        // SAFETY: the sinks live as long as `self`, which holds them, and a sink keeps its
+        // descriptor open as long as it lives.
+        stderr
+            .into_iter()
+            .chain(stdout)
+            .map(|raw| unsafe { BorrowedFd::borrow_raw(raw) })
+    }
+
+    /// Writes what waits for restartd's streams, then copies what is readable now from the pipes
+    /// whose stream takes more; returns problems to report (a failing log file, output dropped).
     pub fn copy(&mut self) -> Vec<String> {
+        self.copy_all(false)
+    }
+
+    /// The child ended: copy its last words, even into the queue of a stalled stream, then let
+    /// the pipes go.
+    pub fn detach(&mut self) -> Vec<String> {
+        let problems = self.copy_all(true);
+        self.pipes.clear();
+        problems
+    }
+
+    /// restartd is exiting: what waits gets up to `EXIT_GRACE` to go out.
+    pub fn finish(&mut self) {
+        let deadline = Instant::now() + EXIT_GRACE;
+        loop {
+            let done = self.stderr.borrow_mut().flush();
+            let done = self.stdout.as_mut().is_none_or(Sink::flush) && done;
+            let left = deadline.saturating_duration_since(Instant::now());
+            if done || left.is_zero() {
+                return;
+            }
+            let mut fds: Vec<_> = self
+                .stalled_streams()
+                .map(|fd| PollFd::new(fd, PollFlags::POLLOUT))
+                .collect();
+            let ms = left.as_millis().min(i32::MAX as u128) as i32 + 1;
+            let _ = poll(
+                &mut fds,
+                PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX),
+            );
+        }
+    }
+
+    fn copy_all(&mut self, last: bool) -> Vec<String> {
         let mut problems = Vec::new();
+        self.stderr.borrow_mut().flush();
+        if let Some(stdout) = &mut self.stdout {
+            stdout.flush();
+        }
         let mut i = 0;
         while i < self.pipes.len() {
-            if self.copy_pipe(i, &mut problems) {
+            if self.copy_pipe(i, last, &mut problems) {
                 i += 1;
             } else {
                 self.pipes.remove(i);
             }
         }
+        if let Some((lines, bytes)) = self.stderr.borrow_mut().take_dropped() {
+            problems.push(dropped("stderr", lines, bytes));
+        }
+        if let Some((lines, bytes)) = self.stdout.as_mut().and_then(Sink::take_dropped) {
+            problems.push(dropped("stdout", lines, bytes) + " (the log file has every byte)");
+        }
         problems
     }
 
-    /// The child ended: copy its last words, then let the pipes go.
-    pub fn detach(&mut self) -> Vec<String> {
-        let problems = self.copy();
-        self.pipes.clear();
-        problems
+    /// Whether restartd's stream `to` takes no more for now.
+    fn stalled(&self, to: i32) -> bool {
+        match to {
+            1 => self.stdout.as_ref().is_some_and(Sink::stalled),
+            _ => self.stderr.borrow().stalled(),
+        }
     }
 
-    /// Copies one pipe until it would block; false at EOF or on an error.
-    fn copy_pipe(&mut self, i: usize, problems: &mut Vec<String>) -> bool {
+    /// Copies one pipe until it would block, or its stream stalls (`last`: until it would block,
+    /// at most `LAST_READ`); false at EOF or on an error.
+    fn copy_pipe(&mut self, i: usize, last: bool, problems: &mut Vec<String>) -> bool {
+        let mut budget = if last { LAST_READ } else { usize::MAX };
         loop {
-            if self.pipes[i].to == 2 && self.splice_backlog(i) {
-                continue;
+            let to = self.pipes[i].to;
+            if !last && self.stalled(to) {
+                return true;
             }
-            let n = match read_into(&self.pipes[i].fd, &mut self.buf) {
+            if budget == 0 {
+                return true;
+            }
+            if to == 2 {
+                let moved = self.splice_backlog(i, budget);
+                budget = budget.saturating_sub(moved);
+                // Moved: more may wait. Refused for lack of room: stop (`last`: read instead).
+                if moved > 0 || !last && self.stalled(to) {
+                    continue;
+                }
+            }
+            let n = match read_into(&self.pipes[i].fd, &mut self.buf, budget) {
                 Ok(0) => return false,
                 Ok(n) => n,
                 Err(Errno::EINTR) => continue,
                 Err(Errno::EAGAIN) => return true,
                 Err(_) => return false,
             };
-            let to = self.pipes[i].to;
-            let chunk = &self.buf[..n];
+            budget = budget.saturating_sub(n);
+            let chunk = std::mem::take(&mut self.buf);
             if to == 2 {
-                self.tail.push(chunk);
-            }
-            let slot = (to - 1) as usize;
-            if !self.closed[slot] && write_all(to, chunk).is_err() {
-                self.closed[slot] = true;
+                self.tail.push(&chunk);
             }
             if let Some(log) = &mut self.log_file {
-                problems.extend(log.write(chunk));
+                problems.extend(log.write(&chunk));
             }
+            match (to, &mut self.stdout) {
+                (1, Some(stdout)) => stdout.write(&chunk),
+                _ => self.stderr.borrow_mut().write(&chunk),
+            }
+            self.buf = chunk;
             if n < self.buf.capacity() {
                 return true;
             }
         }
     }
 
-    /// Moves all but the last `tail::MAX_BYTES` waiting in stderr pipe `i` to restartd's stderr
-    /// with splice(2); true when it moved something. Only without a log file (which needs every
-    /// byte) and while restartd's stderr takes splices.
-    fn splice_backlog(&mut self, i: usize) -> bool {
-        if !self.splice || self.closed[1] || self.log_file.is_some() {
-            return false;
+    /// Moves all but the last `tail::MAX_BYTES` waiting in stderr pipe `i` (at most `budget`) to
+    /// restartd's stderr with splice(2); returns how much moved. Only without a log file (which
+    /// needs every byte) and where the stderr sink splices without waiting.
+    fn splice_backlog(&mut self, i: usize, budget: usize) -> usize {
+        if self.log_file.is_some() {
+            return 0;
         }
         let fd = &self.pipes[i].fd;
         let backlog = waiting(fd);
         if backlog <= tail::MAX_BYTES {
-            return false;
+            return 0;
         }
-        // SAFETY: fd 2 stays open for restartd's whole life.
-        let stderr = unsafe { BorrowedFd::borrow_raw(2) };
-        let len = backlog - tail::MAX_BYTES;
-        match nix::fcntl::splice(fd, None, stderr, None, len, SpliceFFlags::empty()) {
-            Ok(0) => false,
-            Ok(_) => {
-                self.tail.skipped();
-                true
-            }
-            Err(Errno::EINTR) => true,
-            Err(Errno::EAGAIN) => {
-                // The child's pipe is non-blocking, which makes a pipe-to-pipe splice
-                // non-blocking at both ends: restartd's stderr is full (the backlog is there).
-                // Wait for room, as a write to it would.
-                let mut out = [PollFd::new(stderr, PollFlags::POLLOUT)];
-                let _ = poll(&mut out, PollTimeout::NONE);
-                true
-            }
-            Err(Errno::EPIPE) => {
-                self.closed[1] = true;
-                false
-            }
-            Err(_) => {
-                // Not a pipe, socket or plain file (a terminal, an O_APPEND file): nothing was
-                // moved; read and write from now on.
-                self.splice = false;
-                false
-            }
+        let len = (backlog - tail::MAX_BYTES).min(budget);
+        let moved = self.stderr.borrow_mut().splice_from(fd.as_fd(), len);
+        if moved > 0 {
+            self.tail.skipped();
         }
+        moved
     }
 }
 
-/// Reads into `buf`'s capacity, which is never zeroed: a page of it is touched only once the
-/// kernel writes output there (a quiet child costs none).
-fn read_into(fd: &OwnedFd, buf: &mut Vec<u8>) -> nix::Result<usize> {
+/// The line that says what a stalled `stream` dropped.
+fn dropped(stream: &str, lines: u64, bytes: u64) -> String {
+    let mut what = Vec::new();
+    if lines > 0 {
+        what.push(format!("{lines} lines of restartd's own log"));
+    }
+    if bytes > 0 {
+        what.push(format!("{bytes} bytes of the child's {stream}"));
+    }
+    format!(
+        "restartd's {stream} took no more output for a while: dropped {}",
+        what.join(" and ")
+    )
+}
+
+/// Reads at most `limit` bytes into `buf`'s capacity, which is never zeroed: a page of it is
+/// touched only once the kernel writes output there (a quiet child costs none).
+fn read_into(fd: &OwnedFd, buf: &mut Vec<u8>, limit: usize) -> nix::Result<usize> {
     buf.clear();
     // SAFETY: read(2) writes at most `capacity` bytes into the vector's own allocation, and the
     // length then covers exactly the bytes it wrote.
@@ -193,7 +324,7 @@ fn read_into(fd: &OwnedFd, buf: &mut Vec<u8>) -> nix::Result<usize> {
         let n = Errno::result(libc::read(
             fd.as_raw_fd(),
             buf.as_mut_ptr().cast(),
-            buf.capacity(),
+            buf.capacity().min(limit),
         ))? as usize;
         buf.set_len(n);
         Ok(n)
@@ -210,17 +341,4 @@ fn waiting(fd: &OwnedFd) -> usize {
     } else {
         0
     }
-}
-
-fn write_all(fd: i32, mut buf: &[u8]) -> nix::Result<()> {
-    // SAFETY: fd 1 and 2 stay open for restartd's whole life.
-    let fd = unsafe { BorrowedFd::borrow_raw(fd) };
-    while !buf.is_empty() {
-        match nix::unistd::write(fd, buf) {
-            Ok(n) => buf = &buf[n..],
-            Err(Errno::EINTR) => continue,
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(())
 }

@@ -28,6 +28,7 @@ use crate::process::output::Output;
 use crate::process::procs;
 use crate::process::procs::Reaped;
 use crate::process::signals::{self, Inherited, SignalPipe};
+use crate::process::sink::Sink;
 use crate::process::trim;
 use crate::records::crashlog::CrashLog;
 use crate::records::instance::Instance;
@@ -100,7 +101,8 @@ impl Supervisor {
         signals: SignalPipe,
         inherited: Inherited,
     ) -> anyhow::Result<Supervisor> {
-        let log = Logger::new(&cfg.name, cfg.verbosity, cfg.log_format);
+        let stderr = Sink::shared_stderr();
+        let log = Logger::new(&cfg.name, cfg.verbosity, cfg.log_format, stderr.clone());
         let now = SystemTime::now();
         let (window, restarts, previous) = previous::previous_run(&cfg, &instance, &log, now);
         let mut writer = StateWriter::new(&instance.dir)
@@ -134,7 +136,8 @@ impl Supervisor {
         };
         let monitors =
             Monitors::new(&cfg, notify, inherited, Instant::now()).map_err(anyhow::Error::msg)?;
-        let family = Family::new(Output::new(cfg.log_file.clone().map(LogFile::new)));
+        let output = Output::new(cfg.log_file.clone().map(LogFile::new), stderr);
+        let family = Family::new(output);
         let recorder = Recorder::new(
             cfg.clone(),
             CrashLog::new(&instance.dir),
@@ -267,11 +270,11 @@ impl Supervisor {
         if let Some(fd) = monitor_fds.notify {
             fds.push(PollFd::new(fd, PollFlags::POLLIN));
         }
+        let output = self.family.output.fds();
         fds.extend(
-            self.family
-                .output
-                .fds()
-                .map(|fd| PollFd::new(fd, PollFlags::POLLIN)),
+            output
+                .into_iter()
+                .map(|(fd, events)| PollFd::new(fd, events)),
         );
         let control_from = fds.len();
         fds.extend(
@@ -558,6 +561,7 @@ impl Supervisor {
                     self.save();
                     self.log.flush_suppressed();
                     self.wait_for_hooks(now);
+                    self.family.output.finish();
                     return Some(code);
                 }
             }

@@ -9,12 +9,12 @@
 //! and the rest are summarised (anchors.md §4 item 22). This module formats; it decides nothing
 //! about supervision.
 
-use std::io::Write;
 use std::time::{Duration, Instant, SystemTime};
 
 use serde_json::{Map, Value};
 
 use crate::base::config::{LogFormat, Verbosity};
+use crate::process::sink::Shared;
 
 /// Severity of a message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -89,19 +89,23 @@ pub struct Logger {
     verbosity: Verbosity,
     format: LogFormat,
     prefix: Prefix,
+    /// restartd's stderr, shared with the child's output on its way there.
+    stderr: Shared,
     period_start: Option<Instant>,
     printed: u32,
     suppressed: u32,
 }
 
 impl Logger {
-    /// A logger for instance `name`; text lines carry the time, or under systemd the priority.
-    pub fn new(name: &str, verbosity: Verbosity, format: LogFormat) -> Logger {
+    /// A logger for instance `name`, writing to `stderr`; text lines carry the time, or under
+    /// systemd the priority.
+    pub fn new(name: &str, verbosity: Verbosity, format: LogFormat, stderr: Shared) -> Logger {
         Logger {
             name: name.to_string(),
             verbosity,
             format,
             prefix: Prefix::of_this_process(),
+            stderr,
             period_start: None,
             printed: 0,
             suppressed: 0,
@@ -137,7 +141,7 @@ impl Logger {
             }
         };
         line.push('\n');
-        let _ = std::io::stderr().lock().write_all(line.as_bytes());
+        self.stderr.borrow_mut().line(line.as_bytes());
     }
 
     /// Logs without fields.
@@ -260,7 +264,8 @@ mod tests {
 
     #[test]
     fn crash_lines_are_limited_per_minute() {
-        let mut log = Logger::new("t", Verbosity::Quiet, LogFormat::Text);
+        let stderr = crate::process::sink::Sink::shared_stderr();
+        let mut log = Logger::new("t", Verbosity::Quiet, LogFormat::Text, stderr);
         let t0 = Instant::now();
         for _ in 0..25 {
             log.crash(t0, Level::Info, "x", Map::new(), false);

@@ -22,5 +22,6 @@ mod observe_tools;
 mod restart;
 mod signals;
 mod soak;
+mod stalled;
 mod subcommands;
 mod trust;

@@ -121,9 +121,9 @@ fn issue_17_cleanup_never_kills_restartds_own_hooks() {
 #[test]
 fn issue_17_a_passing_spawn_error_follows_the_policy() {
     let env = Env::new();
-    // With 9 descriptors restartd can run but not make the child's stderr pipe.
+    // With 10 descriptors restartd can run (its own, the crash log) but not make the child's pipes.
     let script = format!(
-        "ulimit -n 9 && exec {BIN} --state-dir {} -n emfile --max-restarts 2 --delay 0 -- true",
+        "ulimit -n 10 && exec {BIN} --state-dir {} -n emfile --max-restarts 2 --delay 0 -- true",
         env.state_dir().display()
     );
     let mut cmd = Command::new("sh");

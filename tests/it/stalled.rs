@@ -1,0 +1,271 @@
+//! A reader that stops reading restartd's output (issue 17, point 4; SPEC §10): restartd's stderr
+//! (a pipe, a terminal) or, with `--log-file`, its stdout fills up and is never read again. The
+//! loop must go on: a control request is answered, and a stop is served within `--stop-timeout`,
+//! while the child, whose output restartd no longer reads, blocks as it would on a plain pipe.
+
+use std::fs;
+use std::os::fd::{AsFd, FromRawFd, OwnedFd};
+use std::os::unix::process::CommandExt;
+use std::process::{Child, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+
+use crate::common::{
+    alive, describe_status, kill_group, restartd, run_with_timeout, wait_until, Env,
+};
+
+/// A line of 100 bytes, written forever.
+const CHATTY: &str = "while :; do echo xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx; done";
+
+/// How long restartd may take to exit after SIGTERM: `--stop-timeout 1s`, and the rest slack.
+const STOP_BOUND: Duration = Duration::from_secs(5);
+
+/// restartd started by the test; its process group is SIGKILLed and it is reaped when dropped.
+struct Guard(Child);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        if self.0.try_wait().ok().flatten().is_none() {
+            kill_group(self.0.id() as i32);
+            let _ = self.0.wait();
+        }
+    }
+}
+
+/// Waits up to `limit` for `child` to exit (polling its status every 10 ms).
+fn wait_exit(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
+    let start = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return Some(status);
+        }
+        if start.elapsed() >= limit {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn wchan(pid: i32) -> String {
+    fs::read_to_string(format!("/proc/{pid}/wchan")).unwrap_or_default()
+}
+
+/// Makes the stream restartd is given: (the end the test holds, the end restartd gets).
+type Stream = fn() -> (OwnedFd, OwnedFd);
+
+/// A pipe whose read end the test holds and never reads; (read, write).
+fn pipe() -> (OwnedFd, OwnedFd) {
+    nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).unwrap()
+}
+
+/// A terminal whose master the test holds and never reads; (master, slave).
+fn terminal() -> (OwnedFd, OwnedFd) {
+    let (mut master, mut slave) = (-1, -1);
+    // SAFETY: openpty writes two descriptors into the ints given; no name, termios or size.
+    let rc = unsafe {
+        nix::libc::openpty(
+            &mut master,
+            &mut slave,
+            std::ptr::null_mut(),
+            std::ptr::null(),
+            std::ptr::null(),
+        )
+    };
+    assert_eq!(rc, 0, "openpty: {}", std::io::Error::last_os_error());
+    // SAFETY: openpty just opened both, and nothing else owns them.
+    let (master, slave) = unsafe { (OwnedFd::from_raw_fd(master), OwnedFd::from_raw_fd(slave)) };
+    for fd in [&master, &slave] {
+        let flags = nix::fcntl::FdFlag::FD_CLOEXEC;
+        nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_SETFD(flags)).unwrap();
+    }
+    (master, slave)
+}
+
+#[test]
+fn a_stalled_reader_of_restartds_output_stops_neither_control_nor_a_stop() {
+    let env = Env::new();
+    let files = tempfile::tempdir().unwrap();
+    let log_file = files.path().join("app.log");
+    let log_file = log_file.to_str().unwrap();
+    // (name, the stalled stream, restartd's extra flags, where the child writes)
+    let cases: [(&str, Stream, &[&str], &str); 3] = [
+        ("stderr-pipe", pipe, &[], ">&2"),
+        ("stderr-terminal", terminal, &[], ">&2"),
+        ("stdout-pipe", pipe, &["--log-file", log_file], ""),
+    ];
+    for (name, stalled, flags, redirect) in cases {
+        let (held, given) = stalled();
+        let probe = given.try_clone().unwrap();
+        let mut cmd = env.command(&["-n", name, "--stop-timeout", "1s"]);
+        cmd.args(flags)
+            .args([
+                "--",
+                "sh",
+                "-c",
+                &CHATTY.replace("; done", &format!(" {redirect}; done")),
+            ])
+            .stdin(Stdio::null())
+            .process_group(0);
+        if name.starts_with("stdout") {
+            cmd.stdout(given).stderr(Stdio::null());
+        } else {
+            cmd.stdout(Stdio::null()).stderr(given);
+        }
+        let mut guard = Guard(cmd.spawn().unwrap());
+        // The given end went with `cmd`: restartd holds it, and the test only a copy to poll.
+        drop(cmd);
+        let pid = guard.0.id() as i32;
+        let child = env.wait_child(name);
+
+        // Stalled: the child blocks writing to restartd, and a pipe (checked with poll(2) on a
+        // copy of its end) takes no more. A terminal is not checked that way: the kernel moves
+        // some of what waits in it to the master's side later, making room that only a reader
+        // of the master would be woken for.
+        let terminal = name.contains("terminal");
+        let stalled = || {
+            let mut fds = [PollFd::new(probe.as_fd(), PollFlags::POLLOUT)];
+            (terminal || poll(&mut fds, PollTimeout::ZERO).unwrap() == 0)
+                && wchan(child).ends_with("pipe_write")
+        };
+        assert!(
+            wait_until("restartd's output is full and the child blocked", stalled),
+            "{name}: never stalled: child wchan {:?}",
+            wchan(child)
+        );
+
+        // A control request is answered (SIGWINCH, which sh ignores, is forwarded).
+        let mut request = restartd();
+        request
+            .args(["signal", name, "WINCH", "--state-dir"])
+            .arg(env.state_dir());
+        let start = Instant::now();
+        let answer = run_with_timeout(request, STOP_BOUND);
+        let answered = answer.status.success().then(|| start.elapsed());
+        let blocked_in = wchan(pid);
+
+        // A stop is served within --stop-timeout (and some slack).
+        let start = Instant::now();
+        crate::common::signal(pid, nix::libc::SIGTERM);
+        let status = wait_exit(&mut guard.0, STOP_BOUND);
+        let took = start.elapsed();
+        let still_in = wchan(pid);
+
+        assert!(
+            answered.is_some() && status.is_some(),
+            "{name}: with its output stalled, restartd answered `restartd signal` in {answered:?} \
+             ({}, stderr {:?}; restartd was blocked in {blocked_in:?}) and, {took:?} after \
+             SIGTERM, had {}",
+            describe_status(answer.status),
+            String::from_utf8_lossy(&answer.stderr).trim(),
+            match status {
+                Some(s) => format!("exited ({})", describe_status(s)),
+                None => format!("not exited (blocked in {still_in:?})"),
+            }
+        );
+        let code = status.unwrap().code();
+        assert!(
+            matches!(code, Some(0 | 137)),
+            "{name}: a requested stop ends with 0 or 137, not {code:?}"
+        );
+        assert!(
+            wait_until("the child is gone", || !alive(child)),
+            "{name}: the child outlived restartd"
+        );
+        eprintln!(
+            "{name}: control request answered in {:?}, exit {code:?} {took:?} after SIGTERM",
+            answered.unwrap()
+        );
+        drop((held, probe));
+    }
+}
+
+/// A child that ends while restartd's stderr is stalled: what was left in its pipe still reaches
+/// the crash record's tail (read at its end, not waited for), and, once the reader reads again,
+/// restartd's stderr: every byte once, in order, followed by restartd's own line about the crash.
+#[test]
+fn a_child_ending_while_stderr_is_stalled_loses_neither_its_last_lines_nor_their_order() {
+    use std::io::Read;
+    use std::sync::{Arc, Mutex};
+
+    // 100-byte lines, 200 KB: more than the reader's pipe and a queued read take (128 KiB), so
+    // some is still in the child's pipe when it ends; less than that pipe alone holds (64 pages
+    // of 40 lines), so the child can always finish writing.
+    const LINES: usize = 2000;
+    let env = Env::new();
+    let script = format!(
+        "import os, sys\n\
+         for i in range({LINES}): os.write(2, b'%09d %s\\n' % (i, b'x' * 89))\n\
+         os.write(2, b'last words\\n')\n\
+         sys.exit(3)\n"
+    );
+    let (held, given) = pipe();
+    let mut cmd = env.command(&["-n", "ends", "--delay", "1m", "--"]);
+    cmd.args(["python3", "-c", &script])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(given)
+        .process_group(0);
+    let mut guard = Guard(cmd.spawn().unwrap());
+    drop(cmd);
+    let pid = guard.0.id() as i32;
+
+    assert!(
+        wait_until("the crash record", || !env.records("ends").is_empty()),
+        "no crash record"
+    );
+    let record = &env.records("ends")[0];
+    let tail = record["stderr_tail"].as_str().unwrap();
+    assert!(
+        tail.ends_with("\nlast words\n"),
+        "tail ends with {:?}",
+        &tail[tail.len().saturating_sub(200)..]
+    );
+    assert_eq!(record["error_message"], "last words");
+
+    // Now read: what waited comes out.
+    let got = Arc::new(Mutex::new(Vec::new()));
+    let sink = got.clone();
+    let reader = std::thread::spawn(move || {
+        let mut held = std::fs::File::from(held);
+        let mut buf = [0u8; 65536];
+        while let Ok(n) = held.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            sink.lock().unwrap().extend_from_slice(&buf[..n]);
+        }
+    });
+    let text = || String::from_utf8_lossy(&got.lock().unwrap()).into_owned();
+    assert!(
+        wait_until("restartd's line about the crash", || text()
+            .contains("exited with code 3")),
+        "restartd's stderr after the stall:\n{}",
+        text()
+    );
+    crate::common::signal(pid, nix::libc::SIGTERM);
+    let status = wait_exit(&mut guard.0, STOP_BOUND).expect("restartd exits");
+    assert_eq!(status.code(), Some(0));
+    reader.join().unwrap();
+
+    let text = text();
+    let child: Vec<&str> = text
+        .lines()
+        .filter(|l| !l.contains("restartd[ends]"))
+        .collect();
+    let expected: Vec<String> = (0..LINES)
+        .map(|i| format!("{i:09} {}", "x".repeat(89)))
+        .chain(["last words".to_string()])
+        .collect();
+    assert!(
+        child == expected,
+        "every line of the child once, in order; got {} lines",
+        child.len()
+    );
+    let last_words = text.find("last words\n").unwrap();
+    let crash = text.find("exited with code 3").unwrap();
+    assert!(
+        last_words < crash,
+        "restartd's line comes after what it read before it"
+    );
+}
