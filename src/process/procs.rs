@@ -131,14 +131,16 @@ pub fn become_subreaper() -> io::Result<()> {
 /// When process `pid` started: `/proc/PID/stat` field 22, in clock ticks since boot. With the
 /// pid it names one process: a reused pid comes with another start time.
 pub fn start_time(pid: i32) -> Option<u64> {
+    // Field 22 is the 20th after the command name.
+    stat_fields(pid)?.get(19)?.parse().ok()
+}
+
+/// The fields of `/proc/PID/stat` after the command name, from field 3 (state) on: the name may
+/// hold spaces and parentheses, so they start after the last ')'.
+fn stat_fields(pid: i32) -> Option<Vec<String>> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The command name may hold spaces and parentheses: fields follow the last ')', from
-    // field 3 (state) on; the start time is field 22.
-    stat[stat.rfind(')')? + 1..]
-        .split_whitespace()
-        .nth(19)?
-        .parse()
-        .ok()
+    let rest = &stat[stat.rfind(')')? + 1..];
+    Some(rest.split_whitespace().map(String::from).collect())
 }
 
 /// Whether the environment `pid` was started with holds the line `var` (`KEY=VALUE`).
@@ -177,16 +179,10 @@ pub fn group_has_others(pgid: i32) -> bool {
         .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
         .filter(|&pid| pid != pgid)
         .any(|pid| {
-            std::fs::read_to_string(format!("/proc/{pid}/stat"))
-                .ok()
-                .and_then(|stat| {
-                    // Fields follow the last ')': state, ppid, pgrp.
-                    let mut rest = stat[stat.rfind(')')? + 1..].split_whitespace();
-                    let state = rest.next()?;
-                    let pgrp = rest.nth(1)?.parse::<i32>().ok()?;
-                    Some(state != "Z" && pgrp == pgid)
-                })
-                .unwrap_or(false)
+            // State, ppid, pgrp.
+            stat_fields(pid).is_some_and(|f| {
+                f.len() > 2 && f[0] != "Z" && f[2].parse::<i32>().ok() == Some(pgid)
+            })
         })
 }
 
@@ -218,15 +214,9 @@ fn children_by_scan(me: i32) -> Vec<i32> {
     };
     entries
         .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
-        .filter(|pid| {
-            std::fs::read_to_string(format!("/proc/{pid}/stat"))
-                .ok()
-                .and_then(|stat| {
-                    // The command name may hold spaces and parentheses: fields follow the last ')'.
-                    let rest = &stat[stat.rfind(')')? + 1..];
-                    rest.split_whitespace().nth(1)?.parse::<i32>().ok()
-                })
-                == Some(me)
+        .filter(|&pid| {
+            // The parent pid is the field after the state.
+            stat_fields(pid).and_then(|f| f.get(1)?.parse::<i32>().ok()) == Some(me)
         })
         .collect()
 }
