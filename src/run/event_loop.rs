@@ -179,7 +179,7 @@ impl Supervisor {
         self.signals.drain();
         let mut now = Now::read();
         for sig in [libc::SIGTERM, libc::SIGINT, libc::SIGQUIT] {
-            if signals::take(sig) {
+            if signals::take(sig) > 0 {
                 self.log
                     .info(&format!("received {}, stopping", signal_name(sig)));
                 let actions = self.machine.handle(Input::Signal { signal: sig }, now);
@@ -308,21 +308,23 @@ impl Supervisor {
         let mut events = VecDeque::new();
         self.signals.drain();
         for sig in signals::HANDLED {
-            if sig == libc::SIGCHLD || !signals::take(sig) {
+            if sig == libc::SIGCHLD {
                 continue;
             }
-            if matches!(sig, libc::SIGTERM | libc::SIGINT | libc::SIGQUIT) {
-                self.log
-                    .info(&format!("received {}, stopping", signal_name(sig)));
-            } else {
-                self.log.debug(&format!("received {}", signal_name(sig)));
+            for _ in 0..signals::repeats(sig, signals::take(sig)) {
+                if matches!(sig, libc::SIGTERM | libc::SIGINT | libc::SIGQUIT) {
+                    self.log
+                        .info(&format!("received {}, stopping", signal_name(sig)));
+                } else {
+                    self.log.debug(&format!("received {}", signal_name(sig)));
+                }
+                events.push_back(Input::Signal { signal: sig }.into());
             }
-            events.push_back(Input::Signal { signal: sig }.into());
         }
         // Every end of a child raises SIGCHLD, so reaping (a /proc read while the child's group
         // is held) waits for it instead of costing every turn of the output copy. The first turn
         // reaps in any case: restartd may have been exec'd with ended children.
-        let reap = signals::take(libc::SIGCHLD) || std::mem::take(&mut self.reap_first);
+        let reap = signals::take(libc::SIGCHLD) > 0 || std::mem::take(&mut self.reap_first);
 
         self.copy_output();
         let ended = match reap {
