@@ -563,7 +563,7 @@ impl Supervisor {
                     self.save();
                     self.log.flush_suppressed();
                     self.wait_for_hooks(now);
-                    self.family.output.finish();
+                    self.family.output.finish(self.machine.stop_by());
                     return Some(code);
                 }
             }

@@ -107,6 +107,9 @@ pub struct Machine {
     restarts_total: u64,
     restarts_run: u32,
     last_exit: Option<LastExit>,
+    /// When the first stop request came, plus `--stop-timeout`: restartd must be gone by then
+    /// (SPEC §10), also when its output is stalled.
+    stop_by: Option<Instant>,
 }
 
 /// The signals that ask restartd to stop (SPEC §4).
@@ -128,6 +131,7 @@ impl Machine {
             restarts_total,
             restarts_run: 0,
             last_exit: None,
+            stop_by: None,
         }
     }
 
@@ -149,6 +153,16 @@ impl Machine {
     pub fn handle(&mut self, input: Input, now: Now) -> Vec<Action> {
         use Input as I;
         use State as S;
+        let stop_request = match &input {
+            I::Signal { signal } => STOP_SIGNALS.contains(signal),
+            I::Request(request) => *request == Request::Stop,
+            _ => false,
+        };
+        if stop_request {
+            // The first request sets the bound; a second one only hurries the stop.
+            self.stop_by
+                .get_or_insert(now.mono + self.settings.stop_timeout);
+        }
         let state = self.state.clone();
         match (state, input) {
             // Starting: the loop answers a spawn at once, with nothing in between.
@@ -474,6 +488,12 @@ impl Machine {
             State::Backoff { .. } => Status::Backoff,
             State::Done(last) => last.status,
         }
+    }
+
+    /// By when a requested stop must be over (the first stop request plus `--stop-timeout`):
+    /// what restartd still does on its way out (its queued output) is cut off there.
+    pub fn stop_by(&self) -> Option<Instant> {
+        self.stop_by
     }
 
     /// Whether the machine waits for the last child's leftovers: the loop then reports

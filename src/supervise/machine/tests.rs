@@ -193,6 +193,27 @@ fn second_stop_request_kills_at_once() {
     assert_eq!(actions.last(), Some(&Action::Exit(137)));
 }
 
+/// The first stop request bounds restartd's way out (SPEC §10); a second one does not move it.
+#[test]
+fn a_stop_request_sets_the_moment_restartd_must_be_gone() {
+    let mut sim = Sim::new(settings(RestartPolicy::Always), None);
+    sim.start();
+    assert_eq!(sim.m.stop_by(), None);
+    sim.advance(SEC);
+    sim.feed(Input::Signal { signal: SIGTERM });
+    let by = sim.t0.mono + SEC + Duration::from_secs(5);
+    assert_eq!(sim.m.stop_by(), Some(by));
+    sim.advance(SEC);
+    sim.feed(Input::Request(Request::Stop));
+    assert_eq!(sim.m.stop_by(), Some(by));
+    let actions = sim.end(ProcessEnd::Signaled {
+        signal: SIGKILL,
+        core_dumped: false,
+    });
+    assert_eq!(actions.last(), Some(&Action::Exit(137)));
+    assert_eq!(sim.m.stop_by(), Some(by));
+}
+
 #[test]
 fn max_restarts_reached_gives_up_with_the_child_status() {
     let mut sim = Sim::new(settings(RestartPolicy::Always), Some(2));
