@@ -34,6 +34,9 @@ enum Stop {
     Restart,
     /// restartd stopped a failing child; the policy decides next. `detail` is what it saw.
     Failure { reason: Reason, detail: String },
+    /// The watchdog fired: the child got SIGABRT (its runtime dumps a stack and aborts). If it
+    /// still runs at the deadline, the stop sequence follows as for a `Failure` (SPEC §5).
+    Abort { detail: String },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -241,14 +244,9 @@ impl Machine {
                 },
                 now,
             ),
-            (S::Running { run, .. }, I::WatchdogMissed { detail }) => self.stop(
-                run,
-                Stop::Failure {
-                    reason: Reason::Watchdog,
-                    detail,
-                },
-                now,
-            ),
+            (S::Running { run, .. }, I::WatchdogMissed { detail }) => {
+                self.stop(run, Stop::Abort { detail }, now)
+            }
             (S::Running { run, ready: false }, I::Ready) => {
                 self.state = S::Running { run, ready: true };
                 vec![Action::Tell(Tell::Ready), Action::SaveState]
@@ -295,6 +293,11 @@ impl Machine {
                             self.crashed(run, end, Some((reason, detail)), jitter, now);
                         (report, then, self.settings.stop_signal)
                     }
+                    Stop::Abort { detail } => {
+                        let failure = Some((Reason::Watchdog, detail));
+                        let (report, then) = self.crashed(run, end, failure, jitter, now);
+                        (report, then, self.settings.stop_signal)
+                    }
                 };
                 let signal = if killed { SIGKILL } else { signal };
                 self.ended(report, then, leftovers, signal, now)
@@ -311,12 +314,7 @@ impl Machine {
             }
             (S::Stopping { .. }, I::Request(Request::Restart)) => self.cannot_restart(),
             (S::Stopping { run, why, .. }, I::Tick) if self.deadline_passed(now) => {
-                self.state = S::Stopping {
-                    run,
-                    why,
-                    kill_at: None,
-                };
-                vec![Action::SignalAll(SIGKILL)]
+                self.stop_deadline(run, why, now)
             }
             (
                 S::Stopping { .. },

@@ -92,3 +92,42 @@ fn issue_17_two_sigterms_in_one_turn_are_two_stop_requests() {
         r.stderr()
     );
 }
+
+/// See: issue 17 (review, point 5). A child that survived the watchdog's SIGABRT got SIGKILL at
+/// the timeout, never `--stop-signal`: SPEC §5 says SIGABRT, then the stop sequence. Now the
+/// child gets SIGTERM once the abort has had `--stop-timeout`, and may end cleanly.
+#[test]
+fn issue_17_a_child_that_survives_the_watchdogs_abort_gets_the_stop_signal() {
+    let env = Env::new();
+    let child = "import signal, sys, time\n\
+        signal.signal(signal.SIGABRT, signal.SIG_IGN)\n\
+        def term(*_):\n    print('got SIGTERM', flush=True)\n    sys.exit(0)\n\
+        signal.signal(signal.SIGTERM, term)\n\
+        print('ready', flush=True)\n\
+        time.sleep(300)\n";
+    let mut r = env.start(&[
+        "-n",
+        "wd",
+        "--watchdog",
+        "300ms",
+        "--stop-timeout",
+        "300ms",
+        "--restart",
+        "no",
+        "--",
+        "python3",
+        "-c",
+        child,
+    ]);
+    r.wait_stdout("ready");
+    let code = r.wait_exit();
+    assert!(
+        r.stdout().contains("got SIGTERM"),
+        "the child never got the stop signal (restartd exited {code:?}):\n{}",
+        r.stderr()
+    );
+    assert_eq!(code, Some(0), "the child's own status: {}", r.stderr());
+    let record = &env.records("wd")[0];
+    assert_eq!(record["reason"], "watchdog", "{record}");
+    assert_eq!(record["exit_code"], 0, "{record}");
+}
