@@ -149,6 +149,18 @@ pub const PROCESSES: &str =
      and start time) is stopped by the next restartd before it starts its own. \
      `restartd stop` and the stops restartd decides itself use `--stop-signal`.";
 
+/// SIGNALS, last: output that nobody reads (SPEC §10).
+pub const STALLED_OUTPUT: &str =
+    "restartd never waits to write. When its stderr cannot take more (a terminal after Ctrl-S, \
+     a stuck `| logger`, a stalled journal), it stops reading the child's stderr until it can, \
+     so the child blocks as it would writing there itself; signals, timers, control requests, \
+     health checks and reaping go on, and a stop is served within `--stop-timeout`. The same \
+     holds for stdout with `--log-file` (the log file still gets every byte). What the child \
+     wrote before it ended still reaches its crash record. restartd's own lines wait in order \
+     behind the child's output; past 64 KiB of them the rest are dropped and counted, in one \
+     line once stderr drains. At exit what still waits gets one second, and never more than \
+     what is left of a requested stop's `--stop-timeout`; the rest is dropped.";
+
 /// EXIT STATUS of a run.
 pub const EXIT_STATUS: &[(&str, &str)] = &[
     (
