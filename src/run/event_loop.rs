@@ -35,6 +35,7 @@ use crate::records::instance::Instance;
 use crate::records::state::{Proc, StateWriter};
 use crate::run::control::{self, Pending};
 use crate::run::family::Family;
+use crate::run::lineage::{Known, Lineage};
 use crate::run::log::Logger;
 use crate::run::monitors::Monitors;
 use crate::run::previous;
@@ -84,10 +85,8 @@ pub struct Supervisor {
     subreaper: bool,
     /// The first turn reaps whether SIGCHLD came or not.
     reap_first: bool,
-    /// restartd is PID 1 (of a container): it adopts every orphan, not only its child's.
-    pid1: bool,
-    /// `RESTARTD_NAME=NAME`, which the child's tree inherits.
-    marker: Vec<u8>,
+    /// Whose each adopted process is: only the child's are its leftovers.
+    lineage: Lineage,
     /// Whether the free heap was given back (see `trim`).
     trimmed: bool,
     rng: u64,
@@ -165,8 +164,8 @@ impl Supervisor {
             ready: Ready::default(),
             subreaper: procs::is_subreaper(),
             reap_first: true,
-            pid1: std::process::id() == 1,
-            marker,
+            // As PID 1 (of a container) restartd adopts every orphan, not only its child's.
+            lineage: Lineage::new(std::process::id() == 1, marker),
             trimmed: false,
             rng: seed | 1,
         })
@@ -342,6 +341,10 @@ impl Supervisor {
                 self.reaped(reaped, now, &mut events);
             }
         }
+        // Who was orphaned by what ended is judged now (`lineage`), before anything acts on it.
+        if reap || self.machine.cleaning() {
+            self.look();
+        }
         if let Some(end) = ended {
             let leftovers = self.leftovers_alive();
             let jitter = self.jitter_sample();
@@ -367,12 +370,12 @@ impl Supervisor {
             self.note(changed);
             events.extend(input.map(Event::from));
         }
-        let hooks = &self.recorder.hooks;
+        let lineage = &self.lineage;
         let child_pid = self.family.pid();
         let others = || {
             procs::children()
                 .into_iter()
-                .filter(|&p| Some(p) != child_pid && !hooks.owns(p))
+                .filter(|&p| Some(p) != child_pid && lineage.is_childs(p))
                 .collect()
         };
         let (changed, inputs) = self.monitors.ticks(
@@ -416,11 +419,13 @@ impl Supervisor {
     /// adopted (the main child is not reaped here: `Family` holds it until it is released).
     fn reaped(&mut self, reaped: Reaped, now: Now, events: &mut VecDeque<Event>) {
         if self.recorder.hooks.owns(reaped.pid) {
+            self.lineage.helper_reaped();
             if let Some(problem) = self.recorder.hooks.reaped(reaped.pid, reaped.end) {
                 self.log.warn(&problem);
             }
             self.recorder.hooks.forget_empty_groups();
         } else if self.monitors.owns(reaped.pid) {
+            self.lineage.helper_reaped();
             let (changed, input) = self
                 .monitors
                 .health_reaped(reaped.pid, reaped.end, now.mono, &self.log);
@@ -435,43 +440,43 @@ impl Supervisor {
         }
     }
 
-    /// The child and the processes restartd adopted from its tree, with their start times, for
+    /// The child and the processes of its tree restartd saw, with their start times, for
     /// `state.json` (a restartd killed without notice leaves them; the next one stops them).
     fn tree(&self) -> Vec<Proc> {
-        self.family
-            .pid()
+        let child = self.family.pid().and_then(|pid| {
+            Some(Proc {
+                pid,
+                start_time: procs::start_time(pid)?,
+            })
+        });
+        child
             .into_iter()
             .chain(
-                procs::children()
-                    .into_iter()
-                    .filter(|&p| Some(p) != self.family.group() && !self.not_the_childs(p)),
+                self.lineage
+                    .childs_tree()
+                    .filter(|&(pid, _)| Some(pid) != self.family.group())
+                    .map(|(pid, start_time)| Proc { pid, start_time }),
             )
-            .filter_map(|pid| {
-                Some(Proc {
-                    pid,
-                    start_time: procs::start_time(pid)?,
-                })
-            })
             .collect()
     }
 
-    /// Whether `pid`, a child of restartd, is not of the child's tree: a hook, a health check or
-    /// (when restartd is PID 1 and adopts every orphan of the container) a process that is
-    /// neither in the child's group nor carries this instance's `RESTARTD_NAME` in its
-    /// environment, such as a `docker exec` session's job (SPEC §10).
+    /// Looks at restartd's children and their trees: whose is each (`lineage`).
+    fn look(&mut self) {
+        let hooks = &self.recorder.hooks;
+        let monitors = &self.monitors;
+        let helper = |pid| hooks.owns(pid) || monitors.owns(pid);
+        let helper_group = |pgid| hooks.owns_group(pgid);
+        self.lineage.look(&Known {
+            leader: self.family.group(),
+            helper: &helper,
+            helper_group: &helper_group,
+        });
+    }
+
+    /// Whether `pid`, a child of restartd, is not proven to be of the child's tree: a hook, a
+    /// health check, what they left, or (as PID 1) an orphan from outside (SPEC §7, §10).
     fn not_the_childs(&self, pid: i32) -> bool {
-        if self.recorder.hooks.owns(pid) || self.monitors.owns(pid) {
-            return true;
-        }
-        // A hook's own background job, left when the hook's shell ended (SPEC §7).
-        if procs::group_of(pid).is_some_and(|g| self.recorder.hooks.owns_group(g)) {
-            return true;
-        }
-        if !self.pid1 {
-            return false;
-        }
-        let in_group = self.family.group().is_some() && procs::group_of(pid) == self.family.group();
-        !in_group && !procs::environ_has(pid, &self.marker)
+        !self.lineage.is_childs(pid)
     }
 
     /// Whether anything of the last child is alive (`not_the_childs` says what is not).
@@ -514,6 +519,7 @@ impl Supervisor {
                 Action::SignalGroup(sig) => self.family.signal_group(sig),
                 Action::SignalChild(sig) => self.family.signal_child(sig),
                 Action::SignalAll(sig) => {
+                    self.look();
                     let foreign: Vec<i32> = procs::children()
                         .into_iter()
                         .filter(|&pid| self.not_the_childs(pid))
@@ -639,6 +645,7 @@ impl Supervisor {
 
     fn save(&mut self) {
         if self.recorder.dirty() {
+            self.look();
             self.recorder.tree = self.tree();
         }
         self.recorder.save_if_dirty(

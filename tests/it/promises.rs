@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use nix::libc;
 
-use crate::common::{proc_field, wait_until, Env};
+use crate::common::{alive, proc_field, wait_until, Env};
 
 /// The state letter of `/proc/PID/stat` (`t`: stopped by a tracer).
 fn stat_state(pid: i32) -> String {
@@ -130,4 +130,95 @@ fn issue_17_a_child_that_survives_the_watchdogs_abort_gets_the_stop_signal() {
     let record = &env.records("wd")[0];
     assert_eq!(record["reason"], "watchdog", "{record}");
     assert_eq!(record["exit_code"], 0, "{record}");
+}
+
+/// See: issue 17 (review, point 2). As PID 1, only a process in the child's group or carrying
+/// its `RESTARTD_NAME` counted as the child's: a daemon that left the group (`setsid`) and
+/// cleared its environment (`env -i`) outlived the cleanup and kept its port while the next
+/// child started. Now an orphan of the child's own end is the child's (`run::lineage`).
+#[test]
+fn issue_17_as_pid_1_a_daemon_that_clears_its_environment_and_group_is_cleaned_up() {
+    if let Some(why) = crate::common::unshare_refused() {
+        println!("skipped: unshare --pid is not permitted here: {why}");
+        return;
+    }
+    let env = Env::new();
+    let dir = env.state_dir().display().to_string();
+    // First run: start the daemon, wait until it runs, crash. Second run: say whether it lives.
+    let child = format!(
+        "if [ \"$RESTARTD_RESTARTS\" = 0 ]; then \
+           setsid env -i /bin/sh -c 'echo $$ > {dir}/daemon.pid; exec /bin/sleep 300' & \
+           while [ ! -s {dir}/daemon.pid ]; do sleep 0.01; done; exit 1; \
+         else \
+           if kill -0 $(cat {dir}/daemon.pid) 2>/dev/null; then echo daemon alive; \
+           else echo daemon gone; fi; exec sleep 300; \
+         fi"
+    );
+    let mut cmd = Command::new("unshare");
+    cmd.args(["--pid", "--fork", "--mount-proc", "--kill-child"])
+        .arg(crate::common::BIN)
+        .args(["--state-dir", &dir, "-n", "init", "--restart", "always"])
+        .args(["--delay", "0", "--stop-timeout", "5s", "--", "sh", "-c", &child]);
+    let r = crate::common::Running::spawn(cmd);
+    let said = r.wait_stdout("daemon ");
+    assert_eq!(said, "daemon gone", "{}", r.stderr());
+}
+
+/// See: issue 17 (review, point 4). A hook's or a health check's background job that left its
+/// helper's group (`setsid`) was, once its helper ended, an adopted process like any other, and
+/// the next cleanup of the child's leftovers SIGTERMed it (SPEC §7: helpers are never
+/// leftovers). Now an orphan of a helper's end is the helper's.
+#[test]
+fn issue_17_helpers_jobs_that_leave_their_group_are_never_leftovers() {
+    let env = Env::new();
+    let dir = env.state_dir().display().to_string();
+    let job = |file: &str| {
+        format!(
+            "[ -e {dir}/{file} ] || {{ setsid sleep 30 </dev/null >/dev/null 2>&1 & \
+             echo $! > {dir}/{file}.tmp; mv {dir}/{file}.tmp {dir}/{file}; }}; true"
+        )
+    };
+    // Run 0 ends once the health check's job runs; run 1 once the hook's runs and the hook's
+    // shell had time to end. Each end is followed by a cleanup.
+    let child = format!(
+        "if [ \"$RESTARTD_RESTARTS\" = 0 ]; then f={dir}/health; else f={dir}/hook; fi; \
+         while [ ! -s $f ]; do sleep 0.01; done; sleep 0.3; exit 1"
+    );
+    let out = env.run(&[
+        "-n",
+        "helpers",
+        "--delay",
+        "0",
+        "--max-restarts",
+        "1",
+        "--stop-timeout",
+        "3s",
+        "--health-cmd",
+        &job("health"),
+        "--health-interval",
+        "100ms",
+        "--on-crash",
+        &job("hook"),
+        "--",
+        "sh",
+        "-c",
+        &child,
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}\n{}", env.report());
+    let jobs = ["health", "hook"].map(|file| {
+        let pid: i32 = fs::read_to_string(env.state_dir().join(file))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        env.also_kill(pid);
+        (file, pid)
+    });
+    for (file, pid) in jobs {
+        assert!(
+            alive(pid) && !crate::common::proc_state(pid).starts_with('Z'),
+            "the {file}'s job {pid} was signalled as a leftover: {stderr}"
+        );
+    }
 }
