@@ -443,10 +443,13 @@ impl Supervisor {
     /// The child and the processes of its tree restartd saw, with their start times, for
     /// `state.json` (a restartd killed without notice leaves them; the next one stops them).
     fn tree(&self) -> Vec<Proc> {
-        let child = self.family.pid().and_then(|pid| {
+        // The leader also once it has ended (held until its group's cleanup is over): its group
+        // may still have members.
+        let child = self.family.group().and_then(|pid| {
             Some(Proc {
                 pid,
                 start_time: procs::start_time(pid)?,
+                group: true,
             })
         });
         child
@@ -455,7 +458,11 @@ impl Supervisor {
                 self.lineage
                     .childs_tree()
                     .filter(|&(pid, _)| Some(pid) != self.family.group())
-                    .map(|(pid, start_time)| Proc { pid, start_time }),
+                    .map(|(pid, start_time)| Proc {
+                        pid,
+                        start_time,
+                        group: false,
+                    }),
             )
             .collect()
     }

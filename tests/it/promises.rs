@@ -222,3 +222,59 @@ fn issue_17_helpers_jobs_that_leave_their_group_are_never_leftovers() {
         );
     }
 }
+
+/// See: issue 17 (review, point 3). At start, restartd swept the previous child's process group
+/// only while its leader still ran: a member of the group that was never adopted (here the
+/// child's own `sleep`, started while nothing woke restartd) outlived a killed restartd and the
+/// child itself, and stayed beside the next child. Now members of the recorded group that
+/// started no earlier than the child are stopped too, each through a pidfd.
+#[test]
+fn issue_17_the_group_of_a_killed_restartds_child_is_swept_at_start() {
+    let env = Env::new();
+    let dir = env.state_dir().display().to_string();
+    let child = format!(
+        "while [ ! -e {dir}/go ]; do sleep 0.01; done; \
+         sleep 300 & echo $! > {dir}/member.tmp; mv {dir}/member.tmp {dir}/member; wait"
+    );
+    let args = ["-n", "swept", "--stop-timeout", "2s", "--", "sh", "-c", &child];
+    let mut first = env.start(&args);
+    let old = env.wait_child("swept");
+    env.wait_state("swept", "the child in leftovers", |s| {
+        s["leftovers"]
+            .as_array()
+            .is_some_and(|l| l.iter().any(|p| p["pid"] == old))
+    });
+    fs::write(env.state_dir().join("go"), "").unwrap();
+    let member_file = env.state_dir().join("member");
+    assert!(wait_until("the member", || member_file.exists()));
+    let member: i32 = fs::read_to_string(&member_file).unwrap().trim().parse().unwrap();
+    env.also_kill(member);
+    first.signal(libc::SIGKILL);
+    first.wait_exit();
+    // The child dies of its parent-death SIGTERM; its member, in its group, runs on.
+    assert!(wait_until("the child ends", || !alive(old)
+        || crate::common::proc_state(old).starts_with('Z')));
+    assert!(alive(member));
+    let leftovers = env.state("swept")["leftovers"].to_string();
+    assert!(
+        !leftovers.contains(&format!("\"pid\":{member},")),
+        "the member was recorded by itself, so this would not test the group: {leftovers}"
+    );
+
+    let second = env.start(&["-n", "swept", "--stop-timeout", "2s", "--", "sleep", "300"]);
+    let new = env.wait_state("swept", "a new child", |s| {
+        s["status"] == "running" && s["child_pid"].is_i64() && s["child_pid"] != old
+    });
+    env.also_kill(new["child_pid"].as_i64().unwrap() as i32);
+    let said = format!("stopped pid {member} left running by a previous restartd");
+    assert!(
+        wait_until("the message", || second.stderr().contains(&said)),
+        "the member {member} of the old child's group {old} was not stopped:\n{}",
+        second.stderr()
+    );
+    assert!(
+        wait_until("the member ends", || !alive(member)
+            || crate::common::proc_state(member).starts_with('Z')),
+        "pid {member} still runs"
+    );
+}
