@@ -99,19 +99,20 @@ fn issue_17_two_sigterms_in_one_turn_are_two_stop_requests() {
 #[test]
 fn issue_17_a_child_that_survives_the_watchdogs_abort_gets_the_stop_signal() {
     let env = Env::new();
+    // The child ignores SIGABRT from its exec on: restartd passes on the ignored signals it was
+    // given, so a slow start cannot let the abort in before Python has set its handlers.
     let child = "import signal, sys, time\n\
-        signal.signal(signal.SIGABRT, signal.SIG_IGN)\n\
         def term(*_):\n    print('got SIGTERM', flush=True)\n    sys.exit(0)\n\
         signal.signal(signal.SIGTERM, term)\n\
         print('ready', flush=True)\n\
         time.sleep(300)\n";
-    let mut r = env.start(&[
+    let mut cmd = env.command(&[
         "-n",
         "wd",
         "--watchdog",
         "300ms",
         "--stop-timeout",
-        "300ms",
+        "2s",
         "--restart",
         "no",
         "--",
@@ -119,6 +120,14 @@ fn issue_17_a_child_that_survives_the_watchdogs_abort_gets_the_stop_signal() {
         "-c",
         child,
     ]);
+    // SAFETY: signal(2) in the forked child before exec, async-signal-safe.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(&mut cmd, || {
+            libc::signal(libc::SIGABRT, libc::SIG_IGN);
+            Ok(())
+        });
+    }
+    let mut r = crate::common::Running::spawn(cmd);
     r.wait_stdout("ready");
     let code = r.wait_exit();
     assert!(
