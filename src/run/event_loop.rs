@@ -237,6 +237,7 @@ impl Supervisor {
             self.recorder.hooks.deadline(),
             self.monitors.deadline(),
             self.observe.as_ref().and_then(Observe::deadline),
+            self.control.deadline(),
         ]
         .into_iter()
         .flatten()
@@ -388,8 +389,8 @@ impl Supervisor {
         events.extend(inputs.into_iter().map(Event::from));
         self.monitors.upward_tick(now.mono);
 
-        if self.ready.control {
-            for pending in self.control.requests() {
+        if self.ready.control || self.control.deadline().is_some_and(|d| d <= now.mono) {
+            for pending in self.control.requests(now.mono) {
                 events.push_back(Event {
                     input: Input::Request(pending.request),
                     pending: Some(pending),

@@ -287,3 +287,83 @@ fn issue_17_the_group_of_a_killed_restartds_child_is_swept_at_start() {
         "pid {member} still runs"
     );
 }
+
+/// See: issue 17 (review, point 8). A client that connected to the control socket and never
+/// sent held one of its 8 places for good: 8 such clients (a hung script, a stopped job) and
+/// every `restartd stop` got `busy, try again` for ever. A connection now has 5 s to send its
+/// request, as one of the HTTP server's has.
+#[test]
+fn issue_17_silent_control_clients_are_dropped_and_control_works_again() {
+    use std::io::Read;
+    use std::os::unix::net::UnixStream;
+    let env = Env::new();
+    let mut r = env.start(&["-n", "quiet", "--", "sleep", "300"]);
+    env.wait_child("quiet");
+    let path = env.instance("quiet").join("control");
+    let silent: Vec<UnixStream> = (0..8).map(|_| UnixStream::connect(&path).unwrap()).collect();
+    let signal = || {
+        let mut cmd = crate::common::restartd();
+        cmd.args(["signal", "quiet", "WINCH", "--state-dir"])
+            .arg(env.state_dir());
+        crate::common::run_with_timeout(cmd, crate::common::TIMEOUT)
+    };
+    // Once restartd has accepted all 8, a request is refused.
+    assert!(
+        wait_until("a request refused as busy", || {
+            String::from_utf8_lossy(&signal().stderr).contains("busy")
+        }),
+        "8 silent clients never held every place"
+    );
+    for mut s in silent {
+        s.set_read_timeout(Some(crate::common::TIMEOUT)).unwrap();
+        let mut reply = String::new();
+        let read = s.read_to_string(&mut reply);
+        assert!(
+            read.is_ok() && reply.contains("no request within"),
+            "a silent client was never dropped: {read:?} {reply:?}"
+        );
+    }
+    let answered = signal();
+    assert!(answered.status.success(), "{answered:?}");
+    r.signal(libc::SIGTERM);
+    assert_eq!(r.wait_exit(), Some(0));
+}
+
+/// See: issue 17 (review, point 8). After `reset NAME --crashes`, `state.json`'s
+/// `last_exit.crash_id` still named the record just removed: `status` pointed to a crash that
+/// `crashes NAME --id` no longer had. It now names a record only while it is in the file.
+#[test]
+fn issue_17_last_exit_names_no_record_that_is_gone() {
+    let env = Env::new();
+    let dir = env.state_dir().display().to_string();
+    // The first run crashes; the second stays.
+    let child = format!(
+        "if [ \"$RESTARTD_RESTARTS\" = 0 ]; then exit 3; fi; touch {dir}/second; exec sleep 300"
+    );
+    let mut r = env.start(&["-n", "gone", "--delay", "0", "--", "sh", "-c", &child]);
+    assert!(wait_until("the second run", || env
+        .state_dir()
+        .join("second")
+        .exists()));
+    let id = env.wait_state("gone", "the crash named", |s| {
+        s["last_exit"]["crash_id"].is_string()
+    })["last_exit"]["crash_id"]
+        .clone();
+    assert_eq!(env.records("gone")[0]["id"], id);
+    let out = env.sub(&["reset", "gone", "--crashes"]);
+    assert_eq!(out.status.code(), Some(0), "{}", env.report());
+    assert!(env.records("gone").is_empty());
+    // state.json is saved at the end of the turn that answered the reset.
+    let cleared = wait_until("last_exit without the crash", || {
+        env.state("gone")["last_exit"]["crash_id"].is_null()
+    });
+    let state = env.state("gone");
+    assert!(
+        cleared,
+        "last_exit names the removed record: {}",
+        state["last_exit"]
+    );
+    assert_eq!(state["last_exit"]["code"], 3, "the end itself is still told");
+    r.signal(libc::SIGTERM);
+    assert_eq!(r.wait_exit(), Some(0));
+}
