@@ -248,7 +248,7 @@ pub const FILES: &[(&str, &str)] = &[
     (
         "control",
         "A unix socket for `stop`, `restart`, `signal` and `reset` (one request line, one \
-         reply line); only the owner's uid may use it.",
+         reply line, sent within 5 s of connecting); only the owner's uid may use it.",
     ),
     (
         "notify",
