@@ -149,11 +149,6 @@ impl Lineage {
 
     /// Looks at restartd's children and walks their trees (see the module's doc).
     pub fn look(&mut self, k: &Known) {
-        let children = procs::children();
-        let places: Vec<(i32, Place)> = children
-            .iter()
-            .filter_map(|&pid| Some((pid, procs::place(pid)?)))
-            .collect();
         let mut deaths = Deaths {
             child: false,
             helper: self.helper_reaped,
@@ -163,22 +158,29 @@ impl Lineage {
             Owner::Helper => deaths.helper = true,
             Owner::Unknown => {}
         };
-        // Gone or newly a zombie since the last look.
+        // What ended since the last look, read before the list of children: the kernel hands a
+        // process's children to restartd before it turns into a zombie, so every orphan of an
+        // end seen here is in the list read below.
         for (pid, before) in &self.direct {
-            let now = places.iter().find(|(p, _)| p == pid).map(|(_, pl)| pl);
-            let same = now.filter(|pl| pl.start_time == before.start);
+            let same = procs::place(*pid).filter(|pl| pl.start_time == before.start);
             if !before.zombie && same.is_none_or(|pl| pl.zombie) {
                 died(before.owner);
             }
         }
-        // Ended before a look saw it alive.
+        if let Some(leader) = k.leader.filter(|l| !self.direct.contains_key(l)) {
+            // Ended before a look saw it alive.
+            if procs::place(leader).is_some_and(|pl| pl.zombie) {
+                died(Owner::Child);
+            }
+        }
+        let places: Vec<(i32, Place)> = procs::children()
+            .into_iter()
+            .filter_map(|pid| Some((pid, procs::place(pid)?)))
+            .collect();
         for (pid, place) in &places {
-            if place.zombie && !self.direct.contains_key(pid) {
-                if Some(*pid) == k.leader {
-                    died(Owner::Child);
-                } else if (k.helper)(*pid) {
-                    died(Owner::Helper);
-                }
+            // A helper that ended before a look saw it alive (its orphans are in the list).
+            if place.zombie && !self.direct.contains_key(pid) && (k.helper)(*pid) {
+                died(Owner::Helper);
             }
         }
         let helper_possible = self.helpers_alive
