@@ -32,16 +32,18 @@ use crate::process::sink::Sink;
 use crate::process::trim;
 use crate::records::crashlog::CrashLog;
 use crate::records::instance::Instance;
-use crate::records::state::{Proc, StateWriter};
+use crate::records::state::StateWriter;
 use crate::run::control::{self, Pending};
 use crate::run::family::Family;
-use crate::run::lineage::{Known, Lineage};
+use crate::run::lineage::Lineage;
 use crate::run::log::Logger;
 use crate::run::monitors::Monitors;
 use crate::run::previous;
 use crate::run::recorder::Recorder;
 use crate::supervise::config::Config;
 use crate::supervise::machine::{Action, Input, Machine, Now, Reply, Request, SpawnError, Tell};
+
+mod tree;
 
 /// What happened, for the machine; a control request brings the connection to answer on.
 struct Event {
@@ -451,58 +453,6 @@ impl Supervisor {
                 reaped.end.describe()
             ));
         }
-    }
-
-    /// The child and the processes of its tree restartd saw, with their start times, for
-    /// `state.json` (a restartd killed without notice leaves them; the next one stops them).
-    fn tree(&self) -> Vec<Proc> {
-        // The leader also once it has ended (held until its group's cleanup is over): its group
-        // may still have members.
-        let child = self.family.group().and_then(|pid| {
-            Some(Proc {
-                pid,
-                start_time: procs::start_time(pid)?,
-                group: true,
-            })
-        });
-        child
-            .into_iter()
-            .chain(
-                self.lineage
-                    .childs_tree()
-                    .filter(|&(pid, _)| Some(pid) != self.family.group())
-                    .map(|(pid, start_time)| Proc {
-                        pid,
-                        start_time,
-                        group: false,
-                    }),
-            )
-            .collect()
-    }
-
-    /// Looks at restartd's children and their trees: whose is each (`lineage`).
-    fn look(&mut self) {
-        let hooks = &self.recorder.hooks;
-        let monitors = &self.monitors;
-        let helper = |pid| hooks.owns(pid) || monitors.owns(pid);
-        let helper_group = |pgid| hooks.owns_group(pgid);
-        self.lineage.look(&Known {
-            leader: self.family.group(),
-            helper: &helper,
-            helper_group: &helper_group,
-        });
-    }
-
-    /// Whether `pid`, a child of restartd, is not proven to be of the child's tree: a hook, a
-    /// health check, what they left, or (as PID 1) an orphan from outside (SPEC §7, §10).
-    fn not_the_childs(&self, pid: i32) -> bool {
-        !self.lineage.is_childs(pid)
-    }
-
-    /// Whether anything of the last child is alive (`not_the_childs` says what is not).
-    fn leftovers_alive(&self) -> bool {
-        self.family
-            .leftovers_alive(self.subreaper, |pid| self.not_the_childs(pid))
     }
 
     /// Serves `--listen`: the state is built only when a whole request waits for it, not at

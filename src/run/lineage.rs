@@ -183,9 +183,8 @@ impl Lineage {
                 died(Owner::Helper);
             }
         }
-        let helper_possible = self.helpers_alive
-            || deaths.helper
-            || places.iter().any(|(p, _)| (k.helper)(*p));
+        let helper_possible =
+            self.helpers_alive || deaths.helper || places.iter().any(|(p, _)| (k.helper)(*p));
         let mut known = HashMap::new();
         let mut direct = HashMap::new();
         for &(pid, place) in &places {
@@ -326,10 +325,19 @@ mod tests {
     #[test]
     fn as_pid_1_a_session_from_outside_is_never_the_childs() {
         // A `docker exec` job: its group or session leader is outside the namespace.
-        assert_eq!(judge(&arrival(50, 0, 0), CHILD, false, true, 1), Owner::Unknown);
-        assert_eq!(judge(&arrival(50, 50, 0), CHILD, false, true, 1), Owner::Unknown);
+        assert_eq!(
+            judge(&arrival(50, 0, 0), CHILD, false, true, 1),
+            Owner::Unknown
+        );
+        assert_eq!(
+            judge(&arrival(50, 50, 0), CHILD, false, true, 1),
+            Owner::Unknown
+        );
         // `docker exec -it`'s shell leads a session of its own; its job is not the child's.
-        assert_eq!(judge(&arrival(50, 50, 44), CHILD, false, true, 1), Owner::Unknown);
+        assert_eq!(
+            judge(&arrival(50, 50, 44), CHILD, false, true, 1),
+            Owner::Unknown
+        );
         // Without a proof, the instance's RESTARTD_NAME still marks the child's tree.
         let mut marked = arrival(50, 50, 44);
         marked.marked = true;

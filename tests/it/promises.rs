@@ -20,13 +20,18 @@ fn stat_state(pid: i32) -> String {
 
 /// Whether strace can trace here; the reason if not.
 fn strace_refused() -> Option<String> {
-    match Command::new("strace").args(["-o", "/dev/null", "true"]).output() {
+    match Command::new("strace")
+        .args(["-o", "/dev/null", "true"])
+        .output()
+    {
         Ok(out) if out.status.success() => None,
         Ok(out) => Some(format!(
             "strace cannot trace here: {}",
             String::from_utf8_lossy(&out.stderr).trim()
         )),
-        Err(e) => Some(format!("strace is not installed ({e}); apt-get install strace")),
+        Err(e) => Some(format!(
+            "strace is not installed ({e}); apt-get install strace"
+        )),
     }
 }
 
@@ -48,7 +53,14 @@ fn issue_17_two_sigterms_in_one_turn_are_two_stop_requests() {
         print('ready', flush=True)\n\
         time.sleep(300)\n";
     let mut r = env.start(&[
-        "-n", "twice", "--stop-timeout", "60s", "--", "python3", "-c", child,
+        "-n",
+        "twice",
+        "--stop-timeout",
+        "60s",
+        "--",
+        "python3",
+        "-c",
+        child,
     ]);
     r.wait_stdout("ready");
     env.wait_state("twice", "running", |s| s["status"] == "running");
@@ -84,7 +96,12 @@ fn issue_17_two_sigterms_in_one_turn_are_two_stop_requests() {
         r.stderr()
     );
     let _ = strace.wait();
-    assert_eq!(r.wait_exit(), Some(137), "the second SIGTERM kills: {}", r.stderr());
+    assert_eq!(
+        r.wait_exit(),
+        Some(137),
+        "the second SIGTERM kills: {}",
+        r.stderr()
+    );
     assert_eq!(
         r.stderr().matches("received SIGTERM, stopping").count(),
         2,
@@ -167,7 +184,16 @@ fn issue_17_as_pid_1_a_daemon_that_clears_its_environment_and_group_is_cleaned_u
     cmd.args(["--pid", "--fork", "--mount-proc", "--kill-child"])
         .arg(crate::common::BIN)
         .args(["--state-dir", &dir, "-n", "init", "--restart", "always"])
-        .args(["--delay", "0", "--stop-timeout", "5s", "--", "sh", "-c", &child]);
+        .args([
+            "--delay",
+            "0",
+            "--stop-timeout",
+            "5s",
+            "--",
+            "sh",
+            "-c",
+            &child,
+        ]);
     let r = crate::common::Running::spawn(cmd);
     let said = r.wait_stdout("daemon ");
     assert_eq!(said, "daemon gone", "{}", r.stderr());
@@ -245,7 +271,16 @@ fn issue_17_the_group_of_a_killed_restartds_child_is_swept_at_start() {
         "while [ ! -e {dir}/go ]; do sleep 0.01; done; \
          sleep 300 & echo $! > {dir}/member.tmp; mv {dir}/member.tmp {dir}/member; wait"
     );
-    let args = ["-n", "swept", "--stop-timeout", "2s", "--", "sh", "-c", &child];
+    let args = [
+        "-n",
+        "swept",
+        "--stop-timeout",
+        "2s",
+        "--",
+        "sh",
+        "-c",
+        &child,
+    ];
     let mut first = env.start(&args);
     let old = env.wait_child("swept");
     env.wait_state("swept", "the child in leftovers", |s| {
@@ -256,7 +291,11 @@ fn issue_17_the_group_of_a_killed_restartds_child_is_swept_at_start() {
     fs::write(env.state_dir().join("go"), "").unwrap();
     let member_file = env.state_dir().join("member");
     assert!(wait_until("the member", || member_file.exists()));
-    let member: i32 = fs::read_to_string(&member_file).unwrap().trim().parse().unwrap();
+    let member: i32 = fs::read_to_string(&member_file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
     env.also_kill(member);
     first.signal(libc::SIGKILL);
     first.wait_exit();
@@ -300,7 +339,9 @@ fn issue_17_silent_control_clients_are_dropped_and_control_works_again() {
     let mut r = env.start(&["-n", "quiet", "--", "sleep", "300"]);
     env.wait_child("quiet");
     let path = env.instance("quiet").join("control");
-    let silent: Vec<UnixStream> = (0..8).map(|_| UnixStream::connect(&path).unwrap()).collect();
+    let silent: Vec<UnixStream> = (0..8)
+        .map(|_| UnixStream::connect(&path).unwrap())
+        .collect();
     let signal = || {
         let mut cmd = crate::common::restartd();
         cmd.args(["signal", "quiet", "WINCH", "--state-dir"])
@@ -363,7 +404,10 @@ fn issue_17_last_exit_names_no_record_that_is_gone() {
         "last_exit names the removed record: {}",
         state["last_exit"]
     );
-    assert_eq!(state["last_exit"]["code"], 3, "the end itself is still told");
+    assert_eq!(
+        state["last_exit"]["code"], 3,
+        "the end itself is still told"
+    );
     r.signal(libc::SIGTERM);
     assert_eq!(r.wait_exit(), Some(0));
 }

@@ -451,9 +451,15 @@ fn a_missed_watchdog_aborts_the_child_then_runs_the_stop_sequence() {
         detail: "no WATCHDOG=1 for 1s".into(),
     });
     assert_eq!(actions[0], Action::SignalChild(nix::libc::SIGABRT));
-    assert_eq!(sim.m.deadline(), Some(sim.now().mono + Duration::from_secs(5)));
+    assert_eq!(
+        sim.m.deadline(),
+        Some(sim.now().mono + Duration::from_secs(5))
+    );
     assert_eq!(sim.step(), vec![Action::SignalAll(SIGTERM)]);
-    assert_eq!(sim.m.deadline(), Some(sim.now().mono + Duration::from_secs(5)));
+    assert_eq!(
+        sim.m.deadline(),
+        Some(sim.now().mono + Duration::from_secs(5))
+    );
     assert_eq!(sim.step(), vec![Action::SignalAll(SIGKILL)]);
     let actions = sim.end(ProcessEnd::Signaled {
         signal: SIGKILL,
