@@ -491,12 +491,11 @@ impl Supervisor {
                 Action::SignalAll(sig) => {
                     // The held group first (no /proc read), then whose the adopted are.
                     self.family.signal_held_group(sig);
+                    // Only what the look proved the child's: a process adopted since is
+                    // judged at the next look, never signalled unjudged.
                     self.look();
-                    let foreign: Vec<i32> = procs::children()
-                        .into_iter()
-                        .filter(|&pid| self.not_the_childs(pid))
-                        .collect();
-                    self.family.signal_all(sig, |pid| foreign.contains(&pid));
+                    let lineage = &self.lineage;
+                    self.family.signal_all(sig, |pid| !lineage.is_childs(pid));
                 }
                 Action::Release => self.family.release(),
                 Action::SuspendSelf => {
