@@ -191,6 +191,27 @@ pub fn descendants(pid: i32) -> Vec<i32> {
     found
 }
 
+/// Now, in the unit of `start_time` (clock ticks since boot, CLOCK_BOOTTIME as the kernel
+/// counts a process's start).
+pub fn now_ticks() -> u64 {
+    let mut now = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes into the valid timespec given; sysconf has no preconditions.
+    let (rc, hz) = unsafe {
+        (
+            libc::clock_gettime(libc::CLOCK_BOOTTIME, &mut now),
+            libc::sysconf(libc::_SC_CLK_TCK),
+        )
+    };
+    if rc != 0 {
+        return 0;
+    }
+    let hz = hz.max(1) as u64;
+    now.tv_sec as u64 * hz + now.tv_nsec as u64 * hz / 1_000_000_000
+}
+
 /// Whether the environment `pid` was started with holds the line `var` (`KEY=VALUE`).
 pub fn environ_has(pid: i32, var: &[u8]) -> bool {
     std::fs::read(format!("/proc/{pid}/environ"))

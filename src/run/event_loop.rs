@@ -351,14 +351,15 @@ impl Supervisor {
             }
             end
         });
+        // Who was orphaned by what ended is judged now (`lineage`), while what ended is still
+        // there to be seen (a zombie, with its start time), before anything acts on it.
+        if reap || self.machine.cleaning() {
+            self.look();
+        }
         if reap {
             for reaped in self.family.reap_others() {
                 self.reaped(reaped, now, &mut events);
             }
-        }
-        // Who was orphaned by what ended is judged now (`lineage`), before anything acts on it.
-        if reap || self.machine.cleaning() {
-            self.look();
         }
         if let Some(end) = ended {
             let leftovers = self.leftovers_alive();

@@ -16,13 +16,17 @@
 //!   child's; in a hook's group: a helper's;
 //! - as PID 1, a process whose group or session is led from outside restartd's PID namespace (a
 //!   `docker exec` session's job): nobody's;
-//! - orphaned at a look where only the child's tree lost a process (the main child ended, or an
-//!   adopted process of its tree did): the child's — as PID 1 only if it leads its own session
-//!   or is in restartd's (not a session started from outside); where only a helper's tree lost
-//!   one: a helper's;
-//! - otherwise, while a helper runs or just ended, nobody's (restartd cannot tell); else, as PID
-//!   1, the child's if it inherited the instance's `RESTARTD_NAME`, and, when restartd is not PID
-//!   1 (every orphan it adopts comes from its own children), the child's.
+//! - a helper can only be the origin of a process that started after it (a descendant starts
+//!   after its ancestors): restartd keeps the start time of each helper it saw, and of one it
+//!   never saw alive the time of the look before, which it started after;
+//! - orphaned at a look where the child's tree lost a process (the main child ended, or an
+//!   adopted process of its tree did) and no helper that could be its origin ended or runs: the
+//!   child's — as PID 1 only if it leads its own session or is in restartd's (not a session
+//!   started from outside); where only such a helper ended: a helper's;
+//! - otherwise, while a helper that could be its origin runs or just ended, nobody's (restartd
+//!   cannot tell); else, as PID 1, the child's if it inherited the instance's `RESTARTD_NAME`,
+//!   and, when restartd is not PID 1 (every orphan it adopts comes from its own children), the
+//!   child's.
 //!
 //! The walk costs a few /proc reads per process of the tree, on turns that reap or act on the
 //! tree, not on every turn. It never signals anything; the loop signals only what it says is
@@ -66,21 +70,43 @@ pub struct Lineage {
     known: HashMap<i32, Entry>,
     /// restartd's own children at the last look.
     direct: HashMap<i32, Entry>,
-    /// A helper's tree was alive at the last look.
-    helpers_alive: bool,
+    /// The earliest start of a helper's process alive at the last look.
+    helpers_alive_since: Option<u64>,
     /// A helper was reaped since the last look.
     helper_reaped: bool,
+    /// When the last look was (`procs::now_ticks`): a helper no look saw started after it.
+    last_look: u64,
     pid1: bool,
     own_sid: i32,
     /// `RESTARTD_NAME=NAME`.
     marker: Vec<u8>,
 }
 
-/// Which trees lost a process since the last look.
+/// What ended since the last look, and which helpers could be the origin of an orphan.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Deaths {
+    /// The child's tree lost a process.
     pub child: bool,
-    pub helper: bool,
+    /// The earliest start of a helper's process that ended.
+    pub helper_since: Option<u64>,
+    /// The earliest start of a helper's process that ended or runs.
+    pub helper_alive_since: Option<u64>,
+}
+
+impl Deaths {
+    fn helper_died(&mut self, start: u64) {
+        self.helper_since = Some(self.helper_since.map_or(start, |s| s.min(start)));
+    }
+
+    /// A helper that ended could be the origin of a process that started at `start`.
+    fn helper_ended_before(&self, start: u64) -> bool {
+        self.helper_since.is_some_and(|s| s <= start)
+    }
+
+    /// A helper that ended or runs could be.
+    fn helper_before(&self, start: u64) -> bool {
+        self.helper_ended_before(start) || self.helper_alive_since.is_some_and(|s| s <= start)
+    }
 }
 
 /// What is known of a process seen for the first time among restartd's children.
@@ -97,13 +123,7 @@ pub struct Arrival {
 }
 
 /// Whose a process that restartd adopted before any look saw it is (see the module's list).
-pub fn judge(
-    a: &Arrival,
-    deaths: Deaths,
-    helper_possible: bool,
-    pid1: bool,
-    own_sid: i32,
-) -> Owner {
+pub fn judge(a: &Arrival, deaths: Deaths, pid1: bool, own_sid: i32) -> Owner {
     if a.in_child_group {
         return Owner::Child;
     }
@@ -115,12 +135,15 @@ pub fn judge(
         return Owner::Unknown;
     }
     let own_session = a.place.sid == a.pid || a.place.sid == own_sid;
-    match (deaths.child, deaths.helper) {
-        (true, false) if !pid1 || own_session => return Owner::Child,
-        (false, true) => return Owner::Helper,
-        _ => {}
+    let start = a.place.start_time;
+    let helper_could = deaths.helper_before(start);
+    if deaths.child && !helper_could && (!pid1 || own_session) {
+        return Owner::Child;
     }
-    if helper_possible {
+    if !deaths.child && deaths.helper_ended_before(start) {
+        return Owner::Helper;
+    }
+    if helper_could {
         Owner::Unknown
     } else if !pid1 || a.marked {
         Owner::Child
@@ -134,8 +157,9 @@ impl Lineage {
         Lineage {
             known: HashMap::new(),
             direct: HashMap::new(),
-            helpers_alive: false,
+            helpers_alive_since: None,
             helper_reaped: false,
+            last_look: 0,
             pid1,
             own_sid: nix::unistd::getsid(None).map_or(0, |s| s.as_raw()),
             marker,
@@ -150,27 +174,31 @@ impl Lineage {
     /// Looks at restartd's children and walks their trees (see the module's doc).
     pub fn look(&mut self, k: &Known) {
         let mut deaths = Deaths {
-            child: false,
-            helper: self.helper_reaped,
+            helper_alive_since: self.helpers_alive_since,
+            ..Deaths::default()
         };
-        let mut died = |owner: Owner| match owner {
-            Owner::Child => deaths.child = true,
-            Owner::Helper => deaths.helper = true,
-            Owner::Unknown => {}
-        };
+        if self.helper_reaped {
+            // Reaped before a look saw it: it started after the last look.
+            deaths.helper_died(self.last_look);
+        }
+        let now = procs::now_ticks();
         // What ended since the last look, read before the list of children: the kernel hands a
         // process's children to restartd before it turns into a zombie, so every orphan of an
         // end seen here is in the list read below.
         for (pid, before) in &self.direct {
             let same = procs::place(*pid).filter(|pl| pl.start_time == before.start);
             if !before.zombie && same.is_none_or(|pl| pl.zombie) {
-                died(before.owner);
+                match before.owner {
+                    Owner::Child => deaths.child = true,
+                    Owner::Helper => deaths.helper_died(before.start),
+                    Owner::Unknown => {}
+                }
             }
         }
         if let Some(leader) = k.leader.filter(|l| !self.direct.contains_key(l)) {
             // Ended before a look saw it alive.
             if procs::place(leader).is_some_and(|pl| pl.zombie) {
-                died(Owner::Child);
+                deaths.child = true;
             }
         }
         let places: Vec<(i32, Place)> = procs::children()
@@ -178,13 +206,18 @@ impl Lineage {
             .filter_map(|pid| Some((pid, procs::place(pid)?)))
             .collect();
         for (pid, place) in &places {
-            // A helper that ended before a look saw it alive (its orphans are in the list).
-            if place.zombie && !self.direct.contains_key(pid) && (k.helper)(*pid) {
-                died(Owner::Helper);
+            if (k.helper)(*pid) {
+                if !place.zombie {
+                    let since = deaths
+                        .helper_alive_since
+                        .map_or(place.start_time, |s| s.min(place.start_time));
+                    deaths.helper_alive_since = Some(since);
+                } else if !self.direct.contains_key(pid) {
+                    // A helper that ended before a look saw it alive (its orphans are in the list).
+                    deaths.helper_died(place.start_time);
+                }
             }
         }
-        let helper_possible =
-            self.helpers_alive || deaths.helper || places.iter().any(|(p, _)| (k.helper)(*p));
         let mut known = HashMap::new();
         let mut direct = HashMap::new();
         for &(pid, place) in &places {
@@ -202,7 +235,7 @@ impl Lineage {
                     in_helper_group: place.pgid != 0 && (k.helper_group)(place.pgid),
                     marked: procs::environ_has(pid, &self.marker),
                 };
-                judge(&arrival, deaths, helper_possible, self.pid1, self.own_sid)
+                judge(&arrival, deaths, self.pid1, self.own_sid)
             };
             let entry = Entry {
                 start: place.start_time,
@@ -229,12 +262,15 @@ impl Lineage {
                 );
             }
         }
-        self.helpers_alive = known
+        self.helpers_alive_since = known
             .values()
-            .any(|e| e.owner == Owner::Helper && !e.zombie);
+            .filter(|e| e.owner == Owner::Helper && !e.zombie)
+            .map(|e| e.start)
+            .min();
         self.known = known;
         self.direct = direct;
         self.helper_reaped = false;
+        self.last_look = now;
     }
 
     fn seen(&self, pid: i32, start: u64) -> Option<&Entry> {
@@ -262,6 +298,7 @@ impl Lineage {
 mod tests {
     use super::*;
 
+    /// A process that started at tick 100.
     fn arrival(pid: i32, pgid: i32, sid: i32) -> Arrival {
         Arrival {
             pid,
@@ -269,7 +306,7 @@ mod tests {
                 zombie: false,
                 pgid,
                 sid,
-                start_time: 1,
+                start_time: 100,
             },
             in_child_group: false,
             in_helper_group: false,
@@ -279,76 +316,101 @@ mod tests {
 
     const CHILD: Deaths = Deaths {
         child: true,
-        helper: false,
+        helper_since: None,
+        helper_alive_since: None,
     };
+    /// A helper that started before the arrival ended.
     const HELPER: Deaths = Deaths {
         child: false,
-        helper: true,
+        helper_since: Some(90),
+        helper_alive_since: None,
     };
     const BOTH: Deaths = Deaths {
         child: true,
-        helper: true,
+        helper_since: Some(90),
+        helper_alive_since: None,
     };
     const NONE: Deaths = Deaths {
         child: false,
-        helper: false,
+        helper_since: None,
+        helper_alive_since: None,
+    };
+    /// A helper that started before the arrival runs.
+    const RUNNING: Deaths = Deaths {
+        child: false,
+        helper_since: None,
+        helper_alive_since: Some(90),
     };
 
     #[test]
     fn an_orphan_of_the_childs_end_is_the_childs_even_without_group_or_marker() {
         // `setsid env -i daemon &`: its own session and group, no RESTARTD_NAME.
         let a = arrival(50, 50, 50);
-        assert_eq!(judge(&a, CHILD, false, true, 1), Owner::Child);
-        assert_eq!(judge(&a, CHILD, true, false, 7), Owner::Child);
+        assert_eq!(judge(&a, CHILD, true, 1), Owner::Child);
+        assert_eq!(judge(&a, CHILD, false, 7), Owner::Child);
     }
 
     #[test]
     fn an_orphan_of_a_helpers_end_is_never_the_childs() {
         let a = arrival(50, 50, 50);
         for pid1 in [false, true] {
-            assert_eq!(judge(&a, HELPER, true, pid1, 7), Owner::Helper);
+            assert_eq!(judge(&a, HELPER, pid1, 7), Owner::Helper);
         }
         let mut hook_job = arrival(51, 40, 7);
         hook_job.in_helper_group = true;
-        assert_eq!(judge(&hook_job, CHILD, false, false, 7), Owner::Helper);
+        assert_eq!(judge(&hook_job, CHILD, false, 7), Owner::Helper);
     }
 
     #[test]
     fn when_a_helper_may_be_its_origin_an_unproven_orphan_is_nobodys() {
         let a = arrival(50, 50, 50);
-        assert_eq!(judge(&a, BOTH, true, false, 7), Owner::Unknown);
-        assert_eq!(judge(&a, NONE, true, false, 7), Owner::Unknown);
+        assert_eq!(judge(&a, BOTH, false, 7), Owner::Unknown);
+        assert_eq!(judge(&a, RUNNING, false, 7), Owner::Unknown);
         // Not PID 1 and no helper about: restartd adopts only from its own children.
-        assert_eq!(judge(&a, NONE, false, false, 7), Owner::Child);
+        assert_eq!(judge(&a, NONE, false, 7), Owner::Child);
+    }
+
+    /// A helper cannot be the origin of a process older than itself: a health check that ran
+    /// after the child's daemon started does not make the daemon a helper's.
+    #[test]
+    fn a_helper_younger_than_the_orphan_is_not_its_origin() {
+        let a = arrival(50, 50, 50);
+        let younger = |mut d: Deaths| {
+            d.helper_since = d.helper_since.map(|_| 110);
+            d.helper_alive_since = d.helper_alive_since.map(|_| 120);
+            d
+        };
+        assert_eq!(judge(&a, younger(HELPER), false, 7), Owner::Child);
+        assert_eq!(judge(&a, younger(BOTH), false, 7), Owner::Child);
+        assert_eq!(judge(&a, younger(RUNNING), false, 7), Owner::Child);
+        assert_eq!(judge(&a, younger(BOTH), true, 1), Owner::Child);
     }
 
     #[test]
     fn as_pid_1_a_session_from_outside_is_never_the_childs() {
         // A `docker exec` job: its group or session leader is outside the namespace.
-        assert_eq!(
-            judge(&arrival(50, 0, 0), CHILD, false, true, 1),
-            Owner::Unknown
-        );
-        assert_eq!(
-            judge(&arrival(50, 50, 0), CHILD, false, true, 1),
-            Owner::Unknown
-        );
+        assert_eq!(judge(&arrival(50, 0, 0), CHILD, true, 1), Owner::Unknown);
+        assert_eq!(judge(&arrival(50, 50, 0), CHILD, true, 1), Owner::Unknown);
         // `docker exec -it`'s shell leads a session of its own; its job is not the child's.
-        assert_eq!(
-            judge(&arrival(50, 50, 44), CHILD, false, true, 1),
-            Owner::Unknown
-        );
+        assert_eq!(judge(&arrival(50, 50, 44), CHILD, true, 1), Owner::Unknown);
         // Without a proof, the instance's RESTARTD_NAME still marks the child's tree.
         let mut marked = arrival(50, 50, 44);
         marked.marked = true;
-        assert_eq!(judge(&marked, NONE, false, true, 1), Owner::Child);
-        assert_eq!(judge(&marked, NONE, true, true, 1), Owner::Unknown);
+        assert_eq!(judge(&marked, NONE, true, 1), Owner::Child);
+        assert_eq!(judge(&marked, RUNNING, true, 1), Owner::Unknown);
     }
 
     #[test]
     fn the_childs_group_decides_first() {
         let mut a = arrival(50, 10, 1);
         a.in_child_group = true;
-        assert_eq!(judge(&a, HELPER, true, true, 1), Owner::Child);
+        assert_eq!(judge(&a, HELPER, true, 1), Owner::Child);
+    }
+
+    #[test]
+    fn now_is_in_the_unit_of_start_times() {
+        let me = procs::start_time(std::process::id() as i32).unwrap();
+        let now = procs::now_ticks();
+        assert!(me <= now, "started {me}, now {now}");
     }
 }

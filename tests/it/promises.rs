@@ -10,14 +10,6 @@ use nix::libc;
 
 use crate::common::{alive, proc_field, wait_until, Env};
 
-/// The state letter of `/proc/PID/stat` (`t`: stopped by a tracer).
-fn stat_state(pid: i32) -> String {
-    fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|s| Some(s[s.rfind(')')? + 2..].chars().next()?.to_string()))
-        .unwrap_or_default()
-}
-
 /// Whether strace can trace here; the reason if not.
 fn strace_refused() -> Option<String> {
     match Command::new("strace")
@@ -40,7 +32,7 @@ fn strace_refused() -> Option<String> {
 /// §4), and restartd waited out the whole `--stop-timeout` of a child that ignores SIGTERM. Both
 /// are made to land in one turn with strace, which holds restartd's first read(2) after it is
 /// attached (the loop's drain of its signal pipe, which comes before it takes the signals) for
-/// 3 s; the second SIGTERM is sent meanwhile.
+/// 3 s; the second SIGTERM is sent meanwhile, once the trace shows the first delivered.
 #[test]
 fn issue_17_two_sigterms_in_one_turn_are_two_stop_requests() {
     if let Some(why) = strace_refused() {
@@ -64,6 +56,8 @@ fn issue_17_two_sigterms_in_one_turn_are_two_stop_requests() {
     ]);
     r.wait_stdout("ready");
     env.wait_state("twice", "running", |s| s["status"] == "running");
+    // It ignores SIGTERM, its parent-death signal too: killed by the test if the test fails.
+    r.also_kill(env.wait_child("twice"));
     let trace = env.state_dir().join("trace");
     let mut strace = Command::new("strace")
         .args(["-p", &r.pid.to_string(), "-e", "trace=read"])
@@ -79,11 +73,19 @@ fn issue_17_two_sigterms_in_one_turn_are_two_stop_requests() {
     );
     let start = Instant::now();
     r.signal(libc::SIGTERM);
-    // Held by the tracer: the first SIGTERM is being delivered or the drain's read waits; the
-    // loop has not taken the signals yet.
+    // strace writes `--- SIGTERM` when the first is delivered (no longer pending, so a second
+    // cannot merge with it in the kernel) and `read(` when the held read starts: the loop has
+    // not taken the signals yet, and will not for 3 s.
+    let held = || {
+        let trace = fs::read_to_string(&trace).unwrap_or_default();
+        trace
+            .find("--- SIGTERM")
+            .is_some_and(|at| trace[at..].contains("\nread("))
+    };
     assert!(
-        wait_until("restartd held by strace", || stat_state(r.pid) == "t"),
-        "restartd was never held by strace"
+        wait_until("the first SIGTERM delivered and the drain held", held),
+        "strace never held the drain: {}",
+        fs::read_to_string(&trace).unwrap_or_default()
     );
     r.signal(libc::SIGTERM);
     // The escalation is at once; without it restartd waits --stop-timeout (60 s).
