@@ -130,7 +130,9 @@ pub fn judge(a: &Arrival, deaths: Deaths, pid1: bool, own_sid: i32) -> Owner {
     if a.in_helper_group {
         return Owner::Helper;
     }
-    let outside = a.place.pgid == 0 || a.place.sid == 0;
+    // A group or session led from outside the namespace reads as 0; a session of 0 is
+    // restartd's own when restartd's is led from outside too (started by `unshare`, not `runc`).
+    let outside = a.place.pgid == 0 || (a.place.sid == 0 && own_sid != 0);
     if pid1 && outside {
         return Owner::Unknown;
     }
@@ -398,6 +400,14 @@ mod tests {
         marked.marked = true;
         assert_eq!(judge(&marked, NONE, true, 1), Owner::Child);
         assert_eq!(judge(&marked, RUNNING, true, 1), Owner::Unknown);
+    }
+
+    /// restartd in a PID namespace whose session leader is outside it (`unshare --pid`): its own
+    /// session reads as 0, and a process in it is not taken for a foreign one.
+    #[test]
+    fn as_pid_1_in_a_session_from_outside_the_childs_orphans_are_still_the_childs() {
+        assert_eq!(judge(&arrival(50, 50, 0), CHILD, true, 0), Owner::Child);
+        assert_eq!(judge(&arrival(50, 0, 0), CHILD, true, 0), Owner::Unknown);
     }
 
     #[test]
