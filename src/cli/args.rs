@@ -20,6 +20,9 @@ use crate::base::values::{
 };
 use crate::supervise::policy::RestartPolicy;
 
+mod readiness;
+pub use readiness::ReadinessArgs;
+
 /// The widest `--help` and `-h` may be (the man page wraps its help lines the same).
 pub const HELP_WIDTH: usize = 79;
 
@@ -367,6 +370,9 @@ pub struct RunArgs {
     /// collector (name it *.prom). Accepts a file path.
     #[arg(long, value_name = "PATH", help_heading = heading::OBSERVE)]
     pub metrics_file: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub readiness: ReadinessArgs,
 
     /// The command to run, after --
     #[arg(last = true, value_name = "COMMAND", num_args = 1..)]

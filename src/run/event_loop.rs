@@ -532,14 +532,25 @@ impl Supervisor {
                     self.monitors.tell(what);
                 }
                 Action::Reply(reply) => self.reply(pending.take(), reply),
-                Action::Ended(report) => self.recorder.ended(
-                    &report,
-                    now,
-                    &self.family.output.tail,
-                    self.family.usage(),
-                    &mut self.log,
-                    self.observe.as_mut(),
-                ),
+                Action::Ended(mut report) => {
+                    // The child's last ERRNO=/EXIT_STATUS= explain its end (SPEC §14).
+                    let child_said = report.crash && report.end.is_some();
+                    if let Some(said) = self.monitors.notify_detail().filter(|_| child_said) {
+                        report.detail = Some(match report.detail.take() {
+                            Some(detail) => format!("{detail}; {said}"),
+                            None => said,
+                        });
+                    }
+                    let error = self.recorder.ended(
+                        &report,
+                        now,
+                        &self.family.output.tail,
+                        self.family.usage(),
+                        &mut self.log,
+                        self.observe.as_mut(),
+                    );
+                    self.monitors.ended(&report, error.as_deref());
+                }
                 Action::ClearCrashes => match self.recorder.clear_crashes() {
                     Ok(()) => {
                         if let Some(observe) = &mut self.observe {

@@ -87,7 +87,8 @@ impl Recorder {
     }
 
     /// An end of the child: write its crash record durably (before any later action), run the
-    /// hooks, and say what happened.
+    /// hooks, and say what happened. Returns the error recognised in the crash record
+    /// (`TYPE: message`), if any.
     pub fn ended(
         &mut self,
         r: &EndReport,
@@ -96,7 +97,7 @@ impl Recorder {
         usage: Option<Usage>,
         log: &mut Logger,
         observe: Option<&mut Observe>,
-    ) {
+    ) -> Option<String> {
         let record = r.crash.then(|| self.crash_record(r, now, tail, usage));
         let recognised =
             record
@@ -148,6 +149,7 @@ impl Recorder {
                 log.warn(&problem);
             }
         }
+        recognised
     }
 
     fn crash_record(

@@ -43,8 +43,8 @@ impl Machine {
             started: now.mono,
             started_wall: now.wall,
         };
-        // Without --notify the child counts as ready once it runs (SPEC §5).
-        let ready = !self.settings.notify;
+        // Without --notify or a health check the child counts as ready once it runs (SPEC §13).
+        let ready = self.settings.ready_at_spawn();
         self.state = State::Running { run, ready };
         let mut actions = vec![Action::Monitors(true)];
         if ready {
@@ -396,6 +396,7 @@ impl Machine {
             Input::Signal { .. } => "Signal",
             Input::Request(_) => "Request",
             Input::Ready => "Ready",
+            Input::RestartReset => "RestartReset",
             Input::Unhealthy { .. } => "Unhealthy",
             Input::OverMemory { .. } => "OverMemory",
             Input::WatchdogMissed { .. } => "WatchdogMissed",

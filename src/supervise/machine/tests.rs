@@ -21,6 +21,8 @@ fn settings(policy: RestartPolicy) -> Settings {
         stop_signal: SIGTERM,
         stop_timeout: Duration::from_secs(5),
         notify: false,
+        health: false,
+        ready_timeout: None,
     }
 }
 
@@ -501,6 +503,7 @@ fn every_status_handles_every_input() {
             Input::Request(Request::Signal(1)),
             Input::Leftovers { alive: true },
             Input::Ready,
+            Input::RestartReset,
             Input::Unhealthy { detail: "x".into() },
             Input::OverMemory { detail: "x".into() },
             Input::WatchdogMissed { detail: "x".into() },
@@ -562,3 +565,4 @@ fn every_status_handles_every_input() {
 }
 
 mod decisions;
+mod readiness;
