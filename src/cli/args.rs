@@ -550,6 +550,23 @@ pub enum Sub {
         #[arg(value_name = "SHELL")]
         shell: clap_complete::Shell,
     },
+    /// Print a systemd unit that runs restartd with these options
+    ///
+    /// RUN OPTIONS are any options of 'restartd [OPTIONS] -- COMMAND', checked as a run checks
+    /// them. The unit has Type=notify, restartd's absolute path in ExecStart= with every word
+    /// quoted for systemd, StateDirectory=restartd, KillMode=mixed, a TimeoutStopSec= above
+    /// --stop-timeout, OOMPolicy=continue, WatchdogSec= with --watchdog and Restart=on-failure
+    /// for when restartd gives up; 'restartd man' explains each line. Save it as
+    /// /etc/systemd/system/NAME.service (with --user: ~/.config/systemd/user/NAME.service).
+    /// Exits 2 for a bad option or an argument a unit file cannot hold.
+    Unit {
+        /// Print a user unit (systemctl --user): WantedBy=default.target
+        #[arg(long)]
+        user: bool,
+        /// Run options, then -- and the command, e.g. --notify -- python3 app.py
+        #[arg(value_name = "RUN OPTIONS", trailing_var_arg = true, allow_hyphen_values = true, num_args = 1.., required = true)]
+        args: Vec<OsString>,
+    },
     /// Print the manual page (roff) to stdout
     ///
     /// Read it with 'restartd man | man -l -', or install it as man1/restartd.1.

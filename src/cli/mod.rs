@@ -11,6 +11,7 @@ pub mod commands;
 pub mod config;
 pub mod doc;
 pub mod report;
+pub mod unit;
 
 use clap::{CommandFactory, FromArgMatches};
 
