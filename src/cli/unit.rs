@@ -219,7 +219,6 @@ pub fn render(spec: &Spec) -> Result<String, String> {
         "Description={} (kept running by restartd)",
         spec.name
     ));
-    line("Documentation=man:restartd(1)");
     if !spec.user_unit {
         line("After=network.target");
     }

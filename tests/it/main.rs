@@ -24,4 +24,5 @@ mod signals;
 mod soak;
 mod stalled;
 mod subcommands;
+mod systemd;
 mod trust;

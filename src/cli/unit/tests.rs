@@ -37,7 +37,6 @@ fn the_unit_of_spec_14() {
 # 'restartd man' (UNDER SYSTEMD) explains each line. Status: RESTARTD_STATE_DIR=/var/lib/restartd restartd status api
 [Unit]
 Description=api (kept running by restartd)
-Documentation=man:restartd(1)
 After=network.target
 
 [Service]
