@@ -183,12 +183,30 @@ impl Watchdog {
     }
 }
 
+/// What goes up to systemd, in the order the child and the machine said it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Up {
+    /// Sent as it is (`STATUS=…`).
+    Text(String),
+    /// The child said `READY=1` here.
+    ChildReady,
+    Extend(u64),
+    Reloading(u64),
+}
+
 /// restartd's own channel to systemd, from `NOTIFY_SOCKET` in its environment.
+///
+/// What the child says is forwarded in its order, and restartd's own `READY=1` goes where the
+/// child's stood: the child's datagrams of one loop turn are read before the machine decides
+/// on them, so messages wait in `queue` until `flush` at the end of the turn (or a `STOPPING=1`).
 pub struct Upward {
     sock: UnixDatagram,
     addr: SocketAddr,
+    queue: Vec<Up>,
+    /// The machine said the child is ready (`Tell::Ready`); `READY=1` goes up at the flush.
+    told_ready: bool,
     ready_sent: bool,
-    /// A `RELOADING=1` was forwarded: the next `READY=1` is forwarded too.
+    /// A `RELOADING=1` was forwarded: the child's next `READY=1` is forwarded too.
     reloading: bool,
     ping_every: Option<Duration>,
     next_ping: Option<Instant>,
@@ -215,6 +233,8 @@ impl Upward {
         Some(Upward {
             sock,
             addr,
+            queue: Vec::new(),
+            told_ready: false,
             ready_sent: false,
             reloading: false,
             ping_every,
@@ -227,39 +247,72 @@ impl Upward {
         let _ = self.sock.send_to_addr(text.as_bytes(), &self.addr);
     }
 
-    /// `READY=1`, once per restartd run, and once more after each forwarded `RELOADING=1`.
+    /// The machine's `Tell::Ready`: `READY=1`, once per restartd run, at the next `flush`.
     pub fn ready(&mut self) {
-        if !self.ready_sent || self.reloading {
-            self.ready_sent = true;
-            self.reloading = false;
-            self.send("READY=1");
-        }
+        self.told_ready = true;
+    }
+
+    /// The child's `READY=1`, where it stands among its messages: restartd's own goes there if
+    /// the machine says ready, and after a forwarded `RELOADING=1` it ends the reload (SPEC §14).
+    pub fn child_ready(&mut self) {
+        self.queue.push(Up::ChildReady);
     }
 
     /// The child's `EXTEND_TIMEOUT_USEC=`: forwarded while systemd still waits for restartd's
     /// `READY=1` (SPEC §14); after it, systemd's start timeout is over and there is nothing to
     /// extend.
-    pub fn extend_timeout(&self, usec: u64) {
-        if !self.ready_sent {
-            self.send(&format!("EXTEND_TIMEOUT_USEC={usec}"));
-        }
+    pub fn extend_timeout(&mut self, usec: u64) {
+        self.queue.push(Up::Extend(usec));
     }
 
     /// The child's `RELOADING=1`, with its `MONOTONIC_USEC=` or else the time of forwarding
     /// (systemd's Type=notify-reload wants both in one datagram).
     pub fn reloading(&mut self, monotonic_usec: u64) {
-        self.reloading = true;
-        self.send(&format!("RELOADING=1\nMONOTONIC_USEC={monotonic_usec}"));
+        self.queue.push(Up::Reloading(monotonic_usec));
     }
 
     /// `STATUS=text`.
-    pub fn status(&self, text: &str) {
-        self.send(&format!("STATUS={}", text.replace('\n', " ")));
+    pub fn status(&mut self, text: &str) {
+        self.queue
+            .push(Up::Text(format!("STATUS={}", text.replace('\n', " "))));
     }
 
-    /// `STOPPING=1`.
-    pub fn stopping(&self) {
+    /// `STOPPING=1`, after everything said before it.
+    pub fn stopping(&mut self) {
+        self.flush();
         self.send("STOPPING=1");
+    }
+
+    /// Sends what waits, in order. Called by the loop once the machine has had the turn's
+    /// facts, before it blocks again.
+    pub fn flush(&mut self) {
+        for up in std::mem::take(&mut self.queue) {
+            match up {
+                Up::Text(text) => self.send(&text),
+                Up::ChildReady if self.told_ready && !self.ready_sent => {
+                    self.ready_sent = true;
+                    self.send("READY=1");
+                }
+                Up::ChildReady if self.reloading && self.ready_sent => {
+                    self.reloading = false;
+                    self.send("READY=1");
+                }
+                Up::ChildReady => {}
+                Up::Extend(usec) if !self.ready_sent => {
+                    self.send(&format!("EXTEND_TIMEOUT_USEC={usec}"));
+                }
+                Up::Extend(_) => {}
+                Up::Reloading(usec) => {
+                    self.reloading = true;
+                    self.send(&format!("RELOADING=1\nMONOTONIC_USEC={usec}"));
+                }
+            }
+        }
+        // Ready without a READY=1 of the child's: at spawn, or at a passing health check.
+        if self.told_ready && !self.ready_sent {
+            self.ready_sent = true;
+            self.send("READY=1");
+        }
     }
 
     /// When the next watchdog ping is due.
@@ -325,9 +378,15 @@ mod tests {
         let env = |k: &str| (k == "NOTIFY_SOCKET").then(|| path.clone());
         let mut up = Upward::from_env(&env, Instant::now()).unwrap();
         assert_eq!(up.deadline(), None, "no WATCHDOG_USEC, no pings");
+        // One turn: the child extends, says READY=1, extends again; the machine says ready.
         up.extend_timeout(1);
-        up.ready();
+        up.child_ready();
         up.extend_timeout(2);
+        up.ready();
+        up.flush();
+        // A later turn: restartd is ready, there is no start left to extend.
+        up.extend_timeout(3);
+        up.flush();
         let mut buf = [0u8; 64];
         let mut got = Vec::new();
         while let Ok(n) = systemd.recv(&mut buf) {
@@ -384,17 +443,21 @@ mod tests {
         let mut up = Upward::from_env(&env, t0).unwrap();
         up.ready();
         up.ready();
+        up.flush();
         up.status("restarts: 1");
+        up.flush();
         up.tick(t0 + Duration::from_millis(499));
         up.tick(t0 + Duration::from_millis(500));
         up.extend_timeout(5_000_000);
         up.reloading(42);
-        up.ready();
-        up.ready();
+        up.child_ready();
+        up.child_ready();
+        up.flush();
+        up.status("bye");
         up.stopping();
         let mut got = Vec::new();
         let mut buf = [0u8; 256];
-        for _ in 0..6 {
+        for _ in 0..7 {
             let n = systemd.recv(&mut buf).unwrap();
             got.push(String::from_utf8_lossy(&buf[..n]).into_owned());
         }
@@ -406,6 +469,7 @@ mod tests {
                 "WATCHDOG=1",
                 "RELOADING=1\nMONOTONIC_USEC=42",
                 "READY=1",
+                "STATUS=bye",
                 "STOPPING=1"
             ],
             "EXTEND_TIMEOUT_USEC= after READY=1 is not forwarded"

@@ -244,9 +244,11 @@ impl Supervisor {
         .min()
     }
 
-    /// Saves the state if it changed, then blocks until an fd is ready or a deadline comes.
+    /// Saves the state if it changed and tells systemd what waits, then blocks until an fd is
+    /// ready or a deadline comes.
     fn wait(&mut self) {
         self.save();
+        self.monitors.flush_upward();
         let timeout = match self.deadline() {
             None => PollTimeout::NONE,
             Some(deadline) => {
@@ -570,6 +572,7 @@ impl Supervisor {
                 Action::Exit(code) => {
                     self.recorder.changed();
                     self.save();
+                    self.monitors.flush_upward();
                     self.log.flush_suppressed();
                     self.wait_for_hooks(now);
                     self.family.output.finish();

@@ -100,7 +100,7 @@ impl Monitors {
         self.status_text = None;
         self.errno = None;
         self.exit_status = None;
-        if let (Some((restart, why)), Some(up)) = (self.waited.take(), &self.upward) {
+        if let (Some((restart, why)), Some(up)) = (self.waited.take(), &mut self.upward) {
             // The wait is over: systemctl status no longer says "next in 4s".
             up.status(&format!("running after {restart} (last end: {why})"));
         }
@@ -145,7 +145,7 @@ impl Monitors {
         let Some(text) = waiting_status(report, error) else {
             return;
         };
-        if let Some(up) = &self.upward {
+        if let Some(up) = &mut self.upward {
             up.status(&text.0);
         }
         self.waited = Some(text.1);
@@ -164,6 +164,14 @@ impl Monitors {
             .map(|s| format!("EXIT_STATUS={s}"));
         let said: Vec<String> = errno.into_iter().chain(status).collect();
         (!said.is_empty()).then(|| format!("the child's sd_notify: {}", said.join(", ")))
+    }
+
+    /// Sends what waits for systemd, in order: the loop calls it once the machine has had the
+    /// turn's facts.
+    pub fn flush_upward(&mut self) {
+        if let Some(up) = &mut self.upward {
+            up.flush();
+        }
     }
 
     /// Pings systemd's watchdog when due.
@@ -232,13 +240,16 @@ impl Monitors {
             for message in messages {
                 match message {
                     Message::Ready => {
+                        if let Some(up) = upward.as_mut() {
+                            up.child_ready();
+                        }
                         inputs.push(Input::Ready);
                         if let Some(w) = &mut self.watchdog {
                             w.restart(now);
                         }
                     }
                     Message::Status(text) => {
-                        if let Some(up) = upward.as_ref() {
+                        if let Some(up) = upward.as_mut() {
                             up.status(&text);
                         }
                         self.status_text = Some(text);
@@ -254,7 +265,7 @@ impl Monitors {
                         inputs.push(Input::WatchdogMissed { detail });
                     }
                     Message::ExtendTimeoutUsec(usec) => {
-                        if let Some(up) = upward.as_ref() {
+                        if let Some(up) = upward.as_mut() {
                             up.extend_timeout(usec);
                         }
                     }
