@@ -552,13 +552,9 @@ pub enum Sub {
     },
     /// Print a systemd unit that runs restartd with these options
     ///
-    /// RUN OPTIONS are any options of 'restartd [OPTIONS] -- COMMAND', checked as a run checks
-    /// them. The unit has Type=notify, restartd's absolute path in ExecStart= with every word
-    /// quoted for systemd, StateDirectory=restartd, KillMode=mixed, a TimeoutStopSec= above
-    /// --stop-timeout, OOMPolicy=continue, WatchdogSec= with --watchdog and Restart=on-failure
-    /// for when restartd gives up; 'restartd man' explains each line. Save it as
-    /// /etc/systemd/system/NAME.service (with --user: ~/.config/systemd/user/NAME.service).
-    /// Exits 2 for a bad option or an argument a unit file cannot hold.
+    /// RUN OPTIONS are those of 'restartd [OPTIONS] -- COMMAND', checked as a run checks them;
+    /// every word of ExecStart= is quoted for systemd. 'restartd man' (UNDER SYSTEMD) explains
+    /// each line. Exits 2 for a bad option or an argument a unit file cannot hold.
     Unit {
         /// Print a user unit (systemctl --user): WantedBy=default.target
         #[arg(long)]

@@ -535,14 +535,7 @@ impl Supervisor {
                 }
                 Action::Reply(reply) => self.reply(pending.take(), reply),
                 Action::Ended(mut report) => {
-                    // The child's last ERRNO=/EXIT_STATUS= explain its end (SPEC §14).
-                    let child_said = report.crash && report.end.is_some();
-                    if let Some(said) = self.monitors.notify_detail().filter(|_| child_said) {
-                        report.detail = Some(match report.detail.take() {
-                            Some(detail) => format!("{detail}; {said}"),
-                            None => said,
-                        });
-                    }
+                    self.monitors.explain(&mut report);
                     let error = self.recorder.ended(
                         &report,
                         now,

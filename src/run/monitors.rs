@@ -151,9 +151,20 @@ impl Monitors {
         self.waited = Some(text.1);
     }
 
-    /// What the child said about its end with sd_notify (`ERRNO=`, `EXIT_STATUS=`), for the
-    /// crash record's `detail` (SPEC §14); `None` when it said nothing.
-    pub fn notify_detail(&self) -> Option<String> {
+    /// Adds what the child said about its end with sd_notify (`ERRNO=`, `EXIT_STATUS=`) to the
+    /// `detail` of its crash record (SPEC §14). Not for a start that failed: no child spoke.
+    pub fn explain(&self, report: &mut EndReport) {
+        let child_said = report.crash && report.end.is_some();
+        if let Some(said) = self.notify_detail().filter(|_| child_said) {
+            report.detail = Some(match report.detail.take() {
+                Some(detail) => format!("{detail}; {said}"),
+                None => said,
+            });
+        }
+    }
+
+    /// What the child said with `ERRNO=` and `EXIT_STATUS=`; `None` when it said nothing.
+    fn notify_detail(&self) -> Option<String> {
         let errno = self.errno.map(|n| {
             let name = nix::errno::Errno::from_raw(n);
             format!("ERRNO={n} ({})", name.desc())

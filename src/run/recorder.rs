@@ -263,7 +263,9 @@ impl Recorder {
             }),
             next_restart_at: m.next_restart_at().map(state::rfc3339),
             health: monitors.health_state().map(|h| h.as_str().to_string()),
-            ready: monitors.notify.as_ref().map(|_| m.ready()),
+            // Readiness is known with --notify or a health check (SPEC §13); else null.
+            ready: (monitors.notify.is_some() || monitors.health_state().is_some())
+                .then(|| m.ready()),
             status_text: monitors.status_text.clone(),
             updated_at: state::rfc3339(SystemTime::now()),
             labels: self.cfg.labels.clone(),

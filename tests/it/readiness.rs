@@ -137,7 +137,9 @@ fn the_first_passing_tcp_check_makes_the_child_ready_for_systemd() {
     sock.set_read_timeout(Some(Duration::from_secs(10)))
         .unwrap();
     assert_eq!(recv(&sock), "READY=1");
-    env.wait_state("tcp", "healthy", |s| s["health"] == "healthy");
+    env.wait_state("tcp", "healthy and ready", |s| {
+        s["health"] == "healthy" && s["ready"] == true
+    });
     drop(listener);
     r.signal(libc::SIGTERM);
     assert_eq!(recv(&sock), "STOPPING=1");

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::common::{run_with_timeout, BIN, TIMEOUT};
+use crate::common::{restartd, run_with_timeout, BIN, TIMEOUT};
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
@@ -470,4 +470,50 @@ fn give_up(c: &Container) {
         )
     });
     c.ok("systemctl stop quitter; systemctl reset-failed quitter || true");
+}
+
+/// `restartd unit` outside the container: this binary's path, and the usage errors (exit 2).
+#[test]
+fn unit_names_this_binary_and_refuses_what_a_unit_cannot_hold() {
+    use std::os::unix::ffi::OsStrExt;
+    let run = |args: &[&std::ffi::OsStr]| {
+        let mut cmd = restartd();
+        cmd.arg("unit").args(args).current_dir("/");
+        run_with_timeout(cmd, TIMEOUT)
+    };
+    let os = |s: &'static str| std::ffi::OsStr::new(s);
+    let out = run(&[os("--notify"), os("--"), os("/bin/sleep"), os("5 s")]);
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let exe = std::fs::canonicalize(BIN).unwrap();
+    let want = format!(
+        "\nExecStart={} --notify -- /bin/sleep \"5 s\"\n",
+        exe.display()
+    );
+    assert!(text.contains(&want), "{want:?} in:\n{text}");
+    assert!(text.contains("\nDescription=sleep (kept running by restartd)\n"));
+    assert!(!text.contains("WorkingDirectory="), "run in /");
+
+    let bad = std::ffi::OsStr::from_bytes(b"caf\xe9");
+    for (args, says) in [
+        (
+            vec![os("--"), os("/bin/echo"), bad],
+            "argument 2 of the command (caf\u{fffd}) is not valid UTF-8",
+        ),
+        (
+            vec![os("--ready-timeout"), os("5s"), os("--"), os("true")],
+            "--ready-timeout 5s needs --notify or a health check",
+        ),
+        (vec![os("--notify")], "no command given"),
+        (
+            vec![os("--delay"), os("x"), os("--"), os("true")],
+            "--delay",
+        ),
+    ] {
+        let out = run(&args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(says), "{args:?}: {err}");
+        assert!(out.stdout.is_empty(), "{args:?}");
+    }
 }

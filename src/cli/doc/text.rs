@@ -279,7 +279,8 @@ pub const STATE_FIELDS: &[(&str, &str)] = &[
     ),
     (
         "ready",
-        "with `--notify`, whether the child sent READY=1; null without",
+        "with `--notify` or a health check, whether the child is ready (its READY=1, else its \
+         first passing check); null without",
     ),
     (
         "status_text",
