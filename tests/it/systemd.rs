@@ -220,6 +220,10 @@ fn under_a_real_systemd() {
         ),
         ("the watchdog stays fed; WATCHDOG=trigger", watchdog),
         ("a give-up makes systemd restart restartd", give_up),
+        (
+            "EXTEND_TIMEOUT_USEC= and RELOADING=1 reach systemd",
+            extend_and_reload,
+        ),
     ] {
         let t = Instant::now();
         scenario(&c);
@@ -470,6 +474,48 @@ fn give_up(c: &Container) {
         )
     });
     c.ok("systemctl stop quitter; systemctl reset-failed quitter || true");
+}
+
+/// The child's EXTEND_TIMEOUT_USEC= keeps systemd from failing a start that takes longer than
+/// TimeoutStartSec=; its RELOADING=1 puts the unit in `reloading` until its next READY=1.
+fn extend_and_reload(c: &Container) {
+    c.install("slowstart", "--notify", "");
+    c.ok("mkdir -p /etc/systemd/system/slowstart.service.d && \
+          printf '[Service]\\nTimeoutStartSec=1s\\n' > /etc/systemd/system/slowstart.service.d/t.conf && \
+          systemctl daemon-reload");
+    assert_eq!(c.show("slowstart", "TimeoutStartUSec"), "1s");
+    c.ok("systemctl start --no-block slowstart");
+    c.wait("slowstart", "the child started", |c| {
+        !c.events("slowstart").is_empty()
+    });
+    c.tell("slowstart", "notify EXTEND_TIMEOUT_USEC=20000000");
+    c.wait("slowstart", "the extension arrived", |c| {
+        c.events("slowstart")
+            .iter()
+            .any(|e| e.starts_with("got notify"))
+    });
+    // Past the unit's own 1 s start timeout, the unit still waits for READY=1.
+    let t = Instant::now();
+    c.wait("slowstart", "1.5 s of activating", |c| {
+        t.elapsed() > Duration::from_millis(1500)
+            && c.show("slowstart", "ActiveState") == "activating"
+    });
+    c.tell("slowstart", "ready");
+    c.wait("slowstart", "active", |c| {
+        c.show("slowstart", "ActiveState") == "active"
+    });
+    assert_eq!(c.show("slowstart", "NRestarts"), "0");
+
+    c.tell("slowstart", "reloading");
+    c.wait("slowstart", "reloading", |c| {
+        c.show("slowstart", "ActiveState") == "reloading"
+    });
+    c.tell("slowstart", "ready");
+    c.wait("slowstart", "active after the reload", |c| {
+        c.show("slowstart", "ActiveState") == "active"
+    });
+    c.ok("systemctl stop slowstart");
+    assert_eq!(c.show("slowstart", "Result"), "success");
 }
 
 /// `restartd unit` outside the container: this binary's path, and the usage errors (exit 2).

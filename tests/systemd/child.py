@@ -9,6 +9,7 @@ and takes commands from the FIFO CTL/cmd, one a line, so the test drives it with
   reset            send RESTART_RESET=1
   trigger          send WATCHDOG=trigger
   notify K=V       send K=V
+  reloading        send RELOADING=1 with MONOTONIC_USEC= (CLOCK_MONOTONIC)
   crash            raise ZeroDivisionError (a traceback on stderr, exit 1)
 With `argv ARGS...` it writes its arguments as JSON to CTL/argv.json and sends READY=1 at once.
 With `crash-at-once` it exits 1 at once. With WATCHDOG_USEC set it pings WATCHDOG=1 four times
@@ -98,6 +99,9 @@ while True:
             notify("WATCHDOG=trigger")
         elif cmd == "notify":
             notify(arg)
+        elif cmd == "reloading":
+            usec = time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000
+            notify("RELOADING=1\nMONOTONIC_USEC=%d" % usec)
         elif cmd == "crash":
             time.sleep(0)
             print(1 / 0)
