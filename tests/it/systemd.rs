@@ -32,6 +32,7 @@ impl Container {
         if !out.status.success() {
             return Err(String::from_utf8_lossy(&out.stdout).trim().to_string());
         }
+        reap_stale(&script);
         let name = format!("restartd-test-{}", std::process::id());
         let c = Container {
             name,
@@ -182,6 +183,28 @@ impl Drop for Container {
                 self.name,
                 String::from_utf8_lossy(&out.stderr)
             );
+        }
+    }
+}
+
+/// Stops the containers of earlier test runs that were killed before their `Drop` ran (their
+/// names carry the test process's pid, which is gone).
+fn reap_stale(script: &PathBuf) {
+    let run = PathBuf::from(ROOT).join("target/systemd/run");
+    let Ok(entries) = std::fs::read_dir(&run) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let file = entry.file_name().to_string_lossy().into_owned();
+        let Some(name) = file.strip_suffix(".pid") else {
+            continue;
+        };
+        let owner = name
+            .strip_prefix("restartd-test-")
+            .and_then(|p| p.parse::<u32>().ok());
+        if owner.is_some_and(|pid| !std::path::Path::new(&format!("/proc/{pid}")).exists()) {
+            eprintln!("systemd: stopping {name}, left by a killed test run");
+            run_with_timeout(script_cmd(script, &["stop", name]), Duration::from_secs(30));
         }
     }
 }
