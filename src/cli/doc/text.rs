@@ -65,8 +65,8 @@ pub const CAUSES: &[(&str, &str, crate::supervise::policy::Cause)] = {
         ),
         (
             "unhealthy",
-            "restartd stopped it: failed health checks, or over `--max-memory` (systemd's \
-             timeout and OOM rows)",
+            "restartd stopped it: failed health checks, not ready within `--ready-timeout`, or \
+             over `--max-memory` (systemd's timeout and OOM rows)",
             Unhealthy,
         ),
         (
@@ -317,7 +317,8 @@ pub const CRASH_FIELDS: &[(&str, &str)] = &[
     ("time", "RFC 3339 UTC with milliseconds"),
     (
         "reason",
-        "`exit`, `signal`, `unhealthy`, `watchdog`, `memory` or `spawn-failed`",
+        "`exit`, `signal`, `unhealthy`, `watchdog`, `memory`, `spawn-failed` or \
+         `start-timeout`",
     ),
     (
         "exit_code, signal, core_dumped",
@@ -354,8 +355,9 @@ pub const CRASH_FIELDS: &[(&str, &str)] = &[
     ),
     (
         "detail",
-        "the spawn error, the last health check's output, the memory figure or the missed \
-         watchdog interval",
+        "the spawn error, the last health check's output, the memory figure, the missed \
+         watchdog interval or `--ready-timeout`, and the child's last sd_notify ERRNO= and \
+         EXIT_STATUS=",
     ),
 ];
 
@@ -488,7 +490,7 @@ pub const LOG_FIELDS: &[(&str, &str)] = &[
     ),
     (
         "detail",
-        "for an unhealthy, memory or watchdog stop, as in the crash record",
+        "for an unhealthy, start-timeout, memory or watchdog stop, as in the crash record",
     ),
     (
         "suppressed",
