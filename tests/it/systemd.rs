@@ -128,9 +128,14 @@ impl Container {
     /// Makes a unit with `restartd unit OPTIONS -- python3 child.py /srv/NAME ARGS`, checks it
     /// with `systemd-analyze verify`, and installs it; returns the unit's text.
     fn install(&self, name: &str, options: &str, args: &str) -> String {
+        self.install_with("restartd", name, options, args)
+    }
+
+    /// `install`, with `restartd` the path of the restartd that makes (and so runs) the unit.
+    fn install_with(&self, restartd: &str, name: &str, options: &str, args: &str) -> String {
         self.ok(&format!(
             "rm -rf /srv/{name} && mkdir -p /srv/{name} && mkfifo /srv/{name}/cmd && cd / && \
-             restartd unit -n {name} {options} -- python3 /opt/t/child.py /srv/{name} {args} \
+             {restartd} unit -n {name} {options} -- python3 /opt/t/child.py /srv/{name} {args} \
              > /etc/systemd/system/{name}.service"
         ));
         let verify = self.sh(&format!(
@@ -283,8 +288,15 @@ fn quoting(c: &Container) {
         .iter()
         .map(|a| format!("'{}'", a.replace('\'', "'\\''")))
         .collect();
-    let text = c.install("quoting", "--notify", &format!("argv {}", quoted.join(" ")));
-    assert!(text.contains("ExecStart=/usr/local/bin/restartd -n quoting --notify -- "));
+    // restartd itself lives in a directory with a space and a %: its path is quoted too.
+    c.ok("mkdir -p '/opt/with space%' && cp /usr/local/bin/restartd '/opt/with space%/restartd'");
+    let text = c.install_with(
+        "'/opt/with space%/restartd'",
+        "quoting",
+        "--notify",
+        &format!("argv {}", quoted.join(" ")),
+    );
+    assert!(text.contains("ExecStart=\"/opt/with space%%/restartd\" -n quoting --notify -- "));
     c.ok("systemctl start quoting");
     let got: Vec<String> = serde_json::from_str(&c.ok("cat /srv/quoting/argv.json")).unwrap();
     assert_eq!(got, hostile, "the unit:\n{text}");
