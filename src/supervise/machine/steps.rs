@@ -211,7 +211,12 @@ impl Machine {
             status: Status::Stopped,
             code: code::STOPPED,
         });
-        vec![Action::SaveState, Action::Exit(code::STOPPED)]
+        // systemd hears STOPPING=1 of every stop, this one too.
+        vec![
+            Action::Tell(Tell::Stopping),
+            Action::SaveState,
+            Action::Exit(code::STOPPED),
+        ]
     }
 
     pub(super) fn cannot_restart(&self) -> Vec<Action> {
