@@ -15,7 +15,8 @@
 //! - in the child's process group (its leader is held unreaped, so the id is the child's): the
 //!   child's; in a hook's group: a helper's;
 //! - as PID 1, a process whose group or session is led from outside restartd's PID namespace (a
-//!   `docker exec` session's job): nobody's;
+//!   `docker exec` session's job): nobody's; so is an orphan of a process that was nobody's
+//!   (those trees are walked too, so their processes stay nobody's);
 //! - a helper can only be the origin of a process that started after it (a descendant starts
 //!   after its ancestors): restartd keeps the start time of each helper it saw, and of one it
 //!   never saw alive the time of the look before, which it started after;
@@ -91,6 +92,8 @@ pub struct Deaths {
     pub helper_since: Option<u64>,
     /// The earliest start of a helper's process that ended or runs.
     pub helper_alive_since: Option<u64>,
+    /// A process that is nobody's ended: what it leaves is nobody's too.
+    pub unknown: bool,
 }
 
 impl Deaths {
@@ -129,6 +132,9 @@ pub fn judge(a: &Arrival, deaths: Deaths, pid1: bool, own_sid: i32) -> Owner {
     }
     if a.in_helper_group {
         return Owner::Helper;
+    }
+    if deaths.unknown {
+        return Owner::Unknown;
     }
     // A group or session led from outside the namespace reads as 0; a session of 0 is
     // restartd's own when restartd's is led from outside too (started by `unshare`, not `runc`).
@@ -193,7 +199,7 @@ impl Lineage {
                 match before.owner {
                     Owner::Child => deaths.child = true,
                     Owner::Helper => deaths.helper_died(before.start),
-                    Owner::Unknown => {}
+                    Owner::Unknown => deaths.unknown = true,
                 }
             }
         }
@@ -246,7 +252,8 @@ impl Lineage {
             };
             direct.insert(pid, entry);
             known.insert(pid, entry);
-            if place.zombie || owner == Owner::Unknown {
+            // Also a tree that is nobody's: what it leaves is then known to be nobody's.
+            if place.zombie {
                 continue;
             }
             for d in procs::descendants(pid) {
@@ -320,28 +327,33 @@ mod tests {
         child: true,
         helper_since: None,
         helper_alive_since: None,
+        unknown: false,
     };
     /// A helper that started before the arrival ended.
     const HELPER: Deaths = Deaths {
         child: false,
         helper_since: Some(90),
         helper_alive_since: None,
+        unknown: false,
     };
     const BOTH: Deaths = Deaths {
         child: true,
         helper_since: Some(90),
         helper_alive_since: None,
+        unknown: false,
     };
     const NONE: Deaths = Deaths {
         child: false,
         helper_since: None,
         helper_alive_since: None,
+        unknown: false,
     };
     /// A helper that started before the arrival runs.
     const RUNNING: Deaths = Deaths {
         child: false,
         helper_since: None,
         helper_alive_since: Some(90),
+        unknown: false,
     };
 
     #[test]
@@ -408,6 +420,18 @@ mod tests {
     fn as_pid_1_in_a_session_from_outside_the_childs_orphans_are_still_the_childs() {
         assert_eq!(judge(&arrival(50, 50, 0), CHILD, true, 0), Owner::Child);
         assert_eq!(judge(&arrival(50, 0, 0), CHILD, true, 0), Owner::Unknown);
+    }
+
+    /// What a process of unknown origin leaves is of unknown origin too.
+    #[test]
+    fn an_orphan_of_nobodys_process_is_nobodys() {
+        let d = Deaths {
+            unknown: true,
+            ..CHILD
+        };
+        for pid1 in [false, true] {
+            assert_eq!(judge(&arrival(50, 50, 50), d, pid1, 7), Owner::Unknown);
+        }
     }
 
     #[test]
