@@ -54,6 +54,11 @@ pub fn find(recorded: &[(i32, u64)], groups: &[(i32, u64)]) -> Vec<Stray> {
         if procs::start_time(pgid).is_some_and(|t| t != start) {
             continue;
         }
+        // Started from inside that group (a script of the old child ran this restartd): the
+        // group holds restartd and whoever started it, which are not swept.
+        if nix::unistd::getpgrp().as_raw() == pgid {
+            continue;
+        }
         for pid in members(pgid, start) {
             if found.iter().any(|s| s.pid == pid) {
                 continue;
