@@ -191,6 +191,17 @@ mod tests {
         sleeper.wait().unwrap();
     }
 
+    /// A restartd started from inside the recorded group (here: the test's own group) finds
+    /// nothing of it: it would stop itself and whoever started it.
+    #[test]
+    fn restartds_own_group_is_never_swept() {
+        let own = nix::unistd::getpgrp().as_raw();
+        let Some(start) = procs::start_time(own) else {
+            return; // the group's leader is gone: nothing to look for
+        };
+        assert!(find(&[], &[(own, start)]).is_empty());
+    }
+
     /// Members of a recorded group are found while its pid names the recorded leader; when the
     /// pid names a process started at another time, the group is not touched.
     #[test]
