@@ -158,6 +158,7 @@ fn resolve_program(program: &OsStr) -> Option<PathBuf> {
 
 /// The unit file's text, or why the arguments cannot be written as one.
 pub fn render(spec: &Spec) -> Result<String, String> {
+    unit_name(&spec.name)?;
     let mut words = vec![word(spec.exe.as_os_str(), "restartd's own path")?];
     let dashdash = spec.args.iter().position(|a| a == "--");
     for (i, arg) in spec.args.iter().enumerate() {
@@ -253,6 +254,17 @@ pub fn render(spec: &Spec) -> Result<String, String> {
     line("[Install]");
     line(&format!("WantedBy={wanted_by}"));
     Ok(u)
+}
+
+/// restartd's names (`-n`, or the command's basename) allow what a unit name does not: `+`
+/// anywhere, `@` at either end (`web@` is a template, `@web` has no prefix) (systemd.unit(5)).
+fn unit_name(name: &str) -> Result<(), String> {
+    if name.contains('+') || name.starts_with('@') || name.ends_with('@') {
+        return Err(format!(
+            "the name '{name}' cannot be a systemd unit's name (no '+', no '@' at either end); pass -n NAME with letters, digits, '.', '_', '-' or an '@' inside"
+        ));
+    }
+    Ok(())
 }
 
 /// A systemd time span: whole seconds as `Ns`, else milliseconds (systemd.time(7)).

@@ -168,3 +168,25 @@ fn a_line_of_quoted_words_stays_one_line() {
     // No line of the unit ends with a backslash, which would continue it.
     assert!(text.lines().all(|l| !l.ends_with('\\')));
 }
+
+#[test]
+fn a_name_systemd_cannot_take_as_a_unit_name_is_refused() {
+    // restartd's names allow '+' and '@' anywhere; a unit name takes neither '+' nor an '@'
+    // at either end ('web@' is a template, which cannot be enabled as it is).
+    for name in ["c++app", "web@", "@web", "a+b"] {
+        let mut s = spec(&["--", "server"]);
+        s.name = name.into();
+        let err = render(&s).expect_err(name);
+        assert!(
+            err.starts_with(&format!(
+                "the name '{name}' cannot be a systemd unit's name"
+            )),
+            "{err}"
+        );
+    }
+    for name in ["web@1", "api-2", "my_app.v2"] {
+        let mut s = spec(&["--", "server"]);
+        s.name = name.into();
+        assert!(render(&s).is_ok(), "{name}");
+    }
+}
