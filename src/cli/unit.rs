@@ -45,6 +45,10 @@ pub struct Spec {
     pub ready_timeout: Option<Duration>,
     /// `--on-crash` or `--on-give-up`: restartd waits up to 30 s for them before it exits.
     pub hooks: bool,
+    /// `--success-exit-codes` and `--no-restart-exit-codes`: restartd exits with such a code
+    /// when the child does and is not restarted, so systemd must not restart restartd for it.
+    pub success_codes: Vec<i32>,
+    pub no_restart_codes: Vec<i32>,
 }
 
 /// How long restartd may wait for a hook before it exits (SPEC §7).
@@ -104,6 +108,8 @@ pub fn run(user: bool, args: Vec<OsString>) -> u8 {
         max_delay: run.max_delay.max(run.delay),
         ready_timeout: run.readiness.ready_timeout,
         hooks: run.on_crash.is_some() || run.on_give_up.is_some(),
+        success_codes: run.success_exit_codes.map(|c| c.0).unwrap_or_default(),
+        no_restart_codes: run.no_restart_exit_codes.map(|c| c.0).unwrap_or_default(),
         args,
     };
     match render(&spec) {
@@ -250,6 +256,24 @@ pub fn render(spec: &Spec) -> Result<String, String> {
     }
     line("Restart=on-failure");
     line(&format!("RestartSec={}", timespan(spec.max_delay)));
+    // restartd exits with the child's code when it does not restart it (SPEC §3, §4): a clean
+    // code or a no-restart code must not make systemd start it all again.
+    let codes = |codes: &[i32]| {
+        codes
+            .iter()
+            .map(i32::to_string)
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    if !spec.success_codes.is_empty() {
+        line(&format!("SuccessExitStatus={}", codes(&spec.success_codes)));
+    }
+    if !spec.no_restart_codes.is_empty() {
+        line(&format!(
+            "RestartPreventExitStatus={}",
+            codes(&spec.no_restart_codes)
+        ));
+    }
     line("");
     line("[Install]");
     line(&format!("WantedBy={wanted_by}"));

@@ -89,6 +89,12 @@ pub const UNIT_LINES: &[(&str, &str)] = &[
          counting until the window has passed (or `restartd reset NAME`)",
     ),
     (
+        "SuccessExitStatus=, RestartPreventExitStatus=",
+        "only with `--success-exit-codes` / `--no-restart-exit-codes`, the same codes: a child \
+         that ends with one is not restarted and restartd exits with its code, which systemd \
+         must then not restart either",
+    ),
+    (
         "WantedBy=multi-user.target",
         "`systemctl enable` starts it at boot; with `--user`, `default.target`",
     ),

@@ -17,6 +17,8 @@ fn spec(args: &[&str]) -> Spec {
         max_delay: Duration::from_secs(60),
         ready_timeout: None,
         hooks: false,
+        success_codes: Vec::new(),
+        no_restart_codes: Vec::new(),
     }
 }
 
@@ -189,4 +191,20 @@ fn a_name_systemd_cannot_take_as_a_unit_name_is_refused() {
         s.name = name.into();
         assert!(render(&s).is_ok(), "{name}");
     }
+}
+
+#[test]
+fn restartds_clean_and_no_restart_exit_codes_stop_systemd_restarting_it() {
+    // A child's exit with a code of --success-exit-codes or --no-restart-exit-codes is not
+    // restarted (SPEC §3): restartd exits with that code, and systemd's Restart=on-failure must
+    // not start it all again.
+    let mut s = spec(&["--", "server"]);
+    s.success_codes = vec![3, 143];
+    s.no_restart_codes = vec![78];
+    let text = render(&s).unwrap();
+    assert!(text.contains("\nSuccessExitStatus=3 143\n"), "{text}");
+    assert!(text.contains("\nRestartPreventExitStatus=78\n"), "{text}");
+    let text = render(&spec(&["--", "server"])).unwrap();
+    assert!(!text.contains("SuccessExitStatus="), "{text}");
+    assert!(!text.contains("RestartPreventExitStatus="), "{text}");
 }
