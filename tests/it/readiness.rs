@@ -67,6 +67,12 @@ fn a_child_never_ready_is_stopped_with_reason_start_timeout() {
     assert_eq!(record["signal"], "SIGTERM");
     assert_eq!(record["action"], "exit");
     assert_eq!(env.state("slow")["last_exit"]["reason"], "start-timeout");
+    // The log says why restartd stopped it, as it does for unhealthy or watchdog.
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("not ready within --ready-timeout 300ms"),
+        "{err}"
+    );
 }
 
 #[test]
