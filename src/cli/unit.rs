@@ -179,7 +179,9 @@ pub fn render(spec: &Spec) -> Result<String, String> {
         words.push(word(arg, &what)?);
     }
     let exec_start = words.join(" ");
-    let mut stop = spec.stop_timeout + Duration::from_secs(5);
+    // restartd's longest stop: the child gets --stop-timeout, what it leaves behind gets
+    // another in the cleanup (SPEC §4), then SIGKILL; 5 s to spare.
+    let mut stop = spec.stop_timeout * 2 + Duration::from_secs(5);
     if spec.hooks {
         stop += HOOK_TIMEOUT;
     }

@@ -61,7 +61,8 @@ pub const UNIT_LINES: &[(&str, &str)] = &[
     ),
     (
         "TimeoutStopSec=",
-        "`--stop-timeout` plus 5 s (plus 30 s with `--on-crash` or `--on-give-up`, the longest \
+        "twice `--stop-timeout` (one for the child, one for what it leaves behind) plus 5 s \
+         (plus 30 s with `--on-crash` or `--on-give-up`, the longest \
          restartd waits for a hook before it exits), so systemd does not SIGKILL restartd in the \
          middle of its own stop",
     ),

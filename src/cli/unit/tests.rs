@@ -47,7 +47,7 @@ NotifyAccess=main
 ExecStart=/usr/local/bin/restartd --notify -n api -- python3 app.py
 StateDirectory=restartd
 KillMode=mixed
-TimeoutStopSec=15s
+TimeoutStopSec=25s
 OOMPolicy=continue
 Restart=on-failure
 RestartSec=60s
@@ -76,8 +76,8 @@ fn options_shape_the_unit() {
         "RESTARTD_STATE_DIR=~/.local/state/restartd restartd status api",
         "\nExecStart=/usr/local/bin/restartd --watchdog 1500ms -- ./server\n",
         "\nWorkingDirectory=/srv/my app/100%%\n",
-        // --stop-timeout + 5 s + the 30 s restartd waits for a hook.
-        "\nTimeoutStopSec=35500ms\n",
+        // Twice --stop-timeout + 5 s + the 30 s restartd waits for a hook.
+        "\nTimeoutStopSec=36s\n",
         "\nTimeoutStartSec=infinity\n",
         "\nWatchdogSec=1500ms\n",
         "\nRestartSec=5s\n",
@@ -207,4 +207,13 @@ fn restartds_clean_and_no_restart_exit_codes_stop_systemd_restarting_it() {
     let text = render(&spec(&["--", "server"])).unwrap();
     assert!(!text.contains("SuccessExitStatus="), "{text}");
     assert!(!text.contains("RestartPreventExitStatus="), "{text}");
+}
+
+#[test]
+fn systemds_stop_timeout_outlasts_restartds_longest_stop() {
+    // A stop: the child gets up to --stop-timeout; what it leaves behind (a worker ignoring
+    // SIGTERM) gets its own --stop-timeout in the cleanup; then SIGKILL. With only
+    // --stop-timeout + 5 s systemd SIGKILLed restartd during the cleanup (Result=timeout).
+    let text = render(&spec(&["--", "server"])).unwrap();
+    assert!(text.contains("\nTimeoutStopSec=25s\n"), "{text}");
 }
