@@ -639,7 +639,17 @@ impl Supervisor {
     /// delivered. Signals are not acted on meanwhile; SIGCHLD only wakes the wait.
     fn wait_for_hooks(&mut self, now: Now) {
         while !self.recorder.hooks.idle() {
-            if let Some(deadline) = self.recorder.hooks.deadline() {
+            // systemd's watchdog is still armed (a give-up sends no STOPPING=1): it stays fed,
+            // or systemd would abort restartd and kill the hook it waits for.
+            self.monitors.upward_tick(Instant::now());
+            let deadline = [
+                self.recorder.hooks.deadline(),
+                self.monitors.upward_deadline(),
+            ]
+            .into_iter()
+            .flatten()
+            .min();
+            if let Some(deadline) = deadline {
                 let left = deadline.saturating_duration_since(Instant::now());
                 let ms = left.as_millis().min(i32::MAX as u128) as i32 + 1;
                 let mut fds = [PollFd::new(self.signals.fd(), PollFlags::POLLIN)];
