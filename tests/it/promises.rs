@@ -413,3 +413,52 @@ fn issue_17_last_exit_names_no_record_that_is_gone() {
     r.signal(libc::SIGTERM);
     assert_eq!(r.wait_exit(), Some(0));
 }
+
+/// See: review of issue 17. A restartd started from inside the previous child's process group
+/// (the old child, which ignored its parent-death signal, ran it) found the old child among
+/// `state.json`'s leftovers, leading its group, and signalled that group: its own. It stopped
+/// whoever started it and itself (at the stop timeout: `kill(-G, SIGKILL)`). The group sweep
+/// already skipped restartd's own group; now the recorded processes in it are left alone too.
+#[test]
+fn issue_17_a_restartd_started_by_the_old_child_does_not_signal_its_own_group() {
+    let env = Env::new();
+    let dir = env.state_dir().display().to_string();
+    let bin = crate::common::BIN;
+    let child = format!(
+        "trap '' TERM HUP; while [ ! -e {dir}/go ]; do sleep 0.01; done; trap - TERM HUP; \
+         RESTARTD_STATE_DIR= {bin} --state-dir {dir} -n own --stop-timeout 1s -- sleep 300 \
+         2> {dir}/second.err; echo $? > {dir}/second.rc"
+    );
+    let args = ["-n", "own", "--", "sh", "-c", &child];
+    let mut first = env.start(&args);
+    let old = env.wait_child("own");
+    env.wait_state("own", "the child in leftovers", |s| {
+        s["leftovers"]
+            .as_array()
+            .is_some_and(|l| l.iter().any(|p| p["pid"] == old))
+    });
+    first.signal(libc::SIGKILL);
+    first.wait_exit();
+    fs::write(env.state_dir().join("go"), "").unwrap();
+    let ok = wait_until("the second restartd's child", || {
+        let s = env.state("own");
+        s["status"] == "running" && s["child_pid"].is_i64() && s["child_pid"] != old
+            || env.state_dir().join("second.rc").exists()
+    });
+    let s = env.state("own");
+    if let Some(new) = s["child_pid"].as_i64().filter(|&p| p != i64::from(old)) {
+        env.also_kill(new as i32);
+    }
+    let err = fs::read_to_string(env.state_dir().join("second.err")).unwrap_or_default();
+    let rc = fs::read_to_string(env.state_dir().join("second.rc")).unwrap_or_default();
+    assert!(
+        ok && rc.is_empty(),
+        "the second restartd started no child (exit {rc:?}; nothing when its group was killed):\n{err}"
+    );
+    assert!(
+        alive(old),
+        "the old child that started restartd was stopped:\n{err}"
+    );
+    let second = s["supervisor_pid"].as_i64().unwrap() as i32;
+    assert!(alive(second), "the second restartd is gone:\n{err}");
+}
