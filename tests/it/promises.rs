@@ -513,3 +513,53 @@ fn issue_17_control_accept_out_of_fds_does_not_spin() {
     r.signal(libc::SIGTERM);
     assert_eq!(r.wait_exit(), Some(0));
 }
+
+/// See: review of issue 17. A daemon of the child (`setsid`, its own group) orphaned while a
+/// health check ran, before any look saw it, was judged a helper's when the check ended (the
+/// check started before it, and the child itself had not ended): it was never a leftover, so it
+/// outlived the stop (and a restart started a second child beside it). A process started with
+/// the instance's `RESTARTD_NAME` and without a hook's `RESTARTD_EVENT` is not a helper's: a
+/// health check gets neither, a hook both.
+#[test]
+fn issue_17_a_childs_daemon_orphaned_during_a_health_check_is_still_the_childs() {
+    let env = Env::new();
+    let d = env.state_dir().display().to_string();
+    // The check holds until the daemon is restartd's (its subshell gone), then passes for good.
+    let check = format!(
+        "[ -e {d}/done ] && exit 0; touch {d}/checking; \
+         until [ -s {d}/dpid ] && [ \"$(cut -d' ' -f4 /proc/$(cat {d}/dpid)/stat)\" = \"$PPID\" ]; \
+         do sleep 0.01; done; touch {d}/done"
+    );
+    let child = format!(
+        "while [ ! -e {d}/checking ]; do sleep 0.01; done; \
+         (setsid sleep 300 & echo $! > {d}/dpid.tmp; mv {d}/dpid.tmp {d}/dpid); exec sleep 300"
+    );
+    let args = [
+        "-n",
+        "checked",
+        "--health-cmd",
+        &check,
+        "--health-interval",
+        "500ms",
+        "--stop-timeout",
+        "5s",
+        "--",
+        "sh",
+        "-c",
+        &child,
+    ];
+    let mut r = env.start(&args);
+    env.wait_child("checked");
+    let dpid = env.state_dir().join("dpid");
+    assert!(wait_until("the daemon", || dpid.exists()));
+    let daemon: i32 = fs::read_to_string(&dpid).unwrap().trim().parse().unwrap();
+    r.also_kill(daemon);
+    env.wait_state("checked", "the check passed", |s| s["health"] == "healthy");
+    r.signal(libc::SIGTERM);
+    assert_eq!(r.wait_exit(), Some(0), "{}", r.stderr());
+    assert!(
+        !alive(daemon),
+        "the child's daemon {daemon} outlived restartd's stop:\n{}",
+        r.stderr()
+    );
+}
