@@ -563,3 +563,36 @@ fn issue_17_a_childs_daemon_orphaned_during_a_health_check_is_still_the_childs()
         r.stderr()
     );
 }
+
+/// See: review of issue 17. `reset NAME --crashes` on an instance that is not running removed
+/// the crash files but left `state.json`'s `last_exit.crash_id` naming the removed record
+/// (README: null after `reset --crashes`); only a running instance cleared it.
+#[test]
+fn issue_17_reset_crashes_of_a_stopped_instance_names_no_record() {
+    let env = Env::new();
+    let out = env.run(&[
+        "-n",
+        "past",
+        "--max-restarts",
+        "0",
+        "--",
+        "sh",
+        "-c",
+        "exit 3",
+    ]);
+    assert_eq!(out.status.code(), Some(3), "{}", env.report());
+    assert!(env.state("past")["last_exit"]["crash_id"].is_string());
+    let out = env.sub(&["reset", "past", "--crashes"]);
+    assert_eq!(out.status.code(), Some(0), "{}", env.report());
+    assert!(env.records("past").is_empty());
+    let state = env.state("past");
+    assert!(
+        state["last_exit"]["crash_id"].is_null(),
+        "last_exit names the removed record: {}",
+        state["last_exit"]
+    );
+    assert_eq!(
+        state["last_exit"]["code"], 3,
+        "the end itself is still told"
+    );
+}
