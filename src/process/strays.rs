@@ -52,11 +52,12 @@ pub fn find(recorded: &[(i32, u64)], groups: &[(i32, u64)]) -> Vec<Stray> {
             // time differs, and the pidfd (which names whoever held the pid when it was
             // opened) is dropped unused.
             let place = procs::place(pid)?;
-            (place.start_time == start_time && place.pgid != own && pid != own).then_some(Stray {
-                pid,
-                pidfd,
-                leader: groups.iter().any(|&(g, _)| g == pid),
-            })
+            (!place.zombie && place.start_time == start_time && place.pgid != own && pid != own)
+                .then_some(Stray {
+                    pid,
+                    pidfd,
+                    leader: groups.iter().any(|&(g, _)| g == pid),
+                })
         })
         .collect();
     for &(pgid, start) in groups {
@@ -196,6 +197,25 @@ mod tests {
         assert_eq!(found.len(), 1);
         assert!(stop(&found, libc::SIGTERM, Duration::from_secs(5)).is_empty());
         sleeper.wait().unwrap();
+    }
+
+    /// A recorded process that has ended but was not reaped yet (a zombie of a PID 1 that reaps
+    /// late) is not running: it is not stopped, nor said to be.
+    #[test]
+    fn a_zombie_is_not_found() {
+        use std::os::unix::process::CommandExt;
+        let mut gone = std::process::Command::new("true")
+            .process_group(0)
+            .spawn()
+            .unwrap();
+        let pid = gone.id() as i32;
+        let start = procs::start_time(pid).unwrap();
+        while !procs::place(pid).unwrap().zombie {
+            std::thread::yield_now();
+        }
+        let found: Vec<i32> = find(&[(pid, start)], &[]).iter().map(|s| s.pid).collect();
+        gone.wait().unwrap();
+        assert!(found.is_empty(), "{found:?}");
     }
 
     /// A restartd started from inside the recorded group (here: the test's own group) finds
