@@ -596,3 +596,53 @@ fn issue_17_reset_crashes_of_a_stopped_instance_names_no_record() {
         "the end itself is still told"
     );
 }
+
+/// See: review of issue 17. A SIGHUP that came while restartd stopped what a previous run left
+/// (before its first start) was counted, its wake-up byte drained unanswered, and it reached
+/// the child at the next unrelated turn: a reload at a random later moment (here, the control
+/// request's). Nothing runs to forward it to then: it is dropped, and said so.
+#[test]
+fn issue_17_a_signal_before_the_first_start_is_not_forwarded_later() {
+    let env = Env::new();
+    let dir = env.state_dir().display().to_string();
+    // Its stderr, the killed restartd's pipe, is closed: a line there would SIGPIPE it.
+    let stray =
+        format!("exec 2>/dev/null; trap 'echo >> {dir}/terms' TERM; while :; do sleep 0.05; done");
+    let mut first = env.start(&["-n", "early", "--", "sh", "-c", &stray]);
+    let old = env.wait_child("early");
+    first.signal(libc::SIGKILL);
+    first.wait_exit();
+    let terms = env.state_dir().join("terms");
+    let count = || fs::read_to_string(&terms).map_or(0, |t| t.lines().count());
+    // Its parent-death SIGTERM.
+    assert!(wait_until("the parent-death signal", || count() == 1));
+    let child = "trap 'echo got HUP >&2' HUP; trap 'echo got WINCH >&2' WINCH; \
+                 while :; do sleep 0.05; done";
+    let second = env.start(&[
+        "-n",
+        "early",
+        "--stop-timeout",
+        "500ms",
+        "--",
+        "sh",
+        "-c",
+        child,
+    ]);
+    // The new restartd's stop signal: it is stopping the stray now.
+    assert!(wait_until("the stray stopped", || count() >= 2));
+    second.signal(libc::SIGHUP);
+    let new = env.wait_state("early", "the new child", |s| {
+        s["status"] == "running" && s["child_pid"].is_i64() && s["child_pid"] != old
+    });
+    env.also_kill(new["child_pid"].as_i64().unwrap() as i32);
+    let out = env.sub(&["signal", "early", "WINCH"]);
+    assert!(out.status.success(), "{}", env.report());
+    assert!(wait_until("WINCH", || second
+        .stderr()
+        .contains("got WINCH")));
+    assert!(
+        !second.stderr().contains("got HUP"),
+        "the SIGHUP of before the start reached the child later:\n{}",
+        second.stderr()
+    );
+}
