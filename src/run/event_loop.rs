@@ -190,6 +190,18 @@ impl Supervisor {
                 }
             }
         }
+        // Any other signal of that time has no child to go to: dropped, not kept for a later
+        // turn (its wake-up is drained), which would forward it at a moment nobody chose. A stop
+        // signal that comes meanwhile is left to the loop (its wake-up is not drained).
+        let kept = [libc::SIGTERM, libc::SIGINT, libc::SIGQUIT, libc::SIGCHLD];
+        for sig in signals::HANDLED {
+            if !kept.contains(&sig) && signals::take(sig) > 0 {
+                self.log.info(&format!(
+                    "received {} before the child started: not forwarded",
+                    signal_name(sig)
+                ));
+            }
+        }
         let actions = self.machine.start(now);
         let mut events = VecDeque::new();
         if let Some(code) = self.execute(actions, &mut None, &mut events, now) {
