@@ -161,8 +161,10 @@ impl Recorder {
         let lines = tail.last_lines(self.cfg.tail_lines);
         // The recogniser sees the whole kept tail (64 KiB), not only the stored lines, so a long
         // Java or Go trace keeps the header line that names the error.
+        // A death by signal is explained only by a recognised report (SPEC §6).
+        let by_signal = !matches!(r.end, Some(ProcessEnd::Exited(_)));
         let found = match lines {
-            Some(_) => traceback::recognise(&tail.bytes()),
+            Some(_) => traceback::recognise_end(&tail.bytes(), by_signal),
             None => traceback::Recognised::default(),
         };
         let usage = usage.filter(|_| r.end.is_some());
