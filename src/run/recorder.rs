@@ -13,7 +13,9 @@ use crate::process::procs::Usage;
 use crate::process::signals::Inherited;
 use crate::process::tail::Tail;
 use crate::records::crashlog::{self, CrashLog, CrashRecord};
+use crate::records::fingerprint::fingerprint;
 use crate::records::hooks::Hooks;
+use crate::records::known::Known;
 use crate::records::state::{self, LastExitJson, Proc, StateFile, StateWriter};
 use crate::records::traceback;
 use crate::run::log::{Level, Logger};
@@ -26,6 +28,8 @@ use crate::supervise::policy::Verdict;
 pub struct Recorder {
     cfg: Config,
     crash_log: CrashLog,
+    /// The fingerprints of every error recorded so far, for `first_seen`.
+    known: Known,
     writer: StateWriter,
     pub hooks: Hooks,
     /// The record of the child's last end, if it got one.
@@ -46,6 +50,7 @@ impl Recorder {
     pub fn new(
         cfg: Config,
         crash_log: CrashLog,
+        known: Known,
         writer: StateWriter,
         inherited: Inherited,
         started_at: SystemTime,
@@ -59,6 +64,7 @@ impl Recorder {
         Recorder {
             cfg,
             crash_log,
+            known,
             writer,
             hooks,
             last_crash_id: None,
@@ -111,6 +117,13 @@ impl Recorder {
         if let Some(rec) = &record {
             if let Err(problem) = self.crash_log.append(rec) {
                 log.warn(&problem);
+            }
+            // Remembered once its record is written: a record lost to a full disk leaves the
+            // error new for the next one.
+            if let Some(f) = rec.fingerprint.as_deref().filter(|_| rec.first_seen) {
+                if let Err(problem) = self.known.insert(f) {
+                    log.warn(&problem);
+                }
             }
             if let Some(observe) = observe {
                 observe.crashed(rec);
@@ -168,6 +181,14 @@ impl Recorder {
             None => traceback::Recognised::default(),
         };
         let usage = usage.filter(|_| r.end.is_some());
+        let fingerprint = fingerprint(
+            found.error_type.as_deref(),
+            found.error_message.as_deref(),
+            found.stack_trace.as_deref(),
+        );
+        let first_seen = fingerprint
+            .as_deref()
+            .is_some_and(|f| !self.known.contains(f));
         CrashRecord {
             id: crashlog::new_id(now.wall, self.pid, self.crash_seq),
             name: self.cfg.name.clone(),
@@ -193,6 +214,8 @@ impl Recorder {
             },
             error_type: found.error_type,
             error_message: found.error_message,
+            fingerprint,
+            first_seen,
             stack_trace: found.stack_trace,
             stderr_tail: lines.map(|t| String::from_utf8_lossy(&t).into_owned()),
             max_rss_kb: usage.map(|u| u.max_rss_kb),
@@ -207,10 +230,14 @@ impl Recorder {
         }
     }
 
-    /// `reset --crashes` on the running instance: removes the crash files; the next record
-    /// starts a new `crashes.jsonl`. `Err` says what could not be removed.
+    /// `reset --crashes` on the running instance: removes the crash files and the known
+    /// fingerprints; the next record starts a new `crashes.jsonl`. `Err` says what could not be
+    /// removed.
     pub fn clear_crashes(&mut self) -> Result<(), String> {
-        self.crash_log.clear()
+        self.crash_log.clear()?;
+        self.known
+            .clear()
+            .map_err(|e| format!("unable to remove the known errors: {e}"))
     }
 
     /// Saves `state.json` if it changed, and tells `--metrics-file`.
