@@ -347,6 +347,7 @@ impl Supervisor {
             }
         }
         if let Some(end) = ended {
+            let oom = self.family.oom(end);
             let leftovers = self.leftovers_alive();
             let jitter = self.jitter_sample();
             events.push_back(
@@ -354,6 +355,7 @@ impl Supervisor {
                     end,
                     leftovers,
                     jitter,
+                    oom,
                 }
                 .into(),
             );

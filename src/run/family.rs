@@ -13,6 +13,7 @@ use std::io;
 
 use crate::base::exit::ProcessEnd;
 use crate::process::child::{self, Start};
+use crate::process::oom;
 use crate::process::output::Output;
 use crate::process::procs;
 use crate::process::procs::{Reaped, Usage};
@@ -36,6 +37,8 @@ pub struct Family {
     sent: Option<Sent>,
     /// What the last main child used.
     usage: Option<Usage>,
+    /// The OOM counters at the last child's start.
+    oom: Option<oom::Watch>,
     /// The child's stderr and stdout on their way out, and the tail of stderr.
     pub output: Output,
 }
@@ -47,6 +50,7 @@ impl Family {
             running: false,
             sent: None,
             usage: None,
+            oom: None,
             output,
         }
     }
@@ -55,6 +59,7 @@ impl Family {
     pub fn spawn(&mut self, start: Start, inherited: Inherited) -> io::Result<i32> {
         self.sent = None;
         self.usage = None;
+        self.oom = Some(oom::Watch::start());
         let spawned = child::spawn(start, inherited)?;
         self.leader = Some(spawned.pid);
         self.running = true;
@@ -94,6 +99,12 @@ impl Family {
         }
     }
 
+    /// Whether the kernel's OOM killer ended the last child (`end` is how it ended): the
+    /// `detail` saying how that is known.
+    pub fn oom(&self, end: ProcessEnd) -> Option<String> {
+        self.oom.as_ref()?.end(self.leader?, end)
+    }
+
     /// What the last main child used, once it was reaped.
     pub fn usage(&self) -> Option<Usage> {
         self.usage
@@ -112,6 +123,7 @@ impl Family {
 
     /// Signals the child's process group.
     pub fn signal_group(&self, sig: i32) {
+        self.sent(sig);
         if let Some(group) = self.leader {
             procs::signal_group(group, sig);
         }
@@ -119,6 +131,7 @@ impl Family {
 
     /// Signals the main child only, while it runs.
     pub fn signal_child(&self, sig: i32) {
+        self.sent(sig);
         if let Some(pid) = self.pid() {
             procs::signal_process(pid, sig);
         }
@@ -128,6 +141,7 @@ impl Family {
     /// per signal: a repeated call only reaches processes that appeared since. restartd's own
     /// helpers (`helper(pid)`: hooks, health checks) are never the child's (SPEC §7).
     pub fn signal_all(&mut self, sig: i32, helper: impl Fn(i32) -> bool) {
+        self.sent(sig);
         if self.sent.as_ref().is_none_or(|s| s.signal != sig) {
             self.sent = Some(Sent {
                 signal: sig,
@@ -157,6 +171,14 @@ impl Family {
             }
             procs::signal_process(pid, sig);
             sent.pids.push(pid);
+        }
+    }
+
+    /// A signal restartd sends the child counts for the OOM watch (its own SIGKILL explains a
+    /// SIGKILL death).
+    fn sent(&self, sig: i32) {
+        if let Some(watch) = &self.oom {
+            watch.sent(sig);
         }
     }
 

@@ -21,7 +21,7 @@ use crate::records::traceback;
 use crate::run::log::{Level, Logger};
 use crate::run::monitors::Monitors;
 use crate::supervise::config::Config;
-use crate::supervise::machine::{EndReport, Machine, Now, Outcome};
+use crate::supervise::machine::{EndReport, Machine, Now, Outcome, Reason};
 use crate::supervise::policy::Verdict;
 
 /// The crash log, `state.json` and the hooks, with what every record carries.
@@ -301,11 +301,14 @@ impl Recorder {
 
 /// The line restartd prints for an end, and its level.
 fn end_line(r: &EndReport, cfg: &Config, error: Option<&str>) -> (Level, String) {
-    let how = match r.end {
+    let mut how = match r.end {
         Some(ProcessEnd::Exited(code)) => format!("exited with code {code}"),
         Some(end @ ProcessEnd::Signaled { .. }) => format!("killed by {}", end.describe()),
         None => String::new(),
     };
+    if r.reason == Reason::Oom {
+        how.push_str(" (out of memory: the kernel's OOM killer)");
+    }
     let error = error.map_or(String::new(), |e| format!(" ({})", one_line(e)));
     let after = match r.end {
         Some(_) => format!("{how} after {}{error}", fmt_duration(r.uptime)),

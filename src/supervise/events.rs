@@ -101,6 +101,8 @@ pub enum Input {
         end: ProcessEnd,
         leftovers: bool,
         jitter: f64,
+        /// The kernel's OOM killer ended it, and how that is known (`process::oom`).
+        oom: Option<String>,
     },
     /// While the machine cleans up after a child (`cleaning()`): whether anything of it is left.
     Leftovers { alive: bool },
@@ -152,6 +154,8 @@ pub enum Reason {
     Watchdog,
     Memory,
     SpawnFailed,
+    /// Killed by the kernel's OOM killer.
+    Oom,
 }
 
 impl Reason {
@@ -164,6 +168,7 @@ impl Reason {
             Reason::Watchdog => "watchdog",
             Reason::Memory => "memory",
             Reason::SpawnFailed => "spawn-failed",
+            Reason::Oom => "oom",
         }
     }
 

@@ -88,6 +88,7 @@ impl Sim {
             end,
             leftovers: false,
             jitter: 0.5,
+            oom: None,
         })
     }
 }
@@ -318,6 +319,7 @@ fn leftovers_delay_the_restart_until_gone_or_killed() {
         end: CRASH,
         leftovers: true,
         jitter: 0.5,
+        oom: None,
     });
     assert!(actions.contains(&Action::SignalAll(SIGTERM)));
     assert!(!actions.iter().any(|a| matches!(a, Action::Spawn { .. })));
@@ -339,6 +341,7 @@ fn leftovers_are_cleaned_before_exit() {
         end: CRASH,
         leftovers: true,
         jitter: 0.5,
+        oom: None,
     });
     assert!(!actions.iter().any(|a| matches!(a, Action::Exit(_))));
     assert_eq!(
@@ -482,11 +485,13 @@ fn every_status_handles_every_input() {
                 end: CRASH,
                 leftovers: false,
                 jitter: 0.3,
+                oom: None,
             },
             Input::ChildEnded {
                 end: ProcessEnd::Exited(0),
                 leftovers: true,
                 jitter: 0.3,
+                oom: None,
             },
             Input::Leftovers { alive: false },
             Input::Signal { signal: SIGTERM },
