@@ -234,6 +234,47 @@ pub struct Group {
     pub error_type: Option<String>,
     /// The newest record's message.
     pub error_message: Option<String>,
+    /// The time of its record marked `first_seen`, while that record is in the crash files.
+    #[serde(skip)]
+    pub first_seen_at: Option<String>,
+}
+
+/// Groups records by fingerprint as they come, newest first.
+#[derive(Default)]
+pub struct Grouper {
+    index: std::collections::HashMap<String, usize>,
+    pub groups: Vec<Group>,
+}
+
+impl Grouper {
+    /// Counts one record (older than every record counted before).
+    pub fn add(&mut self, brief: &Brief) {
+        let Some(f) = brief.fingerprint else {
+            return;
+        };
+        let i = match self.index.get(f) {
+            Some(&i) => i,
+            None => {
+                self.index.insert(f.to_string(), self.groups.len());
+                self.groups.push(Group {
+                    fingerprint: f.to_string(),
+                    count: 0,
+                    first: String::new(),
+                    last: brief.time.to_string(),
+                    error_type: brief.error_type.as_deref().map(str::to_string),
+                    error_message: brief.error_message.as_deref().map(str::to_string),
+                    first_seen_at: None,
+                });
+                self.groups.len() - 1
+            }
+        };
+        let g = &mut self.groups[i];
+        g.count += 1;
+        g.first = brief.time.to_string();
+        if brief.first_seen {
+            g.first_seen_at = Some(brief.time.to_string());
+        }
+    }
 }
 
 impl Stats {
@@ -255,7 +296,7 @@ impl Stats {
             by_fingerprint: Vec::new(),
             status: "healthy",
         };
-        let mut groups: std::collections::HashMap<String, usize> = Default::default();
+        let mut groups = Grouper::default();
         crashlog::newest_first(dir, |line| {
             if let Some(brief) = Brief::parse(line) {
                 stats.total += 1;
@@ -266,30 +307,11 @@ impl Stats {
                     &mut stats.by_error_type,
                     brief.error_type.as_deref().unwrap_or("(none)"),
                 );
-                if let Some(f) = brief.fingerprint {
-                    match groups.get(f) {
-                        // Records come newest first: an older one moves `first` back.
-                        Some(&i) => {
-                            let g = &mut stats.by_fingerprint[i];
-                            g.count += 1;
-                            g.first = brief.time.to_string();
-                        }
-                        None => {
-                            groups.insert(f.to_string(), stats.by_fingerprint.len());
-                            stats.by_fingerprint.push(Group {
-                                fingerprint: f.to_string(),
-                                count: 1,
-                                first: brief.time.to_string(),
-                                last: brief.time.to_string(),
-                                error_type: brief.error_type.as_deref().map(str::to_string),
-                                error_message: brief.error_message.as_deref().map(str::to_string),
-                            });
-                        }
-                    }
-                }
+                groups.add(&brief);
             }
             ControlFlow::<()>::Continue(())
         })?;
+        stats.by_fingerprint = groups.groups;
         if stats.last_hour > 0 {
             stats.status = "degraded";
         }
