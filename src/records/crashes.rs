@@ -249,7 +249,7 @@ pub struct Grouper {
 impl Grouper {
     /// Counts one record (older than every record counted before).
     pub fn add(&mut self, brief: &Brief) {
-        let Some(f) = brief.fingerprint else {
+        let Some(f) = brief.fingerprint.as_deref() else {
             return;
         };
         let i = match self.index.get(f) {

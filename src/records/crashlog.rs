@@ -308,7 +308,7 @@ pub struct Brief<'a> {
     #[serde(borrow, default)]
     pub error_message: Option<std::borrow::Cow<'a, str>>,
     #[serde(borrow, default)]
-    pub fingerprint: Option<&'a str>,
+    pub fingerprint: Option<std::borrow::Cow<'a, str>>,
     #[serde(default)]
     pub first_seen: bool,
 }

@@ -87,6 +87,7 @@ impl Known {
         let mut found = Vec::new();
         crashlog::newest_first(dir, |line| {
             if let Some(f) = crashlog::Brief::parse(line).and_then(|b| b.fingerprint) {
+                let f = f.as_ref();
                 if is_fingerprint(f) && self.seen.insert(f.to_string()) {
                     found.push(f.to_string());
                 }
