@@ -123,7 +123,7 @@ impl Family {
 
     /// Signals the child's process group.
     pub fn signal_group(&self, sig: i32) {
-        self.sent(sig);
+        self.note_sent(sig);
         if let Some(group) = self.leader {
             procs::signal_group(group, sig);
         }
@@ -131,7 +131,7 @@ impl Family {
 
     /// Signals the main child only, while it runs.
     pub fn signal_child(&self, sig: i32) {
-        self.sent(sig);
+        self.note_sent(sig);
         if let Some(pid) = self.pid() {
             procs::signal_process(pid, sig);
         }
@@ -141,23 +141,11 @@ impl Family {
     /// per signal: a repeated call only reaches processes that appeared since. restartd's own
     /// helpers (`helper(pid)`: hooks, health checks) are never the child's (SPEC §7).
     pub fn signal_all(&mut self, sig: i32, helper: impl Fn(i32) -> bool) {
-        self.sent(sig);
-        if self.sent.as_ref().is_none_or(|s| s.signal != sig) {
-            self.sent = Some(Sent {
-                signal: sig,
-                ..Sent::default()
-            });
-        }
+        self.signal_held_group(sig);
         let Some(sent) = self.sent.as_mut() else {
             return;
         };
         let own_group = nix::unistd::getpgrp().as_raw();
-        if let Some(group) = self.leader {
-            if !sent.groups.contains(&group) {
-                procs::signal_group(group, sig);
-                sent.groups.push(group);
-            }
-        }
         for pid in procs::children() {
             if Some(pid) == self.leader || sent.pids.contains(&pid) || helper(pid) {
                 continue;
@@ -176,9 +164,28 @@ impl Family {
 
     /// A signal restartd sends the child counts for the OOM watch (its own SIGKILL explains a
     /// SIGKILL death).
-    fn sent(&self, sig: i32) {
+    fn note_sent(&self, sig: i32) {
         if let Some(watch) = &self.oom {
             watch.sent(sig);
+        }
+    }
+
+    /// The first step of `signal_all`: the child's group, once per signal. It needs no /proc
+    /// read, so the loop takes it before working out which adopted processes are the child's:
+    /// nothing stands between a SIGTERM to restartd and the child hearing it.
+    pub fn signal_held_group(&mut self, sig: i32) {
+        self.note_sent(sig);
+        if self.sent.as_ref().is_none_or(|s| s.signal != sig) {
+            self.sent = Some(Sent {
+                signal: sig,
+                ..Sent::default()
+            });
+        }
+        if let (Some(group), Some(sent)) = (self.leader, self.sent.as_mut()) {
+            if !sent.groups.contains(&group) {
+                procs::signal_group(group, sig);
+                sent.groups.push(group);
+            }
         }
     }
 
