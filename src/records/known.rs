@@ -22,6 +22,8 @@ pub struct Known {
     path: PathBuf,
     seen: HashSet<String>,
     file: Option<File>,
+    /// The last write failed and was reported.
+    failing: bool,
 }
 
 impl Known {
@@ -34,6 +36,7 @@ impl Known {
             path,
             seen: HashSet::new(),
             file: None,
+            failing: false,
         };
         let problem = match fs::read_to_string(&known.path) {
             Ok(text) => {
@@ -62,18 +65,30 @@ impl Known {
         self.seen.contains(fingerprint)
     }
 
-    /// Remembers `fingerprint` (after its record was written). `Err` says why it is not on disk.
+    /// Remembers `fingerprint` (after its record was written). `Err` says why it is not on
+    /// disk, for the first failure in a row only (as the crash log reports).
     pub fn insert(&mut self, fingerprint: &str) -> Result<(), String> {
         if !self.seen.insert(fingerprint.to_string()) {
             return Ok(());
         }
-        self.append(&[fingerprint]).map_err(|e| {
-            self.file = None;
-            format!(
-                "unable to write {}: {e}; this error may be called new again after a restart",
-                self.path.display()
-            )
-        })
+        match self.append(&[fingerprint]) {
+            Ok(()) => {
+                self.failing = false;
+                Ok(())
+            }
+            Err(_) if self.failing => {
+                self.file = None;
+                Ok(())
+            }
+            Err(e) => {
+                self.file = None;
+                self.failing = true;
+                Err(format!(
+                    "unable to write {}: {e}; an error first seen now may be called new again after a restart",
+                    self.path.display()
+                ))
+            }
+        }
     }
 
     /// Forgets every fingerprint (`reset --crashes`).

@@ -115,12 +115,17 @@ impl Recorder {
                 });
         self.last_crash_id = record.as_ref().map(|rec| rec.id.clone());
         if let Some(rec) = &record {
-            if let Err(problem) = self.crash_log.append(rec) {
+            let written = self.crash_log.append(rec).unwrap_or_else(|problem| {
                 log.warn(&problem);
-            }
+                false
+            });
             // Remembered once its record is written: a record lost to a full disk leaves the
             // error new for the next one.
-            if let Some(f) = rec.fingerprint.as_deref().filter(|_| rec.first_seen) {
+            let new = rec
+                .fingerprint
+                .as_deref()
+                .filter(|_| rec.first_seen && written);
+            if let Some(f) = new {
                 if let Err(problem) = self.known.insert(f) {
                     log.warn(&problem);
                 }
