@@ -98,6 +98,12 @@ pub(super) fn jvm_fatal(lines: &[&str]) -> Option<Found> {
         }
         Some(w) => {
             let kind = w.split(['(', ',']).next().unwrap_or(w).trim();
+            // A banner cut or garbled where the kind was (`#  (0xb) at pc=…`): no name.
+            let kind = if kind.is_empty() {
+                "JVM fatal error"
+            } else {
+                kind
+            };
             let detail = banner
                 .iter()
                 .skip_while(|l| !l.contains(w))

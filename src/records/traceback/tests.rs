@@ -275,6 +275,16 @@ fn a_report_cut_by_the_tail_keeps_what_is_certain() {
 }
 
 #[test]
+fn a_jvm_banner_without_the_kind_of_error_still_has_a_type() {
+    // Found by the fuzz target: `#  (0xb) at pc=…` gave an empty type.
+    let banner =
+        String::from_utf8_lossy(fixture("java_hs_err")).replace("#  SIGSEGV (0xb)", "#  (0xb)");
+    let r = recognise(banner.as_bytes());
+    assert_eq!(r.error_type.as_deref(), Some("JVM fatal error"));
+    assert_eq!(r.error_message.as_deref(), None);
+}
+
+#[test]
 fn empty_and_blank_tails_find_nothing() {
     assert_eq!(recognise(b""), Recognised::default());
     assert_eq!(recognise(b"\n  \n\t\n\r\n"), Recognised::default());
