@@ -21,9 +21,14 @@
 //!   an INFO/DEBUG/TRACE log line, and only for an exit (`recognise_end`): a death by signal is
 //!   not explained by whatever the program logged last.
 
+mod fallback;
 mod fatal;
 mod native;
 mod runtimes;
+
+use fallback::last_line;
+#[cfg(test)]
+use fallback::{is_access_log, is_chatter};
 
 /// What the recogniser found in a stderr tail.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -528,73 +533,6 @@ fn ruby_header(line: &str) -> Option<(String, Option<String>)> {
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':');
     constant.then(|| (class.to_string(), Some(rest[..open].to_string())))
-}
-
-/// The last non-empty line that is not an access-log or INFO/DEBUG/TRACE line, without Node's
-/// and Go's trailers and Go's log timestamp.
-fn last_line(lines: &[&str]) -> Option<String> {
-    let line = lines.iter().rev().map(|l| l.trim()).find(|l| {
-        !l.is_empty()
-            && !l.starts_with("Node.js v")
-            && !l.starts_with("(Use `node --trace-")
-            && !l.starts_with("exit status ")
-            && !is_access_log(l)
-            && !is_chatter(l)
-    })?;
-    Some(strip_go_log_time(line).to_string())
-}
-
-/// An HTTP access-log line: a quoted request (`"GET / HTTP/1.1"`), as the common and combined
-/// log formats, Python's `http.server`, gunicorn, uvicorn and nginx print it.
-fn is_access_log(line: &str) -> bool {
-    const METHODS: [&str; 9] = [
-        "GET", "POST", "PUT", "DELETE", "HEAD", "OPTIONS", "PATCH", "CONNECT", "TRACE",
-    ];
-    line.match_indices('"').any(|(i, _)| {
-        let request = &line[i + 1..];
-        METHODS.iter().any(|m| {
-            request
-                .strip_prefix(m)
-                .is_some_and(|r| r.starts_with(' ') && r.contains(" HTTP/"))
-        })
-    })
-}
-
-/// A log line at level INFO, DEBUG or TRACE: the level as a word of its own in the line's first
-/// 80 bytes (`INFO:root:…`, `[DEBUG]`, `2026-… TRACE …`), or `level=info`, `"level":"debug"`.
-fn is_chatter(line: &str) -> bool {
-    let head = cap(line, 80);
-    let levels = ["INFO", "DEBUG", "TRACE"];
-    let word = head
-        .split(|c: char| !c.is_ascii_alphanumeric())
-        .any(|w| levels.contains(&w));
-    let lower = head.to_ascii_lowercase();
-    let keyed = ["info", "debug", "trace"].iter().any(|l| {
-        lower.contains(&format!("level={l}"))
-            || lower.contains(&format!("\"level\":\"{l}\""))
-            || lower.contains(&format!("\"level\": \"{l}\""))
-    });
-    word || keyed
-}
-
-/// `2026/11/23 04:28:53 message` (Go's `log` default) → `message`.
-fn strip_go_log_time(line: &str) -> &str {
-    let b = line.as_bytes();
-    let shape = b"dddd/dd/dd dd:dd:dd";
-    let matches = b.len() > shape.len()
-        && shape.iter().zip(b).all(|(&s, &c)| match s {
-            b'd' => c.is_ascii_digit(),
-            s => s == c,
-        });
-    if !matches {
-        return line;
-    }
-    let rest = &line[shape.len()..];
-    // Optional microseconds (`log.Lmicroseconds`).
-    let rest = rest
-        .strip_prefix('.')
-        .map_or(rest, |r| r.trim_start_matches(|c: char| c.is_ascii_digit()));
-    rest.strip_prefix(' ').unwrap_or(line)
 }
 
 #[cfg(test)]
