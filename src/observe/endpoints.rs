@@ -106,15 +106,14 @@ fn route(req: &Request, view: &View) -> Reply {
             Ok((200, JSON, line(json)))
         }
         "/" => {
-            let (recent, timeline, total, errors) =
-                page_crashes(view.dir, view.now).map_err(internal)?;
+            let c = page_crashes(view.dir, view.now).map_err(internal)?;
             let html = dashboard::render(&dashboard::Page {
                 state: view.state,
                 healthy,
-                recent: &recent,
-                timeline,
-                total,
-                errors: &errors,
+                recent: &c.recent,
+                timeline: c.timeline,
+                total: c.total,
+                errors: &c.errors,
                 now: view.now,
             });
             Ok((200, "text/html; charset=utf-8", html.into_bytes()))
@@ -174,12 +173,18 @@ fn crashes(req: &Request, view: &View) -> Reply {
     Ok((200, "application/x-ndjson", body))
 }
 
-/// The page's recent records, crashes per hour over the last 24 h, the total, and the errors
-/// grouped by fingerprint.
-fn page_crashes(
-    dir: &Path,
-    now: SystemTime,
-) -> std::io::Result<(Vec<CrashRecord>, [u64; 24], u64, Vec<Group>)> {
+/// What the page shows of the crash files.
+struct PageCrashes {
+    /// The newest records.
+    recent: Vec<CrashRecord>,
+    /// Crashes per hour over the last 24 h.
+    timeline: [u64; 24],
+    total: u64,
+    /// The errors grouped by fingerprint.
+    errors: Vec<Group>,
+}
+
+fn page_crashes(dir: &Path, now: SystemTime) -> std::io::Result<PageCrashes> {
     let mut recent = Vec::new();
     let mut timeline = [0u64; 24];
     let mut total = 0;
@@ -203,7 +208,12 @@ fn page_crashes(
         }
         ControlFlow::Continue(())
     })?;
-    Ok((recent, timeline, total, errors.groups))
+    Ok(PageCrashes {
+        recent,
+        timeline,
+        total,
+        errors: errors.groups,
+    })
 }
 
 fn line(mut s: String) -> Vec<u8> {
