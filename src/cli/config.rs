@@ -29,10 +29,11 @@ pub fn from_args(
         (false, true) => Verbosity::Verbose,
         (false, false) => Verbosity::Normal,
     };
-    let probe = match (args.health_cmd, args.health_url) {
-        (Some(cmd), _) => Some(Probe::Command(cmd)),
-        (None, Some(url)) => Some(Probe::Http(url)),
-        (None, None) => None,
+    let probe = match (args.health_cmd, args.health_url, args.readiness.health_tcp) {
+        (Some(cmd), _, _) => Some(Probe::Command(cmd)),
+        (None, Some(url), _) => Some(Probe::Http(url)),
+        (None, None, Some(tcp)) => Some(Probe::Tcp(tcp)),
+        (None, None, None) => None,
     };
     let health = probe.map(|probe| HealthConfig {
         probe,
@@ -67,6 +68,8 @@ pub fn from_args(
             stop_signal: args.stop_signal.0,
             stop_timeout: args.stop_timeout,
             notify: args.notify || args.watchdog.is_some(),
+            health: health.is_some(),
+            ready_timeout: args.readiness.ready_timeout,
         },
         window: args.window,
         max_restarts: args.max_restarts.0,

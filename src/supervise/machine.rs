@@ -141,6 +141,8 @@ impl Machine {
         match &self.state {
             State::Stopping { kill_at, .. } | State::Cleanup { kill_at, .. } => *kill_at,
             State::Backoff { until, .. } => Some(*until),
+            // `--ready-timeout`: a child that is not ready yet is stopped at this moment.
+            State::Running { run, ready: false } => self.ready_by(run),
             State::Starting { .. } | State::Running { .. } | State::Done(_) => None,
         }
     }
@@ -243,6 +245,21 @@ impl Machine {
                 vec![Action::Tell(Tell::Ready), Action::SaveState]
             }
             (S::Running { ready: true, .. }, I::Ready) => vec![],
+            (S::Running { run, ready: false }, I::Tick) if self.deadline_passed(now) => {
+                let waited = self.settings.ready_timeout.unwrap_or_default();
+                let detail = format!(
+                    "not ready within --ready-timeout {}",
+                    crate::base::values::fmt_duration(waited)
+                );
+                self.stop(
+                    run,
+                    Stop::Failure {
+                        reason: Reason::StartTimeout,
+                        detail,
+                    },
+                    now,
+                )
+            }
 
             // Stopping: the child still runs and has had its stop signal.
             (
@@ -419,6 +436,13 @@ impl Machine {
             (S::Cleanup { .. } | S::Backoff { .. }, I::Signal { signal: SIGTSTP }) => {
                 vec![Action::SuspendSelf]
             }
+            (_, I::RestartReset) => {
+                // The child's RESTART_RESET=1 (SPEC §14): as `restartd reset`, and the streak
+                // ends too, so the next crash waits --delay again.
+                self.streak = 0;
+                self.window.clear();
+                vec![Action::SaveState]
+            }
             (_, I::Request(Request::Reset { crashes })) => {
                 self.window.clear();
                 // The files go before the answer: once `reset` returns, they are gone.
@@ -498,12 +522,18 @@ impl Machine {
         self.run().map(|r| r.started_wall)
     }
 
-    /// Whether the live child is ready (READY=1 with `--notify`, else since its spawn).
+    /// Whether the live child is ready (READY=1 with `--notify`, else its first passing health
+    /// check, else since its spawn).
     pub fn ready(&self) -> bool {
         match &self.state {
             State::Running { ready, .. } => *ready,
             _ => false,
         }
+    }
+
+    /// When a child started at `run` must be ready by (`--ready-timeout`).
+    fn ready_by(&self, run: &Run) -> Option<Instant> {
+        self.settings.ready_timeout.map(|t| run.started + t)
     }
 
     fn run(&self) -> Option<Run> {

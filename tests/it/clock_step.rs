@@ -27,6 +27,8 @@ fn machine(max: Option<u32>) -> Machine {
         stop_signal: nix::libc::SIGTERM,
         stop_timeout: Duration::from_secs(5),
         notify: false,
+        health: false,
+        ready_timeout: None,
     };
     Machine::new(
         settings,

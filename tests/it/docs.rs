@@ -94,6 +94,8 @@ const SPEC_FLAGS: &[&str] = &[
     "--listen-remote",
     "--listen-token-file",
     "--metrics-file",
+    "--ready-timeout",
+    "--health-tcp",
 ];
 
 /// SPEC §8: each subcommand with its flags.
@@ -119,6 +121,7 @@ const SPEC_SUBCOMMANDS: &[(&str, &[&str])] = &[
     ("completions", &[]),
     ("man", &[]),
     ("metrics", &["--state-dir"]),
+    ("unit", &["--user"]),
 ];
 
 fn flags_of(cmd: &clap::Command) -> Vec<String> {
