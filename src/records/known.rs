@@ -1,5 +1,7 @@
 //! The errors an instance has already seen: `STATE_DIR/NAME/fingerprints`, one fingerprint a
-//! line, appended (and fsync'd) the first time a fingerprint is recorded. A crash record's
+//! line, appended (and fsync'd) the first time a fingerprint is recorded. The file is opened for
+//! each append and closed again (new errors are rare): it never holds a descriptor that the
+//! crash log or the child's pipes may need. A crash record's
 //! `first_seen` (SPEC §6) is "no earlier record has this fingerprint"; the crash files alone
 //! cannot answer that once `crashes.jsonl.1` has rotated away, so this file remembers every
 //! fingerprint ever recorded, across restarts of restartd and rotations. Without the file (an
@@ -21,7 +23,6 @@ pub const FILE: &str = "fingerprints";
 pub struct Known {
     path: PathBuf,
     seen: HashSet<String>,
-    file: Option<File>,
     /// The last write failed and was reported.
     failing: bool,
 }
@@ -35,7 +36,6 @@ impl Known {
         let mut known = Known {
             path,
             seen: HashSet::new(),
-            file: None,
             failing: false,
         };
         let problem = match fs::read_to_string(&known.path) {
@@ -76,12 +76,8 @@ impl Known {
                 self.failing = false;
                 Ok(())
             }
-            Err(_) if self.failing => {
-                self.file = None;
-                Ok(())
-            }
+            Err(_) if self.failing => Ok(()),
             Err(e) => {
-                self.file = None;
                 self.failing = true;
                 Err(format!(
                     "unable to write {}: {e}; an error first seen now may be called new again after a restart",
@@ -94,7 +90,6 @@ impl Known {
     /// Forgets every fingerprint (`reset --crashes`).
     pub fn clear(&mut self) -> io::Result<()> {
         self.seen.clear();
-        self.file = None;
         remove(self.path.parent().unwrap_or(Path::new(".")))
     }
 
@@ -114,17 +109,13 @@ impl Known {
     }
 
     fn append(&mut self, fingerprints: &[&str]) -> io::Result<()> {
-        if self.file.is_none() {
-            let file = open_private(&self.path, true)?;
-            let created = file.metadata()?.len() == 0;
-            self.file = Some(file);
-            if created {
-                if let Some(dir) = self.path.parent() {
-                    sync_dir(dir)?;
-                }
+        let mut file: File = open_private(&self.path, true)?;
+        if file.metadata()?.len() == 0 {
+            // Just created: its name must outlive a power loss as its lines do.
+            if let Some(dir) = self.path.parent() {
+                sync_dir(dir)?;
             }
         }
-        let file = self.file.as_mut().expect("opened above");
         let mut text = String::new();
         for f in fingerprints {
             text.push_str(f);
