@@ -132,8 +132,8 @@ impl Watch {
         }
     }
 
-    /// The `detail` if the end of the child `pid` was an OOM kill. Reads the counters (and
-    /// `/dev/kmsg`) only for an end that could be one.
+    /// The `detail` if the end of the child `pid` was an OOM kill. Reads the counters only for
+    /// an end that could be one, and `/dev/kmsg` only for a SIGKILL.
     pub fn end(&self, pid: i32, end: ProcessEnd) -> Option<String> {
         if end == ProcessEnd::Exited(0) {
             return None;
@@ -151,7 +151,11 @@ impl Watch {
         let facts = Facts {
             limit: cgroup.as_ref().and_then(|c| c.1),
             cgroup: cgroup.map(|c| c.0),
-            kmsg: kmsg_kill(pid, self.since_us),
+            // The OOM killer's signal is SIGKILL: only then can the kernel's line name the
+            // child (and only then is the ring buffer worth reading).
+            kmsg: matches!(end, ProcessEnd::Signaled { signal, .. } if signal == libc::SIGKILL)
+                .then(|| kmsg_kill(pid, self.since_us))
+                .flatten(),
             vmstat: self.vmstat.and_then(|before| {
                 Some(Rise {
                     source: "/proc/vmstat".into(),

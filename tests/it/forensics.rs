@@ -325,7 +325,11 @@ fn an_oom_kill_is_named_with_the_kernel_figures() {
     assert_eq!(out.status.code(), Some(128 + 9), "{}", env.report());
     let records = env.records("oom");
     let r = &records[0];
-    println!("{}", serde_json::to_string(r).unwrap());
+    // The record as written, for the closing note.
+    print!(
+        "{}",
+        fs::read_to_string(env.instance("oom").join("crashes.jsonl")).unwrap()
+    );
     assert_eq!(r["reason"], "oom", "{}", env.report());
     assert_eq!(r["signal"], "SIGKILL");
     let detail = r["detail"].as_str().unwrap();
