@@ -114,12 +114,21 @@ impl Recorder {
                     (None, Some(m)) => Some(m.clone()),
                     (None, None) => None,
                 });
-        self.last_crash_id = record.as_ref().map(|rec| rec.id.clone());
+        // `last_exit.crash_id` names a record only once it is in the file: one that could not
+        // be written (a full disk) is named nowhere.
+        self.last_crash_id = None;
         if let Some(rec) = &record {
-            let written = self.crash_log.append(rec).unwrap_or_else(|problem| {
-                log.warn(&problem);
-                false
-            });
+            let written = match self.crash_log.append(rec) {
+                Ok(true) => {
+                    self.last_crash_id = Some(rec.id.clone());
+                    true
+                }
+                Ok(false) => false,
+                Err(problem) => {
+                    log.warn(&problem);
+                    false
+                }
+            };
             // Remembered once its record is written: a record lost to a full disk leaves the
             // error new for the next one.
             let new = rec
@@ -241,6 +250,8 @@ impl Recorder {
     /// fingerprints; the next record starts a new `crashes.jsonl`. `Err` says what could not be
     /// removed.
     pub fn clear_crashes(&mut self) -> Result<(), String> {
+        // The record `last_exit.crash_id` named is gone with the history.
+        self.last_crash_id = None;
         self.crash_log.clear()?;
         self.known
             .clear()
