@@ -497,6 +497,7 @@ fn a_child_that_dies_of_the_watchdogs_abort_is_a_watchdog_crash() {
         },
         leftovers: true,
         jitter: 0.5,
+        oom: None,
     });
     assert_eq!(report(&actions).reason, Reason::Watchdog);
     assert!(actions.contains(&Action::SignalAll(SIGTERM)));
