@@ -37,6 +37,8 @@ pub struct HealthConfig {
     pub timeout: Duration,
     pub retries: u32,
     pub start_period: Duration,
+    /// `--ready-timeout` is set: it alone decides a child whose checks never pass.
+    pub ready_timeout: bool,
 }
 
 /// `--log-file`, `--log-max-size`, `--log-keep`.

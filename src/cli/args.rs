@@ -208,8 +208,11 @@ pub struct RunArgs {
 
     /// Time between health checks
     ///
-    /// The first check runs one interval after the start. Accepts a duration: 500ms, 10s,
-    /// 5m, 1h 30m.
+    /// Until a start's first check passes, checks run every min(DUR, 1s), the first one that
+    /// long after the start, so readiness is seen at once; of their failures at most one per
+    /// DUR counts toward --health-retries, none while --ready-timeout is set (it decides
+    /// then). After the first pass, a check every DUR. Accepts a duration: 500ms, 10s, 5m,
+    /// 1h 30m.
     #[arg(long, value_name = "DUR", default_value = "30s", value_parser = parse_duration, help_heading = heading::HEALTH)]
     pub health_interval: Duration,
 
@@ -228,7 +231,7 @@ pub struct RunArgs {
 
     /// Failed checks this soon after a start do not count
     ///
-    /// Accepts a duration: 500ms, 10s, 5m, 1h 30m.
+    /// A passing check ends it early, as Docker's start period. Accepts a duration: 500ms, 10s, 5m, 1h 30m.
     #[arg(long, value_name = "DUR", default_value = "0s", value_parser = parse_duration, help_heading = heading::HEALTH)]
     pub health_start_period: Duration,
 

@@ -41,6 +41,7 @@ pub fn from_args(
         timeout: args.health_timeout,
         retries: args.health_retries,
         start_period: args.health_start_period,
+        ready_timeout: args.readiness.ready_timeout.is_some(),
     });
     let log_file = args.log_file.map(|path| LogFileConfig {
         path,

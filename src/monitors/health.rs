@@ -6,13 +6,22 @@
 //! in-memory file, and the HTTP and TCP probes are non-blocking sockets the loop polls. After
 //! `--health-retries` consecutive failures outside the start period the checker reports the child
 //! unhealthy (once per run of the child); restartd's machine decides what follows.
+//!
+//! Until a run's first check passes, checks come every `min(--health-interval, 1s)` (Docker's
+//! `--start-interval`), so a child is ready, and reported ready to systemd, about a second after
+//! it can serve, not one whole interval later. These early checks only look for readiness: a
+//! failure among them counts toward `--health-retries` at the pace of `--health-interval` (at most
+//! one per interval, the first one interval after the start), outside `--health-start-period`,
+//! and never while `--ready-timeout` is set, which then alone decides a child that never gets
+//! ready. After the first pass, checks come every interval and every failure counts (Docker: a
+//! pass ends the start period).
 
 use std::ffi::OsString;
 use std::fs::File;
 use std::io::{Read, Seek};
 use std::net::SocketAddr;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
 use nix::libc;
@@ -54,6 +63,10 @@ pub enum Event {
     Unhealthy(String),
 }
 
+/// The longest wait between checks until a run's first check passes (Docker's
+/// `--start-interval`, here fixed): readiness is seen within about this much.
+pub const START_INTERVAL: Duration = Duration::from_secs(1);
+
 /// The most of a check's output kept for the crash record.
 const MAX_OUTPUT: usize = 4096;
 
@@ -89,6 +102,8 @@ pub struct Health {
     state: HealthState,
     failures: u32,
     started: Option<Instant>,
+    /// Before the first pass: the earliest time a failed check counts toward the retries.
+    counts_from: Option<Instant>,
     next_at: Option<Instant>,
     check: Option<Check>,
     /// Whether this run of the child was reported unhealthy already.
@@ -112,6 +127,7 @@ impl Health {
             state: HealthState::Starting,
             failures: 0,
             started: None,
+            counts_from: None,
             next_at: None,
             check: None,
             reported: false,
@@ -123,14 +139,20 @@ impl Health {
         self.state
     }
 
-    /// A child started: checks begin one interval from now.
+    /// A child started: the first check comes `min(--health-interval, 1s)` from now.
     pub fn child_started(&mut self, now: Instant) {
         self.cancel();
         self.state = HealthState::Starting;
         self.failures = 0;
         self.reported = false;
         self.started = Some(now);
-        self.next_at = Some(now + self.cfg.interval);
+        self.counts_from = Some(now + self.cfg.interval.max(self.cfg.start_period));
+        self.next_at = Some(now + self.start_interval());
+    }
+
+    /// The time between checks until the first passes.
+    fn start_interval(&self) -> Duration {
+        self.cfg.interval.min(START_INTERVAL)
     }
 
     /// The child ended or is being stopped: no more checks until the next start.
@@ -413,31 +435,37 @@ impl Health {
         if self.started.is_none() || self.reported {
             return None;
         }
-        self.next_at = Some(now + self.cfg.interval);
         let before = self.state;
         if ok {
             self.failures = 0;
             self.state = HealthState::Healthy;
-        } else {
-            let in_start_period = self
-                .started
-                .is_some_and(|s| now.duration_since(s) < self.cfg.start_period);
-            if !in_start_period {
-                self.failures += 1;
-            }
-            if self.failures >= self.cfg.retries {
-                self.state = HealthState::Unhealthy;
-                self.reported = true;
-                self.next_at = None;
-                let detail = format!(
-                    "{} failed health checks in a row; last: {}",
-                    self.failures,
-                    detail.trim()
-                );
-                return Some(Event::Unhealthy(detail));
-            }
+            self.next_at = Some(now + self.cfg.interval);
+            return (self.state != before).then_some(Event::Changed);
         }
-        (self.state != before).then_some(Event::Changed)
+        if self.state == HealthState::Starting {
+            // Not ready yet: a fast check; see the module's doc for which failures count.
+            self.next_at = Some(now + self.start_interval());
+            let counts = !self.cfg.ready_timeout && self.counts_from.is_some_and(|at| at <= now);
+            if !counts {
+                return None;
+            }
+            self.counts_from = Some(now + self.cfg.interval);
+        } else {
+            self.next_at = Some(now + self.cfg.interval);
+        }
+        self.failures += 1;
+        if self.failures >= self.cfg.retries {
+            self.state = HealthState::Unhealthy;
+            self.reported = true;
+            self.next_at = None;
+            let detail = format!(
+                "{} failed health checks in a row; last: {}",
+                self.failures,
+                detail.trim()
+            );
+            return Some(Event::Unhealthy(detail));
+        }
+        None
     }
 }
 
@@ -513,6 +541,7 @@ mod tests {
                 timeout: Duration::from_secs(5),
                 retries,
                 start_period,
+                ready_timeout: false,
             },
             Inherited::capture(),
         )
@@ -525,7 +554,7 @@ mod tests {
         let mut h = checker(3, Duration::ZERO);
         h.child_started(t0);
         assert_eq!(h.state(), HealthState::Starting);
-        assert_eq!(h.deadline(), Some(t0 + Duration::from_secs(10)));
+        assert_eq!(h.deadline(), Some(t0 + Duration::from_secs(1)));
         assert_eq!(h.finish(false, "x".into(), t0), None);
         assert_eq!(h.finish(true, "ok".into(), t0), Some(Event::Changed));
         assert_eq!(h.state(), HealthState::Healthy);
@@ -558,6 +587,123 @@ mod tests {
         ));
     }
 
+    /// A failing command checker with `--health-interval interval`, `--health-retries 2`.
+    fn early(interval: Duration, start_period: Duration, ready_timeout: bool) -> Health {
+        Health::new(
+            HealthConfig {
+                probe: Probe::Command("false".into()),
+                interval,
+                timeout: Duration::from_secs(5),
+                retries: 2,
+                start_period,
+                ready_timeout,
+            },
+            Inherited::capture(),
+        )
+        .unwrap()
+    }
+
+    /// Fails the check due at the checker's deadline, as the loop would; returns that time.
+    fn fail_next(h: &mut Health) -> (Instant, Option<Event>) {
+        let at = h.deadline().expect("a check is due");
+        (at, h.finish(false, "refused".into(), at))
+    }
+
+    // See: issue 19 (review): readiness waited a whole --health-interval for the first check.
+    #[test]
+    fn until_the_first_pass_checks_come_every_second_and_then_every_interval() {
+        let s = Duration::from_secs;
+        let t0 = Instant::now();
+        let mut h = early(s(30), Duration::ZERO, false);
+        h.child_started(t0);
+        assert_eq!(h.deadline(), Some(t0 + s(1)), "the first check 1 s after spawn");
+        assert_eq!(h.finish(false, "refused".into(), t0 + s(1)), None);
+        assert_eq!(h.deadline(), Some(t0 + s(2)));
+        assert_eq!(
+            h.finish(true, "ok".into(), t0 + s(2)),
+            Some(Event::Changed)
+        );
+        assert_eq!(h.state(), HealthState::Healthy);
+        assert_eq!(h.deadline(), Some(t0 + s(32)), "then every interval");
+        // A shorter interval than 1 s is kept from the start.
+        let mut h = early(Duration::from_millis(200), Duration::ZERO, false);
+        h.child_started(t0);
+        assert_eq!(h.deadline(), Some(t0 + Duration::from_millis(200)));
+        // A new start starts fast again.
+        let mut h = early(s(90), Duration::ZERO, false);
+        h.child_started(t0);
+        h.finish(true, "ok".into(), t0 + s(1));
+        h.child_started(t0 + s(500));
+        assert_eq!(h.deadline(), Some(t0 + s(501)));
+        assert_eq!(h.state(), HealthState::Starting);
+    }
+
+    #[test]
+    fn early_failures_count_once_per_interval_outside_the_start_period() {
+        let s = Duration::from_secs;
+        let t0 = Instant::now();
+        let mut h = early(s(10), Duration::ZERO, false);
+        h.child_started(t0);
+        // Checks at 1 s … 9 s do not count; the one at 10 s is the first that does.
+        for k in 1..10 {
+            assert_eq!(fail_next(&mut h), (t0 + s(k), None));
+        }
+        assert_eq!(fail_next(&mut h), (t0 + s(10), None));
+        assert_eq!(h.failures, 1);
+        // The next counted one is an interval later: unhealthy at 20 s, as without fast checks.
+        for k in 11..20 {
+            assert_eq!(fail_next(&mut h), (t0 + s(k), None));
+            assert_eq!(h.failures, 1);
+        }
+        let (at, event) = fail_next(&mut h);
+        assert_eq!(at, t0 + s(20));
+        assert!(matches!(event, Some(Event::Unhealthy(_))), "{event:?}");
+        // The start period delays the first counted failure further.
+        let mut h = early(s(10), s(25), false);
+        h.child_started(t0);
+        while h.deadline() < Some(t0 + s(25)) {
+            fail_next(&mut h);
+        }
+        assert_eq!(h.failures, 0);
+        assert_eq!(fail_next(&mut h), (t0 + s(25), None));
+        assert_eq!(h.failures, 1);
+    }
+
+    #[test]
+    fn with_a_ready_timeout_early_failures_never_count_but_later_ones_do() {
+        let s = Duration::from_secs;
+        let t0 = Instant::now();
+        let mut h = early(s(2), Duration::ZERO, true);
+        h.child_started(t0);
+        for k in 1..=100 {
+            assert_eq!(fail_next(&mut h), (t0 + s(k), None));
+        }
+        assert_eq!(h.state(), HealthState::Starting);
+        assert_eq!(h.failures, 0);
+        // Ready: from now on every failure counts, every interval.
+        assert_eq!(
+            h.finish(true, "ok".into(), t0 + s(101)),
+            Some(Event::Changed)
+        );
+        assert_eq!(fail_next(&mut h), (t0 + s(103), None));
+        let (at, event) = fail_next(&mut h);
+        assert_eq!(at, t0 + s(105));
+        assert!(matches!(event, Some(Event::Unhealthy(_))), "{event:?}");
+    }
+
+    #[test]
+    fn a_pass_in_the_start_period_ends_it() {
+        // Docker: once a check passed, every failure counts, start period or not.
+        let s = Duration::from_secs;
+        let t0 = Instant::now();
+        let mut h = early(s(1), s(60), false);
+        h.child_started(t0);
+        h.finish(true, "ok".into(), t0 + s(1));
+        assert_eq!(fail_next(&mut h), (t0 + s(2), None));
+        let (_, event) = fail_next(&mut h);
+        assert!(matches!(event, Some(Event::Unhealthy(_))), "{event:?}");
+    }
+
     /// Runs one TCP check against `port` to its end, waiting on the socket as the loop does.
     fn tcp_check(h: &mut Health, at: Instant) -> Option<Event> {
         assert_eq!(h.tick(at), None, "the check starts");
@@ -582,6 +728,7 @@ mod tests {
                 timeout: Duration::from_secs(5),
                 retries: 1,
                 start_period: Duration::ZERO,
+                ready_timeout: false,
             },
             Inherited::capture(),
         )
@@ -626,6 +773,7 @@ mod tests {
                 timeout: Duration::from_secs(5),
                 retries: 1,
                 start_period: Duration::ZERO,
+                ready_timeout: false,
             },
             Inherited::capture(),
         )
@@ -682,6 +830,7 @@ mod tests {
             timeout: Duration::from_secs(1),
             retries: 1,
             start_period: Duration::ZERO,
+            ready_timeout: false,
         };
         let err = Health::new(cfg, Inherited::capture()).err().unwrap();
         assert!(

@@ -302,3 +302,48 @@ fn systemds_watchdog_is_fed_while_a_give_up_hook_is_waited_for() {
         "{pings} pings during the 2 s hook, the longest gap {longest:?}"
     );
 }
+
+// See: issue 19 (review): with the default --health-interval 30s, the first check came 30 s after
+// spawn, so a server up at once was stopped at --ready-timeout 3s with reason start-timeout.
+#[test]
+fn a_server_up_at_once_is_ready_within_a_second_or_two_with_the_default_interval() {
+    let env = Env::new();
+    let (sock, path) = systemd(&env);
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+        .to_string();
+    let addr = format!("127.0.0.1:{port}");
+    let mut cmd = env.command(&[
+        "-n",
+        "web",
+        "--health-tcp",
+        &addr,
+        "--ready-timeout",
+        "3s",
+        "--restart",
+        "no",
+        "--",
+        "python3",
+        "-m",
+        "http.server",
+        "--bind",
+        "127.0.0.1",
+        &port,
+    ]);
+    cmd.env("NOTIFY_SOCKET", &path);
+    let started = Instant::now();
+    let mut r = Running::spawn(cmd);
+    assert_eq!(recv(&sock), "READY=1", "{}", env.report());
+    let waited = started.elapsed();
+    assert!(waited < Duration::from_secs(3), "ready after {waited:?}");
+    let state = env.state("web");
+    assert_eq!(state["health"], "healthy", "{state}");
+    assert_eq!(state["ready"], true, "{state}");
+    assert!(env.records("web").is_empty(), "{}", env.report());
+    r.signal(libc::SIGTERM);
+    assert_eq!(recv(&sock), "STOPPING=1");
+    assert_eq!(r.wait_exit(), Some(0));
+}

@@ -8,7 +8,13 @@ pub const READINESS: &str =
      Under systemd (`NOTIFY_SOCKET` in restartd's environment) restartd sends READY=1 once, when \
      its first child is ready: a `Type=notify` unit stays `activating` until then. With \
      `--ready-timeout DUR` a child not ready DUR after its start is stopped with a crash record \
-     of reason `start-timeout`, and the policy decides as for an unhealthy child. While restartd \
+     of reason `start-timeout`, and the policy decides as for an unhealthy child. Until its \
+     first check passes, a health check runs every `min(--health-interval, 1s)` (the first one \
+     that long after the start, as Docker's `--start-interval`), so a unit is `active` about a \
+     second after its server is up, whatever the interval; of these early failures at most one \
+     per `--health-interval` counts toward `--health-retries`, none inside \
+     `--health-start-period`, and none at all with `--ready-timeout`, which then decides alone. \
+     A passing check ends the start period; from then on checks run every interval. While restartd \
      waits to restart, its STATUS= says so (`restart 2 of 5 in 5m, next in 4s: \
      ZeroDivisionError: division by zero`), so `systemctl status` shows why; once the child runs \
      again it says `running after restart 2 of 5 in 5m (last end: …)` until the child sends a \
