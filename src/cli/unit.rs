@@ -22,6 +22,10 @@ use clap::{CommandFactory, Parser};
 use crate::base::exit::code;
 use crate::base::values::{check_listen, check_ready_timeout, default_name};
 use crate::cli::args::{Cli, RunArgs};
+use crate::supervise::policy::ExitRules;
+
+mod statuses;
+pub use statuses::Exits;
 
 /// Everything a unit is made of, gathered by `run`.
 #[derive(Debug, Clone)]
@@ -45,11 +49,15 @@ pub struct Spec {
     pub ready_timeout: Option<Duration>,
     /// `--on-crash` or `--on-give-up`: restartd waits up to 30 s for them before it exits.
     pub hooks: bool,
-    /// `--success-exit-codes` and `--no-restart-exit-codes`: restartd exits with such a code
-    /// when the child does and is not restarted, so systemd must not restart restartd for it.
-    pub success_codes: Vec<i32>,
-    pub no_restart_codes: Vec<i32>,
+    /// What decides which exit statuses of restartd systemd restarts (`statuses`).
+    pub exits: Exits,
+    /// `--state-dir`, made absolute against the working directory (as systemd will run it).
+    pub state_dir: Option<PathBuf>,
 }
+
+/// A user unit's state directory, under the home directory: `$XDG_STATE_HOME`'s default, where
+/// `restartd status` in a shell looks when neither variable is set.
+const USER_STATE_DIR: &str = ".local/state/restartd";
 
 /// How long restartd may wait for a hook before it exits (SPEC §7).
 const HOOK_TIMEOUT: Duration = Duration::from_secs(30);
@@ -90,6 +98,10 @@ pub fn run(user: bool, args: Vec<OsString>) -> u8 {
             return code::CANNOT_WORK;
         }
     };
+    let cwd = std::env::current_dir().ok();
+    let health =
+        run.health_cmd.is_some() || run.health_url.is_some() || run.readiness.health_tcp.is_some();
+    let codes = |c: &Option<crate::base::values::Codes>| c.as_ref().map(|c| c.0.clone());
     let spec = Spec {
         exe,
         program: resolve_program(&run.command[0]),
@@ -98,7 +110,11 @@ pub fn run(user: bool, args: Vec<OsString>) -> u8 {
             .clone()
             .unwrap_or_else(|| default_name(&run.command[0])),
         user_unit,
-        cwd: std::env::current_dir().ok().filter(|d| d != Path::new("/")),
+        state_dir: run
+            .state_dir
+            .as_ref()
+            .map(|d| cwd.as_deref().unwrap_or(Path::new("/")).join(d)),
+        cwd: cwd.filter(|d| d != Path::new("/")),
         run_as: (!user_unit && !nix::unistd::Uid::effective().is_root())
             .then(|| nix::unistd::User::from_uid(nix::unistd::Uid::effective()))
             .and_then(|u| u.ok().flatten())
@@ -108,8 +124,17 @@ pub fn run(user: bool, args: Vec<OsString>) -> u8 {
         max_delay: run.max_delay.max(run.delay),
         ready_timeout: run.readiness.ready_timeout,
         hooks: run.on_crash.is_some() || run.on_give_up.is_some(),
-        success_codes: run.success_exit_codes.map(|c| c.0).unwrap_or_default(),
-        no_restart_codes: run.no_restart_exit_codes.map(|c| c.0).unwrap_or_default(),
+        exits: Exits {
+            policy: run.restart,
+            rules: ExitRules {
+                success: codes(&run.success_exit_codes).unwrap_or_default(),
+                no_restart: codes(&run.no_restart_exit_codes).unwrap_or_default(),
+                force_restart: codes(&run.force_restart_exit_codes).unwrap_or_default(),
+            },
+            stop_signal: run.stop_signal.0,
+            monitored: health || run.readiness.ready_timeout.is_some() || run.max_memory.is_some(),
+            watchdog: run.watchdog.is_some(),
+        },
         args,
     };
     match render(&spec) {
@@ -214,14 +239,25 @@ pub fn render(spec: &Spec) -> Result<String, String> {
         env!("CARGO_PKG_VERSION")
     ));
     line(&format!("#   {enable}"));
+    // Where the instance lives, said as a shell command that finds it. A user unit pins it
+    // (below): StateDirectory= of a user unit is ~/.config in systemd 252, ~/.local/state later.
+    let status = match &spec.state_dir {
+        Some(dir) => format!(
+            "restartd status --state-dir {} {}",
+            shell_word(&dir.to_string_lossy()),
+            spec.name
+        ),
+        None if spec.user_unit => format!(
+            "RESTARTD_STATE_DIR=~/{USER_STATE_DIR} restartd status {}",
+            spec.name
+        ),
+        None => format!(
+            "RESTARTD_STATE_DIR=/var/lib/restartd restartd status {}",
+            spec.name
+        ),
+    };
     line(&format!(
-        "# 'restartd man' (UNDER SYSTEMD) explains each line. Status: RESTARTD_STATE_DIR={} restartd status {}",
-        if spec.user_unit {
-            "~/.local/state/restartd"
-        } else {
-            "/var/lib/restartd"
-        },
-        spec.name
+        "# 'restartd man' (UNDER SYSTEMD) explains each line. Status: {status}"
     ));
     line("[Unit]");
     line(&format!(
@@ -246,6 +282,11 @@ pub fn render(spec: &Spec) -> Result<String, String> {
         line(&format!("User={user}"));
     }
     line("StateDirectory=restartd");
+    if spec.user_unit && spec.state_dir.is_none() {
+        // %h is the user's home, the same for every systemd; RESTARTD_STATE_DIR comes before
+        // STATE_DIRECTORY, so the instance is where `restartd status` looks in a shell.
+        line(&format!("Environment=RESTARTD_STATE_DIR=%h/{USER_STATE_DIR}"));
+    }
     line("KillMode=mixed");
     line(&format!("TimeoutStopSec={}", timespan(stop)));
     if spec.ready_timeout.is_some() {
@@ -256,10 +297,14 @@ pub fn render(spec: &Spec) -> Result<String, String> {
     if let Some(watchdog) = spec.watchdog {
         line(&format!("WatchdogSec={}", timespan(watchdog)));
     }
-    line("Restart=on-failure");
-    line(&format!("RestartSec={}", timespan(spec.max_delay)));
-    // restartd exits with the child's code when it does not restart it (SPEC §3, §4): a clean
-    // code or a no-restart code must not make systemd start it all again.
+    // systemd restarts restartd when it gave up, never when its own policy said no (SPEC §14).
+    let restart = spec.exits.lines();
+    if restart.restart {
+        line("Restart=on-failure");
+        line(&format!("RestartSec={}", timespan(spec.max_delay)));
+    } else {
+        line("Restart=no");
+    }
     let codes = |codes: &[i32]| {
         codes
             .iter()
@@ -267,13 +312,13 @@ pub fn render(spec: &Spec) -> Result<String, String> {
             .collect::<Vec<_>>()
             .join(" ")
     };
-    if !spec.success_codes.is_empty() {
-        line(&format!("SuccessExitStatus={}", codes(&spec.success_codes)));
+    if !restart.success.is_empty() {
+        line(&format!("SuccessExitStatus={}", codes(&restart.success)));
     }
-    if !spec.no_restart_codes.is_empty() {
+    if !restart.prevent.is_empty() {
         line(&format!(
             "RestartPreventExitStatus={}",
-            codes(&spec.no_restart_codes)
+            codes(&restart.prevent)
         ));
     }
     line("");
@@ -291,6 +336,19 @@ fn unit_name(name: &str) -> Result<(), String> {
         ));
     }
     Ok(())
+}
+
+/// A word for a POSIX shell (the unit's comment): single-quoted unless plain.
+fn shell_word(text: &str) -> String {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "-_./:=,+@%".contains(c);
+    if !text.is_empty() && text.chars().all(plain) {
+        return text.into();
+    }
+    if text.chars().any(char::is_control) {
+        // A comment is one line: escaped for reading, not for pasting.
+        return format!("'{}'", text.escape_debug());
+    }
+    format!("'{}'", text.replace('\'', "'\\''"))
 }
 
 /// A systemd time span: whole seconds as `Ns`, else milliseconds (systemd.time(7)).

@@ -1,6 +1,7 @@
 //! `restartd unit`'s text, and the quoting of hostile arguments for `ExecStart=`.
 
 use super::*;
+use crate::supervise::policy::RestartPolicy;
 use std::os::unix::ffi::OsStringExt;
 
 fn spec(args: &[&str]) -> Spec {
@@ -17,8 +18,14 @@ fn spec(args: &[&str]) -> Spec {
         max_delay: Duration::from_secs(60),
         ready_timeout: None,
         hooks: false,
-        success_codes: Vec::new(),
-        no_restart_codes: Vec::new(),
+        exits: Exits {
+            policy: RestartPolicy::OnFailure,
+            rules: ExitRules::default(),
+            stop_signal: nix::libc::SIGTERM,
+            monitored: false,
+            watchdog: false,
+        },
+        state_dir: None,
     }
 }
 
@@ -51,6 +58,7 @@ TimeoutStopSec=25s
 OOMPolicy=continue
 Restart=on-failure
 RestartSec=60s
+SuccessExitStatus=129 130 141 143
 
 [Install]
 WantedBy=multi-user.target
@@ -80,6 +88,7 @@ fn options_shape_the_unit() {
         "\nTimeoutStopSec=36s\n",
         "\nTimeoutStartSec=infinity\n",
         "\nWatchdogSec=1500ms\n",
+        "\nStateDirectory=restartd\nEnvironment=RESTARTD_STATE_DIR=%h/.local/state/restartd\n",
         "\nRestartSec=5s\n",
         "\nWantedBy=default.target\n",
     ] {
@@ -199,14 +208,59 @@ fn restartds_clean_and_no_restart_exit_codes_stop_systemd_restarting_it() {
     // restarted (SPEC §3): restartd exits with that code, and systemd's Restart=on-failure must
     // not start it all again.
     let mut s = spec(&["--", "server"]);
-    s.success_codes = vec![3, 143];
-    s.no_restart_codes = vec![78];
+    s.exits.rules.success = vec![3, 143];
+    s.exits.rules.no_restart = vec![78];
     let text = render(&s).unwrap();
-    assert!(text.contains("\nSuccessExitStatus=3 143\n"), "{text}");
+    assert!(
+        text.contains("\nSuccessExitStatus=3 129 130 141 143\n"),
+        "{text}"
+    );
     assert!(text.contains("\nRestartPreventExitStatus=78\n"), "{text}");
     let text = render(&spec(&["--", "server"])).unwrap();
-    assert!(!text.contains("SuccessExitStatus="), "{text}");
     assert!(!text.contains("RestartPreventExitStatus="), "{text}");
+}
+
+// See: issue 19 (review): `--restart no` under Restart=on-failure was restarted by systemd.
+#[test]
+fn restart_no_makes_a_unit_systemd_never_restarts() {
+    let mut s = spec(&["--restart", "no", "--", "server"]);
+    s.exits.policy = RestartPolicy::No;
+    let text = render(&s).unwrap();
+    assert!(text.contains("\nRestart=no\n"), "{text}");
+    assert!(!text.contains("RestartSec="), "{text}");
+    assert!(
+        text.contains("\nSuccessExitStatus=129 130 141 143\n"),
+        "{text}"
+    );
+}
+
+// See: issue 19 (review): the comment named /var/lib/restartd whatever --state-dir said, and a
+// user unit's StateDirectory= is ~/.config/restartd in systemd 252.
+#[test]
+fn the_status_hint_names_the_state_dir_the_unit_uses() {
+    let mut s = spec(&["--state-dir", "my state", "--", "server"]);
+    s.state_dir = Some("/srv/my state".into());
+    let text = render(&s).unwrap();
+    assert!(
+        text.contains("Status: restartd status --state-dir '/srv/my state' api\n"),
+        "{text}"
+    );
+    s.user_unit = true;
+    let text = render(&s).unwrap();
+    assert!(!text.contains("Environment="), "--state-dir wins: {text}");
+    s.state_dir = None;
+    let text = render(&s).unwrap();
+    assert!(
+        text.contains("Status: RESTARTD_STATE_DIR=~/.local/state/restartd restartd status api\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("\nEnvironment=RESTARTD_STATE_DIR=%h/.local/state/restartd\n"),
+        "{text}"
+    );
+    s.user_unit = false;
+    let text = render(&s).unwrap();
+    assert!(!text.contains("Environment="), "{text}");
 }
 
 #[test]
