@@ -285,7 +285,9 @@ pub fn render(spec: &Spec) -> Result<String, String> {
     if spec.user_unit && spec.state_dir.is_none() {
         // %h is the user's home, the same for every systemd; RESTARTD_STATE_DIR comes before
         // STATE_DIRECTORY, so the instance is where `restartd status` looks in a shell.
-        line(&format!("Environment=RESTARTD_STATE_DIR=%h/{USER_STATE_DIR}"));
+        line(&format!(
+            "Environment=RESTARTD_STATE_DIR=%h/{USER_STATE_DIR}"
+        ));
     }
     line("KillMode=mixed");
     line(&format!("TimeoutStopSec={}", timespan(stop)));

@@ -616,13 +616,14 @@ mod tests {
         let t0 = Instant::now();
         let mut h = early(s(30), Duration::ZERO, false);
         h.child_started(t0);
-        assert_eq!(h.deadline(), Some(t0 + s(1)), "the first check 1 s after spawn");
+        assert_eq!(
+            h.deadline(),
+            Some(t0 + s(1)),
+            "the first check 1 s after spawn"
+        );
         assert_eq!(h.finish(false, "refused".into(), t0 + s(1)), None);
         assert_eq!(h.deadline(), Some(t0 + s(2)));
-        assert_eq!(
-            h.finish(true, "ok".into(), t0 + s(2)),
-            Some(Event::Changed)
-        );
+        assert_eq!(h.finish(true, "ok".into(), t0 + s(2)), Some(Event::Changed));
         assert_eq!(h.state(), HealthState::Healthy);
         assert_eq!(h.deadline(), Some(t0 + s(32)), "then every interval");
         // A shorter interval than 1 s is kept from the start.

@@ -220,10 +220,6 @@ fn script_cmd(script: &PathBuf, args: &[&str]) -> Command {
     cmd
 }
 
-fn count(events: &[String], line: &str) -> usize {
-    events.iter().filter(|e| e.as_str() == line).count()
-}
-
 /// One boot for every scenario; each is a function below, run in order.
 #[test]
 fn under_a_real_systemd() {
@@ -252,6 +248,11 @@ fn under_a_real_systemd() {
             "EXTEND_TIMEOUT_USEC= and RELOADING=1 reach systemd",
             extend_and_reload,
         ),
+        (
+            "systemd restarts restartd only when it gave up",
+            restart_follows_the_policy,
+        ),
+        ("a user unit's instance is where a shell looks", user_unit),
     ] {
         let t = Instant::now();
         scenario(&c);
@@ -362,13 +363,165 @@ fn readiness(c: &Container) {
     c.ok("test -f /var/lib/restartd/ready/state.json");
 
     c.ok("systemctl stop ready");
+    // The child takes each SIGTERM with its sender (sigwaitinfo) and waits half a second for a
+    // second one: the only one came from restartd. With KillMode=control-group systemd's own
+    // would come first (see the end of this scenario).
     let events = c.events("ready");
-    assert_eq!(count(&events, "signal SIGTERM"), 1, "{events:?}");
+    assert_eq!(
+        sigterms(&events),
+        [format!("signal SIGTERM from={main_pid}")],
+        "{events:?}"
+    );
     assert_eq!(c.show("ready", "ActiveState"), "inactive");
     assert_eq!(c.show("ready", "Result"), "success");
     let (code, st) = c.status("ready");
     assert_eq!(code, Some(3), "{st}");
     assert_eq!(st["status"], "stopped");
+
+    // The check above can fail: with systemd's default KillMode=control-group the child gets
+    // systemd's SIGTERM (from pid 1) besides, or instead of, restartd's.
+    c.ok("mkdir -p /etc/systemd/system/ready.service.d && \
+          printf '[Service]\\nKillMode=control-group\\n' > /etc/systemd/system/ready.service.d/k.conf && \
+          systemctl daemon-reload && : > /srv/ready/events");
+    c.ok("systemctl start --no-block ready");
+    c.wait("ready", "the child started again", |c| {
+        !c.events("ready").is_empty()
+    });
+    c.tell("ready", "ready");
+    c.wait("ready", "active again", |c| {
+        c.show("ready", "ActiveState") == "active"
+    });
+    let main_pid = c.show("ready", "MainPID");
+    c.ok("systemctl stop ready");
+    let events = c.events("ready");
+    assert_ne!(
+        sigterms(&events),
+        [format!("signal SIGTERM from={main_pid}")],
+        "KillMode=control-group: {events:?}"
+    );
+    assert!(
+        sigterms(&events).contains(&"signal SIGTERM from=1".to_string()),
+        "{events:?}"
+    );
+    c.ok("rm -r /etc/systemd/system/ready.service.d && systemctl daemon-reload");
+}
+
+/// The child's `signal SIGTERM from=PID` lines.
+fn sigterms(events: &[String]) -> Vec<String> {
+    events
+        .iter()
+        .filter(|e| e.starts_with("signal SIGTERM"))
+        .cloned()
+        .collect()
+}
+
+/// Waits until `unit` has ended (inactive or failed) or systemd restarted it, and returns
+/// (ActiveState, Result, NRestarts).
+fn ended(c: &Container, unit: &str) -> (String, String, String) {
+    c.wait(unit, "ended or restarted", |c| {
+        ["inactive", "failed"].contains(&c.show(unit, "ActiveState").as_str())
+            || c.show(unit, "NRestarts") != "0"
+    });
+    (
+        c.show(unit, "ActiveState"),
+        c.show(unit, "Result"),
+        c.show(unit, "NRestarts"),
+    )
+}
+
+/// restartd exits with the child's status both when it gives up and when its policy chose not
+/// to restart; systemd restarts it only in the first case (give_up above): not for `--restart
+/// no`, and not for a child killed by an outside SIGTERM (restartd exits 143).
+fn restart_follows_the_policy(c: &Container) {
+    let text = c.install(
+        "never",
+        "--restart no --delay 0 --max-delay 1s",
+        "crash-at-once",
+    );
+    assert!(text.lines().any(|l| l == "Restart=no"), "{text}");
+    c.ok("systemctl start --no-block never");
+    assert_eq!(
+        ended(c, "never"),
+        ("failed".into(), "exit-code".into(), "0".into()),
+        "{text}"
+    );
+    c.ok("systemctl reset-failed never || true");
+
+    let text = c.install("termed", "--notify --delay 0 --max-delay 1s", "");
+    c.ok("systemctl start --no-block termed");
+    c.wait("termed", "the child started", |c| {
+        !c.events("termed").is_empty()
+    });
+    c.tell("termed", "ready");
+    c.wait("termed", "active", |c| {
+        c.show("termed", "ActiveState") == "active"
+    });
+    let child = c.status("termed").1["child_pid"].as_i64().unwrap();
+    c.ok(&format!("kill -TERM {child}"));
+    assert_eq!(
+        ended(c, "termed"),
+        ("inactive".into(), "success".into(), "0".into()),
+        "{text}"
+    );
+    let journal = c.ok("journalctl --no-pager -u termed");
+    assert!(
+        journal.contains("killed by signal SIGTERM") && journal.contains("not restarting"),
+        "{journal}"
+    );
+}
+
+/// `restartd unit --user`: systemd 252 puts a user unit's StateDirectory= under ~/.config, so
+/// the unit pins RESTARTD_STATE_DIR to ~/.local/state/restartd, where `restartd status` in a
+/// shell looks. The minimal root filesystem has no pam_systemd, so the test gives the user
+/// manager its XDG_RUNTIME_DIR itself.
+fn user_unit(c: &Container) {
+    c.ok("mkdir -p /etc/systemd/system/user@.service.d && \
+          printf '[Service]\\nEnvironment=XDG_RUNTIME_DIR=/run/user/%%i\\n' > /etc/systemd/system/user@.service.d/rt.conf && \
+          systemctl daemon-reload && systemctl start user@0.service");
+    let user = "export XDG_RUNTIME_DIR=/run/user/0 HOME=/root; ";
+    c.ok(&format!(
+        "{user}rm -rf /srv/mine && mkdir -p /srv/mine /root/.config/systemd/user && \
+         mkfifo /srv/mine/cmd && cd / && \
+         restartd unit --user -n mine --notify -- python3 /opt/t/child.py /srv/mine \
+         > /root/.config/systemd/user/mine.service"
+    ));
+    let text = c.ok("cat /root/.config/systemd/user/mine.service");
+    let verify = c.sh(&format!(
+        "{user}systemd-analyze --user verify /root/.config/systemd/user/mine.service"
+    ));
+    assert!(
+        verify.status.success() && verify.stderr.is_empty(),
+        "systemd-analyze --user verify: {}{}\n{text}",
+        String::from_utf8_lossy(&verify.stdout),
+        String::from_utf8_lossy(&verify.stderr)
+    );
+    let hint = text
+        .lines()
+        .find_map(|l| l.split_once("Status: ").map(|(_, cmd)| cmd.to_string()))
+        .expect("a status hint");
+    assert_eq!(
+        hint,
+        "RESTARTD_STATE_DIR=~/.local/state/restartd restartd status mine"
+    );
+    c.ok(&format!(
+        "{user}systemctl --user daemon-reload && systemctl --user start --no-block mine"
+    ));
+    c.wait("mine", "the child started", |c| {
+        !c.events("mine").is_empty()
+    });
+    // systemd 252's STATE_DIRECTORY is ~/.config/restartd, but the instance is where the hint,
+    // and a plain `restartd status` in the user's shell, look.
+    assert!(
+        c.events("mine")[0].ends_with("state_directory=/root/.config/restartd"),
+        "{:?}",
+        c.events("mine")
+    );
+    c.ok("test -f /root/.local/state/restartd/mine/state.json");
+    for cmd in [hint.as_str(), "restartd status mine"] {
+        let out = c.ok(&format!("{user}{cmd}"));
+        assert!(out.contains("mine"), "{cmd}: {out}");
+    }
+    c.ok(&format!("{user}systemctl --user stop mine"));
 }
 
 /// While restartd waits to restart, `systemctl show -p StatusText` says which restart, when and

@@ -2,7 +2,8 @@
 
     child.py CTL [argv ARGS...]
 
-It writes what happens to CTL/events, one line each (`start pid=N`, `signal SIGTERM`, `ping N`),
+It writes what happens to CTL/events, one line each (`start pid=N`, `signal SIGTERM from=PID`,
+`signal SIGINT`, `ping N`),
 and takes commands from the FIFO CTL/cmd, one a line, so the test drives it without sleeping:
   ready            send READY=1
   status TEXT      send STATUS=TEXT
@@ -14,6 +15,10 @@ and takes commands from the FIFO CTL/cmd, one a line, so the test drives it with
 With `argv ARGS...` it writes its arguments as JSON to CTL/argv.json and sends READY=1 at once.
 With `crash-at-once` it exits 1 at once. With WATCHDOG_USEC set it pings WATCHDOG=1 four times
 per interval and writes `ping N` for every fourth.
+
+SIGTERM is blocked and taken by a thread with sigwaitinfo(2), so each one is recorded with its
+sender's pid (si_pid), even two that arrive together; after the first the child keeps running
+half a second to catch a second one, then dies of SIGTERM as a program without a handler would.
 """
 import json
 import os
@@ -21,6 +26,7 @@ import select
 import signal
 import socket
 import sys
+import threading
 import time
 
 ctl = sys.argv[1]
@@ -52,8 +58,27 @@ def on_signal(signum, _frame):
         sys.exit(0)
 
 
-for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+for sig in (signal.SIGINT, signal.SIGHUP):
     signal.signal(sig, on_signal)
+
+
+def take_sigterms():
+    info = signal.sigwaitinfo({signal.SIGTERM})
+    event("signal SIGTERM from=%d" % info.si_pid)
+    end = time.monotonic() + 0.5
+    while (left := end - time.monotonic()) > 0:
+        info = signal.sigtimedwait({signal.SIGTERM}, left)
+        if info is not None:
+            event("signal SIGTERM from=%d" % info.si_pid)
+    # SIGTERM's action is the default (never set): unblocked here, it ends the process.
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
+    os.kill(os.getpid(), signal.SIGTERM)
+    os._exit(0)  # not reached: the unblocked SIGTERM ends the process
+
+
+# Blocked before the thread starts, so every thread has it blocked and only sigwaitinfo takes it.
+signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+threading.Thread(target=take_sigterms, daemon=True).start()
 
 event("start pid=%d restarts=%s state_directory=%s" % (
     os.getpid(), os.environ.get("RESTARTD_RESTARTS"), os.environ.get("STATE_DIRECTORY")))

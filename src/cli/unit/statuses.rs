@@ -197,6 +197,9 @@ mod tests {
         }
         assert!(!e.can_give_up_with(1));
         e.watchdog = false;
-        assert!(!e.lines().restart, "on-watchdog without --watchdog never restarts");
+        assert!(
+            !e.lines().restart,
+            "on-watchdog without --watchdog never restarts"
+        );
     }
 }
