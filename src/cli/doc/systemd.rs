@@ -54,9 +54,17 @@ pub const UNIT_LINES: &[(&str, &str)] = &[
     ),
     (
         "StateDirectory=restartd",
-        "systemd creates /var/lib/restartd (with `--user`: ~/.local/state/restartd) and passes \
-         it as `STATE_DIRECTORY`, which restartd takes as its state directory. `restartd \
-         status NAME` in a shell needs `RESTARTD_STATE_DIR=/var/lib/restartd` (or `--state-dir`)",
+        "systemd creates /var/lib/restartd and passes it as `STATE_DIRECTORY`, which restartd \
+         takes as its state directory. `restartd status NAME` in a shell needs \
+         `RESTARTD_STATE_DIR=/var/lib/restartd`; the unit's comment says the command (with \
+         `--state-dir DIR`: `restartd status --state-dir DIR NAME`)",
+    ),
+    (
+        "Environment=RESTARTD_STATE_DIR=%h/.local/state/restartd",
+        "with `--user` (and no `--state-dir`): systemd 252 puts a user unit's `StateDirectory=` \
+         in ~/.config, newer systemd in ~/.local/state; `%h` is the home directory for every \
+         version and RESTARTD_STATE_DIR comes before STATE_DIRECTORY, so the instance is in \
+         ~/.local/state/restartd, where `restartd status NAME` in the user's shell looks",
     ),
     (
         "KillMode=mixed",
@@ -93,13 +101,20 @@ pub const UNIT_LINES: &[(&str, &str)] = &[
         "Restart=on-failure, RestartSec=",
         "when restartd gives up it exits with the child's status; systemd starts it again after \
          `--max-delay`. The restart window is kept in state.json, so the new restartd keeps \
-         counting until the window has passed (or `restartd reset NAME`)",
+         counting until the window has passed (or `restartd reset NAME`). With `--restart no` \
+         restartd never gives up: `Restart=no`",
     ),
     (
         "SuccessExitStatus=, RestartPreventExitStatus=",
-        "only with `--success-exit-codes` / `--no-restart-exit-codes`, the same codes: a child \
-         that ends with one is not restarted and restartd exits with its code, which systemd \
-         must then not restart either",
+        "the statuses restartd exits with only when its own policy chose not to restart the \
+         child, which systemd must not undo: clean ends (exit 0, `--success-exit-codes`, killed \
+         by SIGHUP, SIGINT, SIGPIPE or SIGTERM: 129 130 141 143) as success, so an outside \
+         SIGTERM to the child leaves the unit inactive; others (`--no-restart-exit-codes`, the \
+         exit codes `on-abort` does not restart) as restart-prevent. Never a status a give-up \
+         can end with: one whose end the policy restarts, nor, when restartd stops the child \
+         itself (health, `--ready-timeout`, `--max-memory`, `--watchdog`) and the policy \
+         restarts that, 0, 128 + the stop signal or 137. 129 to 192 are read as signals. A \
+         give-up with status 0 is not restarted by systemd (exit 0 is also `restartd stop`'s)",
     ),
     (
         "WantedBy=multi-user.target",
