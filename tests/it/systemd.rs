@@ -253,6 +253,10 @@ fn under_a_real_systemd() {
             restart_follows_the_policy,
         ),
         ("a user unit's instance is where a shell looks", user_unit),
+        (
+            "a health check makes the unit active within a second or two",
+            health_readiness,
+        ),
     ] {
         let t = Instant::now();
         scenario(&c);
@@ -750,4 +754,32 @@ fn unit_names_this_binary_and_refuses_what_a_unit_cannot_hold() {
         assert!(err.contains(says), "{args:?}: {err}");
         assert!(out.stdout.is_empty(), "{args:?}");
     }
+}
+
+/// With a health check, the unit is `active` about a second after the server listens, whatever
+/// `--health-interval` (default 30 s): the first check no longer waits a whole interval, which
+/// made `--ready-timeout 3s` stop a healthy server and kept a unit `activating` for 30 s.
+fn health_readiness(c: &Container) {
+    // The container shares the host's network: a port free on the host now.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let text = c.install(
+        "web",
+        &format!("--health-tcp 127.0.0.1:{port} --ready-timeout 3s"),
+        &format!("listen {port}"),
+    );
+    let t = Instant::now();
+    c.ok("systemctl start web");
+    let took = t.elapsed();
+    eprintln!("systemd: web active after {:.2}s", took.as_secs_f64());
+    assert_eq!(c.show("web", "ActiveState"), "active", "{text}");
+    assert!(took < Duration::from_secs(3), "active after {took:?}");
+    assert!(c.events("web").iter().any(|e| e == "listening"));
+    let (_, st) = c.status("web");
+    assert_eq!(st["health"], "healthy", "{st}");
+    assert_eq!(st["restarts"], 0, "{st}");
+    c.ok("systemctl stop web");
 }

@@ -13,7 +13,8 @@ and takes commands from the FIFO CTL/cmd, one a line, so the test drives it with
   reloading        send RELOADING=1 with MONOTONIC_USEC= (CLOCK_MONOTONIC)
   crash            raise ZeroDivisionError (a traceback on stderr, exit 1)
 With `argv ARGS...` it writes its arguments as JSON to CTL/argv.json and sends READY=1 at once.
-With `crash-at-once` it exits 1 at once. With WATCHDOG_USEC set it pings WATCHDOG=1 four times
+With `crash-at-once` it exits 1 at once. With `listen PORT` it listens on 127.0.0.1:PORT at once
+(for --health-tcp). With WATCHDOG_USEC set it pings WATCHDOG=1 four times
 per interval and writes `ping N` for every fourth.
 
 SIGTERM is blocked and taken by a thread with sigwaitinfo(2), so each one is recorded with its
@@ -90,6 +91,12 @@ if mode == "argv":
     with open(os.path.join(ctl, "argv.json"), "w") as f:
         json.dump(sys.argv[3:], f)
     notify("READY=1")
+
+if mode == "listen":
+    server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    server.bind(("127.0.0.1", int(sys.argv[3])))
+    server.listen()
+    event("listening")
 
 fifo = os.path.join(ctl, "cmd")
 fd = os.open(fifo, os.O_RDWR | os.O_NONBLOCK)  # RDWR: never an EOF when writers come and go
