@@ -119,6 +119,17 @@ impl Output {
         }
     }
 
+    /// Whether the log file has work waiting (rotated files to compress): the loop then polls
+    /// without blocking and calls `log_work` each turn.
+    pub fn log_busy(&self) -> bool {
+        self.log_file.as_ref().is_some_and(LogFile::busy)
+    }
+
+    /// One piece of the log file's waiting work; a problem to report.
+    pub fn log_work(&mut self) -> Option<String> {
+        self.log_file.as_mut()?.work()
+    }
+
     /// Whether the child's stdout must be piped through restartd (for the log file).
     pub fn captures_stdout(&self) -> bool {
         self.log_file.is_some()

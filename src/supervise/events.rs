@@ -37,6 +37,9 @@ pub struct Settings {
     pub stop_timeout: Duration,
     /// `--notify`: the child says when it is ready (READY=1); without it, it is ready at spawn.
     pub notify: bool,
+    /// `--max-runtime`: a run this long (plus a draw of `max_runtime_jitter`) is restarted.
+    pub max_runtime: Option<Duration>,
+    pub max_runtime_jitter: Duration,
 }
 
 /// `state.json`'s `status`.
@@ -87,8 +90,9 @@ pub enum Request {
 /// What the event loop observed.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Input {
-    /// The child was started with this pid.
-    Spawned { pid: i32 },
+    /// The child was started with this pid. `jitter`, a sample in `[0, 1)`, draws this run's
+    /// share of `--max-runtime-jitter`.
+    Spawned { pid: i32, jitter: f64 },
     /// The command could not be started; `jitter` as for `ChildEnded`.
     SpawnFailed {
         failure: SpawnError,
@@ -197,13 +201,15 @@ pub enum Outcome {
     Stopped { killed: bool },
     /// A requested restart.
     Restarted,
+    /// A scheduled restart: the child ran `--max-runtime` (plus its jitter).
+    Scheduled,
 }
 
 impl Outcome {
     /// The crash record's `action`.
     pub fn action(&self) -> &'static str {
         match self {
-            Outcome::Restart { .. } | Outcome::Restarted => "restart",
+            Outcome::Restart { .. } | Outcome::Restarted | Outcome::Scheduled => "restart",
             Outcome::GiveUp { .. } => "give-up",
             Outcome::Exit(_) | Outcome::Stopped { .. } => "exit",
         }

@@ -32,6 +32,8 @@ enum Stop {
     },
     /// Stop the child and start it again (`restartd restart`).
     Restart,
+    /// Stop the child and start it again because it ran `--max-runtime`: a scheduled restart.
+    Scheduled,
     /// restartd stopped a failing child; the policy decides next. `detail` is what it saw.
     Failure { reason: Reason, detail: String },
 }
@@ -41,6 +43,8 @@ struct Run {
     pid: i32,
     started: Instant,
     started_wall: SystemTime,
+    /// When `--max-runtime` (plus this run's jitter) is up.
+    restart_at: Option<Instant>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -106,6 +110,8 @@ pub struct Machine {
     window: RestartWindow,
     restarts_total: u64,
     restarts_run: u32,
+    /// `--max-runtime` restarts over all runs.
+    scheduled_restarts: u64,
     last_exit: Option<LastExit>,
 }
 
@@ -127,8 +133,16 @@ impl Machine {
             window,
             restarts_total,
             restarts_run: 0,
+            scheduled_restarts: 0,
             last_exit: None,
         }
+    }
+
+    /// Carries on the count of scheduled restarts of a previous run's state file. Call before
+    /// `start`.
+    pub fn with_scheduled_restarts(mut self, n: u64) -> Machine {
+        self.scheduled_restarts = n;
+        self
     }
 
     /// The first actions: start the child. Call once, before any `handle`.
@@ -141,7 +155,8 @@ impl Machine {
         match &self.state {
             State::Stopping { kill_at, .. } | State::Cleanup { kill_at, .. } => *kill_at,
             State::Backoff { until, .. } => Some(*until),
-            State::Starting { .. } | State::Running { .. } | State::Done(_) => None,
+            State::Running { run, .. } => run.restart_at,
+            State::Starting { .. } | State::Done(_) => None,
         }
     }
 
@@ -152,7 +167,7 @@ impl Machine {
         let state = self.state.clone();
         match (state, input) {
             // Starting: the loop answers a spawn at once, with nothing in between.
-            (S::Starting { .. }, I::Spawned { pid }) => self.spawned(pid, now),
+            (S::Starting { .. }, I::Spawned { pid, jitter }) => self.spawned(pid, jitter, now),
             (
                 S::Starting { .. },
                 I::SpawnFailed {
@@ -240,6 +255,9 @@ impl Machine {
                 vec![Action::Tell(Tell::Ready), Action::SaveState]
             }
             (S::Running { ready: true, .. }, I::Ready) => vec![],
+            (S::Running { run, .. }, I::Tick) if self.deadline_passed(now) => {
+                self.scheduled_restart(run, now)
+            }
 
             // Stopping: the child still runs and has had its stop signal.
             (
@@ -274,6 +292,13 @@ impl Machine {
                     Stop::Restart => {
                         self.streak = 0;
                         let report = self.report(run, end, now, Outcome::Restarted);
+                        (report, Then::Respawn, self.settings.stop_signal)
+                    }
+                    Stop::Scheduled => {
+                        // Not a crash: no record, no backoff, not in the window (SPEC §13).
+                        self.streak = 0;
+                        self.scheduled_restarts += 1;
+                        let report = self.report(run, end, now, Outcome::Scheduled);
                         (report, Then::Respawn, self.settings.stop_signal)
                     }
                     Stop::Failure { reason, detail } => {
@@ -513,6 +538,11 @@ impl Machine {
     /// Restarts over all runs.
     pub fn restarts_total(&self) -> u64 {
         self.restarts_total
+    }
+
+    /// `--max-runtime` restarts over all runs (`state.json`'s `scheduled_restarts`).
+    pub fn scheduled_restarts(&self) -> u64 {
+        self.scheduled_restarts
     }
 
     /// The restart window (for `recent_restarts`, `max_restarts`, `window_secs`).

@@ -37,11 +37,17 @@ impl Machine {
         }]
     }
 
-    pub(super) fn spawned(&mut self, pid: i32, now: Now) -> Vec<Action> {
+    pub(super) fn spawned(&mut self, pid: i32, jitter: f64, now: Now) -> Vec<Action> {
+        // The jitter is drawn at each start (SPEC §13), so instances started together spread.
+        let s = &self.settings;
+        let restart_at = s
+            .max_runtime
+            .map(|d| now.mono + d + s.max_runtime_jitter.mul_f64(jitter.clamp(0.0, 1.0)));
         let run = Run {
             pid,
             started: now.mono,
             started_wall: now.wall,
+            restart_at,
         };
         // Without --notify the child counts as ready once it runs (SPEC §5).
         let ready = !self.settings.notify;
@@ -114,7 +120,9 @@ impl Machine {
                 reason: Reason::Watchdog,
                 ..
             } => Action::SignalChild(SIGABRT),
-            Stop::Restart | Stop::Failure { .. } => Action::SignalAll(self.settings.stop_signal),
+            Stop::Restart | Stop::Scheduled | Stop::Failure { .. } => {
+                Action::SignalAll(self.settings.stop_signal)
+            }
         };
         let shutdown = matches!(why, Stop::Shutdown { .. });
         self.state = State::Stopping {
@@ -128,6 +136,13 @@ impl Machine {
         }
         actions.push(Action::SaveState);
         actions
+    }
+
+    /// The child has run `--max-runtime`: the one entry point of a scheduled restart. It is
+    /// done as `restartd restart` does (stop signal, timeout, cleanup, start); with `--socket`
+    /// it is to be a reload (SPEC §13), which is decided here and nowhere else.
+    pub(super) fn scheduled_restart(&mut self, run: Run, now: Now) -> Vec<Action> {
+        self.stop(run, Stop::Scheduled, now)
     }
 
     /// A stop request while restartd already stops the child.
@@ -148,7 +163,7 @@ impl Machine {
                 };
                 vec![Action::SignalAll(SIGKILL)]
             }
-            Stop::Restart | Stop::Failure { .. } => {
+            Stop::Restart | Stop::Scheduled | Stop::Failure { .. } => {
                 // The stop signal went out already; its deadline stands, and restartd exits
                 // instead of restarting (a failure is still recorded as one).
                 let failure = match why {

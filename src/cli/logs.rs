@@ -1,0 +1,259 @@
+//! `restartd logs NAME [-n N] [-f] [--since DUR]`: the last lines of an instance's `--log-file`
+//! (SPEC §8), the rotated files included, gzipped or not; `-f` follows the live file across
+//! rotations until the instance's restartd exits.
+//!
+//! The file is found through `state.json`'s `log_file`. Lines are bytes, printed as written.
+//! `--since` goes by a line's own time when it starts with one (`--log-timestamps`); a file whose
+//! last write is older than the cutoff is skipped whole, so without timestamps a file is shown
+//! whole or not at all. Following waits on inotify (the log's directory and the instance
+//! directory, where `state.json` is replaced when restartd exits), with a one-second check of
+//! the instance's lock as a fallback; it never holds a rotated file back: on a rotation the old
+//! file is read to its end before the new one is opened.
+
+use std::fs::{self, File};
+use std::io::{self, Read, Write};
+use std::os::fd::AsFd;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
+
+use crate::base::exit::code;
+use crate::cli::args_lifecycle::LogsArgs;
+use crate::process::logfile::{self, STAMP_LEN};
+use crate::records::instance;
+use crate::records::state::{self, Loaded};
+
+/// Runs `logs`; the exit status.
+pub fn run(state_dir: &Path, args: &LogsArgs) -> io::Result<u8> {
+    let name = &args.name;
+    let dir = instance::dir(state_dir, name);
+    let state = match state::load(&dir) {
+        Loaded::Found(s) => s,
+        Loaded::Missing => {
+            eprintln!("restartd: no instance '{name}' in {}", state_dir.display());
+            return Ok(code::NO_SUCH);
+        }
+        Loaded::Corrupt(why) => {
+            return Err(io::Error::other(format!(
+                "{} is unreadable: {why}",
+                dir.join(instance::STATE).display()
+            )))
+        }
+    };
+    let Some(path) = state.log_file.map(PathBuf::from) else {
+        eprintln!(
+            "restartd: {name} has no --log-file: its output goes to the stdout and stderr of its \
+             restartd (the terminal it runs in; under systemd the journal: journalctl -u UNIT). \
+             Run it with --log-file PATH to keep the output in a file that 'restartd logs' reads."
+        );
+        return Ok(code::NO_SUCH);
+    };
+    let cutoff = args
+        .since
+        .and_then(|d| SystemTime::now().checked_sub(d));
+    let mut out = io::BufWriter::new(io::stdout().lock());
+    // The live file is opened first and read through that descriptor: following goes on from
+    // exactly where the last lines ended.
+    let mut live = File::open(&path).ok();
+    let mut files = Vec::new();
+    if let Some(f) = &mut live {
+        let mut text = Vec::new();
+        f.read_to_end(&mut text)?;
+        files.push((text, f.metadata()?.modified().ok()));
+    }
+    let live_ino = live.as_ref().and_then(|f| f.metadata().ok()).map(|m| m.ino());
+    for r in logfile::rotated(&path).unwrap_or_default() {
+        if args.n != 0 && enough(&files, args.n, cutoff) {
+            break;
+        }
+        let Ok(meta) = fs::metadata(&r.path) else {
+            continue;
+        };
+        // Rotated between the open above and this listing: it is the live file read already.
+        if Some(meta.ino()) == live_ino || cutoff.is_some_and(|c| meta.modified().is_ok_and(|m| m < c)) {
+            continue;
+        }
+        match read_file(&r.path, r.gz) {
+            Ok(text) => files.push((text, meta.modified().ok())),
+            Err(e) => eprintln!("restartd: unable to read {}: {e}", r.path.display()),
+        }
+    }
+    let lines = last_lines(&files, args.n, cutoff);
+    for line in &lines {
+        out.write_all(line)?;
+    }
+    if !args.follow {
+        if lines.last().is_some_and(|l| !l.ends_with(b"\n")) {
+            out.write_all(b"\n")?;
+        }
+        out.flush()?;
+        return Ok(0);
+    }
+    out.flush()?;
+    follow(&path, &dir, live, &mut out)?;
+    Ok(0)
+}
+
+/// Whether the files read so far (newest first) already hold `n` lines after the cutoff.
+fn enough(files: &[(Vec<u8>, Option<SystemTime>)], n: usize, cutoff: Option<SystemTime>) -> bool {
+    last_lines(files, n, cutoff).len() >= n
+}
+
+/// The last `n` lines (0: all) of `files`, given newest first, oldest line first; with a
+/// cutoff, files last written before it and stamped lines older than it are left out.
+pub fn last_lines(
+    files: &[(Vec<u8>, Option<SystemTime>)],
+    n: usize,
+    cutoff: Option<SystemTime>,
+) -> Vec<&[u8]> {
+    let mut lines = Vec::new();
+    'files: for (text, modified) in files {
+        if let (Some(c), Some(m)) = (cutoff, modified) {
+            if *m < c {
+                continue;
+            }
+        }
+        let mut end = text.len();
+        while end > 0 {
+            let start = text[..end - 1]
+                .iter()
+                .rposition(|&b| b == b'\n')
+                .map_or(0, |i| i + 1);
+            let line = &text[start..end];
+            end = start;
+            if cutoff.is_some_and(|c| stamp_of(line).is_some_and(|t| t < c)) {
+                continue;
+            }
+            lines.push(line);
+            if n != 0 && lines.len() == n {
+                break 'files;
+            }
+        }
+    }
+    lines.reverse();
+    lines
+}
+
+/// The `--log-timestamps` time a line starts with.
+fn stamp_of(line: &[u8]) -> Option<SystemTime> {
+    let head = line.get(..STAMP_LEN)?;
+    if head[STAMP_LEN - 1] != b' ' {
+        return None;
+    }
+    let text = std::str::from_utf8(&head[..STAMP_LEN - 1]).ok()?;
+    humantime::parse_rfc3339(text).ok()
+}
+
+fn read_file(path: &Path, gz: bool) -> io::Result<Vec<u8>> {
+    let mut text = Vec::new();
+    let file = File::open(path)?;
+    if gz {
+        flate2::read::MultiGzDecoder::new(file).read_to_end(&mut text)?;
+    } else {
+        io::BufReader::new(file).read_to_end(&mut text)?;
+    }
+    Ok(text)
+}
+
+/// Copies what is added to the live log until the instance's restartd exits; a rotation
+/// (the path names another file) reads the old file to its end, then the new one from its
+/// start.
+fn follow(path: &Path, dir: &Path, mut live: Option<File>, out: &mut dyn Write) -> io::Result<()> {
+    let notify = Inotify::init(InitFlags::IN_CLOEXEC | InitFlags::IN_NONBLOCK).ok();
+    if let Some(n) = &notify {
+        let log_dir = path.parent().unwrap_or(Path::new("/"));
+        let changes = AddWatchFlags::IN_MODIFY
+            | AddWatchFlags::IN_CREATE
+            | AddWatchFlags::IN_MOVED_TO
+            | AddWatchFlags::IN_MOVED_FROM
+            | AddWatchFlags::IN_DELETE;
+        let _ = n.add_watch(log_dir, changes);
+        let _ = n.add_watch(dir, changes | AddWatchFlags::IN_CLOSE_WRITE);
+    }
+    let mut buf = vec![0; 64 * 1024];
+    let mut last_round = false;
+    loop {
+        if let Some(f) = &mut live {
+            copy_to_end(f, &mut buf, out)?;
+        }
+        let now_ino = fs::metadata(path).ok().map(|m| m.ino());
+        let live_ino = live.as_ref().and_then(|f| f.metadata().ok()).map(|m| m.ino());
+        if now_ino.is_some() && now_ino != live_ino {
+            // Rotated (or created): what the old file got last was read above.
+            live = File::open(path).ok();
+            continue;
+        }
+        out.flush()?;
+        if last_round {
+            return Ok(());
+        }
+        if instance::running(dir).is_none() {
+            // restartd has exited: one more round for what it wrote last.
+            last_round = true;
+            continue;
+        }
+        match &notify {
+            Some(n) => {
+                let mut fds = [PollFd::new(n.as_fd(), PollFlags::POLLIN)];
+                let _ = poll(&mut fds, PollTimeout::from(1000u16));
+                let _ = n.read_events();
+            }
+            None => std::thread::sleep(Duration::from_millis(250)),
+        }
+    }
+}
+
+fn copy_to_end(f: &mut File, buf: &mut [u8], out: &mut dyn Write) -> io::Result<()> {
+    loop {
+        match f.read(buf) {
+            Ok(0) => return Ok(()),
+            Ok(n) => out.write_all(&buf[..n])?,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(secs: u64) -> SystemTime {
+        SystemTime::UNIX_EPOCH + Duration::from_secs(1_796_000_000 + secs)
+    }
+
+    #[test]
+    fn the_last_lines_across_files_oldest_first() {
+        let files = vec![
+            (b"d\ne\npartial".to_vec(), None),
+            (b"b\nc\n".to_vec(), None),
+            (b"a\n".to_vec(), None),
+        ];
+        let all: Vec<&[u8]> = vec![b"a\n", b"b\n", b"c\n", b"d\n", b"e\n", b"partial"];
+        assert_eq!(last_lines(&files, 0, None), all);
+        assert_eq!(last_lines(&files, 4, None), all[2..]);
+        assert_eq!(last_lines(&files, 100, None), all);
+        assert_eq!(last_lines(&[], 5, None), Vec::<&[u8]>::new());
+    }
+
+    #[test]
+    fn since_goes_by_the_line_stamp_or_else_the_file_time() {
+        let stamped = b"2026-11-30T00:53:20.000Z old\n2026-11-30T00:55:00.000Z new\nno stamp\n";
+        let files = vec![
+            (stamped.to_vec(), Some(t(200))),
+            (b"rotated long ago\n".to_vec(), Some(t(10))),
+        ];
+        let lines = last_lines(&files, 0, Some(t(60)));
+        assert_eq!(
+            lines,
+            [&b"2026-11-30T00:55:00.000Z new\n"[..], b"no stamp\n"]
+        );
+        assert_eq!(last_lines(&files, 0, None).len(), 4);
+        assert_eq!(stamp_of(b"2026-11-30T00:53:20.000Z x"), Some(t(0)));
+        assert_eq!(stamp_of(b"2026-11-30T00:53:20.000Zx"), None);
+        assert_eq!(stamp_of(b"short"), None);
+    }
+}
