@@ -176,13 +176,17 @@ fn follow(path: &Path, dir: &Path, mut live: Option<File>, out: &mut dyn Write) 
     let mut buf = vec![0; 64 * 1024];
     let mut last_round = false;
     loop {
+        // The path is looked at before the old file is read to its end: once it names another
+        // file, restartd writes no more to the old one.
+        let now_ino = fs::metadata(path).ok().map(|m| m.ino());
+        let old = live.as_ref().and_then(|f| f.metadata().ok());
         if let Some(f) = &mut live {
             copy_to_end(f, &mut buf, out)?;
         }
-        let now_ino = fs::metadata(path).ok().map(|m| m.ino());
-        let live_ino = live.as_ref().and_then(|f| f.metadata().ok()).map(|m| m.ino());
-        if now_ino.is_some() && now_ino != live_ino {
-            // Rotated (or created): what the old file got last was read above.
+        if now_ino.is_some() && now_ino != old.as_ref().map(|m| m.ino()) {
+            if let Some(old) = &old {
+                between(path, old, out)?;
+            }
             live = File::open(path).ok();
             continue;
         }
@@ -204,6 +208,39 @@ fn follow(path: &Path, dir: &Path, mut live: Option<File>, out: &mut dyn Write) 
             None => std::thread::sleep(Duration::from_millis(250)),
         }
     }
+}
+
+/// After a rotation: the files rotated after `old` (the file followed so far), which a burst of
+/// output can have filled and rotated before the reader looked. `old` is PATH.k, found by its
+/// inode, or once gzipped by its modification time (the .gz keeps the source's); PATH.(k-1) …
+/// PATH.1 are printed whole, oldest first.
+fn between(path: &Path, old: &fs::Metadata, out: &mut dyn Write) -> io::Result<()> {
+    let files = logfile::rotated(path).unwrap_or_default();
+    let meta = |p: &Path| fs::metadata(p).ok();
+    let k = files
+        .iter()
+        .find(|r| !r.gz && meta(&r.path).is_some_and(|m| m.ino() == old.ino()))
+        .or_else(|| {
+            files.iter().rev().find(|r| {
+                r.gz && meta(&r.path)
+                    .is_some_and(|m| m.modified().ok() == old.modified().ok())
+            })
+        })
+        .map_or(1, |r| r.n);
+    for n in (1..k).rev() {
+        let plain = logfile::rotated_path(path, n, false);
+        let text = match read_file(&plain, false) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                read_file(&logfile::rotated_path(path, n, true), true)
+            }
+            other => other,
+        };
+        match text {
+            Ok(text) => out.write_all(&text)?,
+            Err(e) => eprintln!("restartd: unable to read rotated file {n} of {}: {e}", path.display()),
+        }
+    }
+    Ok(())
 }
 
 fn copy_to_end(f: &mut File, buf: &mut [u8], out: &mut dyn Write) -> io::Result<()> {

@@ -157,7 +157,7 @@ impl Compressor {
         }
     }
 
-    /// Finishes everything now (tests, and `finish_all` at exit would stall: not used there).
+    /// Finishes everything now (tests only: in restartd it would stall the loop).
     #[cfg(test)]
     pub fn run_all(&mut self) {
         while self.busy() {
@@ -169,6 +169,14 @@ impl Compressor {
         let mut s = self.path.as_os_str().to_owned();
         s.push(".gz.tmp");
         PathBuf::from(s)
+    }
+}
+
+impl Drop for Compressor {
+    /// restartd exits with a file half compressed: the half goes, the plain file stays (the
+    /// next start compresses it).
+    fn drop(&mut self) {
+        self.drop_job();
     }
 }
 

@@ -291,6 +291,14 @@ pub fn rotated(path: &Path) -> io::Result<Vec<Rotated>> {
     Ok(found)
 }
 
+/// PATH.n, or PATH.n.gz.
+pub fn rotated_path(path: &Path, n: u32, gzipped: bool) -> PathBuf {
+    match gzipped {
+        true => gz(&numbered(path, n)),
+        false => numbered(path, n),
+    }
+}
+
 fn remove_if_there(path: &Path) -> io::Result<()> {
     match fs::remove_file(path) {
         Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),

@@ -190,8 +190,22 @@ impl Output {
         problems
     }
 
-    /// restartd is exiting: what waits gets up to `EXIT_GRACE` to go out.
+    /// restartd is exiting: what waits gets up to `EXIT_GRACE` to go out, and rotated log files
+    /// waiting to be compressed up to `EXIT_GRACE` more (no child waits on the loop any more;
+    /// what is left stays plain, and the next start compresses it).
     pub fn finish(&mut self) {
+        self.finish_streams();
+        if let Some(log) = &mut self.log_file {
+            let deadline = Instant::now() + EXIT_GRACE;
+            while log.busy() && Instant::now() < deadline {
+                if log.work().is_some() {
+                    break;
+                }
+            }
+        }
+    }
+
+    fn finish_streams(&mut self) {
         let deadline = Instant::now() + EXIT_GRACE;
         loop {
             let done = self.stderr.borrow_mut().flush();
