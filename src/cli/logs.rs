@@ -293,4 +293,40 @@ mod tests {
         assert_eq!(stamp_of(b"2026-11-30T00:53:20.000Zx"), None);
         assert_eq!(stamp_of(b"short"), None);
     }
+
+    /// A burst rotated the followed file twice before the reader looked: the file in between
+    /// is printed (found by the old file's inode, or, once gzipped, by its time).
+    #[test]
+    fn the_files_rotated_in_between_are_read() {
+        use std::io::Write as _;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("app.log");
+        let num = |n: u32, gz: bool| logfile::rotated_path(&path, n, gz);
+        fs::write(num(3, false), b"old\n").unwrap();
+        let old = fs::metadata(num(3, false)).unwrap();
+        let mut enc = flate2::write::GzEncoder::new(
+            File::create(num(2, true)).unwrap(),
+            flate2::Compression::fast(),
+        );
+        enc.write_all(b"two\n").unwrap();
+        enc.finish().unwrap();
+        fs::write(num(1, false), b"one\n").unwrap();
+        let mut out = Vec::new();
+        between(&path, &old, &mut out).unwrap();
+        assert_eq!(out, b"two\none\n");
+
+        // The old file gzipped meanwhile: found by its modification time.
+        let mut enc = flate2::write::GzEncoder::new(
+            File::create(num(3, true)).unwrap(),
+            flate2::Compression::fast(),
+        );
+        enc.write_all(b"old\n").unwrap();
+        let gz = enc.finish().unwrap();
+        gz.set_modified(old.modified().unwrap()).unwrap();
+        drop(gz);
+        fs::remove_file(num(3, false)).unwrap();
+        let mut out = Vec::new();
+        between(&path, &old, &mut out).unwrap();
+        assert_eq!(out, b"two\none\n");
+    }
 }

@@ -145,7 +145,7 @@ fn logs_follows_across_rotations_and_ends_when_the_instance_stops() {
     let log = env.state_dir().join("out.log");
     let gate = env.state_dir().join("gate");
     let script = format!(
-        "while [ ! -e {g} ]; do sleep 0.01; done; seq 1 5000; exec sleep 100",
+        "while [ ! -e {g} ]; do sleep 0.01; done; seq 1 10000; exec sleep 100",
         g = gate.display()
     );
     let _r = env.start(&[
@@ -157,7 +157,7 @@ fn logs_follows_across_rotations_and_ends_when_the_instance_stops() {
     cmd.args(["logs", "fol", "-f", "--state-dir"]).arg(env.state_dir());
     let mut follower = Running::spawn(cmd);
     fs::write(&gate, "").unwrap();
-    follower.wait_stdout(" 5000");
+    follower.wait_stdout(" 10000");
     assert_eq!(env.sub(&["stop", "fol"]).status.code(), Some(0));
     assert_eq!(follower.wait_exit(), Some(0), "logs -f ends with the instance");
     let got: Vec<String> = follower
@@ -165,7 +165,7 @@ fn logs_follows_across_rotations_and_ends_when_the_instance_stops() {
         .lines()
         .map(|l| l.split_once(' ').unwrap().1.to_string())
         .collect();
-    let want: Vec<String> = (1..=5_000).map(|i| i.to_string()).collect();
+    let want: Vec<String> = (1..=10_000).map(|i| i.to_string()).collect();
     assert!(got == want, "lost or repeated lines: {} of {}", got.len(), want.len());
 }
 
