@@ -100,52 +100,51 @@ fn parse_line(line: &[u8]) -> Result<Option<(OsString, OsString)>, String> {
     let key = trim_end(&line[..eq]);
     check_key(key)?;
     let value = trim_start(&line[eq + 1..]);
-    let value = match value.first() {
-        Some(b'\'') => {
-            let end = value[1..]
-                .iter()
-                .position(|&b| b == b'\'')
-                .ok_or("a single quote is not closed (a value cannot span lines)")?;
-            after_quote(&value[end + 2..])?;
-            value[1..end + 1].to_vec()
-        }
-        Some(b'"') => {
-            let mut out = Vec::new();
-            let mut i = 1;
-            loop {
-                match value.get(i) {
-                    None => {
-                        return Err(
+    let value =
+        match value.first() {
+            Some(b'\'') => {
+                let end = value[1..]
+                    .iter()
+                    .position(|&b| b == b'\'')
+                    .ok_or("a single quote is not closed (a value cannot span lines)")?;
+                after_quote(&value[end + 2..])?;
+                value[1..end + 1].to_vec()
+            }
+            Some(b'"') => {
+                let mut out = Vec::new();
+                let mut i = 1;
+                loop {
+                    match value.get(i) {
+                        None => return Err(
                             "a double quote is not closed (a value cannot span lines; write \\n)"
                                 .into(),
-                        )
-                    }
-                    Some(b'"') => break,
-                    Some(b'\\') => {
-                        match value.get(i + 1) {
-                            Some(b'n') => out.push(b'\n'),
-                            Some(b'"') => out.push(b'"'),
-                            Some(b'\\') => out.push(b'\\'),
-                            // Any other backslash is kept as written.
-                            _ => {
-                                out.push(b'\\');
-                                i += 1;
-                                continue;
+                        ),
+                        Some(b'"') => break,
+                        Some(b'\\') => {
+                            match value.get(i + 1) {
+                                Some(b'n') => out.push(b'\n'),
+                                Some(b'"') => out.push(b'"'),
+                                Some(b'\\') => out.push(b'\\'),
+                                // Any other backslash is kept as written.
+                                _ => {
+                                    out.push(b'\\');
+                                    i += 1;
+                                    continue;
+                                }
                             }
+                            i += 2;
                         }
-                        i += 2;
-                    }
-                    Some(&b) => {
-                        out.push(b);
-                        i += 1;
+                        Some(&b) => {
+                            out.push(b);
+                            i += 1;
+                        }
                     }
                 }
+                after_quote(&value[i + 1..])?;
+                out
             }
-            after_quote(&value[i + 1..])?;
-            out
-        }
-        _ => trim_end(value).to_vec(),
-    };
+            _ => trim_end(value).to_vec(),
+        };
     if value.contains(&0) {
         return Err("the value holds a NUL byte".into());
     }
@@ -250,7 +249,10 @@ mod tests {
         assert_eq!(vars("A=x # not a comment"), one("A", "x # not a comment"));
         assert_eq!(vars("A='x' # a comment"), one("A", "x"));
         assert_eq!(vars("A=\"x\"   "), one("A", "x"));
-        assert_eq!(vars("A=1\r\nB=2\r\n"), [one("A", "1"), one("B", "2")].concat());
+        assert_eq!(
+            vars("A=1\r\nB=2\r\n"),
+            [one("A", "1"), one("B", "2")].concat()
+        );
         // A key named like the prefix.
         assert_eq!(vars("export=1"), one("export", "1"));
         assert_eq!(vars("exported=1"), one("exported", "1"));
@@ -272,10 +274,7 @@ mod tests {
             .into_iter()
             .map(|(k, v)| (k.into_string().unwrap(), v.into_string().unwrap()))
             .collect();
-        assert_eq!(
-            env,
-            [one("A", "3"), one("B", "4"), one("C", "5")].concat()
-        );
+        assert_eq!(env, [one("A", "3"), one("B", "4"), one("C", "5")].concat());
     }
 
     #[test]
@@ -286,17 +285,18 @@ mod tests {
             e.to_string(),
             "line 3: expected KEY=VALUE, found \"not a pair\""
         );
-        assert_eq!(
-            err("=1").what,
-            "the line has no KEY before '='"
-        );
+        assert_eq!(err("=1").what, "the line has no KEY before '='");
         assert!(err("1A=1").what.contains("\"1A\" is not a variable name"));
         assert!(err("A-B=1").what.contains("is not a variable name"));
         assert!(err("export =1").what.contains("no KEY"));
         assert!(err("A='open").what.contains("single quote is not closed"));
-        assert!(err("A=\"open\nB=1\"").what.contains("double quote is not closed"));
+        assert!(err("A=\"open\nB=1\"")
+            .what
+            .contains("double quote is not closed"));
         assert_eq!(err("A=\"open\nB=1\"").line, 1);
-        assert!(err("A='x' y").what.contains("after the closing quote: \"y\""));
+        assert!(err("A='x' y")
+            .what
+            .contains("after the closing quote: \"y\""));
         assert!(err("A=\"x\\\"").what.contains("not closed"));
         assert!(err("A=a\0b").what.contains("NUL"));
         let long = format!("{}\n", "x".repeat(500));

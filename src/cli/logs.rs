@@ -51,9 +51,7 @@ pub fn run(state_dir: &Path, args: &LogsArgs) -> io::Result<u8> {
         );
         return Ok(code::NO_SUCH);
     };
-    let cutoff = args
-        .since
-        .and_then(|d| SystemTime::now().checked_sub(d));
+    let cutoff = args.since.and_then(|d| SystemTime::now().checked_sub(d));
     let mut out = io::BufWriter::new(io::stdout().lock());
     // The live file is opened first and read through that descriptor: following goes on from
     // exactly where the last lines ended.
@@ -64,7 +62,10 @@ pub fn run(state_dir: &Path, args: &LogsArgs) -> io::Result<u8> {
         f.read_to_end(&mut text)?;
         files.push((text, f.metadata()?.modified().ok()));
     }
-    let live_ino = live.as_ref().and_then(|f| f.metadata().ok()).map(|m| m.ino());
+    let live_ino = live
+        .as_ref()
+        .and_then(|f| f.metadata().ok())
+        .map(|m| m.ino());
     for r in logfile::rotated(&path).unwrap_or_default() {
         if args.n != 0 && enough(&files, args.n, cutoff) {
             break;
@@ -73,7 +74,9 @@ pub fn run(state_dir: &Path, args: &LogsArgs) -> io::Result<u8> {
             continue;
         };
         // Rotated between the open above and this listing: it is the live file read already.
-        if Some(meta.ino()) == live_ino || cutoff.is_some_and(|c| meta.modified().is_ok_and(|m| m < c)) {
+        if Some(meta.ino()) == live_ino
+            || cutoff.is_some_and(|c| meta.modified().is_ok_and(|m| m < c))
+        {
             continue;
         }
         match read_file(&r.path, r.gz) {
@@ -222,8 +225,7 @@ fn between(path: &Path, old: &fs::Metadata, out: &mut dyn Write) -> io::Result<(
         .find(|r| !r.gz && meta(&r.path).is_some_and(|m| m.ino() == old.ino()))
         .or_else(|| {
             files.iter().rev().find(|r| {
-                r.gz && meta(&r.path)
-                    .is_some_and(|m| m.modified().ok() == old.modified().ok())
+                r.gz && meta(&r.path).is_some_and(|m| m.modified().ok() == old.modified().ok())
             })
         })
         .map_or(1, |r| r.n);
@@ -237,7 +239,10 @@ fn between(path: &Path, old: &fs::Metadata, out: &mut dyn Write) -> io::Result<(
         };
         match text {
             Ok(text) => out.write_all(&text)?,
-            Err(e) => eprintln!("restartd: unable to read rotated file {n} of {}: {e}", path.display()),
+            Err(e) => eprintln!(
+                "restartd: unable to read rotated file {n} of {}: {e}",
+                path.display()
+            ),
         }
     }
     Ok(())

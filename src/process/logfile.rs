@@ -139,7 +139,7 @@ impl LogFile {
             if self.at_line_start {
                 out.extend_from_slice(&self.stamp.1);
             }
-            match data.iter().position(|&b| b == b'\n') {
+            match memchr::memchr(b'\n', data) {
                 Some(nl) => {
                     out.extend_from_slice(&data[..=nl]);
                     data = &data[nl + 1..];
@@ -201,15 +201,14 @@ impl LogFile {
             if let Some(c) = &mut self.compressor {
                 c.shifted(keep);
             }
-            for n in (1..keep).rev() {
-                for (from, to) in [
-                    (numbered(path, n), numbered(path, n + 1)),
-                    (gz(&numbered(path, n)), gz(&numbered(path, n + 1))),
-                ] {
-                    match fs::rename(from, to) {
-                        Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
-                        _ => {}
-                    }
+            // Only the files there are renamed (one directory read, not 2 × --log-keep
+            // renames that mostly fail), from the highest number down.
+            let mut there = rotated(path)?;
+            there.retain(|r| r.n < keep);
+            for r in there.iter().rev() {
+                match fs::rename(&r.path, rotated_path(path, r.n + 1, r.gz)) {
+                    Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+                    _ => {}
                 }
             }
             fs::rename(path, numbered(path, 1))?;
@@ -278,7 +277,10 @@ pub fn rotated(path: &Path) -> io::Result<Vec<Rotated>> {
         if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) || digits[0] == b'0' {
             continue;
         }
-        let Some(n) = std::str::from_utf8(digits).ok().and_then(|d| d.parse().ok()) else {
+        let Some(n) = std::str::from_utf8(digits)
+            .ok()
+            .and_then(|d| d.parse().ok())
+        else {
             continue;
         };
         found.push(Rotated {
@@ -445,11 +447,17 @@ mod lifecycle_tests {
         for i in 0..20 {
             l.write_at(format!("line {i}\n").as_bytes(), at(i));
         }
-        for p in [dir.path().join("app.log"), numbered(&dir.path().join("app.log"), 1)] {
+        for p in [
+            dir.path().join("app.log"),
+            numbered(&dir.path().join("app.log"), 1),
+        ] {
             let text = fs::read_to_string(p).unwrap();
             assert!(text.len() <= 100);
             for line in text.lines() {
-                assert_eq!(line.len(), STAMP_LEN + "line N".len() + (line.len() > 31) as usize);
+                assert_eq!(
+                    line.len(),
+                    STAMP_LEN + "line N".len() + (line.len() > 31) as usize
+                );
                 assert!(line.starts_with("2026-11-30T00:53:20.0"), "{line}");
             }
         }
@@ -552,7 +560,11 @@ mod lifecycle_tests {
             .read_to_string(&mut text)
             .unwrap();
         assert_eq!(text, "left\n");
-        let found: Vec<_> = rotated(&path).unwrap().into_iter().map(|r| (r.n, r.gz)).collect();
+        let found: Vec<_> = rotated(&path)
+            .unwrap()
+            .into_iter()
+            .map(|r| (r.n, r.gz))
+            .collect();
         assert_eq!(found, [(1, true), (2, true)]);
     }
 }

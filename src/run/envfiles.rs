@@ -67,7 +67,10 @@ mod tests {
         let (env, problem) = files.read();
         assert_eq!(env, &a("2")[..]);
         let problem = problem.unwrap();
-        assert!(problem.contains("env: line 2: expected KEY=VALUE"), "{problem}");
+        assert!(
+            problem.contains("env: line 2: expected KEY=VALUE"),
+            "{problem}"
+        );
         std::fs::remove_file(&path).unwrap();
         assert_eq!(files.read(), (&a("2")[..], None), "said once");
         std::fs::write(&path, "A=4\n").unwrap();

@@ -123,8 +123,8 @@ impl Supervisor {
             )
         })?;
         let scheduled = previous.as_ref().map_or(0, |p| p.scheduled_restarts);
-        let machine = Machine::new(cfg.settings.clone(), window, restarts)
-            .with_scheduled_restarts(scheduled);
+        let machine =
+            Machine::new(cfg.settings.clone(), window, restarts).with_scheduled_restarts(scheduled);
         let observe = Observe::new(&cfg, &instance.dir)?;
         if let Some(url) = observe.as_ref().and_then(Observe::url) {
             log.info(&format!("serving {url} (metrics at {url}metrics)"));

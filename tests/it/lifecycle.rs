@@ -61,7 +61,15 @@ fn timestamps_are_the_wall_clock_time_of_the_first_byte() {
     );
     let before = SystemTime::now() - Duration::from_millis(1);
     let _r = env.start(&[
-        "--name", "ts", "--log-file", log_s, "--log-timestamps", "--", "sh", "-c", &script,
+        "--name",
+        "ts",
+        "--log-file",
+        log_s,
+        "--log-timestamps",
+        "--",
+        "sh",
+        "-c",
+        &script,
     ]);
     env.wait_child("ts");
     assert!(wait_until("the partial line", || fs::read_to_string(&log)
@@ -77,12 +85,21 @@ fn timestamps_are_the_wall_clock_time_of_the_first_byte() {
     let text = fs::read_to_string(&log).unwrap();
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines.len(), 3, "{text}");
-    assert!(lines[0].ends_with(" first") && lines[1].ends_with(" partial"), "{text}");
+    assert!(
+        lines[0].ends_with(" first") && lines[1].ends_with(" partial"),
+        "{text}"
+    );
     for line in &lines {
         let t = stamp(line);
-        assert!(t >= before && t <= after, "{line} outside {before:?}..{after:?}");
+        assert!(
+            t >= before && t <= after,
+            "{line} outside {before:?}..{after:?}"
+        );
     }
-    assert!(stamp(lines[1]) <= seen, "the partial line got a later time: {text}");
+    assert!(
+        stamp(lines[1]) <= seen,
+        "the partial line got a later time: {text}"
+    );
     assert!(stamp(lines[2]) >= seen);
 }
 
@@ -91,8 +108,19 @@ fn no_line_is_lost_across_many_compressed_rotations() {
     let env = Env::new();
     let log = env.state_dir().join("out.log");
     let _r = env.start(&[
-        "--name", "many", "--log-file", log.to_str().unwrap(), "--log-max-size", "32K",
-        "--log-keep", "1000", "--log-compress", "--", "sh", "-c", "seq 1 300000; exec sleep 100",
+        "--name",
+        "many",
+        "--log-file",
+        log.to_str().unwrap(),
+        "--log-max-size",
+        "32K",
+        "--log-keep",
+        "1000",
+        "--log-compress",
+        "--",
+        "sh",
+        "-c",
+        "seq 1 300000; exec sleep 100",
     ]);
     env.wait_child("many");
     let want: String = (1..=300_000).map(|i| format!("{i}\n")).collect();
@@ -113,9 +141,15 @@ fn no_line_is_lost_across_many_compressed_rotations() {
     // `logs` reads them all back.
     let logs = env.sub(&["logs", "many", "-n", "0"]);
     assert!(logs.status.success(), "{}", env.report());
-    assert!(String::from_utf8(logs.stdout).unwrap() == want, "logs lost lines");
+    assert!(
+        String::from_utf8(logs.stdout).unwrap() == want,
+        "logs lost lines"
+    );
     let logs = env.sub(&["logs", "many", "-n", "3"]);
-    assert_eq!(String::from_utf8(logs.stdout).unwrap(), "299998\n299999\n300000\n");
+    assert_eq!(
+        String::from_utf8(logs.stdout).unwrap(),
+        "299998\n299999\n300000\n"
+    );
 }
 
 /// restartd exiting right after a burst finishes the compression (within a bound) or leaves
@@ -125,9 +159,21 @@ fn an_exit_during_compression_loses_nothing() {
     let env = Env::new();
     let log = env.state_dir().join("out.log");
     let out = env.run(&[
-        "--name", "burst", "--restart", "no", "--log-file", log.to_str().unwrap(),
-        "--log-max-size", "32K", "--log-keep", "1000", "--log-compress",
-        "--", "seq", "1", "300000",
+        "--name",
+        "burst",
+        "--restart",
+        "no",
+        "--log-file",
+        log.to_str().unwrap(),
+        "--log-max-size",
+        "32K",
+        "--log-keep",
+        "1000",
+        "--log-compress",
+        "--",
+        "seq",
+        "1",
+        "300000",
     ]);
     assert!(out.status.success(), "{}", env.report());
     let want: String = (1..=300_000).map(|i| format!("{i}\n")).collect();
@@ -149,24 +195,46 @@ fn logs_follows_across_rotations_and_ends_when_the_instance_stops() {
         g = gate.display()
     );
     let _r = env.start(&[
-        "--name", "fol", "--log-file", log.to_str().unwrap(), "--log-max-size", "1K",
-        "--log-keep", "1000", "--log-compress", "--log-timestamps", "--", "sh", "-c", &script,
+        "--name",
+        "fol",
+        "--log-file",
+        log.to_str().unwrap(),
+        "--log-max-size",
+        "1K",
+        "--log-keep",
+        "1000",
+        "--log-compress",
+        "--log-timestamps",
+        "--",
+        "sh",
+        "-c",
+        &script,
     ]);
     env.wait_child("fol");
     let mut cmd = restartd();
-    cmd.args(["logs", "fol", "-f", "--state-dir"]).arg(env.state_dir());
+    cmd.args(["logs", "fol", "-f", "--state-dir"])
+        .arg(env.state_dir());
     let mut follower = Running::spawn(cmd);
     fs::write(&gate, "").unwrap();
     follower.wait_stdout(" 10000");
     assert_eq!(env.sub(&["stop", "fol"]).status.code(), Some(0));
-    assert_eq!(follower.wait_exit(), Some(0), "logs -f ends with the instance");
+    assert_eq!(
+        follower.wait_exit(),
+        Some(0),
+        "logs -f ends with the instance"
+    );
     let got: Vec<String> = follower
         .stdout()
         .lines()
         .map(|l| l.split_once(' ').unwrap().1.to_string())
         .collect();
     let want: Vec<String> = (1..=10_000).map(|i| i.to_string()).collect();
-    assert!(got == want, "lost or repeated lines: {} of {}", got.len(), want.len());
+    assert!(
+        got == want,
+        "lost or repeated lines: {} of {}",
+        got.len(),
+        want.len()
+    );
 }
 
 #[test]
@@ -177,7 +245,10 @@ fn logs_without_a_log_file_says_where_the_output_goes() {
     let out = env.sub(&["logs", "plain"]);
     assert_eq!(out.status.code(), Some(4));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("plain has no --log-file") && err.contains("journalctl"), "{err}");
+    assert!(
+        err.contains("plain has no --log-file") && err.contains("journalctl"),
+        "{err}"
+    );
     let out = env.sub(&["logs", "nothere"]);
     assert_eq!(out.status.code(), Some(4));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no instance 'nothere'"));
@@ -193,8 +264,16 @@ fn logs_since_keeps_recent_stamped_lines() {
     )
     .unwrap();
     let out = env.run(&[
-        "--name", "since", "--restart", "no", "--log-file", log.to_str().unwrap(),
-        "--log-timestamps", "--", "echo", "fresh",
+        "--name",
+        "since",
+        "--restart",
+        "no",
+        "--log-file",
+        log.to_str().unwrap(),
+        "--log-timestamps",
+        "--",
+        "echo",
+        "fresh",
     ]);
     assert!(out.status.success());
     let out = env.sub(&["logs", "since", "--since", "1h"]);
@@ -214,8 +293,16 @@ fn the_env_file_is_read_again_before_every_start() {
     fs::write(&extra, "C=\"two\\nlines\"\nA=over\n").unwrap();
     let script = "printf 'A=%s B=%s C=%s RN=%s\\n' \"$A\" \"$B\" \"$C\" \"$RESTARTD_NAME\" | tr '\\n' '|'; echo; exec sleep 100";
     let r = env.start(&[
-        "--name", "envf", "--env-file", file.to_str().unwrap(), "--env-file",
-        extra.to_str().unwrap(), "--", "sh", "-c", script,
+        "--name",
+        "envf",
+        "--env-file",
+        file.to_str().unwrap(),
+        "--env-file",
+        extra.to_str().unwrap(),
+        "--",
+        "sh",
+        "-c",
+        script,
     ]);
     r.wait_line_eq("A=over B=$HOME x C=two|lines RN=envf|");
     env.wait_child("envf");
@@ -235,10 +322,17 @@ fn the_env_file_is_read_again_before_every_start() {
             s["restarts"].as_u64() == Some(n + 1) && s["status"] == "running"
         });
     }
-    assert!(wait_until("two more starts", || r.stdout().lines().count() >= before + 2));
+    assert!(wait_until("two more starts", || r.stdout().lines().count()
+        >= before + 2));
     let lines: Vec<String> = r.stdout().lines().skip(before).map(String::from).collect();
-    assert!(lines.iter().all(|l| l == "A=second B=$HOME x C= RN=envf|"), "{lines:?}");
-    let said = r.stderr().matches("more.env: line 2: expected KEY=VALUE").count();
+    assert!(
+        lines.iter().all(|l| l == "A=second B=$HOME x C= RN=envf|"),
+        "{lines:?}"
+    );
+    let said = r
+        .stderr()
+        .matches("more.env: line 2: expected KEY=VALUE")
+        .count();
     assert_eq!(said, 1, "{}", r.stderr());
 }
 
@@ -247,12 +341,32 @@ fn a_malformed_env_file_at_start_is_a_usage_error_naming_file_and_line() {
     let env = Env::new();
     let file = env.state_dir().join("bad.env");
     fs::write(&file, "A=1\n\nB='open\n").unwrap();
-    let out = env.run(&["--name", "bad", "--env-file", file.to_str().unwrap(), "--", "true"]);
+    let out = env.run(&[
+        "--name",
+        "bad",
+        "--env-file",
+        file.to_str().unwrap(),
+        "--",
+        "true",
+    ]);
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("bad.env: line 3: a single quote is not closed"), "{err}");
-    assert!(!env.instance("bad").join("state.json").exists(), "nothing started");
-    let out = env.run(&["--name", "bad", "--env-file", "/nonexistent/x.env", "--", "true"]);
+    assert!(
+        err.contains("bad.env: line 3: a single quote is not closed"),
+        "{err}"
+    );
+    assert!(
+        !env.instance("bad").join("state.json").exists(),
+        "nothing started"
+    );
+    let out = env.run(&[
+        "--name",
+        "bad",
+        "--env-file",
+        "/nonexistent/x.env",
+        "--",
+        "true",
+    ]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("unable to read /nonexistent/x.env"));
 }
@@ -264,8 +378,17 @@ fn a_malformed_env_file_at_start_is_a_usage_error_naming_file_and_line() {
 fn max_runtime_restarts_on_schedule_and_is_no_crash() {
     let env = Env::new();
     let _r = env.start(&[
-        "--name", "mr", "--max-runtime", "1s", "--max-runtime-jitter", "400ms",
-        "--max-restarts", "1", "--", "sleep", "100",
+        "--name",
+        "mr",
+        "--max-runtime",
+        "1s",
+        "--max-runtime-jitter",
+        "400ms",
+        "--max-restarts",
+        "1",
+        "--",
+        "sleep",
+        "100",
     ]);
     let mut starts: Vec<SystemTime> = Vec::new();
     let ok = wait_until("four starts", || {
@@ -288,13 +411,19 @@ fn max_runtime_restarts_on_schedule_and_is_no_crash() {
     }
     let s = env.state("mr");
     assert!(s["scheduled_restarts"].as_u64().unwrap() >= 3, "{s:#}");
-    assert_eq!(s["recent_restarts"], serde_json::json!([]), "not in the window");
+    assert_eq!(
+        s["recent_restarts"],
+        serde_json::json!([]),
+        "not in the window"
+    );
     assert!(env.records("mr").is_empty(), "no crash record");
     let metrics = env.sub(&["metrics", "mr"]);
     let text = String::from_utf8(metrics.stdout).unwrap();
     assert!(
-        text.lines().any(|l| l.starts_with("restartd_scheduled_restarts_total{name=\"mr\"} ")
-            && !l.ends_with(" 0")),
+        text.lines().any(
+            |l| l.starts_with("restartd_scheduled_restarts_total{name=\"mr\"} ")
+                && !l.ends_with(" 0")
+        ),
         "{text}"
     );
 }

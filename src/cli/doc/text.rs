@@ -534,7 +534,10 @@ pub const HELP_EXAMPLES: &[(&str, &str)] = &[
         "restartd --log-file /var/log/api.log --log-timestamps --log-compress \\\n    \
          --env-file /etc/api.env --max-runtime 24h --max-runtime-jitter 30m -- ./server",
     ),
-    ("follow that log across rotations", "restartd logs server -f"),
+    (
+        "follow that log across rotations",
+        "restartd logs server -f",
+    ),
 ];
 
 /// EXAMPLES: (title, introduction, code).

@@ -481,7 +481,10 @@ fn no_deadline_while_the_child_runs_quietly() {
 fn every_status_handles_every_input() {
     let inputs = || {
         vec![
-            Input::Spawned { pid: 7, jitter: 0.0 },
+            Input::Spawned {
+                pid: 7,
+                jitter: 0.0,
+            },
             Input::SpawnFailed {
                 failure: SpawnError::Passing,
                 error: "x".into(),

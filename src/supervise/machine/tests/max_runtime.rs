@@ -57,7 +57,10 @@ fn the_jitter_is_drawn_at_each_start() {
     let mut sim = scheduled(HOUR, Duration::from_secs(600));
     sim.spawn_jitter = 0.5;
     sim.start();
-    assert_eq!(sim.m.deadline(), Some(sim.t0.mono + HOUR + Duration::from_secs(300)));
+    assert_eq!(
+        sim.m.deadline(),
+        Some(sim.t0.mono + HOUR + Duration::from_secs(300))
+    );
     sim.spawn_jitter = 0.999;
     sim.step();
     sim.end(ProcessEnd::Exited(0));
@@ -100,7 +103,11 @@ fn a_crash_before_max_runtime_is_a_crash_and_the_count_carries_over() {
     let actions = sim.end(CRASH);
     assert_eq!(delay_of(&actions), SEC);
     assert!(report(&actions).crash);
-    assert_eq!(sim.m.deadline(), Some(sim.now().mono + SEC), "the backoff's");
+    assert_eq!(
+        sim.m.deadline(),
+        Some(sim.now().mono + SEC),
+        "the backoff's"
+    );
     assert_eq!(sim.m.scheduled_restarts(), 4);
 }
 
