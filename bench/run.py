@@ -483,8 +483,19 @@ def bench_logfile():
         ("--log-file --log-compress", ["--log-compress"]),
         ("--log-file --log-timestamps --log-compress", ["--log-timestamps", "--log-compress"]),
     ]
+    # BENCH_BASE_RESTARTD=PATH adds PATH's plain --log-file (e.g. the build before a change).
+    base = os.environ.get("BENCH_BASE_RESTARTD")
     results, cpu, plain = {}, {}, {}
     for _ in range(rounds):
+        if base:
+            tmp = tempfile.mkdtemp(dir=SHM)
+            argv = restartd_argv(tmp, spew, "--restart", "no", "--log-file",
+                                 os.path.join(tmp, "app.log"), "--log-keep", "1000")
+            argv[0] = base
+            t, c = timed_run(argv, uuid.uuid4().hex, stderr_to_cat=True)
+            results.setdefault("--log-file (BENCH_BASE_RESTARTD)", []).append(t)
+            cpu.setdefault("--log-file (BENCH_BASE_RESTARTD)", []).append(c)
+            shutil.rmtree(tmp, ignore_errors=True)
         t, _ = timed_run(["sh", "-c", '"$0" "$1" "$2" 2>&1 | cat > /dev/null', *spew],
                          uuid.uuid4().hex)
         results.setdefault("direct pipe", []).append(t)
