@@ -4,8 +4,8 @@
 //! restartd is one thread with one poll loop. A rotated file is not compressed at once (10 MiB
 //! take about 0.1 s at level 1, 0.3 s at gzip's default level 6; all that time the child's
 //! pipes would go unread). Instead the loop asks `busy()` before it blocks, polls with a zero
-//! timeout while it is, and gives `step()` one `STEP_BYTES` piece (under a millisecond at level
-//! 1) per turn, after copying the child's output.
+//! timeout while it is, and gives `step()` one `STEP_BYTES` piece (under a millisecond at
+//! level 1) per turn, after copying the child's output.
 //! Not chosen: a thread (restartd has none, and the file's rename would race the log writer)
 //! and a forked helper (a process restartd must tell apart from the child's leftovers, reap,
 //! and kill at exit, for work this small). A rotation while a file is still being compressed
