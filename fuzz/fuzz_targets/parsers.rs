@@ -115,7 +115,14 @@ fuzz_target!(|data: &[u8]| {
 
     let flag = FLAGS[pick as usize % FLAGS.len()];
     let arg = format!("{flag}={s}");
-    if let Err(e) = Cli::try_parse_from(["restartd", arg.as_str(), "--", "true"]) {
+    // The flags that need another one get it, so that their own value is what is judged.
+    let needs = match flag {
+        "--log-max-age" => Some("--log-file=/tmp/x.log"),
+        "--max-runtime-jitter" => Some("--max-runtime=1h"),
+        _ => None,
+    };
+    let argv = ["restartd", arg.as_str()].into_iter().chain(needs).chain(["--", "true"]);
+    if let Err(e) = Cli::try_parse_from(argv) {
         let text = e.to_string();
         assert!(e.exit_code() == 2, "{arg:?}: exit {}: {text}", e.exit_code());
         assert!(text.contains(flag), "{arg:?}: the flag is not named: {text}");
