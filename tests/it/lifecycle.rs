@@ -427,3 +427,40 @@ fn max_runtime_restarts_on_schedule_and_is_no_crash() {
         "{text}"
     );
 }
+
+#[test]
+fn log_max_age_deletes_old_rotated_files_at_start() {
+    let env = Env::new();
+    let log = env.state_dir().join("out.log");
+    let old = SystemTime::now() - Duration::from_secs(7200);
+    for name in ["out.log.1", "out.log.2.gz", "out.log.3"] {
+        let p = env.state_dir().join(name);
+        fs::write(&p, "old\n").unwrap();
+        fs::File::options()
+            .write(true)
+            .open(&p)
+            .unwrap()
+            .set_modified(old)
+            .unwrap();
+    }
+    fs::write(env.state_dir().join("out.log.1"), "recent\n").unwrap();
+    let out = env.run(&[
+        "--name",
+        "age",
+        "--restart",
+        "no",
+        "--log-file",
+        log.to_str().unwrap(),
+        "--log-max-age",
+        "1h",
+        "--",
+        "true",
+    ]);
+    assert!(out.status.success(), "{}", env.report());
+    assert!(
+        env.state_dir().join("out.log.1").exists(),
+        "a recent file stays"
+    );
+    assert!(!env.state_dir().join("out.log.2.gz").exists());
+    assert!(!env.state_dir().join("out.log.3").exists());
+}
