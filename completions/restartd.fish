@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_restartd_global_optspecs
-    string join \n n/name= state-dir= restart= max-restarts= window= delay= backoff-factor= max-delay= jitter= min-uptime= success-exit-codes= no-restart-exit-codes= force-restart-exit-codes= stop-signal= stop-timeout= health-cmd= health-url= health-interval= health-timeout= health-retries= health-start-period= notify watchdog= max-memory= log-file= log-max-size= log-keep= log-timestamps log-max-age= log-compress tail-lines= on-crash= on-give-up= alert-limit= reset env-file= max-runtime= max-runtime-jitter= q/quiet v/verbose log-format= label= listen= listen-remote listen-token-file= metrics-file= h/help V/version
+    string join \n n/name= state-dir= restart= max-restarts= window= delay= backoff-factor= max-delay= jitter= min-uptime= success-exit-codes= no-restart-exit-codes= force-restart-exit-codes= stop-signal= stop-timeout= health-cmd= health-url= health-interval= health-timeout= health-retries= health-start-period= notify watchdog= max-memory= log-file= log-max-size= log-keep= log-timestamps log-max-age= log-compress tail-lines= on-crash= on-give-up= alert-limit= reset env-file= max-runtime= max-runtime-jitter= q/quiet v/verbose log-format= label= listen= listen-remote listen-token-file= metrics-file= ready-timeout= health-tcp= h/help V/version
 end
 
 function __fish_restartd_needs_command
@@ -70,6 +70,8 @@ complete -c restartd -n "__fish_restartd_needs_command" -l label -d 'Attach KEY=
 complete -c restartd -n "__fish_restartd_needs_command" -l listen -d 'Serve metrics, status, crashes and a dashboard on ADDR:PORT [default: off]' -r
 complete -c restartd -n "__fish_restartd_needs_command" -l listen-token-file -d 'Require a bearer token from every --listen request [default: none]' -r -F
 complete -c restartd -n "__fish_restartd_needs_command" -l metrics-file -d 'Keep Prometheus text metrics in PATH [default: none]' -r -F
+complete -c restartd -n "__fish_restartd_needs_command" -l ready-timeout -d 'Stop a child not ready DUR after its start [default: off]' -r
+complete -c restartd -n "__fish_restartd_needs_command" -l health-tcp -d 'Health check: a TCP connect to HOST:PORT [default: none]' -r
 complete -c restartd -n "__fish_restartd_needs_command" -l notify -d 'Give the child an sd_notify socket [default: off]'
 complete -c restartd -n "__fish_restartd_needs_command" -l log-timestamps -d 'Start every line of the log file with its UTC time [default: off]'
 complete -c restartd -n "__fish_restartd_needs_command" -l log-compress -d 'Gzip rotated log files: PATH.1.gz ... PATH.N.gz [default: off]'
@@ -89,6 +91,7 @@ complete -c restartd -n "__fish_restartd_needs_command" -a "signal" -d 'Send a s
 complete -c restartd -n "__fish_restartd_needs_command" -a "metrics" -d 'Print an instance\'s metrics in the Prometheus text format'
 complete -c restartd -n "__fish_restartd_needs_command" -a "logs" -d 'Print the last lines of an instance\'s --log-file, rotated files included'
 complete -c restartd -n "__fish_restartd_needs_command" -a "completions" -d 'Print shell completions to stdout'
+complete -c restartd -n "__fish_restartd_needs_command" -a "unit" -d 'Print a systemd unit that runs restartd with these options'
 complete -c restartd -n "__fish_restartd_needs_command" -a "man" -d 'Print the manual page (roff) to stdout'
 complete -c restartd -n "__fish_restartd_needs_command" -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c restartd -n "__fish_restartd_using_subcommand status" -l state-dir -d 'Where instance directories live [default: see --help]' -r -F
@@ -121,16 +124,19 @@ complete -c restartd -n "__fish_restartd_using_subcommand logs" -l state-dir -d 
 complete -c restartd -n "__fish_restartd_using_subcommand logs" -s f -l follow -d 'Keep printing new lines, across rotations, until the instance stops'
 complete -c restartd -n "__fish_restartd_using_subcommand logs" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c restartd -n "__fish_restartd_using_subcommand completions" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c restartd -n "__fish_restartd_using_subcommand unit" -l user -d 'Print a user unit (systemctl --user): WantedBy=default.target'
+complete -c restartd -n "__fish_restartd_using_subcommand unit" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c restartd -n "__fish_restartd_using_subcommand man" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c restartd -n "__fish_restartd_using_subcommand help; and not __fish_seen_subcommand_from status list crashes reset stop restart signal metrics logs completions man help" -f -a "status" -d 'Show the state of one instance, or of all'
-complete -c restartd -n "__fish_restartd_using_subcommand help; and not __fish_seen_subcommand_from status list crashes reset stop restart signal metrics logs completions man help" -f -a "list" -d 'List every instance in the state directory, a line each'
-complete -c restartd -n "__fish_restartd_using_subcommand help; and not __fish_seen_subcommand_from status list crashes reset stop restart signal metrics logs completions man help" -f -a "crashes" -d 'Show recent crash records, newest first'
-complete -c restartd -n "__fish_restartd_using_subcommand help; and not __fish_seen_subcommand_from status list crashes reset stop restart signal metrics logs completions man help" -f -a "reset" -d 'Clear an instance\'s restart window'
-complete -c restartd -n "__fish_restartd_using_subcommand help; and not __fish_seen_subcommand_from status list crashes reset stop restart signal metrics logs completions man help" -f -a "stop" -d 'Stop a running instance gracefully and wait until it has exited'
-complete -c restartd -n "__fish_restartd_using_subcommand help; and not __fish_seen_subcommand_from status list crashes reset stop restart signal metrics logs completions man help" -f -a "restart" -d 'Restart a running instance\'s child gracefully (no crash, no backoff)'
-complete -c restartd -n "__fish_restartd_using_subcommand help; and not __fish_seen_subcommand_from status list crashes reset stop restart signal metrics logs completions man help" -f -a "signal" -d 'Send a signal to a running instance\'s child process group'
-complete -c restartd -n "__fish_restartd_using_subcommand help; and not __fish_seen_subcommand_from status list crashes reset stop restart signal metrics logs completions man help" -f -a "metrics" -d 'Print an instance\'s metrics in the Prometheus text format'
-complete -c restartd -n "__fish_restartd_using_subcommand help; and not __fish_seen_subcommand_from status list crashes reset stop restart signal metrics logs completions man help" -f -a "logs" -d 'Print the last lines of an instance\'s --log-file, rotated files included'
-complete -c restartd -n "__fish_restartd_using_subcommand help; and not __fish_seen_subcommand_from status list crashes reset stop restart signal metrics logs completions man help" -f -a "completions" -d 'Print shell completions to stdout'
-complete -c restartd -n "__fish_restartd_using_subcommand help; and not __fish_seen_subcommand_from status list crashes reset stop restart signal metrics logs completions man help" -f -a "man" -d 'Print the manual page (roff) to stdout'
-complete -c restartd -n "__fish_restartd_using_subcommand help; and not __fish_seen_subcommand_from status list crashes reset stop restart signal metrics logs completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c restartd -n "__fish_restartd_using_subcommand help; and not __fish_seen_subcommand_from status list crashes reset stop restart signal metrics logs completions unit man help" -f -a "status" -d 'Show the state of one instance, or of all'
+complete -c restartd -n "__fish_restartd_using_subcommand help; and not __fish_seen_subcommand_from status list crashes reset stop restart signal metrics logs completions unit man help" -f -a "list" -d 'List every instance in the state directory, a line each'
+complete -c restartd -n "__fish_restartd_using_subcommand help; and not __fish_seen_subcommand_from status list crashes reset stop restart signal metrics logs completions unit man help" -f -a "crashes" -d 'Show recent crash records, newest first'
+complete -c restartd -n "__fish_restartd_using_subcommand help; and not __fish_seen_subcommand_from status list crashes reset stop restart signal metrics logs completions unit man help" -f -a "reset" -d 'Clear an instance\'s restart window'
+complete -c restartd -n "__fish_restartd_using_subcommand help; and not __fish_seen_subcommand_from status list crashes reset stop restart signal metrics logs completions unit man help" -f -a "stop" -d 'Stop a running instance gracefully and wait until it has exited'
+complete -c restartd -n "__fish_restartd_using_subcommand help; and not __fish_seen_subcommand_from status list crashes reset stop restart signal metrics logs completions unit man help" -f -a "restart" -d 'Restart a running instance\'s child gracefully (no crash, no backoff)'
+complete -c restartd -n "__fish_restartd_using_subcommand help; and not __fish_seen_subcommand_from status list crashes reset stop restart signal metrics logs completions unit man help" -f -a "signal" -d 'Send a signal to a running instance\'s child process group'
+complete -c restartd -n "__fish_restartd_using_subcommand help; and not __fish_seen_subcommand_from status list crashes reset stop restart signal metrics logs completions unit man help" -f -a "metrics" -d 'Print an instance\'s metrics in the Prometheus text format'
+complete -c restartd -n "__fish_restartd_using_subcommand help; and not __fish_seen_subcommand_from status list crashes reset stop restart signal metrics logs completions unit man help" -f -a "logs" -d 'Print the last lines of an instance\'s --log-file, rotated files included'
+complete -c restartd -n "__fish_restartd_using_subcommand help; and not __fish_seen_subcommand_from status list crashes reset stop restart signal metrics logs completions unit man help" -f -a "completions" -d 'Print shell completions to stdout'
+complete -c restartd -n "__fish_restartd_using_subcommand help; and not __fish_seen_subcommand_from status list crashes reset stop restart signal metrics logs completions unit man help" -f -a "unit" -d 'Print a systemd unit that runs restartd with these options'
+complete -c restartd -n "__fish_restartd_using_subcommand help; and not __fish_seen_subcommand_from status list crashes reset stop restart signal metrics logs completions unit man help" -f -a "man" -d 'Print the manual page (roff) to stdout'
+complete -c restartd -n "__fish_restartd_using_subcommand help; and not __fish_seen_subcommand_from status list crashes reset stop restart signal metrics logs completions unit man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

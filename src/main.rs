@@ -62,6 +62,12 @@ fn run(args: RunArgs, inherited: signals::Inherited) -> u8 {
         restartd::base::values::check_listen(args.listen, args.listen_remote, token_file.is_some());
     let token = listen.and_then(|()| token_file.map(read_token_file).transpose());
     let token = token.unwrap_or_else(|msg| usage_error(ErrorKind::ValueValidation, msg));
+    let health = args.health_cmd.is_some()
+        || args.health_url.is_some()
+        || args.readiness.health_tcp.is_some();
+    let notify = args.notify || args.watchdog.is_some();
+    restartd::base::values::check_ready_timeout(args.readiness.ready_timeout, notify, health)
+        .unwrap_or_else(|msg| usage_error(ErrorKind::ArgumentConflict, msg));
     let mut cfg = config::from_args(args, token, &|key| std::env::var_os(key));
     // SPEC §13: at start a missing or malformed env file is a usage error naming file and line.
     cfg.env = restartd::base::envfile::read_all(&cfg.env_files).unwrap_or_else(|why| {

@@ -29,10 +29,11 @@ pub fn from_args(
         (false, true) => Verbosity::Verbose,
         (false, false) => Verbosity::Normal,
     };
-    let probe = match (args.health_cmd, args.health_url) {
-        (Some(cmd), _) => Some(Probe::Command(cmd)),
-        (None, Some(url)) => Some(Probe::Http(url)),
-        (None, None) => None,
+    let probe = match (args.health_cmd, args.health_url, args.readiness.health_tcp) {
+        (Some(cmd), _, _) => Some(Probe::Command(cmd)),
+        (None, Some(url), _) => Some(Probe::Http(url)),
+        (None, None, Some(tcp)) => Some(Probe::Tcp(tcp)),
+        (None, None, None) => None,
     };
     let health = probe.map(|probe| HealthConfig {
         probe,
@@ -73,6 +74,8 @@ pub fn from_args(
             notify: args.notify || args.watchdog.is_some(),
             max_runtime: args.lifecycle.max_runtime,
             max_runtime_jitter: args.lifecycle.max_runtime_jitter,
+            health: health.is_some(),
+            ready_timeout: args.readiness.ready_timeout,
         },
         window: args.window,
         max_restarts: args.max_restarts.0,

@@ -258,9 +258,11 @@ impl Supervisor {
         .min()
     }
 
-    /// Saves the state if it changed, then blocks until an fd is ready or a deadline comes.
+    /// Saves the state if it changed and tells systemd what waits, then blocks until an fd is
+    /// ready or a deadline comes.
     fn wait(&mut self) {
         self.save();
+        self.monitors.flush_upward();
         let timeout = match self.deadline() {
             None => PollTimeout::NONE,
             Some(deadline) => {
@@ -553,14 +555,18 @@ impl Supervisor {
                     self.monitors.tell(what);
                 }
                 Action::Reply(reply) => self.reply(pending.take(), reply),
-                Action::Ended(report) => self.recorder.ended(
-                    &report,
-                    now,
-                    &self.family.output.tail,
-                    self.family.usage(),
-                    &mut self.log,
-                    self.observe.as_mut(),
-                ),
+                Action::Ended(mut report) => {
+                    self.monitors.explain(&mut report);
+                    let error = self.recorder.ended(
+                        &report,
+                        now,
+                        &self.family.output.tail,
+                        self.family.usage(),
+                        &mut self.log,
+                        self.observe.as_mut(),
+                    );
+                    self.monitors.ended(&report, error.as_deref());
+                }
                 Action::ClearCrashes => match self.recorder.clear_crashes() {
                     Ok(()) => {
                         if let Some(observe) = &mut self.observe {
@@ -580,6 +586,7 @@ impl Supervisor {
                 Action::Exit(code) => {
                     self.recorder.changed();
                     self.save();
+                    self.monitors.flush_upward();
                     self.log.flush_suppressed();
                     self.wait_for_hooks(now);
                     self.family.output.finish();

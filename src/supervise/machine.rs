@@ -155,7 +155,11 @@ impl Machine {
         match &self.state {
             State::Stopping { kill_at, .. } | State::Cleanup { kill_at, .. } => *kill_at,
             State::Backoff { until, .. } => Some(*until),
-            State::Running { run, .. } => run.restart_at,
+            // The earlier of `--ready-timeout` (while not ready) and `--max-runtime`.
+            State::Running { run, ready } => {
+                let ready_by = if *ready { None } else { self.ready_by(run) };
+                [ready_by, run.restart_at].into_iter().flatten().min()
+            }
             State::Starting { .. } | State::Done(_) => None,
         }
     }
@@ -255,7 +259,26 @@ impl Machine {
                 vec![Action::Tell(Tell::Ready), Action::SaveState]
             }
             (S::Running { ready: true, .. }, I::Ready) => vec![],
-            (S::Running { run, .. }, I::Tick) if self.deadline_passed(now) => {
+            // Not ready by `--ready-timeout`: a start-timeout failure, before anything else.
+            (S::Running { run, ready: false }, I::Tick)
+                if self.ready_by(&run).is_some_and(|t| t <= now.mono) =>
+            {
+                let waited = self.settings.ready_timeout.unwrap_or_default();
+                let detail = format!(
+                    "not ready within --ready-timeout {}",
+                    crate::base::values::fmt_duration(waited)
+                );
+                self.stop(
+                    run,
+                    Stop::Failure {
+                        reason: Reason::StartTimeout,
+                        detail,
+                    },
+                    now,
+                )
+            }
+            // `--max-runtime` is up.
+            (S::Running { run, .. }, I::Tick) if run.restart_at.is_some_and(|t| t <= now.mono) => {
                 self.scheduled_restart(run, now)
             }
 
@@ -438,6 +461,13 @@ impl Machine {
             (S::Cleanup { .. } | S::Backoff { .. }, I::Signal { signal: SIGTSTP }) => {
                 vec![Action::SuspendSelf]
             }
+            (_, I::RestartReset) => {
+                // The child's RESTART_RESET=1 (SPEC §14): as `restartd reset`, and the streak
+                // ends too, so the next crash waits --delay again.
+                self.streak = 0;
+                self.window.clear();
+                vec![Action::SaveState]
+            }
             (_, I::Request(Request::Reset { crashes })) => {
                 self.window.clear();
                 // The files go before the answer: once `reset` returns, they are gone.
@@ -517,12 +547,18 @@ impl Machine {
         self.run().map(|r| r.started_wall)
     }
 
-    /// Whether the live child is ready (READY=1 with `--notify`, else since its spawn).
+    /// Whether the live child is ready (READY=1 with `--notify`, else its first passing health
+    /// check, else since its spawn).
     pub fn ready(&self) -> bool {
         match &self.state {
             State::Running { ready, .. } => *ready,
             _ => false,
         }
+    }
+
+    /// When a child started at `run` must be ready by (`--ready-timeout`).
+    fn ready_by(&self, run: &Run) -> Option<Instant> {
+        self.settings.ready_timeout.map(|t| run.started + t)
     }
 
     fn run(&self) -> Option<Run> {

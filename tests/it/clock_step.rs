@@ -29,6 +29,8 @@ fn machine(max: Option<u32>) -> Machine {
         notify: false,
         max_runtime: None,
         max_runtime_jitter: Duration::ZERO,
+        health: false,
+        ready_timeout: None,
     };
     Machine::new(
         settings,

@@ -100,6 +100,8 @@ const SPEC_FLAGS: &[&str] = &[
     "--log-timestamps",
     "--log-max-age",
     "--log-compress",
+    "--ready-timeout",
+    "--health-tcp",
 ];
 
 /// SPEC §8: each subcommand with its flags.
@@ -118,6 +120,7 @@ const SPEC_SUBCOMMANDS: &[(&str, &[&str])] = &[
     ("man", &[]),
     ("metrics", &["--state-dir"]),
     ("logs", &["-n", "-f", "--follow", "--since", "--state-dir"]),
+    ("unit", &["--user"]),
 ];
 
 fn flags_of(cmd: &clap::Command) -> Vec<String> {

@@ -117,3 +117,30 @@ fn without_max_runtime_a_running_child_has_no_deadline() {
     sim.start();
     assert_eq!(sim.m.deadline(), None);
 }
+
+#[test]
+fn ready_timeout_and_max_runtime_each_keep_their_deadline() {
+    let mut s = settings(RestartPolicy::OnFailure);
+    s.notify = true;
+    s.ready_timeout = Some(10 * SEC);
+    s.max_runtime = Some(HOUR);
+    let mut sim = Sim::new(s.clone(), None);
+    sim.start();
+    // Not ready: the earlier deadline is --ready-timeout's, and it is a start-timeout failure.
+    assert_eq!(sim.m.deadline(), Some(sim.t0.mono + 10 * SEC));
+    sim.step();
+    assert_eq!(sim.m.status(), Status::Stopping);
+    let actions = sim.end(ProcessEnd::Exited(0));
+    assert_eq!(report(&actions).reason, Reason::StartTimeout);
+    assert_eq!(sim.m.scheduled_restarts(), 0);
+
+    // Ready: only --max-runtime is left.
+    let mut sim = Sim::new(s, None);
+    sim.start();
+    sim.advance(SEC);
+    sim.feed(Input::Ready);
+    assert_eq!(sim.m.deadline(), Some(sim.t0.mono + HOUR));
+    sim.step();
+    let actions = sim.end(ProcessEnd::Exited(0));
+    assert_eq!(report(&actions).outcome, Outcome::Scheduled);
+}
