@@ -47,6 +47,19 @@ impl EnvFiles {
         };
         (&self.last, problem)
     }
+
+    /// Reads the files again and puts their variables in front of `own`, restartd's variables
+    /// for the child, which win over them; a problem to report, as `read`.
+    pub fn put_under(&mut self, own: &mut Vec<(OsString, OsString)>) -> Option<String> {
+        let (files, problem) = self.read();
+        let files: Vec<_> = files
+            .iter()
+            .filter(|(k, _)| !own.iter().any(|(o, _)| o == k))
+            .cloned()
+            .collect();
+        own.splice(0..0, files);
+        problem
+    }
 }
 
 #[cfg(test)]

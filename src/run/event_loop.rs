@@ -635,15 +635,7 @@ impl Supervisor {
                 watchdog.as_micros().to_string().into(),
             ));
         }
-        // The env files, read again now, under restartd's own variables (which win).
-        let (files, problem) = self.env_files.read();
-        let files: Vec<_> = files
-            .iter()
-            .filter(|(k, _)| !env.iter().any(|(own, _)| own == k))
-            .cloned()
-            .collect();
-        env.splice(0..0, files);
-        if let Some(problem) = problem {
+        if let Some(problem) = self.env_files.put_under(&mut env) {
             self.log.warn(&problem);
         }
         let start = child::Start {
