@@ -151,8 +151,12 @@ fn stamp_of(line: &[u8]) -> Option<SystemTime> {
 }
 
 fn read_file(path: &Path, gz: bool) -> io::Result<Vec<u8>> {
+    decode(File::open(path)?, gz)
+}
+
+/// The whole text of an open log file, gunzipped when `gz`.
+fn decode(file: File, gz: bool) -> io::Result<Vec<u8>> {
     let mut text = Vec::new();
-    let file = File::open(path)?;
     if gz {
         flate2::read::MultiGzDecoder::new(file).read_to_end(&mut text)?;
     } else {
@@ -178,19 +182,23 @@ fn follow(path: &Path, dir: &Path, mut live: Option<File>, out: &mut dyn Write) 
     }
     let mut buf = vec![0; 64 * 1024];
     let mut last_round = false;
+    // The last bytes read from the live file: with its size and time, they tell it apart from
+    // other rotated files once it is gzipped (a new inode).
+    let mut tail = Vec::new();
     loop {
         // The path is looked at before the old file is read to its end: once it names another
         // file, restartd writes no more to the old one.
         let now_ino = fs::metadata(path).ok().map(|m| m.ino());
-        let old = live.as_ref().and_then(|f| f.metadata().ok());
         if let Some(f) = &mut live {
-            copy_to_end(f, &mut buf, out)?;
+            copy_to_end(f, &mut buf, &mut tail, out)?;
         }
+        let old = live.as_ref().and_then(|f| f.metadata().ok());
         if now_ino.is_some() && now_ino != old.as_ref().map(|m| m.ino()) {
-            if let Some(old) = &old {
-                between(path, old, out)?;
-            }
-            live = File::open(path).ok();
+            live = match &old {
+                Some(old) => between(path, old, &tail, out)?,
+                None => File::open(path).ok(),
+            };
+            tail.clear();
             continue;
         }
         out.flush()?;
@@ -213,46 +221,106 @@ fn follow(path: &Path, dir: &Path, mut live: Option<File>, out: &mut dyn Write) 
     }
 }
 
-/// After a rotation: the files rotated after `old` (the file followed so far), which a burst of
-/// output can have filled and rotated before the reader looked. `old` is PATH.k, found by its
-/// inode, or once gzipped by its modification time (the .gz keeps the source's); PATH.(k-1) …
-/// PATH.1 are printed whole, oldest first.
-fn between(path: &Path, old: &fs::Metadata, out: &mut dyn Write) -> io::Result<()> {
-    let files = logfile::rotated(path).unwrap_or_default();
-    let meta = |p: &Path| fs::metadata(p).ok();
-    let k = files
-        .iter()
-        .find(|r| !r.gz && meta(&r.path).is_some_and(|m| m.ino() == old.ino()))
-        .or_else(|| {
-            files.iter().rev().find(|r| {
-                r.gz && meta(&r.path).is_some_and(|m| m.modified().ok() == old.modified().ok())
-            })
-        })
-        .map_or(1, |r| r.n);
-    for n in (1..k).rev() {
-        let plain = logfile::rotated_path(path, n, false);
-        let text = match read_file(&plain, false) {
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                read_file(&logfile::rotated_path(path, n, true), true)
-            }
-            other => other,
+/// How many bytes of the followed file's end are kept to recognise it once gzipped.
+const TAIL: usize = 256;
+
+/// After a rotation: the files rotated after `old` (the file followed so far, read to its end,
+/// whose last bytes are `tail`), which a burst of output can have filled and rotated before the
+/// reader looked. `old` is PATH.k: found by its inode while plain; once gzipped, by its
+/// modification time (the .gz keeps the source's), its size (the gzip trailer's) and its last
+/// bytes. PATH.(k-1) … PATH.1 are opened, and PATH, the live file to follow next (returned),
+/// then the listing is checked again: a rotation in between renumbers the files, and the whole
+/// is tried again. The rotated ones are printed oldest first.
+fn between(
+    path: &Path,
+    old: &fs::Metadata,
+    tail: &[u8],
+    out: &mut dyn Write,
+) -> io::Result<Option<File>> {
+    for _ in 0..100 {
+        let Some(k) = position(path, old, tail) else {
+            // Gone already (past --log-keep or --log-max-age): nothing to tell what followed.
+            return Ok(File::open(path).ok());
         };
-        match text {
-            Ok(text) => out.write_all(&text)?,
-            Err(e) => eprintln!(
-                "restartd: unable to read rotated file {n} of {}: {e}",
-                path.display()
-            ),
+        let mut opened = Vec::new();
+        for n in (1..k).rev() {
+            let plain = logfile::rotated_path(path, n, false);
+            match File::open(&plain) {
+                Ok(f) => opened.push((f, false, plain)),
+                Err(_) => {
+                    let gz = logfile::rotated_path(path, n, true);
+                    if let Ok(f) = File::open(&gz) {
+                        opened.push((f, true, gz));
+                    }
+                }
+            }
         }
+        let live = File::open(path).ok();
+        if position(path, old, tail) != Some(k) {
+            continue;
+        }
+        for (file, gz, name) in opened {
+            match decode(file, gz) {
+                Ok(text) => out.write_all(&text)?,
+                Err(e) => eprintln!("restartd: unable to read {}: {e}", name.display()),
+            }
+        }
+        return Ok(live);
     }
-    Ok(())
+    eprintln!(
+        "restartd: {} rotates faster than it can be followed; some lines were skipped",
+        path.display()
+    );
+    Ok(File::open(path).ok())
 }
 
-fn copy_to_end(f: &mut File, buf: &mut [u8], out: &mut dyn Write) -> io::Result<()> {
+/// The number N of the rotated file that is `old` (see `between`).
+fn position(path: &Path, old: &fs::Metadata, tail: &[u8]) -> Option<u32> {
+    let files = logfile::rotated(path).unwrap_or_default();
+    if let Some(r) = files
+        .iter()
+        .find(|r| !r.gz && fs::metadata(&r.path).is_ok_and(|m| m.ino() == old.ino()))
+    {
+        return Some(r.n);
+    }
+    files
+        .iter()
+        .filter(|r| r.gz)
+        .filter(|r| fs::metadata(&r.path).is_ok_and(|m| m.modified().ok() == old.modified().ok()))
+        .filter(|r| gz_size(&r.path) == Some(old.len() as u32))
+        .find(|r| {
+            File::open(&r.path)
+                .and_then(|f| decode(f, true))
+                .is_ok_and(|text| text.ends_with(tail))
+        })
+        .map(|r| r.n)
+}
+
+/// A gzip file's uncompressed size modulo 2^32 (its trailer's ISIZE).
+fn gz_size(path: &Path) -> Option<u32> {
+    use std::io::{Seek, SeekFrom};
+    let mut f = File::open(path).ok()?;
+    f.seek(SeekFrom::End(-4)).ok()?;
+    let mut b = [0; 4];
+    f.read_exact(&mut b).ok()?;
+    Some(u32::from_le_bytes(b))
+}
+
+fn copy_to_end(
+    f: &mut File,
+    buf: &mut [u8],
+    tail: &mut Vec<u8>,
+    out: &mut dyn Write,
+) -> io::Result<()> {
     loop {
         match f.read(buf) {
             Ok(0) => return Ok(()),
-            Ok(n) => out.write_all(&buf[..n])?,
+            Ok(n) => {
+                out.write_all(&buf[..n])?;
+                tail.extend_from_slice(&buf[n.saturating_sub(TAIL)..n]);
+                let cut = tail.len().saturating_sub(TAIL);
+                tail.drain(..cut);
+            }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e),
         }
@@ -317,7 +385,7 @@ mod tests {
         enc.finish().unwrap();
         fs::write(num(1, false), b"one\n").unwrap();
         let mut out = Vec::new();
-        between(&path, &old, &mut out).unwrap();
+        between(&path, &old, b"old\n", &mut out).unwrap();
         assert_eq!(out, b"two\none\n");
 
         // The old file gzipped meanwhile: found by its modification time.
@@ -331,7 +399,7 @@ mod tests {
         drop(gz);
         fs::remove_file(num(3, false)).unwrap();
         let mut out = Vec::new();
-        between(&path, &old, &mut out).unwrap();
+        between(&path, &old, b"old\n", &mut out).unwrap();
         assert_eq!(out, b"two\none\n");
     }
 }

@@ -39,8 +39,9 @@ pub struct LogFile {
 }
 
 impl LogFile {
-    /// The log file of `cfg`; at once deletes rotated files past `--log-max-age` and, with
-    /// `--log-compress`, queues the rotated files a previous run left uncompressed.
+    /// The log file of `cfg`, opened (created) at once; also at once deletes rotated files past
+    /// `--log-max-age` and, with `--log-compress`, queues the rotated files a previous run left
+    /// uncompressed.
     pub fn new(cfg: LogFileConfig) -> LogFile {
         let compressor = cfg.compress.then(|| Compressor::new(cfg.path.clone()));
         let mut log = LogFile {
@@ -53,6 +54,12 @@ impl LogFile {
             scratch: Vec::new(),
             compressor,
         };
+        // The file exists from the start, so that `restartd logs -f` follows it from its first
+        // line (a failure is reported at the first write).
+        if let Ok(file) = open(&log.cfg.path) {
+            log.size = file.metadata().map_or(0, |m| m.len());
+            log.file = Some(file);
+        }
         log.prune(SystemTime::now());
         if let Some(c) = &mut log.compressor {
             let _ = fs::remove_file(gz(&log.cfg.path).with_extension("gz.tmp"));
@@ -528,7 +535,7 @@ mod lifecycle_tests {
             v.sort();
             v
         };
-        assert_eq!(names(dir.path()), ["app.log.3.gz"], "at start");
+        assert_eq!(names(dir.path()), ["app.log", "app.log.3.gz"], "at start");
         l.write(b"0123456\n");
         l.write(b"789\n");
         // The rotated file is new: kept. Rotation moved .3.gz past --log-keep 3.
