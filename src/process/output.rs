@@ -44,7 +44,8 @@
 //!
 //! At the child's end its pipes are read even while the stream is stalled, at most `LAST_READ`
 //! bytes (never waiting for EOF): the tail gets the last lines for the crash record, and the queue
-//! gets them for the stream. At exit the queue gets `EXIT_GRACE` to drain; the rest is dropped.
+//! gets them for the stream. At exit the queue gets `EXIT_GRACE` to drain, and never more than
+//! what is left of a requested stop's `--stop-timeout`; the rest is dropped.
 //!
 //! Without a log file, stderr takes a shorter way when restartd's stderr accepts splice(2)
 //! without ever waiting (a pipe, where SPLICE_F_NONBLOCK holds at both ends, or a file not
@@ -190,13 +191,16 @@ impl Output {
         problems
     }
 
-    /// restartd is exiting: what waits gets up to `EXIT_GRACE` to go out, and rotated log files
-    /// waiting to be compressed up to `EXIT_GRACE` more (no child waits on the loop any more;
-    /// what is left stays plain, and the next start compresses it).
-    pub fn finish(&mut self) {
-        self.finish_streams();
+    /// restartd is exiting: what waits gets up to `EXIT_GRACE` to go out, but never past
+    /// `stop_by`, the end of a requested stop (SPEC §10: a stop is served within
+    /// `--stop-timeout`, even with a stalled stderr). Rotated log files waiting to be
+    /// compressed get as long again, within the same bound (no child waits on the loop any
+    /// more; what is left stays plain, and the next start compresses it).
+    pub fn finish(&mut self, stop_by: Option<Instant>) {
+        self.finish_streams(stop_by);
         if let Some(log) = &mut self.log_file {
-            let deadline = Instant::now() + EXIT_GRACE;
+            let grace = Instant::now() + EXIT_GRACE;
+            let deadline = stop_by.map_or(grace, |by| by.min(grace));
             while log.busy() && Instant::now() < deadline {
                 if log.work().is_some() {
                     break;
@@ -205,8 +209,9 @@ impl Output {
         }
     }
 
-    fn finish_streams(&mut self) {
-        let deadline = Instant::now() + EXIT_GRACE;
+    fn finish_streams(&mut self, stop_by: Option<Instant>) {
+        let grace = Instant::now() + EXIT_GRACE;
+        let deadline = stop_by.map_or(grace, |by| by.min(grace));
         loop {
             let done = self.stderr.borrow_mut().flush();
             let done = self.stdout.as_mut().is_none_or(Sink::flush) && done;
