@@ -229,35 +229,44 @@ const TAIL: usize = 256;
 /// reader looked. `old` is PATH.k: found by its inode while plain; once gzipped, by its
 /// modification time (the .gz keeps the source's), its size (the gzip trailer's) and its last
 /// bytes. PATH.(k-1) … PATH.1 are opened, and PATH, the live file to follow next (returned),
-/// then the listing is checked again: a rotation in between renumbers the files, and the whole
-/// is tried again. The rotated ones are printed oldest first.
+/// and each is checked to be the file the listing named (its inode); then the directory is
+/// listed again. A listing read while restartd renames is not trusted: any difference between
+/// the two (a rotation, a file gzipped) and the whole is tried again. The rotated files are
+/// printed oldest first.
 fn between(
     path: &Path,
     old: &fs::Metadata,
     tail: &[u8],
     out: &mut dyn Write,
 ) -> io::Result<Option<File>> {
-    for _ in 0..100 {
-        let Some(k) = position(path, old, tail) else {
-            // Gone already (past --log-keep or --log-max-age): nothing to tell what followed.
-            return Ok(File::open(path).ok());
-        };
+    for _ in 0..1000 {
+        let before = snapshot(path);
+        let k = position(&before, old, tail);
         let mut opened = Vec::new();
-        for n in (1..k).rev() {
-            let plain = logfile::rotated_path(path, n, false);
-            match File::open(&plain) {
-                Ok(f) => opened.push((f, false, plain)),
-                Err(_) => {
-                    let gz = logfile::rotated_path(path, n, true);
-                    if let Ok(f) = File::open(&gz) {
-                        opened.push((f, true, gz));
-                    }
+        let mut same = true;
+        for n in (1..k.unwrap_or(1)).rev() {
+            let Some(e) = before.files.iter().find(|e| e.n == n) else {
+                continue;
+            };
+            match File::open(&e.path) {
+                Ok(f) if f.metadata().is_ok_and(|m| m.ino() == e.ino) => {
+                    opened.push((f, e.gz, e.path.clone()))
                 }
+                _ => same = false,
             }
         }
         let live = File::open(path).ok();
-        if position(path, old, tail) != Some(k) {
+        let live_ino = live
+            .as_ref()
+            .and_then(|f| f.metadata().ok())
+            .map(|m| m.ino());
+        // PATH is missing for a moment in each rotation (renamed, not yet created again).
+        if !same || live_ino.is_none() || live_ino != before.live || snapshot(path) != before {
             continue;
+        }
+        if k.is_none() {
+            // Gone (past --log-keep or --log-max-age): nothing tells what followed it.
+            return Ok(live);
         }
         for (file, gz, name) in opened {
             match decode(file, gz) {
@@ -274,26 +283,59 @@ fn between(
     Ok(File::open(path).ok())
 }
 
-/// The number N of the rotated file that is `old` (see `between`).
-fn position(path: &Path, old: &fs::Metadata, tail: &[u8]) -> Option<u32> {
-    let files = logfile::rotated(path).unwrap_or_default();
-    if let Some(r) = files
-        .iter()
-        .find(|r| !r.gz && fs::metadata(&r.path).is_ok_and(|m| m.ino() == old.ino()))
-    {
-        return Some(r.n);
+/// A rotated file as one listing saw it.
+#[derive(Debug, PartialEq, Eq)]
+struct Entry {
+    n: u32,
+    gz: bool,
+    path: PathBuf,
+    ino: u64,
+    modified: Option<SystemTime>,
+}
+
+/// The log's rotated files (for each number the plain one when both are there) and the live
+/// file's inode, as one look at the directory saw them.
+#[derive(Debug, PartialEq, Eq)]
+struct Snapshot {
+    files: Vec<Entry>,
+    live: Option<u64>,
+}
+
+fn snapshot(path: &Path) -> Snapshot {
+    let live = fs::metadata(path).ok().map(|m| m.ino());
+    let mut files: Vec<Entry> = Vec::new();
+    for r in logfile::rotated(path).unwrap_or_default() {
+        if files.last().is_some_and(|e| e.n == r.n) {
+            continue; // the plain one is listed first; the .gz is its copy being made
+        }
+        if let Ok(m) = fs::metadata(&r.path) {
+            files.push(Entry {
+                n: r.n,
+                gz: r.gz,
+                path: r.path,
+                ino: m.ino(),
+                modified: m.modified().ok(),
+            });
+        }
     }
-    files
+    Snapshot { files, live }
+}
+
+/// The number N of the rotated file that is `old` (see `between`).
+fn position(snap: &Snapshot, old: &fs::Metadata, tail: &[u8]) -> Option<u32> {
+    if let Some(e) = snap.files.iter().find(|e| !e.gz && e.ino == old.ino()) {
+        return Some(e.n);
+    }
+    snap.files
         .iter()
-        .filter(|r| r.gz)
-        .filter(|r| fs::metadata(&r.path).is_ok_and(|m| m.modified().ok() == old.modified().ok()))
-        .filter(|r| gz_size(&r.path) == Some(old.len() as u32))
-        .find(|r| {
-            File::open(&r.path)
+        .filter(|e| e.gz && e.modified == old.modified().ok())
+        .filter(|e| gz_size(&e.path) == Some(old.len() as u32))
+        .find(|e| {
+            File::open(&e.path)
                 .and_then(|f| decode(f, true))
                 .is_ok_and(|text| text.ends_with(tail))
         })
-        .map(|r| r.n)
+        .map(|e| e.n)
 }
 
 /// A gzip file's uncompressed size modulo 2^32 (its trailer's ISIZE).

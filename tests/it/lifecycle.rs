@@ -212,7 +212,8 @@ fn logs_follows_across_rotations_and_ends_when_the_instance_stops() {
     ]);
     env.wait_child("fol");
     let mut cmd = restartd();
-    cmd.args(["logs", "fol", "-f", "--state-dir"])
+    // -n 0: however late the reader starts, it prints every line once, then follows.
+    cmd.args(["logs", "fol", "-f", "-n", "0", "--state-dir"])
         .arg(env.state_dir());
     let mut follower = Running::spawn(cmd);
     fs::write(&gate, "").unwrap();
