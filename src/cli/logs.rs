@@ -417,6 +417,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("app.log");
         let num = |n: u32, gz: bool| logfile::rotated_path(&path, n, gz);
+        fs::write(&path, b"live\n").unwrap();
         fs::write(num(3, false), b"old\n").unwrap();
         let old = fs::metadata(num(3, false)).unwrap();
         let mut enc = flate2::write::GzEncoder::new(
@@ -427,8 +428,13 @@ mod tests {
         enc.finish().unwrap();
         fs::write(num(1, false), b"one\n").unwrap();
         let mut out = Vec::new();
-        between(&path, &old, b"old\n", &mut out).unwrap();
+        let live = between(&path, &old, b"old\n", &mut out).unwrap();
         assert_eq!(out, b"two\none\n");
+        let mut text = String::new();
+        live.expect("the live file")
+            .read_to_string(&mut text)
+            .unwrap();
+        assert_eq!(text, "live\n");
 
         // The old file gzipped meanwhile: found by its modification time.
         let mut enc = flate2::write::GzEncoder::new(
@@ -441,7 +447,12 @@ mod tests {
         drop(gz);
         fs::remove_file(num(3, false)).unwrap();
         let mut out = Vec::new();
-        between(&path, &old, b"old\n", &mut out).unwrap();
+        let live = between(&path, &old, b"old\n", &mut out).unwrap();
         assert_eq!(out, b"two\none\n");
+        let mut text = String::new();
+        live.expect("the live file")
+            .read_to_string(&mut text)
+            .unwrap();
+        assert_eq!(text, "live\n");
     }
 }
