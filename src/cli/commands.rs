@@ -142,6 +142,12 @@ fn reset(state_dir: &Path, name: &str, crashes: bool) -> io::Result<u8> {
             }
             if let Loaded::Found(mut s) = state::load(&held.dir) {
                 s.recent_restarts.clear();
+                if crashes {
+                    // It names a record only while that is on disk.
+                    if let Some(last) = &mut s.last_exit {
+                        last.crash_id = None;
+                    }
+                }
                 s.updated_at = state::rfc3339(SystemTime::now());
                 state::StateWriter::new(&held.dir)?.write(&s, true)?;
             }

@@ -196,6 +196,18 @@ impl Supervisor {
                 }
             }
         }
+        // Any other signal of that time has no child to go to: dropped, not kept for a later
+        // turn (its wake-up is drained), which would forward it at a moment nobody chose. A stop
+        // signal that comes meanwhile is left to the loop (its wake-up is not drained).
+        let kept = [libc::SIGTERM, libc::SIGINT, libc::SIGQUIT, libc::SIGCHLD];
+        for sig in signals::HANDLED {
+            if !kept.contains(&sig) && signals::take(sig) > 0 {
+                self.log.info(&format!(
+                    "received {} before the child started: not forwarded",
+                    signal_name(sig)
+                ));
+            }
+        }
         let actions = self.machine.start(now);
         let mut events = VecDeque::new();
         if let Some(code) = self.execute(actions, &mut None, &mut events, now) {
@@ -653,7 +665,17 @@ impl Supervisor {
     /// delivered. Signals are not acted on meanwhile; SIGCHLD only wakes the wait.
     fn wait_for_hooks(&mut self, now: Now) {
         while !self.recorder.hooks.idle() {
-            if let Some(deadline) = self.recorder.hooks.deadline() {
+            // systemd's watchdog is still armed (a give-up sends no STOPPING=1): it stays fed,
+            // or systemd would abort restartd and kill the hook it waits for.
+            self.monitors.upward_tick(Instant::now());
+            let deadline = [
+                self.recorder.hooks.deadline(),
+                self.monitors.upward_deadline(),
+            ]
+            .into_iter()
+            .flatten()
+            .min();
+            if let Some(deadline) = deadline {
                 let left = deadline.saturating_duration_since(Instant::now());
                 let ms = left.as_millis().min(i32::MAX as u128) as i32 + 1;
                 let mut fds = [PollFd::new(self.signals.fd(), PollFlags::POLLIN)];

@@ -19,7 +19,7 @@ use crate::records::traceback;
 use crate::run::log::{Level, Logger};
 use crate::run::monitors::Monitors;
 use crate::supervise::config::Config;
-use crate::supervise::machine::{EndReport, Machine, Now, Outcome};
+use crate::supervise::machine::{EndReport, Machine, Now, Outcome, Reason};
 use crate::supervise::policy::Verdict;
 
 /// The crash log, `state.json` and the hooks, with what every record carries.
@@ -293,7 +293,16 @@ fn end_line(r: &EndReport, cfg: &Config, error: Option<&str>) -> (Level, String)
         Some(end @ ProcessEnd::Signaled { .. }) => format!("killed by {}", end.describe()),
         None => String::new(),
     };
-    let error = error.map_or(String::new(), |e| format!(" ({})", one_line(e)));
+    // A start timeout is restartd's own decision, with no warning before the end (unhealthy,
+    // watchdog and memory have theirs): the line says why.
+    let error = match (error, r.reason) {
+        (Some(e), _) => format!(" ({})", one_line(e)),
+        (None, Reason::StartTimeout) => r
+            .detail
+            .as_deref()
+            .map_or(String::new(), |d| format!(" ({})", one_line(d))),
+        (None, _) => String::new(),
+    };
     let after = match r.end {
         Some(_) => format!("{how} after {}{error}", fmt_duration(r.uptime)),
         // A start that failed for a reason that can pass (SPEC §3).

@@ -147,7 +147,8 @@ pub const PROCESSES: &str =
      start time while it sees it in a tree (it walks its children's trees at every reap and \
      before acting on the child's tree), and judges an orphan it never saw by the end that \
      orphaned it: the child's end makes it the child's, the end of a hook or health check that \
-     started before it a helper's; when it cannot tell, it never signals it. As PID 1, an orphan whose group or \
+     started before it a helper's (unless it carries the instance's `RESTARTD_NAME` without a \
+     hook's `RESTARTD_EVENT`: then it is the child's); when it cannot tell, it never signals it. As PID 1, an orphan whose group or \
      session is led from outside the container (a `docker exec` job) is never the child's. A \
      child left running by a restartd that was killed (named in `state.json`'s `leftovers` by \
      pid and start time), what else of its tree was recorded there, and the members of its \

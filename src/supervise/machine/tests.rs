@@ -233,6 +233,25 @@ fn a_stop_request_sets_the_moment_restartd_must_be_gone() {
     assert_eq!(sim.m.stop_by(), Some(by));
 }
 
+/// A stop request is served within `--stop-timeout` (SPEC §10): leftovers of a child that took
+/// part of it to end get SIGKILL when it is over, not a whole `--stop-timeout` more.
+#[test]
+fn leftovers_of_a_requested_stop_are_killed_by_the_stops_deadline() {
+    let mut sim = Sim::new(settings(RestartPolicy::Always), None);
+    sim.start();
+    sim.feed(Input::Signal { signal: SIGTERM });
+    let by = sim.m.stop_by().unwrap();
+    sim.advance(Duration::from_secs(3));
+    let actions = sim.feed(Input::ChildEnded {
+        end: ProcessEnd::Exited(0),
+        leftovers: true,
+        jitter: 0.5,
+    });
+    assert!(actions.contains(&Action::SignalAll(SIGTERM)), "{actions:?}");
+    assert_eq!(sim.m.deadline(), Some(by), "the leftovers' SIGKILL");
+    assert_eq!(sim.step(), vec![Action::SignalAll(SIGKILL)]);
+}
+
 #[test]
 fn max_restarts_reached_gives_up_with_the_child_status() {
     let mut sim = Sim::new(settings(RestartPolicy::Always), Some(2));
