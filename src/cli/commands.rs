@@ -28,6 +28,7 @@ pub fn run(sub: Sub) -> u8 {
             since,
             n,
             id,
+            fingerprint,
             stats,
             json,
             dir,
@@ -36,6 +37,7 @@ pub fn run(sub: Sub) -> u8 {
                 since,
                 n,
                 id: id.as_deref(),
+                fingerprint: fingerprint.as_deref(),
                 stats,
                 json,
             };
@@ -139,6 +141,7 @@ fn reset(state_dir: &Path, name: &str, crashes: bool) -> io::Result<u8> {
             // Not running: edit the files while holding the lock.
             if crashes {
                 crashlog::remove(&held.dir)?;
+                crate::records::known::remove(&held.dir)?;
             }
             if let Loaded::Found(mut s) = state::load(&held.dir) {
                 s.recent_restarts.clear();

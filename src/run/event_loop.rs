@@ -32,6 +32,7 @@ use crate::process::sink::Sink;
 use crate::process::trim;
 use crate::records::crashlog::CrashLog;
 use crate::records::instance::Instance;
+use crate::records::known::Known;
 use crate::records::state::StateWriter;
 use crate::run::control::{self, Pending};
 use crate::run::envfiles::EnvFiles;
@@ -143,9 +144,14 @@ impl Supervisor {
             Monitors::new(&cfg, notify, inherited, Instant::now()).map_err(anyhow::Error::msg)?;
         let output = Output::new(cfg.log_file.clone().map(LogFile::new), stderr);
         let family = Family::new(output);
+        let (known, problem) = Known::load(&instance.dir);
+        if let Some(problem) = problem {
+            log.warn(&problem);
+        }
         let recorder = Recorder::new(
             cfg.clone(),
             CrashLog::new(&instance.dir),
+            known,
             writer,
             inherited,
             now,
@@ -384,6 +390,7 @@ impl Supervisor {
             }
         }
         if let Some(end) = ended {
+            let oom = self.family.oom(end);
             let leftovers = self.leftovers_alive();
             let jitter = self.jitter_sample();
             events.push_back(
@@ -391,6 +398,7 @@ impl Supervisor {
                     end,
                     leftovers,
                     jitter,
+                    oom,
                 }
                 .into(),
             );

@@ -15,6 +15,7 @@ mod exit_status;
 mod faults;
 mod file_safety;
 mod files;
+mod forensics;
 mod lifecycle;
 mod monitors;
 mod observe;

@@ -318,6 +318,7 @@ impl Machine {
                 report.detail = Some(detail);
                 let cause = match reason {
                     Reason::Watchdog => Cause::Watchdog,
+                    // SPEC §3: unhealthy, not ready, over --max-memory, killed by the OOM killer.
                     _ => Cause::Unhealthy,
                 };
                 (cause, None)

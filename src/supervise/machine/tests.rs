@@ -99,6 +99,7 @@ impl Sim {
             end,
             leftovers: false,
             jitter: 0.5,
+            oom: None,
         })
     }
 }
@@ -246,6 +247,7 @@ fn leftovers_of_a_requested_stop_are_killed_by_the_stops_deadline() {
         end: ProcessEnd::Exited(0),
         leftovers: true,
         jitter: 0.5,
+        oom: None,
     });
     assert!(actions.contains(&Action::SignalAll(SIGTERM)), "{actions:?}");
     assert_eq!(sim.m.deadline(), Some(by), "the leftovers' SIGKILL");
@@ -377,6 +379,7 @@ fn leftovers_delay_the_restart_until_gone_or_killed() {
         end: CRASH,
         leftovers: true,
         jitter: 0.5,
+        oom: None,
     });
     assert!(actions.contains(&Action::SignalAll(SIGTERM)));
     assert!(!actions.iter().any(|a| matches!(a, Action::Spawn { .. })));
@@ -398,6 +401,7 @@ fn leftovers_are_cleaned_before_exit() {
         end: CRASH,
         leftovers: true,
         jitter: 0.5,
+        oom: None,
     });
     assert!(!actions.iter().any(|a| matches!(a, Action::Exit(_))));
     assert_eq!(
@@ -522,6 +526,7 @@ fn a_child_that_dies_of_the_watchdogs_abort_is_a_watchdog_crash() {
         },
         leftovers: true,
         jitter: 0.5,
+        oom: None,
     });
     assert_eq!(report(&actions).reason, Reason::Watchdog);
     assert!(actions.contains(&Action::SignalAll(SIGTERM)));
@@ -593,11 +598,13 @@ fn every_status_handles_every_input() {
                 end: CRASH,
                 leftovers: false,
                 jitter: 0.3,
+                oom: None,
             },
             Input::ChildEnded {
                 end: ProcessEnd::Exited(0),
                 leftovers: true,
                 jitter: 0.3,
+                oom: None,
             },
             Input::Leftovers { alive: false },
             Input::Signal { signal: SIGTERM },
