@@ -37,7 +37,8 @@ pub struct HealthConfig {
     pub timeout: Duration,
     pub retries: u32,
     pub start_period: Duration,
-    /// `--ready-timeout` is set: it alone decides a child whose checks never pass.
+    /// `--ready-timeout` is set and waits for the first passing check (no `--notify`): it alone
+    /// decides a child whose checks never pass.
     pub ready_timeout: bool,
 }
 

@@ -210,9 +210,9 @@ pub struct RunArgs {
     ///
     /// Until a start's first check passes, checks run every min(DUR, 1s), the first one that
     /// long after the start, so readiness is seen at once; of their failures at most one per
-    /// DUR counts toward --health-retries, none while --ready-timeout is set (it decides
-    /// then). After the first pass, a check every DUR. Accepts a duration: 500ms, 10s, 5m,
-    /// 1h 30m.
+    /// DUR counts toward --health-retries, and none while --ready-timeout waits for that first
+    /// pass (without --notify: the timeout decides then). After the first pass, a check every
+    /// DUR. Accepts a duration: 500ms, 10s, 5m, 1h 30m.
     #[arg(long, value_name = "DUR", default_value = "30s", value_parser = parse_duration, help_heading = heading::HEALTH)]
     pub health_interval: Duration,
 

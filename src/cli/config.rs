@@ -41,7 +41,10 @@ pub fn from_args(
         timeout: args.health_timeout,
         retries: args.health_retries,
         start_period: args.health_start_period,
-        ready_timeout: args.readiness.ready_timeout.is_some(),
+        // Only where the first pass is the readiness --ready-timeout waits for: with --notify
+        // it waits for READY=1, and the checks' failures count as usual.
+        ready_timeout: args.readiness.ready_timeout.is_some()
+            && !(args.notify || args.watchdog.is_some()),
     });
     let log_file = args.log_file.map(|path| LogFileConfig {
         // Absolute, so that `restartd logs` (state.json's `log_file`) finds it from anywhere.
@@ -163,5 +166,24 @@ mod tests {
             resolve(None, &[("RESTARTD_STATE_DIR", ""), ("HOME", "/h")]),
             PathBuf::from("/h/.local/state/restartd")
         );
+    }
+
+    fn health(args: &[&str]) -> HealthConfig {
+        use clap::Parser;
+        let argv = ["restartd"].iter().chain(args).chain(&["--", "server"]);
+        let cli = crate::cli::args::Cli::try_parse_from(argv).unwrap();
+        from_args(cli.run, None, &|_| None).health.unwrap()
+    }
+
+    // See: issue 19 (review): a --notify child's early check failures must still count; only
+    // where the first pass is the readiness --ready-timeout waits for does it alone decide.
+    #[test]
+    fn the_ready_timeout_decides_early_checks_only_when_it_waits_for_them() {
+        let tcp = ["--health-tcp", "127.0.0.1:1"];
+        assert!(!health(&tcp).ready_timeout);
+        let timed = [&tcp[..], &["--ready-timeout", "3s"]].concat();
+        assert!(health(&timed).ready_timeout);
+        assert!(!health(&[&timed[..], &["--notify"]].concat()).ready_timeout);
+        assert!(!health(&[&timed[..], &["--watchdog", "1s"]].concat()).ready_timeout);
     }
 }

@@ -12,8 +12,8 @@
 //! it can serve, not one whole interval later. These early checks only look for readiness: a
 //! failure among them counts toward `--health-retries` at the pace of `--health-interval` (at most
 //! one per interval, the first one interval after the start), outside `--health-start-period`,
-//! and never while `--ready-timeout` is set, which then alone decides a child that never gets
-//! ready. After the first pass, checks come every interval and every failure counts (Docker: a
+//! and never while `--ready-timeout` waits for the first pass (no `--notify`), which then alone
+//! decides a child that never gets ready. After the first pass, checks come every interval and every failure counts (Docker: a
 //! pass ends the start period).
 
 use std::ffi::OsString;

@@ -13,7 +13,8 @@ pub const READINESS: &str =
      that long after the start, as Docker's `--start-interval`), so a unit is `active` about a \
      second after its server is up, whatever the interval; of these early failures at most one \
      per `--health-interval` counts toward `--health-retries`, none inside \
-     `--health-start-period`, and none at all with `--ready-timeout`, which then decides alone. \
+     `--health-start-period`, and none at all while `--ready-timeout` waits for the first pass (without `--notify`), which \
+     then decides alone. \
      A passing check ends the start period; from then on checks run every interval. While restartd \
      waits to restart, its STATUS= says so (`restart 2 of 5 in 5m, next in 4s: \
      ZeroDivisionError: division by zero`), so `systemctl status` shows why; once the child runs \
