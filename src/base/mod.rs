@@ -10,4 +10,5 @@
 pub mod config;
 pub mod exit;
 pub mod files;
+pub mod sockets;
 pub mod values;

@@ -15,6 +15,9 @@ use crate::supervise::config::Config;
 use crate::supervise::machine::Settings;
 use crate::supervise::policy::{Backoff, ExitRules};
 
+/// How long a reload's new child may take to be ready (SPEC §11).
+pub const RELOAD_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// The `Config` of a run: the flags combined with the environment and the token read from
 /// `--listen-token-file` (`observe::access::read_token_file`). `args.command` must not be
 /// empty.
@@ -67,6 +70,9 @@ pub fn from_args(
             stop_signal: args.stop_signal.0,
             stop_timeout: args.stop_timeout,
             notify: args.notify || args.watchdog.is_some(),
+            health: health.is_some(),
+            sockets: !args.sockets.is_empty(),
+            reload_timeout: RELOAD_TIMEOUT,
         },
         window: args.window,
         max_restarts: args.max_restarts.0,
@@ -86,6 +92,7 @@ pub fn from_args(
         listen: args.listen,
         listen_token,
         metrics_file: args.metrics_file,
+        sockets: args.sockets,
     }
 }
 

@@ -14,6 +14,7 @@ pub mod output;
 pub mod procs;
 pub mod signals;
 pub mod sink;
+pub mod sockets;
 pub mod strays;
 pub mod tail;
 pub mod trim;

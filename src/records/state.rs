@@ -56,6 +56,20 @@ pub struct StateFile {
     /// it adopted), so that the next restartd can stop what this one leaves behind (SPEC §10).
     #[serde(default)]
     pub leftovers: Vec<Proc>,
+    /// The `--socket`s held for the child (SPEC §11).
+    #[serde(default)]
+    pub sockets: Vec<SocketJson>,
+    /// Reloads done by this restartd (SPEC §11).
+    #[serde(default)]
+    pub reloads: u64,
+}
+
+/// One of `state.json`'s `sockets`: its name, address and the child's fd.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SocketJson {
+    pub name: String,
+    pub address: String,
+    pub fd: i32,
 }
 
 /// A process, named so that a reused pid is not taken for it: its pid and its start time
@@ -351,6 +365,8 @@ mod tests {
             updated_at: rfc3339(SystemTime::UNIX_EPOCH),
             labels: Default::default(),
             leftovers: Vec::new(),
+            sockets: Vec::new(),
+            reloads: 0,
         }
     }
 

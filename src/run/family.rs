@@ -18,6 +18,8 @@ use crate::process::procs;
 use crate::process::procs::{Reaped, Usage};
 use crate::process::signals::Inherited;
 
+mod second;
+
 /// Who already got the signal of the current stop or cleanup, so that a repeated `SignalAll`
 /// reaches only processes that appeared since.
 #[derive(Debug, Default)]
@@ -38,6 +40,11 @@ pub struct Family {
     usage: Option<Usage>,
     /// The child's stderr and stdout on their way out, and the tail of stderr.
     pub output: Output,
+    /// A reload's second child (`second.rs`).
+    other: Option<second::Tree>,
+    /// During a reload, before the switch: the child's adopted descendants when the new child
+    /// started.
+    known: Vec<i32>,
 }
 
 impl Family {
@@ -48,6 +55,8 @@ impl Family {
             sent: None,
             usage: None,
             output,
+            other: None,
+            known: Vec::new(),
         }
     }
 
@@ -84,11 +93,12 @@ impl Family {
 
     /// Reaps every other child of restartd that has ended (never the held leader).
     pub fn reap_others(&self) -> Vec<Reaped> {
-        match self.leader {
+        let other = self.other.as_ref().map(|t| t.leader);
+        match self.leader.or(other) {
             None => std::iter::from_fn(procs::reap).collect(),
-            Some(leader) => procs::children()
+            Some(_) => procs::children()
                 .into_iter()
-                .filter(|&pid| pid != leader)
+                .filter(|&pid| Some(pid) != self.leader && Some(pid) != other)
                 .filter_map(procs::reap_pid)
                 .collect(),
         }
@@ -134,6 +144,14 @@ impl Family {
                 ..Sent::default()
             });
         }
+        let other: Vec<i32> = match &self.other {
+            Some(_) => procs::children()
+                .into_iter()
+                .filter(|&p| self.of_other(p))
+                .collect(),
+            None => Vec::new(),
+        };
+        let other_group = self.other.as_ref().map(|t| t.leader);
         let Some(sent) = self.sent.as_mut() else {
             return;
         };
@@ -145,11 +163,16 @@ impl Family {
             }
         }
         for pid in procs::children() {
-            if Some(pid) == self.leader || sent.pids.contains(&pid) || helper(pid) {
+            if Some(pid) == self.leader
+                || sent.pids.contains(&pid)
+                || helper(pid)
+                || other.contains(&pid)
+            {
                 continue;
             }
             // A daemon that left the group (setsid) leads its own, with its children in it.
-            if let Some(pgid) = procs::group_of(pid).filter(|&g| g != own_group) {
+            let group = procs::group_of(pid).filter(|&g| g != own_group && Some(g) != other_group);
+            if let Some(pgid) = group {
                 if !sent.groups.contains(&pgid) {
                     procs::signal_group(pgid, sig);
                     sent.groups.push(pgid);
@@ -168,7 +191,7 @@ impl Family {
     pub fn leftovers_alive(&self, subreaper: bool, helper: impl Fn(i32) -> bool) -> bool {
         let adopted = procs::children()
             .iter()
-            .any(|&pid| Some(pid) != self.leader && !helper(pid));
+            .any(|&pid| Some(pid) != self.leader && !helper(pid) && !self.of_other(pid));
         adopted || (!subreaper && self.leader.is_some_and(procs::group_has_others))
     }
 }

@@ -14,7 +14,7 @@ use crate::process::signals::Inherited;
 use crate::process::tail::Tail;
 use crate::records::crashlog::{self, CrashLog, CrashRecord};
 use crate::records::hooks::Hooks;
-use crate::records::state::{self, LastExitJson, Proc, StateFile, StateWriter};
+use crate::records::state::{self, LastExitJson, Proc, SocketJson, StateFile, StateWriter};
 use crate::records::traceback;
 use crate::run::log::{Level, Logger};
 use crate::run::monitors::Monitors;
@@ -40,6 +40,8 @@ pub struct Recorder {
     dirty: bool,
     /// The child's tree as last seen (`state.json`'s `leftovers`), set by the loop before a save.
     pub tree: Vec<Proc>,
+    /// The `--socket`s held, as `state.json` shows them.
+    pub sockets: Vec<SocketJson>,
 }
 
 impl Recorder {
@@ -73,6 +75,7 @@ impl Recorder {
                 .map(|d| d.to_string_lossy().into_owned()),
             dirty: false,
             tree: Vec::new(),
+            sockets: Vec::new(),
         }
     }
 
@@ -266,6 +269,8 @@ impl Recorder {
             updated_at: state::rfc3339(SystemTime::now()),
             labels: self.cfg.labels.clone(),
             leftovers: self.tree.clone(),
+            sockets: self.sockets.clone(),
+            reloads: m.reloads(),
         }
     }
 }
@@ -342,6 +347,11 @@ fn end_line(r: &EndReport, cfg: &Config, error: Option<&str>) -> (Level, String)
         ),
         Outcome::Stopped { killed: false } => (Level::Info, format!("stopped: child {after}")),
         Outcome::Restarted => (Level::Info, format!("restarting on request: child {after}")),
+        Outcome::KeepOld => (
+            Level::Warn,
+            format!("reload failed: the new child {after}; the old child keeps running"),
+        ),
+        Outcome::Replaced => (Level::Info, format!("reload: the old child {how}")),
     }
 }
 

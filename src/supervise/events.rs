@@ -37,6 +37,12 @@ pub struct Settings {
     pub stop_timeout: Duration,
     /// `--notify`: the child says when it is ready (READY=1); without it, it is ready at spawn.
     pub notify: bool,
+    /// A health check is configured: a reload's new child is ready at its first pass.
+    pub health: bool,
+    /// `--socket`s are held: `restartd reload` starts the new child beside the old one.
+    pub sockets: bool,
+    /// How long a reload's new child may take to be ready (SPEC §11: 60 s by default).
+    pub reload_timeout: Duration,
 }
 
 /// `state.json`'s `status`.
@@ -50,6 +56,7 @@ pub enum Status {
     Stopped,
     Exited,
     GaveUp,
+    Reloading,
 }
 
 impl Status {
@@ -63,6 +70,7 @@ impl Status {
             Status::Stopped => "stopped",
             Status::Exited => "exited",
             Status::GaveUp => "gave-up",
+            Status::Reloading => "reloading",
         }
     }
 
@@ -77,6 +85,8 @@ impl Status {
 pub enum Request {
     Stop,
     Restart,
+    /// Replace the child without downtime (`restartd reload`, SPEC §11).
+    Reload,
     Signal(i32),
     /// Clear the restart window; with `crashes`, the crash history too (`reset --crashes`).
     Reset {
@@ -104,6 +114,10 @@ pub enum Input {
     },
     /// While the machine cleans up after a child (`cleaning()`): whether anything of it is left.
     Leftovers { alive: bool },
+    /// The second child of a reload ended: the new one before the switch, the old one after.
+    OtherEnded { end: ProcessEnd, leftovers: bool },
+    /// While the machine cleans up after the second child (`cleaning_other()`).
+    OtherLeftovers { alive: bool },
     /// A signal to restartd itself.
     Signal { signal: i32 },
     /// A request on the control socket; the machine answers with `Action::Reply`.
@@ -152,6 +166,8 @@ pub enum Reason {
     Watchdog,
     Memory,
     SpawnFailed,
+    /// Not ready within the time allowed (a reload's new child: `--ready-timeout`).
+    StartTimeout,
 }
 
 impl Reason {
@@ -164,6 +180,7 @@ impl Reason {
             Reason::Watchdog => "watchdog",
             Reason::Memory => "memory",
             Reason::SpawnFailed => "spawn-failed",
+            Reason::StartTimeout => "start-timeout",
         }
     }
 
@@ -197,6 +214,10 @@ pub enum Outcome {
     Stopped { killed: bool },
     /// A requested restart.
     Restarted,
+    /// A reload's new child failed; the old one keeps running.
+    KeepOld,
+    /// A reload's old child, stopped once the new one was ready.
+    Replaced,
 }
 
 impl Outcome {
@@ -205,7 +226,8 @@ impl Outcome {
         match self {
             Outcome::Restart { .. } | Outcome::Restarted => "restart",
             Outcome::GiveUp { .. } => "give-up",
-            Outcome::Exit(_) | Outcome::Stopped { .. } => "exit",
+            Outcome::Exit(_) | Outcome::Stopped { .. } | Outcome::Replaced => "exit",
+            Outcome::KeepOld => "keep-old",
         }
     }
 }
@@ -257,6 +279,10 @@ pub enum Reply {
     WhenStopped,
     /// Refused, and why.
     Refused(String),
+    /// Done, with a remark for the requester (`ok: …`).
+    OkSaying(String),
+    /// A reload: answered once it is over (`Action::Reloaded`).
+    WhenReloaded,
 }
 
 /// What the event loop must do, in order.
@@ -289,6 +315,23 @@ pub enum Action {
     /// Remove `crashes.jsonl` and `crashes.jsonl.1`; the next record starts a new file. The
     /// running instance does it, not the `reset` subcommand, since it holds the file open.
     ClearCrashes,
+    /// Start a reload's new child beside the running one, on the same sockets; answer with
+    /// `Spawned` or `SpawnFailed` as for `Spawn`.
+    SpawnOther { restarts: u32 },
+    /// The reload's new child is ready: it becomes the child, the old one the second child.
+    Switch,
+    /// `SignalAll` for the second child's group and descendants only.
+    SignalOther(i32),
+    /// The second child and what it left are gone: forget it.
+    ReleaseOther,
+    /// Whatever is left of the second child becomes part of the child's leftovers (a stop or an
+    /// end of the child during a reload: everything is cleaned up together).
+    Fold,
+    /// As `Ended`, for the second child (its own stderr tail and usage).
+    EndedOther(EndReport),
+    /// A reload is over: `Ok` replaced (with a remark), `Err` why the old child kept running;
+    /// answers the waiting `reload` requests.
+    Reloaded(Result<String, String>),
     /// An input that cannot happen in this state; logged, otherwise ignored.
     Unexpected(String),
     /// Exit restartd with this status.

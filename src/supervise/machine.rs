@@ -70,6 +70,25 @@ enum Then {
     Exit(Final),
 }
 
+/// A reload's new child (`State::Reloading`).
+#[derive(Debug, Clone, PartialEq)]
+enum Candidate {
+    /// Asked for; `Spawned` or `SpawnFailed` comes next.
+    Starting,
+    /// Runs, not ready yet.
+    Up(Run),
+    /// Failing or late: it got the stop signal (SIGKILL at `kill_at`); `reason` and `detail` go
+    /// into its `keep-old` record.
+    Stopping {
+        run: Run,
+        reason: Reason,
+        detail: String,
+        kill_at: Option<Instant>,
+    },
+    /// Gone, recorded; what it left got SIGKILL. `why` is what `reload` will hear.
+    Cleanup { why: String },
+}
+
 /// Where the machine is. Each variant holds what it waits on.
 #[derive(Debug, Clone, PartialEq)]
 enum State {
@@ -92,6 +111,23 @@ enum State {
     },
     /// Waiting to restart after a crash.
     Backoff { until: Instant, wall: SystemTime },
+    /// A reload: the old child (`old`, `ready`) serves while the new one starts; it must be
+    /// ready by `until` (`reload.rs`).
+    Reloading {
+        old: Run,
+        ready: bool,
+        new: Candidate,
+        until: Instant,
+    },
+    /// After a reload's switch: `run`, the new child, is the child; the old one got `signal`
+    /// (SIGKILL at `kill_at`) and drains; `ended` once it is gone and its leftovers are being
+    /// cleaned up.
+    Draining {
+        run: Run,
+        signal: i32,
+        kill_at: Option<Instant>,
+        ended: bool,
+    },
     /// restartd is exiting.
     Done(Final),
 }
@@ -107,6 +143,8 @@ pub struct Machine {
     restarts_total: u64,
     restarts_run: u32,
     last_exit: Option<LastExit>,
+    /// Reloads done in this run (`state.json`'s `reloads`).
+    reloads: u64,
 }
 
 /// The signals that ask restartd to stop (SPEC §4).
@@ -128,6 +166,7 @@ impl Machine {
             restarts_total,
             restarts_run: 0,
             last_exit: None,
+            reloads: 0,
         }
     }
 
@@ -141,6 +180,12 @@ impl Machine {
         match &self.state {
             State::Stopping { kill_at, .. } | State::Cleanup { kill_at, .. } => *kill_at,
             State::Backoff { until, .. } => Some(*until),
+            State::Reloading { new, until, .. } => match new {
+                Candidate::Up(_) => Some(*until),
+                Candidate::Stopping { kill_at, .. } => *kill_at,
+                Candidate::Starting | Candidate::Cleanup { .. } => None,
+            },
+            State::Draining { kill_at, .. } => *kill_at,
             State::Starting { .. } | State::Running { .. } | State::Done(_) => None,
         }
     }
@@ -151,6 +196,26 @@ impl Machine {
         use State as S;
         let state = self.state.clone();
         match (state, input) {
+            // A reload: two children at once (reload.rs has their table).
+            (
+                S::Reloading {
+                    old,
+                    ready,
+                    new,
+                    until,
+                },
+                input,
+            ) => self.reloading(old, ready, new, until, input, now),
+            (
+                S::Draining {
+                    run,
+                    signal,
+                    kill_at,
+                    ended,
+                },
+                input,
+            ) => self.draining(run, signal, kill_at, ended, input, now),
+
             // Starting: the loop answers a spawn at once, with nothing in between.
             (S::Starting { .. }, I::Spawned { pid }) => self.spawned(pid, now),
             (
@@ -210,6 +275,9 @@ impl Machine {
                 let mut actions = vec![Action::Reply(Reply::Ok)];
                 actions.extend(self.stop(run, Stop::Restart, now));
                 actions
+            }
+            (S::Running { run, ready }, I::Request(Request::Reload)) => {
+                self.reload(run, ready, now)
             }
             (S::Running { run, .. }, I::Unhealthy { detail }) => self.stop(
                 run,
@@ -295,7 +363,9 @@ impl Machine {
                 actions.extend(self.stop_again(run, why, kill_at, self.settings.stop_signal));
                 actions
             }
-            (S::Stopping { .. }, I::Request(Request::Restart)) => self.cannot_restart(),
+            (S::Stopping { .. }, I::Request(Request::Restart | Request::Reload)) => {
+                self.cannot_restart()
+            }
             (S::Stopping { run, why, .. }, I::Tick) if self.deadline_passed(now) => {
                 self.state = S::Stopping {
                     run,
@@ -353,7 +423,7 @@ impl Machine {
                     kill_at,
                     then: Then::Backoff { wall, .. },
                 },
-                I::Request(Request::Restart),
+                I::Request(Request::Restart | Request::Reload),
             ) => {
                 // Asked for: the rest of the delay is waived and the streak forgiven.
                 self.streak = 0;
@@ -367,7 +437,9 @@ impl Machine {
                 };
                 vec![Action::Reply(Reply::Ok)]
             }
-            (S::Cleanup { .. }, I::Request(Request::Restart)) => self.cannot_restart(),
+            (S::Cleanup { .. }, I::Request(Request::Restart | Request::Reload)) => {
+                self.cannot_restart()
+            }
 
             // Backoff: waiting to restart.
             (S::Backoff { until, .. }, I::Tick) if until <= now.mono => {
@@ -381,7 +453,7 @@ impl Machine {
                 actions.extend(self.exit_at_once());
                 actions
             }
-            (S::Backoff { .. }, I::Request(Request::Restart)) => {
+            (S::Backoff { .. }, I::Request(Request::Restart | Request::Reload)) => {
                 // Asked for: the rest of the delay is waived and the streak forgiven.
                 self.streak = 0;
                 let mut actions = vec![Action::Reply(Reply::Ok)];
@@ -413,18 +485,9 @@ impl Machine {
             (S::Cleanup { .. } | S::Backoff { .. }, I::Signal { signal: SIGTSTP }) => {
                 vec![Action::SuspendSelf]
             }
-            (_, I::Request(Request::Reset { crashes })) => {
-                self.window.clear();
-                // The files go before the answer: once `reset` returns, they are gone.
-                let mut actions = Vec::new();
-                if crashes {
-                    actions.push(Action::ClearCrashes);
-                }
-                actions.extend([Action::Reply(Reply::Ok), Action::SaveState]);
-                actions
-            }
+            (_, I::Request(Request::Reset { crashes })) => self.reset(crashes),
             (S::Done(_), I::Request(Request::Stop)) => vec![Action::Reply(Reply::WhenStopped)],
-            (S::Done(_), I::Request(Request::Restart)) => self.cannot_restart(),
+            (S::Done(_), I::Request(Request::Restart | Request::Reload)) => self.cannot_restart(),
             (S::Cleanup { .. } | S::Backoff { .. }, I::Signal { .. }) => vec![],
             (S::Running { .. } | S::Stopping { .. }, I::Signal { .. }) => vec![],
             (
@@ -454,6 +517,23 @@ impl Machine {
                 S::Running { .. } | S::Stopping { .. } | S::Backoff { .. } | S::Done(_),
                 I::Leftovers { .. },
             ) => vec![],
+            // No second child outside a reload.
+            (
+                S::Running { .. }
+                | S::Stopping { .. }
+                | S::Cleanup { .. }
+                | S::Backoff { .. }
+                | S::Done(_),
+                I::OtherLeftovers { .. },
+            ) => vec![],
+            (
+                S::Running { .. }
+                | S::Stopping { .. }
+                | S::Cleanup { .. }
+                | S::Backoff { .. }
+                | S::Done(_),
+                input @ I::OtherEnded { .. },
+            ) => self.unexpected(&input),
             (S::Done(_), I::Signal { .. }) => vec![],
         }
     }
@@ -472,6 +552,7 @@ impl Machine {
                 Then::Exit(last) => last.status,
             },
             State::Backoff { .. } => Status::Backoff,
+            State::Reloading { .. } | State::Draining { .. } => Status::Reloading,
             State::Done(last) => last.status,
         }
     }
@@ -480,6 +561,35 @@ impl Machine {
     /// `Leftovers` every turn.
     pub fn cleaning(&self) -> bool {
         matches!(self.state, State::Cleanup { .. })
+    }
+
+    /// Whether the machine waits for the second child's leftovers: the loop then reports
+    /// `OtherLeftovers` every turn.
+    pub fn cleaning_other(&self) -> bool {
+        matches!(
+            self.state,
+            State::Reloading {
+                new: Candidate::Cleanup { .. },
+                ..
+            } | State::Draining { ended: true, .. }
+        )
+    }
+
+    /// Whether a reload's new child is being started and watched (the monitors watch it, not
+    /// the old child, until the switch).
+    pub fn watching_new(&self) -> bool {
+        matches!(
+            self.state,
+            State::Reloading {
+                new: Candidate::Up(_),
+                ..
+            }
+        )
+    }
+
+    /// Reloads done in this run.
+    pub fn reloads(&self) -> u64 {
+        self.reloads
     }
 
     /// The live child's pid.
@@ -495,7 +605,8 @@ impl Machine {
     /// Whether the live child is ready (READY=1 with `--notify`, else since its spawn).
     pub fn ready(&self) -> bool {
         match &self.state {
-            State::Running { ready, .. } => *ready,
+            State::Running { ready, .. } | State::Reloading { ready, .. } => *ready,
+            State::Draining { .. } => true,
             _ => false,
         }
     }
@@ -503,6 +614,9 @@ impl Machine {
     fn run(&self) -> Option<Run> {
         match &self.state {
             State::Running { run, .. } | State::Stopping { run, .. } => Some(*run),
+            // `child_pid` names the old child until the switch (SPEC §11).
+            State::Reloading { old, .. } => Some(*old),
+            State::Draining { run, .. } => Some(*run),
             State::Starting { .. }
             | State::Cleanup { .. }
             | State::Backoff { .. }
@@ -537,11 +651,14 @@ impl Machine {
             | State::Running { .. }
             | State::Stopping { .. }
             | State::Cleanup { .. }
+            | State::Reloading { .. }
+            | State::Draining { .. }
             | State::Done(_) => None,
         }
     }
 }
 
+mod reload;
 mod steps;
 #[cfg(test)]
 mod tests;

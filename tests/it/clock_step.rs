@@ -27,6 +27,9 @@ fn machine(max: Option<u32>) -> Machine {
         stop_signal: nix::libc::SIGTERM,
         stop_timeout: Duration::from_secs(5),
         notify: false,
+        health: false,
+        sockets: false,
+        reload_timeout: Duration::from_secs(60),
     };
     Machine::new(
         settings,

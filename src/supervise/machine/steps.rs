@@ -393,6 +393,8 @@ impl Machine {
             Input::SpawnFailed { .. } => "SpawnFailed",
             Input::ChildEnded { .. } => "ChildEnded",
             Input::Leftovers { .. } => "Leftovers",
+            Input::OtherEnded { .. } => "OtherEnded",
+            Input::OtherLeftovers { .. } => "OtherLeftovers",
             Input::Signal { .. } => "Signal",
             Input::Request(_) => "Request",
             Input::Ready => "Ready",

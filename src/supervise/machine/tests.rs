@@ -21,6 +21,9 @@ fn settings(policy: RestartPolicy) -> Settings {
         stop_signal: SIGTERM,
         stop_timeout: Duration::from_secs(5),
         notify: false,
+        health: false,
+        sockets: false,
+        reload_timeout: Duration::from_secs(60),
     }
 }
 
