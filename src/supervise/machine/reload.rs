@@ -75,7 +75,13 @@ impl Machine {
                     started: now.mono,
                     started_wall: now.wall,
                 };
-                keep(self, C::Up(run));
+                // The time to be ready counts from the new child's start.
+                self.state = State::Reloading {
+                    old,
+                    ready,
+                    new: C::Up(run),
+                    until: now.mono + self.settings.reload_timeout,
+                };
                 // The monitors now watch the new child: its READY=1, its health checks.
                 let mut actions = vec![Action::Monitors(true), Action::SaveState];
                 if !self.settings.notify && !self.settings.health {

@@ -565,3 +565,4 @@ fn every_status_handles_every_input() {
 }
 
 mod decisions;
+mod reload;
