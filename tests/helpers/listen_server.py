@@ -10,6 +10,7 @@ named by SERVER_MODE (read at each start, so a test can change the next child's 
   hang      never become ready: serve nothing, send no READY=1, wait for SIGTERM
   crash N   serve N requests, then exit 1 (at once: the next request waits in the backlog)
   slow S    sleep S seconds before serving (a slow start-up)
+  fork      serve, with a grandchild in its group that ignores SIGTERM (prints `grandchild pid=N`)
 
 SIGTERM is a graceful stop: a request being answered is finished, then it exits 0.
 """
@@ -73,6 +74,18 @@ def main():
         sys.exit(0)
     if words[0] == "slow":
         time.sleep(float(words[1]))
+    if words[0] == "fork":
+        r, w = os.pipe()
+        if os.fork() == 0:
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+            for s in socks:
+                s.close()
+            say(f"grandchild pid={os.getpid()} of={os.getppid()}")
+            os.close(w)
+            while True:
+                time.sleep(1)
+        os.close(w)
+        os.read(r, 1)
     crash_after = int(words[1]) if words[0] == "crash" else None
     say(f"ready pid={os.getpid()} fds={n} names={names} pid_ok={int(pid_ok)} "
         f"blocking={int(blocking)} cloexec={int(cloexec)}")

@@ -22,6 +22,7 @@ mod observe_tools;
 mod restart;
 mod signals;
 mod soak;
+mod sockets;
 mod stalled;
 mod subcommands;
 mod trust;

@@ -71,7 +71,10 @@ fn the_new_child_starts_beside_the_old_and_the_old_drains_once_it_is_ready() {
     assert_eq!(actions, vec![Action::Monitors(true), Action::SaveState]);
     assert_eq!(sim.m.child_pid(), Some(101));
     assert!(sim.m.watching_new());
-    assert_eq!(sim.m.deadline(), Some(sim.t0.mono + Duration::from_secs(61)));
+    assert_eq!(
+        sim.m.deadline(),
+        Some(sim.t0.mono + Duration::from_secs(61))
+    );
     // Ready: the switch, then the stop signal to the old one only.
     sim.advance(SEC);
     let actions = sim.feed(Input::Ready);
@@ -155,7 +158,10 @@ fn a_new_child_that_exits_is_recorded_as_keep_old_and_the_old_one_goes_on() {
     assert_eq!(r.uptime, SEC);
     let err = reloaded(&actions).clone().unwrap_err();
     assert!(err.contains("exited with code 3"), "{err}");
-    assert!(err.contains("the old child (pid 101) keeps running"), "{err}");
+    assert!(
+        err.contains("the old child (pid 101) keeps running"),
+        "{err}"
+    );
     assert!(actions.contains(&Action::Monitors(true)));
     assert!(!actions.iter().any(|a| matches!(a, Action::Spawn { .. })));
     assert_eq!(sim.m.status(), Status::Running);
@@ -191,7 +197,10 @@ fn a_new_child_not_ready_within_the_timeout_is_stopped_with_reason_start_timeout
     assert_eq!(r.outcome, Outcome::KeepOld);
     assert_eq!(r.detail.as_deref(), Some("not ready within 1m"));
     let err = reloaded(&actions).clone().unwrap_err();
-    assert!(err.starts_with("the new child was stopped: not ready within 1m"), "{err}");
+    assert!(
+        err.starts_with("the new child was stopped: not ready within 1m"),
+        "{err}"
+    );
     assert_eq!(sim.m.status(), Status::Running);
     assert_eq!(sim.m.child_pid(), Some(101));
 }
