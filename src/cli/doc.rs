@@ -8,6 +8,7 @@
 //! copies committed under `man/` and `completions/` can be compared byte for byte
 //! (`.ci/regen-docs` rewrites them).
 
+mod sockets_text;
 mod text;
 
 use std::io::{self, Write};
@@ -80,6 +81,10 @@ pub fn man(out: &mut dyn Write) -> io::Result<()> {
     subcommands(&mut roff, &cmd);
     restarts(&mut roff);
     signals(&mut roff);
+    section(&mut roff, "SOCKETS AND RELOAD");
+    for p in sockets_text::SOCKETS {
+        para(&mut roff, p);
+    }
     exit_status(&mut roff);
     files(&mut roff);
     environment(&mut roff);

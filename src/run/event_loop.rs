@@ -392,19 +392,21 @@ impl Supervisor {
         }
         self.new_child_healthy(&mut events);
         let hooks = &self.recorder.hooks;
-        let child_pid = self.family.pid();
+        let family = &self.family;
+        // During a reload the new child is watched: its group and its tree only.
+        let new = self.machine.watching_new();
+        let watched = match new {
+            true => family.other_group(),
+            false => family.group().filter(|_| family.pid().is_some()),
+        };
         let others = || {
             procs::children()
                 .into_iter()
-                .filter(|&p| Some(p) != child_pid && !hooks.owns(p))
+                .filter(|&p| Some(p) != watched && !hooks.owns(p))
+                .filter(|&p| family.of_other(p) == new && Some(p) != family.group())
                 .collect()
         };
-        let (changed, inputs) = self.monitors.ticks(
-            now.mono,
-            self.family.group().filter(|_| child_pid.is_some()),
-            others,
-            &self.log,
-        );
+        let (changed, inputs) = self.monitors.ticks(now.mono, watched, others, &self.log);
         self.note(changed);
         events.extend(inputs.into_iter().map(Event::from));
         self.monitors.upward_tick(now.mono);

@@ -94,6 +94,7 @@ const SPEC_FLAGS: &[&str] = &[
     "--listen-remote",
     "--listen-token-file",
     "--metrics-file",
+    "--socket",
 ];
 
 /// SPEC §8: each subcommand with its flags.
@@ -107,6 +108,7 @@ const SPEC_SUBCOMMANDS: &[(&str, &[&str])] = &[
     ("reset", &["--crashes", "--state-dir"]),
     ("stop", &["--state-dir"]),
     ("restart", &["--state-dir"]),
+    ("reload", &["--state-dir"]),
     ("signal", &["--state-dir"]),
     ("completions", &[]),
     ("man", &[]),

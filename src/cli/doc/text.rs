@@ -173,8 +173,8 @@ pub const EXIT_STATUS: &[(&str, &str)] = &[
     ("2", "usage error: a bad flag or value; nothing was started"),
     (
         "125",
-        "restartd itself could not work: the instance is already running, or the state \
-         directory is unusable",
+        "restartd itself could not work: the instance is already running, the state \
+         directory is unusable, or a `--socket` cannot be bound",
     ),
 ];
 
@@ -187,7 +187,11 @@ pub const SUBCOMMAND_STATUS: &[(&str, &str)] = &[
     (
         "3",
         "`status`: not running (without NAME: not every instance runs); `stop`, `restart`, \
-         `signal`: the instance is not running",
+         `reload`, `signal`: the instance is not running",
+    ),
+    (
+        "1",
+        "`reload`: the new child failed (or was not ready in time); the old one keeps running",
     ),
     (
         "4",
@@ -247,7 +251,8 @@ pub const STATE_FIELDS: &[(&str, &str)] = &[
     ("command", "the command, an array of strings"),
     (
         "status",
-        "`starting`, `running`, `backoff`, `stopping`, `stopped`, `exited` or `gave-up`",
+        "`starting`, `running`, `backoff`, `stopping`, `stopped`, `exited`, `gave-up` or \
+         `reloading`",
     ),
     ("supervisor_pid", "restartd's pid"),
     ("child_pid", "the child's pid, or null"),
@@ -296,6 +301,11 @@ pub const STATE_FIELDS: &[(&str, &str)] = &[
          descendants it adopted), each `{pid, start_time}` (clock ticks since boot), so that the \
          next restartd stops what a killed one left running",
     ),
+    (
+        "sockets, reloads",
+        "the `--socket`s, each `{name, address, fd}` (a TCP port 0 shows the port chosen), and \
+         the reloads done by this restartd",
+    ),
 ];
 
 /// FILES, before the crash record fields.
@@ -316,7 +326,8 @@ pub const CRASH_FIELDS: &[(&str, &str)] = &[
     ("time", "RFC 3339 UTC with milliseconds"),
     (
         "reason",
-        "`exit`, `signal`, `unhealthy`, `watchdog`, `memory` or `spawn-failed`",
+        "`exit`, `signal`, `unhealthy`, `watchdog`, `memory`, `spawn-failed` or \
+         `start-timeout`",
     ),
     (
         "exit_code, signal, core_dumped",
@@ -331,7 +342,8 @@ pub const CRASH_FIELDS: &[(&str, &str)] = &[
     ("restarts", "restarts made before this crash"),
     (
         "action, next_delay_ms",
-        "what restartd did next: `restart` (after that delay), `give-up` or `exit`",
+        "what restartd did next: `restart` (after that delay), `give-up`, `exit`, or \
+         `keep-old` (a reload's new child failed; the old one kept running)",
     ),
     (
         "error_type, error_message, stack_trace",
@@ -396,7 +408,8 @@ pub const ENV_READ: &[(&str, &str)] = &[
 /// ENVIRONMENT, before the child's variables.
 pub const ENV_CHILD_INTRO: &str =
     "The child gets restartd's environment (without restartd's own NOTIFY_SOCKET, \
-     WATCHDOG_USEC and WATCHDOG_PID), plus:";
+     WATCHDOG_USEC and WATCHDOG_PID, and without LISTEN_FDS, LISTEN_PID and LISTEN_FDNAMES), \
+     plus:";
 
 /// ENVIRONMENT: what the child gets.
 pub const ENV_CHILD: &[(&str, &str)] = &[
@@ -412,6 +425,11 @@ pub const ENV_CHILD: &[(&str, &str)] = &[
     (
         "WATCHDOG_USEC, WATCHDOG_PID",
         "with `--watchdog`: the interval in microseconds, and the child's own pid",
+    ),
+    (
+        "LISTEN_FDS, LISTEN_PID, LISTEN_FDNAMES",
+        "with `--socket`: the number of sockets at fds 3, 4, ..., the child's own pid, and \
+         their names separated by `:` (sd_listen_fds(3))",
     ),
 ];
 

@@ -72,7 +72,7 @@ impl Family {
     }
 
     /// Whether `pid`, a child of restartd, is of the second child's tree.
-    pub(super) fn of_other(&self, pid: i32) -> bool {
+    pub fn of_other(&self, pid: i32) -> bool {
         self.other.as_ref().is_some_and(|t| {
             pid == t.leader || t.adopted.contains(&pid) || procs::group_of(pid) == Some(t.leader)
         })
