@@ -12,8 +12,12 @@ named by SERVER_MODE (read at each start, so a test can change the next child's 
   slow S    sleep S seconds before serving (a slow start-up)
   fork      serve, with a grandchild in its group that ignores SIGTERM (prints `grandchild pid=N`)
 
+With SERVER_SET_NONBLOCK set it puts the sockets in non-blocking mode after reporting (as Node or
+asyncio would), to show that the next child still gets them blocking.
+
 SIGTERM is a graceful stop: a request being answered is finished, then it exits 0.
 """
+import fcntl
 import os
 import select
 import signal
@@ -65,7 +69,12 @@ def main():
     pid_ok = os.environ.get("LISTEN_PID") == str(os.getpid())
     names = os.environ.get("LISTEN_FDNAMES", "")
     socks = [socket.socket(fileno=3 + i) for i in range(n)]
-    blocking = all(s.getblocking() for s in socks)
+    # O_NONBLOCK as the kernel has it (not Python's own idea of the socket's timeout).
+    blocking = all(not fcntl.fcntl(3 + i, fcntl.F_GETFL) & os.O_NONBLOCK for i in range(n))
+    if os.environ.get("SERVER_SET_NONBLOCK"):
+        # As Node and asyncio servers do: on the description the next child shares.
+        for i in range(n):
+            os.set_blocking(3 + i, False)
     cloexec = any(os.get_inheritable(3 + i) is False for i in range(n))
     if words[0] == "hang":
         say(f"hanging pid={os.getpid()}")

@@ -141,7 +141,11 @@ fn every_child_gets_the_sockets_as_fds_3_and_up_with_the_listen_variables() {
         "python3",
         &script,
     ]);
-    cmd.env("LISTEN_FDS", "7").env("LISTEN_PID", "1");
+    // Variables of restartd's own environment do not leak through; a child that sets
+    // O_NONBLOCK on the shared sockets does not leave them so for the next one.
+    cmd.env("LISTEN_FDS", "7")
+        .env("LISTEN_PID", "1")
+        .env("SERVER_SET_NONBLOCK", "1");
     let r = Running::spawn(cmd);
     let line = r.wait_stdout("ready pid=");
     let fields = ready_fields(&line);
@@ -184,6 +188,8 @@ fn every_child_gets_the_sockets_as_fds_3_and_up_with_the_listen_variables() {
         .unwrap()
         .to_string();
     assert_eq!(ready_fields(&second)["pid_ok"], "1", "{second}");
+    assert_eq!(ready_fields(&second)["blocking"], "1", "{second}");
+    assert_eq!(ready_fields(&second)["fds"], "2", "{second}");
     assert_ne!(ready_fields(&second)["pid"], pid);
 }
 
