@@ -41,6 +41,7 @@ RESTARTD = os.path.join(ROOT, "target", "release", "restartd")
 UVICORN = os.path.join(HERE, ".venv", "bin", "uvicorn")
 PM2 = os.path.join(HERE, ".npm", "node_modules", "pm2", "bin", "pm2")
 CLIENTS = 4
+CONTROL = "restartd --socket, tests/helpers/listen_server.py instead of uvicorn"
 
 sys.path.insert(0, HERE)
 from run import kill_marked, spawn  # noqa: E402  (the same process bookkeeping as run.py)
@@ -73,8 +74,8 @@ class Load:
             s.connect(("127.0.0.1", self.port))
         except ConnectionRefusedError:
             return "refused", None
-        except OSError:
-            return "failed", None
+        except OSError as e:
+            return "failed", f"connect: {type(e).__name__}"
         try:
             s.sendall(b"GET / HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n")
             data = b""
@@ -83,13 +84,13 @@ class Load:
                 if not chunk:
                     break
                 data += chunk
-        except OSError:
-            return "failed", None
+        except OSError as e:
+            return "failed", f"{type(e).__name__} after {len(data)} bytes"
         finally:
             s.close()
         if data.startswith(b"HTTP/1.1 200") and b"pid=" in data:
             return "ok", data.split(b"pid=")[1].split()[0].decode()
-        return "failed", None
+        return "failed", f"closed after {len(data)} bytes" if not data else "bad answer"
 
     def client(self):
         while not self.stop.is_set():
@@ -183,6 +184,11 @@ stderr_logfile=NONE
         ("PM2 (fork mode)", None, pm2_env, run(["node", PM2, "reload", "app"], pm2_env),
          "pm2 reload"),
         ("shell loop", ["sh", "-c", loop], {}, loop_deploy, "SIGTERM to the child"),
+        # A control for the deploys: a server that answers every connection it accepted before
+        # it exits on SIGTERM (uvicorn closes those it has not read yet). No crash run.
+        (CONTROL, [*restartd_common, "--socket", f"tcp://127.0.0.1:{port}", "--", "python3",
+                   os.path.join(ROOT, "tests", "helpers", "listen_server.py")], {},
+         run([RESTARTD, "reload", "app", "--state-dir", state]), "restartd reload"),
     ]
 
 
@@ -252,7 +258,11 @@ def scenario(name, setup, mode, seconds, every):
                 served = [r[1] for r in results if r[2] == "ok" and r[3] != pid and r[1] > at]
                 if served:
                     gaps.append(min(served) - at)
-        return refused, failed, ok, events, gaps
+        kinds = {}
+        for r in results:
+            if r[2] == "failed":
+                kinds[r[3]] = kinds.get(r[3], 0) + 1
+        return refused, failed, ok, events, gaps, kinds
 
 
 def startup_time():
@@ -274,6 +284,8 @@ def main():
     ap.add_argument("--crash-every", type=float, default=4.0)
     ap.add_argument("--deploy-every", type=float, default=4.0)
     ap.add_argument("--seconds", type=float, default=20.0)
+    ap.add_argument("--only", help="run only the supervisor whose name starts with this")
+    ap.add_argument("--deploys-only", action="store_true", help="skip the crash scenario")
     args = ap.parse_args()
     for tool in (RESTARTD, UVICORN, PM2):
         if not os.path.exists(tool):
@@ -293,13 +305,22 @@ def main():
         f"(supervisord: none). Machine: {os.cpu_count()} cores, shared.")
     say()
     rows = []
+    notes = []
     with tempfile.TemporaryDirectory() as tmp:
         names = [(s[0], s) for s in setups(tmp, 0)]
     for name, setup in names:
-        c_ref, c_fail, c_ok, c_n, gaps = scenario(name, setup, "crash", args.seconds,
-                                                  args.crash_every)
-        d_ref, d_fail, d_ok, d_n, _ = scenario(name, setup, "deploy", args.seconds,
-                                               args.deploy_every)
+        if args.only and not name.startswith(args.only):
+            continue
+        if args.deploys_only or name == CONTROL:
+            c_ref, c_fail, c_ok, c_n, gaps, c_kinds = 0, 0, 0, 0, [], {}
+        else:
+            c_ref, c_fail, c_ok, c_n, gaps, c_kinds = scenario(name, setup, "crash",
+                                                               args.seconds, args.crash_every)
+        d_ref, d_fail, d_ok, d_n, _, d_kinds = scenario(name, setup, "deploy", args.seconds,
+                                                        args.deploy_every)
+        if c_kinds or d_kinds:
+            notes.append(f"{name}: failed requests at crashes {c_kinds or '{}'}, "
+                         f"at deploys {d_kinds or '{}'}")
         per = lambda x, n: f"{x / n:.1f}" if n else "n/a"  # noqa: E731
         gap = (f"{statistics.median(gaps) * 1000:.0f} ({min(gaps) * 1000:.0f}–"
                f"{max(gaps) * 1000:.0f})" if gaps else "n/a")
@@ -313,6 +334,11 @@ def main():
     say("|" + "---|" * len(header))
     for row in rows:
         say("| " + " | ".join(row) + " |")
+    say()
+    say("How the failed requests failed (connected, then no complete answer):")
+    say()
+    for note in notes:
+        say(f"- {note}")
     say()
     os.makedirs(os.path.join(HERE, "results"), exist_ok=True)
     with open(os.path.join(HERE, "results", "availability.md"), "w") as f:

@@ -132,13 +132,12 @@ impl Machine {
                     run,
                     reason,
                     detail,
-                    kill_at,
+                    kill_at: _,
                 },
                 I::OtherEnded { end, leftovers },
             ) => {
                 let report = self.kept_old(Some(run), Some(end), reason, Some(detail), now);
                 let why = format!("the new child was stopped: {}", self::detail(&report));
-                let _ = kill_at;
                 match leftovers {
                     true => {
                         keep(self, C::Cleanup { why });
@@ -183,15 +182,12 @@ impl Machine {
 
             // The old child ended, or restartd is asked to stop: the reload is over, and the new
             // child is cleaned up with the old one's leftovers.
-            (new, input @ I::ChildEnded { .. }) => {
-                let input = match input {
-                    I::ChildEnded { end, jitter, .. } => I::ChildEnded {
-                        end,
-                        // The new child is among them now.
-                        leftovers: true,
-                        jitter,
-                    },
-                    other => other,
+            (new, I::ChildEnded { end, jitter, .. }) => {
+                // The new child is among the leftovers now.
+                let input = I::ChildEnded {
+                    end,
+                    leftovers: true,
+                    jitter,
                 };
                 self.abandon(
                     old,
