@@ -446,3 +446,63 @@ fn without_sockets_reload_restarts_and_says_so() {
     });
     drop(r);
 }
+
+/// A new child that never sends READY=1 and fails its health checks is stopped (reason
+/// `unhealthy`, action `keep-old`); the old one keeps serving, its checks resume.
+#[test]
+fn a_reload_whose_new_child_never_gets_healthy_keeps_the_old_one() {
+    let env = Env::new();
+    let mode = set_mode(&env, "ok");
+    let sick = env.state_dir().join("sick");
+    let check = format!("test ! -e {}", sick.display());
+    let script = server();
+    let mut cmd = env.command(&[
+        "--name",
+        "sickly",
+        "--socket",
+        "tcp://127.0.0.1:0",
+        "--notify",
+        "--health-cmd",
+        &check,
+        "--health-interval",
+        "200ms",
+        "--health-retries",
+        "2",
+        "--health-start-period",
+        "1s",
+        "--",
+        "python3",
+        &script,
+    ]);
+    cmd.env("SERVER_MODE", &mode);
+    let r = Running::spawn(cmd);
+    let old = env.wait_child("sickly");
+    env.wait_state("sickly", "a healthy child", |s| s["health"] == "healthy");
+    let load = Load::start(tcp_address(&env, "sickly"), 2);
+    load.wait_served(0, 5);
+    std::fs::write(&mode, "hang").unwrap();
+    std::fs::write(&sick, "").unwrap();
+    let out = env.sub(&["reload", "sickly"]);
+    // The old child's checks resume with their start period: make them pass again.
+    std::fs::remove_file(&sick).unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", env.report());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("reload failed: the new child was stopped"),
+        "{stderr}"
+    );
+    let records = env.records("sickly");
+    assert_eq!(records.len(), 1, "{records:?}");
+    assert_eq!(records[0]["action"], "keep-old");
+    assert_eq!(records[0]["reason"], "unhealthy");
+    let served = load.now().ok;
+    load.wait_served(served, 5);
+    env.wait_state("sickly", "the old child healthy again", |s| {
+        s["health"] == "healthy" && s["child_pid"] == old
+    });
+    let stats = load.finish();
+    assert_eq!(stats.refused, 0, "{stats:?}");
+    assert!(stats.failed.is_empty(), "{stats:?}");
+    assert_eq!(stats.pids, vec![old.to_string()]);
+    drop(r);
+}
