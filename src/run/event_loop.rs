@@ -215,6 +215,12 @@ impl Supervisor {
             }
             self.wait();
             now = Now::read();
+            // Signals first, before anything else is read: a SIGTERM reaches the child's group
+            // without waiting for the output copy, reaping and the monitors of this turn.
+            let signals = self.signal_events();
+            if let Some(code) = self.feed(signals, now) {
+                return code;
+            }
             events = self.gather(now);
         }
     }
@@ -318,8 +324,8 @@ impl Supervisor {
         }
     }
 
-    /// Turns everything that happened into events, in a fixed order.
-    fn gather(&mut self, now: Now) -> VecDeque<Event> {
+    /// The signals that came since the last turn (SIGCHLD aside: `gather` reaps for it).
+    fn signal_events(&mut self) -> VecDeque<Event> {
         let mut events = VecDeque::new();
         self.signals.drain();
         for sig in signals::HANDLED {
@@ -334,6 +340,12 @@ impl Supervisor {
             }
             events.push_back(Input::Signal { signal: sig }.into());
         }
+        events
+    }
+
+    /// Turns everything else that happened into events, in a fixed order.
+    fn gather(&mut self, now: Now) -> VecDeque<Event> {
+        let mut events = VecDeque::new();
         // Every end of a child raises SIGCHLD, so reaping (a /proc read while the child's group
         // is held) waits for it instead of costing every turn of the output copy. The first turn
         // reaps in any case: restartd may have been exec'd with ended children.
@@ -562,6 +574,7 @@ impl Supervisor {
                 Action::SignalGroup(sig) => self.family.signal_group(sig),
                 Action::SignalChild(sig) => self.family.signal_child(sig),
                 Action::SignalAll(sig) => {
+                    self.family.signal_held_group(sig);
                     let foreign: Vec<i32> = procs::children()
                         .into_iter()
                         .filter(|&pid| self.not_the_childs(pid))

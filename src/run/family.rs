@@ -138,12 +138,7 @@ impl Family {
     /// per signal: a repeated call only reaches processes that appeared since. restartd's own
     /// helpers (`helper(pid)`: hooks, health checks) are never the child's (SPEC §7).
     pub fn signal_all(&mut self, sig: i32, helper: impl Fn(i32) -> bool) {
-        if self.sent.as_ref().is_none_or(|s| s.signal != sig) {
-            self.sent = Some(Sent {
-                signal: sig,
-                ..Sent::default()
-            });
-        }
+        self.signal_held_group(sig);
         let other: Vec<i32> = match &self.other {
             Some(_) => procs::children()
                 .into_iter()
@@ -156,12 +151,6 @@ impl Family {
             return;
         };
         let own_group = nix::unistd::getpgrp().as_raw();
-        if let Some(group) = self.leader {
-            if !sent.groups.contains(&group) {
-                procs::signal_group(group, sig);
-                sent.groups.push(group);
-            }
-        }
         for pid in procs::children() {
             if Some(pid) == self.leader
                 || sent.pids.contains(&pid)
@@ -180,6 +169,24 @@ impl Family {
             }
             procs::signal_process(pid, sig);
             sent.pids.push(pid);
+        }
+    }
+
+    /// The first step of `signal_all`: the child's group, once per signal. It needs no /proc
+    /// read, so the loop takes it before working out which adopted processes are the child's:
+    /// nothing stands between a SIGTERM to restartd and the child hearing it.
+    pub fn signal_held_group(&mut self, sig: i32) {
+        if self.sent.as_ref().is_none_or(|s| s.signal != sig) {
+            self.sent = Some(Sent {
+                signal: sig,
+                ..Sent::default()
+            });
+        }
+        if let (Some(group), Some(sent)) = (self.leader, self.sent.as_mut()) {
+            if !sent.groups.contains(&group) {
+                procs::signal_group(group, sig);
+                sent.groups.push(group);
+            }
         }
     }
 
