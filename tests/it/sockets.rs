@@ -441,9 +441,15 @@ fn without_sockets_reload_restarts_and_says_so() {
         stderr.contains("no --socket is held, so the reload is a restart"),
         "{stderr}"
     );
-    env.wait_state("plain", "a new child", |s| {
+    let s = env.wait_state("plain", "a new child", |s| {
         s["status"] == "running" && s["child_pid"].is_i64() && s["child_pid"] != first
     });
+    env.also_kill(s["child_pid"].as_i64().unwrap() as i32);
+    assert_eq!(env.sub(&["stop", "plain"]).status.code(), Some(0));
+    // Not running: 3, as for restart.
+    let out = env.sub(&["reload", "plain"]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("plain is not running"));
     drop(r);
 }
 
