@@ -70,25 +70,6 @@ enum Then {
     Exit(Final),
 }
 
-/// A reload's new child (`State::Reloading`).
-#[derive(Debug, Clone, PartialEq)]
-enum Candidate {
-    /// Asked for; `Spawned` or `SpawnFailed` comes next.
-    Starting,
-    /// Runs, not ready yet.
-    Up(Run),
-    /// Failing or late: it got the stop signal (SIGKILL at `kill_at`); `reason` and `detail` go
-    /// into its `keep-old` record.
-    Stopping {
-        run: Run,
-        reason: Reason,
-        detail: String,
-        kill_at: Option<Instant>,
-    },
-    /// Gone, recorded; what it left got SIGKILL. `why` is what `reload` will hear.
-    Cleanup { why: String },
-}
-
 /// Where the machine is. Each variant holds what it waits on.
 #[derive(Debug, Clone, PartialEq)]
 enum State {
@@ -563,35 +544,6 @@ impl Machine {
         matches!(self.state, State::Cleanup { .. })
     }
 
-    /// Whether the machine waits for the second child's leftovers: the loop then reports
-    /// `OtherLeftovers` every turn.
-    pub fn cleaning_other(&self) -> bool {
-        matches!(
-            self.state,
-            State::Reloading {
-                new: Candidate::Cleanup { .. },
-                ..
-            } | State::Draining { ended: true, .. }
-        )
-    }
-
-    /// Whether a reload's new child is being started and watched (the monitors watch it, not
-    /// the old child, until the switch).
-    pub fn watching_new(&self) -> bool {
-        matches!(
-            self.state,
-            State::Reloading {
-                new: Candidate::Up(_),
-                ..
-            }
-        )
-    }
-
-    /// Reloads done in this run.
-    pub fn reloads(&self) -> u64 {
-        self.reloads
-    }
-
     /// The live child's pid.
     pub fn child_pid(&self) -> Option<i32> {
         self.run().map(|r| r.pid)
@@ -659,6 +611,7 @@ impl Machine {
 }
 
 mod reload;
+use reload::Candidate;
 mod steps;
 #[cfg(test)]
 mod tests;

@@ -17,11 +17,59 @@ use std::time::Instant;
 
 use nix::libc::SIGKILL;
 
-use super::{Candidate, Machine, Run, State};
+use super::{Machine, Run, State};
 use crate::base::exit::ProcessEnd;
 use crate::supervise::events::{Action, EndReport, Input, Now, Outcome, Reason, Reply, Request};
 
+/// A reload's new child (`State::Reloading`).
+#[derive(Debug, Clone, PartialEq)]
+pub(super) enum Candidate {
+    /// Asked for; `Spawned` or `SpawnFailed` comes next.
+    Starting,
+    /// Runs, not ready yet.
+    Up(Run),
+    /// Failing or late: it got the stop signal (SIGKILL at `kill_at`); `reason` and `detail` go
+    /// into its `keep-old` record.
+    Stopping {
+        run: Run,
+        reason: Reason,
+        detail: String,
+        kill_at: Option<Instant>,
+    },
+    /// Gone, recorded; what it left got SIGKILL. `why` is what `reload` will hear.
+    Cleanup { why: String },
+}
+
 impl Machine {
+    /// Whether the machine waits for the second child's leftovers: the loop then reports
+    /// `OtherLeftovers` every turn.
+    pub fn cleaning_other(&self) -> bool {
+        matches!(
+            self.state,
+            State::Reloading {
+                new: Candidate::Cleanup { .. },
+                ..
+            } | State::Draining { ended: true, .. }
+        )
+    }
+
+    /// Whether a reload's new child is being started and watched (the monitors watch it, not
+    /// the old child, until the switch).
+    pub fn watching_new(&self) -> bool {
+        matches!(
+            self.state,
+            State::Reloading {
+                new: Candidate::Up(_),
+                ..
+            }
+        )
+    }
+
+    /// Reloads done in this run.
+    pub fn reloads(&self) -> u64 {
+        self.reloads
+    }
+
     /// Starts a reload of the running child `old`. Without sockets it is a restart (said so).
     pub(super) fn reload(&mut self, old: Run, ready: bool, now: Now) -> Vec<Action> {
         if !self.settings.sockets {
