@@ -3,7 +3,8 @@
 #   - Debian's chromium, for the dashboard test (tests/it/observe_tools.rs);
 #   - a venv in target/promvenv with the prometheus_client parser, which validates /metrics
 #     (tests/it/observe_tools.rs). promtool comes only in Debian's prometheus package, which
-#     installs and starts the Prometheus server too, so the Python parser is used instead.
+#     installs and starts the Prometheus server too, so the Python parser is used instead;
+#   - a venv in target/uvvenv with uvicorn, the real server of tests/it/sockets.rs.
 # Nothing here fails the build: what cannot be installed is said, and its tests skip saying so.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -25,6 +26,14 @@ if ! "$venv/bin/python" -c 'import prometheus_client.parser' >/dev/null 2>&1; th
     echo "tests/setup.sh: creating $venv with prometheus_client (pip)"
     if ! { python3 -m venv "$venv" && "$venv/bin/pip" install -q prometheus_client; } >target/setup-promvenv.log 2>&1; then
         echo "tests/setup.sh: could not install prometheus_client; see target/setup-promvenv.log"
+    fi
+fi
+# uvicorn, for the --socket tests with a real ASGI server (tests/it/sockets.rs: `uvicorn --fd 3`).
+uvvenv=target/uvvenv
+if ! [ -x "$uvvenv/bin/uvicorn" ]; then
+    echo "tests/setup.sh: creating $uvvenv with uvicorn (pip)"
+    if ! { python3 -m venv "$uvvenv" && "$uvvenv/bin/pip" install -q uvicorn; } >target/setup-uvvenv.log 2>&1; then
+        echo "tests/setup.sh: could not install uvicorn; see target/setup-uvvenv.log"
     fi
 fi
 exit 0

@@ -127,6 +127,25 @@ mod tests {
     }
 
     #[test]
+    fn ipv6_loopback_binds_when_the_host_has_ipv6() {
+        let spec = parse_socket("tcp://[::1]:0").unwrap();
+        match Listeners::bind(std::slice::from_ref(&spec)) {
+            Ok(l) => {
+                let SocketAddress::Tcp(addr) = l.list[0].address else {
+                    panic!("tcp")
+                };
+                assert!(addr.is_ipv6());
+                std::net::TcpStream::connect(addr).unwrap();
+            }
+            // A host without IPv6 (some containers): nothing to test.
+            Err(e) if e.contains("Cannot assign requested address") => {
+                eprintln!("skipped: no IPv6 loopback here ({e})")
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    #[test]
     fn a_stale_unix_socket_is_replaced_and_a_live_one_is_an_error() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("s.sock");
