@@ -52,6 +52,9 @@ _restartd() {
             restartd,stop)
                 cmd="restartd__subcmd__stop"
                 ;;
+            restartd,unit)
+                cmd="restartd__subcmd__unit"
+                ;;
             restartd__subcmd__help,completions)
                 cmd="restartd__subcmd__help__subcmd__completions"
                 ;;
@@ -88,6 +91,9 @@ _restartd() {
             restartd__subcmd__help,stop)
                 cmd="restartd__subcmd__help__subcmd__stop"
                 ;;
+            restartd__subcmd__help,unit)
+                cmd="restartd__subcmd__help__subcmd__unit"
+                ;;
             *)
                 ;;
         esac
@@ -95,7 +101,7 @@ _restartd() {
 
     case "${cmd}" in
         restartd)
-            opts="-n -q -v -h -V --name --state-dir --restart --max-restarts --window --delay --backoff-factor --max-delay --jitter --min-uptime --success-exit-codes --no-restart-exit-codes --force-restart-exit-codes --stop-signal --stop-timeout --socket --health-cmd --health-url --health-interval --health-timeout --health-retries --health-start-period --notify --watchdog --max-memory --log-file --log-max-size --log-keep --tail-lines --on-crash --on-give-up --alert-limit --reset --quiet --verbose --log-format --label --listen --listen-remote --listen-token-file --metrics-file --help --version status list crashes reset stop restart reload signal metrics completions man help"
+            opts="-n -q -v -h -V --name --state-dir --restart --max-restarts --window --delay --backoff-factor --max-delay --jitter --min-uptime --success-exit-codes --no-restart-exit-codes --force-restart-exit-codes --stop-signal --stop-timeout --socket --health-cmd --health-url --health-interval --health-timeout --health-retries --health-start-period --notify --watchdog --max-memory --log-file --log-max-size --log-keep --tail-lines --on-crash --on-give-up --alert-limit --reset --quiet --verbose --log-format --label --listen --listen-remote --listen-token-file --metrics-file --ready-timeout --health-tcp --help --version status list crashes reset stop restart reload signal metrics completions unit man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -249,6 +255,14 @@ _restartd() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --ready-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --health-tcp)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -301,7 +315,7 @@ _restartd() {
             return 0
             ;;
         restartd__subcmd__help)
-            opts="status list crashes reset stop restart reload signal metrics completions man help"
+            opts="status list crashes reset stop restart reload signal metrics completions unit man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -482,6 +496,20 @@ _restartd() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        restartd__subcmd__help__subcmd__unit)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         restartd__subcmd__list)
             opts="-h --json --state-dir --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -633,6 +661,20 @@ _restartd() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        restartd__subcmd__unit)
+            opts="-h --user --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
                 *)
                     COMPREPLY=()
                     ;;

@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_restartd_global_optspecs
-    string join \n n/name= state-dir= restart= max-restarts= window= delay= backoff-factor= max-delay= jitter= min-uptime= success-exit-codes= no-restart-exit-codes= force-restart-exit-codes= stop-signal= stop-timeout= socket= health-cmd= health-url= health-interval= health-timeout= health-retries= health-start-period= notify watchdog= max-memory= log-file= log-max-size= log-keep= tail-lines= on-crash= on-give-up= alert-limit= reset q/quiet v/verbose log-format= label= listen= listen-remote listen-token-file= metrics-file= h/help V/version
+    string join \n n/name= state-dir= restart= max-restarts= window= delay= backoff-factor= max-delay= jitter= min-uptime= success-exit-codes= no-restart-exit-codes= force-restart-exit-codes= stop-signal= stop-timeout= socket= health-cmd= health-url= health-interval= health-timeout= health-retries= health-start-period= notify watchdog= max-memory= log-file= log-max-size= log-keep= tail-lines= on-crash= on-give-up= alert-limit= reset q/quiet v/verbose log-format= label= listen= listen-remote listen-token-file= metrics-file= ready-timeout= health-tcp= h/help V/version
 end
 
 function __fish_restartd_needs_command
@@ -67,6 +67,8 @@ complete -c restartd -n "__fish_restartd_needs_command" -l label -d 'Attach KEY=
 complete -c restartd -n "__fish_restartd_needs_command" -l listen -d 'Serve metrics, status, crashes and a dashboard on ADDR:PORT [default: off]' -r
 complete -c restartd -n "__fish_restartd_needs_command" -l listen-token-file -d 'Require a bearer token from every --listen request [default: none]' -r -F
 complete -c restartd -n "__fish_restartd_needs_command" -l metrics-file -d 'Keep Prometheus text metrics in PATH [default: none]' -r -F
+complete -c restartd -n "__fish_restartd_needs_command" -l ready-timeout -d 'Stop a child not ready DUR after its start [default: off]' -r
+complete -c restartd -n "__fish_restartd_needs_command" -l health-tcp -d 'Health check: a TCP connect to HOST:PORT [default: none]' -r
 complete -c restartd -n "__fish_restartd_needs_command" -l notify -d 'Give the child an sd_notify socket [default: off]'
 complete -c restartd -n "__fish_restartd_needs_command" -l reset -d 'Forget a previous run\'s restart window'
 complete -c restartd -n "__fish_restartd_needs_command" -s q -l quiet -d 'Print only warnings and errors'
@@ -84,6 +86,7 @@ complete -c restartd -n "__fish_restartd_needs_command" -a "reload" -d 'Replace 
 complete -c restartd -n "__fish_restartd_needs_command" -a "signal" -d 'Send a signal to a running instance\'s child process group'
 complete -c restartd -n "__fish_restartd_needs_command" -a "metrics" -d 'Print an instance\'s metrics in the Prometheus text format'
 complete -c restartd -n "__fish_restartd_needs_command" -a "completions" -d 'Print shell completions to stdout'
+complete -c restartd -n "__fish_restartd_needs_command" -a "unit" -d 'Print a systemd unit that runs restartd with these options'
 complete -c restartd -n "__fish_restartd_needs_command" -a "man" -d 'Print the manual page (roff) to stdout'
 complete -c restartd -n "__fish_restartd_needs_command" -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c restartd -n "__fish_restartd_using_subcommand status" -l state-dir -d 'Where instance directories live [default: see --help]' -r -F
@@ -113,16 +116,19 @@ complete -c restartd -n "__fish_restartd_using_subcommand signal" -s h -l help -
 complete -c restartd -n "__fish_restartd_using_subcommand metrics" -l state-dir -d 'Where instance directories live [default: see --help]' -r -F
 complete -c restartd -n "__fish_restartd_using_subcommand metrics" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c restartd -n "__fish_restartd_using_subcommand completions" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c restartd -n "__fish_restartd_using_subcommand unit" -l user -d 'Print a user unit (systemctl --user): WantedBy=default.target'
+complete -c restartd -n "__fish_restartd_using_subcommand unit" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c restartd -n "__fish_restartd_using_subcommand man" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c restartd -n "__fish_restartd_using_subcommand help; and not __fish_seen_subcommand_from status list crashes reset stop restart reload signal metrics completions man help" -f -a "status" -d 'Show the state of one instance, or of all'
-complete -c restartd -n "__fish_restartd_using_subcommand help; and not __fish_seen_subcommand_from status list crashes reset stop restart reload signal metrics completions man help" -f -a "list" -d 'List every instance in the state directory, a line each'
-complete -c restartd -n "__fish_restartd_using_subcommand help; and not __fish_seen_subcommand_from status list crashes reset stop restart reload signal metrics completions man help" -f -a "crashes" -d 'Show recent crash records, newest first'
-complete -c restartd -n "__fish_restartd_using_subcommand help; and not __fish_seen_subcommand_from status list crashes reset stop restart reload signal metrics completions man help" -f -a "reset" -d 'Clear an instance\'s restart window'
-complete -c restartd -n "__fish_restartd_using_subcommand help; and not __fish_seen_subcommand_from status list crashes reset stop restart reload signal metrics completions man help" -f -a "stop" -d 'Stop a running instance gracefully and wait until it has exited'
-complete -c restartd -n "__fish_restartd_using_subcommand help; and not __fish_seen_subcommand_from status list crashes reset stop restart reload signal metrics completions man help" -f -a "restart" -d 'Restart a running instance\'s child gracefully (no crash, no backoff)'
-complete -c restartd -n "__fish_restartd_using_subcommand help; and not __fish_seen_subcommand_from status list crashes reset stop restart reload signal metrics completions man help" -f -a "reload" -d 'Replace a running instance\'s child without downtime (with --socket)'
-complete -c restartd -n "__fish_restartd_using_subcommand help; and not __fish_seen_subcommand_from status list crashes reset stop restart reload signal metrics completions man help" -f -a "signal" -d 'Send a signal to a running instance\'s child process group'
-complete -c restartd -n "__fish_restartd_using_subcommand help; and not __fish_seen_subcommand_from status list crashes reset stop restart reload signal metrics completions man help" -f -a "metrics" -d 'Print an instance\'s metrics in the Prometheus text format'
-complete -c restartd -n "__fish_restartd_using_subcommand help; and not __fish_seen_subcommand_from status list crashes reset stop restart reload signal metrics completions man help" -f -a "completions" -d 'Print shell completions to stdout'
-complete -c restartd -n "__fish_restartd_using_subcommand help; and not __fish_seen_subcommand_from status list crashes reset stop restart reload signal metrics completions man help" -f -a "man" -d 'Print the manual page (roff) to stdout'
-complete -c restartd -n "__fish_restartd_using_subcommand help; and not __fish_seen_subcommand_from status list crashes reset stop restart reload signal metrics completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c restartd -n "__fish_restartd_using_subcommand help; and not __fish_seen_subcommand_from status list crashes reset stop restart reload signal metrics completions unit man help" -f -a "status" -d 'Show the state of one instance, or of all'
+complete -c restartd -n "__fish_restartd_using_subcommand help; and not __fish_seen_subcommand_from status list crashes reset stop restart reload signal metrics completions unit man help" -f -a "list" -d 'List every instance in the state directory, a line each'
+complete -c restartd -n "__fish_restartd_using_subcommand help; and not __fish_seen_subcommand_from status list crashes reset stop restart reload signal metrics completions unit man help" -f -a "crashes" -d 'Show recent crash records, newest first'
+complete -c restartd -n "__fish_restartd_using_subcommand help; and not __fish_seen_subcommand_from status list crashes reset stop restart reload signal metrics completions unit man help" -f -a "reset" -d 'Clear an instance\'s restart window'
+complete -c restartd -n "__fish_restartd_using_subcommand help; and not __fish_seen_subcommand_from status list crashes reset stop restart reload signal metrics completions unit man help" -f -a "stop" -d 'Stop a running instance gracefully and wait until it has exited'
+complete -c restartd -n "__fish_restartd_using_subcommand help; and not __fish_seen_subcommand_from status list crashes reset stop restart reload signal metrics completions unit man help" -f -a "restart" -d 'Restart a running instance\'s child gracefully (no crash, no backoff)'
+complete -c restartd -n "__fish_restartd_using_subcommand help; and not __fish_seen_subcommand_from status list crashes reset stop restart reload signal metrics completions unit man help" -f -a "reload" -d 'Replace a running instance\'s child without downtime (with --socket)'
+complete -c restartd -n "__fish_restartd_using_subcommand help; and not __fish_seen_subcommand_from status list crashes reset stop restart reload signal metrics completions unit man help" -f -a "signal" -d 'Send a signal to a running instance\'s child process group'
+complete -c restartd -n "__fish_restartd_using_subcommand help; and not __fish_seen_subcommand_from status list crashes reset stop restart reload signal metrics completions unit man help" -f -a "metrics" -d 'Print an instance\'s metrics in the Prometheus text format'
+complete -c restartd -n "__fish_restartd_using_subcommand help; and not __fish_seen_subcommand_from status list crashes reset stop restart reload signal metrics completions unit man help" -f -a "completions" -d 'Print shell completions to stdout'
+complete -c restartd -n "__fish_restartd_using_subcommand help; and not __fish_seen_subcommand_from status list crashes reset stop restart reload signal metrics completions unit man help" -f -a "unit" -d 'Print a systemd unit that runs restartd with these options'
+complete -c restartd -n "__fish_restartd_using_subcommand help; and not __fish_seen_subcommand_from status list crashes reset stop restart reload signal metrics completions unit man help" -f -a "man" -d 'Print the manual page (roff) to stdout'
+complete -c restartd -n "__fish_restartd_using_subcommand help; and not __fish_seen_subcommand_from status list crashes reset stop restart reload signal metrics completions unit man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

@@ -65,6 +65,12 @@ fn run(args: RunArgs, inherited: signals::Inherited) -> u8 {
     if let Err(msg) = restartd::base::sockets::check_sockets(&args.sockets) {
         usage_error(ErrorKind::ValueValidation, msg);
     }
+    let health = args.health_cmd.is_some()
+        || args.health_url.is_some()
+        || args.readiness.health_tcp.is_some();
+    let notify = args.notify || args.watchdog.is_some();
+    restartd::base::values::check_ready_timeout(args.readiness.ready_timeout, notify, health)
+        .unwrap_or_else(|msg| usage_error(ErrorKind::ArgumentConflict, msg));
     let cfg = config::from_args(args, token, &|key| std::env::var_os(key));
     let instance = match instance::acquire(&cfg.state_dir, &cfg.name) {
         Ok(instance) => instance,

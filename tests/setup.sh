@@ -4,6 +4,9 @@
 #   - a venv in target/promvenv with the prometheus_client parser, which validates /metrics
 #     (tests/it/observe_tools.rs). promtool comes only in Debian's prometheus package, which
 #     installs and starts the Prometheus server too, so the Python parser is used instead;
+#   - systemd-nspawn and mmdebstrap, and a Debian root filesystem with systemd and python3 in
+#     target/systemd/root (about 30 s, once), for the tests against a real systemd
+#     (tests/it/systemd.rs, tests/systemd/container.sh);
 #   - a venv in target/uvvenv with uvicorn, the real server of tests/it/sockets.rs.
 # Nothing here fails the build: what cannot be installed is said, and its tests skip saying so.
 set -uo pipefail
@@ -26,6 +29,32 @@ if ! "$venv/bin/python" -c 'import prometheus_client.parser' >/dev/null 2>&1; th
     echo "tests/setup.sh: creating $venv with prometheus_client (pip)"
     if ! { python3 -m venv "$venv" && "$venv/bin/pip" install -q prometheus_client; } >target/setup-promvenv.log 2>&1; then
         echo "tests/setup.sh: could not install prometheus_client; see target/setup-promvenv.log"
+    fi
+fi
+# apt-get runs under /tmp/apt.lock where other jobs on this machine may install at the same time.
+apt_install() {
+    if command -v flock >/dev/null 2>&1; then
+        flock /tmp/apt.lock sh -c "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $*"
+    else
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@"
+    fi
+}
+
+if ! command -v systemd-nspawn >/dev/null 2>&1 || ! command -v mmdebstrap >/dev/null 2>&1; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        echo "tests/setup.sh: installing systemd-container and mmdebstrap (apt-get)"
+        if ! apt_install systemd-container mmdebstrap >target/setup-systemd.log 2>&1; then
+            echo "tests/setup.sh: could not install them; see target/setup-systemd.log"
+        fi
+    else
+        echo "tests/setup.sh: systemd-nspawn or mmdebstrap is missing and apt-get cannot be run here"
+    fi
+fi
+if [ ! -x target/systemd/root/lib/systemd/systemd ] && command -v mmdebstrap >/dev/null 2>&1 \
+    && [ "$(id -u)" = 0 ]; then
+    echo "tests/setup.sh: building the systemd test root filesystem in target/systemd/root (mmdebstrap)"
+    if ! bash tests/systemd/container.sh build >target/setup-systemd-root.log 2>&1; then
+        echo "tests/setup.sh: could not build it; see target/setup-systemd-root.log"
     fi
 fi
 # uvicorn, for the --socket tests with a real ASGI server (tests/it/sockets.rs: `uvicorn --fd 3`).

@@ -8,7 +8,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::base::values::HealthUrl;
+use crate::base::values::{HealthTcp, HealthUrl};
 
 /// How much restartd says about itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -25,6 +25,8 @@ pub enum Probe {
     Command(String),
     /// `--health-url`.
     Http(HealthUrl),
+    /// `--health-tcp`: a connect and close.
+    Tcp(HealthTcp),
 }
 
 /// The `--health-*` flags.

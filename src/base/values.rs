@@ -339,6 +339,56 @@ pub fn parse_health_url(s: &str) -> Result<HealthUrl, String> {
     })
 }
 
+/// `--health-tcp HOST:PORT`: where the TCP health check connects.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HealthTcp {
+    pub host: String,
+    pub port: u16,
+}
+
+/// `--health-tcp`: `HOST:PORT`, `[IPv6]:PORT`; the port is required and not 0.
+pub fn parse_health_tcp(s: &str) -> Result<HealthTcp, String> {
+    let err = || {
+        format!("invalid address '{s}': expected HOST:PORT, e.g. 127.0.0.1:5432, localhost:6379 or [::1]:8080")
+    };
+    let (host, port) = s.rsplit_once(':').ok_or_else(err)?;
+    let port = port
+        .parse::<u16>()
+        .ok()
+        .filter(|&p| p != 0)
+        .ok_or_else(err)?;
+    let host = match host.strip_prefix('[') {
+        Some(inner) => inner.strip_suffix(']').ok_or_else(err)?,
+        // A bare IPv6 address would be ambiguous with the port.
+        None if host.contains(':') => return Err(err()),
+        None => host,
+    };
+    if host.is_empty() || host.contains(|c: char| c.is_whitespace() || c == '/') {
+        return Err(err());
+    }
+    Ok(HealthTcp {
+        host: host.to_string(),
+        port,
+    })
+}
+
+/// `--ready-timeout` needs something that can say the child is ready (SPEC §13): `--notify`
+/// (or `--watchdog`, which implies it) or a health check; without them the child is ready at
+/// spawn and the timeout could never apply.
+pub fn check_ready_timeout(
+    ready_timeout: Option<Duration>,
+    notify: bool,
+    health: bool,
+) -> Result<(), String> {
+    match ready_timeout {
+        Some(t) if !notify && !health => Err(format!(
+            "--ready-timeout {} needs --notify or a health check (--health-cmd, --health-url, --health-tcp): without one the child is ready as soon as it runs; add one or drop --ready-timeout",
+            fmt_duration(t)
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// `--alert-limit N/DUR`: at most `count` crash hooks per `per`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AlertLimit {

@@ -21,6 +21,9 @@ use crate::base::values::{
 };
 use crate::supervise::policy::RestartPolicy;
 
+mod readiness;
+pub use readiness::ReadinessArgs;
+
 /// The widest `--help` and `-h` may be (the man page wraps its help lines the same).
 pub const HELP_WIDTH: usize = 79;
 
@@ -380,6 +383,9 @@ pub struct RunArgs {
     #[arg(long, value_name = "PATH", help_heading = heading::OBSERVE)]
     pub metrics_file: Option<PathBuf>,
 
+    #[command(flatten)]
+    pub readiness: ReadinessArgs,
+
     /// The command to run, after --
     #[arg(last = true, value_name = "COMMAND", num_args = 1..)]
     pub command: Vec<OsString>,
@@ -567,6 +573,19 @@ pub enum Sub {
         /// The shell
         #[arg(value_name = "SHELL")]
         shell: clap_complete::Shell,
+    },
+    /// Print a systemd unit that runs restartd with these options
+    ///
+    /// RUN OPTIONS are those of 'restartd [OPTIONS] -- COMMAND', checked as a run checks them;
+    /// every word of ExecStart= is quoted for systemd. 'restartd man' (UNDER SYSTEMD) explains
+    /// each line. Exits 2 for a bad option or an argument a unit file cannot hold.
+    Unit {
+        /// Print a user unit (systemctl --user): WantedBy=default.target
+        #[arg(long)]
+        user: bool,
+        /// Run options, then -- and the command, e.g. --notify -- python3 app.py
+        #[arg(value_name = "RUN OPTIONS", trailing_var_arg = true, allow_hyphen_values = true, num_args = 1.., required = true)]
+        args: Vec<OsString>,
     },
     /// Print the manual page (roff) to stdout
     ///

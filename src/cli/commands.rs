@@ -52,6 +52,7 @@ pub fn run(sub: Sub) -> u8 {
             Ok(())
         }),
         Sub::Man => print(crate::cli::doc::man),
+        Sub::Unit { user, args } => return crate::cli::unit::run(user, args),
     };
     match result {
         Ok(status) => status,

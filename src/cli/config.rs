@@ -15,9 +15,6 @@ use crate::supervise::config::Config;
 use crate::supervise::machine::Settings;
 use crate::supervise::policy::{Backoff, ExitRules};
 
-/// How long a reload's new child may take to be ready (SPEC §11).
-pub const RELOAD_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
-
 /// The `Config` of a run: the flags combined with the environment and the token read from
 /// `--listen-token-file` (`observe::access::read_token_file`). `args.command` must not be
 /// empty.
@@ -32,10 +29,11 @@ pub fn from_args(
         (false, true) => Verbosity::Verbose,
         (false, false) => Verbosity::Normal,
     };
-    let probe = match (args.health_cmd, args.health_url) {
-        (Some(cmd), _) => Some(Probe::Command(cmd)),
-        (None, Some(url)) => Some(Probe::Http(url)),
-        (None, None) => None,
+    let probe = match (args.health_cmd, args.health_url, args.readiness.health_tcp) {
+        (Some(cmd), _, _) => Some(Probe::Command(cmd)),
+        (None, Some(url), _) => Some(Probe::Http(url)),
+        (None, None, Some(tcp)) => Some(Probe::Tcp(tcp)),
+        (None, None, None) => None,
     };
     let health = probe.map(|probe| HealthConfig {
         probe,
@@ -72,7 +70,7 @@ pub fn from_args(
             notify: args.notify || args.watchdog.is_some(),
             health: health.is_some(),
             sockets: !args.sockets.is_empty(),
-            reload_timeout: RELOAD_TIMEOUT,
+            ready_timeout: args.readiness.ready_timeout,
         },
         window: args.window,
         max_restarts: args.max_restarts.0,

@@ -9,6 +9,7 @@
 //! (`.ci/regen-docs` rewrites them).
 
 mod sockets_text;
+mod systemd;
 mod text;
 
 use std::io::{self, Write};
@@ -89,6 +90,7 @@ pub fn man(out: &mut dyn Write) -> io::Result<()> {
     files(&mut roff);
     environment(&mut roff);
     json_output(&mut roff);
+    under_systemd(&mut roff);
     examples(&mut roff);
     section(&mut roff, "SEE ALSO");
     para(&mut roff, text::SEE_ALSO);
@@ -340,6 +342,19 @@ fn json_output(roff: &mut Roff) {
     }
 }
 
+fn under_systemd(roff: &mut Roff) {
+    section(roff, "UNDER SYSTEMD");
+    para(roff, systemd::READINESS);
+    para(roff, systemd::UNIT_INTRO);
+    for (line, why) in systemd::UNIT_LINES {
+        item(roff, line, why);
+    }
+    para(roff, systemd::NOTIFY_INTRO);
+    for (message, what) in systemd::NOTIFY_MESSAGES {
+        item(roff, message, what);
+    }
+}
+
 fn examples(roff: &mut Roff) {
     section(roff, "EXAMPLES");
     for (title, intro, code) in text::EXAMPLES {
@@ -482,6 +497,7 @@ mod tests {
             "FILES",
             "ENVIRONMENT",
             "\"JSON OUTPUT\"",
+            "\"UNDER SYSTEMD\"",
             "EXAMPLES",
             "\"SEE ALSO\"",
         ] {

@@ -1,5 +1,6 @@
 //! The command line: the clap definition (the one source of help, man page and completions),
-//! from flags to `Config`, the subcommands and their human and JSON reports.
+//! from flags to `Config`, the subcommands and their human and JSON reports, and `unit`, the
+//! systemd unit for a set of run options.
 //!
 //! The top layer: it may import everything below; nothing imports it but `main.rs`. Inside it,
 //! `args` (the clap types) imports no other module of the folder; `doc` adds the long help to
@@ -11,6 +12,7 @@ pub mod commands;
 pub mod config;
 pub mod doc;
 pub mod report;
+pub mod unit;
 
 use clap::{CommandFactory, FromArgMatches};
 

@@ -1,8 +1,9 @@
-//! Health checks (SPEC §5): `--health-cmd` run as `sh -c`, or a plain HTTP GET of `--health-url`,
-//! every `--health-interval`, as Docker's HEALTHCHECK does.
+//! Health checks (SPEC §5, §13): `--health-cmd` run as `sh -c`, a plain HTTP GET of
+//! `--health-url`, or a TCP connect to `--health-tcp`, every `--health-interval`, as Docker's
+//! HEALTHCHECK does.
 //!
 //! A check never blocks the loop: the command is a child of restartd whose output goes to an
-//! in-memory file, and the HTTP probe is a non-blocking socket the loop polls. After
+//! in-memory file, and the HTTP and TCP probes are non-blocking sockets the loop polls. After
 //! `--health-retries` consecutive failures outside the start period the checker reports the child
 //! unhealthy (once per run of the child); restartd's machine decides what follows.
 
@@ -21,7 +22,7 @@ use nix::sys::socket::{self, AddressFamily, SockFlag, SockType, SockaddrIn, Sock
 use crate::base::config::{HealthConfig, Probe};
 use crate::base::exit::ProcessEnd;
 use crate::base::files;
-use crate::base::values::{fmt_duration, HealthUrl};
+use crate::base::values::fmt_duration;
 use crate::process::child::{self, Exec, Output};
 use crate::process::procs;
 use crate::process::signals::Inherited;
@@ -68,12 +69,14 @@ enum Check {
         response: Vec<u8>,
         deadline: Instant,
     },
+    /// `--health-tcp`: connected once the socket is writable without a pending error.
+    Tcp { sock: OwnedFd, deadline: Instant },
 }
 
 /// The checker of one instance.
 pub struct Health {
     cfg: HealthConfig,
-    /// `--health-url`'s address, resolved once at start.
+    /// `--health-url`'s or `--health-tcp`'s address, resolved once at start.
     addr: Option<SocketAddr>,
     state: HealthState,
     failures: u32,
@@ -87,10 +90,12 @@ pub struct Health {
 }
 
 impl Health {
-    /// A checker; resolves `--health-url`'s host now (once, so a check never waits on DNS).
+    /// A checker; resolves `--health-url`'s or `--health-tcp`'s host now (once, so a check
+    /// never waits on DNS).
     pub fn new(cfg: HealthConfig, inherited: Inherited) -> Result<Health, String> {
         let addr = match &cfg.probe {
-            Probe::Http(url) => Some(resolve(url)?),
+            Probe::Http(url) => Some(resolve("--health-url", &url.host, url.port)?),
+            Probe::Tcp(tcp) => Some(resolve("--health-tcp", &tcp.host, tcp.port)?),
             Probe::Command(_) => None,
         };
         Ok(Health {
@@ -136,7 +141,11 @@ impl Health {
     /// When the checker next needs the loop: the next check, or a running check's timeout.
     pub fn deadline(&self) -> Option<Instant> {
         match &self.check {
-            Some(Check::Command { deadline, .. } | Check::Http { deadline, .. }) => Some(*deadline),
+            Some(
+                Check::Command { deadline, .. }
+                | Check::Http { deadline, .. }
+                | Check::Tcp { deadline, .. },
+            ) => Some(*deadline),
             None => self.next_at,
         }
     }
@@ -152,6 +161,7 @@ impl Health {
                 };
                 Some((sock.as_fd(), events))
             }
+            Some(Check::Tcp { sock, .. }) => Some((sock.as_fd(), PollFlags::POLLOUT)),
             _ => None,
         }
     }
@@ -169,7 +179,9 @@ impl Health {
                 self.check = None;
                 self.finish(false, self.timed_out(), now)
             }
-            Some(Check::Http { deadline, .. }) if *deadline <= now => {
+            Some(Check::Http { deadline, .. } | Check::Tcp { deadline, .. })
+                if *deadline <= now =>
+            {
                 self.check = None;
                 self.finish(false, self.timed_out(), now)
             }
@@ -221,36 +233,16 @@ impl Health {
                     deadline,
                 })
             }
-            Probe::Http(_) => {
-                let addr = self.addr.expect("resolved in new");
-                let family = if addr.is_ipv4() {
-                    AddressFamily::Inet
-                } else {
-                    AddressFamily::Inet6
-                };
-                let sock = socket::socket(
-                    family,
-                    SockType::Stream,
-                    SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC,
-                    None,
-                )
-                .map_err(|e| format!("cannot connect: {e}"))?;
-                let fd = std::os::fd::AsRawFd::as_raw_fd(&sock);
-                let connected = match addr {
-                    SocketAddr::V4(a) => socket::connect(fd, &SockaddrIn::from(a)),
-                    SocketAddr::V6(a) => socket::connect(fd, &SockaddrIn6::from(a)),
-                };
-                match connected {
-                    Ok(()) | Err(Errno::EINPROGRESS) => {}
-                    Err(e) => return Err(format!("cannot connect to {addr}: {}", e.desc())),
-                }
-                Ok(Check::Http {
-                    sock,
-                    sent: false,
-                    response: Vec::new(),
-                    deadline,
-                })
-            }
+            Probe::Http(_) => Ok(Check::Http {
+                sock: connect(self.addr.expect("resolved in new"))?,
+                sent: false,
+                response: Vec::new(),
+                deadline,
+            }),
+            Probe::Tcp(_) => Ok(Check::Tcp {
+                sock: connect(self.addr.expect("resolved in new"))?,
+                deadline,
+            }),
         }
     }
 
@@ -274,11 +266,29 @@ impl Health {
         self.finish(end == ProcessEnd::Exited(0), text, now)
     }
 
-    /// The HTTP check's socket is ready: send the request, or read the status line.
+    /// The HTTP or TCP check's socket is ready: the TCP check is over; the HTTP check sends the
+    /// request, or reads the status line.
     pub fn ready(&mut self, now: Instant) -> Option<Event> {
+        if let Some(Check::Tcp { sock, .. }) = &self.check {
+            let addr = self.addr.expect("resolved in new");
+            let result = match socket::getsockopt(sock, socket::sockopt::SocketError) {
+                Ok(0) => Ok(format!("connected to {addr}")),
+                Ok(err) => Err(format!(
+                    "cannot connect to {addr}: {}",
+                    Errno::from_raw(err).desc()
+                )),
+                Err(e) => Err(format!("cannot connect to {addr}: {}", e.desc())),
+            };
+            // Dropping the socket closes the connection: a check only connects.
+            self.check = None;
+            return match result {
+                Ok(text) => self.finish(true, text, now),
+                Err(text) => self.finish(false, text, now),
+            };
+        }
         let url = match &self.cfg.probe {
             Probe::Http(url) => url.clone(),
-            Probe::Command(_) => return None,
+            Probe::Command(_) | Probe::Tcp(_) => return None,
         };
         let Some(Check::Http {
             sock,
@@ -387,13 +397,38 @@ fn status_line(response: &[u8]) -> Option<u16> {
     words.next()?.parse().ok()
 }
 
-fn resolve(url: &HealthUrl) -> Result<SocketAddr, String> {
+fn resolve(flag: &str, host: &str, port: u16) -> Result<SocketAddr, String> {
     use std::net::ToSocketAddrs;
-    (url.host.as_str(), url.port)
+    (host, port)
         .to_socket_addrs()
-        .map_err(|e| format!("--health-url: cannot resolve '{}': {e}", url.host))?
+        .map_err(|e| format!("{flag}: cannot resolve '{host}': {e}"))?
         .next()
-        .ok_or_else(|| format!("--health-url: '{}' has no address", url.host))
+        .ok_or_else(|| format!("{flag}: '{host}' has no address"))
+}
+
+/// A non-blocking socket connecting to `addr`; the loop polls it for POLLOUT.
+fn connect(addr: SocketAddr) -> Result<OwnedFd, String> {
+    let family = if addr.is_ipv4() {
+        AddressFamily::Inet
+    } else {
+        AddressFamily::Inet6
+    };
+    let sock = socket::socket(
+        family,
+        SockType::Stream,
+        SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC,
+        None,
+    )
+    .map_err(|e| format!("cannot connect: {e}"))?;
+    let fd = std::os::fd::AsRawFd::as_raw_fd(&sock);
+    let connected = match addr {
+        SocketAddr::V4(a) => socket::connect(fd, &SockaddrIn::from(a)),
+        SocketAddr::V6(a) => socket::connect(fd, &SockaddrIn6::from(a)),
+    };
+    match connected {
+        Ok(()) | Err(Errno::EINPROGRESS) => Ok(sock),
+        Err(e) => Err(format!("cannot connect to {addr}: {}", e.desc())),
+    }
 }
 
 fn read_capped(mut file: File) -> String {
@@ -460,6 +495,77 @@ mod tests {
             h.finish(false, "x".into(), t0 + Duration::from_secs(60)),
             Some(Event::Unhealthy(_))
         ));
+    }
+
+    /// Runs one TCP check against `port` to its end, waiting on the socket as the loop does.
+    fn tcp_check(h: &mut Health, at: Instant) -> Option<Event> {
+        assert_eq!(h.tick(at), None, "the check starts");
+        let (fd, events) = h.poll_fd().expect("a socket to poll");
+        assert_eq!(events, PollFlags::POLLOUT);
+        let mut fds = [nix::poll::PollFd::new(fd, events)];
+        nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(5000u16)).unwrap();
+        h.ready(at)
+    }
+
+    #[test]
+    fn a_tcp_check_connects_and_a_refused_connect_fails() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let mut h = Health::new(
+            HealthConfig {
+                probe: Probe::Tcp(crate::base::values::HealthTcp {
+                    host: "localhost".into(),
+                    port,
+                }),
+                interval: Duration::from_secs(1),
+                timeout: Duration::from_secs(5),
+                retries: 1,
+                start_period: Duration::ZERO,
+            },
+            Inherited::capture(),
+        )
+        .unwrap();
+        let t0 = Instant::now();
+        h.child_started(t0);
+        let t1 = t0 + Duration::from_secs(1);
+        assert_eq!(tcp_check(&mut h, t1), Some(Event::Changed));
+        assert_eq!(h.state(), HealthState::Healthy);
+        assert!(h.poll_fd().is_none(), "the connection is closed at once");
+        // The listener's backlog got the connection; nothing was sent on it.
+        listener.set_nonblocking(true).unwrap();
+        let (mut conn, _) = listener.accept().unwrap();
+        let mut buf = [0u8; 8];
+        assert_eq!(conn.read(&mut buf).unwrap(), 0, "closed without a byte");
+        drop(listener);
+        let t2 = t1 + Duration::from_secs(1);
+        match tcp_check(&mut h, t2) {
+            Some(Event::Unhealthy(detail)) => assert!(
+                detail.contains(&format!(
+                    "cannot connect to 127.0.0.1:{port}: Connection refused"
+                )),
+                "{detail}"
+            ),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn an_unknown_tcp_host_is_refused_at_start() {
+        let cfg = HealthConfig {
+            probe: Probe::Tcp(crate::base::values::HealthTcp {
+                host: "no-such-host.invalid".into(),
+                port: 80,
+            }),
+            interval: Duration::from_secs(1),
+            timeout: Duration::from_secs(1),
+            retries: 1,
+            start_period: Duration::ZERO,
+        };
+        let err = Health::new(cfg, Inherited::capture()).err().unwrap();
+        assert!(
+            err.starts_with("--health-tcp: cannot resolve 'no-such-host.invalid'"),
+            "{err}"
+        );
     }
 
     #[test]

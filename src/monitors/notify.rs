@@ -1,11 +1,12 @@
-//! sd_notify in both directions (SPEC §5).
+//! sd_notify in both directions (SPEC §5, §14).
 //!
 //! Downward (`--notify`): a unix datagram socket in the instance directory, passed to the child
 //! as `NOTIFY_SOCKET`; only datagrams from the child's process group count (the sender's pid comes
 //! from SCM_CREDENTIALS). `Watchdog` is the `--watchdog` clock the child's pings restart.
 //! Upward: when restartd itself runs under systemd (`NOTIFY_SOCKET` in its environment), it tells
-//! systemd `READY=1`, `STATUS=`, `STOPPING=1`, and pings systemd's watchdog. Nothing here decides
-//! supervision: a missed ping becomes an input to the machine.
+//! systemd `READY=1`, `STATUS=`, `STOPPING=1`, forwards the child's `EXTEND_TIMEOUT_USEC=` (before
+//! ready) and `RELOADING=1` (with `MONOTONIC_USEC=`), and pings systemd's watchdog. Nothing here
+//! decides supervision: a missed ping becomes an input to the machine.
 
 use std::io::{self, IoSliceMut};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
@@ -25,6 +26,20 @@ pub enum Message {
     Watchdog,
     WatchdogUsec(u64),
     Stopping,
+    /// `RESTART_RESET=1`: forget the restarts so far.
+    RestartReset,
+    /// `WATCHDOG=trigger`: a watchdog failure now.
+    WatchdogTrigger,
+    /// `EXTEND_TIMEOUT_USEC=N`: the start (or stop) takes up to N µs more.
+    ExtendTimeoutUsec(u64),
+    /// `RELOADING=1`: the child reloads its configuration; a `READY=1` follows.
+    Reloading,
+    /// `MONOTONIC_USEC=N`, sent with `RELOADING=1`.
+    MonotonicUsec(u64),
+    /// `ERRNO=N`: the child's reason for failing, as an errno.
+    Errno(i32),
+    /// `EXIT_STATUS=…`: the status the child is about to exit with.
+    ExitStatus(String),
 }
 
 /// The messages of one datagram; unknown keys are ignored, as systemd does.
@@ -37,6 +52,15 @@ pub fn parse(datagram: &[u8]) -> Vec<Message> {
             ("WATCHDOG", "1") => Some(Message::Watchdog),
             ("WATCHDOG_USEC", usec) => usec.parse().ok().map(Message::WatchdogUsec),
             ("STOPPING", "1") => Some(Message::Stopping),
+            ("RESTART_RESET", "1") => Some(Message::RestartReset),
+            ("WATCHDOG", "trigger") => Some(Message::WatchdogTrigger),
+            ("EXTEND_TIMEOUT_USEC", usec) => usec.parse().ok().map(Message::ExtendTimeoutUsec),
+            ("RELOADING", "1") => Some(Message::Reloading),
+            ("MONOTONIC_USEC", usec) => usec.parse().ok().map(Message::MonotonicUsec),
+            ("ERRNO", n) => n.trim().parse().ok().map(Message::Errno),
+            ("EXIT_STATUS", status) if !status.trim().is_empty() => {
+                Some(Message::ExitStatus(status.trim().to_string()))
+            }
             _ => None,
         })
         .collect()
@@ -159,11 +183,31 @@ impl Watchdog {
     }
 }
 
+/// What goes up to systemd, in the order the child and the machine said it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Up {
+    /// Sent as it is (`STATUS=…`).
+    Text(String),
+    /// The child said `READY=1` here.
+    ChildReady,
+    Extend(u64),
+    Reloading(u64),
+}
+
 /// restartd's own channel to systemd, from `NOTIFY_SOCKET` in its environment.
+///
+/// What the child says is forwarded in its order, and restartd's own `READY=1` goes where the
+/// child's stood: the child's datagrams of one loop turn are read before the machine decides
+/// on them, so messages wait in `queue` until `flush` at the end of the turn (or a `STOPPING=1`).
 pub struct Upward {
     sock: UnixDatagram,
     addr: SocketAddr,
+    queue: Vec<Up>,
+    /// The machine said the child is ready (`Tell::Ready`); `READY=1` goes up at the flush.
+    told_ready: bool,
     ready_sent: bool,
+    /// A `RELOADING=1` was forwarded: the child's next `READY=1` is forwarded too.
+    reloading: bool,
     ping_every: Option<Duration>,
     next_ping: Option<Instant>,
 }
@@ -189,7 +233,10 @@ impl Upward {
         Some(Upward {
             sock,
             addr,
+            queue: Vec::new(),
+            told_ready: false,
             ready_sent: false,
+            reloading: false,
             ping_every,
             next_ping: ping_every.map(|every| now + every),
         })
@@ -200,22 +247,72 @@ impl Upward {
         let _ = self.sock.send_to_addr(text.as_bytes(), &self.addr);
     }
 
-    /// `READY=1`, once per restartd run.
+    /// The machine's `Tell::Ready`: `READY=1`, once per restartd run, at the next `flush`.
     pub fn ready(&mut self) {
-        if !self.ready_sent {
-            self.ready_sent = true;
-            self.send("READY=1");
-        }
+        self.told_ready = true;
+    }
+
+    /// The child's `READY=1`, where it stands among its messages: restartd's own goes there if
+    /// the machine says ready, and after a forwarded `RELOADING=1` it ends the reload (SPEC §14).
+    pub fn child_ready(&mut self) {
+        self.queue.push(Up::ChildReady);
+    }
+
+    /// The child's `EXTEND_TIMEOUT_USEC=`: forwarded while systemd still waits for restartd's
+    /// `READY=1` (SPEC §14); after it, systemd's start timeout is over and there is nothing to
+    /// extend.
+    pub fn extend_timeout(&mut self, usec: u64) {
+        self.queue.push(Up::Extend(usec));
+    }
+
+    /// The child's `RELOADING=1`, with its `MONOTONIC_USEC=` or else the time of forwarding
+    /// (systemd's Type=notify-reload wants both in one datagram).
+    pub fn reloading(&mut self, monotonic_usec: u64) {
+        self.queue.push(Up::Reloading(monotonic_usec));
     }
 
     /// `STATUS=text`.
-    pub fn status(&self, text: &str) {
-        self.send(&format!("STATUS={}", text.replace('\n', " ")));
+    pub fn status(&mut self, text: &str) {
+        self.queue
+            .push(Up::Text(format!("STATUS={}", text.replace('\n', " "))));
     }
 
-    /// `STOPPING=1`.
-    pub fn stopping(&self) {
+    /// `STOPPING=1`, after everything said before it.
+    pub fn stopping(&mut self) {
+        self.flush();
         self.send("STOPPING=1");
+    }
+
+    /// Sends what waits, in order. Called by the loop once the machine has had the turn's
+    /// facts, before it blocks again.
+    pub fn flush(&mut self) {
+        for up in std::mem::take(&mut self.queue) {
+            match up {
+                Up::Text(text) => self.send(&text),
+                Up::ChildReady if self.told_ready && !self.ready_sent => {
+                    self.ready_sent = true;
+                    self.send("READY=1");
+                }
+                Up::ChildReady if self.reloading && self.ready_sent => {
+                    self.reloading = false;
+                    self.send("READY=1");
+                }
+                Up::ChildReady => {}
+                Up::Extend(usec) if !self.ready_sent => {
+                    self.send(&format!("EXTEND_TIMEOUT_USEC={usec}"));
+                }
+                Up::Extend(_) => {}
+                Up::Reloading(usec) => {
+                    self.reloading = true;
+                    self.send(&format!("RELOADING=1\nMONOTONIC_USEC={usec}"));
+                }
+            }
+        }
+        // Ready without a READY=1 of the child's: at spawn, or at a passing health check.
+        if self.told_ready && !self.ready_sent {
+            self.ready_sent = true;
+            self.send("READY=1");
+        }
     }
 
     /// When the next watchdog ping is due.
@@ -252,6 +349,50 @@ mod tests {
             ]
         );
         assert!(parse(&[0xff, 0xfe]).is_empty());
+    }
+
+    #[test]
+    fn parses_the_rest_of_sd_notify() {
+        let got = parse(b"RESTART_RESET=1\nWATCHDOG=trigger\nEXTEND_TIMEOUT_USEC=5000000\nRELOADING=1\nMONOTONIC_USEC=123\nERRNO=2\nEXIT_STATUS=3\nERRNO=x\nEXIT_STATUS=\nRESTART_RESET=0");
+        assert_eq!(
+            got,
+            vec![
+                Message::RestartReset,
+                Message::WatchdogTrigger,
+                Message::ExtendTimeoutUsec(5_000_000),
+                Message::Reloading,
+                Message::MonotonicUsec(123),
+                Message::Errno(2),
+                Message::ExitStatus("3".into()),
+            ]
+        );
+    }
+
+    #[test]
+    fn extend_timeout_is_forwarded_until_ready() {
+        let dir = tempfile::tempdir().unwrap();
+        let upper = dir.path().join("systemd");
+        let systemd = UnixDatagram::bind(&upper).unwrap();
+        systemd.set_nonblocking(true).unwrap();
+        let path = upper.to_string_lossy().into_owned();
+        let env = |k: &str| (k == "NOTIFY_SOCKET").then(|| path.clone());
+        let mut up = Upward::from_env(&env, Instant::now()).unwrap();
+        assert_eq!(up.deadline(), None, "no WATCHDOG_USEC, no pings");
+        // One turn: the child extends, says READY=1, extends again; the machine says ready.
+        up.extend_timeout(1);
+        up.child_ready();
+        up.extend_timeout(2);
+        up.ready();
+        up.flush();
+        // A later turn: restartd is ready, there is no start left to extend.
+        up.extend_timeout(3);
+        up.flush();
+        let mut buf = [0u8; 64];
+        let mut got = Vec::new();
+        while let Ok(n) = systemd.recv(&mut buf) {
+            got.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+        }
+        assert_eq!(got, ["EXTEND_TIMEOUT_USEC=1", "READY=1"]);
     }
 
     #[test]
@@ -302,19 +443,36 @@ mod tests {
         let mut up = Upward::from_env(&env, t0).unwrap();
         up.ready();
         up.ready();
+        up.flush();
         up.status("restarts: 1");
+        up.flush();
         up.tick(t0 + Duration::from_millis(499));
         up.tick(t0 + Duration::from_millis(500));
+        up.extend_timeout(5_000_000);
+        up.reloading(42);
+        up.child_ready();
+        up.child_ready();
+        up.flush();
+        up.status("bye");
         up.stopping();
         let mut got = Vec::new();
         let mut buf = [0u8; 256];
-        for _ in 0..4 {
+        for _ in 0..7 {
             let n = systemd.recv(&mut buf).unwrap();
             got.push(String::from_utf8_lossy(&buf[..n]).into_owned());
         }
         assert_eq!(
             got,
-            ["READY=1", "STATUS=restarts: 1", "WATCHDOG=1", "STOPPING=1"]
+            [
+                "READY=1",
+                "STATUS=restarts: 1",
+                "WATCHDOG=1",
+                "RELOADING=1\nMONOTONIC_USEC=42",
+                "READY=1",
+                "STATUS=bye",
+                "STOPPING=1"
+            ],
+            "EXTEND_TIMEOUT_USEC= after READY=1 is not forwarded"
         );
         assert_eq!(up.deadline(), Some(t0 + Duration::from_millis(1000)));
     }

@@ -265,9 +265,11 @@ impl Supervisor {
         .min()
     }
 
-    /// Saves the state if it changed, then blocks until an fd is ready or a deadline comes.
+    /// Saves the state if it changed and tells systemd what waits, then blocks until an fd is
+    /// ready or a deadline comes.
     fn wait(&mut self) {
         self.save();
+        self.monitors.flush_upward();
         let timeout = match self.deadline() {
             None => PollTimeout::NONE,
             Some(deadline) => {
@@ -402,7 +404,6 @@ impl Supervisor {
             self.note(changed);
             events.extend(input.map(Event::from));
         }
-        self.new_child_healthy(&mut events);
         let hooks = &self.recorder.hooks;
         let family = &self.family;
         // During a reload the new child is watched: its group and its tree only.
@@ -562,14 +563,18 @@ impl Supervisor {
                 }
                 Action::ReleaseOther => self.family.release_other(),
                 Action::Fold => self.family.fold(),
-                Action::EndedOther(report) => self.recorder.ended(
-                    &report,
-                    now,
-                    &self.family.output.other_tail,
-                    self.family.other_usage(),
-                    &mut self.log,
-                    self.observe.as_mut(),
-                ),
+                Action::EndedOther(report) => {
+                    // The second child's record: its own tail and usage; what the upward
+                    // STATUS= says is the child's, which goes on.
+                    let _ = self.recorder.ended(
+                        &report,
+                        now,
+                        &self.family.output.other_tail,
+                        self.family.other_usage(),
+                        &mut self.log,
+                        self.observe.as_mut(),
+                    );
+                }
                 Action::Reloaded(result) => self.reloaded(result),
                 Action::SignalGroup(sig) => self.family.signal_group(sig),
                 Action::SignalChild(sig) => self.family.signal_child(sig),
@@ -595,14 +600,18 @@ impl Supervisor {
                     self.monitors.tell(what);
                 }
                 Action::Reply(reply) => self.reply(pending.take(), reply),
-                Action::Ended(report) => self.recorder.ended(
-                    &report,
-                    now,
-                    &self.family.output.tail,
-                    self.family.usage(),
-                    &mut self.log,
-                    self.observe.as_mut(),
-                ),
+                Action::Ended(mut report) => {
+                    self.monitors.explain(&mut report);
+                    let error = self.recorder.ended(
+                        &report,
+                        now,
+                        &self.family.output.tail,
+                        self.family.usage(),
+                        &mut self.log,
+                        self.observe.as_mut(),
+                    );
+                    self.monitors.ended(&report, error.as_deref());
+                }
                 Action::ClearCrashes => match self.recorder.clear_crashes() {
                     Ok(()) => {
                         if let Some(observe) = &mut self.observe {
@@ -622,6 +631,7 @@ impl Supervisor {
                 Action::Exit(code) => {
                     self.recorder.changed();
                     self.save();
+                    self.monitors.flush_upward();
                     self.log.flush_suppressed();
                     self.wait_for_hooks(now);
                     self.family.output.finish();

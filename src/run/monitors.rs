@@ -2,8 +2,9 @@
 //! and watchdog, memory sampling, and restartd's own channel to systemd.
 //!
 //! They run while the machine says so (`Action::Monitors`) and turn what they see into inputs
-//! (`Ready`, `Unhealthy`, `OverMemory`, `WatchdogMissed`); what is done about it is the
-//! machine's. The STATUS= text and the watchdog's clock are bookkeeping, kept here.
+//! (`Ready`, `RestartReset`, `Unhealthy`, `OverMemory`, `WatchdogMissed`); what is done about it
+//! is the machine's. The STATUS= text, the child's last ERRNO=/EXIT_STATUS=, what is forwarded
+//! to systemd and the watchdog's clock are bookkeeping, kept here.
 
 use std::os::fd::BorrowedFd;
 use std::time::{Duration, Instant};
@@ -19,7 +20,7 @@ use crate::process::procs;
 use crate::process::signals::Inherited;
 use crate::run::log::Logger;
 use crate::supervise::config::Config;
-use crate::supervise::machine::{Input, Tell};
+use crate::supervise::machine::{EndReport, Input, Outcome, Reason, Tell};
 
 pub struct Monitors {
     /// `--notify`: the child's NOTIFY_SOCKET.
@@ -30,7 +31,14 @@ pub struct Monitors {
     /// restartd's own channel to systemd.
     upward: Option<Upward>,
     health: Option<Health>,
+    /// Without `--notify`, the first passing health check makes the child ready (SPEC §13).
+    health_readies: bool,
     memory: Option<MemoryLimit>,
+    /// The running child's last `ERRNO=` and `EXIT_STATUS=`, for its crash record's `detail`.
+    errno: Option<i32>,
+    exit_status: Option<String>,
+    /// The restart restartd told systemd it waits for (`restart 2 of 5 in 5m`, and why).
+    waited: Option<(String, String)>,
 }
 
 /// The `PollFd` events each monitor wants, in the order `fds` gives them.
@@ -58,7 +66,11 @@ impl Monitors {
             watchdog: cfg.watchdog.map(Watchdog::new),
             upward: Upward::from_env(&env, now),
             health,
+            health_readies: !cfg.notify,
             memory: cfg.max_memory.map(MemoryLimit::new),
+            errno: None,
+            exit_status: None,
+            waited: None,
         })
     }
 
@@ -86,6 +98,12 @@ impl Monitors {
     /// A child started: the monitors begin, its readiness and STATUS= are unknown again.
     pub fn start(&mut self, now: Instant) {
         self.status_text = None;
+        self.errno = None;
+        self.exit_status = None;
+        if let (Some((restart, why)), Some(up)) = (self.waited.take(), &mut self.upward) {
+            // The wait is over: systemctl status no longer says "next in 4s".
+            up.status(&format!("running after {restart} (last end: {why})"));
+        }
         if let Some(h) = &mut self.health {
             h.child_started(now);
         }
@@ -120,6 +138,53 @@ impl Monitors {
         }
     }
 
+    /// After an end: while restartd waits to restart, systemd's `STATUS=` says so and why
+    /// (SPEC §14), e.g. `restart 2 of 5 in 5m, next in 4s: ZeroDivisionError: division by
+    /// zero`. `error` is the error the crash record recognised.
+    pub fn ended(&mut self, report: &EndReport, error: Option<&str>) {
+        let Some(text) = waiting_status(report, error) else {
+            return;
+        };
+        if let Some(up) = &mut self.upward {
+            up.status(&text.0);
+        }
+        self.waited = Some(text.1);
+    }
+
+    /// Adds what the child said about its end with sd_notify (`ERRNO=`, `EXIT_STATUS=`) to the
+    /// `detail` of its crash record (SPEC §14). Not for a start that failed: no child spoke.
+    pub fn explain(&self, report: &mut EndReport) {
+        let child_said = report.crash && report.end.is_some();
+        if let Some(said) = self.notify_detail().filter(|_| child_said) {
+            report.detail = Some(match report.detail.take() {
+                Some(detail) => format!("{detail}; {said}"),
+                None => said,
+            });
+        }
+    }
+
+    /// What the child said with `ERRNO=` and `EXIT_STATUS=`; `None` when it said nothing.
+    fn notify_detail(&self) -> Option<String> {
+        let errno = self.errno.map(|n| {
+            let name = nix::errno::Errno::from_raw(n);
+            format!("ERRNO={n} ({})", name.desc())
+        });
+        let status = self
+            .exit_status
+            .as_ref()
+            .map(|s| format!("EXIT_STATUS={s}"));
+        let said: Vec<String> = errno.into_iter().chain(status).collect();
+        (!said.is_empty()).then(|| format!("the child's sd_notify: {}", said.join(", ")))
+    }
+
+    /// Sends what waits for systemd, in order: the loop calls it once the machine has had the
+    /// turn's facts.
+    pub fn flush_upward(&mut self) {
+        if let Some(up) = &mut self.upward {
+            up.flush();
+        }
+    }
+
     /// Pings systemd's watchdog when due.
     pub fn upward_tick(&mut self, now: Instant) {
         if let Some(up) = &mut self.upward {
@@ -146,13 +211,13 @@ impl Monitors {
         log: &Logger,
     ) -> (bool, Option<Input>) {
         let event = self.health.as_mut().and_then(|h| h.reaped(pid, end, now));
-        health_event(event, log)
+        self.health_event(event, log)
     }
 
     /// The HTTP health check's socket is ready.
     pub fn health_io(&mut self, now: Instant, log: &Logger) -> (bool, Option<Input>) {
         let event = self.health.as_mut().and_then(|h| h.ready(now));
-        health_event(event, log)
+        self.health_event(event, log)
     }
 
     /// Reads the child's sd_notify datagrams; only the child's process group (`group`) may
@@ -168,6 +233,7 @@ impl Monitors {
         let Some(notify) = &self.notify else {
             return (changed, inputs);
         };
+        let upward = &mut self.upward;
         for (pid, messages) in notify.receive() {
             let allowed = match (pid, group) {
                 (Some(pid), Some(group)) => pid == group || procs::group_of(pid) == Some(group),
@@ -177,21 +243,52 @@ impl Monitors {
                 log.debug(&format!("ignored a notify datagram from pid {pid:?}"));
                 continue;
             }
+            // RELOADING=1 goes up with the MONOTONIC_USEC= of its datagram, wherever it stands.
+            let monotonic = messages.iter().find_map(|m| match m {
+                Message::MonotonicUsec(usec) => Some(*usec),
+                _ => None,
+            });
             for message in messages {
                 match message {
                     Message::Ready => {
+                        if let Some(up) = upward.as_mut() {
+                            up.child_ready();
+                        }
                         inputs.push(Input::Ready);
                         if let Some(w) = &mut self.watchdog {
                             w.restart(now);
                         }
                     }
                     Message::Status(text) => {
-                        if let Some(up) = &self.upward {
+                        if let Some(up) = upward.as_mut() {
                             up.status(&text);
                         }
                         self.status_text = Some(text);
                         changed = true;
                     }
+                    Message::RestartReset => {
+                        log.info("the child sent RESTART_RESET=1: restart window cleared");
+                        inputs.push(Input::RestartReset);
+                    }
+                    Message::WatchdogTrigger => {
+                        let detail = "the child sent WATCHDOG=trigger".to_string();
+                        log.warn(&format!("watchdog: {detail}; sending SIGABRT"));
+                        inputs.push(Input::WatchdogMissed { detail });
+                    }
+                    Message::ExtendTimeoutUsec(usec) => {
+                        if let Some(up) = upward.as_mut() {
+                            up.extend_timeout(usec);
+                        }
+                    }
+                    Message::Reloading => {
+                        log.debug("the child is reloading");
+                        if let Some(up) = upward.as_mut() {
+                            up.reloading(monotonic.unwrap_or_else(monotonic_usec));
+                        }
+                    }
+                    Message::MonotonicUsec(_) => {}
+                    Message::Errno(n) => self.errno = Some(n),
+                    Message::ExitStatus(text) => self.exit_status = Some(text),
                     Message::Watchdog => {
                         if let Some(w) = &mut self.watchdog {
                             w.restart(now);
@@ -220,7 +317,7 @@ impl Monitors {
     ) -> (bool, Vec<Input>) {
         let mut inputs = Vec::new();
         let event = self.health.as_mut().and_then(|h| h.tick(now));
-        let (changed, input) = health_event(event, log);
+        let (changed, input) = self.health_event(event, log);
         inputs.extend(input);
         if let Some(interval) = self.watchdog.as_mut().and_then(|w| w.missed(now)) {
             let detail = format!("no WATCHDOG=1 within {}", fmt_duration(interval));
@@ -252,14 +349,143 @@ impl Monitors {
     }
 }
 
-/// What a health event means for the machine, and whether `state.json` changed.
-fn health_event(event: Option<HealthEvent>, log: &Logger) -> (bool, Option<Input>) {
-    match event {
-        None => (false, None),
-        Some(HealthEvent::Changed) => (true, None),
-        Some(HealthEvent::Unhealthy(detail)) => {
-            log.warn(&format!("unhealthy: {detail}"));
-            (true, Some(Input::Unhealthy { detail }))
+impl Monitors {
+    /// What a health event means for the machine, and whether `state.json` changed. A change
+    /// to healthy is the child's readiness when no `--notify` says it (SPEC §13); the machine
+    /// ignores a `Ready` for a child that is ready already.
+    fn health_event(&self, event: Option<HealthEvent>, log: &Logger) -> (bool, Option<Input>) {
+        match event {
+            None => (false, None),
+            Some(HealthEvent::Changed) => {
+                let healthy = self.health_state() == Some(HealthState::Healthy);
+                (
+                    true,
+                    (healthy && self.health_readies).then_some(Input::Ready),
+                )
+            }
+            Some(HealthEvent::Unhealthy(detail)) => {
+                log.warn(&format!("unhealthy: {detail}"));
+                (true, Some(Input::Unhealthy { detail }))
+            }
         }
+    }
+}
+
+/// `STATUS=` while waiting to restart after `r`, and its parts (`restart 2 of 5 in 5m` and why)
+/// for the status once the child runs again; `None` when restartd does not restart.
+fn waiting_status(r: &EndReport, error: Option<&str>) -> Option<(String, (String, String))> {
+    let Outcome::Restart {
+        n,
+        max,
+        window,
+        delay,
+    } = r.outcome
+    else {
+        return None;
+    };
+    let of = max.map_or(String::new(), |m| {
+        format!(" of {m} in {}", fmt_duration(window))
+    });
+    let restart = format!("restart {n}{of}");
+    let why = match (error, r.end) {
+        (Some(error), _) => error.lines().next().unwrap_or("").to_string(),
+        (None, Some(ProcessEnd::Exited(code))) if r.reason == Reason::Exit => {
+            format!("exited with code {code}")
+        }
+        (None, Some(end)) if r.reason == Reason::Signal => format!("killed by {}", end.describe()),
+        (None, _) => match &r.detail {
+            Some(detail) => format!("{}: {}", r.reason.as_str(), detail),
+            None => r.reason.as_str().to_string(),
+        },
+    };
+    let text = format!("{restart}, next in {}: {why}", fmt_duration(delay));
+    Some((text, (restart, why)))
+}
+
+/// CLOCK_MONOTONIC in µs, systemd's clock for `MONOTONIC_USEC=`.
+fn monotonic_usec() -> u64 {
+    nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC).map_or(0, |t| {
+        (t.tv_sec() as u64) * 1_000_000 + (t.tv_nsec() as u64) / 1000
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::SystemTime;
+
+    fn report(reason: Reason, end: Option<ProcessEnd>, outcome: Outcome) -> EndReport {
+        EndReport {
+            pid: Some(7),
+            end,
+            reason,
+            at: SystemTime::now(),
+            uptime: Duration::from_secs(1),
+            restarts: 1,
+            outcome,
+            crash: true,
+            expected: false,
+            detail: Some("3 failed health checks in a row; last: HTTP 503".into()),
+        }
+    }
+
+    #[test]
+    fn the_status_while_waiting_says_which_restart_when_and_why() {
+        let restart = Outcome::Restart {
+            n: 2,
+            max: Some(5),
+            window: Duration::from_secs(300),
+            delay: Duration::from_secs(4),
+        };
+        let exit = report(Reason::Exit, Some(ProcessEnd::Exited(1)), restart);
+        let error = "ZeroDivisionError: division by zero";
+        let (text, (head, why)) = waiting_status(&exit, Some(error)).unwrap();
+        assert_eq!(
+            text,
+            "restart 2 of 5 in 5m, next in 4s: ZeroDivisionError: division by zero"
+        );
+        assert_eq!(
+            (head.as_str(), why.as_str()),
+            ("restart 2 of 5 in 5m", error)
+        );
+        assert_eq!(
+            waiting_status(&exit, None).unwrap().0,
+            "restart 2 of 5 in 5m, next in 4s: exited with code 1"
+        );
+        let unlimited = Outcome::Restart {
+            n: 2,
+            max: None,
+            window: Duration::from_secs(300),
+            delay: Duration::from_secs(4),
+        };
+        let segv = ProcessEnd::Signaled {
+            signal: nix::libc::SIGSEGV,
+            core_dumped: true,
+        };
+        assert_eq!(
+            waiting_status(&report(Reason::Signal, Some(segv), unlimited), None)
+                .unwrap()
+                .0,
+            "restart 2, next in 4s: killed by signal SIGSEGV (core dumped)"
+        );
+        let term = ProcessEnd::Signaled {
+            signal: nix::libc::SIGTERM,
+            core_dumped: false,
+        };
+        assert_eq!(
+            waiting_status(&report(Reason::Unhealthy, Some(term), restart), None)
+                .unwrap()
+                .0,
+            "restart 2 of 5 in 5m, next in 4s: unhealthy: 3 failed health checks in a row; last: HTTP 503"
+        );
+        let give_up = Outcome::GiveUp {
+            count: 5,
+            max: 5,
+            window: Duration::from_secs(300),
+        };
+        assert_eq!(
+            waiting_status(&report(Reason::Exit, None, give_up), None),
+            None
+        );
     }
 }

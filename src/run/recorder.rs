@@ -90,7 +90,8 @@ impl Recorder {
     }
 
     /// An end of the child: write its crash record durably (before any later action), run the
-    /// hooks, and say what happened.
+    /// hooks, and say what happened. Returns the error recognised in the crash record
+    /// (`TYPE: message`), if any.
     pub fn ended(
         &mut self,
         r: &EndReport,
@@ -99,7 +100,7 @@ impl Recorder {
         usage: Option<Usage>,
         log: &mut Logger,
         observe: Option<&mut Observe>,
-    ) {
+    ) -> Option<String> {
         let record = r.crash.then(|| self.crash_record(r, now, tail, usage));
         let recognised =
             record
@@ -151,6 +152,7 @@ impl Recorder {
                 log.warn(&problem);
             }
         }
+        recognised
     }
 
     fn crash_record(
@@ -264,7 +266,9 @@ impl Recorder {
             }),
             next_restart_at: m.next_restart_at().map(state::rfc3339),
             health: monitors.health_state().map(|h| h.as_str().to_string()),
-            ready: monitors.notify.as_ref().map(|_| m.ready()),
+            // Readiness is known with --notify or a health check (SPEC §13); else null.
+            ready: (monitors.notify.is_some() || monitors.health_state().is_some())
+                .then(|| m.ready()),
             status_text: monitors.status_text.clone(),
             updated_at: state::rfc3339(SystemTime::now()),
             labels: self.cfg.labels.clone(),

@@ -35,14 +35,31 @@ pub struct Settings {
     pub min_uptime: Duration,
     pub stop_signal: i32,
     pub stop_timeout: Duration,
-    /// `--notify`: the child says when it is ready (READY=1); without it, it is ready at spawn.
+    /// `--notify`: the child says when it is ready (READY=1).
     pub notify: bool,
-    /// A health check is configured: a reload's new child is ready at its first pass.
+    /// A health check is configured: without `--notify`, its first pass makes the child ready.
+    /// With neither, the child is ready at spawn (SPEC §13).
     pub health: bool,
+    /// `--ready-timeout`: a child not ready this long after its start is stopped, reason
+    /// `start-timeout` (SPEC §13).
+    pub ready_timeout: Option<Duration>,
     /// `--socket`s are held: `restartd reload` starts the new child beside the old one.
     pub sockets: bool,
-    /// How long a reload's new child may take to be ready (SPEC §11: 60 s by default).
-    pub reload_timeout: Duration,
+}
+
+/// How long a reload's new child may take to be ready without `--ready-timeout` (SPEC §11).
+pub const RELOAD_TIMEOUT: Duration = Duration::from_secs(60);
+
+impl Settings {
+    /// Whether a child counts as ready as soon as it runs: nothing else can say it is.
+    pub fn ready_at_spawn(&self) -> bool {
+        !self.notify && !self.health
+    }
+
+    /// How long a reload's new child may take to be ready: `--ready-timeout`, else 60 s.
+    pub fn reload_timeout(&self) -> Duration {
+        self.ready_timeout.unwrap_or(RELOAD_TIMEOUT)
+    }
 }
 
 /// `state.json`'s `status`.
@@ -122,8 +139,12 @@ pub enum Input {
     Signal { signal: i32 },
     /// A request on the control socket; the machine answers with `Action::Reply`.
     Request(Request),
-    /// The child sent READY=1.
+    /// The child is ready: READY=1 with `--notify`, else its first passing health check (SPEC
+    /// §13). The one readiness fact, whatever told it.
     Ready,
+    /// The child sent RESTART_RESET=1: end the crash streak and clear the restart window, as
+    /// `restartd reset` does (SPEC §14).
+    RestartReset,
     /// The health check failed `--health-retries` times; `detail` is the last check's output.
     Unhealthy { detail: String },
     /// The child's process group uses more than `--max-memory`; `detail` says how much.
@@ -166,7 +187,7 @@ pub enum Reason {
     Watchdog,
     Memory,
     SpawnFailed,
-    /// Not ready within the time allowed (a reload's new child: `--ready-timeout`).
+    /// Not ready within `--ready-timeout` (SPEC §13).
     StartTimeout,
 }
 

@@ -167,6 +167,8 @@ impl Machine {
                 Candidate::Starting | Candidate::Cleanup { .. } => None,
             },
             State::Draining { kill_at, .. } => *kill_at,
+            // `--ready-timeout`: a child that is not ready yet is stopped at this moment.
+            State::Running { run, ready: false } => self.ready_by(run),
             State::Starting { .. } | State::Running { .. } | State::Done(_) => None,
         }
     }
@@ -289,6 +291,21 @@ impl Machine {
                 vec![Action::Tell(Tell::Ready), Action::SaveState]
             }
             (S::Running { ready: true, .. }, I::Ready) => vec![],
+            (S::Running { run, ready: false }, I::Tick) if self.deadline_passed(now) => {
+                let waited = self.settings.ready_timeout.unwrap_or_default();
+                let detail = format!(
+                    "not ready within --ready-timeout {}",
+                    crate::base::values::fmt_duration(waited)
+                );
+                self.stop(
+                    run,
+                    Stop::Failure {
+                        reason: Reason::StartTimeout,
+                        detail,
+                    },
+                    now,
+                )
+            }
 
             // Stopping: the child still runs and has had its stop signal.
             (
@@ -466,6 +483,7 @@ impl Machine {
             (S::Cleanup { .. } | S::Backoff { .. }, I::Signal { signal: SIGTSTP }) => {
                 vec![Action::SuspendSelf]
             }
+            (_, I::RestartReset) => self.restart_reset(),
             (_, I::Request(Request::Reset { crashes })) => self.reset(crashes),
             (S::Done(_), I::Request(Request::Stop)) => vec![Action::Reply(Reply::WhenStopped)],
             (S::Done(_), I::Request(Request::Restart | Request::Reload)) => self.cannot_restart(),
@@ -554,13 +572,19 @@ impl Machine {
         self.run().map(|r| r.started_wall)
     }
 
-    /// Whether the live child is ready (READY=1 with `--notify`, else since its spawn).
+    /// Whether the live child is ready (READY=1 with `--notify`, else its first passing health
+    /// check, else since its spawn).
     pub fn ready(&self) -> bool {
         match &self.state {
             State::Running { ready, .. } | State::Reloading { ready, .. } => *ready,
             State::Draining { .. } => true,
             _ => false,
         }
+    }
+
+    /// When a child started at `run` must be ready by (`--ready-timeout`).
+    fn ready_by(&self, run: &Run) -> Option<Instant> {
+        self.settings.ready_timeout.map(|t| run.started + t)
     }
 
     fn run(&self) -> Option<Run> {

@@ -28,8 +28,8 @@ fn machine(max: Option<u32>) -> Machine {
         stop_timeout: Duration::from_secs(5),
         notify: false,
         health: false,
+        ready_timeout: None,
         sockets: false,
-        reload_timeout: Duration::from_secs(60),
     };
     Machine::new(
         settings,

@@ -95,6 +95,8 @@ const SPEC_FLAGS: &[&str] = &[
     "--listen-token-file",
     "--metrics-file",
     "--socket",
+    "--ready-timeout",
+    "--health-tcp",
 ];
 
 /// SPEC §8: each subcommand with its flags.
@@ -113,6 +115,7 @@ const SPEC_SUBCOMMANDS: &[(&str, &[&str])] = &[
     ("completions", &[]),
     ("man", &[]),
     ("metrics", &["--state-dir"]),
+    ("unit", &["--user"]),
 ];
 
 fn flags_of(cmd: &clap::Command) -> Vec<String> {

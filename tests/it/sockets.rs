@@ -586,3 +586,54 @@ fn uvicorn_fd_3_refuses_nothing_through_crashes_and_reloads() {
     assert_eq!(env.state("uv")["reloads"], 2);
     drop(r);
 }
+
+/// A new child that never sends READY=1 is stopped after --ready-timeout (reason
+/// `start-timeout`, action `keep-old`); `reload` exits 1 and the old child serves on.
+#[test]
+fn a_reload_whose_new_child_is_never_ready_keeps_the_old_one() {
+    let env = Env::new();
+    let mode = set_mode(&env, "ok");
+    let script = server();
+    let mut cmd = env.command(&[
+        "--name",
+        "late",
+        "--socket",
+        "tcp://127.0.0.1:0",
+        "--notify",
+        "--ready-timeout",
+        "1s",
+        "--stop-timeout",
+        "2s",
+        "--",
+        "python3",
+        &script,
+    ]);
+    cmd.env("SERVER_MODE", &mode);
+    let r = Running::spawn(cmd);
+    let old = env.wait_child("late");
+    env.wait_state("late", "the child ready", |s| s["ready"] == true);
+    let load = Load::start(tcp_address(&env, "late"), 2);
+    load.wait_served(0, 5);
+    std::fs::write(&mode, "hang").unwrap();
+    let out = env.sub(&["reload", "late"]);
+    assert_eq!(out.status.code(), Some(1), "{}", env.report());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("reload failed: the new child was stopped: not ready within 1s"),
+        "{stderr}"
+    );
+    let records = env.records("late");
+    assert_eq!(records.len(), 1, "{records:?}");
+    assert_eq!(records[0]["action"], "keep-old");
+    assert_eq!(records[0]["reason"], "start-timeout");
+    let served = load.now().ok;
+    load.wait_served(served, 5);
+    let state = env.state("late");
+    assert_eq!(state["child_pid"], old);
+    assert_eq!(state["status"], "running");
+    let stats = load.finish();
+    assert_eq!(stats.refused, 0, "{stats:?}");
+    assert!(stats.failed.is_empty(), "{stats:?}");
+    assert_eq!(stats.pids, vec![old.to_string()]);
+    drop(r);
+}

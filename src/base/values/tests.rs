@@ -270,3 +270,50 @@ fn alert_limits_parse() {
         Err("invalid limit '5/11y': expected COUNT/DURATION with a DURATION of at most 10y, e.g. 5/5m or 1/30s".into())
     );
 }
+
+#[test]
+fn health_tcp_addresses_parse() {
+    let tcp = |host: &str, port| HealthTcp {
+        host: host.into(),
+        port,
+    };
+    assert_eq!(
+        parse_health_tcp("127.0.0.1:5432"),
+        Ok(tcp("127.0.0.1", 5432))
+    );
+    assert_eq!(
+        parse_health_tcp("localhost:6379"),
+        Ok(tcp("localhost", 6379))
+    );
+    assert_eq!(parse_health_tcp("[::1]:8080"), Ok(tcp("::1", 8080)));
+    assert_eq!(
+        parse_health_tcp("localhost"),
+        Err("invalid address 'localhost': expected HOST:PORT, e.g. 127.0.0.1:5432, localhost:6379 or [::1]:8080".into())
+    );
+    for bad in [
+        "",
+        ":80",
+        "h:",
+        "h:0",
+        "h:65536",
+        "::1:80",
+        "[::1:80",
+        "a b:80",
+        "http://h:80",
+        "h:x",
+    ] {
+        assert!(parse_health_tcp(bad).is_err(), "{bad:?}");
+    }
+}
+
+#[test]
+fn ready_timeout_needs_something_to_wait_for() {
+    let t = Some(Duration::from_secs(30));
+    assert_eq!(check_ready_timeout(None, false, false), Ok(()));
+    assert_eq!(check_ready_timeout(t, true, false), Ok(()));
+    assert_eq!(check_ready_timeout(t, false, true), Ok(()));
+    assert_eq!(
+        check_ready_timeout(t, false, false),
+        Err("--ready-timeout 30s needs --notify or a health check (--health-cmd, --health-url, --health-tcp): without one the child is ready as soon as it runs; add one or drop --ready-timeout".into())
+    );
+}

@@ -34,7 +34,7 @@ pub const SOCKETS: &[&str] = &[
      the same sockets meanwhile, so no connection is refused, and a server that finishes its \
      requests on SIGTERM (uvicorn, gunicorn, Node's server.close()) fails none.",
     "If the new child exits, cannot be started, becomes unhealthy, misses its watchdog or is \
-     not ready within 60 s, it is stopped, a crash record with action `keep-old` is written \
+     not ready within `--ready-timeout` (60 s without it), it is stopped, a crash record with action `keep-old` is written \
      (hooks run as for any crash), the old child keeps running, and `reload` exits 1 saying \
      why. A reload is no crash: no backoff, nothing in the restart window, and \
      `RESTARTD_RESTARTS` stays as it was; `state.json`'s `reloads` and \

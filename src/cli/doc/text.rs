@@ -65,8 +65,8 @@ pub const CAUSES: &[(&str, &str, crate::supervise::policy::Cause)] = {
         ),
         (
             "unhealthy",
-            "restartd stopped it: failed health checks, or over `--max-memory` (systemd's \
-             timeout and OOM rows)",
+            "restartd stopped it: failed health checks, not ready within `--ready-timeout`, or \
+             over `--max-memory` (systemd's timeout and OOM rows)",
             Unhealthy,
         ),
         (
@@ -284,7 +284,8 @@ pub const STATE_FIELDS: &[(&str, &str)] = &[
     ),
     (
         "ready",
-        "with `--notify`, whether the child sent READY=1; null without",
+        "with `--notify` or a health check, whether the child is ready (its READY=1, else its \
+         first passing check); null without",
     ),
     (
         "status_text",
@@ -365,8 +366,9 @@ pub const CRASH_FIELDS: &[(&str, &str)] = &[
     ),
     (
         "detail",
-        "the spawn error, the last health check's output, the memory figure or the missed \
-         watchdog interval",
+        "the spawn error, the last health check's output, the memory figure, the missed \
+         watchdog interval or `--ready-timeout`, and the child's last sd_notify ERRNO= and \
+         EXIT_STATUS=",
     ),
 ];
 
@@ -388,9 +390,9 @@ pub const ENV_READ: &[(&str, &str)] = &[
     (
         "NOTIFY_SOCKET, WATCHDOG_USEC, WATCHDOG_PID",
         "set by systemd for `Type=notify` and `WatchdogSec=`: restartd sends READY=1 once the \
-         child is ready (its READY=1 with `--notify`, else at spawn), forwards its STATUS=, \
-         says STOPPING=1, and pings the watchdog at half the interval. The child does not see \
-         restartd's values.",
+         child is ready (see UNDER SYSTEMD), forwards its STATUS=, EXTEND_TIMEOUT_USEC= and \
+         RELOADING=1, says why while it waits to restart, says STOPPING=1, and pings the \
+         watchdog at half the interval. The child does not see restartd's values.",
     ),
     (
         "JOURNAL_STREAM",
@@ -505,7 +507,7 @@ pub const LOG_FIELDS: &[(&str, &str)] = &[
     ),
     (
         "detail",
-        "for an unhealthy, memory or watchdog stop, as in the crash record",
+        "for an unhealthy, start-timeout, memory or watchdog stop, as in the crash record",
     ),
     (
         "suppressed",
@@ -555,19 +557,14 @@ pub const EXAMPLES: &[(&str, &str, &str)] = &[
     ),
     (
         "A systemd unit",
-        "restartd restarts with backoff and tells systemd when the server is ready \
-         (`Type=notify`); `StateDirectory=` becomes its state directory, so `restartd status \
-         api` finds it with `RESTARTD_STATE_DIR=/var/lib/api`. If restartd gives up, systemd's \
-         `Restart=` restarts restartd, which remembers the restarts it already made.",
-        "[Service]\n\
-         Type=notify\n\
-         ExecStart=/usr/local/bin/restartd --name api --notify --watchdog 30s \\\n\
-         \x20   --health-url http://127.0.0.1:8000/healthz -- /srv/api/bin/server\n\
-         StateDirectory=api\n\
-         WatchdogSec=20s\n\
-         Restart=on-failure\n\
-         RestartSec=30s\n\
-         TimeoutStopSec=20s",
+        "`restartd unit` prints a unit for the same options (UNDER SYSTEMD explains each line). \
+         systemd waits until the server is ready, `systemctl status` says why restartd waits to \
+         restart, and if restartd gives up systemd starts it again, and it remembers the \
+         restarts it already made. `StateDirectory=` is its state directory.",
+        "restartd unit -n api --notify --watchdog 30s --ready-timeout 2m \\\n\
+         \x20   -- /srv/api/bin/server > /etc/systemd/system/api.service\n\
+         systemctl daemon-reload && systemctl enable --now api\n\
+         RESTARTD_STATE_DIR=/var/lib/restartd restartd status api",
     ),
     (
         "A Dockerfile",

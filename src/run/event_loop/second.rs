@@ -1,11 +1,10 @@
-//! The loop's side of a reload (SPEC §11): the second child's facts (its end, its leftovers,
-//! its first passing health check), the answer to `reload` clients, and the `--socket`s as
+//! The loop's side of a reload (SPEC §11): the second child's facts (its end, its leftovers;
+//! its readiness is the monitors' `Ready`, as for any child), the answer to `reload` clients, and the `--socket`s as
 //! `state.json` shows them. Decides nothing: the machine's `Reloading`/`Draining` states do.
 
 use std::collections::VecDeque;
 use std::os::fd::BorrowedFd;
 
-use crate::monitors::health::HealthState;
 use crate::process::sockets::Listeners;
 use crate::records::state::SocketJson;
 use crate::supervise::machine::Input;
@@ -30,18 +29,6 @@ impl Supervisor {
     pub(super) fn other_leftovers_alive(&self) -> bool {
         self.family
             .other_leftovers_alive(self.subreaper, |pid| self.not_the_childs(pid))
-    }
-
-    /// A reload's new child with a health check (and no `--notify`) is ready at its first
-    /// passing check (SPEC §11, §13).
-    pub(super) fn new_child_healthy(&mut self, events: &mut VecDeque<Event>) {
-        let by_health = !self.cfg.notify && self.cfg.health.is_some();
-        if by_health
-            && self.machine.watching_new()
-            && self.monitors.health_state() == Some(HealthState::Healthy)
-        {
-            events.push_back(Input::Ready.into());
-        }
     }
 
     /// A reload is over: say so, and answer the `reload` clients.

@@ -84,7 +84,7 @@ impl Machine {
             old,
             ready,
             new: Candidate::Starting,
-            until: now.mono + self.settings.reload_timeout,
+            until: now.mono + self.settings.reload_timeout(),
         };
         vec![
             Action::Reply(Reply::WhenReloaded),
@@ -128,11 +128,11 @@ impl Machine {
                     old,
                     ready,
                     new: C::Up(run),
-                    until: now.mono + self.settings.reload_timeout,
+                    until: now.mono + self.settings.reload_timeout(),
                 };
                 // The monitors now watch the new child: its READY=1, its health checks.
                 let mut actions = vec![Action::Monitors(true), Action::SaveState];
-                if !self.settings.notify && !self.settings.health {
+                if self.settings.ready_at_spawn() {
                     // Ready at spawn (SPEC §13).
                     actions.extend(self.switch(run, now));
                 }
@@ -162,7 +162,7 @@ impl Machine {
             (C::Up(run), I::Tick) if until <= now.mono => {
                 let detail = format!(
                     "not ready within {}",
-                    crate::base::values::fmt_duration(self.settings.reload_timeout)
+                    crate::base::values::fmt_duration(self.settings.reload_timeout())
                 );
                 self.stop_new(old, ready, until, run, Reason::StartTimeout, detail, now)
             }
@@ -266,6 +266,10 @@ impl Machine {
             (new, I::Request(Request::Reset { crashes })) => {
                 keep(self, new);
                 self.reset(crashes)
+            }
+            (new, I::RestartReset) => {
+                keep(self, new);
+                self.restart_reset()
             }
             (new, I::Signal { signal }) => {
                 keep(self, new);
@@ -372,6 +376,10 @@ impl Machine {
             I::Request(Request::Reset { crashes }) => {
                 keep(self, signal, kill_at, ended);
                 self.reset(crashes)
+            }
+            I::RestartReset => {
+                keep(self, signal, kill_at, ended);
+                self.restart_reset()
             }
             input @ (I::Ready | I::Tick | I::Leftovers { .. }) => {
                 let _ = input;
@@ -549,6 +557,14 @@ impl Machine {
             }
             _ => vec![],
         }
+    }
+
+    /// The child's RESTART_RESET=1 (SPEC §14): as `restartd reset`, and the streak ends too, so
+    /// the next crash waits --delay again.
+    pub(super) fn restart_reset(&mut self) -> Vec<Action> {
+        self.streak = 0;
+        self.window.clear();
+        vec![Action::SaveState]
     }
 
     pub(super) fn reset(&mut self, crashes: bool) -> Vec<Action> {

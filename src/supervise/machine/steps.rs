@@ -43,8 +43,8 @@ impl Machine {
             started: now.mono,
             started_wall: now.wall,
         };
-        // Without --notify the child counts as ready once it runs (SPEC §5).
-        let ready = !self.settings.notify;
+        // Without --notify or a health check the child counts as ready once it runs (SPEC §13).
+        let ready = self.settings.ready_at_spawn();
         self.state = State::Running { run, ready };
         let mut actions = vec![Action::Monitors(true)];
         if ready {
@@ -211,7 +211,12 @@ impl Machine {
             status: Status::Stopped,
             code: code::STOPPED,
         });
-        vec![Action::SaveState, Action::Exit(code::STOPPED)]
+        // systemd hears STOPPING=1 of every stop, this one too.
+        vec![
+            Action::Tell(Tell::Stopping),
+            Action::SaveState,
+            Action::Exit(code::STOPPED),
+        ]
     }
 
     pub(super) fn cannot_restart(&self) -> Vec<Action> {
@@ -398,6 +403,7 @@ impl Machine {
             Input::Signal { .. } => "Signal",
             Input::Request(_) => "Request",
             Input::Ready => "Ready",
+            Input::RestartReset => "RestartReset",
             Input::Unhealthy { .. } => "Unhealthy",
             Input::OverMemory { .. } => "OverMemory",
             Input::WatchdogMissed { .. } => "WatchdogMissed",

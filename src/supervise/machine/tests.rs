@@ -22,8 +22,8 @@ fn settings(policy: RestartPolicy) -> Settings {
         stop_timeout: Duration::from_secs(5),
         notify: false,
         health: false,
+        ready_timeout: None,
         sockets: false,
-        reload_timeout: Duration::from_secs(60),
     }
 }
 
@@ -149,7 +149,15 @@ fn stop_during_backoff_exits_0_at_once_without_spawning() {
     sim.start();
     sim.end(CRASH);
     let actions = sim.feed(Input::Signal { signal: SIGTERM });
-    assert_eq!(actions, vec![Action::SaveState, Action::Exit(0)]);
+    // systemd hears STOPPING=1 of every stop, this one too (it was missing: a stop in backoff).
+    assert_eq!(
+        actions,
+        vec![
+            Action::Tell(Tell::Stopping),
+            Action::SaveState,
+            Action::Exit(0)
+        ]
+    );
     assert_eq!(sim.m.status(), Status::Stopped);
 }
 
@@ -504,6 +512,7 @@ fn every_status_handles_every_input() {
             Input::Request(Request::Signal(1)),
             Input::Leftovers { alive: true },
             Input::Ready,
+            Input::RestartReset,
             Input::Unhealthy { detail: "x".into() },
             Input::OverMemory { detail: "x".into() },
             Input::WatchdogMissed { detail: "x".into() },
@@ -565,4 +574,5 @@ fn every_status_handles_every_input() {
 }
 
 mod decisions;
+mod readiness;
 mod reload;

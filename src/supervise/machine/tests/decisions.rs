@@ -230,6 +230,13 @@ fn a_stop_asked_for_while_a_failing_child_is_stopped_keeps_the_failure_record() 
 fn a_stop_before_the_first_start_starts_nothing() {
     let mut sim = Sim::new(settings(RestartPolicy::Always), None);
     let actions = sim.feed(Input::Signal { signal: SIGTERM });
-    assert_eq!(actions, vec![Action::SaveState, Action::Exit(0)]);
+    assert_eq!(
+        actions,
+        vec![
+            Action::Tell(Tell::Stopping),
+            Action::SaveState,
+            Action::Exit(0)
+        ]
+    );
     assert_eq!(sim.m.status(), Status::Stopped);
 }

@@ -291,3 +291,25 @@ fn the_old_child_ending_during_a_reload_is_a_crash_as_usual() {
     assert!(actions.contains(&Action::SignalAll(SIGTERM)));
     assert!(sim.m.cleaning());
 }
+
+#[test]
+fn ready_timeout_sets_how_long_a_reloads_new_child_may_take() {
+    let settings = Settings {
+        ready_timeout: Some(Duration::from_secs(5)),
+        ..with_sockets(true)
+    };
+    let (mut sim, _) = reloading(settings);
+    sim.advance(SEC);
+    sim.feed(Input::Spawned { pid: 202 });
+    assert_eq!(sim.m.deadline(), Some(sim.t0.mono + Duration::from_secs(6)));
+    let actions = sim.step();
+    assert_eq!(actions[0], Action::SignalOther(SIGTERM));
+    let actions = sim.feed(Input::OtherEnded {
+        end: ProcessEnd::Exited(0),
+        leftovers: false,
+    });
+    assert_eq!(
+        other_report(&actions).detail.as_deref(),
+        Some("not ready within 5s")
+    );
+}
