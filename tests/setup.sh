@@ -4,6 +4,8 @@
 #   - a venv in target/promvenv with the prometheus_client parser, which validates /metrics
 #     (tests/it/observe_tools.rs). promtool comes only in Debian's prometheus package, which
 #     installs and starts the Prometheus server too, so the Python parser is used instead;
+#   - strace, which tests/it/trust.rs and tests/it/promises.rs use to watch or hold restartd's
+#     system calls;
 #   - systemd-nspawn and mmdebstrap, and a Debian root filesystem with systemd and python3 in
 #     target/systemd/root (about 30 s, once), for the tests against a real systemd
 #     (tests/it/systemd.rs, tests/systemd/container.sh);
@@ -21,6 +23,17 @@ if ! command -v chromium >/dev/null 2>&1; then
         fi
     else
         echo "tests/setup.sh: chromium is missing and apt-get cannot be run here (not root or no apt-get)"
+    fi
+fi
+
+if ! command -v strace >/dev/null 2>&1; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        echo "tests/setup.sh: installing strace (apt-get)"
+        if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq strace; } >target/setup-strace.log 2>&1; then
+            echo "tests/setup.sh: could not install strace; see target/setup-strace.log"
+        fi
+    else
+        echo "tests/setup.sh: strace is missing and apt-get cannot be run here (not root or no apt-get)"
     fi
 fi
 

@@ -255,8 +255,9 @@ pub struct RunArgs {
     ///
     /// Implies --notify; the child also gets WATCHDOG_USEC and WATCHDOG_PID. The clock starts
     /// at spawn and every READY=1 or WATCHDOG=1 restarts it. A missed ping sends SIGABRT (so
-    /// the runtime dumps its stack), then the stop sequence; reason 'watchdog'. Accepts a
-    /// duration above 0: 500ms, 10s, 5m.
+    /// the runtime dumps its stack); a child still running --stop-timeout later gets the stop
+    /// sequence (stop signal, --stop-timeout, SIGKILL); reason 'watchdog'. Accepts a duration
+    /// above 0: 500ms, 10s, 5m.
     #[arg(long, value_name = "DUR", value_parser = parse_nonzero_duration, help_heading = heading::MONITORS)]
     pub watchdog: Option<Duration>,
 

@@ -280,6 +280,7 @@ fn signals(roff: &mut Roff) {
         item(roff, signals, what);
     }
     para(roff, text::PROCESSES);
+    para(roff, text::STALLED_OUTPUT);
 }
 
 fn exit_status(roff: &mut Roff) {

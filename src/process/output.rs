@@ -44,7 +44,8 @@
 //!
 //! At the child's end its pipes are read even while the stream is stalled, at most `LAST_READ`
 //! bytes (never waiting for EOF): the tail gets the last lines for the crash record, and the queue
-//! gets them for the stream. At exit the queue gets `EXIT_GRACE` to drain; the rest is dropped.
+//! gets them for the stream. At exit the queue gets `EXIT_GRACE` to drain, and never more than
+//! what is left of a requested stop's `--stop-timeout`; the rest is dropped.
 //!
 //! Without a log file, stderr takes a shorter way when restartd's stderr accepts splice(2)
 //! without ever waiting (a pipe, where SPLICE_F_NONBLOCK holds at both ends, or a file not
@@ -210,9 +211,12 @@ impl Output {
         problems
     }
 
-    /// restartd is exiting: what waits gets up to `EXIT_GRACE` to go out.
-    pub fn finish(&mut self) {
-        let deadline = Instant::now() + EXIT_GRACE;
+    /// restartd is exiting: what waits gets up to `EXIT_GRACE` to go out, but never past
+    /// `stop_by`, the end of a requested stop (SPEC §10: a stop is served within
+    /// `--stop-timeout`, even with a stalled stderr).
+    pub fn finish(&mut self, stop_by: Option<Instant>) {
+        let grace = Instant::now() + EXIT_GRACE;
+        let deadline = stop_by.map_or(grace, |by| by.min(grace));
         loop {
             let done = self.stderr.borrow_mut().flush();
             let done = self.stdout.as_mut().is_none_or(Sink::flush) && done;

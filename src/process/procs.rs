@@ -143,6 +143,75 @@ fn stat_fields(pid: i32) -> Option<Vec<String>> {
     Some(rest.split_whitespace().map(String::from).collect())
 }
 
+/// What `/proc/PID/stat` says of a process's place: its state letter, group, session and start
+/// time. A group or session whose leader is outside restartd's PID namespace reads as 0.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Place {
+    pub zombie: bool,
+    pub pgid: i32,
+    pub sid: i32,
+    pub start_time: u64,
+}
+
+/// Where `pid` is (see `Place`), if it exists.
+pub fn place(pid: i32) -> Option<Place> {
+    // Fields 3 (state), 5 (pgrp), 6 (session) and 22 (starttime).
+    let f = stat_fields(pid)?;
+    Some(Place {
+        zombie: f.first()? == "Z",
+        pgid: f.get(2)?.parse().ok()?,
+        sid: f.get(3)?.parse().ok()?,
+        start_time: f.get(19)?.parse().ok()?,
+    })
+}
+
+/// The live descendants of `pid` (not `pid` itself), from each task's
+/// `/proc/PID/task/TID/children`, depth first. A process that ends meanwhile only ends its branch.
+pub fn descendants(pid: i32) -> Vec<i32> {
+    let mut found = Vec::new();
+    let mut todo = vec![pid];
+    while let Some(p) = todo.pop() {
+        let Ok(tasks) = std::fs::read_dir(format!("/proc/{p}/task")) else {
+            continue;
+        };
+        for task in tasks.filter_map(|t| t.ok()) {
+            let path = task.path().join("children");
+            let Ok(text) = std::fs::read_to_string(path) else {
+                continue;
+            };
+            for child in text.split_whitespace().filter_map(|c| c.parse().ok()) {
+                // A pid can only appear once in a tree; the check keeps a racing read finite.
+                if child != pid && !found.contains(&child) {
+                    found.push(child);
+                    todo.push(child);
+                }
+            }
+        }
+    }
+    found
+}
+
+/// Now, in the unit of `start_time` (clock ticks since boot, CLOCK_BOOTTIME as the kernel
+/// counts a process's start).
+pub fn now_ticks() -> u64 {
+    let mut now = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes into the valid timespec given; sysconf has no preconditions.
+    let (rc, hz) = unsafe {
+        (
+            libc::clock_gettime(libc::CLOCK_BOOTTIME, &mut now),
+            libc::sysconf(libc::_SC_CLK_TCK),
+        )
+    };
+    if rc != 0 {
+        return 0;
+    }
+    let hz = hz.max(1) as u64;
+    now.tv_sec as u64 * hz + now.tv_nsec as u64 * hz / 1_000_000_000
+}
+
 /// Whether the environment `pid` was started with holds the line `var` (`KEY=VALUE`).
 pub fn environ_has(pid: i32, var: &[u8]) -> bool {
     std::fs::read(format!("/proc/{pid}/environ"))

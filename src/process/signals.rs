@@ -1,21 +1,23 @@
 //! restartd's own signal handling: per-signal pending flags plus one self-pipe for poll(2).
 //!
-//! The handlers (registered through signal-hook) record the signal in a flag and write a byte to
-//! wake the loop, nothing else; the event loop drains the pipe, then takes the flags ("clear the
-//! pipe, then act", signal-hook's `low_level::pipe` docs) and hands each signal to the machine,
-//! which decides what it means. `Inherited` records the signal mask and ignored signals restartd
+//! The handlers (registered through signal-hook) count the signal and write a byte to wake the
+//! loop, nothing else; the event loop drains the pipe, then takes the counts ("clear the pipe,
+//! then act", signal-hook's `low_level::pipe` docs) and hands each signal to the machine, which
+//! decides what it means. A count, not a flag: two SIGTERMs that arrive before the loop looks are
+//! two stop requests, and the second one escalates (SPEC §4). `Inherited` records the signal mask and ignored signals restartd
 //! was started with, so the child gets exactly those back (as tini's `restore_signals` does).
 //! This module decides nothing.
 
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use nix::fcntl::OFlag;
 use nix::libc::{self, c_int};
 
 const MAX_SIGNAL: usize = 64;
-static PENDING: [AtomicBool; MAX_SIGNAL + 1] = [const { AtomicBool::new(false) }; MAX_SIGNAL + 1];
+/// How many times each signal arrived since the loop last took it.
+static PENDING: [AtomicU32; MAX_SIGNAL + 1] = [const { AtomicU32::new(0) }; MAX_SIGNAL + 1];
 
 /// The signals restartd handles (SPEC §4), in the order the loop hands them to the machine: stop
 /// requests first. SIGCHLD only wakes the loop to reap.
@@ -60,9 +62,9 @@ pub fn install() -> io::Result<SignalPipe> {
     Ok(SignalPipe { read })
 }
 
-/// The handler's work; runs in signal context: record, wake.
+/// The handler's work; runs in signal context: count, wake. An atomic add is async-signal-safe.
 fn on_signal(sig: c_int, wake: c_int) {
-    PENDING[sig as usize].store(true, Ordering::SeqCst);
+    PENDING[sig as usize].fetch_add(1, Ordering::SeqCst);
     // A full pipe already wakes the loop: the result does not matter.
     // SAFETY: write(2) of one byte from a valid buffer is async-signal-safe.
     unsafe { libc::write(wake, [1u8].as_ptr().cast(), 1) };
@@ -87,9 +89,20 @@ impl SignalPipe {
     }
 }
 
-/// Whether `sig` arrived since the last call (and clears it).
-pub fn take(sig: c_int) -> bool {
-    PENDING[sig as usize].swap(false, Ordering::SeqCst)
+/// How many times `sig` arrived since the last call (and clears the count).
+pub fn take(sig: c_int) -> u32 {
+    PENDING[sig as usize].swap(0, Ordering::SeqCst)
+}
+
+/// How many of `count` arrivals of `sig` in one turn the machine is to see: each one, up to two
+/// (a second stop request escalates to SIGKILL, SPEC §4; a third adds nothing, and a forwarded
+/// signal sent to the child twice at once is merged by its kernel anyway), but SIGTSTP and
+/// SIGCONT once (Ctrl-Z pressed twice before restartd looked suspends once).
+pub fn repeats(sig: c_int, count: u32) -> u32 {
+    match sig {
+        libc::SIGTSTP | libc::SIGCONT => count.min(1),
+        _ => count.min(2),
+    }
 }
 
 /// The signals whose disposition restartd changes: the handled ones, and those Rust's start-up

@@ -6,6 +6,15 @@
 //! children, so each is reached through a pidfd opened before its start time is checked: a pid
 //! reused since is never signalled. They get the stop signal, then SIGKILL after the stop
 //! timeout, before restartd starts its own child, so that child finds the port free.
+//!
+//! The child's process group is swept as well: its members need not have been adopted (the
+//! child's own children, in its group, die or outlive it unseen). A process in group G (the
+//! recorded child's pid) that started no earlier than the child is taken for a member, unless
+//! pid G now names another process (started at another time): then G may be another group, and
+//! none of it is touched. Group G cannot have been made anew while any of its members lives, as
+//! its id is their group's; what is left is a group G that emptied, whose id was then reused by
+//! a newer process that made a group and died leaving members — not ruled out, and not guarded
+//! against.
 
 use std::os::fd::{AsFd, FromRawFd, OwnedFd};
 use std::time::{Duration, Instant};
@@ -23,10 +32,11 @@ pub struct Stray {
     leader: bool,
 }
 
-/// The processes of `(pid, start_time)` still running as the same process; `leader` names the
-/// previous child (its group is signalled too).
-pub fn find(recorded: &[(i32, u64)], leader: Option<i32>) -> Vec<Stray> {
-    recorded
+/// The processes of `(pid, start_time)` still running as the same process, and the members of
+/// each of `groups` (`(pgid, start_time)` of the child that led it; see the module's doc). A
+/// leader's group is signalled too while it runs.
+pub fn find(recorded: &[(i32, u64)], groups: &[(i32, u64)]) -> Vec<Stray> {
+    let mut found: Vec<Stray> = recorded
         .iter()
         .filter_map(|&(pid, start_time)| {
             let pidfd = pidfd_open(pid)?;
@@ -36,10 +46,52 @@ pub fn find(recorded: &[(i32, u64)], leader: Option<i32>) -> Vec<Stray> {
             (procs::start_time(pid)? == start_time).then_some(Stray {
                 pid,
                 pidfd,
-                leader: Some(pid) == leader,
+                leader: groups.iter().any(|&(g, _)| g == pid),
             })
         })
+        .collect();
+    for &(pgid, start) in groups {
+        if procs::start_time(pgid).is_some_and(|t| t != start) {
+            continue;
+        }
+        // Started from inside that group (a script of the old child ran this restartd): the
+        // group holds restartd and whoever started it, which are not swept.
+        if nix::unistd::getpgrp().as_raw() == pgid {
+            continue;
+        }
+        for pid in members(pgid, start) {
+            if found.iter().any(|s| s.pid == pid) {
+                continue;
+            }
+            let Some(pidfd) = pidfd_open(pid) else {
+                continue;
+            };
+            // Again after the pidfd: the same group, and no earlier than the child.
+            if procs::place(pid).is_some_and(|p| is_member(&p, pgid, start)) {
+                found.push(Stray {
+                    pid,
+                    pidfd,
+                    leader: false,
+                });
+            }
+        }
+    }
+    found
+}
+
+/// The live processes of group `pgid` that started at or after `start` (a scan of /proc).
+fn members(pgid: i32, start: u64) -> Vec<i32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|&pid| procs::place(pid).is_some_and(|p| is_member(&p, pgid, start)))
         .collect()
+}
+
+fn is_member(p: &procs::Place, pgid: i32, start: u64) -> bool {
+    !p.zombie && p.pgid == pgid && p.start_time >= start
 }
 
 /// Sends `signal` to each stray (and the previous child's group while its leader runs), waits up
@@ -132,10 +184,53 @@ mod tests {
             .unwrap();
         let pid = sleeper.id() as i32;
         let start = procs::start_time(pid).unwrap();
-        assert!(find(&[(pid, start + 1)], None).is_empty());
-        let found = find(&[(pid, start)], None);
+        assert!(find(&[(pid, start + 1)], &[]).is_empty());
+        let found = find(&[(pid, start)], &[]);
         assert_eq!(found.len(), 1);
         assert!(stop(&found, libc::SIGTERM, Duration::from_secs(5)).is_empty());
         sleeper.wait().unwrap();
+    }
+
+    /// A restartd started from inside the recorded group (here: the test's own group) finds
+    /// nothing of it: it would stop itself and whoever started it.
+    #[test]
+    fn restartds_own_group_is_never_swept() {
+        let own = nix::unistd::getpgrp().as_raw();
+        let Some(start) = procs::start_time(own) else {
+            println!("skipped: the leader of this test's process group {own} is gone");
+            return;
+        };
+        assert!(find(&[], &[(own, start)]).is_empty());
+    }
+
+    /// Members of a recorded group are found while its pid names the recorded leader; when the
+    /// pid names a process started at another time, the group is not touched.
+    #[test]
+    fn a_groups_members_are_found_unless_its_leader_pid_was_reused() {
+        use std::os::unix::process::CommandExt;
+        let mut leader = std::process::Command::new("sh")
+            .args(["-c", "sleep 100 & echo $!; wait"])
+            .stdout(std::process::Stdio::piped())
+            .process_group(0)
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(leader.stdout.take().unwrap()),
+            &mut line,
+        )
+        .unwrap();
+        let member: i32 = line.trim().parse().unwrap();
+        let pgid = leader.id() as i32;
+        let start = procs::start_time(pgid).unwrap();
+        assert!(find(&[], &[(pgid, start + 1)]).is_empty());
+        let found = find(&[], &[(pgid, start)]);
+        let mut pids: Vec<i32> = found.iter().map(|s| s.pid).collect();
+        pids.sort();
+        let mut expected = vec![pgid, member];
+        expected.sort();
+        assert_eq!(pids, expected);
+        assert!(stop(&found, libc::SIGKILL, Duration::from_secs(5)).is_empty());
+        leader.wait().unwrap();
     }
 }

@@ -78,6 +78,10 @@ pub struct SocketJson {
 pub struct Proc {
     pub pid: i32,
     pub start_time: u64,
+    /// `"group": true`: it leads the child's process group (it is the child), so members of
+    /// group `pid` that started no earlier are the child's too. Left out when false.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub group: bool,
 }
 
 /// `state.json`'s `last_exit`.

@@ -3,14 +3,18 @@
 //!
 //! One request line in, one reply line out (`ok` or `error: …`). Only the owner (same uid, or
 //! root) may use it: the directory is 0700, the socket 0600, and the peer's credentials are
-//! checked. The server never blocks: connections are non-blocking, few and short-lived. A `stop`
-//! connection is kept open until restartd exits, so the client can wait for the end.
+//! checked. The server never blocks: connections are non-blocking, few and short-lived: a client
+//! has `TIMEOUT` from its accept to send its line, then it is answered with an error and
+//! dropped, so clients that connect and never send cannot hold the few places for good. The
+//! deadline exists only while such a connection is open (an idle server costs no wakeups). A
+//! `stop` connection is kept open until restartd exits, so the client can wait for the end.
 
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use nix::sys::socket::{getsockopt, sockopt::PeerCredentials};
 
@@ -55,10 +59,14 @@ impl Line for Request {
 const MAX_CONNECTIONS: usize = 8;
 /// A request line longer than this is refused.
 const MAX_REQUEST: usize = 256;
+/// How long a connection may take to send its request line (as the HTTP server's).
+pub const TIMEOUT: Duration = Duration::from_secs(5);
 
 struct Conn {
     stream: UnixStream,
     buf: Vec<u8>,
+    /// Its request must have come by then.
+    deadline: Instant,
 }
 
 /// The listening side, owned by the event loop.
@@ -143,8 +151,14 @@ impl Server {
         std::iter::once(self.listener.as_fd()).chain(self.conns.iter().map(|c| c.stream.as_fd()))
     }
 
-    /// Accepts new connections and returns the complete requests received so far.
-    pub fn requests(&mut self) -> Vec<Pending> {
+    /// The earliest deadline of a connection still waiting for its request.
+    pub fn deadline(&self) -> Option<Instant> {
+        self.conns.iter().map(|c| c.deadline).min()
+    }
+
+    /// Accepts new connections and returns the complete requests received so far; drops, with
+    /// an answer, the connections whose request did not come within `TIMEOUT`.
+    pub fn requests(&mut self, now: Instant) -> Vec<Pending> {
         while let Ok((stream, _)) = self.listener.accept() {
             if !owner(&stream) {
                 let _ =
@@ -158,12 +172,18 @@ impl Server {
             self.conns.push(Conn {
                 stream,
                 buf: Vec::new(),
+                deadline: now + TIMEOUT,
             });
         }
         let mut done = Vec::new();
         let mut i = 0;
         while i < self.conns.len() {
             match read_line(&mut self.conns[i]) {
+                LineState::Waiting if now >= self.conns[i].deadline => {
+                    let conn = self.conns.swap_remove(i);
+                    let said = format!("error: no request within {}s\n", TIMEOUT.as_secs());
+                    let _ = (&conn.stream).write_all(said.as_bytes());
+                }
                 LineState::Waiting => i += 1,
                 LineState::Closed => {
                     self.conns.swap_remove(i);
@@ -284,7 +304,7 @@ mod tests {
         let path = dir.path().to_path_buf();
         let client = std::thread::spawn(move || send(&path, Request::Signal(1)).unwrap());
         let pending = loop {
-            if let Some(p) = server.requests().pop() {
+            if let Some(p) = server.requests(Instant::now()).pop() {
                 break p;
             }
             std::thread::sleep(std::time::Duration::from_millis(5));
@@ -292,5 +312,32 @@ mod tests {
         assert_eq!(pending.request, Request::Signal(1));
         pending.ok();
         assert_eq!(client.join().unwrap(), "ok");
+    }
+
+    /// A connection that never sends is answered and dropped at its deadline, and no longer
+    /// holds one of the `MAX_CONNECTIONS` places.
+    #[test]
+    fn a_silent_client_is_dropped_at_its_deadline() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut server = Server::bind(dir.path()).unwrap();
+        let path = dir.path().join(CONTROL);
+        let t0 = Instant::now();
+        let silent: Vec<UnixStream> = (0..MAX_CONNECTIONS)
+            .map(|_| UnixStream::connect(&path).unwrap())
+            .collect();
+        assert!(server.requests(t0).is_empty());
+        assert_eq!(server.deadline(), Some(t0 + TIMEOUT));
+        let mut busy = UnixStream::connect(&path).unwrap();
+        assert!(server.requests(t0).is_empty());
+        let mut reply = String::new();
+        busy.read_to_string(&mut reply).unwrap();
+        assert_eq!(reply, "error: busy, try again\n");
+        assert!(server.requests(t0 + TIMEOUT).is_empty());
+        assert_eq!(server.deadline(), None);
+        for mut s in silent {
+            let mut reply = String::new();
+            s.read_to_string(&mut reply).unwrap();
+            assert_eq!(reply, "error: no request within 5s\n");
+        }
     }
 }

@@ -32,9 +32,10 @@ use crate::process::sink::Sink;
 use crate::process::trim;
 use crate::records::crashlog::CrashLog;
 use crate::records::instance::Instance;
-use crate::records::state::{Proc, StateWriter};
+use crate::records::state::StateWriter;
 use crate::run::control::{self, Pending};
 use crate::run::family::Family;
+use crate::run::lineage::Lineage;
 use crate::run::log::Logger;
 use crate::run::monitors::Monitors;
 use crate::run::previous;
@@ -43,6 +44,7 @@ use crate::supervise::config::Config;
 use crate::supervise::machine::{Action, Input, Machine, Now, Reply, Request, SpawnError, Tell};
 
 mod second;
+mod tree;
 
 /// What happened, for the machine; a control request brings the connection to answer on.
 struct Event {
@@ -86,10 +88,8 @@ pub struct Supervisor {
     subreaper: bool,
     /// The first turn reaps whether SIGCHLD came or not.
     reap_first: bool,
-    /// restartd is PID 1 (of a container): it adopts every orphan, not only its child's.
-    pid1: bool,
-    /// `RESTARTD_NAME=NAME`, which the child's tree inherits.
-    marker: Vec<u8>,
+    /// Whose each adopted process is: only the child's are its leftovers.
+    lineage: Lineage,
     /// Whether the free heap was given back (see `trim`).
     trimmed: bool,
     rng: u64,
@@ -179,8 +179,8 @@ impl Supervisor {
             ready: Ready::default(),
             subreaper: procs::is_subreaper(),
             reap_first: true,
-            pid1: std::process::id() == 1,
-            marker,
+            // As PID 1 (of a container) restartd adopts every orphan, not only its child's.
+            lineage: Lineage::new(std::process::id() == 1, marker),
             trimmed: false,
             rng: seed | 1,
             listeners,
@@ -194,7 +194,7 @@ impl Supervisor {
         self.signals.drain();
         let mut now = Now::read();
         for sig in [libc::SIGTERM, libc::SIGINT, libc::SIGQUIT] {
-            if signals::take(sig) {
+            if signals::take(sig) > 0 {
                 self.log
                     .info(&format!("received {}, stopping", signal_name(sig)));
                 let actions = self.machine.handle(Input::Signal { signal: sig }, now);
@@ -259,6 +259,7 @@ impl Supervisor {
             self.recorder.hooks.deadline(),
             self.monitors.deadline(),
             self.observe.as_ref().and_then(Observe::deadline),
+            self.control.deadline(),
         ]
         .into_iter()
         .flatten()
@@ -331,16 +332,18 @@ impl Supervisor {
         let mut events = VecDeque::new();
         self.signals.drain();
         for sig in signals::HANDLED {
-            if sig == libc::SIGCHLD || !signals::take(sig) {
+            if sig == libc::SIGCHLD {
                 continue;
             }
-            if matches!(sig, libc::SIGTERM | libc::SIGINT | libc::SIGQUIT) {
-                self.log
-                    .info(&format!("received {}, stopping", signal_name(sig)));
-            } else {
-                self.log.debug(&format!("received {}", signal_name(sig)));
+            for _ in 0..signals::repeats(sig, signals::take(sig)) {
+                if matches!(sig, libc::SIGTERM | libc::SIGINT | libc::SIGQUIT) {
+                    self.log
+                        .info(&format!("received {}, stopping", signal_name(sig)));
+                } else {
+                    self.log.debug(&format!("received {}", signal_name(sig)));
+                }
+                events.push_back(Input::Signal { signal: sig }.into());
             }
-            events.push_back(Input::Signal { signal: sig }.into());
         }
         events
     }
@@ -351,7 +354,7 @@ impl Supervisor {
         // Every end of a child raises SIGCHLD, so reaping (a /proc read while the child's group
         // is held) waits for it instead of costing every turn of the output copy. The first turn
         // reaps in any case: restartd may have been exec'd with ended children.
-        let reap = signals::take(libc::SIGCHLD) || std::mem::take(&mut self.reap_first);
+        let reap = signals::take(libc::SIGCHLD) > 0 || std::mem::take(&mut self.reap_first);
 
         self.copy_output();
         let ended = match reap {
@@ -364,6 +367,11 @@ impl Supervisor {
             }
             end
         });
+        // Who was orphaned by what ended is judged now (`lineage`), while what ended is still
+        // there to be seen (a zombie, with its start time), before anything acts on it.
+        if reap || self.machine.cleaning() {
+            self.look();
+        }
         if reap {
             for reaped in self.family.reap_others() {
                 self.reaped(reaped, now, &mut events);
@@ -404,7 +412,7 @@ impl Supervisor {
             self.note(changed);
             events.extend(input.map(Event::from));
         }
-        let hooks = &self.recorder.hooks;
+        let lineage = &self.lineage;
         let family = &self.family;
         // During a reload the new child is watched: its group and its tree only.
         let new = self.machine.watching_new();
@@ -415,7 +423,7 @@ impl Supervisor {
         let others = || {
             procs::children()
                 .into_iter()
-                .filter(|&p| Some(p) != watched && !hooks.owns(p))
+                .filter(|&p| Some(p) != watched && lineage.is_childs(p))
                 .filter(|&p| family.of_other(p) == new && Some(p) != family.group())
                 .collect()
         };
@@ -424,8 +432,8 @@ impl Supervisor {
         events.extend(inputs.into_iter().map(Event::from));
         self.monitors.upward_tick(now.mono);
 
-        if self.ready.control {
-            for pending in self.control.requests() {
+        if self.ready.control || self.control.deadline().is_some_and(|d| d <= now.mono) {
+            for pending in self.control.requests(now.mono) {
                 events.push_back(Event {
                     input: Input::Request(pending.request),
                     pending: Some(pending),
@@ -455,11 +463,13 @@ impl Supervisor {
     /// adopted (the main child is not reaped here: `Family` holds it until it is released).
     fn reaped(&mut self, reaped: Reaped, now: Now, events: &mut VecDeque<Event>) {
         if self.recorder.hooks.owns(reaped.pid) {
+            self.lineage.helper_reaped();
             if let Some(problem) = self.recorder.hooks.reaped(reaped.pid, reaped.end) {
                 self.log.warn(&problem);
             }
             self.recorder.hooks.forget_empty_groups();
         } else if self.monitors.owns(reaped.pid) {
+            self.lineage.helper_reaped();
             let (changed, input) = self
                 .monitors
                 .health_reaped(reaped.pid, reaped.end, now.mono, &self.log);
@@ -472,51 +482,6 @@ impl Supervisor {
                 reaped.end.describe()
             ));
         }
-    }
-
-    /// The child and the processes restartd adopted from its tree, with their start times, for
-    /// `state.json` (a restartd killed without notice leaves them; the next one stops them).
-    fn tree(&self) -> Vec<Proc> {
-        self.family
-            .pid()
-            .into_iter()
-            .chain(
-                procs::children()
-                    .into_iter()
-                    .filter(|&p| Some(p) != self.family.group() && !self.not_the_childs(p)),
-            )
-            .filter_map(|pid| {
-                Some(Proc {
-                    pid,
-                    start_time: procs::start_time(pid)?,
-                })
-            })
-            .collect()
-    }
-
-    /// Whether `pid`, a child of restartd, is not of the child's tree: a hook, a health check or
-    /// (when restartd is PID 1 and adopts every orphan of the container) a process that is
-    /// neither in the child's group nor carries this instance's `RESTARTD_NAME` in its
-    /// environment, such as a `docker exec` session's job (SPEC §10).
-    fn not_the_childs(&self, pid: i32) -> bool {
-        if self.recorder.hooks.owns(pid) || self.monitors.owns(pid) {
-            return true;
-        }
-        // A hook's own background job, left when the hook's shell ended (SPEC §7).
-        if procs::group_of(pid).is_some_and(|g| self.recorder.hooks.owns_group(g)) {
-            return true;
-        }
-        if !self.pid1 {
-            return false;
-        }
-        let in_group = self.family.group().is_some() && procs::group_of(pid) == self.family.group();
-        !in_group && !procs::environ_has(pid, &self.marker)
-    }
-
-    /// Whether anything of the last child is alive (`not_the_childs` says what is not).
-    fn leftovers_alive(&self) -> bool {
-        self.family
-            .leftovers_alive(self.subreaper, |pid| self.not_the_childs(pid))
     }
 
     /// Serves `--listen`: the state is built only when a whole request waits for it, not at
@@ -555,11 +520,10 @@ impl Supervisor {
                 }
                 Action::Switch => self.family.switch(),
                 Action::SignalOther(sig) => {
-                    let foreign: Vec<i32> = procs::children()
-                        .into_iter()
-                        .filter(|&pid| self.not_the_childs(pid))
-                        .collect();
-                    self.family.signal_other(sig, |pid| foreign.contains(&pid));
+                    // As SignalAll: only what the look proved of the child's trees.
+                    self.look();
+                    let lineage = &self.lineage;
+                    self.family.signal_other(sig, |pid| !lineage.is_childs(pid));
                 }
                 Action::ReleaseOther => self.family.release_other(),
                 Action::Fold => self.family.fold(),
@@ -579,12 +543,13 @@ impl Supervisor {
                 Action::SignalGroup(sig) => self.family.signal_group(sig),
                 Action::SignalChild(sig) => self.family.signal_child(sig),
                 Action::SignalAll(sig) => {
+                    // The held group first (no /proc read), then whose the adopted are.
                     self.family.signal_held_group(sig);
-                    let foreign: Vec<i32> = procs::children()
-                        .into_iter()
-                        .filter(|&pid| self.not_the_childs(pid))
-                        .collect();
-                    self.family.signal_all(sig, |pid| foreign.contains(&pid));
+                    // Only what the look proved the child's: a process adopted since is
+                    // judged at the next look, never signalled unjudged.
+                    self.look();
+                    let lineage = &self.lineage;
+                    self.family.signal_all(sig, |pid| !lineage.is_childs(pid));
                 }
                 Action::Release => self.family.release(),
                 Action::SuspendSelf => {
@@ -634,7 +599,7 @@ impl Supervisor {
                     self.monitors.flush_upward();
                     self.log.flush_suppressed();
                     self.wait_for_hooks(now);
-                    self.family.output.finish();
+                    self.family.output.finish(self.machine.stop_by());
                     return Some(code);
                 }
             }
@@ -746,6 +711,7 @@ impl Supervisor {
 
     fn save(&mut self) {
         if self.recorder.dirty() {
+            self.look();
             self.recorder.tree = self.tree();
         }
         self.recorder.save_if_dirty(

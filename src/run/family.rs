@@ -135,8 +135,9 @@ impl Family {
     }
 
     /// Sends `sig` to the child's group and to every reparented descendant (and its group), once
-    /// per signal: a repeated call only reaches processes that appeared since. restartd's own
-    /// helpers (`helper(pid)`: hooks, health checks) are never the child's (SPEC §7).
+    /// per signal: a repeated call only reaches processes that appeared since. `helper(pid)`
+    /// says what is not proven the child's (restartd's own hooks and health checks and what
+    /// they left, SPEC §7; orphans of unknown origin: `run::lineage`); those are never signalled.
     pub fn signal_all(&mut self, sig: i32, helper: impl Fn(i32) -> bool) {
         self.signal_held_group(sig);
         let other: Vec<i32> = match &self.other {
@@ -190,8 +191,8 @@ impl Family {
         }
     }
 
-    /// Whether anything of the last child is alive: a process restartd adopted that is not one
-    /// of its own helpers (`helper(pid)`). Call after `reap_others`. Every live member of the
+    /// Whether anything of the last child is alive: a process restartd adopted that `helper(pid)`
+    /// does not rule out (see `signal_all`). Call after `reap_others`. Every live member of the
     /// child's group descends from the child, so restartd, a child subreaper, has adopted it or
     /// one of its ancestors (the held leader itself is a zombie and does not count). When
     /// restartd could not become a subreaper, the group is asked instead.

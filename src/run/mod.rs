@@ -1,7 +1,8 @@
 //! `restartd [OPTIONS] -- COMMAND` at run time: the event loop (the fds, one clock read a turn,
 //! feeding the machine and carrying out its actions) and the parts it drives, each owning one
 //! thing: `family` the child, its group and its output; `monitors` what watches the child;
-//! `recorder` the crash records, `state.json` and hooks. Also the control socket the
+//! `recorder` the crash records, `state.json` and hooks; `lineage` whose each adopted process is.
+//! Also the control socket the
 //! subcommands talk to, and restartd's own log lines.
 //!
 //! Imports every layer below it; nothing below imports it.
@@ -9,6 +10,7 @@
 pub mod control;
 pub mod event_loop;
 pub mod family;
+pub mod lineage;
 pub mod log;
 pub mod monitors;
 pub mod previous;

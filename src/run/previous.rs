@@ -19,7 +19,14 @@ pub fn stop_strays(cfg: &Config, previous: &StateFile, log: &Logger) {
         .iter()
         .map(|p| (p.pid, p.start_time))
         .collect();
-    let found = strays::find(&recorded, previous.child_pid);
+    // The entry that leads the child's group; before `group` was recorded, the child's.
+    let groups: Vec<(i32, u64)> = previous
+        .leftovers
+        .iter()
+        .filter(|p| p.group || Some(p.pid) == previous.child_pid)
+        .map(|p| (p.pid, p.start_time))
+        .collect();
+    let found = strays::find(&recorded, &groups);
     if found.is_empty() {
         return;
     }

@@ -111,10 +111,14 @@ impl Recorder {
                     (None, Some(m)) => Some(m.clone()),
                     (None, None) => None,
                 });
-        self.last_crash_id = record.as_ref().map(|rec| rec.id.clone());
+        // `last_exit.crash_id` names a record only once it is in the file: one that could not
+        // be written (a full disk) is named nowhere.
+        self.last_crash_id = None;
         if let Some(rec) = &record {
-            if let Err(problem) = self.crash_log.append(rec) {
-                log.warn(&problem);
+            match self.crash_log.append(rec) {
+                Ok(true) => self.last_crash_id = Some(rec.id.clone()),
+                Ok(false) => {}
+                Err(problem) => log.warn(&problem),
             }
             if let Some(observe) = observe {
                 observe.crashed(rec);
@@ -213,6 +217,8 @@ impl Recorder {
     /// `reset --crashes` on the running instance: removes the crash files; the next record
     /// starts a new `crashes.jsonl`. `Err` says what could not be removed.
     pub fn clear_crashes(&mut self) -> Result<(), String> {
+        // The record `last_exit.crash_id` named is gone with the history.
+        self.last_crash_id = None;
         self.crash_log.clear()
     }
 

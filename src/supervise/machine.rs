@@ -34,6 +34,9 @@ enum Stop {
     Restart,
     /// restartd stopped a failing child; the policy decides next. `detail` is what it saw.
     Failure { reason: Reason, detail: String },
+    /// The watchdog fired: the child got SIGABRT (its runtime dumps a stack and aborts). If it
+    /// still runs at the deadline, the stop sequence follows as for a `Failure` (SPEC §5).
+    Abort { detail: String },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -126,6 +129,9 @@ pub struct Machine {
     last_exit: Option<LastExit>,
     /// Reloads done in this run (`state.json`'s `reloads`).
     reloads: u64,
+    /// When the first stop request came, plus `--stop-timeout`: restartd must be gone by then
+    /// (SPEC §10), also when its output is stalled.
+    stop_by: Option<Instant>,
 }
 
 /// The signals that ask restartd to stop (SPEC §4).
@@ -148,6 +154,7 @@ impl Machine {
             restarts_run: 0,
             last_exit: None,
             reloads: 0,
+            stop_by: None,
         }
     }
 
@@ -177,6 +184,16 @@ impl Machine {
     pub fn handle(&mut self, input: Input, now: Now) -> Vec<Action> {
         use Input as I;
         use State as S;
+        let stop_request = match &input {
+            I::Signal { signal } => STOP_SIGNALS.contains(signal),
+            I::Request(request) => *request == Request::Stop,
+            _ => false,
+        };
+        if stop_request {
+            // The first request sets the bound; a second one only hurries the stop.
+            self.stop_by
+                .get_or_insert(now.mono + self.settings.stop_timeout);
+        }
         let state = self.state.clone();
         match (state, input) {
             // A reload: two children at once (reload.rs has their table).
@@ -278,14 +295,9 @@ impl Machine {
                 },
                 now,
             ),
-            (S::Running { run, .. }, I::WatchdogMissed { detail }) => self.stop(
-                run,
-                Stop::Failure {
-                    reason: Reason::Watchdog,
-                    detail,
-                },
-                now,
-            ),
+            (S::Running { run, .. }, I::WatchdogMissed { detail }) => {
+                self.stop(run, Stop::Abort { detail }, now)
+            }
             (S::Running { run, ready: false }, I::Ready) => {
                 self.state = S::Running { run, ready: true };
                 vec![Action::Tell(Tell::Ready), Action::SaveState]
@@ -347,6 +359,11 @@ impl Machine {
                             self.crashed(run, end, Some((reason, detail)), jitter, now);
                         (report, then, self.settings.stop_signal)
                     }
+                    Stop::Abort { detail } => {
+                        let failure = Some((Reason::Watchdog, detail));
+                        let (report, then) = self.crashed(run, end, failure, jitter, now);
+                        (report, then, self.settings.stop_signal)
+                    }
                 };
                 let signal = if killed { SIGKILL } else { signal };
                 self.ended(report, then, leftovers, signal, now)
@@ -365,12 +382,7 @@ impl Machine {
                 self.cannot_restart()
             }
             (S::Stopping { run, why, .. }, I::Tick) if self.deadline_passed(now) => {
-                self.state = S::Stopping {
-                    run,
-                    why,
-                    kill_at: None,
-                };
-                vec![Action::SignalAll(SIGKILL)]
+                self.stop_deadline(run, why, now)
             }
             (
                 S::Stopping { .. },
@@ -554,6 +566,12 @@ impl Machine {
             State::Reloading { .. } | State::Draining { .. } => Status::Reloading,
             State::Done(last) => last.status,
         }
+    }
+
+    /// By when a requested stop must be over (the first stop request plus `--stop-timeout`):
+    /// what restartd still does on its way out (its queued output) is cut off there.
+    pub fn stop_by(&self) -> Option<Instant> {
+        self.stop_by
     }
 
     /// Whether the machine waits for the last child's leftovers: the loop then reports

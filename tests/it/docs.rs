@@ -408,3 +408,27 @@ fn under_the_journal_lines_carry_a_priority_and_no_time() {
         }
     }
 }
+
+/// See: issue 17 (review, point 7). The man page did not say what restartd does when nobody
+/// reads its stderr (SPEC §10): that it never waits to write, holds the child back instead, and
+/// still serves a stop within `--stop-timeout`.
+#[test]
+fn the_man_page_says_what_a_stalled_stderr_does() {
+    let out = restartd_with(&["man"]).output().unwrap();
+    // roff escapes hyphens and sets code in bold: compare the words only.
+    let man: String = String::from_utf8_lossy(&out.stdout)
+        .replace("\\-", "-")
+        .replace("\\fB", "")
+        .replace("\\fR", "")
+        .replace("\\*(Aq", "'")
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    for said in [
+        "restartd never waits to write",
+        "it stops reading the child's stderr until it can",
+        "a stop is served within --stop-timeout",
+    ] {
+        assert!(man.contains(said), "the man page does not say {said:?}");
+    }
+}

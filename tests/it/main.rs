@@ -19,6 +19,7 @@ mod monitors;
 mod observe;
 mod observe_access;
 mod observe_tools;
+mod promises;
 mod readiness;
 mod restart;
 mod signals;

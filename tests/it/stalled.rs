@@ -269,3 +269,43 @@ fn a_child_ending_while_stderr_is_stalled_loses_neither_its_last_lines_nor_their
         "restartd's line comes after what it read before it"
     );
 }
+
+/// See: issue 17 (review, point 1). At exit restartd gave its queued output up to a second to
+/// drain, also at the end of a requested stop: with a stalled stderr, SIGTERM with
+/// `--stop-timeout 100ms` and a child that dies of it at once ended restartd a whole second
+/// later. The drain now ends with the stop's `--stop-timeout` (SPEC §10).
+#[test]
+fn issue_17_a_stop_with_stalled_stderr_ends_within_the_stop_timeout() {
+    let env = Env::new();
+    let (held, given) = pipe();
+    let probe = given.try_clone().unwrap();
+    let mut cmd = env.command(&["-n", "drain", "--stop-timeout", "100ms", "--"]);
+    cmd.args(["sh", "-c", &CHATTY.replace("; done", " >&2; done")])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(given)
+        .process_group(0);
+    let mut guard = Guard(cmd.spawn().unwrap());
+    drop(cmd);
+    let pid = guard.0.id() as i32;
+    let child = env.wait_child("drain");
+    assert!(
+        wait_until("restartd's stderr is full and the child blocked", || {
+            let mut fds = [PollFd::new(probe.as_fd(), PollFlags::POLLOUT)];
+            poll(&mut fds, PollTimeout::ZERO).unwrap() == 0 && wchan(child).ends_with("pipe_write")
+        }),
+        "never stalled"
+    );
+    let start = Instant::now();
+    crate::common::signal(pid, nix::libc::SIGTERM);
+    let status = wait_exit(&mut guard.0, STOP_BOUND).expect("restartd exits");
+    let took = start.elapsed();
+    assert_eq!(status.code(), Some(0), "the child dies of SIGTERM at once");
+    // 100 ms, and slack for a loaded machine; the old drain alone took 1 s.
+    assert!(
+        took < Duration::from_millis(700),
+        "restartd exited {took:?} after SIGTERM with --stop-timeout 100ms"
+    );
+    eprintln!("exit {took:?} after SIGTERM (--stop-timeout 100ms)");
+    drop((held, probe));
+}

@@ -117,9 +117,9 @@ pub const SIGNALS: &[(&str, &str)] = &[
     (
         "SIGHUP, SIGUSR1, SIGUSR2, SIGWINCH",
         "Forwarded to the child's process group; nothing else changes. `restartd signal NAME \
-         SIG` sends any signal the same way. While restartd waits with a running child, its \
-         signal handler sends a forwarded signal, or the first stop signal, itself, without \
-         waiting for the loop to wake; each signal reaches the child once.",
+         SIG` sends any signal the same way. restartd's handler counts each signal and the loop \
+         acts on it: a signal that came twice before the loop looked is forwarded twice, as two \
+         stop signals are two stop requests.",
     ),
     (
         "SIGTSTP (Ctrl-Z)",
@@ -141,13 +141,30 @@ pub const PROCESSES: &str =
      what is left of its process group and of its reparented descendants gets the stop signal, \
      then SIGKILL after `--stop-timeout`, before the next start: a restarted server never \
      finds its port still held. Hooks and health checks are restartd's own and never part of \
-     that cleanup. The child is reaped only once its group's cleanup is over, so its group id \
-     cannot be reused meanwhile: restartd never signals a process that is not its own. As \
-     PID 1, only the child's tree (its process group, or processes that inherited \
-     RESTARTD_NAME) counts as left over; other orphans are reaped, never signalled. A child \
-     left running by a restartd that was killed (named in `state.json`'s `leftovers` by pid \
-     and start time) is stopped by the next restartd before it starts its own. \
+     that cleanup, nor is what they leave behind. The child is reaped only once its group's \
+     cleanup is over, so its group id cannot be reused meanwhile: restartd never signals a \
+     process that is not its own. Whose an adopted process is, restartd records by pid and \
+     start time while it sees it in a tree (it walks its children's trees at every reap and \
+     before acting on the child's tree), and judges an orphan it never saw by the end that \
+     orphaned it: the child's end makes it the child's, the end of a hook or health check that \
+     started before it a helper's; when it cannot tell, it never signals it. As PID 1, an orphan whose group or \
+     session is led from outside the container (a `docker exec` job) is never the child's. A \
+     child left running by a restartd that was killed (named in `state.json`'s `leftovers` by \
+     pid and start time), what else of its tree was recorded there, and the members of its \
+     process group are stopped by the next restartd before it starts its own. \
      `restartd stop` and the stops restartd decides itself use `--stop-signal`.";
+
+/// SIGNALS, last: output that nobody reads (SPEC §10).
+pub const STALLED_OUTPUT: &str =
+    "restartd never waits to write. When its stderr cannot take more (a terminal after Ctrl-S, \
+     a stuck `| logger`, a stalled journal), it stops reading the child's stderr until it can, \
+     so the child blocks as it would writing there itself; signals, timers, control requests, \
+     health checks and reaping go on, and a stop is served within `--stop-timeout`. The same \
+     holds for stdout with `--log-file` (the log file still gets every byte). What the child \
+     wrote before it ended still reaches its crash record. restartd's own lines wait in order \
+     behind the child's output; past 64 KiB of them the rest are dropped and counted, in one \
+     line once stderr drains. At exit what still waits gets one second, and never more than \
+     what is left of a requested stop's `--stop-timeout`; the rest is dropped.";
 
 /// EXIT STATUS of a run.
 pub const EXIT_STATUS: &[(&str, &str)] = &[
@@ -235,7 +252,7 @@ pub const FILES: &[(&str, &str)] = &[
     (
         "control",
         "A unix socket for `stop`, `restart`, `signal` and `reset` (one request line, one \
-         reply line); only the owner's uid may use it.",
+         reply line, sent within 5 s of connecting); only the owner's uid may use it.",
     ),
     (
         "notify",
@@ -298,9 +315,10 @@ pub const STATE_FIELDS: &[(&str, &str)] = &[
     ("updated_at", "when the file was written"),
     (
         "leftovers",
-        "the processes of the child's tree restartd knows of (the running child, the \
-         descendants it adopted), each `{pid, start_time}` (clock ticks since boot), so that the \
-         next restartd stops what a killed one left running",
+        "the processes of the child's tree restartd knows of (the child, the descendants it \
+         saw or adopted), each `{pid, start_time}` (clock ticks since boot); the child's entry \
+         also has `\"group\": true` (its process group is swept too), so that the next \
+         restartd stops what a killed one left running",
     ),
     (
         "sockets, reloads",

@@ -104,16 +104,14 @@ impl Machine {
         vec![Action::Ended(report), Action::SaveState, Action::Exit(code)]
     }
 
-    /// restartd stops the running child: the watchdog first sends SIGABRT to the main child (so
-    /// its runtime dumps a stack into the tail), every other stop the stop signal to the whole
-    /// group; after `--stop-timeout`, SIGKILL.
+    /// restartd stops the running child: the stop signal to the whole group, SIGKILL after
+    /// `--stop-timeout`. The watchdog first sends SIGABRT to the main child alone (so its runtime
+    /// dumps a stack into the tail) and gives it `--stop-timeout` to end of it; only a child that
+    /// survives that gets the stop sequence (`stop_deadline`).
     pub(super) fn stop(&mut self, run: Run, why: Stop, now: Now) -> Vec<Action> {
         let first = match &why {
             Stop::Shutdown { signal, .. } => Action::SignalAll(*signal),
-            Stop::Failure {
-                reason: Reason::Watchdog,
-                ..
-            } => Action::SignalChild(SIGABRT),
+            Stop::Abort { .. } => Action::SignalChild(SIGABRT),
             Stop::Restart | Stop::Failure { .. } => Action::SignalAll(self.settings.stop_signal),
         };
         let shutdown = matches!(why, Stop::Shutdown { .. });
@@ -128,6 +126,28 @@ impl Machine {
         }
         actions.push(Action::SaveState);
         actions
+    }
+
+    /// The stop's deadline passed with the child still running: after the watchdog's SIGABRT,
+    /// the stop sequence (stop signal to the group, `--stop-timeout`, SIGKILL); else SIGKILL.
+    pub(super) fn stop_deadline(&mut self, run: Run, why: Stop, now: Now) -> Vec<Action> {
+        if let Stop::Abort { detail } = why {
+            self.state = State::Stopping {
+                run,
+                why: Stop::Failure {
+                    reason: Reason::Watchdog,
+                    detail,
+                },
+                kill_at: Some(now.mono + self.settings.stop_timeout),
+            };
+            return vec![Action::SignalAll(self.settings.stop_signal)];
+        }
+        self.state = State::Stopping {
+            run,
+            why,
+            kill_at: None,
+        };
+        vec![Action::SignalAll(SIGKILL)]
     }
 
     /// A stop request while restartd already stops the child.
@@ -148,19 +168,26 @@ impl Machine {
                 };
                 vec![Action::SignalAll(SIGKILL)]
             }
-            Stop::Restart | Stop::Failure { .. } => {
-                // The stop signal went out already; its deadline stands, and restartd exits
-                // instead of restarting (a failure is still recorded as one).
+            Stop::Restart | Stop::Failure { .. } | Stop::Abort { .. } => {
+                // The stop signal went out already (after the watchdog's SIGABRT it goes now);
+                // the deadline stands, and restartd exits instead of restarting (a failure is
+                // still recorded as one).
+                let mut actions = Vec::new();
                 let failure = match why {
                     Stop::Failure { reason, detail } => Some((reason, detail)),
-                    _ => None,
+                    Stop::Abort { detail } => {
+                        actions.push(Action::SignalAll(signal));
+                        Some((Reason::Watchdog, detail))
+                    }
+                    Stop::Restart | Stop::Shutdown { .. } => None,
                 };
                 self.state = State::Stopping {
                     run,
                     why: Stop::Shutdown { signal, failure },
                     kill_at,
                 };
-                vec![Action::Tell(Tell::Stopping), Action::SaveState]
+                actions.extend([Action::Tell(Tell::Stopping), Action::SaveState]);
+                actions
             }
         }
     }

@@ -1,0 +1,63 @@
+//! The child's tree as the loop sees it: whose each adopted process is (`lineage`), what of it
+//! is left, and what `state.json` names of it. Part of the loop (`Supervisor`), kept apart so
+//! that the loop's file stays about the turn.
+
+use crate::process::procs;
+use crate::records::state::Proc;
+use crate::run::lineage::Known;
+
+use super::Supervisor;
+
+impl Supervisor {
+    /// The child and the processes of its tree restartd saw, with their start times, for
+    /// `state.json` (a restartd killed without notice leaves them; the next one stops them).
+    pub(super) fn tree(&self) -> Vec<Proc> {
+        // The leader also once it has ended (held until its group's cleanup is over): its group
+        // may still have members.
+        let child = self.family.group().and_then(|pid| {
+            Some(Proc {
+                pid,
+                start_time: procs::start_time(pid)?,
+                group: true,
+            })
+        });
+        child
+            .into_iter()
+            .chain(
+                self.lineage
+                    .childs_tree()
+                    .filter(|&(pid, _)| Some(pid) != self.family.group())
+                    .map(|(pid, start_time)| Proc {
+                        pid,
+                        start_time,
+                        group: false,
+                    }),
+            )
+            .collect()
+    }
+
+    /// Looks at restartd's children and their trees: whose is each (`lineage`).
+    pub(super) fn look(&mut self) {
+        let hooks = &self.recorder.hooks;
+        let monitors = &self.monitors;
+        let helper = |pid| hooks.owns(pid) || monitors.owns(pid);
+        let helper_group = |pgid| hooks.owns_group(pgid);
+        self.lineage.look(&Known {
+            leader: self.family.group(),
+            helper: &helper,
+            helper_group: &helper_group,
+        });
+    }
+
+    /// Whether `pid`, a child of restartd, is not proven to be of the child's tree: a hook, a
+    /// health check, what they left, or (as PID 1) an orphan from outside (SPEC §7, §10).
+    pub(super) fn not_the_childs(&self, pid: i32) -> bool {
+        !self.lineage.is_childs(pid)
+    }
+
+    /// Whether anything of the last child is alive (`not_the_childs` says what is not).
+    pub(super) fn leftovers_alive(&self) -> bool {
+        self.family
+            .leftovers_alive(self.subreaper, |pid| self.not_the_childs(pid))
+    }
+}
