@@ -285,7 +285,7 @@ _restartd() {
             return 0
             ;;
         restartd__subcmd__crashes)
-            opts="-n -h --since --id --stats --json --state-dir --help"
+            opts="-n -h --since --id --fingerprint --stats --json --state-dir --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -300,6 +300,10 @@ _restartd() {
                     return 0
                     ;;
                 --id)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --fingerprint)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -98,8 +98,9 @@ complete -c restartd -n "__fish_restartd_using_subcommand list" -s h -l help -d 
 complete -c restartd -n "__fish_restartd_using_subcommand crashes" -l since -d 'Only crashes in this trailing time [default: all]' -r
 complete -c restartd -n "__fish_restartd_using_subcommand crashes" -s n -d 'At most N records (0: all)' -r
 complete -c restartd -n "__fish_restartd_using_subcommand crashes" -l id -d 'One record in full, stack trace included [default: none]' -r
+complete -c restartd -n "__fish_restartd_using_subcommand crashes" -l fingerprint -d 'Only the records of one error [default: all]' -r
 complete -c restartd -n "__fish_restartd_using_subcommand crashes" -l state-dir -d 'Where instance directories live [default: see --help]' -r -F
-complete -c restartd -n "__fish_restartd_using_subcommand crashes" -l stats -d 'Counts: last hour, last 24 h, total, by reason and error type'
+complete -c restartd -n "__fish_restartd_using_subcommand crashes" -l stats -d 'Counts: last hour, last 24 h, total, by reason, error type and fingerprint'
 complete -c restartd -n "__fish_restartd_using_subcommand crashes" -l json -d 'Print JSON: records as JSON lines, --stats as one object'
 complete -c restartd -n "__fish_restartd_using_subcommand crashes" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c restartd -n "__fish_restartd_using_subcommand reset" -l state-dir -d 'Where instance directories live [default: see --help]' -r -F

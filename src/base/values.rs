@@ -210,6 +210,17 @@ pub fn parse_name(s: &str) -> Result<String, String> {
     }
 }
 
+/// A crash record's `fingerprint`: 16 hex digits (upper case is taken as lower case).
+pub fn parse_fingerprint(s: &str) -> Result<String, String> {
+    if s.len() == 16 && s.bytes().all(|b| b.is_ascii_hexdigit()) {
+        Ok(s.to_ascii_lowercase())
+    } else {
+        Err(format!(
+            "invalid fingerprint '{s}': expected 16 hex digits, as 'restartd crashes NAME --stats' shows them, e.g. 3f2a9c01d4e5b6a7"
+        ))
+    }
+}
+
 /// The default name: the command's basename, with any other byte replaced by `_`.
 pub fn default_name(command: &std::ffi::OsStr) -> String {
     use std::os::unix::ffi::OsStrExt;

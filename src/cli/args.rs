@@ -14,10 +14,10 @@ use clap::{Args, Parser, Subcommand};
 use crate::base::config::LogFormat;
 use crate::base::sockets::{parse_socket, SocketSpec};
 use crate::base::values::{
-    parse_alert_limit, parse_codes, parse_duration, parse_factor, parse_fraction, parse_health_url,
-    parse_keep, parse_label, parse_listen, parse_max_restarts, parse_name, parse_nonzero_duration,
-    parse_retries, parse_signal, parse_size, parse_tail_lines, AlertLimit, Codes, HealthUrl, Label,
-    MaxRestarts, Sig,
+    parse_alert_limit, parse_codes, parse_duration, parse_factor, parse_fingerprint,
+    parse_fraction, parse_health_url, parse_keep, parse_label, parse_listen, parse_max_restarts,
+    parse_name, parse_nonzero_duration, parse_retries, parse_signal, parse_size, parse_tail_lines,
+    AlertLimit, Codes, HealthUrl, Label, MaxRestarts, Sig,
 };
 use crate::supervise::policy::RestartPolicy;
 
@@ -482,7 +482,12 @@ pub enum Sub {
         /// Exits 4 for an unknown id. Accepts an id as 'crashes' lists it.
         #[arg(long, value_name = "ID", conflicts_with_all = ["since", "stats"])]
         id: Option<String>,
-        /// Counts: last hour, last 24 h, total, by reason and error type
+        /// Only the records of one error [default: all]
+        ///
+        /// Accepts a fingerprint (16 hex digits) as --stats lists them.
+        #[arg(long, value_name = "F", value_parser = parse_fingerprint, conflicts_with_all = ["id", "stats"])]
+        fingerprint: Option<String>,
+        /// Counts: last hour, last 24 h, total, by reason, error type and fingerprint
         ///
         /// And "degraded" when there was a crash in the last hour, else "healthy".
         #[arg(long)]

@@ -28,6 +28,7 @@ pub fn run(sub: Sub) -> u8 {
             since,
             n,
             id,
+            fingerprint,
             stats,
             json,
             dir,
@@ -36,6 +37,7 @@ pub fn run(sub: Sub) -> u8 {
                 since,
                 n,
                 id: id.as_deref(),
+                fingerprint: fingerprint.as_deref(),
                 stats,
                 json,
             };
@@ -136,9 +138,16 @@ fn reset(state_dir: &Path, name: &str, crashes: bool) -> io::Result<u8> {
             // Not running: edit the files while holding the lock.
             if crashes {
                 crashlog::remove(&held.dir)?;
+                crate::records::known::remove(&held.dir)?;
             }
             if let Loaded::Found(mut s) = state::load(&held.dir) {
                 s.recent_restarts.clear();
+                if crashes {
+                    // It names a record only while that is on disk.
+                    if let Some(last) = &mut s.last_exit {
+                        last.crash_id = None;
+                    }
+                }
                 s.updated_at = state::rfc3339(SystemTime::now());
                 state::StateWriter::new(&held.dir)?.write(&s, true)?;
             }

@@ -45,6 +45,10 @@ pub struct Spec {
     pub ready_timeout: Option<Duration>,
     /// `--on-crash` or `--on-give-up`: restartd waits up to 30 s for them before it exits.
     pub hooks: bool,
+    /// `--success-exit-codes` and `--no-restart-exit-codes`: restartd exits with such a code
+    /// when the child does and is not restarted, so systemd must not restart restartd for it.
+    pub success_codes: Vec<i32>,
+    pub no_restart_codes: Vec<i32>,
 }
 
 /// How long restartd may wait for a hook before it exits (SPEC §7).
@@ -104,6 +108,8 @@ pub fn run(user: bool, args: Vec<OsString>) -> u8 {
         max_delay: run.max_delay.max(run.delay),
         ready_timeout: run.readiness.ready_timeout,
         hooks: run.on_crash.is_some() || run.on_give_up.is_some(),
+        success_codes: run.success_exit_codes.map(|c| c.0).unwrap_or_default(),
+        no_restart_codes: run.no_restart_exit_codes.map(|c| c.0).unwrap_or_default(),
         args,
     };
     match render(&spec) {
@@ -158,6 +164,7 @@ fn resolve_program(program: &OsStr) -> Option<PathBuf> {
 
 /// The unit file's text, or why the arguments cannot be written as one.
 pub fn render(spec: &Spec) -> Result<String, String> {
+    unit_name(&spec.name)?;
     let mut words = vec![word(spec.exe.as_os_str(), "restartd's own path")?];
     let dashdash = spec.args.iter().position(|a| a == "--");
     for (i, arg) in spec.args.iter().enumerate() {
@@ -172,7 +179,9 @@ pub fn render(spec: &Spec) -> Result<String, String> {
         words.push(word(arg, &what)?);
     }
     let exec_start = words.join(" ");
-    let mut stop = spec.stop_timeout + Duration::from_secs(5);
+    // restartd's longest stop: the child gets --stop-timeout, what it leaves behind gets
+    // another in the cleanup (SPEC §4), then SIGKILL; 5 s to spare.
+    let mut stop = spec.stop_timeout * 2 + Duration::from_secs(5);
     if spec.hooks {
         stop += HOOK_TIMEOUT;
     }
@@ -249,10 +258,39 @@ pub fn render(spec: &Spec) -> Result<String, String> {
     }
     line("Restart=on-failure");
     line(&format!("RestartSec={}", timespan(spec.max_delay)));
+    // restartd exits with the child's code when it does not restart it (SPEC §3, §4): a clean
+    // code or a no-restart code must not make systemd start it all again.
+    let codes = |codes: &[i32]| {
+        codes
+            .iter()
+            .map(i32::to_string)
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    if !spec.success_codes.is_empty() {
+        line(&format!("SuccessExitStatus={}", codes(&spec.success_codes)));
+    }
+    if !spec.no_restart_codes.is_empty() {
+        line(&format!(
+            "RestartPreventExitStatus={}",
+            codes(&spec.no_restart_codes)
+        ));
+    }
     line("");
     line("[Install]");
     line(&format!("WantedBy={wanted_by}"));
     Ok(u)
+}
+
+/// restartd's names (`-n`, or the command's basename) allow what a unit name does not: `+`
+/// anywhere, `@` at either end (`web@` is a template, `@web` has no prefix) (systemd.unit(5)).
+fn unit_name(name: &str) -> Result<(), String> {
+    if name.contains('+') || name.starts_with('@') || name.ends_with('@') {
+        return Err(format!(
+            "the name '{name}' cannot be a systemd unit's name (no '+', no '@' at either end); pass -n NAME with letters, digits, '.', '_', '-' or an '@' inside"
+        ));
+    }
+    Ok(())
 }
 
 /// A systemd time span: whole seconds as `Ns`, else milliseconds (systemd.time(7)).

@@ -65,19 +65,27 @@ enum Check {
     },
     Http {
         sock: OwnedFd,
+        /// The index in `addrs` of the address `sock` connects to.
+        at: usize,
         sent: bool,
         response: Vec<u8>,
         deadline: Instant,
     },
     /// `--health-tcp`: connected once the socket is writable without a pending error.
-    Tcp { sock: OwnedFd, deadline: Instant },
+    Tcp {
+        sock: OwnedFd,
+        at: usize,
+        deadline: Instant,
+    },
 }
 
 /// The checker of one instance.
 pub struct Health {
     cfg: HealthConfig,
-    /// `--health-url`'s or `--health-tcp`'s address, resolved once at start.
-    addr: Option<SocketAddr>,
+    /// `--health-url`'s or `--health-tcp`'s addresses, resolved once at start, in the
+    /// resolver's order: a check tries the next when one refuses (`localhost` is often `::1`
+    /// first, and a server may listen on 127.0.0.1 only).
+    addrs: Vec<SocketAddr>,
     state: HealthState,
     failures: u32,
     started: Option<Instant>,
@@ -93,14 +101,14 @@ impl Health {
     /// A checker; resolves `--health-url`'s or `--health-tcp`'s host now (once, so a check
     /// never waits on DNS).
     pub fn new(cfg: HealthConfig, inherited: Inherited) -> Result<Health, String> {
-        let addr = match &cfg.probe {
-            Probe::Http(url) => Some(resolve("--health-url", &url.host, url.port)?),
-            Probe::Tcp(tcp) => Some(resolve("--health-tcp", &tcp.host, tcp.port)?),
-            Probe::Command(_) => None,
+        let addrs = match &cfg.probe {
+            Probe::Http(url) => resolve("--health-url", &url.host, url.port)?,
+            Probe::Tcp(tcp) => resolve("--health-tcp", &tcp.host, tcp.port)?,
+            Probe::Command(_) => Vec::new(),
         };
         Ok(Health {
             cfg,
-            addr,
+            addrs,
             state: HealthState::Starting,
             failures: 0,
             started: None,
@@ -233,17 +241,34 @@ impl Health {
                     deadline,
                 })
             }
-            Probe::Http(_) => Ok(Check::Http {
-                sock: connect(self.addr.expect("resolved in new"))?,
-                sent: false,
-                response: Vec::new(),
-                deadline,
-            }),
-            Probe::Tcp(_) => Ok(Check::Tcp {
-                sock: connect(self.addr.expect("resolved in new"))?,
-                deadline,
-            }),
+            Probe::Http(_) => {
+                let (sock, at) = self.connect_from(0)?;
+                Ok(Check::Http {
+                    sock,
+                    at,
+                    sent: false,
+                    response: Vec::new(),
+                    deadline,
+                })
+            }
+            Probe::Tcp(_) => {
+                let (sock, at) = self.connect_from(0)?;
+                Ok(Check::Tcp { sock, at, deadline })
+            }
         }
+    }
+
+    /// A connecting socket to the first of `addrs[from..]` that does not fail at once, and its
+    /// index; else the last address's error.
+    fn connect_from(&self, from: usize) -> Result<(OwnedFd, usize), String> {
+        let mut error = String::from("no address to connect to");
+        for (at, addr) in self.addrs.iter().enumerate().skip(from) {
+            match connect(*addr) {
+                Ok(sock) => return Ok((sock, at)),
+                Err(e) => error = e,
+            }
+        }
+        Err(error)
     }
 
     /// A check command was reaped.
@@ -269,8 +294,9 @@ impl Health {
     /// The HTTP or TCP check's socket is ready: the TCP check is over; the HTTP check sends the
     /// request, or reads the status line.
     pub fn ready(&mut self, now: Instant) -> Option<Event> {
-        if let Some(Check::Tcp { sock, .. }) = &self.check {
-            let addr = self.addr.expect("resolved in new");
+        if let Some(Check::Tcp { sock, at, deadline }) = &self.check {
+            let (at, deadline) = (*at, *deadline);
+            let addr = self.addrs[at];
             let result = match socket::getsockopt(sock, socket::sockopt::SocketError) {
                 Ok(0) => Ok(format!("connected to {addr}")),
                 Ok(err) => Err(format!(
@@ -279,6 +305,13 @@ impl Health {
                 )),
                 Err(e) => Err(format!("cannot connect to {addr}: {}", e.desc())),
             };
+            // Refused: the next address, if any, within the same timeout.
+            if result.is_err() {
+                if let Ok((sock, at)) = self.connect_from(at + 1) {
+                    self.check = Some(Check::Tcp { sock, at, deadline });
+                    return None;
+                }
+            }
             // Dropping the socket closes the connection: a check only connects.
             self.check = None;
             return match result {
@@ -290,6 +323,34 @@ impl Health {
             Probe::Http(url) => url.clone(),
             Probe::Command(_) | Probe::Tcp(_) => return None,
         };
+        if let Some(Check::Http {
+            sock,
+            at,
+            sent: false,
+            deadline,
+            ..
+        }) = &self.check
+        {
+            if let Ok(err) = socket::getsockopt(sock, socket::sockopt::SocketError) {
+                if err != 0 {
+                    // Refused: the next address, if any, within the same timeout.
+                    let deadline = *deadline;
+                    if let Ok((sock, at)) = self.connect_from(at + 1) {
+                        self.check = Some(Check::Http {
+                            sock,
+                            at,
+                            sent: false,
+                            response: Vec::new(),
+                            deadline,
+                        });
+                        return None;
+                    }
+                    let e = Errno::from_raw(err);
+                    self.check = None;
+                    return self.finish(false, format!("cannot connect: {}", e.desc()), now);
+                }
+            }
+        }
         let Some(Check::Http {
             sock,
             sent,
@@ -300,13 +361,6 @@ impl Health {
             return None;
         };
         if !*sent {
-            if let Ok(err) = socket::getsockopt(sock, socket::sockopt::SocketError) {
-                if err != 0 {
-                    let e = Errno::from_raw(err);
-                    self.check = None;
-                    return self.finish(false, format!("cannot connect: {}", e.desc()), now);
-                }
-            }
             let request = format!(
                 "GET {} HTTP/1.1\r\nHost: {}\r\nUser-Agent: restartd/{}\r\nConnection: close\r\n\r\n",
                 url.path,
@@ -397,13 +451,21 @@ fn status_line(response: &[u8]) -> Option<u16> {
     words.next()?.parse().ok()
 }
 
-fn resolve(flag: &str, host: &str, port: u16) -> Result<SocketAddr, String> {
+fn resolve(flag: &str, host: &str, port: u16) -> Result<Vec<SocketAddr>, String> {
     use std::net::ToSocketAddrs;
-    (host, port)
+    let mut addrs: Vec<SocketAddr> = Vec::new();
+    for addr in (host, port)
         .to_socket_addrs()
         .map_err(|e| format!("{flag}: cannot resolve '{host}': {e}"))?
-        .next()
-        .ok_or_else(|| format!("{flag}: '{host}' has no address"))
+    {
+        if !addrs.contains(&addr) {
+            addrs.push(addr);
+        }
+    }
+    match addrs.is_empty() {
+        true => Err(format!("{flag}: '{host}' has no address")),
+        false => Ok(addrs),
+    }
 }
 
 /// A non-blocking socket connecting to `addr`; the loop polls it for POLLOUT.
@@ -543,6 +605,67 @@ mod tests {
                 detail.contains(&format!(
                     "cannot connect to 127.0.0.1:{port}: Connection refused"
                 )),
+                "{detail}"
+            ),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_refused_address_gives_way_to_the_next_one() {
+        // `localhost` is often ::1 first (Debian's /etc/hosts); a server on 127.0.0.1 only
+        // must still pass the check.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let mut h = Health::new(
+            HealthConfig {
+                probe: Probe::Tcp(crate::base::values::HealthTcp {
+                    host: "127.0.0.1".into(),
+                    port,
+                }),
+                interval: Duration::from_secs(1),
+                timeout: Duration::from_secs(5),
+                retries: 1,
+                start_period: Duration::ZERO,
+            },
+            Inherited::capture(),
+        )
+        .unwrap();
+        let v4: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let v6: SocketAddr = format!("[::1]:{port}").parse().unwrap();
+        h.addrs = vec![v6, v4];
+        let t0 = Instant::now();
+        h.child_started(t0);
+        let t1 = t0 + Duration::from_secs(1);
+        assert_eq!(h.tick(t1), None, "the check starts");
+        // ::1 refuses (or fails at once without IPv6); 127.0.0.1 is tried within the check.
+        let mut event = None;
+        for _ in 0..3 {
+            let Some((fd, events)) = h.poll_fd() else {
+                break;
+            };
+            let mut fds = [nix::poll::PollFd::new(fd, events)];
+            nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(5000u16)).unwrap();
+            event = h.ready(t1);
+        }
+        assert_eq!(event, Some(Event::Changed));
+        assert_eq!(h.state(), HealthState::Healthy);
+        // Nothing listens on either: the last address's error.
+        drop(listener);
+        let t2 = t1 + Duration::from_secs(1);
+        assert_eq!(h.tick(t2), None);
+        let mut event = None;
+        for _ in 0..3 {
+            let Some((fd, events)) = h.poll_fd() else {
+                break;
+            };
+            let mut fds = [nix::poll::PollFd::new(fd, events)];
+            nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(5000u16)).unwrap();
+            event = h.ready(t2);
+        }
+        match event {
+            Some(Event::Unhealthy(detail)) => assert!(
+                detail.contains(&format!("cannot connect to {v4}: Connection refused")),
                 "{detail}"
             ),
             other => panic!("{other:?}"),

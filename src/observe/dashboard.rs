@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use std::time::{Duration, SystemTime};
 
 use crate::base::values::fmt_duration;
-use crate::records::crashes::error_line;
+use crate::records::crashes::{error_line, Group};
 use crate::records::crashlog::CrashRecord;
 use crate::records::state::{self, StateFile};
 use crate::supervise::machine::Status;
@@ -21,8 +21,13 @@ pub struct Page<'a> {
     /// Crashes per hour, `timeline[0]` the hour before now, `timeline[23]` 23-24 h ago.
     pub timeline: [u64; 24],
     pub total: u64,
+    /// The errors by fingerprint, the one seen last first.
+    pub errors: &'a [Group],
     pub now: SystemTime,
 }
+
+/// At most this many errors are listed.
+const ERRORS_SHOWN: usize = 20;
 
 const STYLE: &str = "
 body{font:14px/1.4 system-ui,sans-serif;margin:0;background:#f4f5f7;color:#1d2330}
@@ -41,6 +46,7 @@ dl{display:grid;grid-template-columns:max-content 1fr;gap:4px 16px;margin:0}dt{c
 pre{background:#1d2330;color:#e6edf3;padding:10px;border-radius:6px;overflow:auto;max-height:320px;font-size:12px}
 table{border-collapse:collapse;width:100%}td,th{text-align:left;padding:4px 6px;border-bottom:1px solid #eee;vertical-align:top}
 .wide{grid-column:1/-1}.muted{color:#57606a}
+.new{background:#8250df;color:#fff;font-size:11px;padding:0 6px;margin-left:4px}
 ";
 
 /// The whole page.
@@ -155,6 +161,8 @@ pub fn render(p: &Page) -> String {
     }
     html.push_str("</section>\n");
 
+    errors_section(&mut html, p);
+
     // Recent crashes.
     html.push_str("<section class=\"wide\"><h2>Recent crashes</h2>");
     if p.recent.is_empty() {
@@ -171,6 +179,9 @@ pub fn render(p: &Page) -> String {
                 escape(&end_of(r)),
                 escape(&error_line(r))
             );
+            if r.first_seen {
+                html.push_str(NEW);
+            }
             if let Some(trace) = &r.stack_trace {
                 let _ = write!(
                     html,
@@ -189,6 +200,61 @@ pub fn render(p: &Page) -> String {
         escape(&state::rfc3339(p.now))
     );
     html
+}
+
+/// The mark of an error seen for the first time.
+const NEW: &str = "<span class=\"badge new\">new</span>";
+
+/// Errors grouped by fingerprint: count, first and last time, the latest message; an error
+/// whose first record is from the last 24 h is marked `new`.
+fn errors_section(html: &mut String, p: &Page) {
+    html.push_str("<section class=\"wide\"><h2>Errors</h2>");
+    if p.errors.is_empty() {
+        html.push_str("<p class=\"muted\">No error recognised.</p></section>\n");
+        return;
+    }
+    html.push_str(
+        "<table id=\"errors\"><tr><th>error</th><th>count</th><th>first (UTC)</th><th>last (UTC)</th><th>fingerprint</th></tr>",
+    );
+    let day_ago = p
+        .now
+        .checked_sub(Duration::from_secs(86_400))
+        .map(state::rfc3339);
+    let short = |t: &str| {
+        let t = t.replace('T', " ");
+        escape(t.get(..19).unwrap_or(&t))
+    };
+    for g in p.errors.iter().take(ERRORS_SHOWN) {
+        let error = match (&g.error_type, &g.error_message) {
+            (Some(t), Some(m)) => format!("{t}: {m}"),
+            (Some(t), None) => t.clone(),
+            (None, Some(m)) => m.clone(),
+            (None, None) => String::new(),
+        };
+        let new = g
+            .first_seen_at
+            .as_deref()
+            .is_some_and(|t| day_ago.as_deref().is_none_or(|d| t >= d));
+        let _ = write!(
+            html,
+            "<tr><td>{}{}</td><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td></tr>",
+            escape(error.lines().next().unwrap_or("")),
+            if new { NEW } else { "" },
+            g.count,
+            short(&g.first),
+            short(&g.last),
+            escape(&g.fingerprint)
+        );
+    }
+    html.push_str("</table>");
+    if p.errors.len() > ERRORS_SHOWN {
+        let _ = write!(
+            html,
+            "<p class=\"muted\">and {} more: restartd crashes NAME --stats</p>",
+            p.errors.len() - ERRORS_SHOWN
+        );
+    }
+    html.push_str("</section>\n");
 }
 
 fn status_badge(status: Status, healthy: bool, health: Option<&str>) -> (&'static str, String) {
@@ -249,14 +315,44 @@ mod tests {
         let mut timeline = [0; 24];
         timeline[0] = 1;
         timeline[5] = 2;
+        record.first_seen = true;
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        let group = |fp: &str, first: &str, new: bool| Group {
+            fingerprint: fp.into(),
+            count: 3,
+            first: first.into(),
+            last: "2027-01-15T08:00:00.000Z".into(),
+            error_type: Some("Key<Error>".into()),
+            error_message: Some("'a'\nmore".into()),
+            first_seen_at: new.then(|| first.to_string()),
+        };
+        let errors = [
+            group("00000000000000aa", "2027-01-15T07:00:00.000Z", true),
+            group("00000000000000bb", "2027-01-10T07:00:00.000Z", true),
+            group("00000000000000cc", "2027-01-15T06:00:00.000Z", false),
+        ];
         let html = render(&Page {
             state: &state,
             healthy: false,
             recent: std::slice::from_ref(&record),
             timeline,
             total: 9,
-            now: SystemTime::UNIX_EPOCH,
+            errors: &errors,
+            now,
         });
+        // Errors grouped: new only when first seen in the last 24 h (2027-01-15 08:00 is now).
+        assert!(html.contains("<tr><td>Key&lt;Error&gt;: &#39;a&#39;<span class=\"badge new\">new</span></td><td>3</td><td>2027-01-15 07:00:00</td><td>2027-01-15 08:00:00</td><td><code>00000000000000aa</code></td></tr>"), "{html}");
+        assert!(html.contains(
+            "<tr><td>Key&lt;Error&gt;: &#39;a&#39;</td><td>3</td><td>2027-01-10 07:00:00</td>"
+        ));
+        assert!(html.contains(
+            "<tr><td>Key&lt;Error&gt;: &#39;a&#39;</td><td>3</td><td>2027-01-15 06:00:00</td>"
+        ));
+        // The recent crash of a new error is marked too.
+        assert!(
+            html.contains("<td>boom<span class=\"badge new\">new</span>"),
+            "{html}"
+        );
         assert!(html.contains("<title>a&lt;b - restartd</title>"));
         assert!(html.contains("class=\"badge bad\" id=\"status\">running<"));
         assert!(html.contains("health: unhealthy"));

@@ -12,7 +12,7 @@ use crate::observe::dashboard;
 use crate::observe::http::{self, Request};
 use crate::observe::metrics::{self, CrashCounts};
 use crate::observe::server::Incoming;
-use crate::records::crashes::Stats;
+use crate::records::crashes::{Group, Grouper, Stats};
 use crate::records::crashlog::{self, Brief, CrashRecord};
 use crate::records::state::{self, StateFile};
 
@@ -106,13 +106,14 @@ fn route(req: &Request, view: &View) -> Reply {
             Ok((200, JSON, line(json)))
         }
         "/" => {
-            let (recent, timeline, total) = page_crashes(view.dir, view.now).map_err(internal)?;
+            let c = page_crashes(view.dir, view.now).map_err(internal)?;
             let html = dashboard::render(&dashboard::Page {
                 state: view.state,
                 healthy,
-                recent: &recent,
-                timeline,
-                total,
+                recent: &c.recent,
+                timeline: c.timeline,
+                total: c.total,
+                errors: &c.errors,
                 now: view.now,
             });
             Ok((200, "text/html; charset=utf-8", html.into_bytes()))
@@ -172,14 +173,22 @@ fn crashes(req: &Request, view: &View) -> Reply {
     Ok((200, "application/x-ndjson", body))
 }
 
-/// The page's recent records, crashes per hour over the last 24 h, and the total.
-fn page_crashes(
-    dir: &Path,
-    now: SystemTime,
-) -> std::io::Result<(Vec<CrashRecord>, [u64; 24], u64)> {
+/// What the page shows of the crash files.
+struct PageCrashes {
+    /// The newest records.
+    recent: Vec<CrashRecord>,
+    /// Crashes per hour over the last 24 h.
+    timeline: [u64; 24],
+    total: u64,
+    /// The errors grouped by fingerprint.
+    errors: Vec<Group>,
+}
+
+fn page_crashes(dir: &Path, now: SystemTime) -> std::io::Result<PageCrashes> {
     let mut recent = Vec::new();
     let mut timeline = [0u64; 24];
     let mut total = 0;
+    let mut errors = Grouper::default();
     let day_ago = now.checked_sub(Duration::from_secs(86_400));
     crashlog::newest_first(dir, |line| {
         if recent.len() < PAGE_RECENT {
@@ -191,6 +200,7 @@ fn page_crashes(
             return ControlFlow::<()>::Continue(());
         };
         total += 1;
+        errors.add(&brief);
         let t = state::parse_rfc3339(brief.time);
         if let Some(t) = t.filter(|&t| day_ago.is_some_and(|d| t >= d)) {
             let ago = now.duration_since(t).unwrap_or_default().as_secs() / 3600;
@@ -198,7 +208,12 @@ fn page_crashes(
         }
         ControlFlow::Continue(())
     })?;
-    Ok((recent, timeline, total))
+    Ok(PageCrashes {
+        recent,
+        timeline,
+        total,
+        errors: errors.groups,
+    })
 }
 
 fn line(mut s: String) -> Vec<u8> {

@@ -141,6 +141,18 @@ pub fn render(state: &StateFile, extra: &Extra) -> String {
         "1 when restartd gave up restarting (--max-restarts reached).",
         Some(bool01(state.status == Status::GaveUp)),
     );
+    let oom_kills: u64 = extra
+        .crashes
+        .iter()
+        .filter(|((reason, _), _)| reason == "oom")
+        .map(|(_, n)| n)
+        .sum();
+    gauge(
+        "restartd_oom_kills_total",
+        "counter",
+        "Ends of the child by the kernel's OOM killer (crash records of reason oom).",
+        Some(oom_kills as f64),
+    );
     let _ = writeln!(
         out,
         "# HELP restartd_crashes_total Crash records written, by reason and recognised error type.\n# TYPE restartd_crashes_total counter"
@@ -266,6 +278,8 @@ mod tests {
         let mut crashes = CrashCounts::new();
         crashes.insert(("exit".into(), "ZeroDivisionError".into()), 3);
         crashes.insert(("signal".into(), "".into()), 1);
+        crashes.insert(("oom".into(), "".into()), 2);
+        crashes.insert(("oom".into(), "FATAL ERROR".into()), 1);
         let text = render(
             &s,
             &Extra {
@@ -285,6 +299,8 @@ mod tests {
             format!("restartd_healthy{{{base}}} 1"),
             format!("restartd_child_rss_bytes{{{base}}} 4096"),
             format!("restartd_gave_up{{{base}}} 0"),
+            format!("restartd_oom_kills_total{{{base}}} 3"),
+            "# TYPE restartd_oom_kills_total counter".to_string(),
             format!(
                 "restartd_crashes_total{{{base},reason=\"exit\",error_type=\"ZeroDivisionError\"}} 3"
             ),

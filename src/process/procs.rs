@@ -218,6 +218,16 @@ pub fn environ_has(pid: i32, var: &[u8]) -> bool {
         .is_ok_and(|env| env.split(|&b| b == 0).any(|line| line == var))
 }
 
+/// Whether the environment `pid` was started with sets variable `name` (to anything).
+pub fn environ_has_var(pid: i32, name: &[u8]) -> bool {
+    std::fs::read(format!("/proc/{pid}/environ")).is_ok_and(|env| {
+        env.split(|&b| b == 0).any(|line| {
+            line.strip_prefix(name)
+                .is_some_and(|rest| rest.first() == Some(&b'='))
+        })
+    })
+}
+
 /// Whether restartd is a child subreaper.
 pub fn is_subreaper() -> bool {
     nix::sys::prctl::get_child_subreaper().unwrap_or(false)

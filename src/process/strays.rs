@@ -15,6 +15,10 @@
 //! its id is their group's; what is left is a group G that emptied, whose id was then reused by
 //! a newer process that made a group and died leaving members — not ruled out, and not guarded
 //! against.
+//!
+//! Nothing in restartd's own process group is stopped, and that group is never signalled: a
+//! restartd started from inside the old child's group (the old child ran it) would stop itself
+//! and whoever started it.
 
 use std::os::fd::{AsFd, FromRawFd, OwnedFd};
 use std::time::{Duration, Instant};
@@ -36,6 +40,10 @@ pub struct Stray {
 /// each of `groups` (`(pgid, start_time)` of the child that led it; see the module's doc). A
 /// leader's group is signalled too while it runs.
 pub fn find(recorded: &[(i32, u64)], groups: &[(i32, u64)]) -> Vec<Stray> {
+    // Started from inside a recorded group (a script of the old child ran this restartd): the
+    // group holds restartd and whoever started it, which are neither stopped nor swept, and
+    // the group is not signalled (restartd would signal itself).
+    let own = nix::unistd::getpgrp().as_raw();
     let mut found: Vec<Stray> = recorded
         .iter()
         .filter_map(|&(pid, start_time)| {
@@ -43,20 +51,17 @@ pub fn find(recorded: &[(i32, u64)], groups: &[(i32, u64)]) -> Vec<Stray> {
             // Checked after the pidfd was opened: if the pid was reused in between, the start
             // time differs, and the pidfd (which names whoever held the pid when it was
             // opened) is dropped unused.
-            (procs::start_time(pid)? == start_time).then_some(Stray {
-                pid,
-                pidfd,
-                leader: groups.iter().any(|&(g, _)| g == pid),
-            })
+            let place = procs::place(pid)?;
+            (!place.zombie && place.start_time == start_time && place.pgid != own && pid != own)
+                .then_some(Stray {
+                    pid,
+                    pidfd,
+                    leader: groups.iter().any(|&(g, _)| g == pid),
+                })
         })
         .collect();
     for &(pgid, start) in groups {
-        if procs::start_time(pgid).is_some_and(|t| t != start) {
-            continue;
-        }
-        // Started from inside that group (a script of the old child ran this restartd): the
-        // group holds restartd and whoever started it, which are not swept.
-        if nix::unistd::getpgrp().as_raw() == pgid {
+        if procs::start_time(pgid).is_some_and(|t| t != start) || pgid == own {
             continue;
         }
         for pid in members(pgid, start) {
@@ -178,8 +183,11 @@ mod tests {
 
     #[test]
     fn a_pid_with_another_start_time_is_not_found() {
+        use std::os::unix::process::CommandExt;
+        // In a group of its own, as the child's processes are: not in restartd's.
         let mut sleeper = std::process::Command::new("sleep")
             .arg("100")
+            .process_group(0)
             .spawn()
             .unwrap();
         let pid = sleeper.id() as i32;
@@ -189,6 +197,25 @@ mod tests {
         assert_eq!(found.len(), 1);
         assert!(stop(&found, libc::SIGTERM, Duration::from_secs(5)).is_empty());
         sleeper.wait().unwrap();
+    }
+
+    /// A recorded process that has ended but was not reaped yet (a zombie of a PID 1 that reaps
+    /// late) is not running: it is not stopped, nor said to be.
+    #[test]
+    fn a_zombie_is_not_found() {
+        use std::os::unix::process::CommandExt;
+        let mut gone = std::process::Command::new("true")
+            .process_group(0)
+            .spawn()
+            .unwrap();
+        let pid = gone.id() as i32;
+        let start = procs::start_time(pid).unwrap();
+        while !procs::place(pid).unwrap().zombie {
+            std::thread::yield_now();
+        }
+        let found: Vec<i32> = find(&[(pid, start)], &[]).iter().map(|s| s.pid).collect();
+        gone.wait().unwrap();
+        assert!(found.is_empty(), "{found:?}");
     }
 
     /// A restartd started from inside the recorded group (here: the test's own group) finds
@@ -201,6 +228,21 @@ mod tests {
             return;
         };
         assert!(find(&[], &[(own, start)]).is_empty());
+    }
+
+    /// The recorded child itself leads restartd's own group (it ran this restartd, and ignored
+    /// its parent-death signal): it is not stopped and its group is not signalled, or restartd
+    /// would SIGKILL itself and whoever started it at the stop timeout.
+    #[test]
+    fn a_recorded_leader_of_restartds_own_group_is_never_signalled() {
+        let own = nix::unistd::getpgrp().as_raw();
+        let Some(start) = procs::start_time(own) else {
+            println!("skipped: the leader of this test's process group {own} is gone");
+            return;
+        };
+        let found = find(&[(own, start)], &[(own, start)]);
+        let pids: Vec<(i32, bool)> = found.iter().map(|s| (s.pid, s.leader)).collect();
+        assert!(pids.is_empty(), "restartd's own group {own}: {pids:?}");
     }
 
     /// Members of a recorded group are found while its pid names the recorded leader; when the

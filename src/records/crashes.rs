@@ -1,7 +1,8 @@
 //! `restartd crashes NAME`: recent crash records, one record in full, or counts.
 //!
 //! Reads `crashes.jsonl` and its rotated file newest first and stops as soon as the query is
-//! answered; `--stats` parses only the three fields it counts.
+//! answered; `--stats` parses only the short fields it counts. Human output marks the record of
+//! an error seen for the first time with `new`.
 
 use std::collections::BTreeMap;
 use std::io::{self, Write};
@@ -20,6 +21,8 @@ pub struct Query<'a> {
     pub since: Option<Duration>,
     pub n: usize,
     pub id: Option<&'a str>,
+    /// Only the records with this fingerprint.
+    pub fingerprint: Option<&'a str>,
     pub stats: bool,
     pub json: bool,
 }
@@ -60,13 +63,26 @@ pub fn run(dir: &Path, name: &str, q: &Query) -> io::Result<u8> {
     let limit = if q.n == 0 { usize::MAX } else { q.n };
     let mut shown = 0;
     let mut rows = Vec::new();
+    let wanted = q
+        .fingerprint
+        .and_then(|f| serde_json::to_string(f).ok())
+        .map(|quoted| format!("\"fingerprint\":{quoted}"));
     let failed = crashlog::newest_first(dir, |line| {
         if shown >= limit {
             return ControlFlow::Break(None);
         }
+        if let Some(wanted) = &wanted {
+            // A cheap test first; the parse below confirms it.
+            if crashlog::find(line, wanted.as_bytes()).is_none() {
+                return ControlFlow::Continue(());
+            }
+        }
         let Ok(record) = serde_json::from_slice::<CrashRecord>(line) else {
             return ControlFlow::Continue(());
         };
+        if q.fingerprint.is_some() && record.fingerprint.as_deref() != q.fingerprint {
+            return ControlFlow::Continue(());
+        }
         if let Some(cutoff) = cutoff {
             if state::parse_rfc3339(&record.time).is_some_and(|t| t < cutoff) {
                 return ControlFlow::Break(None);
@@ -108,7 +124,7 @@ pub fn find(dir: &Path, id: &str) -> io::Result<Option<CrashRecord>> {
     })
 }
 
-fn row(r: &CrashRecord) -> [String; 5] {
+fn row(r: &CrashRecord) -> [String; 6] {
     let time = r.time.replace('T', " ");
     let time = time.get(..19).unwrap_or(&time).to_string();
     let end = match (&r.exit_code, &r.signal) {
@@ -116,7 +132,15 @@ fn row(r: &CrashRecord) -> [String; 5] {
         (None, Some(s)) => s.clone(),
         (None, None) => "-".into(),
     };
-    [time, r.id.clone(), r.reason.clone(), end, error_line(r)]
+    let new = if r.first_seen { "new" } else { "" };
+    [
+        time,
+        r.id.clone(),
+        r.reason.clone(),
+        end,
+        new.into(),
+        error_line(r),
+    ]
 }
 
 /// The recognised error on one line, `ZeroDivisionError: division by zero`; else the detail.
@@ -130,8 +154,8 @@ pub fn error_line(r: &CrashRecord) -> String {
     error.lines().next().unwrap_or("").to_string()
 }
 
-fn print_rows(out: &mut impl Write, rows: &[[String; 5]]) -> io::Result<()> {
-    let mut widths = [0usize; 4];
+fn print_rows(out: &mut impl Write, rows: &[[String; 6]]) -> io::Result<()> {
+    let mut widths = [0usize; 5];
     for row in rows {
         for (w, cell) in widths.iter_mut().zip(row) {
             *w = (*w).max(cell.chars().count());
@@ -139,10 +163,11 @@ fn print_rows(out: &mut impl Write, rows: &[[String; 5]]) -> io::Result<()> {
     }
     for row in rows {
         let mut line = String::new();
-        for (cell, w) in row.iter().zip(widths) {
+        // A column empty in every row (no `new` error) takes no room.
+        for (cell, w) in row.iter().zip(widths).filter(|(_, w)| *w > 0) {
             line.push_str(&format!("{cell:<w$}  "));
         }
-        line.push_str(&row[4]);
+        line.push_str(&row[5]);
         writeln!(out, "{}", line.trim_end())?;
     }
     Ok(())
@@ -193,7 +218,63 @@ pub struct Stats {
     pub total: u64,
     pub by_reason: BTreeMap<String, u64>,
     pub by_error_type: BTreeMap<String, u64>,
+    /// One entry per fingerprint, the error seen last first.
+    pub by_fingerprint: Vec<Group>,
     pub status: &'static str,
+}
+
+/// The records of one error (`--stats`'s `by_fingerprint`, SPEC §12).
+#[derive(Debug, Serialize, PartialEq)]
+pub struct Group {
+    pub fingerprint: String,
+    pub count: u64,
+    /// The time of its oldest and newest record.
+    pub first: String,
+    pub last: String,
+    pub error_type: Option<String>,
+    /// The newest record's message.
+    pub error_message: Option<String>,
+    /// The time of its record marked `first_seen`, while that record is in the crash files.
+    #[serde(skip)]
+    pub first_seen_at: Option<String>,
+}
+
+/// Groups records by fingerprint as they come, newest first.
+#[derive(Default)]
+pub struct Grouper {
+    index: std::collections::HashMap<String, usize>,
+    pub groups: Vec<Group>,
+}
+
+impl Grouper {
+    /// Counts one record (older than every record counted before).
+    pub fn add(&mut self, brief: &Brief) {
+        let Some(f) = brief.fingerprint.as_deref() else {
+            return;
+        };
+        let i = match self.index.get(f) {
+            Some(&i) => i,
+            None => {
+                self.index.insert(f.to_string(), self.groups.len());
+                self.groups.push(Group {
+                    fingerprint: f.to_string(),
+                    count: 0,
+                    first: String::new(),
+                    last: brief.time.to_string(),
+                    error_type: brief.error_type.as_deref().map(str::to_string),
+                    error_message: brief.error_message.as_deref().map(str::to_string),
+                    first_seen_at: None,
+                });
+                self.groups.len() - 1
+            }
+        };
+        let g = &mut self.groups[i];
+        g.count += 1;
+        g.first = brief.time.to_string();
+        if brief.first_seen {
+            g.first_seen_at = Some(brief.time.to_string());
+        }
+    }
 }
 
 impl Stats {
@@ -212,8 +293,10 @@ impl Stats {
             total: 0,
             by_reason: BTreeMap::new(),
             by_error_type: BTreeMap::new(),
+            by_fingerprint: Vec::new(),
             status: "healthy",
         };
+        let mut groups = Grouper::default();
         crashlog::newest_first(dir, |line| {
             if let Some(brief) = Brief::parse(line) {
                 stats.total += 1;
@@ -224,9 +307,11 @@ impl Stats {
                     &mut stats.by_error_type,
                     brief.error_type.as_deref().unwrap_or("(none)"),
                 );
+                groups.add(&brief);
             }
             ControlFlow::<()>::Continue(())
         })?;
+        stats.by_fingerprint = groups.groups;
         if stats.last_hour > 0 {
             stats.status = "degraded";
         }
@@ -249,6 +334,33 @@ impl Stats {
             let width = map.keys().map(|k| k.chars().count()).max().unwrap_or(0);
             for (key, count) in map {
                 writeln!(out, "  {key:<width$}  {count}")?;
+            }
+        }
+        if !self.by_fingerprint.is_empty() {
+            writeln!(out, "\nby fingerprint (last seen first):")?;
+            let width = self
+                .by_fingerprint
+                .iter()
+                .map(|g| g.count.to_string().len())
+                .max()
+                .unwrap_or(0);
+            let short = |t: &str| t.replace('T', " ").get(..19).unwrap_or(t).to_string();
+            for g in &self.by_fingerprint {
+                let error = match (&g.error_type, &g.error_message) {
+                    (Some(t), Some(m)) => format!("{t}: {m}"),
+                    (Some(t), None) => t.clone(),
+                    (None, Some(m)) => m.clone(),
+                    (None, None) => String::new(),
+                };
+                let error = error.lines().next().unwrap_or("");
+                writeln!(
+                    out,
+                    "  {}  {:>width$}  {} .. {}  {error}",
+                    g.fingerprint,
+                    g.count,
+                    short(&g.first),
+                    short(&g.last),
+                )?;
             }
         }
         Ok(())

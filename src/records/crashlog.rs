@@ -43,6 +43,13 @@ pub struct CrashRecord {
     pub next_delay_ms: Option<u64>,
     pub error_type: Option<String>,
     pub error_message: Option<String>,
+    /// 16 hex digits naming the error (`records::fingerprint`); null when nothing names it. Before
+    /// `stack_trace`, so `Brief` reads it without parsing the long fields.
+    #[serde(default)]
+    pub fingerprint: Option<String>,
+    /// No earlier record of the instance has this fingerprint (`records::known`).
+    #[serde(default)]
+    pub first_seen: bool,
     pub stack_trace: Option<String>,
     pub stderr_tail: Option<String>,
     pub max_rss_kb: Option<u64>,
@@ -298,6 +305,12 @@ pub struct Brief<'a> {
     /// A `Cow`: borrowed, unless the name holds a JSON escape.
     #[serde(borrow)]
     pub error_type: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow, default)]
+    pub error_message: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow, default)]
+    pub fingerprint: Option<std::borrow::Cow<'a, str>>,
+    #[serde(default)]
+    pub first_seen: bool,
 }
 
 /// Where restartd's own record lines can be cut: the fields before it are the short ones.
@@ -355,6 +368,8 @@ pub(crate) mod tests {
             next_delay_ms: Some(1000),
             error_type: None,
             error_message: Some("boom".into()),
+            fingerprint: None,
+            first_seen: false,
             stack_trace: None,
             stderr_tail: Some("boom\n".into()),
             max_rss_kb: Some(1000),

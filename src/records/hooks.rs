@@ -109,7 +109,8 @@ impl Hooks {
             {
                 self.recent.pop_front();
             }
-            if self.recent.len() < self.limit.count as usize {
+            // A new error is always told (SPEC §7): it still counts against the limit.
+            if self.recent.len() < self.limit.count as usize || record.first_seen {
                 self.recent.push_back(now);
                 let suppressed = std::mem::take(&mut self.suppressed);
                 if let Err(e) = self.start(&cmd, Event::Crash, record, suppressed, name, now) {
@@ -156,6 +157,11 @@ impl Hooks {
                 ("RESTARTD_SIGNAL", opt(record.signal.clone())),
                 ("RESTARTD_RESTARTS", record.restarts.to_string()),
                 ("RESTARTD_ACTION", record.action.clone()),
+                ("RESTARTD_FINGERPRINT", opt(record.fingerprint.clone())),
+                (
+                    "RESTARTD_FIRST_SEEN",
+                    u8::from(record.first_seen).to_string(),
+                ),
                 ("RESTARTD_SUPPRESSED", suppressed.to_string()),
             ]
             .map(|(k, v)| (OsString::from(k), OsString::from(v)));

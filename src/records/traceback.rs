@@ -1,5 +1,6 @@
-//! Recognises the last traceback or panic in a crashed program's stderr tail: Python, Node.js,
-//! Rust, Go, Java/JVM and Ruby (SPEC §6). It owns only the reading of text; it is pure: no IO,
+//! Recognises the last traceback, panic or fatal report in a crashed program's stderr tail:
+//! Python, Node.js, Rust, Go, Java/JVM, Ruby, PHP, .NET, Elixir and Deno, the runtimes' own fatal
+//! reports, and native crashes (SPEC §6; `native`, `fatal` and `runtimes` hold the newer finders). It owns only the reading of text; it is pure: no IO,
 //! no clock, and it never panics, whatever the bytes (invalid UTF-8 is replaced, ANSI escapes and
 //! carriage returns are removed, lines are cut at 4 KiB). Each runtime has small finders that
 //! locate its last report; the report that starts last wins, even when other lines follow it.
@@ -16,6 +17,18 @@
 //!   its `2006/01/02 15:04:05 ` timestamp removed, is the message.
 //! - A JVM or Ruby report whose first line was cut off the tail is still found (its lines are the
 //!   stack trace) but its type and message are `None`: the thrown exception is not in the tail.
+//! - Nothing recognised: the message is the last line that is not empty, an access-log line or
+//!   an INFO/DEBUG/TRACE log line, and only for an exit (`recognise_end`): a death by signal is
+//!   not explained by whatever the program logged last.
+
+mod fallback;
+mod fatal;
+mod native;
+mod runtimes;
+
+use fallback::last_line;
+#[cfg(test)]
+use fallback::{is_access_log, is_chatter};
 
 /// What the recogniser found in a stderr tail.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -32,11 +45,22 @@ const MAX_LINE: usize = 4096;
 /// How far above its frames a report's first line is looked for when its message spans lines.
 const MESSAGE_LINES: usize = 10;
 
-/// Recognises the last traceback or panic in `tail` (raw bytes of the last stderr lines).
+/// What the recogniser makes of the tail of a child that ended this way (SPEC §6): with no
+/// report found, the fallback message counts for an exit only, never for a death by signal.
+pub fn recognise_end(tail: &[u8], by_signal: bool) -> Recognised {
+    let found = recognise(tail);
+    match found.stack_trace {
+        None if by_signal => Recognised::default(),
+        _ => found,
+    }
+}
+
+/// Recognises the last traceback or panic in `tail` (raw bytes of the last stderr lines); with
+/// none, the message is the fallback line of an exit.
 pub fn recognise(tail: &[u8]) -> Recognised {
     let text = clean(tail);
     let lines: Vec<&str> = text.lines().map(|l| cap(l, MAX_LINE)).collect();
-    let finders: [Finder; 9] = [
+    let finders: [Finder; 22] = [
         python,
         python_group,
         node_error,
@@ -46,6 +70,19 @@ pub fn recognise(tail: &[u8]) -> Recognised {
         go,
         java,
         ruby,
+        fatal::python_fatal,
+        fatal::node_fatal,
+        fatal::jvm_fatal,
+        fatal::rust_fatal,
+        runtimes::php,
+        runtimes::dotnet,
+        runtimes::elixir,
+        native::cxx_terminate,
+        native::assert,
+        native::glibc_heap,
+        native::glibc_detected,
+        native::sanitizer,
+        native::ubsan,
     ];
     // The report that starts last; on a tie, the finder listed first.
     let best = finders
@@ -262,6 +299,11 @@ fn js_header(line: &str) -> Option<(String, Option<String>)> {
     if line.starts_with(' ') {
         return None;
     }
+    // Deno: `error: Uncaught (in promise) TypeError: message`.
+    let line = line
+        .strip_prefix("error: Uncaught (in promise) ")
+        .or_else(|| line.strip_prefix("error: Uncaught "))
+        .unwrap_or(line);
     // `Error [ERR_X]: message`: the code is not part of the type.
     if let (Some(a), Some(b)) = (line.find(" ["), line.find("]: ")) {
         if a < b && is_type_name(&line[..a]) {
@@ -491,37 +533,6 @@ fn ruby_header(line: &str) -> Option<(String, Option<String>)> {
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':');
     constant.then(|| (class.to_string(), Some(rest[..open].to_string())))
-}
-
-/// The last non-empty line, without Node's and Go's trailers and Go's log timestamp.
-fn last_line(lines: &[&str]) -> Option<String> {
-    let line = lines.iter().rev().map(|l| l.trim()).find(|l| {
-        !l.is_empty()
-            && !l.starts_with("Node.js v")
-            && !l.starts_with("(Use `node --trace-")
-            && !l.starts_with("exit status ")
-    })?;
-    Some(strip_go_log_time(line).to_string())
-}
-
-/// `2026/11/23 04:28:53 message` (Go's `log` default) → `message`.
-fn strip_go_log_time(line: &str) -> &str {
-    let b = line.as_bytes();
-    let shape = b"dddd/dd/dd dd:dd:dd";
-    let matches = b.len() > shape.len()
-        && shape.iter().zip(b).all(|(&s, &c)| match s {
-            b'd' => c.is_ascii_digit(),
-            s => s == c,
-        });
-    if !matches {
-        return line;
-    }
-    let rest = &line[shape.len()..];
-    // Optional microseconds (`log.Lmicroseconds`).
-    let rest = rest
-        .strip_prefix('.')
-        .map_or(rest, |r| r.trim_start_matches(|c: char| c.is_ascii_digit()));
-    rest.strip_prefix(' ').unwrap_or(line)
 }
 
 #[cfg(test)]

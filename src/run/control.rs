@@ -6,7 +6,8 @@
 //! checked. The server never blocks: connections are non-blocking, few and short-lived: a client
 //! has `TIMEOUT` from its accept to send its line, then it is answered with an error and
 //! dropped, so clients that connect and never send cannot hold the few places for good. The
-//! deadline exists only while such a connection is open (an idle server costs no wakeups). A
+//! deadline exists only while such a connection is open (an idle server costs no wakeups). When
+//! accept fails for want of fds, the listener rests `PAUSE` instead of being polled in a spin. A
 //! `stop` connection is kept open until restartd exits, so the client can wait for the end.
 
 use std::io::{self, BufRead, BufReader, Read, Write};
@@ -61,6 +62,9 @@ const MAX_CONNECTIONS: usize = 8;
 const MAX_REQUEST: usize = 256;
 /// How long a connection may take to send its request line (as the HTTP server's).
 pub const TIMEOUT: Duration = Duration::from_secs(5);
+/// How long the listener rests after accept failed for want of a resource (EMFILE, ENFILE):
+/// the client stays in the backlog, the listener readable, and polling it would spin.
+const PAUSE: Duration = Duration::from_secs(1);
 
 struct Conn {
     stream: UnixStream,
@@ -77,6 +81,8 @@ pub struct Server {
     waiters: Vec<UnixStream>,
     /// `reload` clients waiting for the reload to be over.
     reloading: Vec<UnixStream>,
+    /// The listener is left out of the poll until then (see `PAUSE`).
+    paused_until: Option<Instant>,
 }
 
 /// A received request and the connection to answer on.
@@ -130,6 +136,7 @@ impl Server {
             conns: Vec::new(),
             waiters: Vec::new(),
             reloading: Vec::new(),
+            paused_until: None,
         })
     }
 
@@ -148,18 +155,40 @@ impl Server {
 
     /// The fds to poll for readability.
     pub fn fds(&self) -> impl Iterator<Item = BorrowedFd<'_>> {
-        std::iter::once(self.listener.as_fd()).chain(self.conns.iter().map(|c| c.stream.as_fd()))
+        let listener = self.paused_until.is_none().then(|| self.listener.as_fd());
+        listener
+            .into_iter()
+            .chain(self.conns.iter().map(|c| c.stream.as_fd()))
     }
 
-    /// The earliest deadline of a connection still waiting for its request.
+    /// The earliest deadline of a connection still waiting for its request, or the end of a
+    /// pause.
     pub fn deadline(&self) -> Option<Instant> {
-        self.conns.iter().map(|c| c.deadline).min()
+        self.conns
+            .iter()
+            .map(|c| c.deadline)
+            .chain(self.paused_until)
+            .min()
     }
 
     /// Accepts new connections and returns the complete requests received so far; drops, with
     /// an answer, the connections whose request did not come within `TIMEOUT`.
     pub fn requests(&mut self, now: Instant) -> Vec<Pending> {
-        while let Ok((stream, _)) = self.listener.accept() {
+        if self.paused_until.is_some_and(|until| now >= until) {
+            self.paused_until = None;
+        }
+        while self.paused_until.is_none() {
+            let stream = match self.listener.accept() {
+                Ok((stream, _)) => stream,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) if e.kind() == io::ErrorKind::ConnectionAborted => continue,
+                // EMFILE, ENFILE, ENOBUFS, ENOMEM: rest until fds are free again.
+                Err(_) => {
+                    self.paused_until = Some(now + PAUSE);
+                    break;
+                }
+            };
             if !owner(&stream) {
                 let _ =
                     (&stream).write_all(b"error: permission denied: not the instance's owner\n");

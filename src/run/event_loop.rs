@@ -32,6 +32,7 @@ use crate::process::sink::Sink;
 use crate::process::trim;
 use crate::records::crashlog::CrashLog;
 use crate::records::instance::Instance;
+use crate::records::known::Known;
 use crate::records::state::StateWriter;
 use crate::run::control::{self, Pending};
 use crate::run::family::Family;
@@ -145,9 +146,14 @@ impl Supervisor {
             Monitors::new(&cfg, notify, inherited, Instant::now()).map_err(anyhow::Error::msg)?;
         let output = Output::new(cfg.log_file.clone().map(LogFile::new), stderr);
         let family = Family::new(output);
+        let (known, problem) = Known::load(&instance.dir);
+        if let Some(problem) = problem {
+            log.warn(&problem);
+        }
         let mut recorder = Recorder::new(
             cfg.clone(),
             CrashLog::new(&instance.dir),
+            known,
             writer,
             inherited,
             now,
@@ -202,6 +208,18 @@ impl Supervisor {
                 if let Some(code) = self.execute(actions, &mut None, &mut none, now) {
                     return code;
                 }
+            }
+        }
+        // Any other signal of that time has no child to go to: dropped, not kept for a later
+        // turn (its wake-up is drained), which would forward it at a moment nobody chose. A stop
+        // signal that comes meanwhile is left to the loop (its wake-up is not drained).
+        let kept = [libc::SIGTERM, libc::SIGINT, libc::SIGQUIT, libc::SIGCHLD];
+        for sig in signals::HANDLED {
+            if !kept.contains(&sig) && signals::take(sig) > 0 {
+                self.log.info(&format!(
+                    "received {} before the child started: not forwarded",
+                    signal_name(sig)
+                ));
             }
         }
         let actions = self.machine.start(now);
@@ -384,6 +402,7 @@ impl Supervisor {
             events.push_back(Input::OtherLeftovers { alive }.into());
         }
         if let Some(end) = ended {
+            let oom = self.family.oom(end);
             let leftovers = self.leftovers_alive();
             let jitter = self.jitter_sample();
             events.push_back(
@@ -391,6 +410,7 @@ impl Supervisor {
                     end,
                     leftovers,
                     jitter,
+                    oom,
                 }
                 .into(),
             );
@@ -726,7 +746,17 @@ impl Supervisor {
     /// delivered. Signals are not acted on meanwhile; SIGCHLD only wakes the wait.
     fn wait_for_hooks(&mut self, now: Now) {
         while !self.recorder.hooks.idle() {
-            if let Some(deadline) = self.recorder.hooks.deadline() {
+            // systemd's watchdog is still armed (a give-up sends no STOPPING=1): it stays fed,
+            // or systemd would abort restartd and kill the hook it waits for.
+            self.monitors.upward_tick(Instant::now());
+            let deadline = [
+                self.recorder.hooks.deadline(),
+                self.monitors.upward_deadline(),
+            ]
+            .into_iter()
+            .flatten()
+            .min();
+            if let Some(deadline) = deadline {
                 let left = deadline.saturating_duration_since(Instant::now());
                 let ms = left.as_millis().min(i32::MAX as u128) as i32 + 1;
                 let mut fds = [PollFd::new(self.signals.fd(), PollFlags::POLLIN)];

@@ -13,6 +13,7 @@ use std::io;
 
 use crate::base::exit::ProcessEnd;
 use crate::process::child::{self, Start};
+use crate::process::oom;
 use crate::process::output::Output;
 use crate::process::procs;
 use crate::process::procs::{Reaped, Usage};
@@ -38,6 +39,8 @@ pub struct Family {
     sent: Option<Sent>,
     /// What the last main child used.
     usage: Option<Usage>,
+    /// The OOM counters at the last child's start.
+    oom: Option<oom::Watch>,
     /// The child's stderr and stdout on their way out, and the tail of stderr.
     pub output: Output,
     /// A reload's second child (`second.rs`).
@@ -54,6 +57,7 @@ impl Family {
             running: false,
             sent: None,
             usage: None,
+            oom: None,
             output,
             other: None,
             known: Vec::new(),
@@ -64,6 +68,7 @@ impl Family {
     pub fn spawn(&mut self, start: Start, inherited: Inherited) -> io::Result<i32> {
         self.sent = None;
         self.usage = None;
+        self.oom = Some(oom::Watch::start());
         let spawned = child::spawn(start, inherited)?;
         self.leader = Some(spawned.pid);
         self.running = true;
@@ -104,6 +109,12 @@ impl Family {
         }
     }
 
+    /// Whether the kernel's OOM killer ended the last child (`end` is how it ended): the
+    /// `detail` saying how that is known.
+    pub fn oom(&self, end: ProcessEnd) -> Option<String> {
+        self.oom.as_ref()?.end(self.leader?, end)
+    }
+
     /// What the last main child used, once it was reaped.
     pub fn usage(&self) -> Option<Usage> {
         self.usage
@@ -122,6 +133,7 @@ impl Family {
 
     /// Signals the child's process group.
     pub fn signal_group(&self, sig: i32) {
+        self.note_sent(sig);
         if let Some(group) = self.leader {
             procs::signal_group(group, sig);
         }
@@ -129,6 +141,7 @@ impl Family {
 
     /// Signals the main child only, while it runs.
     pub fn signal_child(&self, sig: i32) {
+        self.note_sent(sig);
         if let Some(pid) = self.pid() {
             procs::signal_process(pid, sig);
         }
@@ -173,10 +186,19 @@ impl Family {
         }
     }
 
+    /// A signal restartd sends the child counts for the OOM watch (its own SIGKILL explains a
+    /// SIGKILL death).
+    fn note_sent(&self, sig: i32) {
+        if let Some(watch) = &self.oom {
+            watch.sent(sig);
+        }
+    }
+
     /// The first step of `signal_all`: the child's group, once per signal. It needs no /proc
     /// read, so the loop takes it before working out which adopted processes are the child's:
     /// nothing stands between a SIGTERM to restartd and the child hearing it.
     pub fn signal_held_group(&mut self, sig: i32) {
+        self.note_sent(sig);
         if self.sent.as_ref().is_none_or(|s| s.signal != sig) {
             self.sent = Some(Sent {
                 signal: sig,

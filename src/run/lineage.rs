@@ -29,6 +29,11 @@
 //!   and, when restartd is not PID 1 (every orphan it adopts comes from its own children), the
 //!   child's.
 //!
+//! A process whose environment holds the instance's `RESTARTD_NAME` and no `RESTARTD_EVENT` is
+//! no helper's (a health check gets neither, a hook both; unless restartd itself was started
+//! with that `RESTARTD_NAME`, then its health checks have it too): no helper is taken for its
+//! origin, so a daemon of the child orphaned while a health check ran is still the child's.
+//!
 //! The walk costs a few /proc reads per process of the tree, on turns that reap or act on the
 //! tree, not on every turn. It never signals anything; the loop signals only what it says is
 //! the child's, each an unreaped child of restartd.
@@ -81,6 +86,8 @@ pub struct Lineage {
     own_sid: i32,
     /// `RESTARTD_NAME=NAME`.
     marker: Vec<u8>,
+    /// restartd's own environment holds `marker` (its health checks then do too).
+    own_marked: bool,
 }
 
 /// What ended since the last look, and which helpers could be the origin of an orphan.
@@ -123,6 +130,9 @@ pub struct Arrival {
     pub in_helper_group: bool,
     /// It carries the instance's `RESTARTD_NAME`.
     pub marked: bool,
+    /// Its environment is the child's, not a helper's: `marked`, without a hook's
+    /// `RESTARTD_EVENT`, and restartd's own environment is not marked.
+    pub childs_env: bool,
 }
 
 /// Whose a process that restartd adopted before any look saw it is (see the module's list).
@@ -144,11 +154,12 @@ pub fn judge(a: &Arrival, deaths: Deaths, pid1: bool, own_sid: i32) -> Owner {
     }
     let own_session = a.place.sid == a.pid || a.place.sid == own_sid;
     let start = a.place.start_time;
-    let helper_could = deaths.helper_before(start);
+    // With the child's environment, no helper is its origin.
+    let helper_could = !a.childs_env && deaths.helper_before(start);
     if deaths.child && !helper_could && (!pid1 || own_session) {
         return Owner::Child;
     }
-    if !deaths.child && deaths.helper_ended_before(start) {
+    if !deaths.child && !a.childs_env && deaths.helper_ended_before(start) {
         return Owner::Helper;
     }
     if helper_could {
@@ -162,6 +173,7 @@ pub fn judge(a: &Arrival, deaths: Deaths, pid1: bool, own_sid: i32) -> Owner {
 
 impl Lineage {
     pub fn new(pid1: bool, marker: Vec<u8>) -> Lineage {
+        let own_marked = procs::environ_has(std::process::id() as i32, &marker);
         Lineage {
             known: HashMap::new(),
             direct: HashMap::new(),
@@ -171,6 +183,7 @@ impl Lineage {
             pid1,
             own_sid: nix::unistd::getsid(None).map_or(0, |s| s.as_raw()),
             marker,
+            own_marked,
         }
     }
 
@@ -236,12 +249,16 @@ impl Lineage {
             } else if let Some(e) = self.seen(pid, place.start_time) {
                 e.owner
             } else {
+                let marked = procs::environ_has(pid, &self.marker);
                 let arrival = Arrival {
                     pid,
                     place,
                     in_child_group: k.leader.is_some_and(|g| place.pgid == g),
                     in_helper_group: place.pgid != 0 && (k.helper_group)(place.pgid),
-                    marked: procs::environ_has(pid, &self.marker),
+                    marked,
+                    childs_env: marked
+                        && !self.own_marked
+                        && !procs::environ_has_var(pid, b"RESTARTD_EVENT"),
                 };
                 judge(&arrival, deaths, self.pid1, self.own_sid)
             };
@@ -320,6 +337,7 @@ mod tests {
             in_child_group: false,
             in_helper_group: false,
             marked: false,
+            childs_env: false,
         }
     }
 
@@ -432,6 +450,23 @@ mod tests {
         for pid1 in [false, true] {
             assert_eq!(judge(&arrival(50, 50, 50), d, pid1, 7), Owner::Unknown);
         }
+    }
+
+    /// Started with the child's environment (its `RESTARTD_NAME`, no hook's `RESTARTD_EVENT`):
+    /// a helper that ran or ended meanwhile is not its origin.
+    #[test]
+    fn an_orphan_with_the_childs_environment_is_never_a_helpers() {
+        let mut a = arrival(50, 50, 50);
+        a.marked = true;
+        a.childs_env = true;
+        for pid1 in [false, true] {
+            for d in [HELPER, RUNNING, BOTH, CHILD, NONE] {
+                assert_eq!(judge(&a, d, pid1, 7), Owner::Child, "{d:?} pid1 {pid1}");
+            }
+        }
+        // A hook's job carries RESTARTD_NAME too, with RESTARTD_EVENT: not proof.
+        a.childs_env = false;
+        assert_eq!(judge(&a, HELPER, false, 7), Owner::Helper);
     }
 
     #[test]

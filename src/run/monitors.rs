@@ -185,6 +185,11 @@ impl Monitors {
         }
     }
 
+    /// When systemd's watchdog wants its next ping, if it does.
+    pub fn upward_deadline(&self) -> Option<Instant> {
+        self.upward.as_ref().and_then(Upward::deadline)
+    }
+
     /// Pings systemd's watchdog when due.
     pub fn upward_tick(&mut self, now: Instant) {
         if let Some(up) = &mut self.upward {

@@ -13,19 +13,23 @@ use crate::process::procs::Usage;
 use crate::process::signals::Inherited;
 use crate::process::tail::Tail;
 use crate::records::crashlog::{self, CrashLog, CrashRecord};
+use crate::records::fingerprint::fingerprint;
 use crate::records::hooks::Hooks;
+use crate::records::known::Known;
 use crate::records::state::{self, LastExitJson, Proc, SocketJson, StateFile, StateWriter};
 use crate::records::traceback;
 use crate::run::log::{Level, Logger};
 use crate::run::monitors::Monitors;
 use crate::supervise::config::Config;
-use crate::supervise::machine::{EndReport, Machine, Now, Outcome};
+use crate::supervise::machine::{EndReport, Machine, Now, Outcome, Reason};
 use crate::supervise::policy::Verdict;
 
 /// The crash log, `state.json` and the hooks, with what every record carries.
 pub struct Recorder {
     cfg: Config,
     crash_log: CrashLog,
+    /// The fingerprints of every error recorded so far, for `first_seen`.
+    known: Known,
     writer: StateWriter,
     pub hooks: Hooks,
     /// The record of the child's last end, if it got one.
@@ -48,6 +52,7 @@ impl Recorder {
     pub fn new(
         cfg: Config,
         crash_log: CrashLog,
+        known: Known,
         writer: StateWriter,
         inherited: Inherited,
         started_at: SystemTime,
@@ -61,6 +66,7 @@ impl Recorder {
         Recorder {
             cfg,
             crash_log,
+            known,
             writer,
             hooks,
             last_crash_id: None,
@@ -115,10 +121,27 @@ impl Recorder {
         // be written (a full disk) is named nowhere.
         self.last_crash_id = None;
         if let Some(rec) = &record {
-            match self.crash_log.append(rec) {
-                Ok(true) => self.last_crash_id = Some(rec.id.clone()),
-                Ok(false) => {}
-                Err(problem) => log.warn(&problem),
+            let written = match self.crash_log.append(rec) {
+                Ok(true) => {
+                    self.last_crash_id = Some(rec.id.clone());
+                    true
+                }
+                Ok(false) => false,
+                Err(problem) => {
+                    log.warn(&problem);
+                    false
+                }
+            };
+            // Remembered once its record is written: a record lost to a full disk leaves the
+            // error new for the next one.
+            let new = rec
+                .fingerprint
+                .as_deref()
+                .filter(|_| rec.first_seen && written);
+            if let Some(f) = new {
+                if let Err(problem) = self.known.insert(f) {
+                    log.warn(&problem);
+                }
             }
             if let Some(observe) = observe {
                 observe.crashed(rec);
@@ -170,11 +193,21 @@ impl Recorder {
         let lines = tail.last_lines(self.cfg.tail_lines);
         // The recogniser sees the whole kept tail (64 KiB), not only the stored lines, so a long
         // Java or Go trace keeps the header line that names the error.
+        // A death by signal is explained only by a recognised report (SPEC §6).
+        let by_signal = !matches!(r.end, Some(ProcessEnd::Exited(_)));
         let found = match lines {
-            Some(_) => traceback::recognise(&tail.bytes()),
+            Some(_) => traceback::recognise_end(&tail.bytes(), by_signal),
             None => traceback::Recognised::default(),
         };
         let usage = usage.filter(|_| r.end.is_some());
+        let fingerprint = fingerprint(
+            found.error_type.as_deref(),
+            found.error_message.as_deref(),
+            found.stack_trace.as_deref(),
+        );
+        let first_seen = fingerprint
+            .as_deref()
+            .is_some_and(|f| !self.known.contains(f));
         CrashRecord {
             id: crashlog::new_id(now.wall, self.pid, self.crash_seq),
             name: self.cfg.name.clone(),
@@ -200,6 +233,8 @@ impl Recorder {
             },
             error_type: found.error_type,
             error_message: found.error_message,
+            fingerprint,
+            first_seen,
             stack_trace: found.stack_trace,
             stderr_tail: lines.map(|t| String::from_utf8_lossy(&t).into_owned()),
             max_rss_kb: usage.map(|u| u.max_rss_kb),
@@ -214,12 +249,16 @@ impl Recorder {
         }
     }
 
-    /// `reset --crashes` on the running instance: removes the crash files; the next record
-    /// starts a new `crashes.jsonl`. `Err` says what could not be removed.
+    /// `reset --crashes` on the running instance: removes the crash files and the known
+    /// fingerprints; the next record starts a new `crashes.jsonl`. `Err` says what could not be
+    /// removed.
     pub fn clear_crashes(&mut self) -> Result<(), String> {
         // The record `last_exit.crash_id` named is gone with the history.
         self.last_crash_id = None;
-        self.crash_log.clear()
+        self.crash_log.clear()?;
+        self.known
+            .clear()
+            .map_err(|e| format!("unable to remove the known errors: {e}"))
     }
 
     /// Saves `state.json` if it changed, and tells `--metrics-file`.
@@ -287,12 +326,24 @@ impl Recorder {
 
 /// The line restartd prints for an end, and its level.
 fn end_line(r: &EndReport, cfg: &Config, error: Option<&str>) -> (Level, String) {
-    let how = match r.end {
+    let mut how = match r.end {
         Some(ProcessEnd::Exited(code)) => format!("exited with code {code}"),
         Some(end @ ProcessEnd::Signaled { .. }) => format!("killed by {}", end.describe()),
         None => String::new(),
     };
-    let error = error.map_or(String::new(), |e| format!(" ({})", one_line(e)));
+    if r.reason == Reason::Oom {
+        how.push_str(" (out of memory: the kernel's OOM killer)");
+    }
+    // A start timeout is restartd's own decision, with no warning before the end (unhealthy,
+    // watchdog and memory have theirs): the line says why.
+    let error = match (error, r.reason) {
+        (Some(e), _) => format!(" ({})", one_line(e)),
+        (None, Reason::StartTimeout) => r
+            .detail
+            .as_deref()
+            .map_or(String::new(), |d| format!(" ({})", one_line(d))),
+        (None, _) => String::new(),
+    };
     let after = match r.end {
         Some(_) => format!("{how} after {}{error}", fmt_duration(r.uptime)),
         // A start that failed for a reason that can pass (SPEC §3).

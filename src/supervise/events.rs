@@ -128,6 +128,8 @@ pub enum Input {
         end: ProcessEnd,
         leftovers: bool,
         jitter: f64,
+        /// The kernel's OOM killer ended it, and how that is known (`process::oom`).
+        oom: Option<String>,
     },
     /// While the machine cleans up after a child (`cleaning()`): whether anything of it is left.
     Leftovers { alive: bool },
@@ -187,6 +189,8 @@ pub enum Reason {
     Watchdog,
     Memory,
     SpawnFailed,
+    /// Killed by the kernel's OOM killer.
+    Oom,
     /// Not ready within `--ready-timeout` (SPEC §13).
     StartTimeout,
 }
@@ -201,6 +205,7 @@ impl Reason {
             Reason::Watchdog => "watchdog",
             Reason::Memory => "memory",
             Reason::SpawnFailed => "spawn-failed",
+            Reason::Oom => "oom",
             Reason::StartTimeout => "start-timeout",
         }
     }

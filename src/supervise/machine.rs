@@ -243,9 +243,12 @@ impl Machine {
                     end,
                     leftovers,
                     jitter,
+                    oom,
                 },
             ) => {
-                let (report, then) = self.crashed(run, end, None, jitter, now);
+                // An OOM kill is the kernel's reason, with its own row of the policy table.
+                let failure = oom.map(|detail| (Reason::Oom, detail));
+                let (report, then) = self.crashed(run, end, failure, jitter, now);
                 self.ended(report, then, leftovers, self.settings.stop_signal, now)
             }
             (S::Running { run, .. }, I::Signal { signal }) if STOP_SIGNALS.contains(&signal) => {
@@ -322,10 +325,13 @@ impl Machine {
             // Stopping: the child still runs and has had its stop signal.
             (
                 S::Stopping { run, why, kill_at },
+                // A child restartd was stopping ended for the reason restartd stopped it, even
+                // if the OOM killer came first.
                 I::ChildEnded {
                     end,
                     leftovers,
                     jitter,
+                    oom: _,
                 },
             ) => {
                 let killed = kill_at.is_none();

@@ -63,8 +63,8 @@ pub enum Cause {
     UncleanExit,
     /// Any other signal, SIGKILL and core dumps included.
     UncleanSignal,
-    /// restartd stopped it: unhealthy, not ready within `--ready-timeout`, or over
-    /// `--max-memory` (systemd's Timeout and OOM rows).
+    /// restartd stopped it (unhealthy, not ready within `--ready-timeout`, or over
+    /// `--max-memory`), or the kernel's OOM killer killed it: systemd's Timeout and OOM rows.
     Unhealthy,
     /// restartd stopped it: no watchdog ping in time.
     Watchdog,

@@ -385,3 +385,27 @@ fn a_huge_state_json_is_not_read_into_memory() {
     r.signal(nix::libc::SIGTERM);
     assert_eq!(r.wait_exit(), Some(0));
 }
+
+/// `crashes --fingerprint F` takes 16 hex digits and says so; it cannot be mixed with `--id`
+/// or `--stats`.
+#[test]
+fn crashes_fingerprint_takes_sixteen_hex_digits() {
+    let env = Env::new();
+    for bad in ["3f2a", "3f2a9c01d4e5b6a7a", "zz2a9c01d4e5b6a7", ""] {
+        let out = env.sub(&["crashes", "api", "--fingerprint", bad]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{bad:?}: {err}");
+        assert!(
+            err.contains(&format!("invalid value '{bad}' for '--fingerprint <F>': invalid fingerprint '{bad}': expected 16 hex digits")),
+            "{err}"
+        );
+    }
+    for other in [&["--stats"][..], &["--id", "x"]] {
+        let mut args = vec!["crashes", "api", "--fingerprint", "3f2a9c01d4e5b6a7"];
+        args.extend_from_slice(other);
+        let out = env.sub(&args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{other:?}: {err}");
+        assert!(err.contains("cannot be used with"), "{err}");
+    }
+}

@@ -72,6 +72,7 @@ fn crash(m: &mut Machine, clock: &Clock) -> Outcome {
             end: ProcessEnd::Exited(1),
             leftovers: false,
             jitter: 0.5,
+            oom: None,
         },
         clock.now(),
     );

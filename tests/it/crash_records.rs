@@ -49,6 +49,8 @@ fn a_python_crash_leaves_a_complete_record_that_names_the_error() {
         "next_delay_ms",
         "error_type",
         "error_message",
+        "fingerprint",
+        "first_seen",
         "stack_trace",
         "stderr_tail",
         "max_rss_kb",
@@ -119,8 +121,11 @@ fn a_signal_death_is_recorded_with_its_signal() {
     assert_eq!(r["signal"], "SIGSEGV");
     assert!(r["exit_code"].is_null());
     assert_eq!(r["action"], "exit");
-    assert_eq!(r["error_message"], "dying");
+    // SPEC §6 (issue 18): a signal death is not explained by the last line it logged; the
+    // line stays in the tail.
+    assert!(r["error_message"].is_null(), "{r}");
     assert!(r["error_type"].is_null());
+    assert_eq!(r["stderr_tail"], "dying\n");
 }
 
 #[test]

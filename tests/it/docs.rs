@@ -105,7 +105,15 @@ const SPEC_SUBCOMMANDS: &[(&str, &[&str])] = &[
     ("list", &["--json", "--state-dir"]),
     (
         "crashes",
-        &["--since", "-n", "--json", "--id", "--stats", "--state-dir"],
+        &[
+            "--since",
+            "-n",
+            "--json",
+            "--id",
+            "--fingerprint",
+            "--stats",
+            "--state-dir",
+        ],
     ),
     ("reset", &["--crashes", "--state-dir"]),
     ("stop", &["--state-dir"]),

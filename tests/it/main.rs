@@ -15,6 +15,7 @@ mod exit_status;
 mod faults;
 mod file_safety;
 mod files;
+mod forensics;
 mod monitors;
 mod observe;
 mod observe_access;

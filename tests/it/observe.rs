@@ -97,6 +97,7 @@ fn every_endpoint_with_labels_and_a_crash() {
         format!("restartd_restarts_total{{{base}}} 0"),
         format!("restartd_healthy{{{base}}} 0"),
         format!("restartd_gave_up{{{base}}} 0"),
+        format!("restartd_oom_kills_total{{{base}}} 0"),
         format!("restartd_crashes_total{{{base},reason=\"exit\",error_type=\"ValueError\"}} 1"),
     ] {
         assert!(body.lines().any(|l| l == line), "{line}\n{body}");
@@ -138,6 +139,9 @@ fn every_endpoint_with_labels_and_a_crash() {
     assert_eq!(stats["total"], 1);
     assert_eq!(stats["by_error_type"]["ValueError"], 1);
     assert_eq!(stats["status"], "degraded");
+    let fingerprint = records[0]["fingerprint"].as_str().unwrap();
+    assert_eq!(stats["by_fingerprint"][0]["fingerprint"], fingerprint);
+    assert_eq!(stats["by_fingerprint"][0]["count"], 1);
 
     let (status, _, body) = get(addr, "/healthz");
     assert_eq!(status, 503, "in backoff: {body}");
@@ -150,6 +154,13 @@ fn every_endpoint_with_labels_and_a_crash() {
     assert!(body.contains("http-equiv=\"refresh\""));
     assert!(!body.contains("src=\"http") && !body.contains("href=\"http"));
     assert!(body.contains("0 of 5 in 5m"), "restarts against the limit");
+    // The errors grouped by fingerprint, this one new.
+    let errors = body.split("id=\"errors\"").nth(1).expect("an errors table");
+    assert!(
+        errors.contains(&format!("<code>{fingerprint}</code>"))
+            && errors.contains("<span class=\"badge new\">new</span></td><td>1</td>"),
+        "{errors}"
+    );
 
     let (status, head, body) = exchange(addr, b"HEAD /metrics HTTP/1.1\r\nHost: localhost\r\n\r\n");
     assert_eq!(status, 200);

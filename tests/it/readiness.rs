@@ -67,6 +67,12 @@ fn a_child_never_ready_is_stopped_with_reason_start_timeout() {
     assert_eq!(record["signal"], "SIGTERM");
     assert_eq!(record["action"], "exit");
     assert_eq!(env.state("slow")["last_exit"]["reason"], "start-timeout");
+    // The log says why restartd stopped it, as it does for unhealthy or watchdog.
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("not ready within --ready-timeout 300ms"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -249,4 +255,50 @@ fn ready_timeout_needs_notify_or_a_health_check_and_one_health_check_at_most() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("expected HOST:PORT"));
     // Nothing was started.
     assert!(!env.instance("true").exists());
+}
+
+#[test]
+fn systemds_watchdog_is_fed_while_a_give_up_hook_is_waited_for() {
+    // Under systemd with WatchdogSec=, a give-up waits for its --on-give-up hook (up to 30 s)
+    // before restartd exits; systemd's watchdog must stay fed meanwhile, or systemd SIGABRTs
+    // restartd and SIGKILLs the hook: the give-up alert would be lost (SPEC §5, §7).
+    let env = Env::new();
+    let (sock, path) = systemd(&env);
+    let mut cmd = env.command(&[
+        "-n",
+        "quit",
+        "--max-restarts",
+        "0",
+        "--on-give-up",
+        "sleep 2",
+        "--",
+        "sh",
+        "-c",
+        "exit 1",
+    ]);
+    // Pings every 100 ms.
+    cmd.env("NOTIFY_SOCKET", &path)
+        .env("WATCHDOG_USEC", "200000");
+    let mut r = Running::spawn(cmd);
+    assert_eq!(next(&sock), "READY=1");
+    // From READY=1 until restartd is gone: the pings, and the longest silence between them.
+    sock.set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    let (mut pings, mut last, mut longest) = (0, Instant::now(), Duration::ZERO);
+    let mut buf = [0u8; 512];
+    let started = Instant::now();
+    while r.try_exit().is_none() && started.elapsed() < Duration::from_secs(30) {
+        if let Ok(n) = sock.recv(&mut buf) {
+            if &buf[..n] == b"WATCHDOG=1" {
+                pings += 1;
+                longest = longest.max(last.elapsed());
+                last = Instant::now();
+            }
+        }
+    }
+    assert_eq!(r.wait_exit(), Some(1), "{}", env.report());
+    assert!(
+        pings >= 5 && longest < Duration::from_millis(1500),
+        "{pings} pings during the 2 s hook, the longest gap {longest:?}"
+    );
 }

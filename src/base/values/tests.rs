@@ -154,6 +154,16 @@ fn names() {
         assert!(parse_name(bad).is_err(), "{bad:?}");
     }
     assert_eq!(default_name("/usr/bin/python3.11".as_ref()), "python3.11");
+    assert_eq!(
+        parse_fingerprint("3F2A9C01D4E5B6A7"),
+        Ok("3f2a9c01d4e5b6a7".into())
+    );
+    for bad in ["", "3f2a", "3f2a9c01d4e5b6a7a", "3f2a9c01d4e5b6ag"] {
+        assert_eq!(
+            parse_fingerprint(bad),
+            Err(format!("invalid fingerprint '{bad}': expected 16 hex digits, as 'restartd crashes NAME --stats' shows them, e.g. 3f2a9c01d4e5b6a7"))
+        );
+    }
     assert_eq!(default_name("./my app".as_ref()), "my_app");
     assert_eq!(default_name(".hidden".as_ref()), "_hidden");
 }

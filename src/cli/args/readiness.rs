@@ -23,7 +23,8 @@ pub struct ReadinessArgs {
     /// Health check: a TCP connect to HOST:PORT [default: none]
     ///
     /// Connected within --health-timeout means healthy; the connection is closed at once. The
-    /// host is resolved once at start. Accepts HOST:PORT, e.g. 127.0.0.1:5432, localhost:6379,
+    /// host is resolved once at start; a refused address gives way to the next (localhost:
+    /// ::1, then 127.0.0.1). Accepts HOST:PORT, e.g. 127.0.0.1:5432, localhost:6379,
     /// [::1]:8080.
     #[arg(long, value_name = "HOST:PORT", value_parser = parse_health_tcp, conflicts_with_all = ["health_cmd", "health_url"], help_heading = heading::HEALTH)]
     pub health_tcp: Option<HealthTcp>,

@@ -61,7 +61,8 @@ pub const UNIT_LINES: &[(&str, &str)] = &[
     ),
     (
         "TimeoutStopSec=",
-        "`--stop-timeout` plus 5 s (plus 30 s with `--on-crash` or `--on-give-up`, the longest \
+        "twice `--stop-timeout` (one for the child, one for what it leaves behind) plus 5 s \
+         (plus 30 s with `--on-crash` or `--on-give-up`, the longest \
          restartd waits for a hook before it exits), so systemd does not SIGKILL restartd in the \
          middle of its own stop",
     ),
@@ -87,6 +88,12 @@ pub const UNIT_LINES: &[(&str, &str)] = &[
         "when restartd gives up it exits with the child's status; systemd starts it again after \
          `--max-delay`. The restart window is kept in state.json, so the new restartd keeps \
          counting until the window has passed (or `restartd reset NAME`)",
+    ),
+    (
+        "SuccessExitStatus=, RestartPreventExitStatus=",
+        "only with `--success-exit-codes` / `--no-restart-exit-codes`, the same codes: a child \
+         that ends with one is not restarted and restartd exits with its code, which systemd \
+         must then not restart either",
     ),
     (
         "WantedBy=multi-user.target",

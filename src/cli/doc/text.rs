@@ -147,7 +147,8 @@ pub const PROCESSES: &str =
      start time while it sees it in a tree (it walks its children's trees at every reap and \
      before acting on the child's tree), and judges an orphan it never saw by the end that \
      orphaned it: the child's end makes it the child's, the end of a hook or health check that \
-     started before it a helper's; when it cannot tell, it never signals it. As PID 1, an orphan whose group or \
+     started before it a helper's (unless it carries the instance's `RESTARTD_NAME` without a \
+     hook's `RESTARTD_EVENT`: then it is the child's); when it cannot tell, it never signals it. As PID 1, an orphan whose group or \
      session is led from outside the container (a `docker exec` job) is never the child's. A \
      child left running by a restartd that was killed (named in `state.json`'s `leftovers` by \
      pid and start time), what else of its tree was recorded there, and the members of its \
@@ -250,6 +251,13 @@ pub const FILES: &[(&str, &str)] = &[
          is lost. Fields below.",
     ),
     (
+        "fingerprints",
+        "The fingerprint of every error recorded so far, one a line, appended and fsync'd after \
+         the first record of each: a crash record's `first_seen` stays right across restarts of \
+         restartd and rotations. Built from the crash files when missing; `reset --crashes` \
+         removes it.",
+    ),
+    (
         "control",
         "A unix socket for `stop`, `restart`, `signal` and `reset` (one request line, one \
          reply line, sent within 5 s of connecting); only the owner's uid may use it.",
@@ -331,9 +339,18 @@ pub const STATE_FIELDS: &[(&str, &str)] = &[
 pub const CRASH_INTRO: &str =
     "Strings or null where no value applies; counts are integers, `expected` and \
      `core_dumped` booleans. `error_type`, `error_message` and `stack_trace` come from the \
-     stderr tail: the last traceback or panic of Python, Node.js, Rust, Go, Java/JVM or Ruby \
-     (the error that ended the program, not its printed causes); otherwise the last non-empty \
-     line is the message and the type is null.";
+     stderr tail: the last traceback or panic of Python, Node.js, Rust, Go, Java/JVM, Ruby, \
+     PHP, .NET, Elixir or Deno (the error that ended the program, not its printed causes or \
+     inner exceptions), or the last fatal report: C++ `terminate` (type the class, message \
+     `what()`), a failed `assert` (`assertion failed`), glibc's heap checks (`heap \
+     corruption`) and `*** stack smashing detected ***` (`stack smashing`), \
+     AddressSanitizer, LeakSanitizer and UndefinedBehaviorSanitizer reports (the sanitizer's \
+     name), Go's `fatal error:`, Python's `Fatal Python error:`, Node's `FATAL ERROR:` (heap \
+     out of memory), the JVM's OutOfMemoryError and fatal error banner (`hs_err`; the JVM \
+     prints these on stdout, so send its stdout to stderr), Rust's `fatal runtime error:` \
+     (stack overflow). Otherwise, for an exit with a non-zero code, the message is the last \
+     non-empty line that is not an access-log line or an INFO/DEBUG/TRACE log line, and the \
+     type is null; for a death by signal, message and type are null.";
 
 /// FILES: crash record fields.
 pub const CRASH_FIELDS: &[(&str, &str)] = &[
@@ -345,8 +362,11 @@ pub const CRASH_FIELDS: &[(&str, &str)] = &[
     ("time", "RFC 3339 UTC with milliseconds"),
     (
         "reason",
-        "`exit`, `signal`, `unhealthy`, `watchdog`, `memory`, `spawn-failed` or \
-         `start-timeout`",
+        "`exit`, `signal`, `unhealthy`, `watchdog`, `memory`, `spawn-failed`, `start-timeout` \
+         or `oom` (the kernel's OOM killer ended the child or a process of its group: known \
+         from the `oom_kill` count of restartd's cgroup, else the kernel's `Killed process PID` \
+         line in /dev/kmsg, else, for a SIGKILL restartd did not send, a rise of \
+         /proc/vmstat's `oom_kill`: probable; `detail` says which, with the kernel's figures)",
     ),
     (
         "exit_code, signal, core_dumped",
@@ -370,6 +390,18 @@ pub const CRASH_FIELDS: &[(&str, &str)] = &[
          panics have type `panic`",
     ),
     (
+        "fingerprint",
+        "16 hex digits naming the error, not the occurrence: the type and the stack frames' \
+         file and function names (no numbers or addresses), or without frames the type and the \
+         message with numbers, hex and quoted values masked; null when nothing names it",
+    ),
+    (
+        "first_seen",
+        "true when no earlier record of the instance had this fingerprint: a new error \
+         (remembered in the instance's `fingerprints` file across restarts and rotations; \
+         `reset --crashes` forgets them)",
+    ),
+    (
         "stderr_tail",
         "the last `--tail-lines` lines of stderr, at most 64 KiB",
     ),
@@ -385,8 +417,8 @@ pub const CRASH_FIELDS: &[(&str, &str)] = &[
     (
         "detail",
         "the spawn error, the last health check's output, the memory figure, the missed \
-         watchdog interval or `--ready-timeout`, and the child's last sd_notify ERRNO= and \
-         EXIT_STATUS=",
+         watchdog interval or `--ready-timeout`, how an OOM kill was known, and the child's \
+         last sd_notify ERRNO= and EXIT_STATUS=",
     ),
 ];
 
@@ -458,9 +490,10 @@ pub const ENV_HOOKS: &str =
     "Hooks (`--on-crash`, `--on-give-up`) run with `sh -c` and get the crash record as one \
      JSON line on stdin, and RESTARTD_EVENT (`crash` or `give-up`), RESTARTD_NAME, \
      RESTARTD_CRASH_ID, RESTARTD_REASON, RESTARTD_EXIT_CODE, RESTARTD_SIGNAL (empty when not \
-     applicable), RESTARTD_RESTARTS, RESTARTD_ACTION and RESTARTD_SUPPRESSED (crash hooks \
-     skipped by `--alert-limit` since the last one ran). Crash data is never pasted into the \
-     command string.";
+     applicable), RESTARTD_RESTARTS, RESTARTD_ACTION, RESTARTD_FINGERPRINT (empty when none), \
+     RESTARTD_FIRST_SEEN (`1` for a new error, else `0`) and RESTARTD_SUPPRESSED (crash hooks \
+     skipped by `--alert-limit` since the last one ran). `--alert-limit` never holds back the \
+     hook of a new error. Crash data is never pasted into the command string.";
 
 /// JSON OUTPUT: each `--json` output and its shape. These are stable: fields are only added.
 pub const JSON_SCHEMAS: &[(&str, &str)] = &[
@@ -483,8 +516,10 @@ pub const JSON_SCHEMAS: &[(&str, &str)] = &[
         "crashes NAME --stats --json",
         "One object: `last_hour`, `last_24h` and `total` (counts), `by_reason` and \
          `by_error_type` (objects from a reason or error type to a count; a record without a \
-         recognised type counts as \"(none)\"), and `status`: \"degraded\" when there was a \
-         crash in the last hour, else \"healthy\".",
+         recognised type counts as \"(none)\"), `by_fingerprint` (an array, the error seen \
+         last first, of objects with `fingerprint`, `count`, `first` and `last` (times), \
+         `error_type` and `error_message` (the latest)), and `status`: \"degraded\" when there \
+         was a crash in the last hour, else \"healthy\".",
     ),
 ];
 

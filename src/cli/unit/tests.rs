@@ -17,6 +17,8 @@ fn spec(args: &[&str]) -> Spec {
         max_delay: Duration::from_secs(60),
         ready_timeout: None,
         hooks: false,
+        success_codes: Vec::new(),
+        no_restart_codes: Vec::new(),
     }
 }
 
@@ -45,7 +47,7 @@ NotifyAccess=main
 ExecStart=/usr/local/bin/restartd --notify -n api -- python3 app.py
 StateDirectory=restartd
 KillMode=mixed
-TimeoutStopSec=15s
+TimeoutStopSec=25s
 OOMPolicy=continue
 Restart=on-failure
 RestartSec=60s
@@ -74,8 +76,8 @@ fn options_shape_the_unit() {
         "RESTARTD_STATE_DIR=~/.local/state/restartd restartd status api",
         "\nExecStart=/usr/local/bin/restartd --watchdog 1500ms -- ./server\n",
         "\nWorkingDirectory=/srv/my app/100%%\n",
-        // --stop-timeout + 5 s + the 30 s restartd waits for a hook.
-        "\nTimeoutStopSec=35500ms\n",
+        // Twice --stop-timeout + 5 s + the 30 s restartd waits for a hook.
+        "\nTimeoutStopSec=36s\n",
         "\nTimeoutStartSec=infinity\n",
         "\nWatchdogSec=1500ms\n",
         "\nRestartSec=5s\n",
@@ -167,4 +169,51 @@ fn a_line_of_quoted_words_stays_one_line() {
     );
     // No line of the unit ends with a backslash, which would continue it.
     assert!(text.lines().all(|l| !l.ends_with('\\')));
+}
+
+#[test]
+fn a_name_systemd_cannot_take_as_a_unit_name_is_refused() {
+    // restartd's names allow '+' and '@' anywhere; a unit name takes neither '+' nor an '@'
+    // at either end ('web@' is a template, which cannot be enabled as it is).
+    for name in ["c++app", "web@", "@web", "a+b"] {
+        let mut s = spec(&["--", "server"]);
+        s.name = name.into();
+        let err = render(&s).expect_err(name);
+        assert!(
+            err.starts_with(&format!(
+                "the name '{name}' cannot be a systemd unit's name"
+            )),
+            "{err}"
+        );
+    }
+    for name in ["web@1", "api-2", "my_app.v2"] {
+        let mut s = spec(&["--", "server"]);
+        s.name = name.into();
+        assert!(render(&s).is_ok(), "{name}");
+    }
+}
+
+#[test]
+fn restartds_clean_and_no_restart_exit_codes_stop_systemd_restarting_it() {
+    // A child's exit with a code of --success-exit-codes or --no-restart-exit-codes is not
+    // restarted (SPEC §3): restartd exits with that code, and systemd's Restart=on-failure must
+    // not start it all again.
+    let mut s = spec(&["--", "server"]);
+    s.success_codes = vec![3, 143];
+    s.no_restart_codes = vec![78];
+    let text = render(&s).unwrap();
+    assert!(text.contains("\nSuccessExitStatus=3 143\n"), "{text}");
+    assert!(text.contains("\nRestartPreventExitStatus=78\n"), "{text}");
+    let text = render(&spec(&["--", "server"])).unwrap();
+    assert!(!text.contains("SuccessExitStatus="), "{text}");
+    assert!(!text.contains("RestartPreventExitStatus="), "{text}");
+}
+
+#[test]
+fn systemds_stop_timeout_outlasts_restartds_longest_stop() {
+    // A stop: the child gets up to --stop-timeout; what it leaves behind (a worker ignoring
+    // SIGTERM) gets its own --stop-timeout in the cleanup; then SIGKILL. With only
+    // --stop-timeout + 5 s systemd SIGKILLed restartd during the cleanup (Result=timeout).
+    let text = render(&spec(&["--", "server"])).unwrap();
+    assert!(text.contains("\nTimeoutStopSec=25s\n"), "{text}");
 }

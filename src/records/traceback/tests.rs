@@ -52,6 +52,36 @@ const CASES: &[Case] = &[
     case!("node_require_stack", Some("Error"), Some("Cannot find module './missing'"), Some("    at Object.<anonymous> (/app/b.js:1:1)")),
     case!("node_exec_sync", Some("Error"), Some("Command failed: sh -c 'echo fatal: not a git repository >&2; exit 128'"), Some("    at Object.<anonymous> (/app/exec_sync.js:1:26)")),
     case!("node_exit", None, Some("fatal: database unreachable"), None),
+    case!("native_terminate", Some("std::runtime_error"), Some("config file /etc/app.conf not found"), Some("terminate called after throwing an instance of 'std::runtime_error'")),
+    case!("native_terminate_custom", Some("app::ConfigError"), Some("port must be set"), Some("  what():  port must be set")),
+    case!("native_assert", Some("assertion failed"), Some("n > 0"), Some("assert.bin: assert.c:4: main: Assertion `n > 0' failed.")),
+    case!("native_double_free", Some("heap corruption"), Some("free(): double free detected in tcache 2"), Some("free(): double free detected in tcache 2")),
+    case!("native_stack_smashing", Some("stack smashing"), Some("*** stack smashing detected ***: terminated"), Some("*** stack smashing detected ***: terminated")),
+    case!("native_asan_uaf", Some("AddressSanitizer"), Some("heap-use-after-free"), Some("SUMMARY: AddressSanitizer: heap-use-after-free /app/asan_uaf.c:3 in main")),
+    case!("native_lsan_leak", Some("LeakSanitizer"), Some("detected memory leaks"), Some("/app/lsan_leak.c:3")),
+    case!("native_ubsan_overflow", Some("UndefinedBehaviorSanitizer"), Some("signed integer overflow: 2147483647 + 1 cannot be represented in type 'int'"), Some("ubsan_overflow.c:3:35: runtime error:")),
+    case!("go_concurrent_map", Some("fatal error"), Some("concurrent map writes"), Some("\t/app/go_concurrent_map/main.go:8 +0x4a")),
+    case!("py_fatal_segfault", Some("Fatal Python error"), Some("Segmentation fault"), Some(r#"  File "/app/fatal_segv.py", line 3 in crash"#)),
+    case!("py_fatal_abort", Some("Fatal Python error"), Some("Aborted"), Some(r#"  File "/app/fatal_abort.py", line 4 in handler"#)),
+    case!("node_heap_oom", Some("FATAL ERROR"), Some("Reached heap limit Allocation failed - JavaScript heap out of memory"), Some(" 1: 0xb78db3 node::OOMErrorHandler(char const*, v8::OOMDetails const&) [node]")),
+    case!("java_oom", Some("java.lang.OutOfMemoryError"), Some("Java heap space"), Some("\tat Main.main(Main.java:5)")),
+    case!("java_exit_oom", Some("java.lang.OutOfMemoryError"), Some("Java heap space"), Some("Terminating due to java.lang.OutOfMemoryError: Java heap space")),
+    case!("java_crash_oom", Some("java.lang.OutOfMemoryError"), Some("Java heap space"), Some("#  fatal error: OutOfMemory encountered: Java heap space")),
+    case!("java_hs_err", Some("SIGSEGV"), Some("V [libjvm.so+0xed2f94] Unsafe_PutLong+0x124"), Some("# An error report file with more information is saved as:")),
+    case!("rust_stack_overflow", Some("fatal runtime error"), Some("stack overflow"), Some("thread 'main' (32234) has overflowed its stack")),
+    case!("php_uncaught", Some("RuntimeException"), Some("database unreachable: mysql:host=db"), Some("#0 /app/uncaught.php(5): connect()")),
+    case!("php_previous", Some("App\\BootError"), Some("config is not valid JSON"), Some("#1 /app/previous.php(11): App\\boot()")),
+    case!("php_type_error", Some("TypeError"), Some("port(): Argument #1 ($p) must be of type int, string given, called in /app/type_error.php on line 3 and defined"), Some("  thrown in /app/type_error.php on line 2")),
+    case!("php_memory", Some("PHP Fatal error"), Some("Allowed memory size of 8388608 bytes exhausted (tried to allocate 2097152 bytes)"), Some("PHP Fatal error:  Allowed memory size of 8388608 bytes exhausted (tried to allocate 2097152 bytes) in /app/memory.php on line 4")),
+    case!("dotnet_inner", Some("System.InvalidOperationException"), Some("worker failed to start"), Some("   at Program.<Main>$(String[] args) in /app/Program.cs:line 3")),
+    case!("dotnet_null", Some("System.NullReferenceException"), Some("Object reference not set to an instance of an object."), Some("   at ConsoleApp.Program.MethodA() in /app/Program.cs:line 20")),
+    case!("elixir_key_error", Some("KeyError"), Some("key :port not found in: [host: \"db\"]"), Some("    (elixir 1.14.0) lib/keyword.ex:595: Keyword.fetch!/2")),
+    case!("elixir_runtime_error", Some("RuntimeError"), Some("queue closed"), Some("    runtime.exs:2: App.run/0")),
+    case!("elixir_arithmetic", Some("ArithmeticError"), Some("bad argument in arithmetic expression"), Some("    arith.exs:2: Calc.ratio/2")),
+    case!("deno_uncaught", Some("Error"), Some("config missing"), Some("    at loadConfig (file:///app/main.ts:2:9)")),
+    case!("deno_in_promise", Some("NotFound"), Some("No such file or directory (os error 2): readfile '/app/config.json'"), Some("    at async file:///app/main.ts:1:16")),
+    case!("plain_access_log", None, Some("Serving HTTP on 0.0.0.0 port 8000 (http://0.0.0.0:8000/) ..."), None),
+    case!("plain_info_after_error", None, Some("ERROR: cannot connect to redis at 127.0.0.1:6379"), None),
     case!("rust_panic", Some("panic"), Some("no workers configured"), Some("panicked at /app/rust_panic.rs:1:60:")),
     case!("rust_unwrap", Some("panic"), Some("called `Result::unwrap()` on an `Err` value: ParseIntError { kind: InvalidDigit }"), Some("panicked at /app/rust_unwrap.rs:1:40:")),
     case!("rust_unwrap_none", Some("panic"), Some("called `Option::unwrap()` on a `None` value"), Some("panicked at /app/rust_unwrap_none.rs:1:78:")),
@@ -245,6 +275,16 @@ fn a_report_cut_by_the_tail_keeps_what_is_certain() {
 }
 
 #[test]
+fn a_jvm_banner_without_the_kind_of_error_still_has_a_type() {
+    // Found by the fuzz target: `#  (0xb) at pc=…` gave an empty type.
+    let banner =
+        String::from_utf8_lossy(fixture("java_hs_err")).replace("#  SIGSEGV (0xb)", "#  (0xb)");
+    let r = recognise(banner.as_bytes());
+    assert_eq!(r.error_type.as_deref(), Some("JVM fatal error"));
+    assert_eq!(r.error_message.as_deref(), None);
+}
+
+#[test]
 fn empty_and_blank_tails_find_nothing() {
     assert_eq!(recognise(b""), Recognised::default());
     assert_eq!(recognise(b"\n  \n\t\n\r\n"), Recognised::default());
@@ -309,5 +349,53 @@ fn garbage_never_panics() {
             })
             .collect();
         recognise(&bytes);
+    }
+}
+
+#[test]
+fn a_signal_death_is_explained_only_by_a_recognised_report() {
+    // The issue's case: `python3 -m http.server` killed by SIGSEGV, its access log last.
+    let tail = fixture("plain_access_log");
+    assert_eq!(recognise_end(tail, true), Recognised::default());
+    let exit = recognise_end(tail, false);
+    assert_eq!(
+        exit.error_message.as_deref(),
+        Some("Serving HTTP on 0.0.0.0 port 8000 (http://0.0.0.0:8000/) ...")
+    );
+    assert_eq!((exit.error_type, exit.stack_trace), (None, None));
+    // A report found is kept whatever the end: SIGABRT after `terminate`.
+    let abort = recognise_end(fixture("native_terminate"), true);
+    assert_eq!(abort.error_type.as_deref(), Some("std::runtime_error"));
+    // Only chatter: no message at all for an exit either.
+    let chatter = b"127.0.0.1 - - [x] \"POST /api HTTP/1.1\" 500 12\nINFO: bye\n";
+    assert_eq!(recognise_end(chatter, false), Recognised::default());
+}
+
+#[test]
+fn access_log_and_chatter_lines_are_told_from_errors() {
+    for line in [
+        r#"127.0.0.1 - - [05/Dec/2026 07:33:52] "GET / HTTP/1.1" 200 -"#,
+        r#"10.0.0.1 - bob [10/Oct/2000:13:55:36 -0700] "PUT /a?b=1 HTTP/2.0" 204 0 "-" "curl""#,
+        r#"INFO:     127.0.0.1:51234 - "GET /health HTTP/1.1" 200 OK"#,
+    ] {
+        assert!(is_access_log(line), "{line}");
+    }
+    for line in [
+        "INFO:root:started",
+        "2026-12-05 07:40:01,123 DEBUG pool: idle",
+        "[TRACE] tick",
+        r#"{"level":"info","msg":"bye"}"#,
+        "time=2026 level=debug msg=x",
+    ] {
+        assert!(is_chatter(line), "{line}");
+    }
+    for line in [
+        "ERROR: GET failed",
+        "fatal: cannot open /etc/app.conf",
+        "information is missing",
+        r#"WARN "GET" is not allowed"#,
+        "level=error msg=\"boom\"",
+    ] {
+        assert!(!is_access_log(line) && !is_chatter(line), "{line}");
     }
 }

@@ -230,12 +230,18 @@ impl Machine {
 
             // The old child ended, or restartd is asked to stop: the reload is over, and the new
             // child is cleaned up with the old one's leftovers.
-            (new, I::ChildEnded { end, jitter, .. }) => {
+            (
+                new,
+                I::ChildEnded {
+                    end, jitter, oom, ..
+                },
+            ) => {
                 // The new child is among the leftovers now.
                 let input = I::ChildEnded {
                     end,
                     leftovers: true,
                     jitter,
+                    oom,
                 };
                 self.abandon(
                     old,
@@ -350,11 +356,14 @@ impl Machine {
             }
             // The new child is the child: everything else is as in `Running`. What changes the
             // state ends the reload first; the old child is cleaned up with the child's leftovers.
-            I::ChildEnded { end, jitter, .. } => {
+            I::ChildEnded {
+                end, jitter, oom, ..
+            } => {
                 let input = I::ChildEnded {
                     end,
                     leftovers: true,
                     jitter,
+                    oom,
                 };
                 self.fold_into_running(run, input, now)
             }

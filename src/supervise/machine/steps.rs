@@ -303,6 +303,7 @@ impl Machine {
                 report.detail = Some(detail);
                 let cause = match reason {
                     Reason::Watchdog => Cause::Watchdog,
+                    // SPEC §3: unhealthy, not ready, over --max-memory, killed by the OOM killer.
                     _ => Cause::Unhealthy,
                 };
                 (cause, None)
@@ -382,8 +383,12 @@ impl Machine {
     ) -> Vec<Action> {
         let mut actions = vec![Action::Ended(report), Action::Monitors(false)];
         if leftovers {
-            // A SIGKILL already sent has nothing left to escalate to.
-            let kill_at = (signal != SIGKILL).then(|| now.mono + self.settings.stop_timeout);
+            // A SIGKILL already sent has nothing left to escalate to. After a stop request,
+            // what is left gets no more than the stop has left (SPEC §10).
+            let kill_at = (signal != SIGKILL).then(|| {
+                let at = now.mono + self.settings.stop_timeout;
+                self.stop_by.map_or(at, |by| at.min(by))
+            });
             self.state = State::Cleanup {
                 signal,
                 kill_at,

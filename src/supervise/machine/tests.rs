@@ -91,6 +91,7 @@ impl Sim {
             end,
             leftovers: false,
             jitter: 0.5,
+            oom: None,
         })
     }
 }
@@ -225,6 +226,26 @@ fn a_stop_request_sets_the_moment_restartd_must_be_gone() {
     assert_eq!(sim.m.stop_by(), Some(by));
 }
 
+/// A stop request is served within `--stop-timeout` (SPEC §10): leftovers of a child that took
+/// part of it to end get SIGKILL when it is over, not a whole `--stop-timeout` more.
+#[test]
+fn leftovers_of_a_requested_stop_are_killed_by_the_stops_deadline() {
+    let mut sim = Sim::new(settings(RestartPolicy::Always), None);
+    sim.start();
+    sim.feed(Input::Signal { signal: SIGTERM });
+    let by = sim.m.stop_by().unwrap();
+    sim.advance(Duration::from_secs(3));
+    let actions = sim.feed(Input::ChildEnded {
+        end: ProcessEnd::Exited(0),
+        leftovers: true,
+        jitter: 0.5,
+        oom: None,
+    });
+    assert!(actions.contains(&Action::SignalAll(SIGTERM)), "{actions:?}");
+    assert_eq!(sim.m.deadline(), Some(by), "the leftovers' SIGKILL");
+    assert_eq!(sim.step(), vec![Action::SignalAll(SIGKILL)]);
+}
+
 #[test]
 fn max_restarts_reached_gives_up_with_the_child_status() {
     let mut sim = Sim::new(settings(RestartPolicy::Always), Some(2));
@@ -350,6 +371,7 @@ fn leftovers_delay_the_restart_until_gone_or_killed() {
         end: CRASH,
         leftovers: true,
         jitter: 0.5,
+        oom: None,
     });
     assert!(actions.contains(&Action::SignalAll(SIGTERM)));
     assert!(!actions.iter().any(|a| matches!(a, Action::Spawn { .. })));
@@ -371,6 +393,7 @@ fn leftovers_are_cleaned_before_exit() {
         end: CRASH,
         leftovers: true,
         jitter: 0.5,
+        oom: None,
     });
     assert!(!actions.iter().any(|a| matches!(a, Action::Exit(_))));
     assert_eq!(
@@ -495,6 +518,7 @@ fn a_child_that_dies_of_the_watchdogs_abort_is_a_watchdog_crash() {
         },
         leftovers: true,
         jitter: 0.5,
+        oom: None,
     });
     assert_eq!(report(&actions).reason, Reason::Watchdog);
     assert!(actions.contains(&Action::SignalAll(SIGTERM)));
@@ -563,11 +587,13 @@ fn every_status_handles_every_input() {
                 end: CRASH,
                 leftovers: false,
                 jitter: 0.3,
+                oom: None,
             },
             Input::ChildEnded {
                 end: ProcessEnd::Exited(0),
                 leftovers: true,
                 jitter: 0.3,
+                oom: None,
             },
             Input::Leftovers { alive: false },
             Input::Signal { signal: SIGTERM },

@@ -10,10 +10,16 @@ trap 'rm -rf "$work"' EXIT
 need() { command -v "$1" >/dev/null || { apt-get update -qq && apt-get install -y -qq "$2" >/dev/null; }; }
 need ruby ruby
 need go golang-go
+need php php-cli
+need elixir elixir
+need g++ g++
 
 # capture NAME CMD...: runs CMD in $work, keeps its stderr as NAME.txt (paths made stable).
+# With ONLY=REGEX in the environment, only fixtures whose name matches are written (the others
+# hold run-dependent ids and addresses, so regenerating them all makes noisy diffs).
 capture() {
   local name=$1; shift
+  if [[ -n "${ONLY:-}" && ! "$name" =~ $ONLY ]]; then return; fi
   local status=0
   (cd "$work" && "$@" 2> "$here/$name.txt" >/dev/null) || status=$?
   sed -i "s#$work#/app#g" "$here/$name.txt"
@@ -330,7 +336,221 @@ descend(120)
 EOF
 capture ruby_deep ruby deep.rb
 
+# ---- native (g++/gcc 12; sanitizers from the same compiler)
+cat > "$work/terminate.cpp" <<'EOF'
+#include <stdexcept>
+#include <cstdio>
+static void load() { throw std::runtime_error("config file /etc/app.conf not found"); }
+int main() { std::fputs("starting\n", stderr); load(); }
+EOF
+cat > "$work/terminate_custom.cpp" <<'EOF'
+#include <exception>
+namespace app { struct ConfigError : std::exception { const char* what() const noexcept override { return "port must be set"; } }; }
+int main() { throw app::ConfigError(); }
+EOF
+cat > "$work/assert.c" <<'EOF'
+#include <assert.h>
+#include <stdio.h>
+static int workers(void) { return 0; }
+int main(void) { int n = workers(); fprintf(stderr, "workers: %d\n", n); assert(n > 0); return 0; }
+EOF
+cat > "$work/double_free.c" <<'EOF'
+#include <stdlib.h>
+#include <stdio.h>
+int main(void) { char *volatile p = malloc(32); fprintf(stderr, "freeing\n"); free(p); free(p); return 0; }
+EOF
+cat > "$work/stack_smash.c" <<'EOF'
+#include <string.h>
+static void copy(const char *s) { char buf[8]; strcpy(buf, s); }
+int main(void) { copy("this string is far longer than eight bytes"); return 0; }
+EOF
+cat > "$work/asan_uaf.c" <<'EOF'
+#include <stdlib.h>
+static int *make(void) { int *p = malloc(4 * sizeof(int)); p[0] = 1; return p; }
+int main(void) { int *p = make(); free(p); return p[0]; }
+EOF
+cat > "$work/ubsan_overflow.c" <<'EOF'
+#include <limits.h>
+#include <stdio.h>
+static int next(int x) { return x + 1; }
+int main(void) { volatile int big = INT_MAX; printf("%d\n", next(big)); return 0; }
+EOF
+cat > "$work/lsan_leak.c" <<'EOF'
+#include <stdlib.h>
+#include <string.h>
+static char *keep(void) { char *p = malloc(64); memset(p, 1, 64); return p; }
+int main(void) { keep(); return 0; }
+EOF
+(cd "$work" && g++ -g -o terminate.bin terminate.cpp && g++ -g -o terminate_custom.bin terminate_custom.cpp \
+  && gcc -g -o assert.bin assert.c && gcc -g -O0 -o double_free.bin double_free.c \
+  && gcc -g -fstack-protector-all -o stack_smash.bin stack_smash.c \
+  && gcc -g -fsanitize=address -fno-omit-frame-pointer -o asan_uaf.bin asan_uaf.c \
+  && gcc -g -fsanitize=undefined -fno-sanitize-recover=undefined -o ubsan_overflow.bin ubsan_overflow.c \
+  && gcc -g -fsanitize=address -fno-omit-frame-pointer -o lsan_leak.bin lsan_leak.c)
+capture native_terminate ./terminate.bin
+capture native_terminate_custom ./terminate_custom.bin
+capture native_assert ./assert.bin
+capture native_double_free ./double_free.bin
+capture native_stack_smashing ./stack_smash.bin
+capture native_asan_uaf ./asan_uaf.bin
+capture native_ubsan_overflow ./ubsan_overflow.bin
+capture native_lsan_leak ./lsan_leak.bin
+
+# ---- Go fatal errors (not panics)
+mkdir -p "$work/go_concurrent_map"
+cat > "$work/go_concurrent_map/main.go" <<'EOF'
+package main
+
+func main() {
+	m := map[int]int{}
+	for i := 0; i < 8; i++ {
+		go func() {
+			for j := 0; ; j++ {
+				m[j%16] = j
+			}
+		}()
+	}
+	for j := 0; ; j++ {
+		m[j%16] = j
+	}
+}
+EOF
+(cd "$work/go_concurrent_map" && GO111MODULE=off go build -o ../go_concurrent_map.bin main.go)
+capture go_concurrent_map ./go_concurrent_map.bin
+
+# ---- Python fatal errors (faulthandler)
+cat > "$work/fatal_segv.py" <<'EOF'
+import ctypes
+def crash():
+    ctypes.string_at(0)
+print("about to crash", flush=True)
+crash()
+EOF
+capture py_fatal_segfault python3 -X faulthandler fatal_segv.py
+cat > "$work/fatal_abort.py" <<'EOF'
+import faulthandler, os
+faulthandler.enable()
+def handler():
+    os.abort()
+handler()
+EOF
+capture py_fatal_abort python3 fatal_abort.py
+
+# ---- Node.js heap exhausted
+cat > "$work/heap.js" <<'EOF'
+const keep = [];
+console.error("filling the heap");
+for (;;) keep.push(new Array(100000).fill(Math.random()));
+EOF
+capture node_heap_oom node --max-old-space-size=24 heap.js
+
+# ---- JVM: OutOfMemoryError and a fatal error with an hs_err report
+mkdir -p "$work/java_oom" "$work/java_exit_oom" "$work/java_hs_err"
+cat > "$work/java_oom/Main.java" <<'EOF'
+import java.util.ArrayList;
+public class Main {
+    public static void main(String[] args) {
+        ArrayList<long[]> keep = new ArrayList<>();
+        while (true) keep.add(new long[1 << 20]);
+    }
+}
+EOF
+cp "$work/java_oom/Main.java" "$work/java_exit_oom/Main.java"
+cat > "$work/java_hs_err/Main.java" <<'EOF'
+import java.lang.reflect.Field;
+import sun.misc.Unsafe;
+public class Main {
+    public static void main(String[] args) throws Exception {
+        Field f = Unsafe.class.getDeclaredField("theUnsafe");
+        f.setAccessible(true);
+        Unsafe unsafe = (Unsafe) f.get(null);
+        unsafe.putAddress(0, 0);
+    }
+}
+EOF
+capture java_oom java -Xmx32m java_oom/Main.java
+# The JVM writes these reports on stdout (even with -XX:+DisplayVMOutputToStderr): restartd sees
+# them when the command sends its stdout to stderr, as `sh -c 'exec java … 1>&2'` does here.
+mkdir -p "$work/java_crash_oom"; cp "$work/java_oom/Main.java" "$work/java_crash_oom/Main.java"
+capture java_exit_oom sh -c 'exec java -Xmx32m -XX:+ExitOnOutOfMemoryError java_exit_oom/Main.java 1>&2'
+capture java_crash_oom sh -c 'exec java -Xmx32m -XX:+CrashOnOutOfMemoryError -XX:-CreateCoredumpOnCrash -XX:ErrorFile=hs_err_pid%p.log java_crash_oom/Main.java 1>&2'
+capture java_hs_err sh -c 'exec java -XX:-CreateCoredumpOnCrash -XX:ErrorFile=hs_err_pid%p.log java_hs_err/Main.java 1>&2'
+
+# ---- Rust stack overflow
+cat > "$work/rust_stack_overflow.rs" <<'EOF'
+fn depth(n: u64) -> u64 { let pad = [n; 64]; if n == u64::MAX { 0 } else { depth(n + 1) + pad[(n % 64) as usize] } }
+fn main() { eprintln!("recursing"); println!("{}", depth(0)); }
+EOF
+(cd "$work" && rustc --edition 2021 -C opt-level=0 -o rust_stack_overflow rust_stack_overflow.rs 2>/dev/null)
+capture rust_stack_overflow ./rust_stack_overflow
+
+# ---- PHP (php-cli 8.2: log_errors to stderr, display_errors off so stdout stays out of it)
+cat > "$work/uncaught.php" <<'EOF'
+<?php
+function connect(string $dsn) {
+    throw new RuntimeException("database unreachable: $dsn");
+}
+connect("mysql:host=db");
+EOF
+cat > "$work/previous.php" <<'EOF'
+<?php
+namespace App;
+class BootError extends \Exception {}
+function boot() {
+    try {
+        json_decode("{", false, 512, JSON_THROW_ON_ERROR);
+    } catch (\JsonException $e) {
+        throw new BootError("config is not valid JSON", 3, $e);
+    }
+}
+boot();
+EOF
+cat > "$work/memory.php" <<'EOF'
+<?php
+ini_set('memory_limit', '8M');
+$keep = [];
+while (true) { $keep[] = str_repeat('x', 1 << 16); }
+EOF
+cat > "$work/type_error.php" <<'EOF'
+<?php
+function port(int $p): int { return $p; }
+port("eighty");
+EOF
+php_run() { php -d display_errors=0 -d log_errors=1 -d error_log= -d html_errors=0 "$@"; }
+capture php_uncaught php_run uncaught.php
+capture php_previous php_run previous.php
+capture php_memory php_run memory.php
+capture php_type_error php_run type_error.php
+
+# ---- Elixir
+cat > "$work/raise.exs" <<'EOF'
+defmodule App.Worker do
+  def start(opts), do: Keyword.fetch!(opts, :port)
+end
+App.Worker.start(host: "db")
+EOF
+cat > "$work/runtime.exs" <<'EOF'
+defmodule App do
+  def run, do: raise "queue closed"
+end
+App.run()
+EOF
+cat > "$work/arith.exs" <<'EOF'
+defmodule Calc do
+  def ratio(a, b), do: a / b
+end
+IO.puts(:stderr, "computing")
+Calc.ratio(1, 0)
+EOF
+capture elixir_key_error elixir raise.exs
+capture elixir_runtime_error elixir runtime.exs
+capture elixir_arithmetic elixir arith.exs
+
 # ---- other
 capture plain_last_line sh -c 'echo "starting" >&2; echo "" >&2; echo "fatal: cannot open /etc/app.conf" >&2; echo "   " >&2; exit 1'
+capture plain_access_log sh -c 'echo "Serving HTTP on 0.0.0.0 port 8000 (http://0.0.0.0:8000/) ..." >&2; echo "127.0.0.1 - - [05/Dec/2026 07:33:52] \"GET / HTTP/1.1\" 200 -" >&2; echo "127.0.0.1 - - [05/Dec/2026 07:33:53] \"GET /favicon.ico HTTP/1.1\" 404 -" >&2; exit 1'
+capture plain_info_after_error sh -c 'echo "ERROR: cannot connect to redis at 127.0.0.1:6379" >&2; echo "2026-12-05 07:40:01,123 INFO worker: shutting down" >&2; echo "[DEBUG] closing pool" >&2; echo "level=info msg=\"bye\"" >&2; exit 1'
+# .NET and Deno are not installable from Debian's packages: dotnet_*.txt and deno_*.txt are
+# written by hand from the runtimes' documented output (README.md names the sources).
 printf '\033[31mTraceback (most recent call last):\033[0m\n  File "/app/x.py", line 1, in <module>\n\033[1;31mValueError\033[0m: \033[35mcoloured\033[0m\n' > "$here/ansi_python.txt"
 echo "ansi_python: written"

@@ -101,6 +101,7 @@ fn leftovers_get_the_cleanup_signal_again_and_the_group_is_released_before_any_s
         end: CRASH,
         leftovers: true,
         jitter: 0.5,
+        oom: None,
     });
     assert!(sim.m.cleaning());
     assert_eq!(
@@ -239,4 +240,49 @@ fn a_stop_before_the_first_start_starts_nothing() {
         ]
     );
     assert_eq!(sim.m.status(), Status::Stopped);
+}
+
+#[test]
+fn an_oom_kill_has_its_reason_and_the_oom_row_of_the_policy_table() {
+    // See: issue 18. SPEC §3: the OOM row restarts under always, on-failure and on-abnormal,
+    // not under on-abort (which a bare SIGKILL would restart) nor the others.
+    let kill = ProcessEnd::Signaled {
+        signal: SIGKILL,
+        core_dumped: false,
+    };
+    for (policy, restarts) in [
+        (RestartPolicy::No, false),
+        (RestartPolicy::Always, true),
+        (RestartPolicy::OnSuccess, false),
+        (RestartPolicy::OnFailure, true),
+        (RestartPolicy::OnAbnormal, true),
+        (RestartPolicy::OnAbort, false),
+        (RestartPolicy::OnWatchdog, false),
+    ] {
+        let mut sim = Sim::new(settings(policy), None);
+        sim.start();
+        let actions = sim.feed(Input::ChildEnded {
+            end: kill,
+            leftovers: false,
+            jitter: 0.5,
+            oom: Some("killed by the kernel's OOM killer (/dev/kmsg)".into()),
+        });
+        let r = report(&actions);
+        assert_eq!(r.reason, Reason::Oom, "{policy:?}");
+        assert_eq!(r.reason.as_str(), "oom");
+        assert!(r.crash);
+        assert_eq!(r.end, Some(kill), "the record keeps the signal");
+        assert_eq!(
+            r.detail.as_deref(),
+            Some("killed by the kernel's OOM killer (/dev/kmsg)")
+        );
+        assert_eq!(r.outcome.action() == "restart", restarts, "{policy:?}");
+        assert_eq!(sim.m.last_exit().unwrap().reason, Reason::Oom);
+    }
+    // The same SIGKILL without OOM evidence is a plain signal, which on-abort restarts.
+    let mut sim = Sim::new(settings(RestartPolicy::OnAbort), None);
+    sim.start();
+    let r = sim.end(kill);
+    assert_eq!(report(&r).reason, Reason::Signal);
+    assert_eq!(report(&r).outcome.action(), "restart");
 }

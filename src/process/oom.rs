@@ -1,0 +1,402 @@
+//! Whether the kernel's OOM killer ended the child (SPEC §6, reason `oom`). The facts are read
+//! here, at the child's start and at its end; `judge` decides from them and is pure.
+//!
+//! The sources, in order of certainty:
+//! 1. the `oom_kill` count of restartd's own cgroup (cgroup v2 `memory.events`, v1
+//!    `memory.oom_control`), which the child shares, when restartd is not in the root cgroup:
+//!    it rose during the run;
+//! 2. the kernel's `Killed process PID (comm) total-vm:…` line in `/dev/kmsg` (readable by
+//!    root, or where `kernel.dmesg_restrict` is 0) for the child's pid, logged after its start;
+//! 3. else, for a child that died of a SIGKILL restartd did not send, a rise of `/proc/vmstat`'s
+//!    system-wide `oom_kill` during the run makes the OOM kill probable.
+//!
+//! A clean exit (code 0) is never an OOM kill, whatever the counters did: another process of
+//! the cgroup may have been the victim.
+
+use std::fs::{self, File};
+use std::io::{self, Read};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::PathBuf;
+
+use nix::libc;
+
+use crate::base::exit::ProcessEnd;
+
+/// A counter read at the child's start and at its end.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rise {
+    /// Where it was read, for the detail.
+    pub source: String,
+    pub before: u64,
+    pub after: u64,
+}
+
+/// The kernel's line about one OOM kill.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Killed {
+    pub pid: i32,
+    /// `Killed process 4242 (python3) total-vm:…kB, anon-rss:…kB, …` as the kernel wrote it.
+    pub line: String,
+}
+
+/// What is known at the child's end.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Facts {
+    /// restartd's cgroup's `oom_kill`, and its memory limit when it has one (bytes).
+    pub cgroup: Option<Rise>,
+    pub limit: Option<u64>,
+    /// The kernel's kill line for the child, if `/dev/kmsg` could be read and has one.
+    pub kmsg: Option<Killed>,
+    /// `/proc/vmstat`'s `oom_kill`.
+    pub vmstat: Option<Rise>,
+    /// restartd itself sent the child a SIGKILL during the run (`restartd signal NAME KILL`, a
+    /// stop): a SIGKILL death is then no evidence.
+    pub restartd_killed: bool,
+}
+
+/// The `detail` of an end that was an OOM kill, or `None` (SPEC §6).
+pub fn judge(end: ProcessEnd, facts: &Facts) -> Option<String> {
+    if end == ProcessEnd::Exited(0) {
+        return None;
+    }
+    let sigkill = matches!(end, ProcessEnd::Signaled { signal, .. } if signal == libc::SIGKILL);
+    let kernel = facts
+        .kmsg
+        .as_ref()
+        .map(|k| format!("; kernel: {}", k.line))
+        .unwrap_or_default();
+    if let Some(c) = facts.cgroup.as_ref().filter(|c| c.after > c.before) {
+        if !facts.restartd_killed || !sigkill {
+            let limit = facts
+                .limit
+                .map(|l| format!(", memory limit {}", mib(l)))
+                .unwrap_or_default();
+            return Some(format!(
+                "killed by the kernel's OOM killer: oom_kill of restartd's cgroup ({}) rose from {} to {}{limit}{kernel}",
+                c.source, c.before, c.after
+            ));
+        }
+    }
+    if facts.kmsg.is_some() {
+        return Some(format!(
+            "killed by the kernel's OOM killer (/dev/kmsg){kernel}"
+        ));
+    }
+    match &facts.vmstat {
+        Some(v) if sigkill && !facts.restartd_killed && v.after > v.before => Some(format!(
+            "probably killed by the kernel's OOM killer: a SIGKILL restartd did not send, while oom_kill in {} rose from {} to {} (no cgroup count or kernel log line names the child)",
+            v.source, v.before, v.after
+        )),
+        _ => None,
+    }
+}
+
+fn mib(bytes: u64) -> String {
+    format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
+}
+
+/// Where restartd's memory cgroup keeps its counters: v2 `memory.events` or v1
+/// `memory.oom_control`, with its limit file.
+#[derive(Debug, Clone)]
+struct Cgroup {
+    events: PathBuf,
+    limit: PathBuf,
+}
+
+/// The counters at the child's start; `end` reads them again.
+#[derive(Debug)]
+pub struct Watch {
+    cgroup: Option<(Cgroup, u64)>,
+    vmstat: Option<u64>,
+    /// CLOCK_MONOTONIC at the start, in µs (what `/dev/kmsg` stamps its records with, near enough).
+    since_us: u64,
+    restartd_killed: std::cell::Cell<bool>,
+}
+
+impl Watch {
+    /// Reads the counters right before the child starts.
+    pub fn start() -> Watch {
+        let cgroup = own_cgroup().and_then(|c| Some((c.clone(), oom_kill_in(&c.events)?)));
+        Watch {
+            cgroup,
+            vmstat: vmstat_oom_kill(),
+            since_us: monotonic_us().saturating_sub(2_000_000),
+            restartd_killed: std::cell::Cell::new(false),
+        }
+    }
+
+    /// restartd sent `sig` to the child (or its group).
+    pub fn sent(&self, sig: i32) {
+        if sig == libc::SIGKILL {
+            self.restartd_killed.set(true);
+        }
+    }
+
+    /// The `detail` if the end of the child `pid` was an OOM kill. Reads the counters only for
+    /// an end that could be one, and `/dev/kmsg` only for a SIGKILL.
+    pub fn end(&self, pid: i32, end: ProcessEnd) -> Option<String> {
+        if end == ProcessEnd::Exited(0) {
+            return None;
+        }
+        let cgroup = self.cgroup.as_ref().and_then(|(c, before)| {
+            Some((
+                Rise {
+                    source: c.events.display().to_string(),
+                    before: *before,
+                    after: oom_kill_in(&c.events)?,
+                },
+                read_u64(&c.limit),
+            ))
+        });
+        let facts = Facts {
+            limit: cgroup.as_ref().and_then(|c| c.1),
+            cgroup: cgroup.map(|c| c.0),
+            // The OOM killer's signal is SIGKILL: only then can the kernel's line name the
+            // child (and only then is the ring buffer worth reading).
+            kmsg: matches!(end, ProcessEnd::Signaled { signal, .. } if signal == libc::SIGKILL)
+                .then(|| kmsg_kill(pid, self.since_us))
+                .flatten(),
+            vmstat: self.vmstat.and_then(|before| {
+                Some(Rise {
+                    source: "/proc/vmstat".into(),
+                    before,
+                    after: vmstat_oom_kill()?,
+                })
+            }),
+            restartd_killed: self.restartd_killed.get(),
+        };
+        judge(end, &facts)
+    }
+}
+
+/// restartd's memory cgroup, unless it is the root one.
+fn own_cgroup() -> Option<Cgroup> {
+    let text = fs::read_to_string("/proc/self/cgroup").ok()?;
+    let root = PathBuf::from("/sys/fs/cgroup");
+    for line in text.lines() {
+        let mut parts = line.splitn(3, ':');
+        let (id, controllers, path) = (parts.next()?, parts.next()?, parts.next()?);
+        if path == "/" {
+            continue;
+        }
+        let rel = path.trim_start_matches('/');
+        if controllers.split(',').any(|c| c == "memory") {
+            let dir = root.join("memory").join(rel);
+            let cgroup = Cgroup {
+                events: dir.join("memory.oom_control"),
+                limit: dir.join("memory.limit_in_bytes"),
+            };
+            if cgroup.events.exists() {
+                return Some(cgroup);
+            }
+        } else if id == "0" && controllers.is_empty() {
+            let dir = root.join(rel);
+            let cgroup = Cgroup {
+                events: dir.join("memory.events"),
+                limit: dir.join("memory.max"),
+            };
+            if cgroup.events.exists() {
+                return Some(cgroup);
+            }
+        }
+    }
+    None
+}
+
+/// `oom_kill N` in a v2 `memory.events` or v1 `memory.oom_control`.
+fn oom_kill_in(path: &std::path::Path) -> Option<u64> {
+    field(&fs::read_to_string(path).ok()?, "oom_kill")
+}
+
+fn vmstat_oom_kill() -> Option<u64> {
+    field(&fs::read_to_string("/proc/vmstat").ok()?, "oom_kill")
+}
+
+/// The value of `key value` lines.
+fn field(text: &str, key: &str) -> Option<u64> {
+    text.lines().find_map(|l| {
+        let (k, v) = l.split_once(' ')?;
+        (k == key).then(|| v.trim().parse().ok())?
+    })
+}
+
+/// A number in a file; `max` (v2) and v1's huge "unlimited" are no limit.
+fn read_u64(path: &std::path::Path) -> Option<u64> {
+    let v: u64 = fs::read_to_string(path).ok()?.trim().parse().ok()?;
+    (v < 1 << 60).then_some(v)
+}
+
+fn monotonic_us() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes the timespec it is given.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000 + ts.tv_nsec as u64 / 1000
+}
+
+/// The kernel's `Killed process PID` line for `pid` logged since `since_us`, from `/dev/kmsg`
+/// (every record of the kernel's ring buffer, read without blocking).
+fn kmsg_kill(pid: i32, since_us: u64) -> Option<Killed> {
+    let mut file = File::options()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open("/dev/kmsg")
+        .ok()?;
+    let mut found = None;
+    let mut buf = vec![0u8; 8192];
+    // The ring buffer holds at most a few MiB: a bounded number of records.
+    for _ in 0..200_000 {
+        match file.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => {
+                if let Some(k) = parse_kmsg(&buf[..n], pid, since_us) {
+                    found = Some(k);
+                }
+            }
+            // EPIPE: the record was overwritten while being read; go on with the next.
+            Err(e) if e.raw_os_error() == Some(libc::EPIPE) => continue,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(_) => break,
+        }
+    }
+    found
+}
+
+/// One `/dev/kmsg` record, `PRI,SEQ,TIME_US,FLAGS;MESSAGE`: the kill line of `pid`, if it is one
+/// logged at or after `since_us`.
+pub fn parse_kmsg(record: &[u8], pid: i32, since_us: u64) -> Option<Killed> {
+    let text = String::from_utf8_lossy(record);
+    let (head, message) = text.split_once(';')?;
+    let time: u64 = head.split(',').nth(2)?.parse().ok()?;
+    let message = message.lines().next()?.trim();
+    let at = message.find("Killed process ")?;
+    let line = &message[at..];
+    let killed: i32 = line["Killed process ".len()..]
+        .split(' ')
+        .next()?
+        .parse()
+        .ok()?;
+    (time >= since_us && killed == pid).then(|| Killed {
+        pid,
+        line: line.to_string(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KILL: ProcessEnd = ProcessEnd::Signaled {
+        signal: libc::SIGKILL,
+        core_dumped: false,
+    };
+
+    fn rise(before: u64, after: u64) -> Option<Rise> {
+        Some(Rise {
+            source: "/sys/fs/cgroup/app/memory.events".into(),
+            before,
+            after,
+        })
+    }
+
+    fn killed() -> Option<Killed> {
+        Some(Killed {
+            pid: 42,
+            line: "Killed process 42 (python3) total-vm:80000kB, anon-rss:65536kB, file-rss:0kB, shmem-rss:0kB, UID:0 pgtables:200kB oom_score_adj:0".into(),
+        })
+    }
+
+    #[test]
+    fn the_cgroup_count_comes_first_and_names_the_kernel_figures() {
+        let facts = Facts {
+            cgroup: rise(2, 3),
+            limit: Some(64 << 20),
+            kmsg: killed(),
+            vmstat: rise(7, 8),
+            restartd_killed: false,
+        };
+        assert_eq!(
+            judge(KILL, &facts).unwrap(),
+            "killed by the kernel's OOM killer: oom_kill of restartd's cgroup (/sys/fs/cgroup/app/memory.events) rose from 2 to 3, memory limit 64.0 MiB; kernel: Killed process 42 (python3) total-vm:80000kB, anon-rss:65536kB, file-rss:0kB, shmem-rss:0kB, UID:0 pgtables:200kB oom_score_adj:0"
+        );
+        // A worker of the group killed, the main child exiting 1: still the OOM killer.
+        assert!(judge(ProcessEnd::Exited(1), &facts).is_some());
+        // A clean exit never is.
+        assert_eq!(judge(ProcessEnd::Exited(0), &facts), None);
+    }
+
+    #[test]
+    fn then_the_kernel_line_then_a_probable_kill() {
+        let kmsg_only = Facts {
+            kmsg: killed(),
+            ..Facts::default()
+        };
+        assert!(judge(KILL, &kmsg_only).unwrap().starts_with(
+            "killed by the kernel's OOM killer (/dev/kmsg); kernel: Killed process 42 (python3)"
+        ));
+        let vmstat = Facts {
+            cgroup: rise(0, 0),
+            vmstat: Some(Rise {
+                source: "/proc/vmstat".into(),
+                before: 7,
+                after: 9,
+            }),
+            ..Facts::default()
+        };
+        assert_eq!(
+            judge(KILL, &vmstat).unwrap(),
+            "probably killed by the kernel's OOM killer: a SIGKILL restartd did not send, while oom_kill in /proc/vmstat rose from 7 to 9 (no cgroup count or kernel log line names the child)"
+        );
+        // Not SIGKILL, or restartd's own SIGKILL, or no rise: no OOM kill.
+        let segv = ProcessEnd::Signaled {
+            signal: libc::SIGSEGV,
+            core_dumped: true,
+        };
+        assert_eq!(judge(segv, &vmstat), None);
+        let ours = Facts {
+            restartd_killed: true,
+            ..vmstat.clone()
+        };
+        assert_eq!(judge(KILL, &ours), None);
+        let flat = Facts {
+            vmstat: rise(9, 9),
+            ..Facts::default()
+        };
+        assert_eq!(judge(KILL, &flat), None);
+        // restartd's SIGKILL with a cgroup rise: the kill explains the death.
+        let cgroup_ours = Facts {
+            cgroup: rise(0, 1),
+            restartd_killed: true,
+            ..Facts::default()
+        };
+        assert_eq!(judge(KILL, &cgroup_ours), None);
+    }
+
+    #[test]
+    fn kmsg_records_are_matched_by_pid_and_time() {
+        let record = b"3,1234,5000000,-;Memory cgroup out of memory: Killed process 42 (python3) total-vm:80000kB, anon-rss:65536kB\n SUBSYSTEM=x\n";
+        let k = parse_kmsg(record, 42, 4_000_000).unwrap();
+        assert_eq!(
+            k.line,
+            "Killed process 42 (python3) total-vm:80000kB, anon-rss:65536kB"
+        );
+        assert_eq!(parse_kmsg(record, 43, 0), None);
+        assert_eq!(parse_kmsg(record, 42, 6_000_000), None);
+        assert_eq!(parse_kmsg(b"6,1,1,-;eth0: link up", 42, 0), None);
+        assert_eq!(parse_kmsg(b"garbage", 42, 0), None);
+        assert_eq!(parse_kmsg(b"3,1,x,-;Killed process 42 (a)", 42, 0), None);
+    }
+
+    #[test]
+    fn counters_are_read_from_key_value_lines() {
+        let events = "low 0\nhigh 0\nmax 12\noom 3\noom_kill 2\noom_group_kill 0\n";
+        assert_eq!(field(events, "oom_kill"), Some(2));
+        assert_eq!(
+            field("oom_kill_disable 0\nunder_oom 0\noom_kill 5\n", "oom_kill"),
+            Some(5)
+        );
+        assert_eq!(field("nr_free_pages 1\n", "oom_kill"), None);
+    }
+}

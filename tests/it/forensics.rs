@@ -1,0 +1,363 @@
+//! Crash forensics, second round (issue 18): OOM kills, what a signal death is explained by,
+//! fingerprints and first-seen errors across restarts, hooks and `crashes` queries.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+
+use crate::common::{wait_until, Env};
+
+/// A python3 child that prints `error` as a traceback's last line, raising a `KeyError` from
+/// function `func`.
+fn py_raise(func: &str, key: &str) -> String {
+    format!("import sys\ndef {func}():\n    return {{}}['{key}']\nprint('starting', file=sys.stderr)\n{func}()\n")
+}
+
+#[test]
+fn a_signal_death_is_not_explained_by_the_last_line_logged() {
+    // See: issue 18. `python3 -m http.server` killed by SIGSEGV was recorded with its access
+    // log line as the error message.
+    let env = Env::new();
+    let script = r#"echo 'Serving HTTP on 0.0.0.0 port 8000 ...' >&2
+echo '127.0.0.1 - - [05/Dec/2026 07:33:52] "GET / HTTP/1.1" 200 -' >&2
+kill -SEGV $$"#;
+    let out = env.run(&["-n", "segv", "--restart", "no", "--", "sh", "-c", script]);
+    assert_eq!(out.status.code(), Some(128 + 11), "{}", env.report());
+    let r = &env.records("segv")[0];
+    assert_eq!(r["reason"], "signal");
+    assert_eq!(r["signal"], "SIGSEGV");
+    for field in ["error_type", "error_message", "stack_trace", "fingerprint"] {
+        assert_eq!(r[field], Value::Null, "{field} in {r}");
+    }
+    assert_eq!(r["first_seen"], false);
+    assert!(r["stderr_tail"]
+        .as_str()
+        .unwrap()
+        .contains("GET / HTTP/1.1"));
+    // An exit: the last line that is not an access-log or INFO/DEBUG/TRACE line.
+    let script = r#"echo 'fatal: cannot open /etc/app.conf' >&2
+echo '127.0.0.1 - - [05/Dec/2026 07:33:52] "GET / HTTP/1.1" 200 -' >&2
+echo 'INFO: shutting down' >&2
+exit 3"#;
+    env.run(&["-n", "exit", "--restart", "no", "--", "sh", "-c", script]);
+    let r = &env.records("exit")[0];
+    assert_eq!(
+        r["error_message"], "fatal: cannot open /etc/app.conf",
+        "{r}"
+    );
+    assert_eq!(r["error_type"], Value::Null);
+    assert_eq!(r["first_seen"], true);
+    assert!(r["fingerprint"].as_str().unwrap().len() == 16, "{r}");
+}
+
+#[test]
+fn first_seen_holds_across_restarts_of_restartd_rotation_and_reset() {
+    let env = Env::new();
+    let run = |func: &str, key: &str| {
+        let out = env.run(&[
+            "-n",
+            "fp",
+            "--restart",
+            "no",
+            "--",
+            "python3",
+            "-c",
+            &py_raise(func, key),
+        ]);
+        assert_eq!(out.status.code(), Some(1), "{}", env.report());
+        env.records("fp").last().cloned().unwrap()
+    };
+    let a1 = run("load", "db_url");
+    assert_eq!(a1["error_type"], "KeyError");
+    assert_eq!(a1["first_seen"], true, "{a1}");
+    let fp = a1["fingerprint"].as_str().unwrap().to_string();
+    assert_eq!(fp.len(), 16);
+    // The same error with another key, in a new restartd: the same fingerprint, not new.
+    let a2 = run("load", "port");
+    assert_eq!(a2["fingerprint"], fp.as_str());
+    assert_eq!(a2["first_seen"], false, "{a2}");
+    // Another function: another error.
+    let b = run("save", "port");
+    assert_ne!(b["fingerprint"], fp.as_str());
+    assert_eq!(b["first_seen"], true);
+    // The crash files rotated away (as after 20 MiB of records): still known.
+    let dir = env.instance("fp");
+    fs::remove_file(dir.join("crashes.jsonl")).unwrap();
+    let a3 = run("load", "x");
+    assert_eq!(
+        (a3["fingerprint"].as_str(), &a3["first_seen"]),
+        (Some(fp.as_str()), &Value::Bool(false))
+    );
+    // `reset --crashes`: the history is gone, every error is new again.
+    let out = env.sub(&["reset", "fp", "--crashes"]);
+    assert!(out.status.success(), "{}", env.report());
+    assert!(!dir.join("fingerprints").exists());
+    let a4 = run("load", "y");
+    assert_eq!(a4["first_seen"], true, "{a4}");
+    // An instance from before the fingerprints file: built from its crash files.
+    fs::remove_file(dir.join("fingerprints")).unwrap();
+    let a5 = run("load", "z");
+    assert_eq!(a5["first_seen"], false, "{a5}");
+}
+
+#[test]
+fn hooks_get_the_fingerprint_and_a_new_error_passes_the_alert_limit() {
+    let env = Env::new();
+    let seen = env.state_dir().join("seen");
+    // Restart 0 and 1 raise the same error, restart 2 another one.
+    let script = "import os\nn = int(os.environ['RESTARTD_RESTARTS'])\ndef load(): raise KeyError('a')\ndef save(): raise ValueError('b')\nsave() if n == 2 else load()\n";
+    let hook = format!(
+        "echo \"$RESTARTD_FINGERPRINT $RESTARTD_FIRST_SEEN $RESTARTD_SUPPRESSED\" >> {}",
+        seen.display()
+    );
+    let out = env.run(&[
+        "-n",
+        "alerts",
+        "--max-restarts",
+        "2",
+        "--delay",
+        "10ms",
+        "--alert-limit",
+        "1/1h",
+        "--on-crash",
+        &hook,
+        "--",
+        "python3",
+        "-c",
+        script,
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", env.report());
+    let records = env.records("alerts");
+    assert_eq!(records.len(), 3, "{records:?}");
+    let fps: Vec<&str> = records
+        .iter()
+        .map(|r| r["fingerprint"].as_str().unwrap())
+        .collect();
+    assert_eq!(fps[0], fps[1]);
+    assert_ne!(fps[1], fps[2]);
+    // The second crash is held back by the limit (1 per hour); the third is a new error and
+    // is told anyway, with the count of what was held back.
+    let lines = fs::read_to_string(&seen).unwrap();
+    assert_eq!(
+        lines,
+        format!("{} 1 0\n{} 1 1\n", fps[0], fps[2]),
+        "{}",
+        env.report()
+    );
+}
+
+#[test]
+fn crashes_groups_by_fingerprint_lists_one_and_marks_new_errors() {
+    let env = Env::new();
+    let script = "import os\nn = int(os.environ['RESTARTD_RESTARTS'])\ndef load(): raise KeyError('k%d' % n)\ndef save(): raise ValueError('b')\nsave() if n == 1 else load()\n";
+    let out = env.run(&[
+        "-n",
+        "grp",
+        "--max-restarts",
+        "2",
+        "--delay",
+        "10ms",
+        "--",
+        "python3",
+        "-c",
+        script,
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", env.report());
+    let records = env.records("grp");
+    let fp = |i: usize| records[i]["fingerprint"].as_str().unwrap().to_string();
+    assert_eq!(fp(0), fp(2));
+    let stats = env.sub(&["crashes", "grp", "--stats", "--json"]);
+    let stats: Value = serde_json::from_slice(&stats.stdout).unwrap();
+    let groups = stats["by_fingerprint"].as_array().unwrap();
+    assert_eq!(groups.len(), 2, "{stats}");
+    // Newest first: the KeyError was seen last.
+    assert_eq!(groups[0]["fingerprint"], fp(2).as_str());
+    assert_eq!(groups[0]["count"], 2);
+    assert_eq!(groups[0]["first"], records[0]["time"]);
+    assert_eq!(groups[0]["last"], records[2]["time"]);
+    assert_eq!(groups[0]["error_type"], "KeyError");
+    assert_eq!(groups[0]["error_message"], "'k2'");
+    assert_eq!(groups[1]["fingerprint"], fp(1).as_str());
+    assert_eq!(groups[1]["count"], 1);
+    let human = env.sub(&["crashes", "grp", "--stats"]);
+    let human = String::from_utf8_lossy(&human.stdout).into_owned();
+    assert!(
+        human.contains(&format!("  {}  2  ", fp(0))) && human.contains("KeyError: 'k2'"),
+        "{human}"
+    );
+    // --fingerprint: the records of one error, newest first.
+    let one = env.sub(&["crashes", "grp", "--fingerprint", &fp(0), "--json"]);
+    let ids: Vec<String> = String::from_utf8_lossy(&one.stdout)
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["id"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            records[2]["id"].as_str().unwrap(),
+            records[0]["id"].as_str().unwrap()
+        ]
+    );
+    // Upper case is the same fingerprint; an unknown one lists nothing.
+    let upper = env.sub(&["crashes", "grp", "--fingerprint", &fp(0).to_uppercase()]);
+    assert_eq!(String::from_utf8_lossy(&upper.stdout).lines().count(), 2);
+    let none = env.sub(&["crashes", "grp", "--fingerprint", "0000000000000000"]);
+    assert!(none.status.success() && none.stdout.is_empty());
+    // Human output: `new` on the first record of each error only.
+    let list = env.sub(&["crashes", "grp"]);
+    let list = String::from_utf8_lossy(&list.stdout).into_owned();
+    let marked: Vec<bool> = list.lines().map(|l| l.contains("  new  ")).collect();
+    assert_eq!(marked, [false, true, true], "{list}");
+}
+
+/// A memory cgroup of the test's own, removed (after its processes are gone) when dropped.
+struct MemoryCgroup {
+    dir: PathBuf,
+    procs: PathBuf,
+}
+
+impl MemoryCgroup {
+    /// A cgroup limited to `bytes` without swap, on cgroup v1 or v2; `Err` says why not.
+    fn create(bytes: u64) -> Result<MemoryCgroup, String> {
+        if !nix::unistd::geteuid().is_root() {
+            return Err("not root: cannot create a memory cgroup".into());
+        }
+        let name = format!("restartd-test-oom-{}", std::process::id());
+        let v1 = Path::new("/sys/fs/cgroup/memory");
+        let (dir, limit, swap) = if v1.join("memory.limit_in_bytes").exists() {
+            let dir = v1.join(&name);
+            (
+                dir.clone(),
+                dir.join("memory.limit_in_bytes"),
+                dir.join("memory.memsw.limit_in_bytes"),
+            )
+        } else if Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
+            let controllers =
+                fs::read_to_string("/sys/fs/cgroup/cgroup.subtree_control").unwrap_or_default();
+            if !controllers.split_whitespace().any(|c| c == "memory") {
+                return Err("cgroup v2 without the memory controller enabled at the root".into());
+            }
+            let dir = Path::new("/sys/fs/cgroup").join(&name);
+            (
+                dir.clone(),
+                dir.join("memory.max"),
+                dir.join("memory.swap.max"),
+            )
+        } else {
+            return Err("no cgroup memory controller mounted at /sys/fs/cgroup".into());
+        };
+        fs::create_dir(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        let cgroup = MemoryCgroup {
+            procs: dir.join("cgroup.procs"),
+            dir,
+        };
+        fs::write(&limit, bytes.to_string())
+            .map_err(|e| format!("cannot write {}: {e}", limit.display()))?;
+        if swap.exists() {
+            let value = if swap.ends_with("memory.swap.max") {
+                "0".to_string()
+            } else {
+                bytes.to_string()
+            };
+            fs::write(&swap, value).map_err(|e| format!("cannot write {}: {e}", swap.display()))?;
+        }
+        Ok(cgroup)
+    }
+}
+
+impl Drop for MemoryCgroup {
+    fn drop(&mut self) {
+        // Its last processes may still be exiting: an empty cgroup can be removed.
+        let removed = wait_until("the test cgroup is removed", || {
+            fs::remove_dir(&self.dir).is_ok() || !self.dir.exists()
+        });
+        if !removed {
+            eprintln!("could not remove {}", self.dir.display());
+        }
+    }
+}
+
+#[test]
+fn an_oom_kill_is_named_with_the_kernel_figures() {
+    let cgroup = match MemoryCgroup::create(64 << 20) {
+        Ok(c) => c,
+        Err(why) => {
+            eprintln!("skipped: {why}");
+            return;
+        }
+    };
+    let env = Env::new();
+    let metrics = env.state_dir().join("restartd.prom");
+    let alloc = "import sys\nkeep = []\nprint('allocating', file=sys.stderr, flush=True)\nwhile True:\n    keep.append(b'x' * (1 << 20))\n";
+    let inner = env.command(&[
+        "-n",
+        "oom",
+        "--restart",
+        "no",
+        "--metrics-file",
+        metrics.to_str().unwrap(),
+        "--",
+        "python3",
+        "-c",
+        alloc,
+    ]);
+    // restartd joins the cgroup before it starts (the child inherits it).
+    let mut cmd = Command::new("sh");
+    cmd.arg("-c")
+        .arg("echo $$ > \"$0\" && exec \"$@\"")
+        .arg(&cgroup.procs)
+        .arg(inner.get_program())
+        .args(inner.get_args());
+    for (k, v) in inner.get_envs() {
+        match v {
+            Some(v) => cmd.env(k, v),
+            None => cmd.env_remove(k),
+        };
+    }
+    let out = env.run_cmd(cmd);
+    assert_eq!(out.status.code(), Some(128 + 9), "{}", env.report());
+    let records = env.records("oom");
+    let r = &records[0];
+    // The record as written, for the issue's closing note.
+    print!(
+        "{}",
+        fs::read_to_string(env.instance("oom").join("crashes.jsonl")).unwrap()
+    );
+    assert_eq!(r["reason"], "oom", "{}", env.report());
+    assert_eq!(r["signal"], "SIGKILL");
+    let detail = r["detail"].as_str().unwrap();
+    let source = format!(
+        "killed by the kernel's OOM killer: oom_kill of restartd's cgroup ({}",
+        cgroup.dir.display()
+    );
+    assert!(detail.starts_with(&source), "{detail}");
+    assert!(
+        detail.contains("rose from 0 to 1, memory limit 64.0 MiB"),
+        "{detail}"
+    );
+    // Where /dev/kmsg is readable, the kernel's own line with its figures.
+    if fs::File::open("/dev/kmsg").is_ok() {
+        let pid = r["pid"].as_i64().unwrap();
+        assert!(
+            detail.contains(&format!(
+                "; kernel: Killed process {pid} (python3) total-vm:"
+            )),
+            "{detail}"
+        );
+    }
+    let state = env.state("oom");
+    assert_eq!(state["last_exit"]["reason"], "oom");
+    let text = fs::read_to_string(&metrics).unwrap();
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("restartd_oom_kills_total{") && l.ends_with(" 1")),
+        "{text}"
+    );
+}
