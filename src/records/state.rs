@@ -36,6 +36,9 @@ pub struct StateFile {
     pub started_at: String,
     pub child_started_at: Option<String>,
     pub restarts: u64,
+    /// `--max-runtime` restarts over all runs (SPEC §13); not crashes, not in the window.
+    #[serde(default)]
+    pub scheduled_restarts: u64,
     pub recent_restarts: Vec<String>,
     pub max_restarts: Option<u32>,
     pub window_secs: u64,
@@ -56,6 +59,9 @@ pub struct StateFile {
     /// it adopted), so that the next restartd can stop what this one leaves behind (SPEC §10).
     #[serde(default)]
     pub leftovers: Vec<Proc>,
+    /// `--log-file`, as an absolute path (null without one), for `restartd logs`.
+    #[serde(default)]
+    pub log_file: Option<String>,
     /// The `--socket`s held for the child (SPEC §11).
     #[serde(default)]
     pub sockets: Vec<SocketJson>,
@@ -352,6 +358,7 @@ mod tests {
             started_at: rfc3339(SystemTime::UNIX_EPOCH),
             child_started_at: None,
             restarts: 3,
+            scheduled_restarts: 0,
             recent_restarts: vec![],
             max_restarts: None,
             window_secs: 300,
@@ -371,6 +378,7 @@ mod tests {
             leftovers: Vec::new(),
             sockets: Vec::new(),
             reloads: 0,
+            log_file: None,
         }
     }
 

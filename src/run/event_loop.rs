@@ -35,6 +35,7 @@ use crate::records::instance::Instance;
 use crate::records::known::Known;
 use crate::records::state::StateWriter;
 use crate::run::control::{self, Pending};
+use crate::run::envfiles::EnvFiles;
 use crate::run::family::Family;
 use crate::run::lineage::Lineage;
 use crate::run::log::Logger;
@@ -93,6 +94,7 @@ pub struct Supervisor {
     lineage: Lineage,
     /// Whether the free heap was given back (see `trim`).
     trimmed: bool,
+    env_files: EnvFiles,
     rng: u64,
     /// The `--socket`s, held until restartd exits.
     listeners: crate::process::sockets::Listeners,
@@ -112,9 +114,9 @@ impl Supervisor {
         let (window, restarts, previous) = previous::previous_run(&cfg, &instance, &log, now);
         let mut writer = StateWriter::new(&instance.dir)
             .with_context(|| format!("unable to open {}", instance.dir.display()))?;
-        if let Some(previous) = previous {
-            previous::stop_strays(&cfg, &previous, &log);
-            writer.on_disk(&previous);
+        if let Some(previous) = &previous {
+            previous::stop_strays(&cfg, previous, &log);
+            writer.on_disk(previous);
         }
         // After the strays, which may still hold the port.
         let listeners =
@@ -128,7 +130,9 @@ impl Supervisor {
                     .display()
             )
         })?;
-        let machine = Machine::new(cfg.settings.clone(), window, restarts);
+        let scheduled = previous.as_ref().map_or(0, |p| p.scheduled_restarts);
+        let machine =
+            Machine::new(cfg.settings.clone(), window, restarts).with_scheduled_restarts(scheduled);
         let observe = Observe::new(&cfg, &instance.dir)?;
         if let Some(url) = observe.as_ref().and_then(Observe::url) {
             log.info(&format!("serving {url} (metrics at {url}metrics)"));
@@ -166,6 +170,7 @@ impl Supervisor {
             ));
         }
         let marker = format!("RESTARTD_NAME={}", cfg.name).into_bytes();
+        let env_files = EnvFiles::new(cfg.env_files.clone(), cfg.env.clone());
         let seed = now
             .duration_since(SystemTime::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos() as u64)
@@ -188,6 +193,7 @@ impl Supervisor {
             // As PID 1 (of a container) restartd adopts every orphan, not only its child's.
             lineage: Lineage::new(std::process::id() == 1, marker),
             trimmed: false,
+            env_files,
             rng: seed | 1,
             listeners,
         })
@@ -278,6 +284,8 @@ impl Supervisor {
             self.monitors.deadline(),
             self.observe.as_ref().and_then(Observe::deadline),
             self.control.deadline(),
+            // Log compression goes on a piece per turn without blocking (`logcompress`).
+            self.family.output.log_busy().then(Instant::now),
         ]
         .into_iter()
         .flatten()
@@ -674,6 +682,9 @@ impl Supervisor {
                 watchdog.as_micros().to_string().into(),
             ));
         }
+        if let Some(problem) = self.env_files.put_under(&mut env) {
+            self.log.warn(&problem);
+        }
         if !other {
             // No other child uses the sockets now: hand them over in blocking mode.
             second::make_blocking(&self.listeners);
@@ -712,7 +723,10 @@ impl Supervisor {
         match spawned {
             Ok(pid) => {
                 self.log.debug(&format!("started pid {pid}"));
-                Input::Spawned { pid }
+                Input::Spawned {
+                    pid,
+                    jitter: self.jitter_sample(),
+                }
             }
             Err(e) => Input::SpawnFailed {
                 failure: SpawnError::of(e.raw_os_error()),
@@ -779,6 +793,9 @@ impl Supervisor {
     /// Copies what the child wrote on to restartd's stdout/stderr and the log file.
     fn copy_output(&mut self) {
         for problem in self.family.output.copy() {
+            self.log.warn(&problem);
+        }
+        if let Some(problem) = self.family.output.log_work() {
             self.log.warn(&problem);
         }
     }

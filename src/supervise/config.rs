@@ -44,6 +44,11 @@ pub struct Config {
     pub metrics_file: Option<PathBuf>,
     /// `--socket`s, in order: the child's fds 3, 4, …
     pub sockets: Vec<SocketSpec>,
+    /// `--env-file`s, in order (read again before every start).
+    pub env_files: Vec<PathBuf>,
+    /// What `env_files` gave when restartd started (read by `main`, where a failure is a
+    /// usage error); empty until then.
+    pub env: Vec<(OsString, OsString)>,
 }
 
 impl Config {

@@ -45,6 +45,9 @@ pub struct Settings {
     pub ready_timeout: Option<Duration>,
     /// `--socket`s are held: `restartd reload` starts the new child beside the old one.
     pub sockets: bool,
+    /// `--max-runtime`: a run this long (plus a draw of `max_runtime_jitter`) is restarted.
+    pub max_runtime: Option<Duration>,
+    pub max_runtime_jitter: Duration,
 }
 
 /// How long a reload's new child may take to be ready without `--ready-timeout` (SPEC §11).
@@ -114,8 +117,9 @@ pub enum Request {
 /// What the event loop observed.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Input {
-    /// The child was started with this pid.
-    Spawned { pid: i32 },
+    /// The child was started with this pid. `jitter`, a sample in `[0, 1)`, draws this run's
+    /// share of `--max-runtime-jitter`.
+    Spawned { pid: i32, jitter: f64 },
     /// The command could not be started; `jitter` as for `ChildEnded`.
     SpawnFailed {
         failure: SpawnError,
@@ -244,13 +248,15 @@ pub enum Outcome {
     KeepOld,
     /// A reload's old child, stopped once the new one was ready.
     Replaced,
+    /// A scheduled restart: the child ran `--max-runtime` (plus its jitter).
+    Scheduled,
 }
 
 impl Outcome {
     /// The crash record's `action`.
     pub fn action(&self) -> &'static str {
         match self {
-            Outcome::Restart { .. } | Outcome::Restarted => "restart",
+            Outcome::Restart { .. } | Outcome::Restarted | Outcome::Scheduled => "restart",
             Outcome::GiveUp { .. } => "give-up",
             Outcome::Exit(_) | Outcome::Stopped { .. } | Outcome::Replaced => "exit",
             Outcome::KeepOld => "keep-old",

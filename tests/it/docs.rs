@@ -95,6 +95,12 @@ const SPEC_FLAGS: &[&str] = &[
     "--listen-token-file",
     "--metrics-file",
     "--socket",
+    "--env-file",
+    "--max-runtime",
+    "--max-runtime-jitter",
+    "--log-timestamps",
+    "--log-max-age",
+    "--log-compress",
     "--ready-timeout",
     "--health-tcp",
 ];
@@ -123,6 +129,7 @@ const SPEC_SUBCOMMANDS: &[(&str, &[&str])] = &[
     ("completions", &[]),
     ("man", &[]),
     ("metrics", &["--state-dir"]),
+    ("logs", &["-n", "-f", "--follow", "--since", "--state-dir"]),
     ("unit", &["--user"]),
 ];
 

@@ -47,5 +47,7 @@ pub const SOCKETS: &[&str] = &[
      A process that leaves both groups (setsid) while both children run stays with the new \
      child. In a reload's new child the sockets keep the blocking mode the old child left, \
      since changing it would change it under the old child's accept loop. Without `--socket`, \
-     `reload` is `restart` (the port is closed meanwhile) and says so.",
+     `reload` is `restart` (the port is closed meanwhile) and says so. With `--socket`, a \
+     `--max-runtime` restart is done as a reload (counted in `scheduled_restarts` and \
+     `reloads`); if its new child fails, the old one is tried again a `--max-runtime` later.",
 ];

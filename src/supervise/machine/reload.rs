@@ -70,8 +70,10 @@ impl Machine {
         self.reloads
     }
 
-    /// Starts a reload of the running child `old`. Without sockets it is a restart (said so).
-    pub(super) fn reload(&mut self, old: Run, ready: bool, now: Now) -> Vec<Action> {
+    /// Starts a reload of the running child `old`: asked for with `restartd reload` (`asked`:
+    /// the requester waits for the end), or by the machine itself (`--max-runtime` with sockets).
+    /// Without sockets it is a restart (said so).
+    pub(super) fn reload(&mut self, old: Run, ready: bool, asked: bool, now: Now) -> Vec<Action> {
         if !self.settings.sockets {
             let mut actions = vec![Action::Reply(Reply::OkSaying(
                 "no --socket is held, so the reload is a restart (the port is closed meanwhile)"
@@ -86,14 +88,18 @@ impl Machine {
             new: Candidate::Starting,
             until: now.mono + self.settings.reload_timeout(),
         };
-        vec![
-            Action::Reply(Reply::WhenReloaded),
+        let mut actions = Vec::new();
+        if asked {
+            actions.push(Action::Reply(Reply::WhenReloaded));
+        }
+        actions.extend([
             Action::Monitors(false),
             Action::SaveState,
             Action::SpawnOther {
                 restarts: self.restarts_run,
             },
-        ]
+        ]);
+        actions
     }
 
     /// `(Reloading, input)`: the new child starts, becomes ready, or fails.
@@ -117,12 +123,8 @@ impl Machine {
             };
         };
         match (new, input) {
-            (C::Starting, I::Spawned { pid }) => {
-                let run = Run {
-                    pid,
-                    started: now.mono,
-                    started_wall: now.wall,
-                };
+            (C::Starting, I::Spawned { pid, jitter }) => {
+                let run = self.new_run(pid, jitter, now);
                 // The time to be ready counts from the new child's start.
                 self.state = State::Reloading {
                     old,
@@ -141,7 +143,7 @@ impl Machine {
             (C::Starting, I::SpawnFailed { error, .. }) => {
                 let report = self.kept_old(None, None, Reason::SpawnFailed, Some(error), now);
                 let why = format!("the new child could not be started: {}", detail(&report));
-                self.keep_old(old, ready, report, why)
+                self.keep_old(old, ready, report, why, now)
             }
             (C::Up(run), I::Ready) => self.switch(run, now),
             (C::Up(run), I::OtherEnded { end, leftovers }) => {
@@ -156,7 +158,7 @@ impl Machine {
                             Action::SaveState,
                         ]
                     }
-                    false => self.keep_old(old, ready, report, why),
+                    false => self.keep_old(old, ready, report, why, now),
                 }
             }
             (C::Up(run), I::Tick) if until <= now.mono => {
@@ -195,7 +197,7 @@ impl Machine {
                             Action::SaveState,
                         ]
                     }
-                    false => self.keep_old(old, ready, report, why),
+                    false => self.keep_old(old, ready, report, why, now),
                 }
             }
             (
@@ -220,7 +222,7 @@ impl Machine {
             }
             (C::Cleanup { why }, I::OtherLeftovers { alive: false }) => {
                 let mut actions = vec![Action::ReleaseOther];
-                actions.extend(self.back_to_old(old, ready, why));
+                actions.extend(self.back_to_old(old, ready, why, now));
                 actions
             }
             (C::Cleanup { why }, I::OtherLeftovers { alive: true }) => {
@@ -459,13 +461,24 @@ impl Machine {
     }
 
     /// The new child is gone and left nothing: record it, answer, and go on with the old one.
-    fn keep_old(&mut self, old: Run, ready: bool, report: EndReport, why: String) -> Vec<Action> {
+    fn keep_old(
+        &mut self,
+        old: Run,
+        ready: bool,
+        report: EndReport,
+        why: String,
+        now: Now,
+    ) -> Vec<Action> {
         let mut actions = vec![Action::EndedOther(report), Action::ReleaseOther];
-        actions.extend(self.back_to_old(old, ready, why));
+        actions.extend(self.back_to_old(old, ready, why, now));
         actions
     }
 
-    fn back_to_old(&mut self, old: Run, ready: bool, why: String) -> Vec<Action> {
+    fn back_to_old(&mut self, mut old: Run, ready: bool, why: String, now: Now) -> Vec<Action> {
+        // A scheduled reload that failed is tried again one --max-runtime later, not at once.
+        if old.restart_at.is_some_and(|t| t <= now.mono) {
+            old.restart_at = self.settings.max_runtime.map(|d| now.mono + d);
+        }
         self.state = State::Running { run: old, ready };
         vec![
             Action::Monitors(true),

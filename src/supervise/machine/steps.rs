@@ -37,12 +37,23 @@ impl Machine {
         }]
     }
 
-    pub(super) fn spawned(&mut self, pid: i32, now: Now) -> Vec<Action> {
-        let run = Run {
+    /// A child that started now, with its `--max-runtime` deadline.
+    pub(super) fn new_run(&self, pid: i32, jitter: f64, now: Now) -> Run {
+        // The jitter is drawn at each start (SPEC §13), so instances started together spread.
+        let s = &self.settings;
+        let restart_at = s
+            .max_runtime
+            .map(|d| now.mono + d + s.max_runtime_jitter.mul_f64(jitter.clamp(0.0, 1.0)));
+        Run {
             pid,
             started: now.mono,
             started_wall: now.wall,
-        };
+            restart_at,
+        }
+    }
+
+    pub(super) fn spawned(&mut self, pid: i32, jitter: f64, now: Now) -> Vec<Action> {
+        let run = self.new_run(pid, jitter, now);
         // Without --notify or a health check the child counts as ready once it runs (SPEC §13).
         let ready = self.settings.ready_at_spawn();
         self.state = State::Running { run, ready };
@@ -112,7 +123,9 @@ impl Machine {
         let first = match &why {
             Stop::Shutdown { signal, .. } => Action::SignalAll(*signal),
             Stop::Abort { .. } => Action::SignalChild(SIGABRT),
-            Stop::Restart | Stop::Failure { .. } => Action::SignalAll(self.settings.stop_signal),
+            Stop::Restart | Stop::Scheduled | Stop::Failure { .. } => {
+                Action::SignalAll(self.settings.stop_signal)
+            }
         };
         let shutdown = matches!(why, Stop::Shutdown { .. });
         self.state = State::Stopping {
@@ -126,6 +139,18 @@ impl Machine {
         }
         actions.push(Action::SaveState);
         actions
+    }
+
+    /// The child has run `--max-runtime`: the one entry point of a scheduled restart. It is
+    /// done as `restartd restart` does (stop signal, timeout, cleanup, start); with `--socket`
+    /// it is to be a reload (SPEC §13), which is decided here and nowhere else.
+    pub(super) fn scheduled_restart(&mut self, run: Run, ready: bool, now: Now) -> Vec<Action> {
+        if self.settings.sockets {
+            // With sockets held, a scheduled restart is a reload (SPEC §13).
+            self.scheduled_restarts += 1;
+            return self.reload(run, ready, false, now);
+        }
+        self.stop(run, Stop::Scheduled, now)
     }
 
     /// The stop's deadline passed with the child still running: after the watchdog's SIGABRT,
@@ -168,7 +193,7 @@ impl Machine {
                 };
                 vec![Action::SignalAll(SIGKILL)]
             }
-            Stop::Restart | Stop::Failure { .. } | Stop::Abort { .. } => {
+            Stop::Restart | Stop::Scheduled | Stop::Failure { .. } | Stop::Abort { .. } => {
                 // The stop signal went out already (after the watchdog's SIGABRT it goes now);
                 // the deadline stands, and restartd exits instead of restarting (a failure is
                 // still recorded as one).
@@ -179,7 +204,7 @@ impl Machine {
                         actions.push(Action::SignalAll(signal));
                         Some((Reason::Watchdog, detail))
                     }
-                    Stop::Restart | Stop::Shutdown { .. } => None,
+                    Stop::Restart | Stop::Scheduled | Stop::Shutdown { .. } => None,
                 };
                 self.state = State::Stopping {
                     run,

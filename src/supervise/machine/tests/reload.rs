@@ -67,7 +67,10 @@ fn the_new_child_starts_beside_the_old_and_the_old_drains_once_it_is_ready() {
     assert_eq!(sim.m.child_pid(), Some(101));
     // The new child runs; until it is ready, the old one is the child.
     sim.advance(SEC);
-    let actions = sim.feed(Input::Spawned { pid: 202 });
+    let actions = sim.feed(Input::Spawned {
+        pid: 202,
+        jitter: 0.0,
+    });
     assert_eq!(actions, vec![Action::Monitors(true), Action::SaveState]);
     assert_eq!(sim.m.child_pid(), Some(101));
     assert!(sim.m.watching_new());
@@ -109,7 +112,10 @@ fn the_new_child_starts_beside_the_old_and_the_old_drains_once_it_is_ready() {
 #[test]
 fn without_notify_or_health_the_new_child_is_ready_at_spawn() {
     let (mut sim, _) = reloading(with_sockets(false));
-    let actions = sim.feed(Input::Spawned { pid: 202 });
+    let actions = sim.feed(Input::Spawned {
+        pid: 202,
+        jitter: 0.0,
+    });
     assert_eq!(
         actions,
         vec![
@@ -145,7 +151,10 @@ fn without_notify_or_health_the_new_child_is_ready_at_spawn() {
 #[test]
 fn a_new_child_that_exits_is_recorded_as_keep_old_and_the_old_one_goes_on() {
     let (mut sim, _) = reloading(with_sockets(true));
-    sim.feed(Input::Spawned { pid: 202 });
+    sim.feed(Input::Spawned {
+        pid: 202,
+        jitter: 0.0,
+    });
     sim.advance(SEC);
     let actions = sim.feed(Input::OtherEnded {
         end: ProcessEnd::Exited(3),
@@ -174,7 +183,10 @@ fn a_new_child_that_exits_is_recorded_as_keep_old_and_the_old_one_goes_on() {
 #[test]
 fn a_new_child_not_ready_within_the_timeout_is_stopped_with_reason_start_timeout() {
     let (mut sim, _) = reloading(with_sockets(true));
-    sim.feed(Input::Spawned { pid: 202 });
+    sim.feed(Input::Spawned {
+        pid: 202,
+        jitter: 0.0,
+    });
     // Just before the limit nothing happens.
     sim.advance(Duration::from_secs(59));
     assert_eq!(sim.feed(Input::Tick), vec![]);
@@ -208,7 +220,10 @@ fn a_new_child_not_ready_within_the_timeout_is_stopped_with_reason_start_timeout
 #[test]
 fn an_unhealthy_or_unstartable_new_child_keeps_the_old_one() {
     let (mut sim, _) = reloading(with_sockets(true));
-    sim.feed(Input::Spawned { pid: 202 });
+    sim.feed(Input::Spawned {
+        pid: 202,
+        jitter: 0.0,
+    });
     let actions = sim.feed(Input::Unhealthy {
         detail: "HTTP 500".into(),
     });
@@ -238,7 +253,10 @@ fn an_unhealthy_or_unstartable_new_child_keeps_the_old_one() {
 #[test]
 fn requests_during_a_reload_are_refused_or_served_for_the_old_child() {
     let (mut sim, _) = reloading(with_sockets(true));
-    sim.feed(Input::Spawned { pid: 202 });
+    sim.feed(Input::Spawned {
+        pid: 202,
+        jitter: 0.0,
+    });
     for request in [Request::Reload, Request::Restart] {
         let actions = sim.feed(Input::Request(request));
         assert!(
@@ -259,7 +277,10 @@ fn requests_during_a_reload_are_refused_or_served_for_the_old_child() {
 fn a_stop_during_a_reload_stops_both_children_together() {
     // Before the switch: the reload is abandoned, the new child joins the leftovers.
     let (mut sim, _) = reloading(with_sockets(true));
-    sim.feed(Input::Spawned { pid: 202 });
+    sim.feed(Input::Spawned {
+        pid: 202,
+        jitter: 0.0,
+    });
     let actions = sim.feed(Input::Request(Request::Stop));
     assert_eq!(actions[0], Action::Fold);
     assert!(reloaded(&actions).is_err());
@@ -268,7 +289,10 @@ fn a_stop_during_a_reload_stops_both_children_together() {
     assert_eq!(sim.m.status(), Status::Stopping);
     // After the switch: the reload counts, the old child joins the new one's leftovers.
     let (mut sim, _) = reloading(with_sockets(false));
-    sim.feed(Input::Spawned { pid: 202 });
+    sim.feed(Input::Spawned {
+        pid: 202,
+        jitter: 0.0,
+    });
     let actions = sim.feed(Input::Signal { signal: SIGTERM });
     assert_eq!(actions[0], Action::Fold);
     assert!(reloaded(&actions).is_ok());
@@ -280,7 +304,10 @@ fn a_stop_during_a_reload_stops_both_children_together() {
 #[test]
 fn the_old_child_ending_during_a_reload_is_a_crash_as_usual() {
     let (mut sim, _) = reloading(with_sockets(true));
-    sim.feed(Input::Spawned { pid: 202 });
+    sim.feed(Input::Spawned {
+        pid: 202,
+        jitter: 0.0,
+    });
     let actions = sim.end(CRASH);
     assert_eq!(actions[0], Action::Fold);
     assert!(reloaded(&actions).is_err());
@@ -300,7 +327,10 @@ fn ready_timeout_sets_how_long_a_reloads_new_child_may_take() {
     };
     let (mut sim, _) = reloading(settings);
     sim.advance(SEC);
-    sim.feed(Input::Spawned { pid: 202 });
+    sim.feed(Input::Spawned {
+        pid: 202,
+        jitter: 0.0,
+    });
     assert_eq!(sim.m.deadline(), Some(sim.t0.mono + Duration::from_secs(6)));
     let actions = sim.step();
     assert_eq!(actions[0], Action::SignalOther(SIGTERM));
@@ -312,4 +342,48 @@ fn ready_timeout_sets_how_long_a_reloads_new_child_may_take() {
         other_report(&actions).detail.as_deref(),
         Some("not ready within 5s")
     );
+}
+
+/// Issue 21 + 20: with sockets held, `--max-runtime` replaces the child by a reload (SPEC
+/// §13); one that fails is tried again a --max-runtime later, not at once.
+#[test]
+fn max_runtime_with_sockets_is_a_reload() {
+    let settings = Settings {
+        max_runtime: Some(Duration::from_secs(3600)),
+        ..with_sockets(false)
+    };
+    let mut sim = Sim::new(settings, Some(5));
+    sim.start();
+    let actions = sim.step();
+    assert_eq!(
+        actions,
+        vec![
+            Action::Monitors(false),
+            Action::SaveState,
+            Action::SpawnOther { restarts: 0 }
+        ],
+        "no reply: nobody asked"
+    );
+    assert_eq!(sim.m.status(), Status::Reloading);
+    assert_eq!(sim.m.scheduled_restarts(), 1);
+    // A new child that fails: the old one goes on, with its next try an hour later.
+    sim.feed(Input::SpawnFailed {
+        failure: SpawnError::Passing,
+        error: "EAGAIN".into(),
+        jitter: 0.5,
+    });
+    assert_eq!(sim.m.status(), Status::Running);
+    assert_eq!(
+        sim.m.deadline(),
+        Some(sim.now().mono + Duration::from_secs(3600))
+    );
+    // The next try works: the new child serves, the old one drains.
+    let actions = sim.step();
+    assert!(actions.contains(&Action::SpawnOther { restarts: 0 }));
+    let actions = sim.feed(Input::Spawned {
+        pid: 303,
+        jitter: 0.0,
+    });
+    assert!(actions.contains(&Action::Switch));
+    assert_eq!(sim.m.child_pid(), Some(303));
 }
