@@ -637,3 +637,38 @@ fn a_reload_whose_new_child_is_never_ready_keeps_the_old_one() {
     assert_eq!(stats.pids, vec![old.to_string()]);
     drop(r);
 }
+
+/// With --socket, --max-runtime replaces the child by a reload: the new child serves before the
+/// old one stops, so the load sees neither a refused connection nor a failed request.
+#[test]
+fn max_runtime_with_sockets_reloads_without_dropping_a_request() {
+    let env = Env::new();
+    let script = server();
+    let r = env.start(&[
+        "--name",
+        "aged",
+        "--socket",
+        "tcp://127.0.0.1:0",
+        "--max-runtime",
+        "1s",
+        "--",
+        "python3",
+        &script,
+    ]);
+    let first = env.wait_child("aged");
+    let load = Load::start(tcp_address(&env, "aged"), 2);
+    let state = env.wait_state("aged", "two scheduled reloads", |s| {
+        s["reloads"].as_u64() >= Some(2) && s["status"] == "running"
+    });
+    env.also_kill(state["child_pid"].as_i64().unwrap() as i32);
+    let served = load.now().ok;
+    load.wait_served(served, 5);
+    let stats = load.finish();
+    assert!(!alive(first));
+    assert!(state["scheduled_restarts"].as_u64() >= Some(2), "{state:#}");
+    assert_eq!(stats.refused, 0, "{stats:?}");
+    assert!(stats.failed.is_empty(), "{stats:?}");
+    assert!(stats.pids.len() >= 3, "{stats:?}");
+    assert!(env.records("aged").is_empty());
+    drop(r);
+}
