@@ -12,9 +12,9 @@ apt-get install -y -qq supervisor runit daemontools s6 tini dumb-init hyperfine 
 systemctl disable --now supervisor 2>/dev/null || service supervisor stop 2>/dev/null || true
 # PM2 from npm, into bench/.npm (not global).
 npm install --silent --prefix "$here/.npm" pm2@5 >/dev/null
-# circus from PyPI, in a venv.
+# circus and uvicorn (the availability benchmark's server) from PyPI, in a venv.
 python3 -m venv "$here/.venv"
-"$here/.venv/bin/pip" install -q circus
+"$here/.venv/bin/pip" install -q circus uvicorn
 # The C helpers.
 for c in "$here"/c/*.c; do
   gcc -O2 -Wall -o "${c%.c}" "$c"

@@ -37,6 +37,9 @@ _restartd() {
             restartd,metrics)
                 cmd="restartd__subcmd__metrics"
                 ;;
+            restartd,reload)
+                cmd="restartd__subcmd__reload"
+                ;;
             restartd,reset)
                 cmd="restartd__subcmd__reset"
                 ;;
@@ -76,6 +79,9 @@ _restartd() {
             restartd__subcmd__help,metrics)
                 cmd="restartd__subcmd__help__subcmd__metrics"
                 ;;
+            restartd__subcmd__help,reload)
+                cmd="restartd__subcmd__help__subcmd__reload"
+                ;;
             restartd__subcmd__help,reset)
                 cmd="restartd__subcmd__help__subcmd__reset"
                 ;;
@@ -101,7 +107,7 @@ _restartd() {
 
     case "${cmd}" in
         restartd)
-            opts="-n -q -v -h -V --name --state-dir --restart --max-restarts --window --delay --backoff-factor --max-delay --jitter --min-uptime --success-exit-codes --no-restart-exit-codes --force-restart-exit-codes --stop-signal --stop-timeout --health-cmd --health-url --health-interval --health-timeout --health-retries --health-start-period --notify --watchdog --max-memory --log-file --log-max-size --log-keep --log-timestamps --log-max-age --log-compress --tail-lines --on-crash --on-give-up --alert-limit --reset --env-file --max-runtime --max-runtime-jitter --quiet --verbose --log-format --label --listen --listen-remote --listen-token-file --metrics-file --ready-timeout --health-tcp --help --version status list crashes reset stop restart signal metrics logs completions unit man help"
+            opts="-n -q -v -h -V --name --state-dir --restart --max-restarts --window --delay --backoff-factor --max-delay --jitter --min-uptime --success-exit-codes --no-restart-exit-codes --force-restart-exit-codes --stop-signal --stop-timeout --socket --health-cmd --health-url --health-interval --health-timeout --health-retries --health-start-period --notify --watchdog --max-memory --log-file --log-max-size --log-keep --log-timestamps --log-max-age --log-compress --tail-lines --on-crash --on-give-up --alert-limit --reset --env-file --max-runtime --max-runtime-jitter --quiet --verbose --log-format --label --listen --listen-remote --listen-token-file --metrics-file --ready-timeout --health-tcp --help --version status list crashes reset stop restart reload signal metrics logs completions unit man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -168,6 +174,10 @@ _restartd() {
                     return 0
                     ;;
                 --stop-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --socket)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -331,7 +341,7 @@ _restartd() {
             return 0
             ;;
         restartd__subcmd__help)
-            opts="status list crashes reset stop restart signal metrics logs completions unit man help"
+            opts="status list crashes reset stop restart reload signal metrics logs completions unit man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -429,6 +439,20 @@ _restartd() {
             return 0
             ;;
         restartd__subcmd__help__subcmd__metrics)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        restartd__subcmd__help__subcmd__reload)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -585,6 +609,24 @@ _restartd() {
             return 0
             ;;
         restartd__subcmd__metrics)
+            opts="-h --state-dir --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --state-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        restartd__subcmd__reload)
             opts="-h --state-dir --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )

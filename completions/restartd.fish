@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_restartd_global_optspecs
-    string join \n n/name= state-dir= restart= max-restarts= window= delay= backoff-factor= max-delay= jitter= min-uptime= success-exit-codes= no-restart-exit-codes= force-restart-exit-codes= stop-signal= stop-timeout= health-cmd= health-url= health-interval= health-timeout= health-retries= health-start-period= notify watchdog= max-memory= log-file= log-max-size= log-keep= log-timestamps log-max-age= log-compress tail-lines= on-crash= on-give-up= alert-limit= reset env-file= max-runtime= max-runtime-jitter= q/quiet v/verbose log-format= label= listen= listen-remote listen-token-file= metrics-file= ready-timeout= health-tcp= h/help V/version
+    string join \n n/name= state-dir= restart= max-restarts= window= delay= backoff-factor= max-delay= jitter= min-uptime= success-exit-codes= no-restart-exit-codes= force-restart-exit-codes= stop-signal= stop-timeout= socket= health-cmd= health-url= health-interval= health-timeout= health-retries= health-start-period= notify watchdog= max-memory= log-file= log-max-size= log-keep= log-timestamps log-max-age= log-compress tail-lines= on-crash= on-give-up= alert-limit= reset env-file= max-runtime= max-runtime-jitter= q/quiet v/verbose log-format= label= listen= listen-remote listen-token-file= metrics-file= ready-timeout= health-tcp= h/help V/version
 end
 
 function __fish_restartd_needs_command
@@ -45,6 +45,7 @@ complete -c restartd -n "__fish_restartd_needs_command" -l no-restart-exit-codes
 complete -c restartd -n "__fish_restartd_needs_command" -l force-restart-exit-codes -d 'Codes that always restart, whatever the policy [default: none]' -r
 complete -c restartd -n "__fish_restartd_needs_command" -l stop-signal -d 'Signal for stopping the child' -r
 complete -c restartd -n "__fish_restartd_needs_command" -l stop-timeout -d 'SIGKILL the group DUR after a stop' -r
+complete -c restartd -n "__fish_restartd_needs_command" -l socket -d 'Hold a listening socket for the child: fds 3, 4, ... [default: none]' -r
 complete -c restartd -n "__fish_restartd_needs_command" -l health-cmd -d 'Health check command, run with sh -c [default: none]' -r
 complete -c restartd -n "__fish_restartd_needs_command" -l health-url -d 'Health check URL; 2xx or 3xx means healthy [default: none]' -r
 complete -c restartd -n "__fish_restartd_needs_command" -l health-interval -d 'Time between health checks' -r
@@ -87,6 +88,7 @@ complete -c restartd -n "__fish_restartd_needs_command" -a "crashes" -d 'Show re
 complete -c restartd -n "__fish_restartd_needs_command" -a "reset" -d 'Clear an instance\'s restart window'
 complete -c restartd -n "__fish_restartd_needs_command" -a "stop" -d 'Stop a running instance gracefully and wait until it has exited'
 complete -c restartd -n "__fish_restartd_needs_command" -a "restart" -d 'Restart a running instance\'s child gracefully (no crash, no backoff)'
+complete -c restartd -n "__fish_restartd_needs_command" -a "reload" -d 'Replace a running instance\'s child without downtime (with --socket)'
 complete -c restartd -n "__fish_restartd_needs_command" -a "signal" -d 'Send a signal to a running instance\'s child process group'
 complete -c restartd -n "__fish_restartd_needs_command" -a "metrics" -d 'Print an instance\'s metrics in the Prometheus text format'
 complete -c restartd -n "__fish_restartd_needs_command" -a "logs" -d 'Print the last lines of an instance\'s --log-file, rotated files included'
@@ -115,6 +117,8 @@ complete -c restartd -n "__fish_restartd_using_subcommand stop" -l state-dir -d 
 complete -c restartd -n "__fish_restartd_using_subcommand stop" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c restartd -n "__fish_restartd_using_subcommand restart" -l state-dir -d 'Where instance directories live [default: see --help]' -r -F
 complete -c restartd -n "__fish_restartd_using_subcommand restart" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c restartd -n "__fish_restartd_using_subcommand reload" -l state-dir -d 'Where instance directories live [default: see --help]' -r -F
+complete -c restartd -n "__fish_restartd_using_subcommand reload" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c restartd -n "__fish_restartd_using_subcommand signal" -l state-dir -d 'Where instance directories live [default: see --help]' -r -F
 complete -c restartd -n "__fish_restartd_using_subcommand signal" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c restartd -n "__fish_restartd_using_subcommand metrics" -l state-dir -d 'Where instance directories live [default: see --help]' -r -F
@@ -128,16 +132,17 @@ complete -c restartd -n "__fish_restartd_using_subcommand completions" -s h -l h
 complete -c restartd -n "__fish_restartd_using_subcommand unit" -l user -d 'Print a user unit (systemctl --user): WantedBy=default.target'
 complete -c restartd -n "__fish_restartd_using_subcommand unit" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c restartd -n "__fish_restartd_using_subcommand man" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c restartd -n "__fish_restartd_using_subcommand help; and not __fish_seen_subcommand_from status list crashes reset stop restart signal metrics logs completions unit man help" -f -a "status" -d 'Show the state of one instance, or of all'
-complete -c restartd -n "__fish_restartd_using_subcommand help; and not __fish_seen_subcommand_from status list crashes reset stop restart signal metrics logs completions unit man help" -f -a "list" -d 'List every instance in the state directory, a line each'
-complete -c restartd -n "__fish_restartd_using_subcommand help; and not __fish_seen_subcommand_from status list crashes reset stop restart signal metrics logs completions unit man help" -f -a "crashes" -d 'Show recent crash records, newest first'
-complete -c restartd -n "__fish_restartd_using_subcommand help; and not __fish_seen_subcommand_from status list crashes reset stop restart signal metrics logs completions unit man help" -f -a "reset" -d 'Clear an instance\'s restart window'
-complete -c restartd -n "__fish_restartd_using_subcommand help; and not __fish_seen_subcommand_from status list crashes reset stop restart signal metrics logs completions unit man help" -f -a "stop" -d 'Stop a running instance gracefully and wait until it has exited'
-complete -c restartd -n "__fish_restartd_using_subcommand help; and not __fish_seen_subcommand_from status list crashes reset stop restart signal metrics logs completions unit man help" -f -a "restart" -d 'Restart a running instance\'s child gracefully (no crash, no backoff)'
-complete -c restartd -n "__fish_restartd_using_subcommand help; and not __fish_seen_subcommand_from status list crashes reset stop restart signal metrics logs completions unit man help" -f -a "signal" -d 'Send a signal to a running instance\'s child process group'
-complete -c restartd -n "__fish_restartd_using_subcommand help; and not __fish_seen_subcommand_from status list crashes reset stop restart signal metrics logs completions unit man help" -f -a "metrics" -d 'Print an instance\'s metrics in the Prometheus text format'
-complete -c restartd -n "__fish_restartd_using_subcommand help; and not __fish_seen_subcommand_from status list crashes reset stop restart signal metrics logs completions unit man help" -f -a "logs" -d 'Print the last lines of an instance\'s --log-file, rotated files included'
-complete -c restartd -n "__fish_restartd_using_subcommand help; and not __fish_seen_subcommand_from status list crashes reset stop restart signal metrics logs completions unit man help" -f -a "completions" -d 'Print shell completions to stdout'
-complete -c restartd -n "__fish_restartd_using_subcommand help; and not __fish_seen_subcommand_from status list crashes reset stop restart signal metrics logs completions unit man help" -f -a "unit" -d 'Print a systemd unit that runs restartd with these options'
-complete -c restartd -n "__fish_restartd_using_subcommand help; and not __fish_seen_subcommand_from status list crashes reset stop restart signal metrics logs completions unit man help" -f -a "man" -d 'Print the manual page (roff) to stdout'
-complete -c restartd -n "__fish_restartd_using_subcommand help; and not __fish_seen_subcommand_from status list crashes reset stop restart signal metrics logs completions unit man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c restartd -n "__fish_restartd_using_subcommand help; and not __fish_seen_subcommand_from status list crashes reset stop restart reload signal metrics logs completions unit man help" -f -a "status" -d 'Show the state of one instance, or of all'
+complete -c restartd -n "__fish_restartd_using_subcommand help; and not __fish_seen_subcommand_from status list crashes reset stop restart reload signal metrics logs completions unit man help" -f -a "list" -d 'List every instance in the state directory, a line each'
+complete -c restartd -n "__fish_restartd_using_subcommand help; and not __fish_seen_subcommand_from status list crashes reset stop restart reload signal metrics logs completions unit man help" -f -a "crashes" -d 'Show recent crash records, newest first'
+complete -c restartd -n "__fish_restartd_using_subcommand help; and not __fish_seen_subcommand_from status list crashes reset stop restart reload signal metrics logs completions unit man help" -f -a "reset" -d 'Clear an instance\'s restart window'
+complete -c restartd -n "__fish_restartd_using_subcommand help; and not __fish_seen_subcommand_from status list crashes reset stop restart reload signal metrics logs completions unit man help" -f -a "stop" -d 'Stop a running instance gracefully and wait until it has exited'
+complete -c restartd -n "__fish_restartd_using_subcommand help; and not __fish_seen_subcommand_from status list crashes reset stop restart reload signal metrics logs completions unit man help" -f -a "restart" -d 'Restart a running instance\'s child gracefully (no crash, no backoff)'
+complete -c restartd -n "__fish_restartd_using_subcommand help; and not __fish_seen_subcommand_from status list crashes reset stop restart reload signal metrics logs completions unit man help" -f -a "reload" -d 'Replace a running instance\'s child without downtime (with --socket)'
+complete -c restartd -n "__fish_restartd_using_subcommand help; and not __fish_seen_subcommand_from status list crashes reset stop restart reload signal metrics logs completions unit man help" -f -a "signal" -d 'Send a signal to a running instance\'s child process group'
+complete -c restartd -n "__fish_restartd_using_subcommand help; and not __fish_seen_subcommand_from status list crashes reset stop restart reload signal metrics logs completions unit man help" -f -a "metrics" -d 'Print an instance\'s metrics in the Prometheus text format'
+complete -c restartd -n "__fish_restartd_using_subcommand help; and not __fish_seen_subcommand_from status list crashes reset stop restart reload signal metrics logs completions unit man help" -f -a "logs" -d 'Print the last lines of an instance\'s --log-file, rotated files included'
+complete -c restartd -n "__fish_restartd_using_subcommand help; and not __fish_seen_subcommand_from status list crashes reset stop restart reload signal metrics logs completions unit man help" -f -a "completions" -d 'Print shell completions to stdout'
+complete -c restartd -n "__fish_restartd_using_subcommand help; and not __fish_seen_subcommand_from status list crashes reset stop restart reload signal metrics logs completions unit man help" -f -a "unit" -d 'Print a systemd unit that runs restartd with these options'
+complete -c restartd -n "__fish_restartd_using_subcommand help; and not __fish_seen_subcommand_from status list crashes reset stop restart reload signal metrics logs completions unit man help" -f -a "man" -d 'Print the manual page (roff) to stdout'
+complete -c restartd -n "__fish_restartd_using_subcommand help; and not __fish_seen_subcommand_from status list crashes reset stop restart reload signal metrics logs completions unit man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

@@ -62,6 +62,9 @@ fn run(args: RunArgs, inherited: signals::Inherited) -> u8 {
         restartd::base::values::check_listen(args.listen, args.listen_remote, token_file.is_some());
     let token = listen.and_then(|()| token_file.map(read_token_file).transpose());
     let token = token.unwrap_or_else(|msg| usage_error(ErrorKind::ValueValidation, msg));
+    if let Err(msg) = restartd::base::sockets::check_sockets(&args.sockets) {
+        usage_error(ErrorKind::ValueValidation, msg);
+    }
     let health = args.health_cmd.is_some()
         || args.health_url.is_some()
         || args.readiness.health_tcp.is_some();

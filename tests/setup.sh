@@ -8,7 +8,8 @@
 #     system calls;
 #   - systemd-nspawn and mmdebstrap, and a Debian root filesystem with systemd and python3 in
 #     target/systemd/root (about 30 s, once), for the tests against a real systemd
-#     (tests/it/systemd.rs, tests/systemd/container.sh).
+#     (tests/it/systemd.rs, tests/systemd/container.sh);
+#   - a venv in target/uvvenv with uvicorn, the real server of tests/it/sockets.rs.
 # Nothing here fails the build: what cannot be installed is said, and its tests skip saying so.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -67,6 +68,14 @@ if [ ! -x target/systemd/root/lib/systemd/systemd ] && command -v mmdebstrap >/d
     echo "tests/setup.sh: building the systemd test root filesystem in target/systemd/root (mmdebstrap)"
     if ! bash tests/systemd/container.sh build >target/setup-systemd-root.log 2>&1; then
         echo "tests/setup.sh: could not build it; see target/setup-systemd-root.log"
+    fi
+fi
+# uvicorn, for the --socket tests with a real ASGI server (tests/it/sockets.rs: `uvicorn --fd 3`).
+uvvenv=target/uvvenv
+if ! [ -x "$uvvenv/bin/uvicorn" ]; then
+    echo "tests/setup.sh: creating $uvvenv with uvicorn (pip)"
+    if ! { python3 -m venv "$uvvenv" && "$uvvenv/bin/pip" install -q uvicorn; } >target/setup-uvvenv.log 2>&1; then
+        echo "tests/setup.sh: could not install uvicorn; see target/setup-uvvenv.log"
     fi
 fi
 exit 0

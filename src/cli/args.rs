@@ -12,6 +12,7 @@ use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
 use clap::{Args, Parser, Subcommand};
 
 use crate::base::config::LogFormat;
+use crate::base::sockets::{parse_socket, SocketSpec};
 use crate::base::values::{
     parse_alert_limit, parse_codes, parse_duration, parse_factor, parse_fingerprint,
     parse_fraction, parse_health_url, parse_keep, parse_label, parse_listen, parse_max_restarts,
@@ -50,6 +51,7 @@ mod heading {
     pub const CRASHES: &str = "Crash records and hooks";
     pub const OUTPUT: &str = "Output";
     pub const OBSERVE: &str = "Observability";
+    pub const SOCKETS: &str = "Sockets";
 }
 
 /// `--state-dir`, the same for the run and every subcommand.
@@ -191,6 +193,16 @@ pub struct RunArgs {
     /// 10s, 5m, 1h 30m.
     #[arg(long, value_name = "DUR", default_value = "10s", value_parser = parse_duration, help_heading = heading::STOPPING)]
     pub stop_timeout: Duration,
+
+    /// Hold a listening socket for the child: fds 3, 4, ... [default: none]
+    ///
+    /// Repeatable. Bound once, before the first start, kept until restartd exits; every child
+    /// gets the sockets in order as fds 3, 4, ... with LISTEN_FDS, LISTEN_PID and
+    /// LISTEN_FDNAMES (systemd's socket activation). Connections wait in the backlog while the
+    /// child restarts, and 'restartd reload' starts the new child beside the old one. Accepts
+    /// [NAME=]tcp://HOST:PORT (IPv4, [IPv6] or localhost) or [NAME=]unix:PATH.
+    #[arg(long = "socket", value_name = "[NAME=]ADDR", value_parser = parse_socket, help_heading = heading::SOCKETS)]
+    pub sockets: Vec<SocketSpec>,
 
     /// Health check command, run with sh -c [default: none]
     ///
@@ -526,6 +538,18 @@ pub enum Sub {
     ///
     /// Exits 3 when the instance is not running.
     Restart {
+        /// Instance name
+        #[arg(value_parser = parse_name)]
+        name: String,
+        #[command(flatten)]
+        dir: StateDir,
+    },
+    /// Replace a running instance's child without downtime (with --socket)
+    ///
+    /// Starts a new child on the same sockets, waits until it is ready, then stops the old
+    /// one. Exits 0 when replaced, 1 when the new child failed and the old one kept running,
+    /// 3 when the instance is not running. Without --socket it is 'restart'.
+    Reload {
         /// Instance name
         #[arg(value_parser = parse_name)]
         name: String,

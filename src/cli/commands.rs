@@ -46,6 +46,7 @@ pub fn run(sub: Sub) -> u8 {
         Sub::Reset { name, crashes, dir } => reset(&state_dir(dir), &name, crashes),
         Sub::Stop { name, dir } => ask(&state_dir(dir), &name, Request::Stop),
         Sub::Restart { name, dir } => ask(&state_dir(dir), &name, Request::Restart),
+        Sub::Reload { name, dir } => ask(&state_dir(dir), &name, Request::Reload),
         Sub::Signal { name, signal, dir } => ask(&state_dir(dir), &name, Request::Signal(signal.0)),
         Sub::Metrics { name, dir } => metrics(&state_dir(dir), &name),
         Sub::Logs(args) => {
@@ -203,6 +204,15 @@ fn ask(state_dir: &Path, name: &str, request: Request) -> io::Result<u8> {
     }
     match control::send(&dir, request) {
         Ok(reply) if reply == "ok" => Ok(0),
+        Ok(reply) if reply.starts_with("ok: ") => {
+            eprintln!("restartd: {name}: {}", &reply[4..]);
+            Ok(0)
+        }
+        Ok(reply) if reply.starts_with("failed: ") => {
+            // A reload whose new child failed: the old one keeps running.
+            eprintln!("restartd: {name}: reload failed: {}", &reply[8..]);
+            Ok(1)
+        }
         Ok(reply) => {
             eprintln!("restartd: {name}: {}", reply.trim_start_matches("error: "));
             Ok(code::NOT_RUNNING)

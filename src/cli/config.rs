@@ -79,6 +79,7 @@ pub fn from_args(
             max_runtime: args.lifecycle.max_runtime,
             max_runtime_jitter: args.lifecycle.max_runtime_jitter,
             health: health.is_some(),
+            sockets: !args.sockets.is_empty(),
             ready_timeout: args.readiness.ready_timeout,
         },
         window: args.window,
@@ -99,6 +100,7 @@ pub fn from_args(
         listen: args.listen,
         listen_token,
         metrics_file: args.metrics_file,
+        sockets: args.sockets,
         env_files: args.lifecycle.env_files,
         env: Vec::new(),
     }

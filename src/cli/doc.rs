@@ -8,6 +8,7 @@
 //! copies committed under `man/` and `completions/` can be compared byte for byte
 //! (`.ci/regen-docs` rewrites them).
 
+mod sockets_text;
 mod systemd;
 mod text;
 
@@ -81,6 +82,10 @@ pub fn man(out: &mut dyn Write) -> io::Result<()> {
     subcommands(&mut roff, &cmd);
     restarts(&mut roff);
     signals(&mut roff);
+    section(&mut roff, "SOCKETS AND RELOAD");
+    for p in sockets_text::SOCKETS {
+        para(&mut roff, p);
+    }
     exit_status(&mut roff);
     files(&mut roff);
     environment(&mut roff);

@@ -85,7 +85,9 @@ impl Row {
                     Status::Running => Paint::Good,
                     Status::GaveUp => Paint::Bad,
                     Status::Exited | Status::Stopped => Paint::Dim,
-                    Status::Starting | Status::Backoff | Status::Stopping => Paint::Warn,
+                    Status::Starting | Status::Backoff | Status::Stopping | Status::Reloading => {
+                        Paint::Warn
+                    }
                 };
                 (shown.to_string(), paint)
             }
@@ -303,6 +305,8 @@ mod tests {
                 updated_at: ago(now, 192),
                 labels: Default::default(),
                 leftovers: Vec::new(),
+                sockets: Vec::new(),
+                reloads: 0,
                 log_file: None,
             }),
             running,

@@ -247,6 +247,7 @@ impl Health {
                         env: &[],
                         remove: &[],
                         watchdog_pid: false,
+                        listen: None,
                         stdin: None,
                         stdout: Output::To(output.as_fd()),
                         stderr: Output::To(output.as_fd()),

@@ -261,7 +261,11 @@ fn status_badge(status: Status, healthy: bool, health: Option<&str>) -> (&'stati
     let class = match status {
         Status::Running if healthy => "ok",
         Status::Running if health == Some("unhealthy") => "bad",
-        Status::Running | Status::Starting | Status::Backoff | Status::Stopping => "warn",
+        Status::Running
+        | Status::Starting
+        | Status::Backoff
+        | Status::Stopping
+        | Status::Reloading => "warn",
         Status::GaveUp | Status::Exited => "bad",
         Status::Stopped => "off",
     };

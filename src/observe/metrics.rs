@@ -53,7 +53,8 @@ pub fn healthy(state: &StateFile, up: bool) -> bool {
 }
 
 fn child_up(state: &StateFile, up: bool) -> bool {
-    up && state.status == Status::Running && state.child_pid.is_some()
+    // During a reload the old child serves until the switch, then the new one.
+    up && matches!(state.status, Status::Running | Status::Reloading) && state.child_pid.is_some()
 }
 
 /// The text format for `state`.
@@ -99,6 +100,12 @@ pub fn render(state: &StateFile, extra: &Extra) -> String {
         "counter",
         "Restarts made, in every run of restartd for this instance.",
         Some(state.restarts as f64),
+    );
+    gauge(
+        "restartd_reloads_total",
+        "counter",
+        "Reloads (restartd reload) done by the running restartd.",
+        Some(state.reloads as f64),
     );
     gauge(
         "restartd_child_start_time_seconds",
@@ -263,6 +270,8 @@ mod tests {
             updated_at: rfc3339(now),
             labels: [("env".to_string(), "pr\"od\\\n".to_string())].into(),
             leftovers: Vec::new(),
+            sockets: Vec::new(),
+            reloads: 0,
             log_file: None,
         }
     }

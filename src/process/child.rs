@@ -17,7 +17,7 @@
 use std::ffi::{CString, OsString};
 use std::fs::File;
 use std::io;
-use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 
 use nix::libc;
@@ -44,6 +44,17 @@ pub struct Start<'a> {
     pub watchdog_pid: bool,
     /// Pipe stdout through restartd instead of passing restartd's own.
     pub capture_stdout: bool,
+    /// The `--socket`s, as fds 3, 4, … with `LISTEN_FDS`, `LISTEN_PID` and `LISTEN_FDNAMES`.
+    pub listen: Option<Listen<'a>>,
+}
+
+/// Sockets handed over by systemd's socket-activation protocol (sd_listen_fds(3)).
+#[derive(Clone, Copy)]
+pub struct Listen<'a> {
+    /// restartd's descriptors, in order: they become the process's 3, 4, …
+    pub fds: &'a [RawFd],
+    /// `LISTEN_FDNAMES`: the names, `:`-separated.
+    pub names: &'a str,
 }
 
 /// Where a new process's stdout or stderr goes.
@@ -67,6 +78,8 @@ pub struct Exec<'a> {
     pub remove: &'a [&'a str],
     /// Set `WATCHDOG_PID` to the process's own pid.
     pub watchdog_pid: bool,
+    /// Sockets to pass as fds 3, 4, … (`LISTEN_PID` is the process's own pid).
+    pub listen: Option<Listen<'a>>,
     /// stdin: this file, or /dev/null.
     pub stdin: Option<BorrowedFd<'a>>,
     pub stdout: Output<'a>,
@@ -90,11 +103,14 @@ struct ExecPlan {
     argv_ptrs: Vec<*const libc::c_char>,
     env: Vec<Vec<u8>>,
     env_ptrs: Vec<*const libc::c_char>,
-    /// Index in `env` of `WATCHDOG_PID=` followed by room for the digits.
-    pid_slot: Option<usize>,
+    /// Indexes in `env` of `WATCHDOG_PID=` and `LISTEN_PID=`, each followed by room for the
+    /// digits, with the length of its `NAME=`.
+    pid_slots: Vec<(usize, usize)>,
 }
 
-const PID_VAR: &[u8] = b"WATCHDOG_PID=";
+/// The variables that hold the process's own pid, filled in between clone and exec.
+const WATCHDOG_PID: &[u8] = b"WATCHDOG_PID=";
+const LISTEN_PID: &[u8] = b"LISTEN_PID=";
 
 impl ExecPlan {
     fn new(exec: &Exec) -> io::Result<ExecPlan> {
@@ -114,23 +130,33 @@ impl ExecPlan {
             .filter(|(k, _)| !exec.env.iter().any(|(e, _)| e == k))
             .collect();
         vars.extend(exec.env.iter().cloned());
+        if let Some(listen) = exec.listen {
+            vars.retain(|(k, _)| k != "LISTEN_FDS" && k != "LISTEN_FDNAMES" && k != "LISTEN_PID");
+            vars.push(("LISTEN_FDS".into(), listen.fds.len().to_string().into()));
+            vars.push(("LISTEN_FDNAMES".into(), listen.names.into()));
+        }
         let mut env: Vec<Vec<u8>> = vars
             .iter()
             .filter(|(k, v)| !k.as_bytes().contains(&0) && !v.as_bytes().contains(&0))
             .map(|(k, v)| [k.as_bytes(), b"=", v.as_bytes(), b"\0"].concat())
             .collect();
-        let pid_slot = exec.watchdog_pid.then(|| {
-            let mut slot = PID_VAR.to_vec();
-            slot.resize(PID_VAR.len() + 12, 0);
+        let mut pid_slots = Vec::new();
+        let wanted = [
+            (exec.watchdog_pid, WATCHDOG_PID),
+            (exec.listen.is_some(), LISTEN_PID),
+        ];
+        for (_, var) in wanted.into_iter().filter(|(on, _)| *on) {
+            let mut slot = var.to_vec();
+            slot.resize(var.len() + 12, 0);
             env.push(slot);
-            env.len() - 1
-        });
+            pid_slots.push((env.len() - 1, var.len()));
+        }
         let mut plan = ExecPlan {
             argv_ptrs: Vec::new(),
             argv,
             env_ptrs: Vec::new(),
             env,
-            pid_slot,
+            pid_slots,
         };
         plan.argv_ptrs = plan.argv.iter().map(|a| a.as_ptr()).collect();
         plan.argv_ptrs.push(std::ptr::null());
@@ -148,24 +174,25 @@ impl ExecPlan {
 
     /// In the child: fill in the pid, then exec. Returns only on failure.
     fn exec(&mut self) -> io::Error {
-        if let Some(i) = self.pid_slot {
-            // SAFETY: getpid is async-signal-safe.
-            let mut pid = unsafe { libc::getpid() } as u32;
-            let mut digits = [0u8; 10];
-            let mut n = 0;
-            loop {
-                digits[n] = b'0' + (pid % 10) as u8;
-                n += 1;
-                pid /= 10;
-                if pid == 0 {
-                    break;
-                }
+        // SAFETY: getpid is async-signal-safe.
+        let mut pid = unsafe { libc::getpid() } as u32;
+        let mut digits = [0u8; 10];
+        let mut n = 0;
+        loop {
+            digits[n] = b'0' + (pid % 10) as u8;
+            n += 1;
+            pid /= 10;
+            if pid == 0 {
+                break;
             }
+        }
+        for &(i, at) in &self.pid_slots {
+            // Written into the slot's reserved room: no allocation.
             let slot = &mut self.env[i];
             for (k, d) in digits[..n].iter().rev().enumerate() {
-                slot[PID_VAR.len() + k] = *d;
+                slot[at + k] = *d;
             }
-            slot[PID_VAR.len() + n] = 0;
+            slot[at + n] = 0;
         }
         // SAFETY: NULL-terminated arrays of NUL-terminated strings owned by the plan.
         unsafe {
@@ -189,6 +216,7 @@ pub fn spawn(start: Start, inherited: Inherited) -> io::Result<Spawned> {
             env: &start.env,
             remove: start.remove,
             watchdog_pid: start.watchdog_pid,
+            listen: start.listen,
             stdin: None,
             stdout: match start.capture_stdout {
                 true => Output::Pipe,
@@ -244,8 +272,12 @@ pub fn launch(exec: &Exec, inherited: Inherited) -> io::Result<Launched> {
             target(exec.stdout, &stdout),
             target(exec.stderr, &stderr),
         ],
+        listen: exec.listen.map_or(Vec::new(), |l| l.fds.to_vec()),
+        spare: Vec::new(),
         error: 0,
     };
+    // Room for the copies `child_setup` makes, so that the child does not allocate.
+    plan.spare = vec![-1; plan.listen.len()];
     let mut stack = Stack::new(plan.exec.stack_bytes())?;
     // SAFETY: sigset_t is plain data; all zeroes is a valid (empty) set.
     let mut all: libc::sigset_t = unsafe { std::mem::zeroed() };
@@ -294,6 +326,10 @@ struct Plan {
     death_signal: libc::c_int,
     /// The descriptors to put at 0, 1 and 2; -1 leaves restartd's own.
     fds: [libc::c_int; 3],
+    /// The descriptors to put at 3, 4, … (the `--socket`s).
+    listen: Vec<RawFd>,
+    /// As many slots as `listen`, for copies above the targets made in the child.
+    spare: Vec<RawFd>,
     /// Set by the child when it could not exec: the errno.
     error: i32,
 }
@@ -364,7 +400,7 @@ extern "C" fn child_main(arg: *mut libc::c_void) -> libc::c_int {
     unsafe { libc::_exit(127) }
 }
 
-fn child_setup(plan: &Plan) -> io::Result<()> {
+fn child_setup(plan: &mut Plan) -> io::Result<()> {
     for (target, fd) in (0..).zip(plan.fds) {
         if fd < 0 {
             continue;
@@ -380,6 +416,23 @@ fn child_setup(plan: &Plan) -> io::Result<()> {
             }
         };
         if result == -1 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    // The sockets go to 3, 4, …: first each is copied above every target (close-on-exec), so
+    // that placing one never closes another still to be placed; dup2 then clears the flag.
+    let first_free = 3 + plan.listen.len() as libc::c_int;
+    for (i, &fd) in plan.listen.iter().enumerate() {
+        // SAFETY: fcntl on a descriptor restartd keeps open until the exec.
+        let copy = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, first_free) };
+        if copy == -1 {
+            return Err(io::Error::last_os_error());
+        }
+        plan.spare[i] = copy;
+    }
+    for (target, &copy) in (3..).zip(plan.spare.iter()) {
+        // SAFETY: dup2 from the copy made above.
+        if unsafe { libc::dup2(copy, target) } == -1 {
             return Err(io::Error::last_os_error());
         }
     }
@@ -427,6 +480,7 @@ mod tests {
                 env: &env,
                 remove,
                 watchdog_pid: false,
+                listen: None,
                 stdin: None,
                 stdout: Output::To(output.as_fd()),
                 stderr: Output::To(output.as_fd()),
@@ -505,6 +559,7 @@ mod tests {
                 env: &[],
                 remove: &[],
                 watchdog_pid: false,
+                listen: None,
                 stdin: None,
                 stdout: Output::Pipe,
                 stderr: Output::Inherit,

@@ -5,7 +5,8 @@
 //! records and wakes); `output` copies the child's stdout and stderr on, `sink` writes
 //! restartd's own stderr and stdout without ever blocking, `tail` keeps the last stderr lines,
 //! `logfile` is `--log-file` (`logcompress` gzips its rotated files a piece per turn), `oom`
-//! reads whether the kernel's OOM killer ended the child, `trim` hands the heap that starting
+//! reads whether the kernel's OOM killer ended the child, `sockets` binds and holds the
+//! `--socket`s, `trim` hands the heap that starting
 //! freed back to the kernel.
 //! These carry out what the machine decided and decide nothing. Imports `base` and
 //! `supervise`'s value types.
@@ -18,6 +19,7 @@ pub mod output;
 pub mod procs;
 pub mod signals;
 pub mod sink;
+pub mod sockets;
 pub mod strays;
 pub mod tail;
 pub mod trim;

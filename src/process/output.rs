@@ -90,6 +90,8 @@ struct Pipe {
     fd: OwnedFd,
     /// restartd's stream to copy it to: 1 or 2.
     to: i32,
+    /// The pipe of a reload's second child (its stderr goes to `other_tail`).
+    other: bool,
 }
 
 /// The current child's output.
@@ -97,6 +99,8 @@ pub struct Output {
     pipes: Vec<Pipe>,
     /// The last bytes of the current run's stderr.
     pub tail: Tail,
+    /// The same for a reload's second child.
+    pub other_tail: Tail,
     log_file: Option<LogFile>,
     /// restartd's stderr, shared with the logger.
     stderr: Shared,
@@ -113,6 +117,7 @@ impl Output {
         Output {
             pipes: Vec::new(),
             tail: Tail::new(tail::MAX_BYTES),
+            other_tail: Tail::new(tail::MAX_BYTES),
             stdout: log_file.as_ref().map(|_| Sink::stdout()),
             log_file,
             stderr,
@@ -138,8 +143,27 @@ impl Output {
 
     /// A new child: its pipes, and an empty tail.
     pub fn attach(&mut self, stderr: OwnedFd, stdout: Option<OwnedFd>) {
-        self.pipes.clear();
+        self.pipes.retain(|p| p.other);
         self.tail.clear();
+        self.add(stderr, stdout, false);
+    }
+
+    /// A reload's second child: its pipes, and an empty tail of its own.
+    pub fn attach_other(&mut self, stderr: OwnedFd, stdout: Option<OwnedFd>) {
+        self.pipes.retain(|p| !p.other);
+        self.other_tail.clear();
+        self.add(stderr, stdout, true);
+    }
+
+    /// A reload's switch: the second child's pipes and tail become the child's, and back.
+    pub fn swap(&mut self) {
+        for pipe in &mut self.pipes {
+            pipe.other = !pipe.other;
+        }
+        std::mem::swap(&mut self.tail, &mut self.other_tail);
+    }
+
+    fn add(&mut self, stderr: OwnedFd, stdout: Option<OwnedFd>, other: bool) {
         for (fd, to) in std::iter::once((stderr, 2)).chain(stdout.map(|fd| (fd, 1))) {
             let _ = nix::fcntl::fcntl(
                 &fd,
@@ -148,7 +172,7 @@ impl Output {
             if to == 2 {
                 let _ = nix::fcntl::fcntl(&fd, nix::fcntl::FcntlArg::F_SETPIPE_SZ(PIPE_BYTES));
             }
-            self.pipes.push(Pipe { fd, to });
+            self.pipes.push(Pipe { fd, to, other });
         }
     }
 
@@ -187,7 +211,14 @@ impl Output {
     /// the pipes go.
     pub fn detach(&mut self) -> Vec<String> {
         let problems = self.copy_all(true);
-        self.pipes.clear();
+        self.pipes.retain(|p| p.other);
+        problems
+    }
+
+    /// As `detach`, for a reload's second child.
+    pub fn detach_other(&mut self) -> Vec<String> {
+        let problems = self.copy_all(true);
+        self.pipes.retain(|p| !p.other);
         problems
     }
 
@@ -291,7 +322,9 @@ impl Output {
             };
             budget = budget.saturating_sub(n);
             let chunk = std::mem::take(&mut self.buf);
-            if to == 2 {
+            if to == 2 && self.pipes[i].other {
+                self.other_tail.push(&chunk);
+            } else if to == 2 {
                 self.tail.push(&chunk);
             }
             if let Some(log) = &mut self.log_file {
@@ -322,7 +355,9 @@ impl Output {
         }
         let len = (backlog - tail::MAX_BYTES).min(budget);
         let moved = self.stderr.borrow_mut().splice_from(fd.as_fd(), len);
-        if moved > 0 {
+        if moved > 0 && self.pipes[i].other {
+            self.other_tail.skipped();
+        } else if moved > 0 {
             self.tail.skipped();
         }
         moved

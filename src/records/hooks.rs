@@ -172,6 +172,7 @@ impl Hooks {
                     env: &env,
                     remove: &[],
                     watchdog_pid: false,
+                    listen: None,
                     stdin: Some(stdin.as_fd()),
                     stdout: Output::Inherit,
                     stderr: Output::Inherit,

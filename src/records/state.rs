@@ -62,6 +62,20 @@ pub struct StateFile {
     /// `--log-file`, as an absolute path (null without one), for `restartd logs`.
     #[serde(default)]
     pub log_file: Option<String>,
+    /// The `--socket`s held for the child (SPEC §11).
+    #[serde(default)]
+    pub sockets: Vec<SocketJson>,
+    /// Reloads done by this restartd (SPEC §11).
+    #[serde(default)]
+    pub reloads: u64,
+}
+
+/// One of `state.json`'s `sockets`: its name, address and the child's fd.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SocketJson {
+    pub name: String,
+    pub address: String,
+    pub fd: i32,
 }
 
 /// A process, named so that a reused pid is not taken for it: its pid and its start time
@@ -362,6 +376,8 @@ mod tests {
             updated_at: rfc3339(SystemTime::UNIX_EPOCH),
             labels: Default::default(),
             leftovers: Vec::new(),
+            sockets: Vec::new(),
+            reloads: 0,
             log_file: None,
         }
     }

@@ -34,6 +34,7 @@ impl Line for Request {
         match self {
             Request::Stop => "stop\n".into(),
             Request::Restart => "restart\n".into(),
+            Request::Reload => "reload\n".into(),
             Request::Signal(sig) => format!("signal {sig}\n"),
             Request::Reset { crashes: false } => "reset\n".into(),
             Request::Reset { crashes: true } => "reset crashes\n".into(),
@@ -45,6 +46,7 @@ impl Line for Request {
         let request = match (words.next()?, words.next()) {
             ("stop", None) => Request::Stop,
             ("restart", None) => Request::Restart,
+            ("reload", None) => Request::Reload,
             ("reset", None) => Request::Reset { crashes: false },
             ("reset", Some("crashes")) => Request::Reset { crashes: true },
             ("signal", Some(n)) => Request::Signal(n.parse().ok()?),
@@ -77,6 +79,8 @@ pub struct Server {
     conns: Vec<Conn>,
     /// `stop` clients waiting for restartd to exit.
     waiters: Vec<UnixStream>,
+    /// `reload` clients waiting for the reload to be over.
+    reloading: Vec<UnixStream>,
     /// The listener is left out of the poll until then (see `PAUSE`).
     paused_until: Option<Instant>,
 }
@@ -96,6 +100,16 @@ impl Pending {
     /// Answers `error: msg` and closes.
     pub fn error(mut self, msg: &str) {
         let _ = self.stream.write_all(format!("error: {msg}\n").as_bytes());
+    }
+
+    /// Answers `ok: msg` and closes.
+    pub fn ok_saying(mut self, msg: &str) {
+        let _ = self.stream.write_all(format!("ok: {msg}\n").as_bytes());
+    }
+
+    /// Keeps the connection until the reload is over (`Server::reloaded`).
+    pub fn wait_for_reload(self, server: &mut Server) {
+        server.reloading.push(self.stream);
     }
 
     /// Answers `ok` and keeps the connection until restartd exits.
@@ -121,8 +135,22 @@ impl Server {
             listener,
             conns: Vec::new(),
             waiters: Vec::new(),
+            reloading: Vec::new(),
             paused_until: None,
         })
+    }
+
+    /// The reload is over: `ok: …` (replaced) or `failed: …` (the old child kept running) to
+    /// every `reload` client waiting.
+    pub fn reloaded(&mut self, result: &Result<String, String>) {
+        let line = match result {
+            Ok(msg) => format!("ok: {msg}\n"),
+            Err(msg) => format!("failed: {msg}\n"),
+        };
+        for mut stream in self.reloading.drain(..) {
+            // The connection is non-blocking; a line this short fits in an empty socket buffer.
+            let _ = stream.write_all(line.as_bytes());
+        }
     }
 
     /// The fds to poll for readability.
@@ -278,6 +306,7 @@ mod tests {
         for r in [
             Request::Stop,
             Request::Restart,
+            Request::Reload,
             Request::Reset { crashes: false },
             Request::Reset { crashes: true },
             Request::Signal(10),

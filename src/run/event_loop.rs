@@ -45,6 +45,7 @@ use crate::run::recorder::Recorder;
 use crate::supervise::config::Config;
 use crate::supervise::machine::{Action, Input, Machine, Now, Reply, Request, SpawnError, Tell};
 
+mod second;
 mod tree;
 
 /// What happened, for the machine; a control request brings the connection to answer on.
@@ -95,6 +96,8 @@ pub struct Supervisor {
     trimmed: bool,
     env_files: EnvFiles,
     rng: u64,
+    /// The `--socket`s, held until restartd exits.
+    listeners: crate::process::sockets::Listeners,
 }
 
 impl Supervisor {
@@ -115,6 +118,9 @@ impl Supervisor {
             previous::stop_strays(&cfg, previous, &log);
             writer.on_disk(previous);
         }
+        // After the strays, which may still hold the port.
+        let listeners =
+            crate::process::sockets::Listeners::bind(&cfg.sockets).map_err(anyhow::Error::msg)?;
         let control = control::Server::bind(&instance.dir).with_context(|| {
             format!(
                 "unable to listen on {}",
@@ -148,7 +154,7 @@ impl Supervisor {
         if let Some(problem) = problem {
             log.warn(&problem);
         }
-        let recorder = Recorder::new(
+        let mut recorder = Recorder::new(
             cfg.clone(),
             CrashLog::new(&instance.dir),
             known,
@@ -156,6 +162,13 @@ impl Supervisor {
             inherited,
             now,
         );
+        recorder.sockets = second::sockets_json(&listeners);
+        for socket in &recorder.sockets {
+            log.info(&format!(
+                "holding {} on fd {} ({})",
+                socket.address, socket.fd, socket.name
+            ));
+        }
         let marker = format!("RESTARTD_NAME={}", cfg.name).into_bytes();
         let env_files = EnvFiles::new(cfg.env_files.clone(), cfg.env.clone());
         let seed = now
@@ -182,6 +195,7 @@ impl Supervisor {
             trimmed: false,
             env_files,
             rng: seed | 1,
+            listeners,
         })
     }
 
@@ -389,6 +403,12 @@ impl Supervisor {
                 self.reaped(reaped, now, &mut events);
             }
         }
+        if reap {
+            self.other_ended(&mut events);
+        } else if self.machine.cleaning_other() {
+            let alive = self.other_leftovers_alive();
+            events.push_back(Input::OtherLeftovers { alive }.into());
+        }
         if let Some(end) = ended {
             let oom = self.family.oom(end);
             let leftovers = self.leftovers_alive();
@@ -407,7 +427,11 @@ impl Supervisor {
             events.push_back(Input::Leftovers { alive }.into());
         }
 
-        let group = self.family.pid().and(self.family.group());
+        let group = match self.machine.watching_new() {
+            // During a reload the monitors watch the new child.
+            true => self.family.other_group(),
+            false => self.family.pid().and(self.family.group()),
+        };
         let (changed, inputs) = self.monitors.notifications(group, now.mono, &self.log);
         self.note(changed);
         events.extend(inputs.into_iter().map(Event::from));
@@ -417,19 +441,21 @@ impl Supervisor {
             events.extend(input.map(Event::from));
         }
         let lineage = &self.lineage;
-        let child_pid = self.family.pid();
+        let family = &self.family;
+        // During a reload the new child is watched: its group and its tree only.
+        let new = self.machine.watching_new();
+        let watched = match new {
+            true => family.other_group(),
+            false => family.group().filter(|_| family.pid().is_some()),
+        };
         let others = || {
             procs::children()
                 .into_iter()
-                .filter(|&p| Some(p) != child_pid && lineage.is_childs(p))
+                .filter(|&p| Some(p) != watched && lineage.is_childs(p))
+                .filter(|&p| family.of_other(p) == new && Some(p) != family.group())
                 .collect()
         };
-        let (changed, inputs) = self.monitors.ticks(
-            now.mono,
-            self.family.group().filter(|_| child_pid.is_some()),
-            others,
-            &self.log,
-        );
+        let (changed, inputs) = self.monitors.ticks(now.mono, watched, others, &self.log);
         self.note(changed);
         events.extend(inputs.into_iter().map(Event::from));
         self.monitors.upward_tick(now.mono);
@@ -516,7 +542,32 @@ impl Supervisor {
     ) -> Option<u8> {
         for action in actions {
             match action {
-                Action::Spawn { restarts } => events.push_front(self.spawn(restarts).into()),
+                Action::Spawn { restarts } => events.push_front(self.spawn(restarts, false).into()),
+                Action::SpawnOther { restarts } => {
+                    events.push_front(self.spawn(restarts, true).into())
+                }
+                Action::Switch => self.family.switch(),
+                Action::SignalOther(sig) => {
+                    // As SignalAll: only what the look proved of the child's trees.
+                    self.look();
+                    let lineage = &self.lineage;
+                    self.family.signal_other(sig, |pid| !lineage.is_childs(pid));
+                }
+                Action::ReleaseOther => self.family.release_other(),
+                Action::Fold => self.family.fold(),
+                Action::EndedOther(report) => {
+                    // The second child's record: its own tail and usage; what the upward
+                    // STATUS= says is the child's, which goes on.
+                    let _ = self.recorder.ended(
+                        &report,
+                        now,
+                        &self.family.output.other_tail,
+                        self.family.other_usage(),
+                        &mut self.log,
+                        self.observe.as_mut(),
+                    );
+                }
+                Action::Reloaded(result) => self.reloaded(result),
                 Action::SignalGroup(sig) => self.family.signal_group(sig),
                 Action::SignalChild(sig) => self.family.signal_child(sig),
                 Action::SignalAll(sig) => {
@@ -592,6 +643,14 @@ impl Supervisor {
         match (reply, pending.request) {
             (Reply::Refused(msg), _) => pending.error(&msg),
             (Reply::WhenStopped, _) => pending.ok_and_wait(&mut self.control),
+            (Reply::WhenReloaded, _) => {
+                self.log.info("reload requested: starting the new child");
+                pending.wait_for_reload(&mut self.control)
+            }
+            (Reply::OkSaying(msg), _) => {
+                self.log.info(&format!("reload requested: {msg}"));
+                pending.ok_saying(&msg)
+            }
             (Reply::Ok, request) => {
                 match request {
                     Request::Restart => self.log.info("restart requested"),
@@ -601,14 +660,15 @@ impl Supervisor {
                     Request::Reset { crashes: true } => self
                         .log
                         .info("restart window and crash history cleared on request"),
-                    Request::Stop | Request::Signal(_) => {}
+                    Request::Stop | Request::Reload | Request::Signal(_) => {}
                 }
                 pending.ok();
             }
         }
     }
 
-    fn spawn(&mut self, restarts: u32) -> Input {
+    /// Starts the child, or (`other`) a reload's new child beside it.
+    fn spawn(&mut self, restarts: u32, other: bool) -> Input {
         let mut env: Vec<(OsString, OsString)> = vec![
             ("RESTARTD_NAME".into(), self.cfg.name.clone().into()),
             ("RESTARTD_RESTARTS".into(), restarts.to_string().into()),
@@ -625,15 +685,42 @@ impl Supervisor {
         if let Some(problem) = self.env_files.put_under(&mut env) {
             self.log.warn(&problem);
         }
+        if !other {
+            // No other child uses the sockets now: hand them over in blocking mode.
+            second::make_blocking(&self.listeners);
+        }
+        let fds = self.listeners.fds();
+        let names = self.listeners.names();
         let start = child::Start {
             command: &self.cfg.command,
             env,
             // What systemd gave restartd is restartd's, not the child's.
-            remove: &["NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"],
+            remove: &[
+                "NOTIFY_SOCKET",
+                "WATCHDOG_USEC",
+                "WATCHDOG_PID",
+                "LISTEN_FDS",
+                "LISTEN_PID",
+                "LISTEN_FDNAMES",
+            ],
             watchdog_pid: self.cfg.watchdog.is_some(),
             capture_stdout: self.family.output.captures_stdout(),
+            listen: (!fds.is_empty()).then_some(child::Listen {
+                fds: &fds,
+                names: &names,
+            }),
         };
-        match self.family.spawn(start, self.inherited) {
+        let spawned = match other {
+            false => self.family.spawn(start, self.inherited),
+            true => {
+                let hooks = &self.recorder.hooks;
+                let monitors = &self.monitors;
+                self.family.spawn_other(start, self.inherited, |pid| {
+                    hooks.owns(pid) || monitors.owns(pid)
+                })
+            }
+        };
+        match spawned {
             Ok(pid) => {
                 self.log.debug(&format!("started pid {pid}"));
                 Input::Spawned {

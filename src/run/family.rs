@@ -19,6 +19,8 @@ use crate::process::procs;
 use crate::process::procs::{Reaped, Usage};
 use crate::process::signals::Inherited;
 
+mod second;
+
 /// Who already got the signal of the current stop or cleanup, so that a repeated `SignalAll`
 /// reaches only processes that appeared since.
 #[derive(Debug, Default)]
@@ -41,6 +43,11 @@ pub struct Family {
     oom: Option<oom::Watch>,
     /// The child's stderr and stdout on their way out, and the tail of stderr.
     pub output: Output,
+    /// A reload's second child (`second.rs`).
+    other: Option<second::Tree>,
+    /// During a reload, before the switch: the child's adopted descendants when the new child
+    /// started.
+    known: Vec<i32>,
 }
 
 impl Family {
@@ -52,6 +59,8 @@ impl Family {
             usage: None,
             oom: None,
             output,
+            other: None,
+            known: Vec::new(),
         }
     }
 
@@ -89,11 +98,12 @@ impl Family {
 
     /// Reaps every other child of restartd that has ended (never the held leader).
     pub fn reap_others(&self) -> Vec<Reaped> {
-        match self.leader {
+        let other = self.other.as_ref().map(|t| t.leader);
+        match self.leader.or(other) {
             None => std::iter::from_fn(procs::reap).collect(),
-            Some(leader) => procs::children()
+            Some(_) => procs::children()
                 .into_iter()
-                .filter(|&pid| pid != leader)
+                .filter(|&pid| Some(pid) != self.leader && Some(pid) != other)
                 .filter_map(procs::reap_pid)
                 .collect(),
         }
@@ -143,16 +153,29 @@ impl Family {
     /// they left, SPEC §7; orphans of unknown origin: `run::lineage`); those are never signalled.
     pub fn signal_all(&mut self, sig: i32, helper: impl Fn(i32) -> bool) {
         self.signal_held_group(sig);
+        let other: Vec<i32> = match &self.other {
+            Some(_) => procs::children()
+                .into_iter()
+                .filter(|&p| self.of_other(p))
+                .collect(),
+            None => Vec::new(),
+        };
+        let other_group = self.other.as_ref().map(|t| t.leader);
         let Some(sent) = self.sent.as_mut() else {
             return;
         };
         let own_group = nix::unistd::getpgrp().as_raw();
         for pid in procs::children() {
-            if Some(pid) == self.leader || sent.pids.contains(&pid) || helper(pid) {
+            if Some(pid) == self.leader
+                || sent.pids.contains(&pid)
+                || helper(pid)
+                || other.contains(&pid)
+            {
                 continue;
             }
             // A daemon that left the group (setsid) leads its own, with its children in it.
-            if let Some(pgid) = procs::group_of(pid).filter(|&g| g != own_group) {
+            let group = procs::group_of(pid).filter(|&g| g != own_group && Some(g) != other_group);
+            if let Some(pgid) = group {
                 if !sent.groups.contains(&pgid) {
                     procs::signal_group(pgid, sig);
                     sent.groups.push(pgid);
@@ -198,7 +221,7 @@ impl Family {
     pub fn leftovers_alive(&self, subreaper: bool, helper: impl Fn(i32) -> bool) -> bool {
         let adopted = procs::children()
             .iter()
-            .any(|&pid| Some(pid) != self.leader && !helper(pid));
+            .any(|&pid| Some(pid) != self.leader && !helper(pid) && !self.of_other(pid));
         adopted || (!subreaper && self.leader.is_some_and(procs::group_has_others))
     }
 }

@@ -16,7 +16,7 @@ use crate::records::crashlog::{self, CrashLog, CrashRecord};
 use crate::records::fingerprint::fingerprint;
 use crate::records::hooks::Hooks;
 use crate::records::known::Known;
-use crate::records::state::{self, LastExitJson, Proc, StateFile, StateWriter};
+use crate::records::state::{self, LastExitJson, Proc, SocketJson, StateFile, StateWriter};
 use crate::records::traceback;
 use crate::run::log::{Level, Logger};
 use crate::run::monitors::Monitors;
@@ -44,6 +44,8 @@ pub struct Recorder {
     dirty: bool,
     /// The child's tree as last seen (`state.json`'s `leftovers`), set by the loop before a save.
     pub tree: Vec<Proc>,
+    /// The `--socket`s held, as `state.json` shows them.
+    pub sockets: Vec<SocketJson>,
 }
 
 impl Recorder {
@@ -79,6 +81,7 @@ impl Recorder {
                 .map(|d| d.to_string_lossy().into_owned()),
             dirty: false,
             tree: Vec::new(),
+            sockets: Vec::new(),
         }
     }
 
@@ -316,6 +319,8 @@ impl Recorder {
             updated_at: state::rfc3339(SystemTime::now()),
             labels: self.cfg.labels.clone(),
             leftovers: self.tree.clone(),
+            sockets: self.sockets.clone(),
+            reloads: m.reloads(),
             log_file: self
                 .cfg
                 .log_file
@@ -409,6 +414,11 @@ fn end_line(r: &EndReport, cfg: &Config, error: Option<&str>) -> (Level, String)
         ),
         Outcome::Stopped { killed: false } => (Level::Info, format!("stopped: child {after}")),
         Outcome::Restarted => (Level::Info, format!("restarting on request: child {after}")),
+        Outcome::KeepOld => (
+            Level::Warn,
+            format!("reload failed: the new child {after}; the old child keeps running"),
+        ),
+        Outcome::Replaced => (Level::Info, format!("reload: the old child {how}")),
         Outcome::Scheduled => {
             let s = &cfg.settings;
             let jitter = match s.max_runtime_jitter.is_zero() {

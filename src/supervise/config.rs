@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::base::config::{HealthConfig, LogFileConfig, LogFormat, Token, Verbosity};
+use crate::base::sockets::SocketSpec;
 use crate::base::values::AlertLimit;
 use crate::supervise::machine::Settings;
 
@@ -41,6 +42,8 @@ pub struct Config {
     /// The token of `--listen-token-file`, read (and its file checked) before the run.
     pub listen_token: Option<Token>,
     pub metrics_file: Option<PathBuf>,
+    /// `--socket`s, in order: the child's fds 3, 4, …
+    pub sockets: Vec<SocketSpec>,
     /// `--env-file`s, in order (read again before every start).
     pub env_files: Vec<PathBuf>,
     /// What `env_files` gave when restartd started (read by `main`, where a failure is a

@@ -43,15 +43,25 @@ pub struct Settings {
     /// `--ready-timeout`: a child not ready this long after its start is stopped, reason
     /// `start-timeout` (SPEC §13).
     pub ready_timeout: Option<Duration>,
+    /// `--socket`s are held: `restartd reload` starts the new child beside the old one.
+    pub sockets: bool,
     /// `--max-runtime`: a run this long (plus a draw of `max_runtime_jitter`) is restarted.
     pub max_runtime: Option<Duration>,
     pub max_runtime_jitter: Duration,
 }
 
+/// How long a reload's new child may take to be ready without `--ready-timeout` (SPEC §11).
+pub const RELOAD_TIMEOUT: Duration = Duration::from_secs(60);
+
 impl Settings {
     /// Whether a child counts as ready as soon as it runs: nothing else can say it is.
     pub fn ready_at_spawn(&self) -> bool {
         !self.notify && !self.health
+    }
+
+    /// How long a reload's new child may take to be ready: `--ready-timeout`, else 60 s.
+    pub fn reload_timeout(&self) -> Duration {
+        self.ready_timeout.unwrap_or(RELOAD_TIMEOUT)
     }
 }
 
@@ -66,6 +76,7 @@ pub enum Status {
     Stopped,
     Exited,
     GaveUp,
+    Reloading,
 }
 
 impl Status {
@@ -79,6 +90,7 @@ impl Status {
             Status::Stopped => "stopped",
             Status::Exited => "exited",
             Status::GaveUp => "gave-up",
+            Status::Reloading => "reloading",
         }
     }
 
@@ -93,6 +105,8 @@ impl Status {
 pub enum Request {
     Stop,
     Restart,
+    /// Replace the child without downtime (`restartd reload`, SPEC §11).
+    Reload,
     Signal(i32),
     /// Clear the restart window; with `crashes`, the crash history too (`reset --crashes`).
     Reset {
@@ -123,6 +137,10 @@ pub enum Input {
     },
     /// While the machine cleans up after a child (`cleaning()`): whether anything of it is left.
     Leftovers { alive: bool },
+    /// The second child of a reload ended: the new one before the switch, the old one after.
+    OtherEnded { end: ProcessEnd, leftovers: bool },
+    /// While the machine cleans up after the second child (`cleaning_other()`).
+    OtherLeftovers { alive: bool },
     /// A signal to restartd itself.
     Signal { signal: i32 },
     /// A request on the control socket; the machine answers with `Action::Reply`.
@@ -226,6 +244,10 @@ pub enum Outcome {
     Stopped { killed: bool },
     /// A requested restart.
     Restarted,
+    /// A reload's new child failed; the old one keeps running.
+    KeepOld,
+    /// A reload's old child, stopped once the new one was ready.
+    Replaced,
     /// A scheduled restart: the child ran `--max-runtime` (plus its jitter).
     Scheduled,
 }
@@ -236,7 +258,8 @@ impl Outcome {
         match self {
             Outcome::Restart { .. } | Outcome::Restarted | Outcome::Scheduled => "restart",
             Outcome::GiveUp { .. } => "give-up",
-            Outcome::Exit(_) | Outcome::Stopped { .. } => "exit",
+            Outcome::Exit(_) | Outcome::Stopped { .. } | Outcome::Replaced => "exit",
+            Outcome::KeepOld => "keep-old",
         }
     }
 }
@@ -288,6 +311,10 @@ pub enum Reply {
     WhenStopped,
     /// Refused, and why.
     Refused(String),
+    /// Done, with a remark for the requester (`ok: …`).
+    OkSaying(String),
+    /// A reload: answered once it is over (`Action::Reloaded`).
+    WhenReloaded,
 }
 
 /// What the event loop must do, in order.
@@ -320,6 +347,23 @@ pub enum Action {
     /// Remove `crashes.jsonl` and `crashes.jsonl.1`; the next record starts a new file. The
     /// running instance does it, not the `reset` subcommand, since it holds the file open.
     ClearCrashes,
+    /// Start a reload's new child beside the running one, on the same sockets; answer with
+    /// `Spawned` or `SpawnFailed` as for `Spawn`.
+    SpawnOther { restarts: u32 },
+    /// The reload's new child is ready: it becomes the child, the old one the second child.
+    Switch,
+    /// `SignalAll` for the second child's group and descendants only.
+    SignalOther(i32),
+    /// The second child and what it left are gone: forget it.
+    ReleaseOther,
+    /// Whatever is left of the second child becomes part of the child's leftovers (a stop or an
+    /// end of the child during a reload: everything is cleaned up together).
+    Fold,
+    /// As `Ended`, for the second child (its own stderr tail and usage).
+    EndedOther(EndReport),
+    /// A reload is over: `Ok` replaced (with a remark), `Err` why the old child kept running;
+    /// answers the waiting `reload` requests.
+    Reloaded(Result<String, String>),
     /// An input that cannot happen in this state; logged, otherwise ignored.
     Unexpected(String),
     /// Exit restartd with this status.

@@ -99,6 +99,23 @@ enum State {
     },
     /// Waiting to restart after a crash.
     Backoff { until: Instant, wall: SystemTime },
+    /// A reload: the old child (`old`, `ready`) serves while the new one starts; it must be
+    /// ready by `until` (`reload.rs`).
+    Reloading {
+        old: Run,
+        ready: bool,
+        new: Candidate,
+        until: Instant,
+    },
+    /// After a reload's switch: `run`, the new child, is the child; the old one got `signal`
+    /// (SIGKILL at `kill_at`) and drains; `ended` once it is gone and its leftovers are being
+    /// cleaned up.
+    Draining {
+        run: Run,
+        signal: i32,
+        kill_at: Option<Instant>,
+        ended: bool,
+    },
     /// restartd is exiting.
     Done(Final),
 }
@@ -116,6 +133,8 @@ pub struct Machine {
     /// `--max-runtime` restarts over all runs.
     scheduled_restarts: u64,
     last_exit: Option<LastExit>,
+    /// Reloads done in this run (`state.json`'s `reloads`).
+    reloads: u64,
     /// When the first stop request came, plus `--stop-timeout`: restartd must be gone by then
     /// (SPEC §10), also when its output is stalled.
     stop_by: Option<Instant>,
@@ -141,6 +160,7 @@ impl Machine {
             restarts_run: 0,
             scheduled_restarts: 0,
             last_exit: None,
+            reloads: 0,
             stop_by: None,
         }
     }
@@ -162,6 +182,12 @@ impl Machine {
         match &self.state {
             State::Stopping { kill_at, .. } | State::Cleanup { kill_at, .. } => *kill_at,
             State::Backoff { until, .. } => Some(*until),
+            State::Reloading { new, until, .. } => match new {
+                Candidate::Up(_) => Some(*until),
+                Candidate::Stopping { kill_at, .. } => *kill_at,
+                Candidate::Starting | Candidate::Cleanup { .. } => None,
+            },
+            State::Draining { kill_at, .. } => *kill_at,
             // The earlier of `--ready-timeout` (while not ready) and `--max-runtime`.
             State::Running { run, ready } => {
                 let ready_by = if *ready { None } else { self.ready_by(run) };
@@ -187,6 +213,26 @@ impl Machine {
         }
         let state = self.state.clone();
         match (state, input) {
+            // A reload: two children at once (reload.rs has their table).
+            (
+                S::Reloading {
+                    old,
+                    ready,
+                    new,
+                    until,
+                },
+                input,
+            ) => self.reloading(old, ready, new, until, input, now),
+            (
+                S::Draining {
+                    run,
+                    signal,
+                    kill_at,
+                    ended,
+                },
+                input,
+            ) => self.draining(run, signal, kill_at, ended, input, now),
+
             // Starting: the loop answers a spawn at once, with nothing in between.
             (S::Starting { .. }, I::Spawned { pid, jitter }) => self.spawned(pid, jitter, now),
             (
@@ -250,6 +296,9 @@ impl Machine {
                 actions.extend(self.stop(run, Stop::Restart, now));
                 actions
             }
+            (S::Running { run, ready }, I::Request(Request::Reload)) => {
+                self.reload(run, ready, true, now)
+            }
             (S::Running { run, .. }, I::Unhealthy { detail }) => self.stop(
                 run,
                 Stop::Failure {
@@ -293,8 +342,10 @@ impl Machine {
                 )
             }
             // `--max-runtime` is up.
-            (S::Running { run, .. }, I::Tick) if run.restart_at.is_some_and(|t| t <= now.mono) => {
-                self.scheduled_restart(run, now)
+            (S::Running { run, ready }, I::Tick)
+                if run.restart_at.is_some_and(|t| t <= now.mono) =>
+            {
+                self.scheduled_restart(run, ready, now)
             }
 
             // Stopping: the child still runs and has had its stop signal.
@@ -366,7 +417,9 @@ impl Machine {
                 actions.extend(self.stop_again(run, why, kill_at, self.settings.stop_signal));
                 actions
             }
-            (S::Stopping { .. }, I::Request(Request::Restart)) => self.cannot_restart(),
+            (S::Stopping { .. }, I::Request(Request::Restart | Request::Reload)) => {
+                self.cannot_restart()
+            }
             (S::Stopping { run, why, .. }, I::Tick) if self.deadline_passed(now) => {
                 self.stop_deadline(run, why, now)
             }
@@ -419,7 +472,7 @@ impl Machine {
                     kill_at,
                     then: Then::Backoff { wall, .. },
                 },
-                I::Request(Request::Restart),
+                I::Request(Request::Restart | Request::Reload),
             ) => {
                 // Asked for: the rest of the delay is waived and the streak forgiven.
                 self.streak = 0;
@@ -433,7 +486,9 @@ impl Machine {
                 };
                 vec![Action::Reply(Reply::Ok)]
             }
-            (S::Cleanup { .. }, I::Request(Request::Restart)) => self.cannot_restart(),
+            (S::Cleanup { .. }, I::Request(Request::Restart | Request::Reload)) => {
+                self.cannot_restart()
+            }
 
             // Backoff: waiting to restart.
             (S::Backoff { until, .. }, I::Tick) if until <= now.mono => {
@@ -447,7 +502,7 @@ impl Machine {
                 actions.extend(self.exit_at_once());
                 actions
             }
-            (S::Backoff { .. }, I::Request(Request::Restart)) => {
+            (S::Backoff { .. }, I::Request(Request::Restart | Request::Reload)) => {
                 // Asked for: the rest of the delay is waived and the streak forgiven.
                 self.streak = 0;
                 let mut actions = vec![Action::Reply(Reply::Ok)];
@@ -479,25 +534,10 @@ impl Machine {
             (S::Cleanup { .. } | S::Backoff { .. }, I::Signal { signal: SIGTSTP }) => {
                 vec![Action::SuspendSelf]
             }
-            (_, I::RestartReset) => {
-                // The child's RESTART_RESET=1 (SPEC §14): as `restartd reset`, and the streak
-                // ends too, so the next crash waits --delay again.
-                self.streak = 0;
-                self.window.clear();
-                vec![Action::SaveState]
-            }
-            (_, I::Request(Request::Reset { crashes })) => {
-                self.window.clear();
-                // The files go before the answer: once `reset` returns, they are gone.
-                let mut actions = Vec::new();
-                if crashes {
-                    actions.push(Action::ClearCrashes);
-                }
-                actions.extend([Action::Reply(Reply::Ok), Action::SaveState]);
-                actions
-            }
+            (_, I::RestartReset) => self.restart_reset(),
+            (_, I::Request(Request::Reset { crashes })) => self.reset(crashes),
             (S::Done(_), I::Request(Request::Stop)) => vec![Action::Reply(Reply::WhenStopped)],
-            (S::Done(_), I::Request(Request::Restart)) => self.cannot_restart(),
+            (S::Done(_), I::Request(Request::Restart | Request::Reload)) => self.cannot_restart(),
             (S::Cleanup { .. } | S::Backoff { .. }, I::Signal { .. }) => vec![],
             (S::Running { .. } | S::Stopping { .. }, I::Signal { .. }) => vec![],
             (
@@ -527,6 +567,23 @@ impl Machine {
                 S::Running { .. } | S::Stopping { .. } | S::Backoff { .. } | S::Done(_),
                 I::Leftovers { .. },
             ) => vec![],
+            // No second child outside a reload.
+            (
+                S::Running { .. }
+                | S::Stopping { .. }
+                | S::Cleanup { .. }
+                | S::Backoff { .. }
+                | S::Done(_),
+                I::OtherLeftovers { .. },
+            ) => vec![],
+            (
+                S::Running { .. }
+                | S::Stopping { .. }
+                | S::Cleanup { .. }
+                | S::Backoff { .. }
+                | S::Done(_),
+                input @ I::OtherEnded { .. },
+            ) => self.unexpected(&input),
             (S::Done(_), I::Signal { .. }) => vec![],
         }
     }
@@ -545,6 +602,7 @@ impl Machine {
                 Then::Exit(last) => last.status,
             },
             State::Backoff { .. } => Status::Backoff,
+            State::Reloading { .. } | State::Draining { .. } => Status::Reloading,
             State::Done(last) => last.status,
         }
     }
@@ -575,7 +633,8 @@ impl Machine {
     /// check, else since its spawn).
     pub fn ready(&self) -> bool {
         match &self.state {
-            State::Running { ready, .. } => *ready,
+            State::Running { ready, .. } | State::Reloading { ready, .. } => *ready,
+            State::Draining { .. } => true,
             _ => false,
         }
     }
@@ -588,6 +647,9 @@ impl Machine {
     fn run(&self) -> Option<Run> {
         match &self.state {
             State::Running { run, .. } | State::Stopping { run, .. } => Some(*run),
+            // `child_pid` names the old child until the switch (SPEC §11).
+            State::Reloading { old, .. } => Some(*old),
+            State::Draining { run, .. } => Some(*run),
             State::Starting { .. }
             | State::Cleanup { .. }
             | State::Backoff { .. }
@@ -627,11 +689,15 @@ impl Machine {
             | State::Running { .. }
             | State::Stopping { .. }
             | State::Cleanup { .. }
+            | State::Reloading { .. }
+            | State::Draining { .. }
             | State::Done(_) => None,
         }
     }
 }
 
+mod reload;
+use reload::Candidate;
 mod steps;
 #[cfg(test)]
 mod tests;

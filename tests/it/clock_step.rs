@@ -31,6 +31,7 @@ fn machine(max: Option<u32>) -> Machine {
         max_runtime_jitter: Duration::ZERO,
         health: false,
         ready_timeout: None,
+        sockets: false,
     };
     Machine::new(
         settings,

@@ -26,6 +26,7 @@ mod readiness;
 mod restart;
 mod signals;
 mod soak;
+mod sockets;
 mod stalled;
 mod subcommands;
 mod systemd;

@@ -191,8 +191,8 @@ pub const EXIT_STATUS: &[(&str, &str)] = &[
     ("2", "usage error: a bad flag or value; nothing was started"),
     (
         "125",
-        "restartd itself could not work: the instance is already running, or the state \
-         directory is unusable",
+        "restartd itself could not work: the instance is already running, the state \
+         directory is unusable, or a `--socket` cannot be bound",
     ),
 ];
 
@@ -205,7 +205,11 @@ pub const SUBCOMMAND_STATUS: &[(&str, &str)] = &[
     (
         "3",
         "`status`: not running (without NAME: not every instance runs); `stop`, `restart`, \
-         `signal`: the instance is not running",
+         `reload`, `signal`: the instance is not running",
+    ),
+    (
+        "1",
+        "`reload`: the new child failed (or was not ready in time); the old one keeps running",
     ),
     (
         "4",
@@ -273,7 +277,8 @@ pub const STATE_FIELDS: &[(&str, &str)] = &[
     ("command", "the command, an array of strings"),
     (
         "status",
-        "`starting`, `running`, `backoff`, `stopping`, `stopped`, `exited` or `gave-up`",
+        "`starting`, `running`, `backoff`, `stopping`, `stopped`, `exited`, `gave-up` or \
+         `reloading`",
     ),
     ("supervisor_pid", "restartd's pid"),
     ("child_pid", "the child's pid, or null"),
@@ -333,6 +338,11 @@ pub const STATE_FIELDS: &[(&str, &str)] = &[
          also has `\"group\": true` (its process group is swept too), so that the next \
          restartd stops what a killed one left running",
     ),
+    (
+        "sockets, reloads",
+        "the `--socket`s, each `{name, address, fd}` (a TCP port 0 shows the port chosen), and \
+         the reloads done by this restartd",
+    ),
 ];
 
 /// FILES, before the crash record fields.
@@ -381,7 +391,8 @@ pub const CRASH_FIELDS: &[(&str, &str)] = &[
     ("restarts", "restarts made before this crash"),
     (
         "action, next_delay_ms",
-        "what restartd did next: `restart` (after that delay), `give-up` or `exit`",
+        "what restartd did next: `restart` (after that delay), `give-up`, `exit`, or \
+         `keep-old` (a reload's new child failed; the old one kept running)",
     ),
     (
         "error_type, error_message, stack_trace",
@@ -459,7 +470,7 @@ pub const ENV_READ: &[(&str, &str)] = &[
 /// ENVIRONMENT, before the child's variables.
 pub const ENV_CHILD_INTRO: &str =
     "The child gets restartd's environment (without restartd's own NOTIFY_SOCKET, \
-     WATCHDOG_USEC and WATCHDOG_PID), then the variables of the `--env-file`s, read again \
+     WATCHDOG_USEC and WATCHDOG_PID, and without LISTEN_FDS, LISTEN_PID and LISTEN_FDNAMES), then the variables of the `--env-file`s, read again \
      before every start (later files and lines win; a file that cannot be read or parsed at a \
      later start keeps the environment read last, said once), plus these, which win over the \
      files:";
@@ -478,6 +489,11 @@ pub const ENV_CHILD: &[(&str, &str)] = &[
     (
         "WATCHDOG_USEC, WATCHDOG_PID",
         "with `--watchdog`: the interval in microseconds, and the child's own pid",
+    ),
+    (
+        "LISTEN_FDS, LISTEN_PID, LISTEN_FDNAMES",
+        "with `--socket`: the number of sockets at fds 3, 4, ..., the child's own pid, and \
+         their names separated by `:` (sd_listen_fds(3))",
     ),
 ];
 

@@ -37,18 +37,23 @@ impl Machine {
         }]
     }
 
-    pub(super) fn spawned(&mut self, pid: i32, jitter: f64, now: Now) -> Vec<Action> {
+    /// A child that started now, with its `--max-runtime` deadline.
+    pub(super) fn new_run(&self, pid: i32, jitter: f64, now: Now) -> Run {
         // The jitter is drawn at each start (SPEC §13), so instances started together spread.
         let s = &self.settings;
         let restart_at = s
             .max_runtime
             .map(|d| now.mono + d + s.max_runtime_jitter.mul_f64(jitter.clamp(0.0, 1.0)));
-        let run = Run {
+        Run {
             pid,
             started: now.mono,
             started_wall: now.wall,
             restart_at,
-        };
+        }
+    }
+
+    pub(super) fn spawned(&mut self, pid: i32, jitter: f64, now: Now) -> Vec<Action> {
+        let run = self.new_run(pid, jitter, now);
         // Without --notify or a health check the child counts as ready once it runs (SPEC §13).
         let ready = self.settings.ready_at_spawn();
         self.state = State::Running { run, ready };
@@ -139,7 +144,12 @@ impl Machine {
     /// The child has run `--max-runtime`: the one entry point of a scheduled restart. It is
     /// done as `restartd restart` does (stop signal, timeout, cleanup, start); with `--socket`
     /// it is to be a reload (SPEC §13), which is decided here and nowhere else.
-    pub(super) fn scheduled_restart(&mut self, run: Run, now: Now) -> Vec<Action> {
+    pub(super) fn scheduled_restart(&mut self, run: Run, ready: bool, now: Now) -> Vec<Action> {
+        if self.settings.sockets {
+            // With sockets held, a scheduled restart is a reload (SPEC §13).
+            self.scheduled_restarts += 1;
+            return self.reload(run, ready, false, now);
+        }
         self.stop(run, Stop::Scheduled, now)
     }
 
@@ -445,6 +455,8 @@ impl Machine {
             Input::SpawnFailed { .. } => "SpawnFailed",
             Input::ChildEnded { .. } => "ChildEnded",
             Input::Leftovers { .. } => "Leftovers",
+            Input::OtherEnded { .. } => "OtherEnded",
+            Input::OtherLeftovers { .. } => "OtherLeftovers",
             Input::Signal { .. } => "Signal",
             Input::Request(_) => "Request",
             Input::Ready => "Ready",

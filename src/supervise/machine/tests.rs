@@ -25,6 +25,7 @@ fn settings(policy: RestartPolicy) -> Settings {
         max_runtime_jitter: Duration::ZERO,
         health: false,
         ready_timeout: None,
+        sockets: false,
     }
 }
 
@@ -683,3 +684,4 @@ fn every_status_handles_every_input() {
 mod decisions;
 mod max_runtime;
 mod readiness;
+mod reload;

@@ -1,0 +1,53 @@
+//! The manual's SOCKETS AND RELOAD section (SPEC §11): what `--socket` and `restartd reload`
+//! do, and the choices restartd makes where the SPEC is silent. Plain text, rendered by `doc.rs`.
+
+/// SOCKETS AND RELOAD, paragraph by paragraph.
+pub const SOCKETS: &[&str] = &[
+    "With `--socket [NAME=]ADDR` restartd binds and listens on ADDR itself, once, before the \
+     first start, and holds the socket until it exits. ADDR is `tcp://HOST:PORT` (an IPv4 \
+     address, `[IPv6]`, or `localhost`, which means 127.0.0.1; port 0 picks a free port, \
+     shown in `state.json`'s `sockets`) or `unix:PATH`. TCP sockets get SO_REUSEADDR; a unix \
+     socket file left over with nobody listening is replaced, one with a listener is an \
+     error. The backlog asked for is 4096 (the kernel caps it at net.core.somaxconn). A \
+     malformed ADDR is a usage error (2); an address that cannot be bound exits 125 naming it \
+     and the error. restartd never accepts a connection itself.",
+    "Every child gets the sockets as fds 3, 4, ... in the order given, without close-on-exec, \
+     with LISTEN_FDS, LISTEN_PID (its own pid) and LISTEN_FDNAMES (NAME, or `socket1`, \
+     `socket2`, ... by position): systemd's socket activation, which gunicorn, uvicorn `--fd \
+     3`, Node `listen({fd: 3})`, Go `net.FileListener` and Rust `listenfd` accept. Before a \
+     start with no other child running, restartd clears O_NONBLOCK (a child may have set it on \
+     the shared socket), so each child gets them in blocking mode. Hooks and health checks \
+     never get them.",
+    "Because the socket outlives every child, a connection that arrives while the child is \
+     down (crashed, in backoff, restarting) waits in the backlog and is served by the next \
+     child: clients see a delay, never `connection refused`. A request the crashed child had \
+     already accepted is lost with it. This also ends `address already in use` at a restart: \
+     the new child does not bind, it inherits.",
+    "`restartd reload NAME` starts a new child on the same sockets while the old one keeps \
+     serving (status `reloading`; `child_pid` names the old child until the switch). The new \
+     child is ready at its READY=1 with `--notify`; else at its first passing health check \
+     (the first check runs `--health-interval` after its start; a check over the shared port \
+     may be answered by the old child, so prefer `--notify` or a check that asks the new \
+     child); else at once after its start. Then the old child gets `--stop-signal`, SIGKILL \
+     after `--stop-timeout`, and what it left (its process group and the descendants adopted \
+     from it) is cleaned up; `reload` returns 0 once that is over. Both children accept on \
+     the same sockets meanwhile, so no connection is refused, and a server that finishes its \
+     requests on SIGTERM (uvicorn, gunicorn, Node's server.close()) fails none.",
+    "If the new child exits, cannot be started, becomes unhealthy, misses its watchdog or is \
+     not ready within `--ready-timeout` (60 s without it), it is stopped, a crash record with action `keep-old` is written \
+     (hooks run as for any crash), the old child keeps running, and `reload` exits 1 saying \
+     why. A reload is no crash: no backoff, nothing in the restart window, and \
+     `RESTARTD_RESTARTS` stays as it was; `state.json`'s `reloads` and \
+     `restartd_reloads_total` count the reloads done. While a reload runs, the health checks, \
+     watchdog and memory limit watch the new child; the old one's resume if it is kept.",
+    "During a reload `restart` and another `reload` are refused; a stop stops both children. If \
+     the old child ends before the switch, the reload is abandoned, the new child is stopped \
+     with the old one's leftovers, and the end is handled as any crash. The two children's \
+     trees are kept apart by process group: cleaning up one never signals the other's group. \
+     A process that leaves both groups (setsid) while both children run stays with the new \
+     child. In a reload's new child the sockets keep the blocking mode the old child left, \
+     since changing it would change it under the old child's accept loop. Without `--socket`, \
+     `reload` is `restart` (the port is closed meanwhile) and says so. With `--socket`, a \
+     `--max-runtime` restart is done as a reload (counted in `scheduled_restarts` and \
+     `reloads`); if its new child fails, the old one is tried again a `--max-runtime` later.",
+];

@@ -1,0 +1,75 @@
+//! The loop's side of a reload (SPEC §11): the second child's facts (its end, its leftovers;
+//! its readiness is the monitors' `Ready`, as for any child), the answer to `reload` clients, and the `--socket`s as
+//! `state.json` shows them. Decides nothing: the machine's `Reloading`/`Draining` states do.
+
+use std::collections::VecDeque;
+use std::os::fd::BorrowedFd;
+
+use crate::process::sockets::Listeners;
+use crate::records::state::SocketJson;
+use crate::supervise::machine::Input;
+
+use super::{Event, Supervisor};
+
+impl Supervisor {
+    /// After reaping: the second child's end, or while it is being cleaned up, its leftovers.
+    pub(super) fn other_ended(&mut self, events: &mut VecDeque<Event>) {
+        if let Some((end, problems)) = self.family.check_other_end() {
+            for problem in problems {
+                self.log.warn(&problem);
+            }
+            let leftovers = self.other_leftovers_alive();
+            events.push_back(Input::OtherEnded { end, leftovers }.into());
+        } else if self.machine.cleaning_other() {
+            let alive = self.other_leftovers_alive();
+            events.push_back(Input::OtherLeftovers { alive }.into());
+        }
+    }
+
+    pub(super) fn other_leftovers_alive(&self) -> bool {
+        self.family
+            .other_leftovers_alive(self.subreaper, |pid| self.not_the_childs(pid))
+    }
+
+    /// A reload is over: say so, and answer the `reload` clients.
+    pub(super) fn reloaded(&mut self, result: Result<String, String>) {
+        match &result {
+            Ok(msg) => self.log.info(&format!("reload done: {msg}")),
+            Err(msg) => self.log.warn(&format!("reload failed: {msg}")),
+        }
+        self.control.reloaded(&result);
+        self.recorder.changed();
+    }
+}
+
+/// `state.json`'s `sockets`: name, address (with the port the kernel chose) and the child's fd.
+pub(super) fn sockets_json(listeners: &Listeners) -> Vec<SocketJson> {
+    listeners
+        .list
+        .iter()
+        .zip(3..)
+        .map(|(l, fd)| SocketJson {
+            name: l.name.clone(),
+            address: l.address.to_string(),
+            fd,
+        })
+        .collect()
+}
+
+/// Clears O_NONBLOCK on the sockets (a child may have set it on the shared description) so
+/// that each child gets them in blocking mode, as sd_listen_fds(3) promises. Only when no other
+/// child uses them: a reload's new child gets them as the old child left them, since switching
+/// the mode under the old child's accept loop could block it.
+pub(super) fn make_blocking(listeners: &Listeners) {
+    for fd in listeners.fds() {
+        // SAFETY: the descriptor is held by `listeners` for restartd's lifetime.
+        let fd = unsafe { BorrowedFd::borrow_raw(fd) };
+        if let Ok(flags) = nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_GETFL) {
+            let flags = nix::fcntl::OFlag::from_bits_truncate(flags);
+            if flags.contains(nix::fcntl::OFlag::O_NONBLOCK) {
+                let blocking = flags - nix::fcntl::OFlag::O_NONBLOCK;
+                let _ = nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_SETFL(blocking));
+            }
+        }
+    }
+}

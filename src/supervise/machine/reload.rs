@@ -1,0 +1,620 @@
+//! A reload (SPEC §11): two children at once. The old child keeps serving while a new one starts
+//! on the same sockets (`State::Reloading`); once the new one is ready it becomes the child and
+//! the old one drains: stop signal, `--stop-timeout`, SIGKILL, cleanup of its group and adopted
+//! descendants (`State::Draining`). A new child that ends, fails a monitor or is not ready in
+//! time is stopped, gets a `keep-old` record, and the old one goes on as if nothing happened.
+//!
+//! The reload is no crash: no backoff, nothing in the window. The second child's facts come as
+//! `OtherEnded` / `OtherLeftovers`, its signals go out as `SignalOther`, so the child's own group
+//! and the second child's are never mixed up. When the child itself ends or restartd is asked to
+//! stop during a reload, the second child is folded into the child's leftovers (`Fold`) and the
+//! ordinary rules of `Running` apply: everything is stopped together.
+//!
+//! `reload` is also the entry point for a reload the machine starts itself (`--max-runtime`
+//! with sockets): it needs only the running child.
+
+use std::time::Instant;
+
+use nix::libc::SIGKILL;
+
+use super::{Machine, Run, State};
+use crate::base::exit::ProcessEnd;
+use crate::supervise::events::{Action, EndReport, Input, Now, Outcome, Reason, Reply, Request};
+
+/// A reload's new child (`State::Reloading`).
+#[derive(Debug, Clone, PartialEq)]
+pub(super) enum Candidate {
+    /// Asked for; `Spawned` or `SpawnFailed` comes next.
+    Starting,
+    /// Runs, not ready yet.
+    Up(Run),
+    /// Failing or late: it got the stop signal (SIGKILL at `kill_at`); `reason` and `detail` go
+    /// into its `keep-old` record.
+    Stopping {
+        run: Run,
+        reason: Reason,
+        detail: String,
+        kill_at: Option<Instant>,
+    },
+    /// Gone, recorded; what it left got SIGKILL. `why` is what `reload` will hear.
+    Cleanup { why: String },
+}
+
+impl Machine {
+    /// Whether the machine waits for the second child's leftovers: the loop then reports
+    /// `OtherLeftovers` every turn.
+    pub fn cleaning_other(&self) -> bool {
+        matches!(
+            self.state,
+            State::Reloading {
+                new: Candidate::Cleanup { .. },
+                ..
+            } | State::Draining { ended: true, .. }
+        )
+    }
+
+    /// Whether a reload's new child is being started and watched (the monitors watch it, not
+    /// the old child, until the switch).
+    pub fn watching_new(&self) -> bool {
+        matches!(
+            self.state,
+            State::Reloading {
+                new: Candidate::Up(_),
+                ..
+            }
+        )
+    }
+
+    /// Reloads done in this run.
+    pub fn reloads(&self) -> u64 {
+        self.reloads
+    }
+
+    /// Starts a reload of the running child `old`: asked for with `restartd reload` (`asked`:
+    /// the requester waits for the end), or by the machine itself (`--max-runtime` with sockets).
+    /// Without sockets it is a restart (said so).
+    pub(super) fn reload(&mut self, old: Run, ready: bool, asked: bool, now: Now) -> Vec<Action> {
+        if !self.settings.sockets {
+            let mut actions = vec![Action::Reply(Reply::OkSaying(
+                "no --socket is held, so the reload is a restart (the port is closed meanwhile)"
+                    .into(),
+            ))];
+            actions.extend(self.stop(old, super::Stop::Restart, now));
+            return actions;
+        }
+        self.state = State::Reloading {
+            old,
+            ready,
+            new: Candidate::Starting,
+            until: now.mono + self.settings.reload_timeout(),
+        };
+        let mut actions = Vec::new();
+        if asked {
+            actions.push(Action::Reply(Reply::WhenReloaded));
+        }
+        actions.extend([
+            Action::Monitors(false),
+            Action::SaveState,
+            Action::SpawnOther {
+                restarts: self.restarts_run,
+            },
+        ]);
+        actions
+    }
+
+    /// `(Reloading, input)`: the new child starts, becomes ready, or fails.
+    pub(super) fn reloading(
+        &mut self,
+        old: Run,
+        ready: bool,
+        new: Candidate,
+        until: Instant,
+        input: Input,
+        now: Now,
+    ) -> Vec<Action> {
+        use Candidate as C;
+        use Input as I;
+        let keep = |machine: &mut Machine, new| {
+            machine.state = State::Reloading {
+                old,
+                ready,
+                new,
+                until,
+            };
+        };
+        match (new, input) {
+            (C::Starting, I::Spawned { pid, jitter }) => {
+                let run = self.new_run(pid, jitter, now);
+                // The time to be ready counts from the new child's start.
+                self.state = State::Reloading {
+                    old,
+                    ready,
+                    new: C::Up(run),
+                    until: now.mono + self.settings.reload_timeout(),
+                };
+                // The monitors now watch the new child: its READY=1, its health checks.
+                let mut actions = vec![Action::Monitors(true), Action::SaveState];
+                if self.settings.ready_at_spawn() {
+                    // Ready at spawn (SPEC §13).
+                    actions.extend(self.switch(run, now));
+                }
+                actions
+            }
+            (C::Starting, I::SpawnFailed { error, .. }) => {
+                let report = self.kept_old(None, None, Reason::SpawnFailed, Some(error), now);
+                let why = format!("the new child could not be started: {}", detail(&report));
+                self.keep_old(old, ready, report, why, now)
+            }
+            (C::Up(run), I::Ready) => self.switch(run, now),
+            (C::Up(run), I::OtherEnded { end, leftovers }) => {
+                let report = self.kept_old(Some(run), Some(end), Reason::of(end), None, now);
+                let why = format!("the new child {}", ended_how(end));
+                match leftovers {
+                    true => {
+                        keep(self, C::Cleanup { why });
+                        vec![
+                            Action::EndedOther(report),
+                            Action::SignalOther(SIGKILL),
+                            Action::SaveState,
+                        ]
+                    }
+                    false => self.keep_old(old, ready, report, why, now),
+                }
+            }
+            (C::Up(run), I::Tick) if until <= now.mono => {
+                let detail = format!(
+                    "not ready within {}",
+                    crate::base::values::fmt_duration(self.settings.reload_timeout())
+                );
+                self.stop_new(old, ready, until, run, Reason::StartTimeout, detail, now)
+            }
+            (C::Up(run), I::Unhealthy { detail }) => {
+                self.stop_new(old, ready, until, run, Reason::Unhealthy, detail, now)
+            }
+            (C::Up(run), I::OverMemory { detail }) => {
+                self.stop_new(old, ready, until, run, Reason::Memory, detail, now)
+            }
+            (C::Up(run), I::WatchdogMissed { detail }) => {
+                self.stop_new(old, ready, until, run, Reason::Watchdog, detail, now)
+            }
+            (
+                C::Stopping {
+                    run,
+                    reason,
+                    detail,
+                    kill_at: _,
+                },
+                I::OtherEnded { end, leftovers },
+            ) => {
+                let report = self.kept_old(Some(run), Some(end), reason, Some(detail), now);
+                let why = format!("the new child was stopped: {}", self::detail(&report));
+                match leftovers {
+                    true => {
+                        keep(self, C::Cleanup { why });
+                        vec![
+                            Action::EndedOther(report),
+                            Action::SignalOther(SIGKILL),
+                            Action::SaveState,
+                        ]
+                    }
+                    false => self.keep_old(old, ready, report, why, now),
+                }
+            }
+            (
+                C::Stopping {
+                    run,
+                    reason,
+                    detail,
+                    kill_at: Some(at),
+                },
+                I::Tick,
+            ) if at <= now.mono => {
+                keep(
+                    self,
+                    C::Stopping {
+                        run,
+                        reason,
+                        detail,
+                        kill_at: None,
+                    },
+                );
+                vec![Action::SignalOther(SIGKILL)]
+            }
+            (C::Cleanup { why }, I::OtherLeftovers { alive: false }) => {
+                let mut actions = vec![Action::ReleaseOther];
+                actions.extend(self.back_to_old(old, ready, why, now));
+                actions
+            }
+            (C::Cleanup { why }, I::OtherLeftovers { alive: true }) => {
+                keep(self, C::Cleanup { why });
+                vec![Action::SignalOther(SIGKILL)]
+            }
+
+            // The old child ended, or restartd is asked to stop: the reload is over, and the new
+            // child is cleaned up with the old one's leftovers.
+            (
+                new,
+                I::ChildEnded {
+                    end, jitter, oom, ..
+                },
+            ) => {
+                // The new child is among the leftovers now.
+                let input = I::ChildEnded {
+                    end,
+                    leftovers: true,
+                    jitter,
+                    oom,
+                };
+                self.abandon(
+                    old,
+                    ready,
+                    new,
+                    input,
+                    "the old child ended during the reload",
+                    now,
+                )
+            }
+            (new, input @ I::Signal { signal }) if super::STOP_SIGNALS.contains(&signal) => {
+                self.abandon(old, ready, new, input, "restartd is stopping", now)
+            }
+            (new, input @ I::Request(Request::Stop)) => {
+                self.abandon(old, ready, new, input, "restartd is stopping", now)
+            }
+            (new, I::Request(Request::Restart | Request::Reload)) => {
+                keep(self, new);
+                vec![Action::Reply(Reply::Refused(
+                    "a reload is under way; try again when it is over".into(),
+                ))]
+            }
+            (new, I::Request(Request::Signal(sig))) => {
+                keep(self, new);
+                // The old child still serves: it is the child until the switch.
+                vec![Action::Reply(Reply::Ok), Action::SignalGroup(sig)]
+            }
+            (new, I::Request(Request::Reset { crashes })) => {
+                keep(self, new);
+                self.reset(crashes)
+            }
+            (new, I::RestartReset) => {
+                keep(self, new);
+                self.restart_reset()
+            }
+            (new, I::Signal { signal }) => {
+                keep(self, new);
+                self.other_signal(signal)
+            }
+            // Facts that do not concern this stage.
+            (
+                new @ (C::Starting | C::Up(_) | C::Stopping { .. } | C::Cleanup { .. }),
+                input @ (I::Ready
+                | I::Unhealthy { .. }
+                | I::OverMemory { .. }
+                | I::WatchdogMissed { .. }
+                | I::Tick
+                | I::Leftovers { .. }
+                | I::OtherLeftovers { .. }),
+            ) => {
+                let _ = input;
+                keep(self, new);
+                vec![]
+            }
+            (
+                new @ (C::Up(_) | C::Stopping { .. } | C::Cleanup { .. }),
+                input @ (I::Spawned { .. } | I::SpawnFailed { .. }),
+            )
+            | (new @ (C::Starting | C::Cleanup { .. }), input @ I::OtherEnded { .. }) => {
+                keep(self, new);
+                self.unexpected(&input)
+            }
+        }
+    }
+
+    /// `(Draining, input)`: the new child is the child; the old one is being stopped.
+    pub(super) fn draining(
+        &mut self,
+        run: Run,
+        signal: i32,
+        kill_at: Option<Instant>,
+        ended: bool,
+        input: Input,
+        now: Now,
+    ) -> Vec<Action> {
+        use Input as I;
+        let keep = |machine: &mut Machine, signal, kill_at, ended| {
+            machine.state = State::Draining {
+                run,
+                signal,
+                kill_at,
+                ended,
+            };
+        };
+        match input {
+            I::OtherEnded { end, leftovers } => {
+                let report = self.replaced(end, now);
+                let mut actions = vec![Action::EndedOther(report)];
+                if leftovers {
+                    keep(self, signal, kill_at, true);
+                    actions.push(Action::SignalOther(signal));
+                } else {
+                    actions.extend(self.reloaded(run));
+                }
+                actions
+            }
+            I::OtherLeftovers { alive: true } => {
+                keep(self, signal, kill_at, ended);
+                vec![Action::SignalOther(signal)]
+            }
+            I::OtherLeftovers { alive: false } => self.reloaded(run),
+            I::Tick if kill_at.is_some_and(|at| at <= now.mono) => {
+                keep(self, SIGKILL, None, ended);
+                vec![Action::SignalOther(SIGKILL)]
+            }
+            I::Request(Request::Restart | Request::Reload) => {
+                keep(self, signal, kill_at, ended);
+                vec![Action::Reply(Reply::Refused(
+                    "a reload is under way (the old child is stopping); try again when it is over"
+                        .into(),
+                ))]
+            }
+            // The new child is the child: everything else is as in `Running`. What changes the
+            // state ends the reload first; the old child is cleaned up with the child's leftovers.
+            I::ChildEnded {
+                end, jitter, oom, ..
+            } => {
+                let input = I::ChildEnded {
+                    end,
+                    leftovers: true,
+                    jitter,
+                    oom,
+                };
+                self.fold_into_running(run, input, now)
+            }
+            input @ (I::Unhealthy { .. } | I::OverMemory { .. } | I::WatchdogMissed { .. }) => {
+                self.fold_into_running(run, input, now)
+            }
+            input @ I::Signal { signal: sig } if super::STOP_SIGNALS.contains(&sig) => {
+                self.fold_into_running(run, input, now)
+            }
+            input @ I::Request(Request::Stop) => self.fold_into_running(run, input, now),
+            I::Signal { signal: sig } => {
+                keep(self, signal, kill_at, ended);
+                self.other_signal(sig)
+            }
+            I::Request(Request::Signal(sig)) => {
+                keep(self, signal, kill_at, ended);
+                vec![Action::Reply(Reply::Ok), Action::SignalGroup(sig)]
+            }
+            I::Request(Request::Reset { crashes }) => {
+                keep(self, signal, kill_at, ended);
+                self.reset(crashes)
+            }
+            I::RestartReset => {
+                keep(self, signal, kill_at, ended);
+                self.restart_reset()
+            }
+            input @ (I::Ready | I::Tick | I::Leftovers { .. }) => {
+                let _ = input;
+                keep(self, signal, kill_at, ended);
+                vec![]
+            }
+            input @ (I::Spawned { .. } | I::SpawnFailed { .. }) => {
+                keep(self, signal, kill_at, ended);
+                self.unexpected(&input)
+            }
+        }
+    }
+
+    /// The new child is ready: it becomes the child, and the old one gets the stop signal.
+    fn switch(&mut self, run: Run, now: Now) -> Vec<Action> {
+        let signal = self.settings.stop_signal;
+        self.state = State::Draining {
+            run,
+            signal,
+            kill_at: Some(now.mono + self.settings.stop_timeout),
+            ended: false,
+        };
+        vec![
+            Action::Switch,
+            Action::SignalOther(signal),
+            Action::SaveState,
+        ]
+    }
+
+    /// The old child and its leftovers are gone: the reload is done.
+    fn reloaded(&mut self, run: Run) -> Vec<Action> {
+        self.reloads += 1;
+        self.state = State::Running { run, ready: true };
+        vec![
+            Action::ReleaseOther,
+            Action::Reloaded(Ok(format!("replaced: pid {} serves", run.pid))),
+            Action::SaveState,
+        ]
+    }
+
+    /// Stops the new child, which is failing or late; the old one keeps serving.
+    #[allow(clippy::too_many_arguments)]
+    fn stop_new(
+        &mut self,
+        old: Run,
+        ready: bool,
+        until: Instant,
+        run: Run,
+        reason: Reason,
+        detail: String,
+        now: Now,
+    ) -> Vec<Action> {
+        self.state = State::Reloading {
+            old,
+            ready,
+            new: Candidate::Stopping {
+                run,
+                reason,
+                detail,
+                kill_at: Some(now.mono + self.settings.stop_timeout),
+            },
+            until,
+        };
+        vec![
+            Action::SignalOther(self.settings.stop_signal),
+            Action::Monitors(false),
+        ]
+    }
+
+    /// The new child is gone and left nothing: record it, answer, and go on with the old one.
+    fn keep_old(
+        &mut self,
+        old: Run,
+        ready: bool,
+        report: EndReport,
+        why: String,
+        now: Now,
+    ) -> Vec<Action> {
+        let mut actions = vec![Action::EndedOther(report), Action::ReleaseOther];
+        actions.extend(self.back_to_old(old, ready, why, now));
+        actions
+    }
+
+    fn back_to_old(&mut self, mut old: Run, ready: bool, why: String, now: Now) -> Vec<Action> {
+        // A scheduled reload that failed is tried again one --max-runtime later, not at once.
+        if old.restart_at.is_some_and(|t| t <= now.mono) {
+            old.restart_at = self.settings.max_runtime.map(|d| now.mono + d);
+        }
+        self.state = State::Running { run: old, ready };
+        vec![
+            Action::Monitors(true),
+            Action::Reloaded(Err(format!(
+                "{why}; the old child (pid {}) keeps running",
+                old.pid
+            ))),
+            Action::SaveState,
+        ]
+    }
+
+    /// The reload cannot go on: the new child joins the old one's leftovers, the waiting
+    /// `reload` hears why, and `Running`'s rule for `input` applies.
+    fn abandon(
+        &mut self,
+        old: Run,
+        ready: bool,
+        new: Candidate,
+        input: Input,
+        why: &str,
+        now: Now,
+    ) -> Vec<Action> {
+        let mut actions = Vec::new();
+        if !matches!(new, Candidate::Starting) {
+            actions.push(Action::Fold);
+        }
+        actions.push(Action::Reloaded(Err(format!(
+            "{why}; the reload was abandoned"
+        ))));
+        self.state = State::Running { run: old, ready };
+        actions.extend(self.handle(input, now));
+        actions
+    }
+
+    /// During the drain: the old child is folded into the child's leftovers, the reload counts
+    /// as done (the new child had been ready), and `Running`'s rule for `input` applies.
+    fn fold_into_running(&mut self, run: Run, input: Input, now: Now) -> Vec<Action> {
+        self.reloads += 1;
+        self.state = State::Running { run, ready: true };
+        let mut actions = vec![
+            Action::Fold,
+            Action::Reloaded(Ok(format!(
+                "replaced: pid {} serves (the old child is being stopped with it)",
+                run.pid
+            ))),
+        ];
+        actions.extend(self.handle(input, now));
+        actions
+    }
+
+    /// The `keep-old` record of a failed new child (`run`: None when it never started).
+    fn kept_old(
+        &mut self,
+        run: Option<Run>,
+        end: Option<ProcessEnd>,
+        reason: Reason,
+        detail: Option<String>,
+        now: Now,
+    ) -> EndReport {
+        EndReport {
+            pid: run.map(|r| r.pid),
+            end,
+            reason,
+            at: now.wall,
+            uptime: run.map_or(std::time::Duration::ZERO, |r| {
+                now.mono.saturating_duration_since(r.started)
+            }),
+            restarts: self.restarts_total,
+            outcome: Outcome::KeepOld,
+            crash: true,
+            expected: false,
+            detail,
+        }
+    }
+
+    /// The old child's end after a switch: logged, no record.
+    fn replaced(&mut self, end: ProcessEnd, now: Now) -> EndReport {
+        EndReport {
+            pid: None,
+            end: Some(end),
+            reason: Reason::of(end),
+            at: now.wall,
+            uptime: std::time::Duration::ZERO,
+            restarts: self.restarts_total,
+            outcome: Outcome::Replaced,
+            crash: false,
+            expected: false,
+            detail: None,
+        }
+    }
+
+    /// A signal to restartd that is not a stop: forwarded signals go to the child's group.
+    fn other_signal(&self, signal: i32) -> Vec<Action> {
+        match signal {
+            s if super::FORWARDED.contains(&s) => vec![Action::SignalGroup(s)],
+            nix::libc::SIGTSTP => {
+                vec![Action::SignalGroup(nix::libc::SIGSTOP), Action::SuspendSelf]
+            }
+            _ => vec![],
+        }
+    }
+
+    /// The child's RESTART_RESET=1 (SPEC §14): as `restartd reset`, and the streak ends too, so
+    /// the next crash waits --delay again.
+    pub(super) fn restart_reset(&mut self) -> Vec<Action> {
+        self.streak = 0;
+        self.window.clear();
+        vec![Action::SaveState]
+    }
+
+    pub(super) fn reset(&mut self, crashes: bool) -> Vec<Action> {
+        self.window.clear();
+        // The files go before the answer: once `reset` returns, they are gone.
+        let mut actions = Vec::new();
+        if crashes {
+            actions.push(Action::ClearCrashes);
+        }
+        actions.extend([Action::Reply(Reply::Ok), Action::SaveState]);
+        actions
+    }
+}
+
+/// "exited with code 3", "was killed by SIGSEGV".
+fn ended_how(end: ProcessEnd) -> String {
+    match end {
+        ProcessEnd::Exited(code) => format!("exited with code {code}"),
+        ProcessEnd::Signaled { signal, .. } => {
+            format!("was killed by {}", crate::base::exit::signal_name(signal))
+        }
+    }
+}
+
+fn detail(report: &EndReport) -> String {
+    match (&report.detail, report.end) {
+        (Some(d), _) => d.clone(),
+        (None, Some(end)) => ended_how(end),
+        (None, None) => report.reason.as_str().into(),
+    }
+}

@@ -1,0 +1,389 @@
+//! Issue 20: `restartd reload` on the virtual clock: two children at once, the switch, the
+//! old child's drain, and the rollback (`keep-old`) when the new one fails or is late.
+
+use super::*;
+use nix::libc::SIGKILL;
+
+fn with_sockets(notify: bool) -> Settings {
+    Settings {
+        sockets: true,
+        notify,
+        ..settings(RestartPolicy::OnFailure)
+    }
+}
+
+/// A running child (pid 101), then `reload` asked for; returns the actions of the request.
+fn reloading(settings: Settings) -> (Sim, Vec<Action>) {
+    let mut sim = Sim::new(settings, Some(5));
+    sim.start();
+    let actions = sim.feed(Input::Request(Request::Reload));
+    (sim, actions)
+}
+
+fn other_report(actions: &[Action]) -> &EndReport {
+    actions
+        .iter()
+        .find_map(|a| match a {
+            Action::EndedOther(r) => Some(r),
+            _ => None,
+        })
+        .expect("an EndedOther action")
+}
+
+fn reloaded(actions: &[Action]) -> &Result<String, String> {
+    actions
+        .iter()
+        .find_map(|a| match a {
+            Action::Reloaded(r) => Some(r),
+            _ => None,
+        })
+        .expect("a Reloaded action")
+}
+
+#[test]
+fn without_sockets_a_reload_is_a_restart_and_says_so() {
+    let (sim, actions) = reloading(settings(RestartPolicy::OnFailure));
+    assert!(
+        matches!(&actions[0], Action::Reply(Reply::OkSaying(m)) if m.contains("is a restart")),
+        "{actions:?}"
+    );
+    assert!(actions.contains(&Action::SignalAll(SIGTERM)));
+    assert_eq!(sim.m.status(), Status::Stopping);
+}
+
+#[test]
+fn the_new_child_starts_beside_the_old_and_the_old_drains_once_it_is_ready() {
+    let (mut sim, actions) = reloading(with_sockets(true));
+    assert_eq!(
+        actions,
+        vec![
+            Action::Reply(Reply::WhenReloaded),
+            Action::Monitors(false),
+            Action::SaveState,
+            Action::SpawnOther { restarts: 0 },
+        ]
+    );
+    assert_eq!(sim.m.status(), Status::Reloading);
+    assert_eq!(sim.m.child_pid(), Some(101));
+    // The new child runs; until it is ready, the old one is the child.
+    sim.advance(SEC);
+    let actions = sim.feed(Input::Spawned {
+        pid: 202,
+        jitter: 0.0,
+    });
+    assert_eq!(actions, vec![Action::Monitors(true), Action::SaveState]);
+    assert_eq!(sim.m.child_pid(), Some(101));
+    assert!(sim.m.watching_new());
+    assert_eq!(
+        sim.m.deadline(),
+        Some(sim.t0.mono + Duration::from_secs(61))
+    );
+    // Ready: the switch, then the stop signal to the old one only.
+    sim.advance(SEC);
+    let actions = sim.feed(Input::Ready);
+    assert_eq!(
+        actions,
+        vec![
+            Action::Switch,
+            Action::SignalOther(SIGTERM),
+            Action::SaveState
+        ]
+    );
+    assert_eq!(sim.m.child_pid(), Some(202));
+    assert_eq!(sim.m.status(), Status::Reloading);
+    assert!(!sim.m.watching_new());
+    // The old child ends within --stop-timeout, leaving nothing: the reload is done.
+    let actions = sim.feed(Input::OtherEnded {
+        end: ProcessEnd::Exited(0),
+        leftovers: false,
+    });
+    assert!(!other_report(&actions).crash);
+    assert_eq!(other_report(&actions).outcome, Outcome::Replaced);
+    assert!(actions.contains(&Action::ReleaseOther));
+    assert!(reloaded(&actions).is_ok());
+    assert_eq!(sim.m.status(), Status::Running);
+    assert_eq!(sim.m.child_pid(), Some(202));
+    assert_eq!(sim.m.reloads(), 1);
+    // No crash: no restart counted, nothing in the window.
+    assert_eq!(sim.m.restarts_total(), 0);
+    assert_eq!(sim.m.window().times().count(), 0);
+}
+
+#[test]
+fn without_notify_or_health_the_new_child_is_ready_at_spawn() {
+    let (mut sim, _) = reloading(with_sockets(false));
+    let actions = sim.feed(Input::Spawned {
+        pid: 202,
+        jitter: 0.0,
+    });
+    assert_eq!(
+        actions,
+        vec![
+            Action::Monitors(true),
+            Action::SaveState,
+            Action::Switch,
+            Action::SignalOther(SIGTERM),
+            Action::SaveState,
+        ]
+    );
+    // An old child that ignores the stop signal gets SIGKILL after --stop-timeout, and what it
+    // left is cleaned up before the reload counts as done.
+    assert_eq!(sim.step(), vec![Action::SignalOther(SIGKILL)]);
+    let actions = sim.feed(Input::OtherEnded {
+        end: ProcessEnd::Signaled {
+            signal: SIGKILL,
+            core_dumped: false,
+        },
+        leftovers: true,
+    });
+    assert!(actions.contains(&Action::SignalOther(SIGKILL)));
+    assert!(sim.m.cleaning_other());
+    assert_eq!(
+        sim.feed(Input::OtherLeftovers { alive: true }),
+        vec![Action::SignalOther(SIGKILL)]
+    );
+    let actions = sim.feed(Input::OtherLeftovers { alive: false });
+    assert_eq!(actions[0], Action::ReleaseOther);
+    assert!(reloaded(&actions).is_ok());
+    assert_eq!(sim.m.status(), Status::Running);
+}
+
+#[test]
+fn a_new_child_that_exits_is_recorded_as_keep_old_and_the_old_one_goes_on() {
+    let (mut sim, _) = reloading(with_sockets(true));
+    sim.feed(Input::Spawned {
+        pid: 202,
+        jitter: 0.0,
+    });
+    sim.advance(SEC);
+    let actions = sim.feed(Input::OtherEnded {
+        end: ProcessEnd::Exited(3),
+        leftovers: false,
+    });
+    let r = other_report(&actions);
+    assert!(r.crash);
+    assert_eq!(r.outcome.action(), "keep-old");
+    assert_eq!(r.pid, Some(202));
+    assert_eq!(r.uptime, SEC);
+    let err = reloaded(&actions).clone().unwrap_err();
+    assert!(err.contains("exited with code 3"), "{err}");
+    assert!(
+        err.contains("the old child (pid 101) keeps running"),
+        "{err}"
+    );
+    assert!(actions.contains(&Action::Monitors(true)));
+    assert!(!actions.iter().any(|a| matches!(a, Action::Spawn { .. })));
+    assert_eq!(sim.m.status(), Status::Running);
+    assert_eq!(sim.m.child_pid(), Some(101));
+    assert_eq!(sim.m.deadline(), None, "no backoff");
+    assert_eq!(sim.m.window().times().count(), 0);
+    assert_eq!(sim.m.reloads(), 0);
+}
+
+#[test]
+fn a_new_child_not_ready_within_the_timeout_is_stopped_with_reason_start_timeout() {
+    let (mut sim, _) = reloading(with_sockets(true));
+    sim.feed(Input::Spawned {
+        pid: 202,
+        jitter: 0.0,
+    });
+    // Just before the limit nothing happens.
+    sim.advance(Duration::from_secs(59));
+    assert_eq!(sim.feed(Input::Tick), vec![]);
+    assert_eq!(
+        sim.step(),
+        vec![Action::SignalOther(SIGTERM), Action::Monitors(false)]
+    );
+    assert_eq!(sim.m.child_pid(), Some(101));
+    // It ignores SIGTERM: SIGKILL after --stop-timeout.
+    assert_eq!(sim.step(), vec![Action::SignalOther(SIGKILL)]);
+    let actions = sim.feed(Input::OtherEnded {
+        end: ProcessEnd::Signaled {
+            signal: SIGKILL,
+            core_dumped: false,
+        },
+        leftovers: false,
+    });
+    let r = other_report(&actions);
+    assert_eq!(r.reason, Reason::StartTimeout);
+    assert_eq!(r.outcome, Outcome::KeepOld);
+    assert_eq!(r.detail.as_deref(), Some("not ready within 1m"));
+    let err = reloaded(&actions).clone().unwrap_err();
+    assert!(
+        err.starts_with("the new child was stopped: not ready within 1m"),
+        "{err}"
+    );
+    assert_eq!(sim.m.status(), Status::Running);
+    assert_eq!(sim.m.child_pid(), Some(101));
+}
+
+#[test]
+fn an_unhealthy_or_unstartable_new_child_keeps_the_old_one() {
+    let (mut sim, _) = reloading(with_sockets(true));
+    sim.feed(Input::Spawned {
+        pid: 202,
+        jitter: 0.0,
+    });
+    let actions = sim.feed(Input::Unhealthy {
+        detail: "HTTP 500".into(),
+    });
+    assert_eq!(
+        actions,
+        vec![Action::SignalOther(SIGTERM), Action::Monitors(false)]
+    );
+    let actions = sim.feed(Input::OtherEnded {
+        end: ProcessEnd::Exited(0),
+        leftovers: false,
+    });
+    assert_eq!(other_report(&actions).reason, Reason::Unhealthy);
+    assert_eq!(sim.m.child_pid(), Some(101));
+
+    let (mut sim, _) = reloading(with_sockets(true));
+    let actions = sim.feed(Input::SpawnFailed {
+        failure: SpawnError::NotFound,
+        error: "No such file or directory".into(),
+        jitter: 0.5,
+    });
+    assert_eq!(other_report(&actions).reason, Reason::SpawnFailed);
+    assert!(reloaded(&actions).is_err());
+    assert!(!actions.iter().any(|a| matches!(a, Action::Exit(_))));
+    assert_eq!(sim.m.status(), Status::Running);
+}
+
+#[test]
+fn requests_during_a_reload_are_refused_or_served_for_the_old_child() {
+    let (mut sim, _) = reloading(with_sockets(true));
+    sim.feed(Input::Spawned {
+        pid: 202,
+        jitter: 0.0,
+    });
+    for request in [Request::Reload, Request::Restart] {
+        let actions = sim.feed(Input::Request(request));
+        assert!(
+            matches!(&actions[..], [Action::Reply(Reply::Refused(m))] if m.contains("a reload is under way")),
+            "{actions:?}"
+        );
+    }
+    assert_eq!(
+        sim.feed(Input::Signal {
+            signal: nix::libc::SIGHUP
+        }),
+        vec![Action::SignalGroup(nix::libc::SIGHUP)]
+    );
+    assert_eq!(sim.m.status(), Status::Reloading);
+}
+
+#[test]
+fn a_stop_during_a_reload_stops_both_children_together() {
+    // Before the switch: the reload is abandoned, the new child joins the leftovers.
+    let (mut sim, _) = reloading(with_sockets(true));
+    sim.feed(Input::Spawned {
+        pid: 202,
+        jitter: 0.0,
+    });
+    let actions = sim.feed(Input::Request(Request::Stop));
+    assert_eq!(actions[0], Action::Fold);
+    assert!(reloaded(&actions).is_err());
+    assert!(actions.contains(&Action::Reply(Reply::WhenStopped)));
+    assert!(actions.contains(&Action::SignalAll(SIGTERM)));
+    assert_eq!(sim.m.status(), Status::Stopping);
+    // After the switch: the reload counts, the old child joins the new one's leftovers.
+    let (mut sim, _) = reloading(with_sockets(false));
+    sim.feed(Input::Spawned {
+        pid: 202,
+        jitter: 0.0,
+    });
+    let actions = sim.feed(Input::Signal { signal: SIGTERM });
+    assert_eq!(actions[0], Action::Fold);
+    assert!(reloaded(&actions).is_ok());
+    assert!(actions.contains(&Action::SignalAll(SIGTERM)));
+    assert_eq!(sim.m.child_pid(), Some(202));
+    assert_eq!(sim.m.reloads(), 1);
+}
+
+#[test]
+fn the_old_child_ending_during_a_reload_is_a_crash_as_usual() {
+    let (mut sim, _) = reloading(with_sockets(true));
+    sim.feed(Input::Spawned {
+        pid: 202,
+        jitter: 0.0,
+    });
+    let actions = sim.end(CRASH);
+    assert_eq!(actions[0], Action::Fold);
+    assert!(reloaded(&actions).is_err());
+    let r = report(&actions);
+    assert_eq!(r.pid, Some(101));
+    assert!(r.crash);
+    // The new child is among the leftovers now: cleaned up before the restart.
+    assert!(actions.contains(&Action::SignalAll(SIGTERM)));
+    assert!(sim.m.cleaning());
+}
+
+#[test]
+fn ready_timeout_sets_how_long_a_reloads_new_child_may_take() {
+    let settings = Settings {
+        ready_timeout: Some(Duration::from_secs(5)),
+        ..with_sockets(true)
+    };
+    let (mut sim, _) = reloading(settings);
+    sim.advance(SEC);
+    sim.feed(Input::Spawned {
+        pid: 202,
+        jitter: 0.0,
+    });
+    assert_eq!(sim.m.deadline(), Some(sim.t0.mono + Duration::from_secs(6)));
+    let actions = sim.step();
+    assert_eq!(actions[0], Action::SignalOther(SIGTERM));
+    let actions = sim.feed(Input::OtherEnded {
+        end: ProcessEnd::Exited(0),
+        leftovers: false,
+    });
+    assert_eq!(
+        other_report(&actions).detail.as_deref(),
+        Some("not ready within 5s")
+    );
+}
+
+/// Issue 21 + 20: with sockets held, `--max-runtime` replaces the child by a reload (SPEC
+/// §13); one that fails is tried again a --max-runtime later, not at once.
+#[test]
+fn max_runtime_with_sockets_is_a_reload() {
+    let settings = Settings {
+        max_runtime: Some(Duration::from_secs(3600)),
+        ..with_sockets(false)
+    };
+    let mut sim = Sim::new(settings, Some(5));
+    sim.start();
+    let actions = sim.step();
+    assert_eq!(
+        actions,
+        vec![
+            Action::Monitors(false),
+            Action::SaveState,
+            Action::SpawnOther { restarts: 0 }
+        ],
+        "no reply: nobody asked"
+    );
+    assert_eq!(sim.m.status(), Status::Reloading);
+    assert_eq!(sim.m.scheduled_restarts(), 1);
+    // A new child that fails: the old one goes on, with its next try an hour later.
+    sim.feed(Input::SpawnFailed {
+        failure: SpawnError::Passing,
+        error: "EAGAIN".into(),
+        jitter: 0.5,
+    });
+    assert_eq!(sim.m.status(), Status::Running);
+    assert_eq!(
+        sim.m.deadline(),
+        Some(sim.now().mono + Duration::from_secs(3600))
+    );
+    // The next try works: the new child serves, the old one drains.
+    let actions = sim.step();
+    assert!(actions.contains(&Action::SpawnOther { restarts: 0 }));
+    let actions = sim.feed(Input::Spawned {
+        pid: 303,
+        jitter: 0.0,
+    });
+    assert!(actions.contains(&Action::Switch));
+    assert_eq!(sim.m.child_pid(), Some(303));
+}
