@@ -372,6 +372,26 @@ fn a_signal_death_is_explained_only_by_a_recognised_report() {
 }
 
 #[test]
+fn a_signal_death_is_not_explained_by_a_logged_error_line() {
+    // `Error: …` is Rust's `main` returning `Err`, printed on the way to an exit (code 1); as
+    // the last line before a SIGKILL or SIGSEGV it is only what the program logged last: it was
+    // the record's `Error` and its message, and its fingerprint grouped by log text.
+    let tail = b"listening on :8080\nError: connection refused, retrying\n";
+    assert_eq!(recognise_end(tail, true), Recognised::default());
+    let exit = recognise_end(tail, false);
+    assert_eq!(exit.error_type.as_deref(), Some("Error"));
+    assert_eq!(
+        exit.error_message.as_deref(),
+        Some("connection refused, retrying")
+    );
+    // A real report above the logged line still explains the signal death.
+    let mut tail = fixture("native_terminate").to_vec();
+    tail.extend_from_slice(b"Error: while shutting down\n");
+    let abort = recognise_end(&tail, true);
+    assert_eq!(abort.error_type.as_deref(), Some("std::runtime_error"));
+}
+
+#[test]
 fn access_log_and_chatter_lines_are_told_from_errors() {
     for line in [
         r#"127.0.0.1 - - [05/Dec/2026 07:33:52] "GET / HTTP/1.1" 200 -"#,
