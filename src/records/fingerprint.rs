@@ -130,8 +130,8 @@ fn strip_numbers(line: &str) -> String {
     out
 }
 
-/// `message` with numbers, hex values (`0x…`, and runs of 8 or more hex digits such as ids
-/// and hashes) and quoted values ('…', "…", `…`) each replaced by one placeholder.
+/// `message` with numbers, hex values (`0x…`, UUIDs, and runs of 8 or more hex digits such as
+/// ids and hashes) and quoted values ('…', "…", `…`) each replaced by one placeholder.
 pub fn mask_message(message: &str) -> String {
     let mut out = String::with_capacity(message.len());
     let chars: Vec<char> = message.chars().collect();
@@ -152,7 +152,13 @@ pub fn mask_message(message: &str) -> String {
             .iter()
             .take_while(|d| d.is_ascii_hexdigit())
             .count();
-        if word_start && hex_run >= 8 && chars[i..i + hex_run].iter().any(char::is_ascii_digit) {
+        if word_start && is_uuid(&chars[i..]) {
+            out.push('#');
+            i += UUID.len();
+        } else if word_start
+            && hex_run >= 8
+            && chars[i..i + hex_run].iter().any(char::is_ascii_digit)
+        {
             out.push('#');
             i += hex_run;
         } else if c == '0' && chars.get(i + 1) == Some(&'x') {
@@ -172,6 +178,21 @@ pub fn mask_message(message: &str) -> String {
         }
     }
     out
+}
+
+/// The groups of hex digits of a UUID, `550e8400-e29b-41d4-a716-446655440000`.
+const UUID: &str = "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx";
+
+/// Whether `chars` starts with a UUID that ends there (no letter or digit right after it).
+fn is_uuid(chars: &[char]) -> bool {
+    chars.len() >= UUID.len()
+        && UUID.chars().zip(chars).all(|(shape, c)| match shape {
+            'x' => c.is_ascii_hexdigit(),
+            _ => *c == shape,
+        })
+        && chars
+            .get(UUID.len())
+            .is_none_or(|c| !c.is_ascii_alphanumeric())
 }
 
 fn fnv1a(bytes: &[u8]) -> u64 {
@@ -265,6 +286,16 @@ mod tests {
         );
         // Words are not hex ids, however hex their letters.
         assert_eq!(mask_message("decade facade"), "decade facade");
+        // A UUID is one hex value: its 4-digit groups kept their letters, so every crash of
+        // `job <uuid4> failed` was a new error, each one told past --alert-limit.
+        assert_eq!(
+            f("job 0bffdcf2-711f-4acf-b673-7de01d5ac3db failed: upstream timeout"),
+            f("job d5575950-e21a-470e-a06a-8da4f135b647 failed: upstream timeout")
+        );
+        assert_eq!(
+            mask_message("id=F09295EE-C432-4B5B-8DF8-45735E5CD0D2, a-b"),
+            "id=#, a-b"
+        );
     }
 
     #[test]
