@@ -419,3 +419,20 @@ fn access_log_and_chatter_lines_are_told_from_errors() {
         assert!(!is_access_log(line) && !is_chatter(line), "{line}");
     }
 }
+
+#[test]
+fn a_dotnet_nested_exception_class_is_its_type() {
+    // .NET names a nested type `Outer+Inner` (`Type.FullName`, as `Exception.ToString()` prints
+    // it): `class OrderException : Exception` declared inside `Program` is the usual sample. It
+    // was no type name, the report went unrecognised and the message was the last frame.
+    let tail = b"Unhandled exception. Shop.Program+OrderException: order 7 not found\n   at Shop.Program.Load(Int32 id) in /app/Program.cs:line 14\n   at Shop.Program.Main() in /app/Program.cs:line 5\n";
+    let r = recognise(tail);
+    assert_eq!(
+        (r.error_type.as_deref(), r.error_message.as_deref()),
+        (
+            Some("Shop.Program+OrderException"),
+            Some("order 7 not found")
+        )
+    );
+    assert!(r.stack_trace.unwrap().ends_with("line 5"));
+}
