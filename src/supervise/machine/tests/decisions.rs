@@ -314,3 +314,32 @@ fn an_oom_kill_keeps_the_exit_code_lists() {
     assert_eq!(end(3, &s), (Reason::Oom, "restart", true));
     assert_eq!(end(4, &s), (Reason::Oom, "exit", false));
 }
+
+#[test]
+fn a_clean_end_is_never_an_oom_kill() {
+    // See: issue 18 (review). The cgroup's count rose (another process of it was the victim)
+    // and the child then ended cleanly: with a code of --success-exit-codes, or of a SIGTERM
+    // from elsewhere. README: "A clean exit is never an OOM kill"; it was recorded as one and
+    // restarted under on-failure.
+    let mut s = settings(RestartPolicy::OnFailure);
+    s.rules.success = vec![3];
+    for end in [
+        ProcessEnd::Exited(3),
+        ProcessEnd::Signaled {
+            signal: SIGTERM,
+            core_dumped: false,
+        },
+    ] {
+        let mut sim = Sim::new(s.clone(), None);
+        sim.start();
+        let actions = sim.feed(Input::ChildEnded {
+            end,
+            leftovers: false,
+            jitter: 0.5,
+            oom: Some("killed by the kernel's OOM killer: oom_kill of restartd's cgroup".into()),
+        });
+        let r = report(&actions);
+        assert_ne!(r.reason, Reason::Oom, "{end:?}");
+        assert_eq!((r.crash, r.outcome.action()), (false, "exit"), "{end:?}");
+    }
+}
