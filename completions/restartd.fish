@@ -29,9 +29,9 @@ complete -c restartd -n "__fish_restartd_needs_command" -l state-dir -d 'Where i
 complete -c restartd -n "__fish_restartd_needs_command" -l restart -d 'When to restart (systemd\'s Restart=)' -r -f -a "no\t'Never restart'
 always\t'Restart after every end'
 on-success\t'Only after a clean end'
-on-failure\t'After an unclean exit code or signal, unhealthy, memory, watchdog'
-on-abnormal\t'After an unclean signal, unhealthy, memory, watchdog'
-on-abort\t'Only after an unclean signal'
+on-failure\t'After an unclean exit code or signal, unhealthy, memory, OOM kill, watchdog'
+on-abnormal\t'After an unclean signal, unhealthy, memory, OOM kill, watchdog'
+on-abort\t'Only after an unclean signal (not an OOM kill)'
 on-watchdog\t'Only after a watchdog timeout'"
 complete -c restartd -n "__fish_restartd_needs_command" -l max-restarts -d 'Give up past N restarts in --window' -r
 complete -c restartd -n "__fish_restartd_needs_command" -l window -d 'The trailing window of --max-restarts' -r

@@ -425,10 +425,12 @@ fn policy_help(policy: RestartPolicy) -> &'static str {
         RestartPolicy::Always => "Restart after every end",
         RestartPolicy::OnSuccess => "Only after a clean end",
         RestartPolicy::OnFailure => {
-            "After an unclean exit code or signal, unhealthy, memory, watchdog"
+            "After an unclean exit code or signal, unhealthy, memory, OOM kill, watchdog"
         }
-        RestartPolicy::OnAbnormal => "After an unclean signal, unhealthy, memory, watchdog",
-        RestartPolicy::OnAbort => "Only after an unclean signal",
+        RestartPolicy::OnAbnormal => {
+            "After an unclean signal, unhealthy, memory, OOM kill, watchdog"
+        }
+        RestartPolicy::OnAbort => "Only after an unclean signal (not an OOM kill)",
         RestartPolicy::OnWatchdog => "Only after a watchdog timeout",
     }
 }

@@ -11,12 +11,13 @@
 //!    system-wide `oom_kill` during the run makes the OOM kill probable.
 //!
 //! A clean exit (code 0) is never an OOM kill, whatever the counters did: another process of
-//! the cgroup may have been the victim.
+//! the cgroup may have been the victim. (The machine, which knows `--success-exit-codes`, takes
+//! the rest of SPEC §3's clean row out the same way.)
 
 use std::fs::{self, File};
 use std::io::{self, Read};
 use std::os::unix::fs::OpenOptionsExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use nix::libc;
 
@@ -172,11 +173,19 @@ impl Watch {
 /// restartd's memory cgroup, unless it is the root one.
 fn own_cgroup() -> Option<Cgroup> {
     let text = fs::read_to_string("/proc/self/cgroup").ok()?;
-    let root = PathBuf::from("/sys/fs/cgroup");
+    cgroup_of(&text, Path::new("/sys/fs/cgroup"))
+}
+
+/// The memory cgroup that `text` (`/proc/self/cgroup`) names under `root`. In a cgroup
+/// namespace (a Docker or Kubernetes container on cgroup v2) the path is `/`, yet the cgroup
+/// is the container's, not the root one: v2's root cgroup has no `memory.events`, so that file
+/// at `root` tells them apart.
+fn cgroup_of(text: &str, root: &Path) -> Option<Cgroup> {
     for line in text.lines() {
         let mut parts = line.splitn(3, ':');
         let (id, controllers, path) = (parts.next()?, parts.next()?, parts.next()?);
-        if path == "/" {
+        let namespaced = id == "0" && controllers.is_empty() && path == "/";
+        if path == "/" && !(namespaced && root.join("memory.events").exists()) {
             continue;
         }
         let rel = path.trim_start_matches('/');
@@ -387,6 +396,34 @@ mod tests {
         assert_eq!(parse_kmsg(b"6,1,1,-;eth0: link up", 42, 0), None);
         assert_eq!(parse_kmsg(b"garbage", 42, 0), None);
         assert_eq!(parse_kmsg(b"3,1,x,-;Killed process 42 (a)", 42, 0), None);
+    }
+
+    #[test]
+    fn the_cgroup_is_found_under_its_root_and_in_a_cgroup_namespace() {
+        // See: issue 18 (review). In a container with a cgroup namespace of its own (Docker's
+        // and Kubernetes' default on cgroup v2) /proc/self/cgroup says `0::/`: restartd took
+        // that for the root cgroup and never read the container's own oom_kill count.
+        let root = tempfile::tempdir().unwrap();
+        let r = root.path();
+        assert!(cgroup_of("0::/\n", r).is_none(), "the root cgroup of v2");
+        fs::write(r.join("memory.events"), "oom_kill 0\n").unwrap();
+        let c = cgroup_of("0::/\n", r).expect("a container's cgroup");
+        assert_eq!(
+            (c.events, c.limit),
+            (r.join("memory.events"), r.join("memory.max"))
+        );
+        fs::create_dir_all(r.join("system.slice/app.service")).unwrap();
+        fs::write(r.join("system.slice/app.service/memory.events"), "").unwrap();
+        let c = cgroup_of("0::/system.slice/app.service\n", r).unwrap();
+        assert_eq!(c.events, r.join("system.slice/app.service/memory.events"));
+        // cgroup v1: the memory hierarchy's line; `/` there is the root.
+        fs::create_dir_all(r.join("memory/api")).unwrap();
+        fs::write(r.join("memory/api/memory.oom_control"), "").unwrap();
+        let v1 = "5:pids:/api\n4:memory:/api\n0::/\n";
+        let c = cgroup_of(v1, r).unwrap();
+        assert_eq!(c.events, r.join("memory/api/memory.oom_control"));
+        fs::remove_file(r.join("memory.events")).unwrap();
+        assert!(cgroup_of("4:memory:/\n0::/\n", r).is_none());
     }
 
     #[test]

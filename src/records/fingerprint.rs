@@ -19,7 +19,7 @@ pub fn fingerprint(
     stack_trace: Option<&str>,
 ) -> Option<String> {
     let mut frames: Vec<String> = Vec::new();
-    for line in stack_trace.unwrap_or("").lines() {
+    for line in failing_thread(stack_trace.unwrap_or("")) {
         if let Some(frame) = frame(line) {
             let frame = strip_numbers(frame);
             if frames.last() != Some(&frame) && frames.len() < MAX_FRAMES {
@@ -38,6 +38,31 @@ pub fn fingerprint(
         key.push_str(&frames.join("\n"));
     }
     Some(format!("{:016x}", fnv1a(key.as_bytes())))
+}
+
+/// The lines of the thread that failed, when the report dumps every thread: the other threads
+/// are wherever they happened to be, which names the occurrence, not the error. Go's dump
+/// (`fatal error:`, `GOTRACEBACK=all`) starts with the goroutine that failed, so the lines stop
+/// at the second `goroutine N [state]:` header; Python's faulthandler marks its block `Current
+/// thread 0x…`, in any place among the others. Any other report: all its lines.
+fn failing_thread(trace: &str) -> Vec<&str> {
+    let lines: Vec<&str> = trace.lines().collect();
+    if let Some(at) = lines
+        .iter()
+        .position(|l| l.starts_with("Current thread 0x"))
+    {
+        let n = lines[at + 1..]
+            .iter()
+            .take_while(|l| l.starts_with(' '))
+            .count();
+        return lines[at..=at + n].to_vec();
+    }
+    let goroutine = |l: &str| l.starts_with("goroutine ") && l.ends_with("]:");
+    let mut headers = lines.iter().enumerate().filter(|(_, l)| goroutine(l));
+    match headers.nth(1) {
+        Some((second, _)) => lines[..second].to_vec(),
+        None => lines,
+    }
 }
 
 /// The part of `line` that names a frame, if it is one: the frame shapes of the runtimes
@@ -105,8 +130,8 @@ fn strip_numbers(line: &str) -> String {
     out
 }
 
-/// `message` with numbers, hex values (`0x…`, and runs of 8 or more hex digits such as ids
-/// and hashes) and quoted values ('…', "…", `…`) each replaced by one placeholder.
+/// `message` with numbers, hex values (`0x…`, UUIDs, and runs of 8 or more hex digits such as
+/// ids and hashes) and quoted values ('…', "…", `…`) each replaced by one placeholder.
 pub fn mask_message(message: &str) -> String {
     let mut out = String::with_capacity(message.len());
     let chars: Vec<char> = message.chars().collect();
@@ -127,7 +152,13 @@ pub fn mask_message(message: &str) -> String {
             .iter()
             .take_while(|d| d.is_ascii_hexdigit())
             .count();
-        if word_start && hex_run >= 8 && chars[i..i + hex_run].iter().any(char::is_ascii_digit) {
+        if word_start && is_uuid(&chars[i..]) {
+            out.push('#');
+            i += UUID.len();
+        } else if word_start
+            && hex_run >= 8
+            && chars[i..i + hex_run].iter().any(char::is_ascii_digit)
+        {
             out.push('#');
             i += hex_run;
         } else if c == '0' && chars.get(i + 1) == Some(&'x') {
@@ -147,6 +178,21 @@ pub fn mask_message(message: &str) -> String {
         }
     }
     out
+}
+
+/// The groups of hex digits of a UUID, `550e8400-e29b-41d4-a716-446655440000`.
+const UUID: &str = "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx";
+
+/// Whether `chars` starts with a UUID that ends there (no letter or digit right after it).
+fn is_uuid(chars: &[char]) -> bool {
+    chars.len() >= UUID.len()
+        && UUID.chars().zip(chars).all(|(shape, c)| match shape {
+            'x' => c.is_ascii_hexdigit(),
+            _ => *c == shape,
+        })
+        && chars
+            .get(UUID.len())
+            .is_none_or(|c| !c.is_ascii_alphanumeric())
 }
 
 fn fnv1a(bytes: &[u8]) -> u64 {
@@ -240,6 +286,16 @@ mod tests {
         );
         // Words are not hex ids, however hex their letters.
         assert_eq!(mask_message("decade facade"), "decade facade");
+        // A UUID is one hex value: its 4-digit groups kept their letters, so every crash of
+        // `job <uuid4> failed` was a new error, each one told past --alert-limit.
+        assert_eq!(
+            f("job 0bffdcf2-711f-4acf-b673-7de01d5ac3db failed: upstream timeout"),
+            f("job d5575950-e21a-470e-a06a-8da4f135b647 failed: upstream timeout")
+        );
+        assert_eq!(
+            mask_message("id=F09295EE-C432-4B5B-8DF8-45735E5CD0D2, a-b"),
+            "id=#, a-b"
+        );
     }
 
     #[test]
@@ -253,6 +309,43 @@ mod tests {
             of(&t)
         };
         assert_eq!(deep(10), deep(990));
+    }
+
+    #[test]
+    fn only_the_failing_thread_counts_in_a_dump_of_every_thread() {
+        // Go's `fatal error:` dumps every goroutine, and Python's faulthandler every thread,
+        // each wherever it happened to be: the same error got 3 fingerprints in 8 runs of a Go
+        // program with concurrent map writes, 7 in 8 runs of a Python segfault with 3 threads
+        // (each one `first_seen`, past --alert-limit).
+        let go = |others: &str| {
+            of(&format!(
+                "fatal error: concurrent map writes\n\ngoroutine 20 [running]:\nmain.main.func1()\n\t/app/main.go:8 +0x4a\ncreated by main.main\n\t/app/main.go:6 +0x2b\n{others}"
+            ))
+        };
+        let main_runnable = "\ngoroutine 1 [runnable]:\nmain.main()\n\t/app/main.go:13 +0xb0\n";
+        let worker_runnable = "\ngoroutine 17 [runnable]:\nmain.main.func1()\n\t/app/main.go:6\ncreated by main.main\n\t/app/main.go:6 +0x2b\n";
+        assert_eq!(
+            go(&format!("{main_runnable}{worker_runnable}")),
+            go(&format!("{worker_runnable}{main_runnable}"))
+        );
+        assert_eq!(go(main_runnable), go(""));
+        // The goroutine that failed still decides.
+        assert_ne!(
+            go(""),
+            of("fatal error: concurrent map writes\n\ngoroutine 1 [running]:\nmain.main()\n\t/app/main.go:13 +0xb0\n")
+        );
+        let py = |other: &str| {
+            of(&format!(
+                "Fatal Python error: Segmentation fault\n\nThread 0x00007fcc42ca26c0 (most recent call first):\n  File \"/app/ft.py\", line 3 in {other}\n  File \"/app/ft.py\", line 6 in worker\n\nCurrent thread 0x00007fcc44a37b80 (most recent call first):\n  File \"/app/ft.py\", line 9 in crash\n  File \"/app/ft.py\", line 10 in <module>\n"
+            ))
+        };
+        assert_eq!(py("idle"), py("busy"));
+        let single = |func: &str| {
+            of(&format!(
+                "Fatal Python error: Segmentation fault\n\nCurrent thread 0x00007fcc44a37b80 (most recent call first):\n  File \"/app/ft.py\", line 9 in {func}\n"
+            ))
+        };
+        assert_ne!(single("crash"), single("load"));
     }
 
     #[test]

@@ -9,15 +9,21 @@
 //! removes it with the crash history: after that every error is new again.
 
 use std::collections::HashSet;
-use std::fs::{self, File};
-use std::io::{self, Write};
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Write};
 use std::ops::ControlFlow;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
+
+use nix::libc;
 
 use crate::base::files::{open_private, sync_dir};
 use crate::records::crashlog;
 
 pub const FILE: &str = "fingerprints";
+
+/// At most this much of the file is read: a million errors, 17 bytes each.
+const MAX_SIZE: u64 = 16 << 20;
 
 /// The set of fingerprints recorded so far, and its file.
 pub struct Known {
@@ -38,15 +44,20 @@ impl Known {
             seen: HashSet::new(),
             failing: false,
         };
-        let problem = match fs::read_to_string(&known.path) {
-            Ok(text) => {
+        let problem = match read(&known.path) {
+            Ok((text, whole)) => {
                 known.seen = text
                     .lines()
                     .map(str::trim)
                     .filter(|l| is_fingerprint(l))
                     .map(str::to_string)
                     .collect();
-                None
+                (!whole).then(|| {
+                    io::Error::other(format!(
+                        "larger than {} MiB, only the start is read",
+                        MAX_SIZE >> 20
+                    ))
+                })
             }
             Err(e) if e.kind() == io::ErrorKind::NotFound => known.rebuild(dir).err(),
             Err(e) => Some(e),
@@ -126,6 +137,23 @@ impl Known {
     }
 }
 
+/// The file's text, never through a symlink, never waiting on a FIFO, and at most `MAX_SIZE`
+/// bytes of it (`false`: there was more).
+fn read(path: &Path) -> io::Result<(String, bool)> {
+    let file = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(path)?;
+    if !file.metadata()?.is_file() {
+        return Err(io::Error::other("not a regular file"));
+    }
+    let mut bytes = Vec::new();
+    file.take(MAX_SIZE + 1).read_to_end(&mut bytes)?;
+    let whole = bytes.len() as u64 <= MAX_SIZE;
+    bytes.truncate(MAX_SIZE as usize);
+    Ok((String::from_utf8_lossy(&bytes).into_owned(), whole))
+}
+
 /// Removes `dir/fingerprints` (missing is fine): for `reset --crashes` while no instance runs.
 pub fn remove(dir: &Path) -> io::Result<()> {
     match fs::remove_file(dir.join(FILE)) {
@@ -166,6 +194,31 @@ mod tests {
         assert!(!d.path().join(FILE).exists());
         k.insert("00000000000000bb").unwrap();
         assert!(Known::load(d.path()).0.contains("00000000000000bb"));
+    }
+
+    #[test]
+    fn never_read_through_a_symlink_a_fifo_or_past_its_size() {
+        // See: issue 18 (review). A `fingerprints` planted as a symlink was read through
+        // (`-> /dev/zero` grew restartd's memory without end at start), a FIFO blocked the
+        // start for good, and a file of any size was read whole.
+        let d = dir();
+        let elsewhere = d.path().join("elsewhere");
+        fs::write(&elsewhere, "00000000000000aa\n").unwrap();
+        std::os::unix::fs::symlink(&elsewhere, d.path().join(FILE)).unwrap();
+        let (k, problem) = Known::load(d.path());
+        assert!(!k.contains("00000000000000aa"));
+        assert!(problem.is_some_and(|p| p.contains("unable to read the known errors")));
+        fs::remove_file(d.path().join(FILE)).unwrap();
+        nix::unistd::mkfifo(&d.path().join(FILE), nix::sys::stat::Mode::S_IRWXU).unwrap();
+        let (_, problem) = Known::load(d.path());
+        assert!(problem.is_some_and(|p| p.contains("not a regular file")));
+        fs::remove_file(d.path().join(FILE)).unwrap();
+        let mut big = "00000000000000bb\n".repeat((MAX_SIZE / 17) as usize);
+        big.push_str("00000000000000cc\n");
+        fs::write(d.path().join(FILE), big).unwrap();
+        let (k, problem) = Known::load(d.path());
+        assert!(k.contains("00000000000000bb") && !k.contains("00000000000000cc"));
+        assert!(problem.is_some_and(|p| p.contains("larger than 16 MiB")));
     }
 
     #[test]

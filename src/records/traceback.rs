@@ -10,7 +10,8 @@
 //!   and Ruby cause blocks are skipped; of a Python chain, the last traceback printed wins.
 //! - Messages are the first line of what the runtime prints (Python, Node, Ruby, Java and Rust
 //!   messages may span lines); a type printed without a message gives `error_message: None`.
-//! - Rust's `main` returning `Err` prints `Error: …`: type `Error`, message the rest of the line.
+//! - Rust's `main` returning `Err` prints `Error: …`: type `Error`, message the rest of the line,
+//!   for an exit only (before a death by signal such a line is only what the program logged).
 //!   Go's `fatal error: …` (deadlock, concurrent map writes) has type `fatal error`.
 //! - A Node value thrown that is not an Error (`throw "boom"`) has no type; the message is the
 //!   value as Node prints it, on one line. Go's `log.Fatal` is no report: the last line, with
@@ -47,8 +48,10 @@ const MESSAGE_LINES: usize = 10;
 
 /// What the recogniser makes of the tail of a child that ended this way (SPEC §6): with no
 /// report found, the fallback message counts for an exit only, never for a death by signal.
+/// Rust's `Error: …` of a `main` that returned `Err` is printed on the way to an exit, so it
+/// explains no death by signal: there it is only a line the program logged.
 pub fn recognise_end(tail: &[u8], by_signal: bool) -> Recognised {
-    let found = recognise(tail);
+    let found = find(tail, !by_signal);
     match found.stack_trace {
         None if by_signal => Recognised::default(),
         _ => found,
@@ -58,15 +61,20 @@ pub fn recognise_end(tail: &[u8], by_signal: bool) -> Recognised {
 /// Recognises the last traceback or panic in `tail` (raw bytes of the last stderr lines); with
 /// none, the message is the fallback line of an exit.
 pub fn recognise(tail: &[u8]) -> Recognised {
+    find(tail, true)
+}
+
+/// `recognise`, with the reports printed only on the way to an exit when `exit` is true.
+fn find(tail: &[u8], exit: bool) -> Recognised {
     let text = clean(tail);
     let lines: Vec<&str> = text.lines().map(|l| cap(l, MAX_LINE)).collect();
-    let finders: [Finder; 22] = [
+    let exit_only: &[Finder] = if exit { &[rust_main_err] } else { &[] };
+    let finders: [Finder; 21] = [
         python,
         python_group,
         node_error,
         node_value,
         rust_panic,
-        rust_main_err,
         go,
         java,
         ruby,
@@ -87,6 +95,7 @@ pub fn recognise(tail: &[u8]) -> Recognised {
     // The report that starts last; on a tie, the finder listed first.
     let best = finders
         .iter()
+        .chain(exit_only)
         .filter_map(|find| find(&lines))
         .min_by_key(|f| std::cmp::Reverse(f.start));
     match best {

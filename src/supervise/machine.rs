@@ -15,6 +15,7 @@ pub use crate::supervise::events::{
     Action, EndReport, Input, LastExit, Now, Outcome, Reason, Reply, Request, Settings, SpawnError,
     Status, Tell,
 };
+use crate::supervise::policy::Cause;
 use crate::supervise::window::RestartWindow;
 use nix::libc::{
     SIGCONT, SIGHUP, SIGINT, SIGKILL, SIGQUIT, SIGSTOP, SIGTERM, SIGTSTP, SIGUSR1, SIGUSR2,
@@ -263,8 +264,11 @@ impl Machine {
                     oom,
                 },
             ) => {
-                // An OOM kill is the kernel's reason, with its own row of the policy table.
-                let failure = oom.map(|detail| (Reason::Oom, detail));
+                // An OOM kill is the kernel's reason, with its own row of the policy table. A
+                // clean end never is one (SPEC §3's clean row: a --success-exit-codes code, a
+                // SIGTERM): the OOM killer's victim was another process of the cgroup.
+                let clean = self.settings.rules.classify(end) == Cause::Clean;
+                let failure = oom.filter(|_| !clean).map(|detail| (Reason::Oom, detail));
                 let (report, then) = self.crashed(run, end, failure, jitter, now);
                 self.ended(report, then, leftovers, self.settings.stop_signal, now)
             }

@@ -447,3 +447,38 @@ fn the_man_page_says_what_a_stalled_stderr_does() {
         assert!(man.contains(said), "the man page does not say {said:?}");
     }
 }
+
+/// See: issue 18. SPEC §3 puts an OOM kill in the row of unhealthy, not ready and over
+/// `--max-memory` (restarted by always, on-failure and on-abnormal, not by on-abort, though it is
+/// a SIGKILL); the tables of the README, the man page and `--help` left it out, so a reader of
+/// "on-abort: only after an unclean signal (SIGKILL included)" expected an OOM kill restarted.
+#[test]
+fn the_policy_tables_have_the_oom_row() {
+    let out = restartd_with(&["man"]).output().unwrap();
+    let man: String = String::from_utf8_lossy(&out.stdout)
+        .replace("\\-", "-")
+        .replace("\\fB", "")
+        .replace("\\fR", "")
+        .replace("\\*(Aq", "'")
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    for said in [
+        "or over --max-memory, or the kernel's OOM killer killed it (reason oom)",
+        "On-abort: Only after an unclean signal (not an OOM kill)",
+    ] {
+        assert!(
+            man.to_lowercase().contains(&said.to_lowercase()),
+            "the man page does not say {said:?}"
+        );
+    }
+    let readme = fs::read_to_string(Path::new(ROOT).join("README.md")).unwrap();
+    let row = readme
+        .lines()
+        .find(|l| l.starts_with("| unhealthy,"))
+        .expect("the README's restart table has the unhealthy row");
+    assert!(
+        row.contains("killed by the kernel's OOM killer") && row.ends_with("| | X | | X | X | | |"),
+        "{row}"
+    );
+}

@@ -66,7 +66,8 @@ pub const CAUSES: &[(&str, &str, crate::supervise::policy::Cause)] = {
         (
             "unhealthy",
             "restartd stopped it: failed health checks, not ready within `--ready-timeout`, or \
-             over `--max-memory` (systemd's timeout and OOM rows)",
+             over `--max-memory`, or the kernel's OOM killer killed it (reason `oom`) \
+             (systemd's timeout and OOM rows)",
             Unhealthy,
         ),
         (
@@ -91,7 +92,8 @@ pub const RESTART_RULES: &[&str] = &[
      the policy. Both apply to exit codes only. A stop that was asked for (SIGTERM, SIGINT or \
      SIGQUIT to restartd, `restartd stop`) never restarts. The cause of a child that restartd \
      itself stopped (unhealthy, memory, watchdog) is restartd's reason, not the signal the \
-     child died of.",
+     child died of; so is an OOM kill's: the OOM killer's SIGKILL counts as unhealthy, not \
+     as a signal.",
     "Limit: before restart k of a streak, restartd counts the restarts it made inside the \
      trailing `--window`. If that count is already `--max-restarts`, it gives up: it writes a \
      crash record with action `give-up`, runs `--on-give-up`, sets the status to `gave-up`, and \

@@ -87,7 +87,8 @@ pub(super) fn dotnet(lines: &[&str]) -> Option<Found> {
         Some((class, message)) => (class, Some(message.to_string())),
         None => (thrown.trim_end(), None),
     };
-    if !is_type_name(class) {
+    // A nested class is `Outer+Inner` (`Type.FullName`).
+    if !is_type_name(&class.replace('+', ".")) {
         return None;
     }
     let body =

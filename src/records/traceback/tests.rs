@@ -372,6 +372,26 @@ fn a_signal_death_is_explained_only_by_a_recognised_report() {
 }
 
 #[test]
+fn a_signal_death_is_not_explained_by_a_logged_error_line() {
+    // `Error: …` is Rust's `main` returning `Err`, printed on the way to an exit (code 1); as
+    // the last line before a SIGKILL or SIGSEGV it is only what the program logged last: it was
+    // the record's `Error` and its message, and its fingerprint grouped by log text.
+    let tail = b"listening on :8080\nError: connection refused, retrying\n";
+    assert_eq!(recognise_end(tail, true), Recognised::default());
+    let exit = recognise_end(tail, false);
+    assert_eq!(exit.error_type.as_deref(), Some("Error"));
+    assert_eq!(
+        exit.error_message.as_deref(),
+        Some("connection refused, retrying")
+    );
+    // A real report above the logged line still explains the signal death.
+    let mut tail = fixture("native_terminate").to_vec();
+    tail.extend_from_slice(b"Error: while shutting down\n");
+    let abort = recognise_end(&tail, true);
+    assert_eq!(abort.error_type.as_deref(), Some("std::runtime_error"));
+}
+
+#[test]
 fn access_log_and_chatter_lines_are_told_from_errors() {
     for line in [
         r#"127.0.0.1 - - [05/Dec/2026 07:33:52] "GET / HTTP/1.1" 200 -"#,
@@ -398,4 +418,21 @@ fn access_log_and_chatter_lines_are_told_from_errors() {
     ] {
         assert!(!is_access_log(line) && !is_chatter(line), "{line}");
     }
+}
+
+#[test]
+fn a_dotnet_nested_exception_class_is_its_type() {
+    // .NET names a nested type `Outer+Inner` (`Type.FullName`, as `Exception.ToString()` prints
+    // it): `class OrderException : Exception` declared inside `Program` is the usual sample. It
+    // was no type name, the report went unrecognised and the message was the last frame.
+    let tail = b"Unhandled exception. Shop.Program+OrderException: order 7 not found\n   at Shop.Program.Load(Int32 id) in /app/Program.cs:line 14\n   at Shop.Program.Main() in /app/Program.cs:line 5\n";
+    let r = recognise(tail);
+    assert_eq!(
+        (r.error_type.as_deref(), r.error_message.as_deref()),
+        (
+            Some("Shop.Program+OrderException"),
+            Some("order 7 not found")
+        )
+    );
+    assert!(r.stack_trace.unwrap().ends_with("line 5"));
 }

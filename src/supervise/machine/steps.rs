@@ -331,7 +331,15 @@ impl Machine {
                     // SPEC §3: unhealthy, not ready, over --max-memory, killed by the OOM killer.
                     _ => Cause::Unhealthy,
                 };
-                (cause, None)
+                // The kernel's OOM kill is no end restartd brought about: an exit code the
+                // child still gave (its worker was the victim) meets the exit-code lists, and
+                // `--no-restart-exit-codes` wins over everything.
+                let code = if reason == Reason::Oom {
+                    end.code()
+                } else {
+                    None
+                };
+                (cause, code)
             }
             None => (s.rules.classify(end), end.code()),
         };

@@ -286,3 +286,60 @@ fn an_oom_kill_has_its_reason_and_the_oom_row_of_the_policy_table() {
     assert_eq!(report(&r).reason, Reason::Signal);
     assert_eq!(report(&r).outcome.action(), "restart");
 }
+
+#[test]
+fn an_oom_kill_keeps_the_exit_code_lists() {
+    // See: issue 18 (review). An OOM kill known from the cgroup's count can end in the child's
+    // own exit code (a shell whose worker the OOM killer took exits 78): SPEC §3,
+    // `--no-restart-exit-codes` wins over everything, and systemd's RestartPreventExitStatus=
+    // wins over its OOM row too. The code was dropped and the child restarted.
+    let mut s = settings(RestartPolicy::Always);
+    s.rules.no_restart = vec![78];
+    s.rules.force_restart = vec![3];
+    let end = |code: i32, s: &Settings| {
+        let mut sim = Sim::new(s.clone(), None);
+        sim.start();
+        let actions = sim.feed(Input::ChildEnded {
+            end: ProcessEnd::Exited(code),
+            leftovers: false,
+            jitter: 0.5,
+            oom: Some("killed by the kernel's OOM killer: oom_kill of restartd's cgroup".into()),
+        });
+        let r = report(&actions);
+        (r.reason, r.outcome.action(), r.expected)
+    };
+    assert_eq!(end(78, &s), (Reason::Oom, "exit", true));
+    // --force-restart-exit-codes wins over the policy, as for any end of the child's own.
+    s.policy = RestartPolicy::OnAbort;
+    assert_eq!(end(3, &s), (Reason::Oom, "restart", true));
+    assert_eq!(end(4, &s), (Reason::Oom, "exit", false));
+}
+
+#[test]
+fn a_clean_end_is_never_an_oom_kill() {
+    // See: issue 18 (review). The cgroup's count rose (another process of it was the victim)
+    // and the child then ended cleanly: with a code of --success-exit-codes, or of a SIGTERM
+    // from elsewhere. README: "A clean exit is never an OOM kill"; it was recorded as one and
+    // restarted under on-failure.
+    let mut s = settings(RestartPolicy::OnFailure);
+    s.rules.success = vec![3];
+    for end in [
+        ProcessEnd::Exited(3),
+        ProcessEnd::Signaled {
+            signal: SIGTERM,
+            core_dumped: false,
+        },
+    ] {
+        let mut sim = Sim::new(s.clone(), None);
+        sim.start();
+        let actions = sim.feed(Input::ChildEnded {
+            end,
+            leftovers: false,
+            jitter: 0.5,
+            oom: Some("killed by the kernel's OOM killer: oom_kill of restartd's cgroup".into()),
+        });
+        let r = report(&actions);
+        assert_ne!(r.reason, Reason::Oom, "{end:?}");
+        assert_eq!((r.crash, r.outcome.action()), (false, "exit"), "{end:?}");
+    }
+}
