@@ -135,7 +135,9 @@ fn state_json_is_always_complete_json_when_restartd_is_sigkilled_while_writing()
                 assert_eq!(v["name"], "killed");
                 checked += 1;
             }
-            Err(e) if round == 0 && e.kind() == std::io::ErrorKind::NotFound => {}
+            // Under load the first rounds may all be killed before restartd wrote anything;
+            // once written, state.json is only ever replaced, never removed.
+            Err(e) if checked == 0 && e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => panic!("round {round}: {e}"),
         }
         assert!(
