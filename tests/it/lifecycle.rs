@@ -467,3 +467,79 @@ fn log_max_age_deletes_old_rotated_files_at_start() {
     assert!(!env.state_dir().join("out.log.2.gz").exists());
     assert!(!env.state_dir().join("out.log.3").exists());
 }
+
+/// `--env-file <(vault …)`: a pipe, read once. The first start gets what restartd read at its
+/// start (it got nothing: the file was read again, empty by then), and later starts keep it.
+#[test]
+fn an_env_file_that_is_a_pipe_reaches_the_first_start_and_is_kept() {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::process::CommandExt;
+    let env = Env::new();
+    let (read, write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).unwrap();
+    nix::unistd::write(&write, b"S=from-pipe\n").unwrap();
+    drop(write);
+    let fd = read.as_raw_fd();
+    let path = format!("/dev/fd/{fd}");
+    let mut cmd = env.command(&[
+        "--name",
+        "pipe",
+        "--env-file",
+        &path,
+        "--delay",
+        "0",
+        "--max-restarts",
+        "2",
+        "--",
+        "sh",
+        "-c",
+        "echo \"S=$S\"; exit 3",
+    ]);
+    // SAFETY: fcntl is async-signal-safe; only restartd gets the descriptor.
+    unsafe {
+        cmd.pre_exec(move || {
+            nix::libc::fcntl(fd, nix::libc::F_SETFD, 0);
+            Ok(())
+        });
+    }
+    let out = env.run_cmd(cmd);
+    drop(read);
+    assert_eq!(out.status.code(), Some(3), "{}", env.report());
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(stdout, "S=from-pipe\n".repeat(3), "{}", env.report());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.matches("not a regular file").count(), 1, "{stderr}");
+}
+
+/// An env file replaced by a FIFO that no one writes: the next start does not wait for a
+/// writer (restartd would hang in open(2), deaf to signals and control requests); it keeps
+/// the environment read before, says why, and SIGTERM is served.
+#[test]
+fn an_env_file_that_became_a_fifo_never_blocks_restartd() {
+    let env = Env::new();
+    let file = env.state_dir().join("app.env");
+    fs::write(&file, "A=first\n").unwrap();
+    let mut r = env.start(&[
+        "--name",
+        "fifo",
+        "--env-file",
+        file.to_str().unwrap(),
+        "--stop-timeout",
+        "1s",
+        "--",
+        "sh",
+        "-c",
+        "echo \"A=$A\"; exec sleep 100",
+    ]);
+    r.wait_line_eq("A=first");
+    env.wait_child("fifo");
+    fs::remove_file(&file).unwrap();
+    nix::unistd::mkfifo(&file, nix::sys::stat::Mode::S_IRWXU).unwrap();
+    assert_eq!(env.sub(&["restart", "fifo"]).status.code(), Some(0));
+    let restarted = wait_until("the second start", || {
+        r.stdout().lines().filter(|l| *l == "A=first").count() == 2
+    });
+    assert!(restarted, "no second start\n{}", r.stderr());
+    assert!(r.stderr().contains("not a regular file"), "{}", r.stderr());
+    r.signal(nix::libc::SIGTERM);
+    assert_eq!(r.wait_exit(), Some(0), "{}", r.stderr());
+}
