@@ -543,3 +543,53 @@ fn an_env_file_that_became_a_fifo_never_blocks_restartd() {
     r.signal(nix::libc::SIGTERM);
     assert_eq!(r.wait_exit(), Some(0), "{}", r.stderr());
 }
+
+/// `logs -n N` reads the end of a large file, not the whole of it: with a large
+/// `--log-max-size`, a 96 MiB live file (or a rotated .gz holding as much) cost its size in
+/// memory, and under a 48 MiB address-space limit `logs -n 3` ran out of memory.
+#[test]
+fn logs_reads_only_the_end_of_a_large_file() {
+    use std::io::Write;
+    let env = Env::new();
+    let log = env.state_dir().join("big.log");
+    let out = env.run(&[
+        "--name",
+        "big",
+        "--restart",
+        "no",
+        "--log-file",
+        log.to_str().unwrap(),
+        "--log-max-size",
+        "1G",
+        "--",
+        "true",
+    ]);
+    assert!(out.status.success(), "{}", env.report());
+    let chunk: String = (0..10_000).map(|i| format!("{i:099}\n")).collect();
+    let logs = |want: &str| {
+        let mut cmd = std::process::Command::new("sh");
+        cmd.args(["-c", "ulimit -v 49152; exec \"$0\" \"$@\"", BIN])
+            .args(["logs", "big", "-n", "3", "--state-dir"])
+            .arg(env.state_dir());
+        let out = env.run_cmd(cmd);
+        assert!(out.status.success(), "{}", env.report());
+        assert_eq!(String::from_utf8(out.stdout).unwrap(), want);
+    };
+    let mut f = fs::File::options().append(true).open(&log).unwrap();
+    for _ in 0..96 {
+        f.write_all(chunk.as_bytes()).unwrap();
+    }
+    f.write_all(b"last\n").unwrap();
+    drop(f);
+    logs(&format!("{:099}\n{:099}\nlast\n", 9998, 9999));
+
+    // The same in a rotated .gz, behind a live file of one line.
+    let gz = fs::File::create(env.state_dir().join("big.log.1.gz")).unwrap();
+    let mut enc = flate2::write::GzEncoder::new(gz, flate2::Compression::fast());
+    for _ in 0..96 {
+        enc.write_all(chunk.as_bytes()).unwrap();
+    }
+    enc.finish().unwrap();
+    fs::write(&log, "live\n").unwrap();
+    logs(&format!("{:099}\n{:099}\nlive\n", 9998, 9999));
+}
