@@ -186,8 +186,11 @@ impl Output {
     /// The child ended: copy its last words, even into the queue of a stalled stream, then let
     /// the pipes go.
     pub fn detach(&mut self) -> Vec<String> {
-        let problems = self.copy_all(true);
+        let mut problems = self.copy_all(true);
         self.pipes.clear();
+        if let Some(log) = &mut self.log_file {
+            problems.extend(log.end_run());
+        }
         problems
     }
 

@@ -593,3 +593,40 @@ fn logs_reads_only_the_end_of_a_large_file() {
     fs::write(&log, "live\n").unwrap();
     logs(&format!("{:099}\n{:099}\nlive\n", 9998, 9999));
 }
+
+/// A run that ends mid-line: the next run's first line still starts with a time of its own
+/// (it was glued to the unterminated last line of the run before, under that run's time).
+#[test]
+fn a_run_that_ends_mid_line_leaves_the_next_runs_first_line_its_own_time() {
+    let env = Env::new();
+    let log = env.state_dir().join("out.log");
+    let out = env.run(&[
+        "--name",
+        "mid",
+        "--log-file",
+        log.to_str().unwrap(),
+        "--log-timestamps",
+        "--delay",
+        "0",
+        "--max-restarts",
+        "1",
+        "--",
+        "sh",
+        "-c",
+        "echo \"start $RESTARTD_RESTARTS\"; printf 'dying words'; exit 1",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", env.report());
+    let text = fs::read_to_string(&log).unwrap();
+    let lines: Vec<&str> = text
+        .lines()
+        .map(|l| {
+            stamp(l);
+            l.split_once(' ').unwrap().1
+        })
+        .collect();
+    assert_eq!(
+        lines,
+        ["start 0", "dying words", "start 1", "dying words"],
+        "{text}"
+    );
+}
