@@ -55,15 +55,46 @@ pub fn merge(into: &mut Vec<(OsString, OsString)>, vars: Vec<(OsString, OsString
     }
 }
 
+/// When a file is read: at restartd's start, or before a later start, from the event loop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum When {
+    /// Anything readable is read, waiting for it if need be: a pipe (`--env-file <(vault …)`),
+    /// a FIFO whose writer comes later.
+    Start,
+    /// Only a regular file, opened without waiting: a FIFO with no writer would hold the loop
+    /// in open(2), deaf to signals and control requests, and a pipe was read at the start.
+    Later,
+}
+
 /// Reads and parses `paths` in order, later files and lines winning. `Err` names the file, and
 /// the line for a syntax error.
-pub fn read_all(paths: &[std::path::PathBuf]) -> Result<Vec<(OsString, OsString)>, String> {
+pub fn read_all(
+    paths: &[std::path::PathBuf],
+    when: When,
+) -> Result<Vec<(OsString, OsString)>, String> {
     use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
     let mut env = Vec::new();
     for path in paths {
         let mut text = Vec::new();
-        std::fs::File::open(path)
-            .and_then(|f| f.take(MAX_BYTES + 1).read_to_end(&mut text))
+        let flags = match when {
+            When::Start => 0,
+            When::Later => nix::libc::O_NONBLOCK,
+        };
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(flags)
+            .open(path)
+            .map_err(|e| format!("unable to read {}: {e}", path.display()))?;
+        if when == When::Later && !file.metadata().is_ok_and(|m| m.is_file()) {
+            return Err(format!(
+                "{} is not a regular file (a pipe, a FIFO or a device): it is read at \
+                 restartd's start only",
+                path.display()
+            ));
+        }
+        file.take(MAX_BYTES + 1)
+            .read_to_end(&mut text)
             .map_err(|e| format!("unable to read {}: {e}", path.display()))?;
         if text.len() as u64 > MAX_BYTES {
             return Err(format!(

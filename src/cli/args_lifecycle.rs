@@ -25,8 +25,9 @@ pub struct LifecycleArgs {
     /// is allowed, 'single quotes' are literal, "double quotes" unescape \n, \" and \\; nothing
     /// is expanded. A missing or malformed file is a usage error at start; at a later start
     /// restartd keeps the environment it last read, says why once, and starts the child
-    /// anyway. RESTARTD_NAME, RESTARTD_RESTARTS and the sd_notify variables are restartd's and
-    /// win. Accepts a file path.
+    /// anyway. A pipe or FIFO (--env-file <(...)) is read at restartd's start only, and later
+    /// starts keep what it gave. RESTARTD_NAME, RESTARTD_RESTARTS and the sd_notify variables
+    /// are restartd's and win. Accepts a file path.
     #[arg(long = "env-file", value_name = "PATH", help_heading = RESTARTS)]
     pub env_files: Vec<PathBuf>,
 

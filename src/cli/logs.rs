@@ -3,6 +3,8 @@
 //! rotations until the instance's restartd exits.
 //!
 //! The file is found through `state.json`'s `log_file`. Lines are bytes, printed as written.
+//! For `-n N` a plain file is read from its end back and a gzipped one keeps only its last lines
+//! as it is decoded, so a large `--log-max-size` costs no more memory than N lines.
 //! `--since` goes by a line's own time when it starts with one (`--log-timestamps`); a file whose
 //! last write is older than the cutoff is skipped whole, so without timestamps a file is shown
 //! whole or not at all. Following waits on inotify (the log's directory and the instance
@@ -52,14 +54,16 @@ pub fn run(state_dir: &Path, args: &LogsArgs) -> io::Result<u8> {
         return Ok(code::NO_SUCH);
     };
     let cutoff = args.since.and_then(|d| SystemTime::now().checked_sub(d));
+    // Without --since, N lines are the end of each file: only that much is read (a large
+    // --log-max-size must not cost its size in memory). 0: every line.
+    let last = if cutoff.is_none() { args.n } else { 0 };
     let mut out = io::BufWriter::new(io::stdout().lock());
     // The live file is opened first and read through that descriptor: following goes on from
     // exactly where the last lines ended.
     let mut live = File::open(&path).ok();
     let mut files = Vec::new();
     if let Some(f) = &mut live {
-        let mut text = Vec::new();
-        f.read_to_end(&mut text)?;
+        let text = read_tail(f, last)?;
         files.push((text, f.metadata()?.modified().ok()));
     }
     let live_ino = live
@@ -79,7 +83,7 @@ pub fn run(state_dir: &Path, args: &LogsArgs) -> io::Result<u8> {
         {
             continue;
         }
-        match read_file(&r.path, r.gz) {
+        match File::open(&r.path).and_then(|f| decode(f, r.gz, last)) {
             Ok(text) => files.push((text, meta.modified().ok())),
             Err(e) => eprintln!("restartd: unable to read {}: {e}", r.path.display()),
         }
@@ -150,19 +154,69 @@ fn stamp_of(line: &[u8]) -> Option<SystemTime> {
     humantime::parse_rfc3339(text).ok()
 }
 
-fn read_file(path: &Path, gz: bool) -> io::Result<Vec<u8>> {
-    decode(File::open(path)?, gz)
+/// The text of an open log file, gunzipped when `gz`: the whole, or with `last` > 0 an end
+/// that holds its last `last` lines, in bounded memory.
+fn decode(mut file: File, gz: bool, last: usize) -> io::Result<Vec<u8>> {
+    if !gz {
+        return read_tail(&mut file, last);
+    }
+    let mut text = Vec::new();
+    let mut gz = flate2::read::MultiGzDecoder::new(file);
+    if last == 0 {
+        gz.read_to_end(&mut text)?;
+        return Ok(text);
+    }
+    // Decoded a piece at a time; the lines before the last ones go as the text grows.
+    let mut piece = vec![0; 64 * 1024];
+    loop {
+        let n = match gz.read(&mut piece) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        text.extend_from_slice(&piece[..n]);
+        if text.len() > 4 << 20 {
+            keep_last(&mut text, last);
+        }
+    }
+    keep_last(&mut text, last);
+    Ok(text)
 }
 
-/// The whole text of an open log file, gunzipped when `gz`.
-fn decode(file: File, gz: bool) -> io::Result<Vec<u8>> {
-    let mut text = Vec::new();
-    if gz {
-        flate2::read::MultiGzDecoder::new(file).read_to_end(&mut text)?;
-    } else {
-        io::BufReader::new(file).read_to_end(&mut text)?;
+/// The end of `f` that holds its last `n` lines (the whole file when it has no more, or
+/// `n` is 0), read from the end back, so a large file costs no more than its last lines.
+/// Leaves `f` at its end.
+fn read_tail(f: &mut File, n: usize) -> io::Result<Vec<u8>> {
+    use std::io::{Seek, SeekFrom};
+    let len = f.metadata()?.len();
+    let mut want: u64 = 64 * 1024;
+    loop {
+        let start = if n == 0 { 0 } else { len.saturating_sub(want) };
+        f.seek(SeekFrom::Start(start))?;
+        let mut text = Vec::new();
+        f.read_to_end(&mut text)?;
+        // The first line read may be cut: n whole lines need n + 1 newlines.
+        if start == 0 || memchr::memchr_iter(b'\n', &text).count() > n {
+            if start > 0 {
+                keep_last(&mut text, n);
+            }
+            return Ok(text);
+        }
+        want = want.saturating_mul(4);
     }
-    Ok(text)
+}
+
+/// Drops what comes before the last `n` lines of `text` (`n` > 0; the last line may lack
+/// its newline).
+fn keep_last(text: &mut Vec<u8>, n: usize) {
+    let end = match text.last() {
+        Some(b'\n') => text.len() - 1,
+        _ => text.len(),
+    };
+    if let Some(nl) = memchr::memrchr_iter(b'\n', &text[..end]).nth(n - 1) {
+        text.drain(..=nl);
+    }
 }
 
 /// Copies what is added to the live log until the instance's restartd exits; a rotation
@@ -269,7 +323,7 @@ fn between(
             return Ok(live);
         }
         for (file, gz, name) in opened {
-            match decode(file, gz) {
+            match decode(file, gz, 0) {
                 Ok(text) => out.write_all(&text)?,
                 Err(e) => eprintln!("restartd: unable to read {}: {e}", name.display()),
             }
@@ -332,7 +386,7 @@ fn position(snap: &Snapshot, old: &fs::Metadata, tail: &[u8]) -> Option<u32> {
         .filter(|e| gz_size(&e.path) == Some(old.len() as u32))
         .find(|e| {
             File::open(&e.path)
-                .and_then(|f| decode(f, true))
+                .and_then(|f| decode(f, true, 0))
                 .is_ok_and(|text| text.ends_with(tail))
         })
         .map(|e| e.n)
@@ -389,6 +443,31 @@ mod tests {
         assert_eq!(last_lines(&files, 4, None), all[2..]);
         assert_eq!(last_lines(&files, 100, None), all);
         assert_eq!(last_lines(&[], 5, None), Vec::<&[u8]>::new());
+    }
+
+    #[test]
+    fn the_end_of_a_file_holds_its_last_lines() {
+        let cut = |text: &[u8], n| {
+            let mut t = text.to_vec();
+            keep_last(&mut t, n);
+            t
+        };
+        assert_eq!(cut(b"a\nb\nc\n", 2), b"b\nc\n");
+        assert_eq!(cut(b"a\nb\npartial", 2), b"b\npartial");
+        assert_eq!(cut(b"a\nb\n", 5), b"a\nb\n");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("app.log");
+        let text: Vec<u8> = (0..100_000)
+            .flat_map(|i| format!("{i}\n").into_bytes())
+            .collect();
+        fs::write(&path, &text).unwrap();
+        let mut f = File::open(&path).unwrap();
+        assert_eq!(read_tail(&mut f, 3).unwrap(), b"99997\n99998\n99999\n");
+        let mut rest = Vec::new();
+        f.read_to_end(&mut rest).unwrap();
+        assert!(rest.is_empty(), "left at the end, for -f");
+        assert_eq!(read_tail(&mut f, 0).unwrap(), text);
+        assert_eq!(read_tail(&mut f, 200_000).unwrap(), text);
     }
 
     #[test]

@@ -118,6 +118,18 @@ impl LogFile {
         }
     }
 
+    /// The child's run is over: with timestamps, a last line it left unterminated is ended
+    /// here, so the next run's first line starts with a time of its own instead of being glued
+    /// to it. A problem to report, as `write`.
+    pub fn end_run(&mut self) -> Option<String> {
+        if !self.cfg.timestamps || self.at_line_start {
+            return None;
+        }
+        let problem = self.write_at(b"\n", SystemTime::now());
+        self.at_line_start = true;
+        problem
+    }
+
     /// Whether rotated files wait to be compressed (the loop then does not block).
     pub fn busy(&self) -> bool {
         self.compressor.as_ref().is_some_and(Compressor::busy)

@@ -210,15 +210,21 @@ impl Output {
     /// The child ended: copy its last words, even into the queue of a stalled stream, then let
     /// the pipes go.
     pub fn detach(&mut self) -> Vec<String> {
-        let problems = self.copy_all(true);
+        let mut problems = self.copy_all(true);
         self.pipes.retain(|p| p.other);
+        if let Some(log) = &mut self.log_file {
+            problems.extend(log.end_run());
+        }
         problems
     }
 
     /// As `detach`, for a reload's second child.
     pub fn detach_other(&mut self) -> Vec<String> {
-        let problems = self.copy_all(true);
+        let mut problems = self.copy_all(true);
         self.pipes.retain(|p| !p.other);
+        if let Some(log) = &mut self.log_file {
+            problems.extend(log.end_run());
+        }
         problems
     }
 

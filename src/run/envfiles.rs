@@ -13,6 +13,9 @@ pub struct EnvFiles {
     paths: Vec<PathBuf>,
     last: Vec<(OsString, OsString)>,
     failing: bool,
+    /// The first start is yet to come: it gets what the command line read (a pipe read then
+    /// is empty now).
+    fresh: bool,
 }
 
 impl EnvFiles {
@@ -22,16 +25,17 @@ impl EnvFiles {
             paths,
             last: first,
             failing: false,
+            fresh: true,
         }
     }
 
     /// Reads the files again; returns the variables for the next start, and a problem to
     /// report when this read failed and the one before did not.
     pub fn read(&mut self) -> (&[(OsString, OsString)], Option<String>) {
-        if self.paths.is_empty() {
+        if self.paths.is_empty() || std::mem::take(&mut self.fresh) {
             return (&self.last, None);
         }
-        let problem = match envfile::read_all(&self.paths) {
+        let problem = match envfile::read_all(&self.paths, envfile::When::Later) {
             Ok(env) => {
                 self.last = env;
                 self.failing = false;
@@ -71,9 +75,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("env");
         std::fs::write(&path, "A=1\n").unwrap();
-        let first = envfile::read_all(std::slice::from_ref(&path)).unwrap();
+        let first = envfile::read_all(std::slice::from_ref(&path), envfile::When::Start).unwrap();
         let mut files = EnvFiles::new(vec![path.clone()], first);
         let a = |v: &str| vec![(OsString::from("A"), OsString::from(v))];
+        // The first start gets what the command line read.
+        std::fs::write(&path, "A=0\n").unwrap();
+        assert_eq!(files.read(), (&a("1")[..], None));
         std::fs::write(&path, "A=2\n").unwrap();
         assert_eq!(files.read(), (&a("2")[..], None));
         std::fs::write(&path, "A=3\nbroken\n").unwrap();

@@ -467,3 +467,166 @@ fn log_max_age_deletes_old_rotated_files_at_start() {
     assert!(!env.state_dir().join("out.log.2.gz").exists());
     assert!(!env.state_dir().join("out.log.3").exists());
 }
+
+/// `--env-file <(vault …)`: a pipe, read once. The first start gets what restartd read at its
+/// start (it got nothing: the file was read again, empty by then), and later starts keep it.
+#[test]
+fn an_env_file_that_is_a_pipe_reaches_the_first_start_and_is_kept() {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::process::CommandExt;
+    let env = Env::new();
+    let (read, write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).unwrap();
+    nix::unistd::write(&write, b"S=from-pipe\n").unwrap();
+    drop(write);
+    let fd = read.as_raw_fd();
+    let path = format!("/dev/fd/{fd}");
+    let mut cmd = env.command(&[
+        "--name",
+        "pipe",
+        "--env-file",
+        &path,
+        "--delay",
+        "0",
+        "--max-restarts",
+        "2",
+        "--",
+        "sh",
+        "-c",
+        "echo \"S=$S\"; exit 3",
+    ]);
+    // SAFETY: fcntl is async-signal-safe; only restartd gets the descriptor.
+    unsafe {
+        cmd.pre_exec(move || {
+            nix::libc::fcntl(fd, nix::libc::F_SETFD, 0);
+            Ok(())
+        });
+    }
+    let out = env.run_cmd(cmd);
+    drop(read);
+    assert_eq!(out.status.code(), Some(3), "{}", env.report());
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(stdout, "S=from-pipe\n".repeat(3), "{}", env.report());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.matches("not a regular file").count(), 1, "{stderr}");
+}
+
+/// An env file replaced by a FIFO that no one writes: the next start does not wait for a
+/// writer (restartd would hang in open(2), deaf to signals and control requests); it keeps
+/// the environment read before, says why, and SIGTERM is served.
+#[test]
+fn an_env_file_that_became_a_fifo_never_blocks_restartd() {
+    let env = Env::new();
+    let file = env.state_dir().join("app.env");
+    fs::write(&file, "A=first\n").unwrap();
+    let mut r = env.start(&[
+        "--name",
+        "fifo",
+        "--env-file",
+        file.to_str().unwrap(),
+        "--stop-timeout",
+        "1s",
+        "--",
+        "sh",
+        "-c",
+        "echo \"A=$A\"; exec sleep 100",
+    ]);
+    r.wait_line_eq("A=first");
+    env.wait_child("fifo");
+    fs::remove_file(&file).unwrap();
+    nix::unistd::mkfifo(&file, nix::sys::stat::Mode::S_IRWXU).unwrap();
+    assert_eq!(env.sub(&["restart", "fifo"]).status.code(), Some(0));
+    let restarted = wait_until("the second start", || {
+        r.stdout().lines().filter(|l| *l == "A=first").count() == 2
+    });
+    assert!(restarted, "no second start\n{}", r.stderr());
+    assert!(r.stderr().contains("not a regular file"), "{}", r.stderr());
+    r.signal(nix::libc::SIGTERM);
+    assert_eq!(r.wait_exit(), Some(0), "{}", r.stderr());
+}
+
+/// `logs -n N` reads the end of a large file, not the whole of it: with a large
+/// `--log-max-size`, a 96 MiB live file (or a rotated .gz holding as much) cost its size in
+/// memory, and under a 48 MiB address-space limit `logs -n 3` ran out of memory.
+#[test]
+fn logs_reads_only_the_end_of_a_large_file() {
+    use std::io::Write;
+    let env = Env::new();
+    let log = env.state_dir().join("big.log");
+    let out = env.run(&[
+        "--name",
+        "big",
+        "--restart",
+        "no",
+        "--log-file",
+        log.to_str().unwrap(),
+        "--log-max-size",
+        "1G",
+        "--",
+        "true",
+    ]);
+    assert!(out.status.success(), "{}", env.report());
+    let chunk: String = (0..10_000).map(|i| format!("{i:099}\n")).collect();
+    let logs = |want: &str| {
+        let mut cmd = std::process::Command::new("sh");
+        cmd.args(["-c", "ulimit -v 49152; exec \"$0\" \"$@\"", BIN])
+            .args(["logs", "big", "-n", "3", "--state-dir"])
+            .arg(env.state_dir());
+        let out = env.run_cmd(cmd);
+        assert!(out.status.success(), "{}", env.report());
+        assert_eq!(String::from_utf8(out.stdout).unwrap(), want);
+    };
+    let mut f = fs::File::options().append(true).open(&log).unwrap();
+    for _ in 0..96 {
+        f.write_all(chunk.as_bytes()).unwrap();
+    }
+    f.write_all(b"last\n").unwrap();
+    drop(f);
+    logs(&format!("{:099}\n{:099}\nlast\n", 9998, 9999));
+
+    // The same in a rotated .gz, behind a live file of one line.
+    let gz = fs::File::create(env.state_dir().join("big.log.1.gz")).unwrap();
+    let mut enc = flate2::write::GzEncoder::new(gz, flate2::Compression::fast());
+    for _ in 0..96 {
+        enc.write_all(chunk.as_bytes()).unwrap();
+    }
+    enc.finish().unwrap();
+    fs::write(&log, "live\n").unwrap();
+    logs(&format!("{:099}\n{:099}\nlive\n", 9998, 9999));
+}
+
+/// A run that ends mid-line: the next run's first line still starts with a time of its own
+/// (it was glued to the unterminated last line of the run before, under that run's time).
+#[test]
+fn a_run_that_ends_mid_line_leaves_the_next_runs_first_line_its_own_time() {
+    let env = Env::new();
+    let log = env.state_dir().join("out.log");
+    let out = env.run(&[
+        "--name",
+        "mid",
+        "--log-file",
+        log.to_str().unwrap(),
+        "--log-timestamps",
+        "--delay",
+        "0",
+        "--max-restarts",
+        "1",
+        "--",
+        "sh",
+        "-c",
+        "echo \"start $RESTARTD_RESTARTS\"; printf 'dying words'; exit 1",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", env.report());
+    let text = fs::read_to_string(&log).unwrap();
+    let lines: Vec<&str> = text
+        .lines()
+        .map(|l| {
+            stamp(l);
+            l.split_once(' ').unwrap().1
+        })
+        .collect();
+    assert_eq!(
+        lines,
+        ["start 0", "dying words", "start 1", "dying words"],
+        "{text}"
+    );
+}
