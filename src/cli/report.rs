@@ -302,6 +302,7 @@ mod tests {
                 updated_at: ago(now, 192),
                 labels: Default::default(),
                 leftovers: Vec::new(),
+                boot_id: None,
             }),
             running,
             error: Some("KeyError: 'user'".into()),

@@ -256,6 +256,7 @@ mod tests {
             updated_at: rfc3339(now),
             labels: [("env".to_string(), "pr\"od\\\n".to_string())].into(),
             leftovers: Vec::new(),
+            boot_id: None,
         }
     }
 

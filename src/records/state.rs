@@ -56,6 +56,11 @@ pub struct StateFile {
     /// it adopted), so that the next restartd can stop what this one leaves behind (SPEC §10).
     #[serde(default)]
     pub leftovers: Vec<Proc>,
+    /// The boot id (`/proc/sys/kernel/random/boot_id`) under which `child_pid` and `leftovers`
+    /// were recorded: their start times count from that boot, so after a reboot they are not
+    /// trusted (SPEC §10).
+    #[serde(default)]
+    pub boot_id: Option<String>,
 }
 
 /// A process, named so that a reused pid is not taken for it: its pid and its start time
@@ -355,6 +360,7 @@ mod tests {
             updated_at: rfc3339(SystemTime::UNIX_EPOCH),
             labels: Default::default(),
             leftovers: Vec::new(),
+            boot_id: None,
         }
     }
 

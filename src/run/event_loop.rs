@@ -458,8 +458,11 @@ impl Supervisor {
     fn reaped(&mut self, reaped: Reaped, now: Now, events: &mut VecDeque<Event>) {
         if self.recorder.hooks.owns(reaped.pid) {
             self.lineage.helper_reaped();
-            if let Some(problem) = self.recorder.hooks.reaped(reaped.pid, reaped.end) {
-                self.log.warn(&problem);
+            if let Some(ended) = self.recorder.hooks.reaped(reaped.pid, reaped.end) {
+                self.log.pass_on(&ended.output);
+                for problem in ended.problems {
+                    self.log.warn(&problem);
+                }
             }
             self.recorder.hooks.forget_empty_groups();
         } else if self.monitors.owns(reaped.pid) {

@@ -9,7 +9,7 @@ use serde_json::Map;
 use crate::base::exit::{signal_name, ProcessEnd};
 use crate::base::values::fmt_duration;
 use crate::observe::Observe;
-use crate::process::procs::Usage;
+use crate::process::procs::{self, Usage};
 use crate::process::signals::Inherited;
 use crate::process::tail::Tail;
 use crate::records::crashlog::{self, CrashLog, CrashRecord};
@@ -40,6 +40,8 @@ pub struct Recorder {
     started_at: SystemTime,
     host: Option<String>,
     cwd: Option<String>,
+    /// This boot's id, read once, recorded beside the pids and start times (`boot_id`).
+    boot_id: Option<String>,
     /// `state.json` changed since it was last saved.
     dirty: bool,
     /// The child's tree as last seen (`state.json`'s `leftovers`), set by the loop before a save.
@@ -77,6 +79,7 @@ impl Recorder {
             cwd: std::env::current_dir()
                 .ok()
                 .map(|d| d.to_string_lossy().into_owned()),
+            boot_id: procs::boot_id(),
             dirty: false,
             tree: Vec::new(),
         }
@@ -315,6 +318,7 @@ impl Recorder {
             updated_at: state::rfc3339(SystemTime::now()),
             labels: self.cfg.labels.clone(),
             leftovers: self.tree.clone(),
+            boot_id: self.boot_id.clone(),
         }
     }
 }
