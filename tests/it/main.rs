@@ -29,3 +29,4 @@ mod stalled;
 mod subcommands;
 mod systemd;
 mod trust;
+mod trust_more;
