@@ -146,9 +146,8 @@ pub fn memfd(name: &CStr, bytes: &[u8]) -> io::Result<File> {
 /// filling memory. Read back what was written with `written`.
 pub fn bounded_memfd(name: &CStr, limit: u64) -> io::Result<File> {
     // SAFETY: a valid NUL-terminated name; the returned fd is checked and owned at once.
-    let fd = unsafe {
-        libc::memfd_create(name.as_ptr(), libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING)
-    };
+    let fd =
+        unsafe { libc::memfd_create(name.as_ptr(), libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING) };
     if fd < 0 {
         return Err(io::Error::last_os_error());
     }

@@ -523,6 +523,7 @@ impl Supervisor {
                     let lineage = &self.lineage;
                     self.family.signal_all(sig, |pid| !lineage.is_childs(pid));
                 }
+                Action::Abandon => self.abandon(),
                 Action::Release => self.family.release(),
                 Action::SuspendSelf => {
                     self.save();

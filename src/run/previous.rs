@@ -67,7 +67,9 @@ fn untrusted(previous: &StateFile, boot: Option<&str>) -> Option<String> {
         (Some(then), Some(now)) => {
             format!("they were recorded under boot id {then}, this boot is {now}: the machine rebooted since")
         }
-        (None, _) => "state.json records no boot_id (written before a reboot could be told)".to_string(),
+        (None, _) => {
+            "state.json records no boot_id (written before a reboot could be told)".to_string()
+        }
         (Some(_), None) => {
             "this boot's id cannot be read (/proc/sys/kernel/random/boot_id)".to_string()
         }
@@ -145,7 +147,11 @@ mod tests {
         s.boot_id = boot_id.map(String::from);
         if leftovers {
             s.child_pid = Some(42);
-            s.leftovers = vec![Proc { pid: 42, start_time: 7, group: true }];
+            s.leftovers = vec![Proc {
+                pid: 42,
+                start_time: 7,
+                group: true,
+            }];
         }
         s
     }

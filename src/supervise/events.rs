@@ -299,6 +299,9 @@ pub enum Action {
     SignalAll(i32),
     /// The last child's group is clean: forget it; nothing of it may be signalled any more.
     Release,
+    /// What is left of the last child outlived SIGKILL by --stop-timeout: say which pids, and
+    /// never signal them again (a `Release` follows).
+    Abandon,
     /// Stop restartd itself (SIGSTOP), after the child's group was stopped.
     SuspendSelf,
     /// Start (true) or stop (false) the health checks, watchdog and memory sampling.

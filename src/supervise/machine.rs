@@ -86,8 +86,10 @@ enum State {
         why: Stop,
         kill_at: Option<Instant>,
     },
-    /// The child is gone; what is left of its group and its descendants got `signal` (SIGKILL
-    /// at `kill_at`); `then` follows once nothing is left.
+    /// The child is gone; what is left of its group and its descendants got `signal`; `then`
+    /// follows once nothing is left. At `kill_at` comes SIGKILL; once `signal` is SIGKILL, it is
+    /// when restartd stops waiting for what SIGKILL could not end (no permission, uninterruptible
+    /// sleep): it is abandoned, never signalled again, and `then` follows (SPEC §10).
     Cleanup {
         signal: i32,
         kill_at: Option<Instant>,
@@ -354,10 +356,16 @@ impl Machine {
                 // Descendants may have been reparented to restartd since: they get it too.
                 vec![Action::SignalAll(signal)]
             }
-            (S::Cleanup { then, .. }, I::Tick) if self.deadline_passed(now) => {
+            (S::Cleanup { signal, then, .. }, I::Tick) if self.deadline_passed(now) => {
+                if signal == SIGKILL {
+                    // SIGKILL did not end them within --stop-timeout: they are left alone.
+                    let mut actions = vec![Action::Abandon, Action::Release];
+                    actions.extend(self.then(then, now));
+                    return actions;
+                }
                 self.state = S::Cleanup {
                     signal: SIGKILL,
-                    kill_at: None,
+                    kill_at: Some(now.mono + self.settings.stop_timeout),
                     then,
                 };
                 vec![Action::SignalAll(SIGKILL)]

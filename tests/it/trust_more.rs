@@ -147,3 +147,77 @@ fn issue_17_a_give_up_alert_gets_through_a_stalled_stderr() {
     assert!(took < Duration::from_secs(10), "the alert took {took:?}");
     eprintln!("alert delivered {took:?} after start");
 }
+
+/// See: issue 17 (review, point 3). A leftover restartd cannot kill stalled it for ever: after
+/// SIGKILL there was no further deadline, and `--restart no` never exited. Made here as in
+/// production: restartd runs as an unprivileged user (uid 65534) whose child may change its uid
+/// (ambient CAP_SETUID, as a service that drops to another user would): the child leaves a
+/// process of uid 12345 in its group, which restartd has no permission to signal. Now it is
+/// named in a warning --stop-timeout after SIGKILL, and restartd goes on (here: exits 1).
+#[test]
+fn issue_17_a_leftover_restartd_cannot_kill_does_not_stall_it() {
+    if !nix::unistd::geteuid().is_root() {
+        println!("skipped: needs root to run restartd as another user (setpriv)");
+        return;
+    }
+    if Command::new("setpriv").arg("--help").output().is_err() {
+        println!("skipped: setpriv (util-linux) is not installed");
+        return;
+    }
+    let env = Env::new();
+    let files = tempfile::tempdir().unwrap();
+    for dir in [env.state_dir(), files.path()] {
+        std::os::unix::fs::chown(dir, Some(65534), Some(65534)).unwrap();
+    }
+    let pid_file = files.path().join("foreign.pid");
+    let child = format!(
+        "setpriv --reuid 12345 --regid 12345 --clear-groups sleep 300 </dev/null >/dev/null 2>&1 & echo $! > {}; exit 1",
+        pid_file.to_str().unwrap()
+    );
+    let mut cmd = Command::new("setpriv");
+    cmd.args([
+        "--reuid=65534",
+        "--regid=65534",
+        "--clear-groups",
+        "--inh-caps=+setuid,+setgid",
+        "--ambient-caps=+setuid,+setgid",
+        crate::common::BIN,
+        "--state-dir",
+    ])
+    .arg(env.state_dir())
+    .args([
+        "-n",
+        "unkillable",
+        "--restart",
+        "no",
+        "--stop-timeout",
+        "500ms",
+        "--",
+        "sh",
+        "-c",
+        &child,
+    ]);
+    let start = Instant::now();
+    let out = env.run_cmd(cmd);
+    let took = start.elapsed();
+    let foreign: Option<i32> = fs::read_to_string(&pid_file)
+        .ok()
+        .and_then(|s| s.trim().parse().ok());
+    let foreign_alive = foreign.is_some_and(crate::common::alive);
+    if let Some(pid) = foreign {
+        crate::common::signal(pid, nix::libc::SIGKILL);
+    }
+    let foreign = foreign.expect("the child wrote the foreign process's pid");
+    assert!(foreign_alive, "the uid 12345 process was killed after all");
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "restartd stalled on what it cannot kill ({took:?}): {}",
+        env.report()
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let said =
+        format!("pid {foreign} of the last child still alive --stop-timeout 500ms after SIGKILL");
+    assert!(stderr.contains(&said), "{stderr}");
+    eprintln!("exited {took:?} after start, leaving pid {foreign} (uid 12345) alone");
+}

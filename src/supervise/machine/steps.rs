@@ -383,11 +383,13 @@ impl Machine {
     ) -> Vec<Action> {
         let mut actions = vec![Action::Ended(report), Action::Monitors(false)];
         if leftovers {
-            // A SIGKILL already sent has nothing left to escalate to. After a stop request,
-            // what is left gets no more than the stop has left (SPEC §10).
-            let kill_at = (signal != SIGKILL).then(|| {
-                let at = now.mono + self.settings.stop_timeout;
-                self.stop_by.map_or(at, |by| at.min(by))
+            // After a stop request, what is left gets no more than the stop has left (SPEC §10)
+            // before SIGKILL. After SIGKILL (already sent, or at `kill_at`), what it cannot end
+            // gets --stop-timeout more, then is abandoned.
+            let at = now.mono + self.settings.stop_timeout;
+            let kill_at = Some(match signal {
+                SIGKILL => at,
+                _ => self.stop_by.map_or(at, |by| at.min(by)),
             });
             self.state = State::Cleanup {
                 signal,
