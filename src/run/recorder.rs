@@ -398,14 +398,24 @@ fn end_line(r: &EndReport, cfg: &Config, error: Option<&str>) -> (Level, String)
                 cfg.settings.policy.as_str()
             ),
         ),
-        Outcome::Stopped { killed: true } => (
+        Outcome::Stopped {
+            killed: true,
+            hurried: true,
+        } => (
+            Level::Warn,
+            "stopped: the child was killed (SIGKILL) by a second stop request".to_string(),
+        ),
+        Outcome::Stopped {
+            killed: true,
+            hurried: false,
+        } => (
             Level::Warn,
             format!(
                 "stopped: the child did not exit within --stop-timeout {} and was killed",
                 fmt_duration(cfg.settings.stop_timeout)
             ),
         ),
-        Outcome::Stopped { killed: false } => (Level::Info, format!("stopped: child {after}")),
+        Outcome::Stopped { killed: false, .. } => (Level::Info, format!("stopped: child {after}")),
         Outcome::Restarted => (Level::Info, format!("restarting on request: child {after}")),
     }
 }

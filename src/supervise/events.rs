@@ -218,8 +218,9 @@ pub enum Outcome {
     },
     /// Not restarted; `None` for a command that cannot be started.
     Exit(Option<Verdict>),
-    /// A requested stop; `killed` when the child needed SIGKILL.
-    Stopped { killed: bool },
+    /// A requested stop; `killed` when the child needed SIGKILL, `hurried` when a second stop
+    /// request sent it (not the stop timeout).
+    Stopped { killed: bool, hurried: bool },
     /// A requested restart.
     Restarted,
 }

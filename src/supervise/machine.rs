@@ -25,10 +25,12 @@ use nix::libc::{
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Stop {
     /// Stop the child and exit. `failure`: restartd was stopping a failing child when the stop
-    /// was asked for; the end is still recorded as that failure.
+    /// was asked for; the end is still recorded as that failure. `hurried`: a second stop
+    /// request sent SIGKILL before the stop timeout did.
     Shutdown {
         signal: i32,
         failure: Option<(Reason, String)>,
+        hurried: bool,
     },
     /// Stop the child and start it again (`restartd restart`).
     Restart,
@@ -213,6 +215,7 @@ impl Machine {
                     Stop::Shutdown {
                         signal,
                         failure: None,
+                        hurried: false,
                     },
                     now,
                 )
@@ -225,6 +228,7 @@ impl Machine {
                     Stop::Shutdown {
                         signal,
                         failure: None,
+                        hurried: false,
                     },
                     now,
                 ));
@@ -289,18 +293,24 @@ impl Machine {
             ) => {
                 let killed = kill_at.is_none();
                 let (report, then, signal) = match why {
-                    Stop::Shutdown { signal, failure } => {
+                    Stop::Shutdown {
+                        signal,
+                        failure,
+                        hurried,
+                    } => {
                         let code = if killed { code::KILLED } else { code::STOPPED };
                         let report = match failure {
                             // The failure restartd was acting on still gets its record.
                             Some(failure) => {
                                 let (mut report, _) =
                                     self.crashed(run, end, Some(failure), jitter, now);
-                                report.outcome = Outcome::Stopped { killed };
+                                report.outcome = Outcome::Stopped { killed, hurried };
                                 report.crash = true;
                                 report
                             }
-                            None => self.report(run, end, now, Outcome::Stopped { killed }),
+                            None => {
+                                self.report(run, end, now, Outcome::Stopped { killed, hurried })
+                            }
                         };
                         let then = Then::Exit(Final {
                             status: Status::Stopped,

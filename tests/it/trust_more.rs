@@ -221,3 +221,40 @@ fn issue_17_a_leftover_restartd_cannot_kill_does_not_stall_it() {
     assert!(stderr.contains(&said), "{stderr}");
     eprintln!("exited {took:?} after start, leaving pid {foreign} (uid 12345) alone");
 }
+
+/// See: issue 17 (review). A child killed by a second stop request was logged as "did not exit
+/// within --stop-timeout … and was killed", though the stop timeout (60 s here) was far off.
+#[test]
+fn issue_17_a_kill_by_a_second_stop_request_says_so() {
+    let env = Env::new();
+    let child = "trap '' TERM; echo ready; while :; do sleep 1; done";
+    let mut r = env.start(&[
+        "-n",
+        "second",
+        "--stop-timeout",
+        "60s",
+        "--",
+        "sh",
+        "-c",
+        child,
+    ]);
+    r.wait_stdout("ready");
+    env.wait_state("second", "running", |s| s["status"] == "running");
+    r.also_kill(env.wait_child("second"));
+    r.signal(nix::libc::SIGTERM);
+    assert!(
+        wait_until("the first request taken", || r
+            .stderr()
+            .contains("received SIGTERM, stopping")),
+        "{}",
+        r.stderr()
+    );
+    r.signal(nix::libc::SIGTERM);
+    assert_eq!(r.wait_exit(), Some(137), "{}", r.stderr());
+    let stderr = r.stderr();
+    assert!(
+        stderr.contains("stopped: the child was killed (SIGKILL) by a second stop request"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("did not exit within"), "{stderr}");
+}

@@ -159,11 +159,20 @@ impl Machine {
         signal: i32,
     ) -> Vec<Action> {
         match why {
-            Stop::Shutdown { .. } => {
-                // A second stop request: no more waiting.
+            Stop::Shutdown {
+                signal,
+                failure,
+                hurried,
+            } => {
+                // A second stop request: no more waiting. It is what killed the child unless the
+                // stop timeout already had.
                 self.state = State::Stopping {
                     run,
-                    why,
+                    why: Stop::Shutdown {
+                        signal,
+                        failure,
+                        hurried: hurried || kill_at.is_some(),
+                    },
                     kill_at: None,
                 };
                 vec![Action::SignalAll(SIGKILL)]
@@ -183,7 +192,11 @@ impl Machine {
                 };
                 self.state = State::Stopping {
                     run,
-                    why: Stop::Shutdown { signal, failure },
+                    why: Stop::Shutdown {
+                        signal,
+                        failure,
+                        hurried: false,
+                    },
                     kill_at,
                 };
                 actions.extend([Action::Tell(Tell::Stopping), Action::SaveState]);
