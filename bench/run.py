@@ -6,7 +6,7 @@ Run by hand, as root, never by CI:
     bash bench/install.sh             # peers and C helpers
     cargo build --release
     python3 bench/run.py              # every metric; or name some: restart idle output startup
-                                      #   signal queries scale
+                                      #   signal queries scale logfile
 
 Prints Markdown tables (median, min-max, ratios) and writes them to bench/results/latest.md.
 Every process a measurement starts carries BENCH_RUN=<id> in its environment; cleanup kills
@@ -460,6 +460,73 @@ def bench_output():
     say()
 
 
+def bench_logfile():
+    """--log-file with and without --log-timestamps and --log-compress, against the direct pipe,
+    interleaved round by round (the machine is shared: each round runs every variant once, in
+    the same order, so load that comes and goes spreads over all of them)."""
+    mib = int(os.environ.get("BENCH_LOG_MIB", OUTPUT_MIB))
+    rounds = int(os.environ.get("BENCH_LOG_ROUNDS", OUTPUT_REPEATS))
+    say(f"## Log file: {mib} MiB of 100-byte access-log-like stderr lines ({rounds} interleaved "
+        "rounds)")
+    say()
+    say("`spew MIB text`: lines with varying numbers (gzip -6 makes them about 5× smaller), so "
+        "compression has real work. The log file is on "
+        f"{SHM}, rotated at the default 10 MiB (about {mib // 10} rotations), `--log-keep 1000`. "
+        "restartd's own stderr is a pipe read by `cat`, as in the output section. Time is from "
+        "start to restartd's exit (which waits up to 1 s for compression still under way; "
+        "`gz left plain` counts rotated files it left uncompressed).")
+    say()
+    spew = [os.path.join(C, "spew"), str(mib), "text"]
+    variants = [
+        ("--log-file", []),
+        ("--log-file --log-timestamps", ["--log-timestamps"]),
+        ("--log-file --log-compress", ["--log-compress"]),
+        ("--log-file --log-timestamps --log-compress", ["--log-timestamps", "--log-compress"]),
+    ]
+    # BENCH_BASE_RESTARTD=PATH adds PATH's plain --log-file (e.g. the build before a change).
+    base = os.environ.get("BENCH_BASE_RESTARTD")
+    results, cpu, plain = {}, {}, {}
+    for _ in range(rounds):
+        if base:
+            tmp = tempfile.mkdtemp(dir=SHM)
+            argv = restartd_argv(tmp, spew, "--restart", "no", "--log-file",
+                                 os.path.join(tmp, "app.log"), "--log-keep", "1000")
+            argv[0] = base
+            t, c = timed_run(argv, uuid.uuid4().hex, stderr_to_cat=True)
+            results.setdefault("--log-file (BENCH_BASE_RESTARTD)", []).append(t)
+            cpu.setdefault("--log-file (BENCH_BASE_RESTARTD)", []).append(c)
+            shutil.rmtree(tmp, ignore_errors=True)
+        t, _ = timed_run(["sh", "-c", '"$0" "$1" "$2" 2>&1 | cat > /dev/null', *spew],
+                         uuid.uuid4().hex)
+        results.setdefault("direct pipe", []).append(t)
+        for name, extra in variants:
+            tmp = tempfile.mkdtemp(dir=SHM)
+            log = os.path.join(tmp, "app.log")
+            t, c = timed_run(restartd_argv(tmp, spew, "--restart", "no", "--log-file", log,
+                                           "--log-keep", "1000", *extra),
+                             uuid.uuid4().hex, stderr_to_cat=True)
+            results.setdefault(name, []).append(t)
+            cpu.setdefault(name, []).append(c)
+            left = [f for f in os.listdir(tmp) if f.startswith("app.log.") and
+                    not f.endswith(".gz")]
+            plain.setdefault(name, []).append(len(left) if "--log-compress" in extra else 0)
+            shutil.rmtree(tmp, ignore_errors=True)
+    direct = statistics.median(results["direct pipe"])
+    rows = []
+    for name, times in results.items():
+        rate = median_range([mib / 1024 * 1.073741824 / t for t in times], "{:.2f}")
+        cpu_cell = (f"{statistics.median(cpu[name]) / (mib / 1024):.2f} s" if name in cpu
+                    else "n/a")
+        left = f"{max(plain[name])}" if name in plain else "n/a"
+        rows.append([name, rate, f"{direct / statistics.median(times):.2f}×", cpu_cell, left])
+    table(["path", "GB/s median (min–max)", "vs direct pipe", "restartd CPU per GiB",
+           "gz left plain (max)"], rows)
+    ts = direct / statistics.median(results["--log-file --log-timestamps"])
+    say(f"Goal: --log-file --log-timestamps {ts:.2f}× the direct pipe (goal ≥ 0.8×) — "
+        f"{'met' if ts >= 0.8 else 'MISSED'}")
+    say()
+
+
 # ---- 4. startup ------------------------------------------------------------------------------
 
 def hyperfine(commands, runs=300):
@@ -673,11 +740,13 @@ def bench_scale():
 METRICS = {
     "restart": bench_restart, "idle": bench_idle, "output": bench_output, "startup": bench_startup,
     "signal": bench_signal, "queries": bench_queries, "scale": bench_scale,
+    "logfile": bench_logfile,
 }
 
 
 def main():
-    if os.geteuid() != 0:
+    # The peers are configured as for a system service; the log-file section runs restartd only.
+    if os.geteuid() != 0 and sys.argv[1:] != ["logfile"]:
         sys.exit("run as root (peers are configured as for a system service)")
     if not os.path.exists(RESTARTD):
         sys.exit("build first: cargo build --release")

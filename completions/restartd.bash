@@ -28,6 +28,9 @@ _restartd() {
             restartd,list)
                 cmd="restartd__subcmd__list"
                 ;;
+            restartd,logs)
+                cmd="restartd__subcmd__logs"
+                ;;
             restartd,man)
                 cmd="restartd__subcmd__man"
                 ;;
@@ -64,6 +67,9 @@ _restartd() {
             restartd__subcmd__help,list)
                 cmd="restartd__subcmd__help__subcmd__list"
                 ;;
+            restartd__subcmd__help,logs)
+                cmd="restartd__subcmd__help__subcmd__logs"
+                ;;
             restartd__subcmd__help,man)
                 cmd="restartd__subcmd__help__subcmd__man"
                 ;;
@@ -95,7 +101,7 @@ _restartd() {
 
     case "${cmd}" in
         restartd)
-            opts="-n -q -v -h -V --name --state-dir --restart --max-restarts --window --delay --backoff-factor --max-delay --jitter --min-uptime --success-exit-codes --no-restart-exit-codes --force-restart-exit-codes --stop-signal --stop-timeout --health-cmd --health-url --health-interval --health-timeout --health-retries --health-start-period --notify --watchdog --max-memory --log-file --log-max-size --log-keep --tail-lines --on-crash --on-give-up --alert-limit --reset --quiet --verbose --log-format --label --listen --listen-remote --listen-token-file --metrics-file --ready-timeout --health-tcp --help --version status list crashes reset stop restart signal metrics completions unit man help"
+            opts="-n -q -v -h -V --name --state-dir --restart --max-restarts --window --delay --backoff-factor --max-delay --jitter --min-uptime --success-exit-codes --no-restart-exit-codes --force-restart-exit-codes --stop-signal --stop-timeout --health-cmd --health-url --health-interval --health-timeout --health-retries --health-start-period --notify --watchdog --max-memory --log-file --log-max-size --log-keep --log-timestamps --log-max-age --log-compress --tail-lines --on-crash --on-give-up --alert-limit --reset --env-file --max-runtime --max-runtime-jitter --quiet --verbose --log-format --label --listen --listen-remote --listen-token-file --metrics-file --ready-timeout --health-tcp --help --version status list crashes reset stop restart signal metrics logs completions unit man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -209,6 +215,10 @@ _restartd() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --log-max-age)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --tail-lines)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -222,6 +232,18 @@ _restartd() {
                     return 0
                     ;;
                 --alert-limit)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --env-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-runtime)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-runtime-jitter)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -309,7 +331,7 @@ _restartd() {
             return 0
             ;;
         restartd__subcmd__help)
-            opts="status list crashes reset stop restart signal metrics completions unit man help"
+            opts="status list crashes reset stop restart signal metrics logs completions unit man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -365,6 +387,20 @@ _restartd() {
             return 0
             ;;
         restartd__subcmd__help__subcmd__list)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        restartd__subcmd__help__subcmd__logs)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -497,6 +533,32 @@ _restartd() {
                 return 0
             fi
             case "${prev}" in
+                --state-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        restartd__subcmd__logs)
+            opts="-n -f -h --follow --since --state-dir --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                -n)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --since)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --state-dir)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

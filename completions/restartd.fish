@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_restartd_global_optspecs
-    string join \n n/name= state-dir= restart= max-restarts= window= delay= backoff-factor= max-delay= jitter= min-uptime= success-exit-codes= no-restart-exit-codes= force-restart-exit-codes= stop-signal= stop-timeout= health-cmd= health-url= health-interval= health-timeout= health-retries= health-start-period= notify watchdog= max-memory= log-file= log-max-size= log-keep= tail-lines= on-crash= on-give-up= alert-limit= reset q/quiet v/verbose log-format= label= listen= listen-remote listen-token-file= metrics-file= ready-timeout= health-tcp= h/help V/version
+    string join \n n/name= state-dir= restart= max-restarts= window= delay= backoff-factor= max-delay= jitter= min-uptime= success-exit-codes= no-restart-exit-codes= force-restart-exit-codes= stop-signal= stop-timeout= health-cmd= health-url= health-interval= health-timeout= health-retries= health-start-period= notify watchdog= max-memory= log-file= log-max-size= log-keep= log-timestamps log-max-age= log-compress tail-lines= on-crash= on-give-up= alert-limit= reset env-file= max-runtime= max-runtime-jitter= q/quiet v/verbose log-format= label= listen= listen-remote listen-token-file= metrics-file= ready-timeout= health-tcp= h/help V/version
 end
 
 function __fish_restartd_needs_command
@@ -56,10 +56,14 @@ complete -c restartd -n "__fish_restartd_needs_command" -l max-memory -d 'Restar
 complete -c restartd -n "__fish_restartd_needs_command" -l log-file -d 'Append the child\'s output to PATH [default: none]' -r -F
 complete -c restartd -n "__fish_restartd_needs_command" -l log-max-size -d 'Rotate the log file past this size' -r
 complete -c restartd -n "__fish_restartd_needs_command" -l log-keep -d 'Rotated files kept, PATH.1 ... PATH.N' -r
+complete -c restartd -n "__fish_restartd_needs_command" -l log-max-age -d 'Delete rotated log files older than DUR [default: off]' -r
 complete -c restartd -n "__fish_restartd_needs_command" -l tail-lines -d 'Stderr lines a crash record keeps' -r
 complete -c restartd -n "__fish_restartd_needs_command" -l on-crash -d 'Hook run after every crash record [default: none]' -r
 complete -c restartd -n "__fish_restartd_needs_command" -l on-give-up -d 'Hook run when restartd gives up [default: none]' -r
 complete -c restartd -n "__fish_restartd_needs_command" -l alert-limit -d 'At most N --on-crash runs per DUR' -r
+complete -c restartd -n "__fish_restartd_needs_command" -l env-file -d 'Add KEY=VALUE lines of PATH to the child\'s environment [default: none]' -r -F
+complete -c restartd -n "__fish_restartd_needs_command" -l max-runtime -d 'Restart the child gracefully after it has run DUR [default: off]' -r
+complete -c restartd -n "__fish_restartd_needs_command" -l max-runtime-jitter -d 'Add a random 0...DUR to each --max-runtime' -r
 complete -c restartd -n "__fish_restartd_needs_command" -l log-format -d 'restartd\'s own messages as text or json' -r -f -a "text\t'Lines for people and the journal'
 json\t'One JSON object a line, for log shippers'"
 complete -c restartd -n "__fish_restartd_needs_command" -l label -d 'Attach KEY=VALUE to crash records, state and metrics [default: none]' -r
@@ -69,6 +73,8 @@ complete -c restartd -n "__fish_restartd_needs_command" -l metrics-file -d 'Keep
 complete -c restartd -n "__fish_restartd_needs_command" -l ready-timeout -d 'Stop a child not ready DUR after its start [default: off]' -r
 complete -c restartd -n "__fish_restartd_needs_command" -l health-tcp -d 'Health check: a TCP connect to HOST:PORT [default: none]' -r
 complete -c restartd -n "__fish_restartd_needs_command" -l notify -d 'Give the child an sd_notify socket [default: off]'
+complete -c restartd -n "__fish_restartd_needs_command" -l log-timestamps -d 'Start every line of the log file with its UTC time [default: off]'
+complete -c restartd -n "__fish_restartd_needs_command" -l log-compress -d 'Gzip rotated log files: PATH.1.gz ... PATH.N.gz [default: off]'
 complete -c restartd -n "__fish_restartd_needs_command" -l reset -d 'Forget a previous run\'s restart window'
 complete -c restartd -n "__fish_restartd_needs_command" -s q -l quiet -d 'Print only warnings and errors'
 complete -c restartd -n "__fish_restartd_needs_command" -s v -l verbose -d 'Also print starts, signals and reaped orphans'
@@ -83,6 +89,7 @@ complete -c restartd -n "__fish_restartd_needs_command" -a "stop" -d 'Stop a run
 complete -c restartd -n "__fish_restartd_needs_command" -a "restart" -d 'Restart a running instance\'s child gracefully (no crash, no backoff)'
 complete -c restartd -n "__fish_restartd_needs_command" -a "signal" -d 'Send a signal to a running instance\'s child process group'
 complete -c restartd -n "__fish_restartd_needs_command" -a "metrics" -d 'Print an instance\'s metrics in the Prometheus text format'
+complete -c restartd -n "__fish_restartd_needs_command" -a "logs" -d 'Print the last lines of an instance\'s --log-file, rotated files included'
 complete -c restartd -n "__fish_restartd_needs_command" -a "completions" -d 'Print shell completions to stdout'
 complete -c restartd -n "__fish_restartd_needs_command" -a "unit" -d 'Print a systemd unit that runs restartd with these options'
 complete -c restartd -n "__fish_restartd_needs_command" -a "man" -d 'Print the manual page (roff) to stdout'
@@ -112,19 +119,25 @@ complete -c restartd -n "__fish_restartd_using_subcommand signal" -l state-dir -
 complete -c restartd -n "__fish_restartd_using_subcommand signal" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c restartd -n "__fish_restartd_using_subcommand metrics" -l state-dir -d 'Where instance directories live [default: see --help]' -r -F
 complete -c restartd -n "__fish_restartd_using_subcommand metrics" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c restartd -n "__fish_restartd_using_subcommand logs" -s n -d 'The last N lines (0: all)' -r
+complete -c restartd -n "__fish_restartd_using_subcommand logs" -l since -d 'Only lines of this trailing time [default: all]' -r
+complete -c restartd -n "__fish_restartd_using_subcommand logs" -l state-dir -d 'Where instance directories live [default: see --help]' -r -F
+complete -c restartd -n "__fish_restartd_using_subcommand logs" -s f -l follow -d 'Keep printing new lines, across rotations, until the instance stops'
+complete -c restartd -n "__fish_restartd_using_subcommand logs" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c restartd -n "__fish_restartd_using_subcommand completions" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c restartd -n "__fish_restartd_using_subcommand unit" -l user -d 'Print a user unit (systemctl --user): WantedBy=default.target'
 complete -c restartd -n "__fish_restartd_using_subcommand unit" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c restartd -n "__fish_restartd_using_subcommand man" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c restartd -n "__fish_restartd_using_subcommand help; and not __fish_seen_subcommand_from status list crashes reset stop restart signal metrics completions unit man help" -f -a "status" -d 'Show the state of one instance, or of all'
-complete -c restartd -n "__fish_restartd_using_subcommand help; and not __fish_seen_subcommand_from status list crashes reset stop restart signal metrics completions unit man help" -f -a "list" -d 'List every instance in the state directory, a line each'
-complete -c restartd -n "__fish_restartd_using_subcommand help; and not __fish_seen_subcommand_from status list crashes reset stop restart signal metrics completions unit man help" -f -a "crashes" -d 'Show recent crash records, newest first'
-complete -c restartd -n "__fish_restartd_using_subcommand help; and not __fish_seen_subcommand_from status list crashes reset stop restart signal metrics completions unit man help" -f -a "reset" -d 'Clear an instance\'s restart window'
-complete -c restartd -n "__fish_restartd_using_subcommand help; and not __fish_seen_subcommand_from status list crashes reset stop restart signal metrics completions unit man help" -f -a "stop" -d 'Stop a running instance gracefully and wait until it has exited'
-complete -c restartd -n "__fish_restartd_using_subcommand help; and not __fish_seen_subcommand_from status list crashes reset stop restart signal metrics completions unit man help" -f -a "restart" -d 'Restart a running instance\'s child gracefully (no crash, no backoff)'
-complete -c restartd -n "__fish_restartd_using_subcommand help; and not __fish_seen_subcommand_from status list crashes reset stop restart signal metrics completions unit man help" -f -a "signal" -d 'Send a signal to a running instance\'s child process group'
-complete -c restartd -n "__fish_restartd_using_subcommand help; and not __fish_seen_subcommand_from status list crashes reset stop restart signal metrics completions unit man help" -f -a "metrics" -d 'Print an instance\'s metrics in the Prometheus text format'
-complete -c restartd -n "__fish_restartd_using_subcommand help; and not __fish_seen_subcommand_from status list crashes reset stop restart signal metrics completions unit man help" -f -a "completions" -d 'Print shell completions to stdout'
-complete -c restartd -n "__fish_restartd_using_subcommand help; and not __fish_seen_subcommand_from status list crashes reset stop restart signal metrics completions unit man help" -f -a "unit" -d 'Print a systemd unit that runs restartd with these options'
-complete -c restartd -n "__fish_restartd_using_subcommand help; and not __fish_seen_subcommand_from status list crashes reset stop restart signal metrics completions unit man help" -f -a "man" -d 'Print the manual page (roff) to stdout'
-complete -c restartd -n "__fish_restartd_using_subcommand help; and not __fish_seen_subcommand_from status list crashes reset stop restart signal metrics completions unit man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c restartd -n "__fish_restartd_using_subcommand help; and not __fish_seen_subcommand_from status list crashes reset stop restart signal metrics logs completions unit man help" -f -a "status" -d 'Show the state of one instance, or of all'
+complete -c restartd -n "__fish_restartd_using_subcommand help; and not __fish_seen_subcommand_from status list crashes reset stop restart signal metrics logs completions unit man help" -f -a "list" -d 'List every instance in the state directory, a line each'
+complete -c restartd -n "__fish_restartd_using_subcommand help; and not __fish_seen_subcommand_from status list crashes reset stop restart signal metrics logs completions unit man help" -f -a "crashes" -d 'Show recent crash records, newest first'
+complete -c restartd -n "__fish_restartd_using_subcommand help; and not __fish_seen_subcommand_from status list crashes reset stop restart signal metrics logs completions unit man help" -f -a "reset" -d 'Clear an instance\'s restart window'
+complete -c restartd -n "__fish_restartd_using_subcommand help; and not __fish_seen_subcommand_from status list crashes reset stop restart signal metrics logs completions unit man help" -f -a "stop" -d 'Stop a running instance gracefully and wait until it has exited'
+complete -c restartd -n "__fish_restartd_using_subcommand help; and not __fish_seen_subcommand_from status list crashes reset stop restart signal metrics logs completions unit man help" -f -a "restart" -d 'Restart a running instance\'s child gracefully (no crash, no backoff)'
+complete -c restartd -n "__fish_restartd_using_subcommand help; and not __fish_seen_subcommand_from status list crashes reset stop restart signal metrics logs completions unit man help" -f -a "signal" -d 'Send a signal to a running instance\'s child process group'
+complete -c restartd -n "__fish_restartd_using_subcommand help; and not __fish_seen_subcommand_from status list crashes reset stop restart signal metrics logs completions unit man help" -f -a "metrics" -d 'Print an instance\'s metrics in the Prometheus text format'
+complete -c restartd -n "__fish_restartd_using_subcommand help; and not __fish_seen_subcommand_from status list crashes reset stop restart signal metrics logs completions unit man help" -f -a "logs" -d 'Print the last lines of an instance\'s --log-file, rotated files included'
+complete -c restartd -n "__fish_restartd_using_subcommand help; and not __fish_seen_subcommand_from status list crashes reset stop restart signal metrics logs completions unit man help" -f -a "completions" -d 'Print shell completions to stdout'
+complete -c restartd -n "__fish_restartd_using_subcommand help; and not __fish_seen_subcommand_from status list crashes reset stop restart signal metrics logs completions unit man help" -f -a "unit" -d 'Print a systemd unit that runs restartd with these options'
+complete -c restartd -n "__fish_restartd_using_subcommand help; and not __fish_seen_subcommand_from status list crashes reset stop restart signal metrics logs completions unit man help" -f -a "man" -d 'Print the manual page (roff) to stdout'
+complete -c restartd -n "__fish_restartd_using_subcommand help; and not __fish_seen_subcommand_from status list crashes reset stop restart signal metrics logs completions unit man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

@@ -68,7 +68,11 @@ fn run(args: RunArgs, inherited: signals::Inherited) -> u8 {
     let notify = args.notify || args.watchdog.is_some();
     restartd::base::values::check_ready_timeout(args.readiness.ready_timeout, notify, health)
         .unwrap_or_else(|msg| usage_error(ErrorKind::ArgumentConflict, msg));
-    let cfg = config::from_args(args, token, &|key| std::env::var_os(key));
+    let mut cfg = config::from_args(args, token, &|key| std::env::var_os(key));
+    // SPEC §13: at start a missing or malformed env file is a usage error naming file and line.
+    cfg.env = restartd::base::envfile::read_all(&cfg.env_files).unwrap_or_else(|why| {
+        usage_error(ErrorKind::ValueValidation, format!("--env-file: {why}"))
+    });
     let instance = match instance::acquire(&cfg.state_dir, &cfg.name) {
         Ok(instance) => instance,
         Err(AcquireError::AlreadyRunning { pid }) => {

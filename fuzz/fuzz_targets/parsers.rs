@@ -1,5 +1,5 @@
 //! The command-line value parsers on any text: the duration, size, exit-code list, signal,
-//! name, alert-limit, label and listen-address parsers directly, the Prometheus label escaping, and every value-taking run flag through clap (which
+//! name, alert-limit, label and listen-address parsers and the `--env-file` syntax directly, the Prometheus label escaping, and every value-taking run flag through clap (which
 //! also reaches the count, factor, fraction and URL parsers). Nothing may panic; accepted values
 //! must be in range; a rejected flag value must be a usage error that names the flag (SPEC §2).
 #![no_main]
@@ -10,7 +10,7 @@ use restartd::base::values;
 use restartd::cli::args::Cli;
 
 /// Every run flag that takes a value.
-const FLAGS: [&str; 31] = [
+const FLAGS: [&str; 34] = [
     "--name",
     "--state-dir",
     "--restart",
@@ -42,12 +42,28 @@ const FLAGS: [&str; 31] = [
     "--listen",
     "--listen-token-file",
     "--metrics-file",
+    "--log-max-age",
+    "--max-runtime",
+    "--max-runtime-jitter",
 ];
 
 fuzz_target!(|data: &[u8]| {
     let Some((&pick, rest)) = data.split_first() else {
         return;
     };
+    // An env file is bytes: any of them parse or fail with a line inside the text, and what
+    // parses has a valid key and no NUL.
+    match restartd::base::envfile::parse(rest) {
+        Ok(vars) => {
+            for (k, v) in vars {
+                let k = std::os::unix::ffi::OsStrExt::as_bytes(k.as_os_str());
+                assert!(k.first().is_some_and(|b| b.is_ascii_alphabetic() || *b == b'_'));
+                assert!(k.iter().all(|b| b.is_ascii_alphanumeric() || *b == b'_'));
+                assert!(!std::os::unix::ffi::OsStrExt::as_bytes(v.as_os_str()).contains(&0));
+            }
+        }
+        Err(e) => assert!(e.line >= 1 && e.line <= rest.split(|&b| b == b'\n').count()),
+    }
     let Ok(s) = std::str::from_utf8(rest) else {
         let name = values::default_name(std::os::unix::ffi::OsStrExt::from_bytes(rest));
         assert!(values::parse_name(&name).is_ok(), "default name {name:?}");
@@ -99,7 +115,14 @@ fuzz_target!(|data: &[u8]| {
 
     let flag = FLAGS[pick as usize % FLAGS.len()];
     let arg = format!("{flag}={s}");
-    if let Err(e) = Cli::try_parse_from(["restartd", arg.as_str(), "--", "true"]) {
+    // The flags that need another one get it, so that their own value is what is judged.
+    let needs = match flag {
+        "--log-max-age" => Some("--log-file=/tmp/x.log"),
+        "--max-runtime-jitter" => Some("--max-runtime=1h"),
+        _ => None,
+    };
+    let argv = ["restartd", arg.as_str()].into_iter().chain(needs).chain(["--", "true"]);
+    if let Err(e) = Cli::try_parse_from(argv) {
         let text = e.to_string();
         assert!(e.exit_code() == 2, "{arg:?}: exit {}: {text}", e.exit_code());
         assert!(text.contains(flag), "{arg:?}: the flag is not named: {text}");

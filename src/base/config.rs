@@ -39,12 +39,19 @@ pub struct HealthConfig {
     pub start_period: Duration,
 }
 
-/// `--log-file`, `--log-max-size`, `--log-keep`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// `--log-file`, `--log-max-size`, `--log-keep`, `--log-timestamps`, `--log-max-age`,
+/// `--log-compress`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct LogFileConfig {
     pub path: PathBuf,
     pub max_size: u64,
     pub keep: u32,
+    /// Start each line with its UTC time.
+    pub timestamps: bool,
+    /// Delete rotated files older than this.
+    pub max_age: Option<Duration>,
+    /// Gzip rotated files.
+    pub compress: bool,
 }
 
 /// `--log-format`.

@@ -276,6 +276,9 @@ pub struct RunArgs {
     #[arg(long, value_name = "N", default_value = "5", value_parser = parse_keep, help_heading = heading::OUTPUT)]
     pub log_keep: u32,
 
+    #[command(flatten)]
+    pub log: crate::cli::args_lifecycle::LogFileArgs,
+
     /// Stderr lines a crash record keeps
     ///
     /// At most 64 KiB of them. Accepts a whole number from 0 to 100000.
@@ -310,6 +313,9 @@ pub struct RunArgs {
     /// As 'restartd reset NAME' does for an instance that is not running.
     #[arg(long, help_heading = heading::RESTARTS)]
     pub reset: bool,
+
+    #[command(flatten)]
+    pub lifecycle: crate::cli::args_lifecycle::LifecycleArgs,
 
     /// Print only warnings and errors
     #[arg(short, long, conflicts_with = "verbose", help_heading = heading::OUTPUT)]
@@ -547,6 +553,11 @@ pub enum Sub {
         #[command(flatten)]
         dir: StateDir,
     },
+    /// Print the last lines of an instance's --log-file, rotated files included
+    ///
+    /// Reads PATH, PATH.1 ... and their gzipped copies; -f follows across rotations until the
+    /// instance stops. Exits 4 when there is no such instance or it has no --log-file.
+    Logs(crate::cli::args_lifecycle::LogsArgs),
     /// Print shell completions to stdout
     ///
     /// bash: save as /usr/share/bash-completion/completions/restartd; zsh: as _restartd in a

@@ -48,6 +48,10 @@ pub fn run(sub: Sub) -> u8 {
         Sub::Restart { name, dir } => ask(&state_dir(dir), &name, Request::Restart),
         Sub::Signal { name, signal, dir } => ask(&state_dir(dir), &name, Request::Signal(signal.0)),
         Sub::Metrics { name, dir } => metrics(&state_dir(dir), &name),
+        Sub::Logs(args) => {
+            let dir = state_dir(args.dir.clone());
+            crate::cli::logs::run(&dir, &args)
+        }
         Sub::Completions { shell } => print(|out| {
             crate::cli::doc::completions(shell, out);
             Ok(())

@@ -43,9 +43,13 @@ pub fn from_args(
         start_period: args.health_start_period,
     });
     let log_file = args.log_file.map(|path| LogFileConfig {
-        path,
+        // Absolute, so that `restartd logs` (state.json's `log_file`) finds it from anywhere.
+        path: std::path::absolute(&path).unwrap_or(path),
         max_size: args.log_max_size,
         keep: args.log_keep,
+        timestamps: args.log.log_timestamps,
+        max_age: args.log.log_max_age,
+        compress: args.log.log_compress,
     });
     Config {
         name,
@@ -68,6 +72,8 @@ pub fn from_args(
             stop_signal: args.stop_signal.0,
             stop_timeout: args.stop_timeout,
             notify: args.notify || args.watchdog.is_some(),
+            max_runtime: args.lifecycle.max_runtime,
+            max_runtime_jitter: args.lifecycle.max_runtime_jitter,
             health: health.is_some(),
             ready_timeout: args.readiness.ready_timeout,
         },
@@ -89,6 +95,8 @@ pub fn from_args(
         listen: args.listen,
         listen_token,
         metrics_file: args.metrics_file,
+        env_files: args.lifecycle.env_files,
+        env: Vec::new(),
     }
 }
 

@@ -3,14 +3,16 @@
 //! systemd unit for a set of run options.
 //!
 //! The top layer: it may import everything below; nothing imports it but `main.rs`. Inside it,
-//! `args` (the clap types) imports no other module of the folder; `doc` adds the long help to
+//! `args` (the clap types, with `args_lifecycle`'s SPEC §13 pieces) imports no other module of the folder; `doc` adds the long help to
 //! them and renders the man page and the completions; `parse` here reads restartd's own argv.
 
 pub mod args;
+pub mod args_lifecycle;
 pub mod argv;
 pub mod commands;
 pub mod config;
 pub mod doc;
+pub mod logs;
 pub mod report;
 pub mod unit;
 

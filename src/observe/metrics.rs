@@ -134,6 +134,12 @@ pub fn render(state: &StateFile, extra: &Extra) -> String {
         "1 when restartd gave up restarting (--max-restarts reached).",
         Some(bool01(state.status == Status::GaveUp)),
     );
+    gauge(
+        "restartd_scheduled_restarts_total",
+        "counter",
+        "Scheduled restarts (--max-runtime), in every run of restartd for this instance.",
+        Some(state.scheduled_restarts as f64),
+    );
     let oom_kills: u64 = extra
         .crashes
         .iter()
@@ -239,6 +245,7 @@ mod tests {
             started_at: rfc3339(now),
             child_started_at: Some(rfc3339(now + Duration::from_millis(1500))),
             restarts: 7,
+            scheduled_restarts: 2,
             recent_restarts: vec![],
             max_restarts: Some(5),
             window_secs: 300,
@@ -257,6 +264,7 @@ mod tests {
             labels: [("env".to_string(), "pr\"od\\\n".to_string())].into(),
             leftovers: Vec::new(),
             boot_id: None,
+            log_file: None,
         }
     }
 
@@ -291,6 +299,7 @@ mod tests {
             format!("restartd_healthy{{{base}}} 1"),
             format!("restartd_child_rss_bytes{{{base}}} 4096"),
             format!("restartd_gave_up{{{base}}} 0"),
+            format!("restartd_scheduled_restarts_total{{{base}}} 2"),
             format!("restartd_oom_kills_total{{{base}}} 3"),
             "# TYPE restartd_oom_kills_total counter".to_string(),
             format!(

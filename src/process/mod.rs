@@ -4,11 +4,14 @@
 //! allocation in between) and reaps; `signals` is restartd's own signal handling (the handler
 //! records and wakes); `output` copies the child's stdout and stderr on, `sink` writes
 //! restartd's own stderr and stdout without ever blocking, `tail` keeps the last stderr lines,
-//! `logfile` is `--log-file`, `oom` reads whether the kernel's OOM killer ended the child, `trim` hands the heap that starting freed back to the kernel.
+//! `logfile` is `--log-file` (`logcompress` gzips its rotated files a piece per turn), `oom`
+//! reads whether the kernel's OOM killer ended the child, `trim` hands the heap that starting
+//! freed back to the kernel.
 //! These carry out what the machine decided and decide nothing. Imports `base` and
 //! `supervise`'s value types.
 
 pub mod child;
+pub mod logcompress;
 pub mod logfile;
 pub mod oom;
 pub mod output;

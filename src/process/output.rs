@@ -120,6 +120,17 @@ impl Output {
         }
     }
 
+    /// Whether the log file has work waiting (rotated files to compress): the loop then polls
+    /// without blocking and calls `log_work` each turn.
+    pub fn log_busy(&self) -> bool {
+        self.log_file.as_ref().is_some_and(LogFile::busy)
+    }
+
+    /// One piece of the log file's waiting work; a problem to report.
+    pub fn log_work(&mut self) -> Option<String> {
+        self.log_file.as_mut()?.work()
+    }
+
     /// Whether the child's stdout must be piped through restartd (for the log file).
     pub fn captures_stdout(&self) -> bool {
         self.log_file.is_some()
@@ -182,8 +193,23 @@ impl Output {
 
     /// restartd is exiting: what waits gets up to `EXIT_GRACE` to go out, but never past
     /// `stop_by`, the end of a requested stop (SPEC §10: a stop is served within
-    /// `--stop-timeout`, even with a stalled stderr).
+    /// `--stop-timeout`, even with a stalled stderr). Rotated log files waiting to be
+    /// compressed get as long again, within the same bound (no child waits on the loop any
+    /// more; what is left stays plain, and the next start compresses it).
     pub fn finish(&mut self, stop_by: Option<Instant>) {
+        self.finish_streams(stop_by);
+        if let Some(log) = &mut self.log_file {
+            let grace = Instant::now() + EXIT_GRACE;
+            let deadline = stop_by.map_or(grace, |by| by.min(grace));
+            while log.busy() && Instant::now() < deadline {
+                if log.work().is_some() {
+                    break;
+                }
+            }
+        }
+    }
+
+    fn finish_streams(&mut self, stop_by: Option<Instant>) {
         let grace = Instant::now() + EXIT_GRACE;
         let deadline = stop_by.map_or(grace, |by| by.min(grace));
         loop {

@@ -36,6 +36,9 @@ pub struct StateFile {
     pub started_at: String,
     pub child_started_at: Option<String>,
     pub restarts: u64,
+    /// `--max-runtime` restarts over all runs (SPEC §13); not crashes, not in the window.
+    #[serde(default)]
+    pub scheduled_restarts: u64,
     pub recent_restarts: Vec<String>,
     pub max_restarts: Option<u32>,
     pub window_secs: u64,
@@ -61,6 +64,9 @@ pub struct StateFile {
     /// trusted (SPEC §10).
     #[serde(default)]
     pub boot_id: Option<String>,
+    /// `--log-file`, as an absolute path (null without one), for `restartd logs`.
+    #[serde(default)]
+    pub log_file: Option<String>,
 }
 
 /// A process, named so that a reused pid is not taken for it: its pid and its start time
@@ -343,6 +349,7 @@ mod tests {
             started_at: rfc3339(SystemTime::UNIX_EPOCH),
             child_started_at: None,
             restarts: 3,
+            scheduled_restarts: 0,
             recent_restarts: vec![],
             max_restarts: None,
             window_secs: 300,
@@ -361,6 +368,7 @@ mod tests {
             labels: Default::default(),
             leftovers: Vec::new(),
             boot_id: None,
+            log_file: None,
         }
     }
 

@@ -35,6 +35,7 @@ use crate::records::instance::Instance;
 use crate::records::known::Known;
 use crate::records::state::StateWriter;
 use crate::run::control::{self, Pending};
+use crate::run::envfiles::EnvFiles;
 use crate::run::family::Family;
 use crate::run::lineage::Lineage;
 use crate::run::log::Logger;
@@ -92,6 +93,7 @@ pub struct Supervisor {
     lineage: Lineage,
     /// Whether the free heap was given back (see `trim`).
     trimmed: bool,
+    env_files: EnvFiles,
     rng: u64,
 }
 
@@ -109,9 +111,9 @@ impl Supervisor {
         let (window, restarts, previous) = previous::previous_run(&cfg, &instance, &log, now);
         let mut writer = StateWriter::new(&instance.dir)
             .with_context(|| format!("unable to open {}", instance.dir.display()))?;
-        if let Some(previous) = previous {
-            previous::stop_strays(&cfg, &previous, &log);
-            writer.on_disk(&previous);
+        if let Some(previous) = &previous {
+            previous::stop_strays(&cfg, previous, &log);
+            writer.on_disk(previous);
         }
         let control = control::Server::bind(&instance.dir).with_context(|| {
             format!(
@@ -122,7 +124,9 @@ impl Supervisor {
                     .display()
             )
         })?;
-        let machine = Machine::new(cfg.settings.clone(), window, restarts);
+        let scheduled = previous.as_ref().map_or(0, |p| p.scheduled_restarts);
+        let machine =
+            Machine::new(cfg.settings.clone(), window, restarts).with_scheduled_restarts(scheduled);
         let observe = Observe::new(&cfg, &instance.dir)?;
         if let Some(url) = observe.as_ref().and_then(Observe::url) {
             log.info(&format!("serving {url} (metrics at {url}metrics)"));
@@ -153,6 +157,7 @@ impl Supervisor {
             now,
         );
         let marker = format!("RESTARTD_NAME={}", cfg.name).into_bytes();
+        let env_files = EnvFiles::new(cfg.env_files.clone(), cfg.env.clone());
         let seed = now
             .duration_since(SystemTime::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos() as u64)
@@ -175,6 +180,7 @@ impl Supervisor {
             // As PID 1 (of a container) restartd adopts every orphan, not only its child's.
             lineage: Lineage::new(std::process::id() == 1, marker),
             trimmed: false,
+            env_files,
             rng: seed | 1,
         })
     }
@@ -264,6 +270,8 @@ impl Supervisor {
             self.monitors.deadline(),
             self.observe.as_ref().and_then(Observe::deadline),
             self.control.deadline(),
+            // Log compression goes on a piece per turn without blocking (`logcompress`).
+            self.family.output.log_busy().then(Instant::now),
         ]
         .into_iter()
         .flatten()
@@ -618,6 +626,9 @@ impl Supervisor {
                 watchdog.as_micros().to_string().into(),
             ));
         }
+        if let Some(problem) = self.env_files.put_under(&mut env) {
+            self.log.warn(&problem);
+        }
         let start = child::Start {
             command: &self.cfg.command,
             env,
@@ -629,7 +640,10 @@ impl Supervisor {
         match self.family.spawn(start, self.inherited) {
             Ok(pid) => {
                 self.log.debug(&format!("started pid {pid}"));
-                Input::Spawned { pid }
+                Input::Spawned {
+                    pid,
+                    jitter: self.jitter_sample(),
+                }
             }
             Err(e) => Input::SpawnFailed {
                 failure: SpawnError::of(e.raw_os_error()),
@@ -696,6 +710,9 @@ impl Supervisor {
     /// Copies what the child wrote on to restartd's stdout/stderr and the log file.
     fn copy_output(&mut self) {
         for problem in self.family.output.copy() {
+            self.log.warn(&problem);
+        }
+        if let Some(problem) = self.family.output.log_work() {
             self.log.warn(&problem);
         }
     }

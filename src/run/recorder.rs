@@ -299,6 +299,7 @@ impl Recorder {
             started_at: state::rfc3339(self.started_at),
             child_started_at: m.child_started_at().map(state::rfc3339),
             restarts: m.restarts_total(),
+            scheduled_restarts: m.scheduled_restarts(),
             recent_restarts: window.times().map(state::rfc3339).collect(),
             max_restarts: window.max(),
             window_secs: window.window().as_secs(),
@@ -319,6 +320,11 @@ impl Recorder {
             labels: self.cfg.labels.clone(),
             leftovers: self.tree.clone(),
             boot_id: self.boot_id.clone(),
+            log_file: self
+                .cfg
+                .log_file
+                .as_ref()
+                .map(|l| l.path.to_string_lossy().into_owned()),
         }
     }
 }
@@ -417,6 +423,18 @@ fn end_line(r: &EndReport, cfg: &Config, error: Option<&str>) -> (Level, String)
         ),
         Outcome::Stopped { killed: false, .. } => (Level::Info, format!("stopped: child {after}")),
         Outcome::Restarted => (Level::Info, format!("restarting on request: child {after}")),
+        Outcome::Scheduled => {
+            let s = &cfg.settings;
+            let jitter = match s.max_runtime_jitter.is_zero() {
+                true => String::new(),
+                false => format!(" + up to {}", fmt_duration(s.max_runtime_jitter)),
+            };
+            let max = fmt_duration(s.max_runtime.unwrap_or_default());
+            (
+                Level::Info,
+                format!("scheduled restart (--max-runtime {max}{jitter}): child {after}"),
+            )
+        }
     }
 }
 

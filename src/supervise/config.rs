@@ -41,6 +41,11 @@ pub struct Config {
     /// The token of `--listen-token-file`, read (and its file checked) before the run.
     pub listen_token: Option<Token>,
     pub metrics_file: Option<PathBuf>,
+    /// `--env-file`s, in order (read again before every start).
+    pub env_files: Vec<PathBuf>,
+    /// What `env_files` gave when restartd started (read by `main`, where a failure is a
+    /// usage error); empty until then.
+    pub env: Vec<(OsString, OsString)>,
 }
 
 impl Config {

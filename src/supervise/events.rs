@@ -43,6 +43,9 @@ pub struct Settings {
     /// `--ready-timeout`: a child not ready this long after its start is stopped, reason
     /// `start-timeout` (SPEC §13).
     pub ready_timeout: Option<Duration>,
+    /// `--max-runtime`: a run this long (plus a draw of `max_runtime_jitter`) is restarted.
+    pub max_runtime: Option<Duration>,
+    pub max_runtime_jitter: Duration,
 }
 
 impl Settings {
@@ -100,8 +103,9 @@ pub enum Request {
 /// What the event loop observed.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Input {
-    /// The child was started with this pid.
-    Spawned { pid: i32 },
+    /// The child was started with this pid. `jitter`, a sample in `[0, 1)`, draws this run's
+    /// share of `--max-runtime-jitter`.
+    Spawned { pid: i32, jitter: f64 },
     /// The command could not be started; `jitter` as for `ChildEnded`.
     SpawnFailed {
         failure: SpawnError,
@@ -223,13 +227,15 @@ pub enum Outcome {
     Stopped { killed: bool, hurried: bool },
     /// A requested restart.
     Restarted,
+    /// A scheduled restart: the child ran `--max-runtime` (plus its jitter).
+    Scheduled,
 }
 
 impl Outcome {
     /// The crash record's `action`.
     pub fn action(&self) -> &'static str {
         match self {
-            Outcome::Restart { .. } | Outcome::Restarted => "restart",
+            Outcome::Restart { .. } | Outcome::Restarted | Outcome::Scheduled => "restart",
             Outcome::GiveUp { .. } => "give-up",
             Outcome::Exit(_) | Outcome::Stopped { .. } => "exit",
         }

@@ -34,6 +34,8 @@ enum Stop {
     },
     /// Stop the child and start it again (`restartd restart`).
     Restart,
+    /// Stop the child and start it again because it ran `--max-runtime`: a scheduled restart.
+    Scheduled,
     /// restartd stopped a failing child; the policy decides next. `detail` is what it saw.
     Failure { reason: Reason, detail: String },
     /// The watchdog fired: the child got SIGABRT (its runtime dumps a stack and aborts). If it
@@ -46,6 +48,8 @@ struct Run {
     pid: i32,
     started: Instant,
     started_wall: SystemTime,
+    /// When `--max-runtime` (plus this run's jitter) is up.
+    restart_at: Option<Instant>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -113,6 +117,8 @@ pub struct Machine {
     window: RestartWindow,
     restarts_total: u64,
     restarts_run: u32,
+    /// `--max-runtime` restarts over all runs.
+    scheduled_restarts: u64,
     last_exit: Option<LastExit>,
     /// When the first stop request came, plus `--stop-timeout`: restartd must be gone by then
     /// (SPEC §10), also when its output is stalled.
@@ -137,9 +143,17 @@ impl Machine {
             window,
             restarts_total,
             restarts_run: 0,
+            scheduled_restarts: 0,
             last_exit: None,
             stop_by: None,
         }
+    }
+
+    /// Carries on the count of scheduled restarts of a previous run's state file. Call before
+    /// `start`.
+    pub fn with_scheduled_restarts(mut self, n: u64) -> Machine {
+        self.scheduled_restarts = n;
+        self
     }
 
     /// The first actions: start the child. Call once, before any `handle`.
@@ -152,9 +166,12 @@ impl Machine {
         match &self.state {
             State::Stopping { kill_at, .. } | State::Cleanup { kill_at, .. } => *kill_at,
             State::Backoff { until, .. } => Some(*until),
-            // `--ready-timeout`: a child that is not ready yet is stopped at this moment.
-            State::Running { run, ready: false } => self.ready_by(run),
-            State::Starting { .. } | State::Running { .. } | State::Done(_) => None,
+            // The earlier of `--ready-timeout` (while not ready) and `--max-runtime`.
+            State::Running { run, ready } => {
+                let ready_by = if *ready { None } else { self.ready_by(run) };
+                [ready_by, run.restart_at].into_iter().flatten().min()
+            }
+            State::Starting { .. } | State::Done(_) => None,
         }
     }
 
@@ -175,7 +192,7 @@ impl Machine {
         let state = self.state.clone();
         match (state, input) {
             // Starting: the loop answers a spawn at once, with nothing in between.
-            (S::Starting { .. }, I::Spawned { pid }) => self.spawned(pid, now),
+            (S::Starting { .. }, I::Spawned { pid, jitter }) => self.spawned(pid, jitter, now),
             (
                 S::Starting { .. },
                 I::SpawnFailed {
@@ -263,7 +280,10 @@ impl Machine {
                 vec![Action::Tell(Tell::Ready), Action::SaveState]
             }
             (S::Running { ready: true, .. }, I::Ready) => vec![],
-            (S::Running { run, ready: false }, I::Tick) if self.deadline_passed(now) => {
+            // Not ready by `--ready-timeout`: a start-timeout failure, before anything else.
+            (S::Running { run, ready: false }, I::Tick)
+                if self.ready_by(&run).is_some_and(|t| t <= now.mono) =>
+            {
                 let waited = self.settings.ready_timeout.unwrap_or_default();
                 let detail = format!(
                     "not ready within --ready-timeout {}",
@@ -277,6 +297,10 @@ impl Machine {
                     },
                     now,
                 )
+            }
+            // `--max-runtime` is up.
+            (S::Running { run, .. }, I::Tick) if run.restart_at.is_some_and(|t| t <= now.mono) => {
+                self.scheduled_restart(run, now)
             }
 
             // Stopping: the child still runs and has had its stop signal.
@@ -321,6 +345,13 @@ impl Machine {
                     Stop::Restart => {
                         self.streak = 0;
                         let report = self.report(run, end, now, Outcome::Restarted);
+                        (report, Then::Respawn, self.settings.stop_signal)
+                    }
+                    Stop::Scheduled => {
+                        // Not a crash: no record, no backoff, not in the window (SPEC §13).
+                        self.streak = 0;
+                        self.scheduled_restarts += 1;
+                        let report = self.report(run, end, now, Outcome::Scheduled);
                         (report, Then::Respawn, self.settings.stop_signal)
                     }
                     Stop::Failure { reason, detail } => {
@@ -585,6 +616,11 @@ impl Machine {
     /// Restarts over all runs.
     pub fn restarts_total(&self) -> u64 {
         self.restarts_total
+    }
+
+    /// `--max-runtime` restarts over all runs (`state.json`'s `scheduled_restarts`).
+    pub fn scheduled_restarts(&self) -> u64 {
+        self.scheduled_restarts
     }
 
     /// The restart window (for `recent_restarts`, `max_restarts`, `window_secs`).

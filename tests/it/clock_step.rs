@@ -27,6 +27,8 @@ fn machine(max: Option<u32>) -> Machine {
         stop_signal: nix::libc::SIGTERM,
         stop_timeout: Duration::from_secs(5),
         notify: false,
+        max_runtime: None,
+        max_runtime_jitter: Duration::ZERO,
         health: false,
         ready_timeout: None,
     };
@@ -62,7 +64,7 @@ fn spawned(m: &mut Machine, clock: &Clock, actions: Vec<Action>, pid: i32) {
         actions.iter().any(|a| matches!(a, Action::Spawn { .. })),
         "{actions:?}"
     );
-    m.handle(Input::Spawned { pid }, clock.now());
+    m.handle(Input::Spawned { pid, jitter: 0.0 }, clock.now());
 }
 
 fn crash(m: &mut Machine, clock: &Clock) -> Outcome {

@@ -94,6 +94,12 @@ const SPEC_FLAGS: &[&str] = &[
     "--listen-remote",
     "--listen-token-file",
     "--metrics-file",
+    "--env-file",
+    "--max-runtime",
+    "--max-runtime-jitter",
+    "--log-timestamps",
+    "--log-max-age",
+    "--log-compress",
     "--ready-timeout",
     "--health-tcp",
 ];
@@ -121,6 +127,7 @@ const SPEC_SUBCOMMANDS: &[(&str, &[&str])] = &[
     ("completions", &[]),
     ("man", &[]),
     ("metrics", &["--state-dir"]),
+    ("logs", &["-n", "-f", "--follow", "--since", "--state-dir"]),
     ("unit", &["--user"]),
 ];
 

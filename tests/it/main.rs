@@ -16,6 +16,7 @@ mod faults;
 mod file_safety;
 mod files;
 mod forensics;
+mod lifecycle;
 mod monitors;
 mod observe;
 mod observe_access;

@@ -212,7 +212,8 @@ pub const SUBCOMMAND_STATUS: &[(&str, &str)] = &[
     ),
     (
         "4",
-        "no such instance (`status`, `crashes`, `reset`), or no crash record with that `--id`",
+        "no such instance (`status`, `crashes`, `reset`, `logs`), no crash record with that \
+         `--id`, or (`logs`) an instance without `--log-file`",
     ),
     ("2", "usage error"),
     ("125", "a file could not be read or written"),
@@ -289,6 +290,11 @@ pub const STATE_FIELDS: &[(&str, &str)] = &[
         "restarts in total, over every run of the instance",
     ),
     (
+        "scheduled_restarts",
+        "`--max-runtime` restarts in total, over every run of the instance (also counted in \
+         `restarts`; never in `recent_restarts`)",
+    ),
+    (
         "recent_restarts",
         "the times of the restarts inside the trailing `--window`, oldest first; with \
          `--max-restarts unlimited`, at most the last 100",
@@ -319,6 +325,10 @@ pub const STATE_FIELDS: &[(&str, &str)] = &[
         "the `--label KEY=VALUE`s as an object, `{}` without",
     ),
     ("updated_at", "when the file was written"),
+    (
+        "log_file",
+        "the `--log-file` as an absolute path, or null; `restartd logs` reads it",
+    ),
     (
         "leftovers",
         "the processes of the child's tree restartd knows of (the child, the descendants it \
@@ -459,7 +469,10 @@ pub const ENV_READ: &[(&str, &str)] = &[
 /// ENVIRONMENT, before the child's variables.
 pub const ENV_CHILD_INTRO: &str =
     "The child gets restartd's environment (without restartd's own NOTIFY_SOCKET, \
-     WATCHDOG_USEC and WATCHDOG_PID), plus:";
+     WATCHDOG_USEC and WATCHDOG_PID), then the variables of the `--env-file`s, read again \
+     before every start (later files and lines win; a file that cannot be read or parsed at a \
+     later start keeps the environment read last, said once), plus these, which win over the \
+     files:";
 
 /// ENVIRONMENT: what the child gets.
 pub const ENV_CHILD: &[(&str, &str)] = &[
@@ -586,6 +599,15 @@ pub const HELP_EXAMPLES: &[(&str, &str)] = &[
         "restartd crashes server",
     ),
     ("stop it gracefully", "restartd stop server"),
+    (
+        "timestamped, gzipped log; an env file; a fresh start every day",
+        "restartd --log-file /var/log/api.log --log-timestamps --log-compress \\\n    \
+         --env-file /etc/api.env --max-runtime 24h --max-runtime-jitter 30m -- ./server",
+    ),
+    (
+        "follow that log across rotations",
+        "restartd logs server -f",
+    ),
 ];
 
 /// EXAMPLES: (title, introduction, code).
@@ -615,6 +637,20 @@ pub const EXAMPLES: &[(&str, &str, &str)] = &[
          \x20   -- /srv/api/bin/server > /etc/systemd/system/api.service\n\
          systemctl daemon-reload && systemctl enable --now api\n\
          RESTARTD_STATE_DIR=/var/lib/restartd restartd status api",
+    ),
+    (
+        "Logs, an env file and a daily restart",
+        "The output goes to a file with a UTC time on each line, rotated at 10 MiB into \
+         gzipped files, the oldest deleted after a week; the environment file is read again \
+         before every start, so a changed secret is taken at the next restart; the server is \
+         restarted gracefully after a day (plus up to 30 minutes, so a fleet does not restart \
+         at once), which is no crash. `restartd logs api -f` follows the file across \
+         rotations and ends when the instance stops.",
+        "restartd --name api --log-file /var/log/api/out.log --log-timestamps \\\n\
+         \x20   --log-compress --log-max-age 7d --env-file /etc/api/env \\\n\
+         \x20   --max-runtime 24h --max-runtime-jitter 30m -- /srv/api/bin/server\n\
+         restartd logs api -n 100 --since 1h\n\
+         restartd logs api -f",
     ),
     (
         "A Dockerfile",

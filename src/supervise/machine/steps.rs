@@ -37,11 +37,17 @@ impl Machine {
         }]
     }
 
-    pub(super) fn spawned(&mut self, pid: i32, now: Now) -> Vec<Action> {
+    pub(super) fn spawned(&mut self, pid: i32, jitter: f64, now: Now) -> Vec<Action> {
+        // The jitter is drawn at each start (SPEC §13), so instances started together spread.
+        let s = &self.settings;
+        let restart_at = s
+            .max_runtime
+            .map(|d| now.mono + d + s.max_runtime_jitter.mul_f64(jitter.clamp(0.0, 1.0)));
         let run = Run {
             pid,
             started: now.mono,
             started_wall: now.wall,
+            restart_at,
         };
         // Without --notify or a health check the child counts as ready once it runs (SPEC §13).
         let ready = self.settings.ready_at_spawn();
@@ -112,7 +118,9 @@ impl Machine {
         let first = match &why {
             Stop::Shutdown { signal, .. } => Action::SignalAll(*signal),
             Stop::Abort { .. } => Action::SignalChild(SIGABRT),
-            Stop::Restart | Stop::Failure { .. } => Action::SignalAll(self.settings.stop_signal),
+            Stop::Restart | Stop::Scheduled | Stop::Failure { .. } => {
+                Action::SignalAll(self.settings.stop_signal)
+            }
         };
         let shutdown = matches!(why, Stop::Shutdown { .. });
         self.state = State::Stopping {
@@ -126,6 +134,13 @@ impl Machine {
         }
         actions.push(Action::SaveState);
         actions
+    }
+
+    /// The child has run `--max-runtime`: the one entry point of a scheduled restart. It is
+    /// done as `restartd restart` does (stop signal, timeout, cleanup, start); with `--socket`
+    /// it is to be a reload (SPEC §13), which is decided here and nowhere else.
+    pub(super) fn scheduled_restart(&mut self, run: Run, now: Now) -> Vec<Action> {
+        self.stop(run, Stop::Scheduled, now)
     }
 
     /// The stop's deadline passed with the child still running: after the watchdog's SIGABRT,
@@ -177,7 +192,7 @@ impl Machine {
                 };
                 vec![Action::SignalAll(SIGKILL)]
             }
-            Stop::Restart | Stop::Failure { .. } | Stop::Abort { .. } => {
+            Stop::Restart | Stop::Scheduled | Stop::Failure { .. } | Stop::Abort { .. } => {
                 // The stop signal went out already (after the watchdog's SIGABRT it goes now);
                 // the deadline stands, and restartd exits instead of restarting (a failure is
                 // still recorded as one).
@@ -188,7 +203,7 @@ impl Machine {
                         actions.push(Action::SignalAll(signal));
                         Some((Reason::Watchdog, detail))
                     }
-                    Stop::Restart | Stop::Shutdown { .. } => None,
+                    Stop::Restart | Stop::Scheduled | Stop::Shutdown { .. } => None,
                 };
                 self.state = State::Stopping {
                     run,

@@ -21,6 +21,8 @@ fn settings(policy: RestartPolicy) -> Settings {
         stop_signal: SIGTERM,
         stop_timeout: Duration::from_secs(5),
         notify: false,
+        max_runtime: None,
+        max_runtime_jitter: Duration::ZERO,
         health: false,
         ready_timeout: None,
     }
@@ -32,6 +34,8 @@ struct Sim {
     t0: Now,
     at: Duration,
     next_pid: i32,
+    /// The jitter sample every `Spawned` carries.
+    spawn_jitter: f64,
 }
 
 impl Sim {
@@ -43,6 +47,7 @@ impl Sim {
             t0,
             at: Duration::ZERO,
             next_pid: 100,
+            spawn_jitter: 0.0,
         }
     }
     fn now(&self) -> Now {
@@ -65,7 +70,11 @@ impl Sim {
             if spawned {
                 self.next_pid += 1;
                 let now = self.now();
-                let more = self.m.handle(Input::Spawned { pid: self.next_pid }, now);
+                let spawned = Input::Spawned {
+                    pid: self.next_pid,
+                    jitter: self.spawn_jitter,
+                };
+                let more = self.m.handle(spawned, now);
                 out.extend(more);
             }
         }
@@ -575,7 +584,10 @@ fn no_deadline_while_the_child_runs_quietly() {
 fn every_status_handles_every_input() {
     let inputs = || {
         vec![
-            Input::Spawned { pid: 7 },
+            Input::Spawned {
+                pid: 7,
+                jitter: 0.0,
+            },
             Input::SpawnFailed {
                 failure: SpawnError::Passing,
                 error: "x".into(),
@@ -669,4 +681,5 @@ fn every_status_handles_every_input() {
 
 mod abandon;
 mod decisions;
+mod max_runtime;
 mod readiness;
