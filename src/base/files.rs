@@ -166,7 +166,7 @@ pub fn bounded_memfd(name: &CStr, limit: u64) -> io::Result<File> {
 /// in that room is refused whole.
 pub fn written(file: &File) -> io::Result<(Vec<u8>, u64)> {
     use std::os::unix::fs::FileExt;
-    let end = (&*file).seek(io::SeekFrom::Current(0))?;
+    let end = (&*file).stream_position()?;
     let size = file.metadata()?.len();
     let mut bytes = vec![0; end.min(size) as usize];
     file.read_exact_at(&mut bytes, 0)?;

@@ -310,7 +310,7 @@ fn a_kill_by_a_second_stop_request_is_told_apart_from_the_stop_timeouts() {
             // A request after the timeout's SIGKILL does not make it the request's.
             sim.feed(Input::Signal { signal: SIGTERM });
         }
-        report(&sim.end(killed)).outcome.clone()
+        report(&sim.end(killed)).outcome
     };
     assert_eq!(
         outcome(true),
