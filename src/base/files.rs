@@ -8,7 +8,7 @@
 use std::ffi::{CStr, OsString};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Seek, Write};
-use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
@@ -139,6 +139,38 @@ pub fn memfd(name: &CStr, bytes: &[u8]) -> io::Result<File> {
         file.rewind()?;
     }
     Ok(file)
+}
+
+/// An empty anonymous file that takes at most `limit` bytes: sized to `limit` and sealed against
+/// growing (F_SEAL_GROW), so a write beyond it fails (EPERM) at once instead of waiting or
+/// filling memory. Read back what was written with `written`.
+pub fn bounded_memfd(name: &CStr, limit: u64) -> io::Result<File> {
+    // SAFETY: a valid NUL-terminated name; the returned fd is checked and owned at once.
+    let fd =
+        unsafe { libc::memfd_create(name.as_ptr(), libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: a fresh descriptor that nothing else owns.
+    let file = File::from(unsafe { OwnedFd::from_raw_fd(fd) });
+    file.set_len(limit)?;
+    // SAFETY: fcntl on a descriptor this function owns.
+    if unsafe { libc::fcntl(file.as_raw_fd(), libc::F_ADD_SEALS, libc::F_SEAL_GROW) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(file)
+}
+
+/// What was written to a `bounded_memfd` through descriptors sharing its offset (the ones a
+/// child got by dup2): the bytes before the offset; and the room left. A write that does not fit
+/// in that room is refused whole.
+pub fn written(file: &File) -> io::Result<(Vec<u8>, u64)> {
+    use std::os::unix::fs::FileExt;
+    let end = (&*file).stream_position()?;
+    let size = file.metadata()?.len();
+    let mut bytes = vec![0; end.min(size) as usize];
+    file.read_exact_at(&mut bytes, 0)?;
+    Ok((bytes, size.saturating_sub(end)))
 }
 
 #[cfg(test)]
@@ -283,5 +315,18 @@ mod tests {
         assert!(replace(&path, b"a 1\n", 0o600, true).is_err());
         assert_eq!(names(dir.path()), ["busy"]);
         assert_eq!(names(&path), ["inside"]);
+    }
+
+    #[test]
+    fn a_bounded_memfd_keeps_what_fits_and_refuses_the_rest_at_once() {
+        let file = bounded_memfd(c"t", 8).unwrap();
+        let mut copy = file.try_clone().unwrap();
+        assert_eq!(written(&file).unwrap(), (Vec::new(), 8));
+        copy.write_all(b"abc").unwrap();
+        assert_eq!(written(&file).unwrap(), (b"abc".to_vec(), 5));
+        let err = copy.write_all(b"defghijk").unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(libc::EPERM), "{err}");
+        copy.write_all(b"defgh").unwrap();
+        assert_eq!(written(&file).unwrap(), (b"abcdefgh".to_vec(), 0));
     }
 }

@@ -272,6 +272,7 @@ mod tests {
             leftovers: Vec::new(),
             sockets: Vec::new(),
             reloads: 0,
+            boot_id: None,
             log_file: None,
         }
     }

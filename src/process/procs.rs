@@ -128,6 +128,15 @@ pub fn become_subreaper() -> io::Result<()> {
     nix::sys::prctl::set_child_subreaper(true).map_err(io::Error::from)
 }
 
+/// This boot's id (`/proc/sys/kernel/random/boot_id`, a UUID made anew at every boot). A start
+/// time (clock ticks since boot) names a process only together with it: after a reboot the same
+/// pid and start time can be another process.
+pub fn boot_id() -> Option<String> {
+    let id = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").ok()?;
+    let id = id.trim();
+    (!id.is_empty()).then(|| id.to_string())
+}
+
 /// When process `pid` started: `/proc/PID/stat` field 22, in clock ticks since boot. With the
 /// pid it names one process: a reused pid comes with another start time.
 pub fn start_time(pid: i32) -> Option<u64> {

@@ -52,6 +52,21 @@ struct Running {
     pid: i32,
     event: Event,
     deadline: Instant,
+    /// The hook's stdout and stderr (`OUTPUT_LIMIT`), passed on when it ends.
+    output: std::fs::File,
+}
+
+/// A hook's stdout and stderr go to an anonymous file of this size, never to restartd's own
+/// stderr, which a stalled reader could leave full (the hook would block there and be killed,
+/// its alert lost; SPEC §7). A write beyond it fails at once; what was written is passed on
+/// through restartd's never-blocking stderr when the hook ends.
+pub const OUTPUT_LIMIT: u64 = 64 * 1024;
+
+/// A hook that ended: what it wrote, and what to report.
+#[derive(Debug)]
+pub struct Ended {
+    pub output: Vec<u8>,
+    pub problems: Vec<String>,
 }
 
 /// The configured hooks and the ones running.
@@ -140,7 +155,8 @@ impl Hooks {
         name: &str,
         now: Instant,
     ) -> Result<(), String> {
-        let spawn = || -> io::Result<i32> {
+        let spawn = || -> io::Result<(i32, std::fs::File)> {
+            let output = files::bounded_memfd(c"restartd-hook-output", OUTPUT_LIMIT)?;
             let mut line = serde_json::to_vec(record).map_err(io::Error::other)?;
             line.push(b'\n');
             let stdin = files::memfd(c"restartd-hook", &line)?;
@@ -174,23 +190,24 @@ impl Hooks {
                     watchdog_pid: false,
                     listen: None,
                     stdin: Some(stdin.as_fd()),
-                    stdout: Output::Inherit,
-                    stderr: Output::Inherit,
+                    stdout: Output::To(output.as_fd()),
+                    stderr: Output::To(output.as_fd()),
                     // None: a hook outlives a restartd that is killed, so the alert it carries
                     // (a give-up's above all, SPEC §7) is still delivered.
                     death_signal: None,
                 },
                 self.inherited,
             )?;
-            Ok(launched.pid)
+            Ok((launched.pid, output))
         };
         match spawn() {
-            Ok(pid) => {
+            Ok((pid, output)) => {
                 self.groups.push(pid);
                 self.running.push(Running {
                     pid,
                     event,
                     deadline: now + TIMEOUT,
+                    output,
                 });
                 Ok(())
             }
@@ -215,12 +232,33 @@ impl Hooks {
             .retain(|&g| crate::process::procs::group_alive(g));
     }
 
-    /// A hook was reaped; returns a message when it failed.
-    pub fn reaped(&mut self, pid: i32, end: ProcessEnd) -> Option<String> {
+    /// A hook was reaped: what it wrote, and a message when it failed or wrote too much.
+    pub fn reaped(&mut self, pid: i32, end: ProcessEnd) -> Option<Ended> {
         let i = self.running.iter().position(|r| r.pid == pid)?;
         let hook = self.running.swap_remove(i);
-        (end != ProcessEnd::Exited(0))
-            .then(|| format!("{} hook failed: {}", hook.event.flag(), end.describe()))
+        let flag = hook.event.flag();
+        let mut problems = Vec::new();
+        let output = match files::written(&hook.output) {
+            Ok((output, room)) => {
+                // A write that does not fit is refused whole: less room than a pipe's atomic
+                // write (what a shell's echo or a buffered stdio flush takes) is taken as full.
+                if room < libc::PIPE_BUF as u64 {
+                    problems.push(format!(
+                        "{flag} hook's output reached its {} KiB limit; what it wrote later was refused and is lost",
+                        OUTPUT_LIMIT / 1024
+                    ));
+                }
+                output
+            }
+            Err(e) => {
+                problems.push(format!("{flag} hook's output could not be read: {e}"));
+                Vec::new()
+            }
+        };
+        if end != ProcessEnd::Exited(0) {
+            problems.push(format!("{flag} hook failed: {}", end.describe()));
+        }
+        Some(Ended { output, problems })
     }
 
     /// When the next running hook times out.
@@ -294,11 +332,36 @@ mod tests {
             signal: libc::SIGKILL,
             core_dumped: false,
         };
-        assert!(hooks.reaped(pid, end).is_some());
+        assert_eq!(
+            hooks.reaped(pid, end).unwrap().problems,
+            ["--on-crash hook failed: signal SIGKILL"]
+        );
         assert!(hooks.idle());
         // The limit holds: a second crash inside the minute runs nothing and is counted.
         hooks.fire(&record(), false, "n", now + Duration::from_secs(1));
         assert!(hooks.idle());
         assert_eq!(hooks.suppressed, 1);
+    }
+
+    /// A hook's output goes to its own bounded file, read back when it ends.
+    #[test]
+    fn a_hooks_output_is_kept_and_bounded() {
+        let limit = AlertLimit {
+            count: 5,
+            per: Duration::from_secs(60),
+        };
+        let cmd = "echo out; echo err >&2; head -c 70000 /dev/zero | tr '\\0' x; exit 0";
+        let mut hooks = Hooks::new(Some(cmd.into()), None, limit, Inherited::capture());
+        assert!(hooks.fire(&record(), false, "n", Instant::now()).is_empty());
+        let pid = hooks.running[0].pid;
+        let status = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None).unwrap();
+        assert!(matches!(status, nix::sys::wait::WaitStatus::Exited(_, 0)));
+        let ended = hooks.reaped(pid, ProcessEnd::Exited(0)).unwrap();
+        assert!(ended.output.starts_with(b"out\nerr\nxxx"));
+        assert!(ended.output.len() as u64 > OUTPUT_LIMIT - 4096);
+        assert_eq!(
+            ended.problems,
+            ["--on-crash hook's output reached its 64 KiB limit; what it wrote later was refused and is lost"]
+        );
     }
 }

@@ -59,6 +59,11 @@ pub struct StateFile {
     /// it adopted), so that the next restartd can stop what this one leaves behind (SPEC §10).
     #[serde(default)]
     pub leftovers: Vec<Proc>,
+    /// The boot id (`/proc/sys/kernel/random/boot_id`) under which `child_pid` and `leftovers`
+    /// were recorded: their start times count from that boot, so after a reboot they are not
+    /// trusted (SPEC §10).
+    #[serde(default)]
+    pub boot_id: Option<String>,
     /// `--log-file`, as an absolute path (null without one), for `restartd logs`.
     #[serde(default)]
     pub log_file: Option<String>,
@@ -378,6 +383,7 @@ mod tests {
             leftovers: Vec::new(),
             sockets: Vec::new(),
             reloads: 0,
+            boot_id: None,
             log_file: None,
         }
     }

@@ -492,8 +492,11 @@ impl Supervisor {
     fn reaped(&mut self, reaped: Reaped, now: Now, events: &mut VecDeque<Event>) {
         if self.recorder.hooks.owns(reaped.pid) {
             self.lineage.helper_reaped();
-            if let Some(problem) = self.recorder.hooks.reaped(reaped.pid, reaped.end) {
-                self.log.warn(&problem);
+            if let Some(ended) = self.recorder.hooks.reaped(reaped.pid, reaped.end) {
+                self.log.pass_on(&ended.output);
+                for problem in ended.problems {
+                    self.log.warn(&problem);
+                }
             }
             self.recorder.hooks.forget_empty_groups();
         } else if self.monitors.owns(reaped.pid) {
@@ -579,6 +582,7 @@ impl Supervisor {
                     let lineage = &self.lineage;
                     self.family.signal_all(sig, |pid| !lineage.is_childs(pid));
                 }
+                Action::Abandon => self.abandon(),
                 Action::Release => self.family.release(),
                 Action::SuspendSelf => {
                     self.save();

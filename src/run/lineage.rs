@@ -310,6 +310,22 @@ impl Lineage {
             .is_some_and(|e| e.owner == Owner::Child && procs::start_time(pid) == Some(e.start))
     }
 
+    /// The child's tree as of the last look is given up on (SIGKILL did not end it): from now on
+    /// it is nobody's, never signalled, not waited for, reaped when it ends. Returns the pids
+    /// of its live processes.
+    pub fn abandon(&mut self) -> Vec<i32> {
+        let mut pids = Vec::new();
+        for (&pid, e) in self.known.iter_mut().chain(self.direct.iter_mut()) {
+            if e.owner == Owner::Child {
+                e.owner = Owner::Unknown;
+                if !e.zombie && !pids.contains(&pid) {
+                    pids.push(pid);
+                }
+            }
+        }
+        pids
+    }
+
     /// The live processes of the child's tree seen at the last look, with their start times:
     /// restartd's adopted children and the descendants under them and under the main child.
     pub fn childs_tree(&self) -> impl Iterator<Item = (i32, u64)> + '_ {

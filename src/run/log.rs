@@ -120,6 +120,14 @@ impl Logger {
         }
     }
 
+    /// Passes on what another process wrote (a hook's output) as the child's output is: through
+    /// restartd's never-blocking stderr, bounded, dropped and counted if it does not fit.
+    pub fn pass_on(&self, bytes: &[u8]) {
+        if !bytes.is_empty() {
+            self.stderr.borrow_mut().write(bytes);
+        }
+    }
+
     /// Logs `msg` with structured `fields` (used in JSON lines only).
     pub fn log(&self, level: Level, msg: &str, fields: Map<String, Value>) {
         if !self.enabled(level) {

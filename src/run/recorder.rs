@@ -9,7 +9,7 @@ use serde_json::Map;
 use crate::base::exit::{signal_name, ProcessEnd};
 use crate::base::values::fmt_duration;
 use crate::observe::Observe;
-use crate::process::procs::Usage;
+use crate::process::procs::{self, Usage};
 use crate::process::signals::Inherited;
 use crate::process::tail::Tail;
 use crate::records::crashlog::{self, CrashLog, CrashRecord};
@@ -40,6 +40,8 @@ pub struct Recorder {
     started_at: SystemTime,
     host: Option<String>,
     cwd: Option<String>,
+    /// This boot's id, read once, recorded beside the pids and start times (`boot_id`).
+    boot_id: Option<String>,
     /// `state.json` changed since it was last saved.
     dirty: bool,
     /// The child's tree as last seen (`state.json`'s `leftovers`), set by the loop before a save.
@@ -79,6 +81,7 @@ impl Recorder {
             cwd: std::env::current_dir()
                 .ok()
                 .map(|d| d.to_string_lossy().into_owned()),
+            boot_id: procs::boot_id(),
             dirty: false,
             tree: Vec::new(),
             sockets: Vec::new(),
@@ -321,6 +324,7 @@ impl Recorder {
             leftovers: self.tree.clone(),
             sockets: self.sockets.clone(),
             reloads: m.reloads(),
+            boot_id: self.boot_id.clone(),
             log_file: self
                 .cfg
                 .log_file
@@ -405,14 +409,24 @@ fn end_line(r: &EndReport, cfg: &Config, error: Option<&str>) -> (Level, String)
                 cfg.settings.policy.as_str()
             ),
         ),
-        Outcome::Stopped { killed: true } => (
+        Outcome::Stopped {
+            killed: true,
+            hurried: true,
+        } => (
+            Level::Warn,
+            "stopped: the child was killed (SIGKILL) by a second stop request".to_string(),
+        ),
+        Outcome::Stopped {
+            killed: true,
+            hurried: false,
+        } => (
             Level::Warn,
             format!(
                 "stopped: the child did not exit within --stop-timeout {} and was killed",
                 fmt_duration(cfg.settings.stop_timeout)
             ),
         ),
-        Outcome::Stopped { killed: false } => (Level::Info, format!("stopped: child {after}")),
+        Outcome::Stopped { killed: false, .. } => (Level::Info, format!("stopped: child {after}")),
         Outcome::Restarted => (Level::Info, format!("restarting on request: child {after}")),
         Outcome::KeepOld => (
             Level::Warn,

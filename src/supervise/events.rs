@@ -240,8 +240,9 @@ pub enum Outcome {
     },
     /// Not restarted; `None` for a command that cannot be started.
     Exit(Option<Verdict>),
-    /// A requested stop; `killed` when the child needed SIGKILL.
-    Stopped { killed: bool },
+    /// A requested stop; `killed` when the child needed SIGKILL, `hurried` when a second stop
+    /// request sent it (not the stop timeout).
+    Stopped { killed: bool, hurried: bool },
     /// A requested restart.
     Restarted,
     /// A reload's new child failed; the old one keeps running.
@@ -332,6 +333,9 @@ pub enum Action {
     SignalAll(i32),
     /// The last child's group is clean: forget it; nothing of it may be signalled any more.
     Release,
+    /// What is left of the last child outlived SIGKILL by --stop-timeout: say which pids, and
+    /// never signal them again (a `Release` follows).
+    Abandon,
     /// Stop restartd itself (SIGSTOP), after the child's group was stopped.
     SuspendSelf,
     /// Start (true) or stop (false) the health checks, watchdog and memory sampling.

@@ -26,10 +26,12 @@ use nix::libc::{
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Stop {
     /// Stop the child and exit. `failure`: restartd was stopping a failing child when the stop
-    /// was asked for; the end is still recorded as that failure.
+    /// was asked for; the end is still recorded as that failure. `hurried`: a second stop
+    /// request sent SIGKILL before the stop timeout did.
     Shutdown {
         signal: i32,
         failure: Option<(Reason, String)>,
+        hurried: bool,
     },
     /// Stop the child and start it again (`restartd restart`).
     Restart,
@@ -91,8 +93,10 @@ enum State {
         why: Stop,
         kill_at: Option<Instant>,
     },
-    /// The child is gone; what is left of its group and its descendants got `signal` (SIGKILL
-    /// at `kill_at`); `then` follows once nothing is left.
+    /// The child is gone; what is left of its group and its descendants got `signal`; `then`
+    /// follows once nothing is left. At `kill_at` comes SIGKILL; once `signal` is SIGKILL, it is
+    /// when restartd stops waiting for what SIGKILL could not end (no permission, uninterruptible
+    /// sleep): it is abandoned, never signalled again, and `then` follows (SPEC §10).
     Cleanup {
         signal: i32,
         kill_at: Option<Instant>,
@@ -278,6 +282,7 @@ impl Machine {
                     Stop::Shutdown {
                         signal,
                         failure: None,
+                        hurried: false,
                     },
                     now,
                 )
@@ -290,6 +295,7 @@ impl Machine {
                     Stop::Shutdown {
                         signal,
                         failure: None,
+                        hurried: false,
                     },
                     now,
                 ));
@@ -366,18 +372,24 @@ impl Machine {
             ) => {
                 let killed = kill_at.is_none();
                 let (report, then, signal) = match why {
-                    Stop::Shutdown { signal, failure } => {
+                    Stop::Shutdown {
+                        signal,
+                        failure,
+                        hurried,
+                    } => {
                         let code = if killed { code::KILLED } else { code::STOPPED };
                         let report = match failure {
                             // The failure restartd was acting on still gets its record.
                             Some(failure) => {
                                 let (mut report, _) =
                                     self.crashed(run, end, Some(failure), jitter, now);
-                                report.outcome = Outcome::Stopped { killed };
+                                report.outcome = Outcome::Stopped { killed, hurried };
                                 report.crash = true;
                                 report
                             }
-                            None => self.report(run, end, now, Outcome::Stopped { killed }),
+                            None => {
+                                self.report(run, end, now, Outcome::Stopped { killed, hurried })
+                            }
                         };
                         let then = Then::Exit(Final {
                             status: Status::Stopped,
@@ -442,10 +454,16 @@ impl Machine {
                 // Descendants may have been reparented to restartd since: they get it too.
                 vec![Action::SignalAll(signal)]
             }
-            (S::Cleanup { then, .. }, I::Tick) if self.deadline_passed(now) => {
+            (S::Cleanup { signal, then, .. }, I::Tick) if self.deadline_passed(now) => {
+                if signal == SIGKILL {
+                    // SIGKILL did not end them within --stop-timeout: they are left alone.
+                    let mut actions = vec![Action::Abandon, Action::Release];
+                    actions.extend(self.then(then, now));
+                    return actions;
+                }
                 self.state = S::Cleanup {
                     signal: SIGKILL,
-                    kill_at: None,
+                    kill_at: Some(now.mono + self.settings.stop_timeout),
                     then,
                 };
                 vec![Action::SignalAll(SIGKILL)]

@@ -31,3 +31,4 @@ mod stalled;
 mod subcommands;
 mod systemd;
 mod trust;
+mod trust_more;

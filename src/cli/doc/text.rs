@@ -154,7 +154,10 @@ pub const PROCESSES: &str =
      session is led from outside the container (a `docker exec` job) is never the child's. A \
      child left running by a restartd that was killed (named in `state.json`'s `leftovers` by \
      pid and start time), what else of its tree was recorded there, and the members of its \
-     process group are stopped by the next restartd before it starts its own. \
+     process group are stopped by the next restartd before it starts its own, unless they \
+     were recorded under another boot (`boot_id`). What SIGKILL cannot end (another user's \
+     process, uninterruptible sleep) gets `--stop-timeout` more, then is named in a warning, \
+     left alone and never signalled again, and restartd goes on as the policy says. \
      `restartd stop` and the stops restartd decides itself use `--stop-signal`.";
 
 /// SIGNALS, last: output that nobody reads (SPEC §10).
@@ -345,6 +348,13 @@ pub const STATE_FIELDS: &[(&str, &str)] = &[
         "the `--socket`s, each `{name, address, fd}` (a TCP port 0 shows the port chosen), and \
          the reloads done by this restartd",
     ),
+    (
+        "boot_id",
+        "this boot's id (`/proc/sys/kernel/random/boot_id`), under which `child_pid` and \
+         `leftovers` were recorded: their start times count from that boot. Leftovers recorded \
+         under another boot id (a reboot since), or with none, are never touched; restartd says \
+         once why",
+    ),
 ];
 
 /// FILES, before the crash record fields.
@@ -507,7 +517,11 @@ pub const ENV_HOOKS: &str =
      applicable), RESTARTD_RESTARTS, RESTARTD_ACTION, RESTARTD_FINGERPRINT (empty when none), \
      RESTARTD_FIRST_SEEN (`1` for a new error, else `0`) and RESTARTD_SUPPRESSED (crash hooks \
      skipped by `--alert-limit` since the last one ran). `--alert-limit` never holds back the \
-     hook of a new error. Crash data is never pasted into the command string.";
+     hook of a new error. Crash data is never pasted into the command string. A hook's \
+     stdout and stderr go to a 64 KiB in-memory file (a sealed memfd), never to restartd's own \
+     stderr, which a stalled reader could leave full: a hook never blocks on it. What does not \
+     fit is refused (EPERM) and lost, with a warning; when the hook ends, its output is passed \
+     on to restartd's stderr through its never-blocking output path.";
 
 /// JSON OUTPUT: each `--json` output and its shape. These are stable: fields are only added.
 pub const JSON_SCHEMAS: &[(&str, &str)] = &[

@@ -60,4 +60,30 @@ impl Supervisor {
         self.family
             .leftovers_alive(self.subreaper, |pid| self.not_the_childs(pid))
     }
+
+    /// What is left of the last child outlived SIGKILL by --stop-timeout (SPEC §10): named in a
+    /// warning and never signalled again (nobody's from now on: `Lineage::abandon`).
+    pub(super) fn abandon(&mut self) {
+        self.look();
+        let mut pids = self.lineage.abandon();
+        pids.sort_unstable();
+        let named = match (pids.is_empty(), self.family.group()) {
+            (false, _) => format!(
+                "{} {}",
+                if pids.len() == 1 { "pid" } else { "pids" },
+                pids.iter()
+                    .map(i32::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            (true, Some(group)) => format!("the processes of group {group}"),
+            (true, None) => "its processes".to_string(),
+        };
+        let timeout = crate::base::values::fmt_duration(self.cfg.settings.stop_timeout);
+        self.log.warn(&format!(
+            "{named} of the last child still alive --stop-timeout {timeout} after SIGKILL \
+             (not restartd's to kill, or in uninterruptible sleep); left alone and not signalled \
+             again"
+        ));
+    }
 }

@@ -184,11 +184,20 @@ impl Machine {
         signal: i32,
     ) -> Vec<Action> {
         match why {
-            Stop::Shutdown { .. } => {
-                // A second stop request: no more waiting.
+            Stop::Shutdown {
+                signal,
+                failure,
+                hurried,
+            } => {
+                // A second stop request: no more waiting. It is what killed the child unless the
+                // stop timeout already had.
                 self.state = State::Stopping {
                     run,
-                    why,
+                    why: Stop::Shutdown {
+                        signal,
+                        failure,
+                        hurried: hurried || kill_at.is_some(),
+                    },
                     kill_at: None,
                 };
                 vec![Action::SignalAll(SIGKILL)]
@@ -208,7 +217,11 @@ impl Machine {
                 };
                 self.state = State::Stopping {
                     run,
-                    why: Stop::Shutdown { signal, failure },
+                    why: Stop::Shutdown {
+                        signal,
+                        failure,
+                        hurried: false,
+                    },
                     kill_at,
                 };
                 actions.extend([Action::Tell(Tell::Stopping), Action::SaveState]);
@@ -416,11 +429,13 @@ impl Machine {
     ) -> Vec<Action> {
         let mut actions = vec![Action::Ended(report), Action::Monitors(false)];
         if leftovers {
-            // A SIGKILL already sent has nothing left to escalate to. After a stop request,
-            // what is left gets no more than the stop has left (SPEC §10).
-            let kill_at = (signal != SIGKILL).then(|| {
-                let at = now.mono + self.settings.stop_timeout;
-                self.stop_by.map_or(at, |by| at.min(by))
+            // After a stop request, what is left gets no more than the stop has left (SPEC §10)
+            // before SIGKILL. After SIGKILL (already sent, or at `kill_at`), what it cannot end
+            // gets --stop-timeout more, then is abandoned.
+            let at = now.mono + self.settings.stop_timeout;
+            let kill_at = Some(match signal {
+                SIGKILL => at,
+                _ => self.stop_by.map_or(at, |by| at.min(by)),
             });
             self.state = State::Cleanup {
                 signal,

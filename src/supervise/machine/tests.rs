@@ -386,7 +386,6 @@ fn leftovers_delay_the_restart_until_gone_or_killed() {
     assert!(!actions.iter().any(|a| matches!(a, Action::Spawn { .. })));
     // The leftovers ignore SIGTERM: SIGKILL at the stop timeout.
     assert_eq!(sim.step(), vec![Action::SignalAll(SIGKILL)]);
-    assert_eq!(sim.m.deadline(), None);
     let actions = sim.feed(Input::Leftovers { alive: false });
     assert_eq!(
         actions[..2],
@@ -681,6 +680,7 @@ fn every_status_handles_every_input() {
     }
 }
 
+mod abandon;
 mod decisions;
 mod max_runtime;
 mod readiness;

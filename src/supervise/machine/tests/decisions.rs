@@ -343,3 +343,44 @@ fn a_clean_end_is_never_an_oom_kill() {
         assert_eq!((r.crash, r.outcome.action()), (false, "exit"), "{end:?}");
     }
 }
+
+/// issue 17 (review): a child killed by a second stop request was reported as killed at the
+/// stop timeout.
+#[test]
+fn a_kill_by_a_second_stop_request_is_told_apart_from_the_stop_timeouts() {
+    let killed = ProcessEnd::Signaled {
+        signal: SIGKILL,
+        core_dumped: false,
+    };
+    let outcome = |second: bool| {
+        let mut sim = Sim::new(settings(RestartPolicy::Always), None);
+        sim.start();
+        sim.feed(Input::Signal { signal: SIGTERM });
+        if second {
+            sim.advance(SEC);
+            assert_eq!(
+                sim.feed(Input::Signal { signal: SIGTERM }),
+                vec![Action::SignalAll(SIGKILL)]
+            );
+        } else {
+            assert_eq!(sim.step(), vec![Action::SignalAll(SIGKILL)]);
+            // A request after the timeout's SIGKILL does not make it the request's.
+            sim.feed(Input::Signal { signal: SIGTERM });
+        }
+        report(&sim.end(killed)).outcome
+    };
+    assert_eq!(
+        outcome(true),
+        Outcome::Stopped {
+            killed: true,
+            hurried: true
+        }
+    );
+    assert_eq!(
+        outcome(false),
+        Outcome::Stopped {
+            killed: true,
+            hurried: false
+        }
+    );
+}
