@@ -303,7 +303,8 @@ fn reloads_under_load_fail_no_request() {
         assert!(String::from_utf8_lossy(&out.stderr).contains("replaced: pid"));
         load.wait_served(served, 10);
     }
-    let state = env.state("web");
+    // The reply may reach the client a turn before state.json is rewritten.
+    let state = env.wait_state("web", "reloads 3", |s| s["reloads"] == 3);
     assert_eq!(state["reloads"], 3, "{state:#}");
     assert_eq!(state["restarts"], 0, "a reload is no restart: {state:#}");
     assert_eq!(state["status"], "running");
