@@ -519,6 +519,53 @@ mod lifecycle_tests {
         assert!(all == want, "lines lost or repeated");
     }
 
+    /// A sustained flood: each loop turn brings several reads (256 KiB), and the turn's
+    /// compression must keep pace with them, so no rotated file falls off `--log-keep`
+    /// uncompressed (its partial work lost) and none is left behind plain.
+    #[test]
+    fn compression_keeps_up_with_a_flood() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("app.log");
+        let mut l = LogFile::new(LogFileConfig {
+            max_size: 128 * 1024,
+            keep: 3,
+            compress: true,
+            ..cfg(dir.path())
+        });
+        let line = |i: usize| format!("line {i:07} {}\n", "x".repeat(i % 50));
+        let mut i = 0;
+        let mut all = String::new();
+        for _turn in 0..200 {
+            let mut chunk = String::new();
+            while chunk.len() < 256 * 1024 {
+                chunk.push_str(&line(i));
+                i += 1;
+            }
+            all.push_str(&chunk);
+            // One turn: the reads, written as they came (64 KiB each), then the turn's work.
+            for piece in chunk.as_bytes().chunks(64 * 1024) {
+                assert_eq!(l.write(piece), None);
+            }
+            assert_eq!(l.work(), None);
+            let plain: Vec<_> = rotated(&path)
+                .unwrap()
+                .into_iter()
+                .filter(|r| !r.gz)
+                .collect();
+            assert!(plain.len() <= 1, "compression fell behind: {plain:?}");
+        }
+        // The kept files, oldest first, hold exactly the end of what was written.
+        let mut kept = String::new();
+        for r in rotated(&path).unwrap().iter().rev() {
+            assert!(r.gz, "{r:?} left plain");
+            flate2::read::GzDecoder::new(File::open(&r.path).unwrap())
+                .read_to_string(&mut kept)
+                .unwrap();
+        }
+        kept.push_str(&fs::read_to_string(&path).unwrap());
+        assert!(kept.len() > 3 * 100 * 1024 && all.ends_with(&kept));
+    }
+
     #[test]
     fn old_rotated_files_go_at_start_and_at_rotation() {
         let dir = tempfile::tempdir().unwrap();
