@@ -94,25 +94,43 @@ impl Compressor {
         }
     }
 
+    /// The number of the oldest rotated file still to compress (the one under way first).
+    pub fn oldest(&self) -> Option<u32> {
+        self.job.as_ref().map(|j| j.n).or(self.pending.front().copied())
+    }
+
+    /// Compresses about `budget` bytes of input, a `STEP_BYTES` piece at a time (at least one
+    /// piece, never more than the queue holds); returns the input taken. `Err` as `step`.
+    pub fn work(&mut self, budget: usize) -> Result<usize, String> {
+        let mut done = 0;
+        loop {
+            done += self.step()?;
+            if done >= budget || !self.busy() {
+                return Ok(done);
+            }
+        }
+    }
+
     /// Compresses the next `STEP_BYTES` of the current file (starting the next file when none
-    /// is under way). `Err` names the file; the file is then left as it is, uncompressed.
-    pub fn step(&mut self) -> Result<(), String> {
+    /// is under way); returns the input taken. `Err` names the file; the file is then left as
+    /// it is, uncompressed.
+    pub fn step(&mut self) -> Result<usize, String> {
         if self.job.is_none() {
             let Some(n) = self.pending.pop_front() else {
-                return Ok(());
+                return Ok(0);
             };
             let src = numbered(&self.path, n);
             match self.start(&src) {
                 Ok(job) => self.job = Some(Job { n, ..job }),
-                Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
                 Err(e) => return Err(format!("unable to compress {}: {e}", src.display())),
             }
         }
         let job = self.job.as_mut().expect("started above");
         self.buf.resize(STEP_BYTES, 0);
         let result = match job.src.read(&mut self.buf) {
-            Ok(0) => self.finish(),
-            Ok(n) => job.enc.write_all(&self.buf[..n]),
+            Ok(0) => self.finish().map(|()| 0),
+            Ok(n) => job.enc.write_all(&self.buf[..n]).map(|()| n),
             Err(e) => Err(e),
         };
         result.map_err(|e| {

@@ -18,10 +18,14 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use crate::base::config::LogFileConfig;
-use crate::process::logcompress::{gz, numbered, Compressor};
+use crate::process::logcompress::{gz, numbered, Compressor, STEP_BYTES};
 
 /// The length of `2026-12-05T07:35:08.099Z ` (RFC 3339 UTC, milliseconds, a space).
 pub const STAMP_LEN: usize = 25;
+
+/// The most input compressed in one loop turn (a few milliseconds at level 1), and the most
+/// read from the child's pipes in a turn while compression is behind (`read_budget`).
+pub const TURN_BYTES: usize = 512 * 1024;
 
 /// The open log file.
 pub struct LogFile {
@@ -36,6 +40,9 @@ pub struct LogFile {
     /// The stamped copy of a chunk.
     scratch: Vec<u8>,
     compressor: Option<Compressor>,
+    /// Bytes written since compression last worked, while it had work: what the next turn's
+    /// compression owes (`work`).
+    owed: usize,
 }
 
 impl LogFile {
@@ -53,6 +60,7 @@ impl LogFile {
             stamp: (u128::MAX, [b' '; STAMP_LEN]),
             scratch: Vec::new(),
             compressor,
+            owed: 0,
         };
         // The file exists from the start, so that `restartd logs -f` follows it from its first
         // line (a failure is reported at the first write).
@@ -135,9 +143,31 @@ impl LogFile {
         self.compressor.as_ref().is_some_and(Compressor::busy)
     }
 
-    /// One piece of compression work; a problem to report.
+    /// A turn's compression: as much input as was written since the last turn (plus a
+    /// piece), at most `TURN_BYTES`, so that under a sustained flood the queue drains as fast as
+    /// rotation fills it; a problem to report.
     pub fn work(&mut self) -> Option<String> {
-        self.compressor.as_mut()?.step().err()
+        let c = self.compressor.as_mut()?;
+        if !c.busy() {
+            self.owed = 0;
+            return None;
+        }
+        let budget = (self.owed + STEP_BYTES).min(TURN_BYTES);
+        match c.work(budget) {
+            Ok(done) => {
+                self.owed = self.owed.saturating_sub(done);
+                None
+            }
+            Err(e) => Some(e),
+        }
+    }
+
+    /// How much the loop may read from the child's pipes this turn: `TURN_BYTES` once the
+    /// oldest file waiting to be compressed is one rotation from falling off `--log-keep`
+    /// (compression then sets the pace, so no file is lost half done), else no bound.
+    pub fn read_budget(&self) -> Option<usize> {
+        let oldest = self.compressor.as_ref()?.oldest()?;
+        (oldest >= self.cfg.keep.saturating_sub(1).max(1)).then_some(TURN_BYTES - STEP_BYTES)
     }
 
     /// `data` into `out` with the timestamp of `now` at the start of each line.
@@ -196,6 +226,9 @@ impl LogFile {
                 let file = self.file.as_mut().expect("opened above");
                 file.write_all(&data[..take])?;
                 self.size += take as u64;
+                if self.busy() {
+                    self.owed += take;
+                }
                 data = &data[take..];
             }
             if !data.is_empty() {
@@ -554,7 +587,11 @@ mod lifecycle_tests {
                 .collect();
             assert!(plain.len() <= 1, "compression fell behind: {plain:?}");
         }
-        // The kept files, oldest first, hold exactly the end of what was written.
+        // At exit the queue gets its grace (`Output::finish`); then the kept files, oldest
+        // first, hold exactly the end of what was written.
+        while l.busy() {
+            assert_eq!(l.work(), None);
+        }
         let mut kept = String::new();
         for r in rotated(&path).unwrap().iter().rev() {
             assert!(r.gz, "{r:?} left plain");

@@ -302,7 +302,15 @@ impl Output {
     /// Copies one pipe until it would block, or its stream stalls (`last`: until it would block,
     /// at most `LAST_READ`); false at EOF or on an error.
     fn copy_pipe(&mut self, i: usize, last: bool, problems: &mut Vec<String>) -> bool {
-        let mut budget = if last { LAST_READ } else { usize::MAX };
+        let mut budget = match last {
+            true => LAST_READ,
+            // Compression sets the pace once it is about to lose a file (`read_budget`).
+            false => self
+                .log_file
+                .as_ref()
+                .and_then(LogFile::read_budget)
+                .unwrap_or(usize::MAX),
+        };
         loop {
             let to = self.pipes[i].to;
             if !last && self.stalled(to) {
