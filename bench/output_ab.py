@@ -49,7 +49,8 @@ def main():
                 t, _ = run.timed_run(argv, uuid.uuid4().hex, stderr_to_cat=True)
                 left = [f for f in os.listdir(tmp) if f.startswith("app.log.")
                         and not f.endswith((".gz", ".tmp"))]
-                plain.setdefault(name, []).append(len(left))
+                if "--log-compress" in extra:
+                    plain.setdefault(name, []).append(len(left))
             results.setdefault(name, []).append(t)
             shutil.rmtree(tmp, ignore_errors=True)
     direct = statistics.median(results["direct pipe"])
