@@ -4,13 +4,17 @@
 //! restartd is one thread with one poll loop. A rotated file is not compressed at once (10 MiB
 //! take about 0.1 s at level 1, 0.3 s at gzip's default level 6; all that time the child's
 //! pipes would go unread). Instead the loop asks `busy()` before it blocks, polls with a zero
-//! timeout while it is, and gives `step()` one `STEP_BYTES` piece (under a millisecond at
-//! level 1) per turn, after copying the child's output.
+//! timeout while it is, and after copying the child's output gives `work()` as much input as
+//! the turn wrote to the log (plus one `STEP_BYTES` piece, at most `logfile::TURN_BYTES`), so
+//! the queue drains as fast as rotation fills it. Should a flood still outrun it, the loop
+//! reads at most `TURN_BYTES` a turn once the oldest waiting file is a rotation away from
+//! falling off `--log-keep`: the child is paced to the compression rate (a read every turn,
+//! never a stall), and no file is lost half compressed.
 //! Not chosen: a thread (restartd has none, and the file's rename would race the log writer)
 //! and a forked helper (a process restartd must tell apart from the child's leftovers, reap,
 //! and kill at exit, for work this small). A rotation while a file is still being compressed
-//! only renumbers the queue; a file that falls off `--log-keep` or `--log-max-age` before its
-//! turn is dropped with its half-written output.
+//! only renumbers the queue; a file removed by `--log-max-age` before its turn is dropped with
+//! its half-written output.
 //!
 //! Level 1 (`Compression::fast`): on access-log-like lines it is about 2.7 times faster than
 //! gzip's default level 6 for a 15 % larger file (zlib, 64 KiB pieces: 0.67 ms against 1.83 ms

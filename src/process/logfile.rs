@@ -1,7 +1,7 @@
 //! `--log-file`: the child's stdout and stderr appended to a file, rotated past `--log-max-size`
 //! to PATH.1 (newest) … PATH.N (`--log-keep`); with `--log-timestamps` each line starts with its
 //! time, with `--log-max-age` old rotated files are deleted, with `--log-compress` they are
-//! gzipped (`logcompress`, a piece per loop turn).
+//! gzipped (`logcompress`, in each loop turn as much as the turn wrote).
 //!
 //! Rotation happens between writes, at the last newline that fits, so no byte is lost or written
 //! twice and lines stay whole unless one line alone exceeds the size. A failing write is reported
