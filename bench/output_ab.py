@@ -36,11 +36,11 @@ def main():
         for name in order:
             tmp = tempfile.mkdtemp(dir=run.SHM)
             if name == "direct pipe":
-                argv = ["sh", "-c", '"$0" "$1" 2>&1 | cat > /dev/null', *spew]
+                argv = ["sh", "-c", '"$@" 2>&1 | cat > /dev/null', "sh", *spew]
                 t, _ = run.timed_run(argv, uuid.uuid4().hex)
             elif name == "cat to a file":
-                argv = ["sh", "-c", '"$0" "$1" 2>&1 | cat > "$2"', *spew,
-                        os.path.join(tmp, "app.log")]
+                argv = ["sh", "-c", 'f=$1; shift; "$@" 2>&1 | cat > "$f"', "sh",
+                        os.path.join(tmp, "app.log"), *spew]
                 t, _ = run.timed_run(argv, uuid.uuid4().hex)
             else:
                 argv = [name, "--state-dir", os.path.join(tmp, "s"), "-n", "b", "-q",
