@@ -100,7 +100,10 @@ impl Compressor {
 
     /// The number of the oldest rotated file still to compress (the one under way first).
     pub fn oldest(&self) -> Option<u32> {
-        self.job.as_ref().map(|j| j.n).or(self.pending.front().copied())
+        self.job
+            .as_ref()
+            .map(|j| j.n)
+            .or(self.pending.front().copied())
     }
 
     /// Compresses about `budget` bytes of input, a `STEP_BYTES` piece at a time (at least one

@@ -390,5 +390,9 @@ fn with_a_log_file_both_streams_get_every_byte_once_in_order() {
         file.push_str(&fs::read_to_string(env.state_dir().join(format!("out.log.{n}"))).unwrap());
     }
     file.push_str(&fs::read_to_string(&log).unwrap());
-    assert!(file == lines(1, 2 * LINES), "the file: {} bytes", file.len());
+    assert!(
+        file == lines(1, 2 * LINES),
+        "the file: {} bytes",
+        file.len()
+    );
 }
