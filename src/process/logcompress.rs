@@ -7,8 +7,10 @@
 //! timeout while it is, and after copying the child's output gives `work()` as much input as
 //! the turn wrote to the log (plus one `STEP_BYTES` piece, at most `logfile::TURN_BYTES`), so
 //! the queue drains as fast as rotation fills it. Should a flood still outrun it, the loop
-//! reads at most `TURN_BYTES` a turn once the oldest waiting file is a rotation away from
-//! falling off `--log-keep`: the child is paced to the compression rate (a read every turn,
+//! bounds each read so that it rotates at most once, and once the oldest waiting file is a
+//! rotation away from falling off `--log-keep` writes no more in a turn than the turn
+//! compresses (`LogFile::read_budget`, in bytes written, timestamps counted): the child is
+//! paced to the compression rate (a read every turn,
 //! never a stall), and no file is lost half compressed.
 //! Not chosen: a thread (restartd has none, and the file's rename would race the log writer)
 //! and a forked helper (a process restartd must tell apart from the child's leftovers, reap,
@@ -52,6 +54,8 @@ pub struct Compressor {
     pending: VecDeque<u32>,
     job: Option<Job>,
     buf: Vec<u8>,
+    /// Files that fell off `--log-keep` before they were compressed (tests tell pacing by it).
+    lost: u64,
 }
 
 impl Compressor {
@@ -61,6 +65,7 @@ impl Compressor {
             pending: VecDeque::new(),
             job: None,
             buf: Vec::new(),
+            lost: 0,
         }
     }
 
@@ -81,11 +86,14 @@ impl Compressor {
         for n in self.pending.iter_mut() {
             *n += 1;
         }
+        let before = self.pending.len();
         self.pending.retain(|&n| n <= keep);
+        self.lost += (before - self.pending.len()) as u64;
         if let Some(job) = &mut self.job {
             job.n += 1;
         }
         if self.job.as_ref().is_some_and(|j| j.n > keep) {
+            self.lost += 1;
             self.drop_job();
         }
     }
@@ -186,6 +194,12 @@ impl Compressor {
         if self.job.take().is_some() {
             let _ = fs::remove_file(self.temp());
         }
+    }
+
+    /// How many files fell off `--log-keep` before they were compressed.
+    #[cfg(test)]
+    pub fn lost(&self) -> u64 {
+        self.lost
     }
 
     /// Finishes everything now (tests only: in restartd it would stall the loop).

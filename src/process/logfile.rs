@@ -23,8 +23,9 @@ use crate::process::logcompress::{gz, numbered, Compressor, STEP_BYTES};
 /// The length of `2026-12-05T07:35:08.099Z ` (RFC 3339 UTC, milliseconds, a space).
 pub const STAMP_LEN: usize = 25;
 
-/// The most input compressed in one loop turn (a few milliseconds at level 1), and the most
-/// read from the child's pipes in a turn while compression is behind (`read_budget`).
+/// The most input compressed in one loop turn (a few milliseconds at level 1), and (less a
+/// piece) the most written from the child's pipes in a turn while compression is behind
+/// (`read_budget`).
 pub const TURN_BYTES: usize = 512 * 1024;
 
 /// The open log file.
@@ -162,12 +163,37 @@ impl LogFile {
         }
     }
 
-    /// How much the loop may read from the child's pipes this turn: `TURN_BYTES` once the
-    /// oldest file waiting to be compressed is one rotation from falling off `--log-keep`
-    /// (compression then sets the pace, so no file is lost half done), else no bound.
+    /// How much the loop may read from a child's pipe now, asked before each read; `None`: no
+    /// bound (no `--log-compress`). Counted in bytes written to the file, so a read
+    /// of short lines that timestamps make many times longer is counted as the file sees it
+    /// (a read is bounded as if each byte were a line of its own).
+    ///
+    /// With compression, one read rotates at most once (half `--log-max-size`), so
+    /// the oldest waiting file moves one number at a time and its approach to `--log-keep` is
+    /// seen; once it is one rotation from falling off, the turn's writes stay within what the
+    /// turn compresses (`TURN_BYTES` less a piece, less what is still owed), and compression
+    /// sets the pace, so no file is lost half done. 0: read nothing more this turn.
     pub fn read_budget(&self) -> Option<usize> {
-        let oldest = self.compressor.as_ref()?.oldest()?;
-        (oldest >= self.cfg.keep.saturating_sub(1).max(1)).then_some(TURN_BYTES - STEP_BYTES)
+        let oldest = self.compressor.as_ref()?.oldest().unwrap_or(0);
+        let one_rotation = usize::try_from(self.cfg.max_size / 2)
+            .unwrap_or(usize::MAX)
+            .max(1);
+        let room = if oldest >= self.cfg.keep.saturating_sub(1).max(1) {
+            (TURN_BYTES - STEP_BYTES)
+                .min(one_rotation)
+                .saturating_sub(self.owed)
+        } else {
+            one_rotation
+        };
+        let growth = if self.cfg.timestamps {
+            STAMP_LEN + 1
+        } else {
+            1
+        };
+        Some(match room {
+            0 => 0,
+            _ => (room / growth).max(1),
+        })
     }
 
     /// `data` into `out` with the timestamp of `now` at the start of each line.

@@ -302,25 +302,23 @@ impl Output {
     /// Copies one pipe until it would block, or its stream stalls (`last`: until it would block,
     /// at most `LAST_READ`); false at EOF or on an error.
     fn copy_pipe(&mut self, i: usize, last: bool, problems: &mut Vec<String>) -> bool {
-        let mut budget = match last {
-            true => LAST_READ,
-            // Compression sets the pace once it is about to lose a file (`read_budget`).
-            false => self
-                .log_file
-                .as_ref()
-                .and_then(LogFile::read_budget)
-                .unwrap_or(usize::MAX),
-        };
+        let mut budget = if last { LAST_READ } else { usize::MAX };
         loop {
             let to = self.pipes[i].to;
             if !last && self.stalled(to) {
                 return true;
             }
-            if budget == 0 {
+            // With --log-compress, each read is bounded so that compression keeps up
+            // (`read_budget`, asked again before each read: this turn's writes count).
+            let room = match self.log_file.as_ref().and_then(LogFile::read_budget) {
+                Some(room) if !last => budget.min(room),
+                _ => budget,
+            };
+            if room == 0 {
                 return true;
             }
             if to == 2 {
-                let moved = self.splice_backlog(i, budget);
+                let moved = self.splice_backlog(i, room);
                 budget = budget.saturating_sub(moved);
                 // Moved: more may wait. Refused for lack of room: stop (`last`: read instead).
                 if moved > 0 || !last && self.stalled(to) {
@@ -329,8 +327,8 @@ impl Output {
             }
             // With the log file, the stream gets its copy inside the kernel when it can
             // (`tee_stream`); exactly those bytes are read next, for the file and the tail.
-            let teed = self.tee_stream(i, budget);
-            let want = if teed > 0 { teed } else { budget };
+            let teed = self.tee_stream(i, room);
+            let want = if teed > 0 { teed } else { room };
             let n = match read_into(&self.pipes[i].fd, &mut self.buf, want) {
                 Ok(0) => return false,
                 Ok(n) => n,
@@ -355,7 +353,8 @@ impl Output {
                 _ => self.stderr.borrow_mut().write(&chunk),
             }
             self.buf = chunk;
-            if n < self.buf.capacity() {
+            // Less than asked for: the pipe is empty for now.
+            if n < self.buf.capacity().min(want) {
                 return true;
             }
         }

@@ -219,3 +219,53 @@ fn a_start_compresses_what_a_previous_run_left_plain() {
         .collect();
     assert_eq!(found, [(1, true), (2, true)]);
 }
+
+/// The loop's pacing as `Output::copy_pipe` applies it (`read_budget` asked before each read,
+/// two pipes of 64 KiB each a turn, then the turn's compression): with timestamps on short
+/// lines (each written about five times as long as it was read) and a `--log-max-size` under
+/// a turn's reading, no rotated file falls off `--log-keep` before it is compressed.
+#[test]
+fn pacing_counts_stamped_bytes_and_rotations() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("app.log");
+    let mut l = LogFile::new(LogFileConfig {
+        max_size: 64 * 1024,
+        keep: 2,
+        compress: true,
+        timestamps: true,
+        ..cfg(dir.path())
+    });
+    let stream: String = (0..200_000).map(|i| format!("{i}\n")).collect();
+    let stream = stream.as_bytes();
+    let mut pos = 0;
+    let mut turns = 0;
+    while pos < stream.len() {
+        turns += 1;
+        assert!(turns < 100_000, "the reading never got on");
+        for _pipe in 0..2 {
+            let mut left = 64 * 1024;
+            while left > 0 && pos < stream.len() {
+                let n = l
+                    .read_budget()
+                    .unwrap_or(usize::MAX)
+                    .min(left)
+                    .min(stream.len() - pos);
+                if n == 0 {
+                    break;
+                }
+                assert_eq!(l.write(&stream[pos..pos + n]), None);
+                pos += n;
+                left -= n;
+            }
+        }
+        assert_eq!(l.work(), None);
+        let plain: Vec<_> = rotated(&path)
+            .unwrap()
+            .into_iter()
+            .filter(|r| !r.gz)
+            .collect();
+        assert!(plain.len() <= 1, "compression fell behind: {plain:?}");
+    }
+    let lost = l.compressor.as_ref().unwrap().lost();
+    assert_eq!(lost, 0, "{lost} files fell off --log-keep uncompressed");
+}
