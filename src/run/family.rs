@@ -68,8 +68,12 @@ impl Family {
     pub fn spawn(&mut self, start: Start, inherited: Inherited) -> io::Result<i32> {
         self.sent = None;
         self.usage = None;
-        self.oom = Some(oom::Watch::start());
+        // Before the fork, so that the kernel's lines about the child are all after it; a start
+        // that fails drops it (with its /dev/kmsg descriptor, which a crash record may need).
+        let watch = oom::Watch::start();
+        self.oom = None;
         let spawned = child::spawn(start, inherited)?;
+        self.oom = Some(watch);
         self.leader = Some(spawned.pid);
         self.running = true;
         self.output.attach(spawned.stderr, spawned.stdout);
