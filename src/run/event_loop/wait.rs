@@ -21,7 +21,7 @@ impl Supervisor {
             self.observe.as_ref().and_then(Observe::deadline),
             self.control.deadline(),
             self.look_due,
-            // Log compression goes on a piece per turn without blocking (`logcompress`).
+            // Log compression goes on each turn without blocking (`logcompress`).
             self.family.output.log_busy().then(Instant::now),
         ]
         .into_iter()
