@@ -82,6 +82,11 @@ pub struct Supervisor {
     reap_first: bool,
     /// Whose each adopted process is: only the child's are its leftovers.
     lineage: Lineage,
+    /// The time of this turn (`Now::read`), and of the last look at the child's tree.
+    turn: Instant,
+    looked: Option<Instant>,
+    /// A look for the OOM watch held back by `oom::next_look` is due then.
+    look_due: Option<Instant>,
     /// Whether the free heap was given back (see `trim`).
     trimmed: bool,
     env_files: EnvFiles,
@@ -130,6 +135,7 @@ impl Supervisor {
             }
             self.wait();
             now = Now::read();
+            self.turn = now.mono;
             // Signals first, before anything else is read: a SIGTERM reaches the child's group
             // without waiting for the output copy, reaping and the monitors of this turn.
             let signals = self.signal_events();
@@ -212,6 +218,7 @@ impl Supervisor {
         if reap || self.machine.cleaning() {
             self.look();
         }
+        self.look_for_oom();
         if reap {
             for reaped in self.family.reap_others() {
                 self.reaped(reaped, now, &mut events);

@@ -68,8 +68,12 @@ impl Family {
     pub fn spawn(&mut self, start: Start, inherited: Inherited) -> io::Result<i32> {
         self.sent = None;
         self.usage = None;
-        self.oom = Some(oom::Watch::start());
+        // Before the fork, so that the kernel's lines about the child are all after it; a start
+        // that fails drops it (with its /dev/kmsg descriptor, which a crash record may need).
+        let watch = oom::Watch::start();
+        self.oom = None;
         let spawned = child::spawn(start, inherited)?;
+        self.oom = Some(watch);
         self.leader = Some(spawned.pid);
         self.running = true;
         self.output.attach(spawned.stderr, spawned.stdout);
@@ -111,8 +115,21 @@ impl Family {
 
     /// Whether the kernel's OOM killer ended the last child (`end` is how it ended): the
     /// `detail` saying how that is known.
-    pub fn oom(&self, end: ProcessEnd) -> Option<String> {
-        self.oom.as_ref()?.end(self.leader?, end)
+    pub fn oom(&mut self, end: ProcessEnd) -> Option<String> {
+        let leader = self.leader?;
+        self.oom.as_mut()?.end(leader, end)
+    }
+
+    /// Whether the OOM watch of the running child wants looks at its tree (`oom::Watch`).
+    pub fn oom_wants_looks(&self) -> bool {
+        self.running && self.oom.as_ref().is_some_and(oom::Watch::wants_looks)
+    }
+
+    /// A look saw the child's tree (pids, zombies too): for the OOM watch.
+    pub fn saw_tree(&mut self, tree: &[i32]) {
+        if let (Some(leader), Some(watch)) = (self.leader, self.oom.as_mut()) {
+            watch.look(leader, tree);
+        }
     }
 
     /// What the last main child used, once it was reaped.

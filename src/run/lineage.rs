@@ -326,6 +326,15 @@ impl Lineage {
         pids
     }
 
+    /// Every process of the child's tree seen at the last look, zombies too (pids).
+    pub fn childs_pids(&self) -> Vec<i32> {
+        self.known
+            .iter()
+            .filter(|(_, e)| e.owner == Owner::Child)
+            .map(|(&pid, _)| pid)
+            .collect()
+    }
+
     /// The live processes of the child's tree seen at the last look, with their start times:
     /// restartd's adopted children and the descendants under them and under the main child.
     pub fn childs_tree(&self) -> impl Iterator<Item = (i32, u64)> + '_ {

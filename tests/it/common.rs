@@ -524,24 +524,39 @@ pub fn ready_fields(line: &str) -> std::collections::HashMap<String, String> {
         .collect()
 }
 
-/// Asserts that `pid` makes no wakeup for 2 s, once it has settled (its child started, its
-/// first writes done).
-pub fn assert_no_wakeups(pid: i32, what: &str) {
-    let switches = || proc_field(pid, "voluntary_ctxt_switches").unwrap();
+/// Waits until `pid` has settled: no wakeup for 1.5 s (up to 10 s); returns its count of
+/// voluntary context switches then.
+pub fn wait_quiet(pid: i32, what: &str) -> u64 {
+    let switches = || {
+        proc_field(pid, "voluntary_ctxt_switches")
+            .unwrap()
+            .parse::<u64>()
+            .unwrap()
+    };
     let settled = Instant::now() + Duration::from_secs(10);
     let mut before = switches();
     loop {
         std::thread::sleep(Duration::from_millis(1500));
         let now = switches();
         if now == before {
-            break;
+            return now;
         }
         assert!(Instant::now() < settled, "restartd keeps waking up {what}");
         before = now;
     }
+}
+
+/// Asserts that `pid` makes no wakeup for 2 s, once it has settled (its child started, its
+/// first writes done).
+pub fn assert_no_wakeups(pid: i32, what: &str) {
+    let before = wait_quiet(pid, what);
     // Nothing to wait for here: the point is that nothing happens.
     std::thread::sleep(Duration::from_secs(2));
-    assert_eq!(switches(), before, "restartd woke up {what}");
+    let after: u64 = proc_field(pid, "voluntary_ctxt_switches")
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(after, before, "restartd woke up {what}");
 }
 
 /// Whether `unshare --pid --fork --mount-proc` works here; the reason if not.

@@ -7,7 +7,7 @@ use std::process::Command;
 
 use serde_json::Value;
 
-use crate::common::{wait_until, Env};
+use crate::common::{wait_quiet, wait_until, Env};
 
 /// A python3 child that prints `error` as a traceback's last line, raising a `KeyError` from
 /// function `func`.
@@ -224,12 +224,13 @@ struct MemoryCgroup {
 }
 
 impl MemoryCgroup {
-    /// A cgroup limited to `bytes` without swap, on cgroup v1 or v2; `Err` says why not.
-    fn create(bytes: u64) -> Result<MemoryCgroup, String> {
+    /// A cgroup `tag` of the test process, at the top of the hierarchy, limited to `bytes`
+    /// without swap, on cgroup v1 or v2; `Err` says why not.
+    fn create(tag: &str, bytes: u64) -> Result<MemoryCgroup, String> {
         if !nix::unistd::geteuid().is_root() {
             return Err("not root: cannot create a memory cgroup".into());
         }
-        let name = format!("restartd-test-oom-{}", std::process::id());
+        let name = format!("restartd-test-oom-{tag}-{}", std::process::id());
         let v1 = Path::new("/sys/fs/cgroup/memory");
         let (dir, limit, swap) = if v1.join("memory.limit_in_bytes").exists() {
             let dir = v1.join(&name);
@@ -286,7 +287,7 @@ impl Drop for MemoryCgroup {
 
 #[test]
 fn an_oom_kill_is_named_with_the_kernel_figures() {
-    let cgroup = match MemoryCgroup::create(64 << 20) {
+    let cgroup = match MemoryCgroup::create("child", 64 << 20) {
         Ok(c) => c,
         Err(why) => {
             eprintln!("skipped: {why}");
@@ -359,5 +360,94 @@ fn an_oom_kill_is_named_with_the_kernel_figures() {
         text.lines()
             .any(|l| l.starts_with("restartd_oom_kills_total{") && l.ends_with(" 1")),
         "{text}"
+    );
+}
+
+#[test]
+fn an_oom_kill_of_a_grandchild_in_another_cgroup_is_named() {
+    // See: issue 18. A `sh -c` child whose grandchild the OOM killer ended exits 137; restartd,
+    // whose own cgroup counted no kill (the grandchild was in another), looked in /dev/kmsg only
+    // for the child's own pid, and only after a SIGKILL: the record said `exit`, code 137.
+    if fs::File::open("/dev/kmsg").is_err() {
+        eprintln!("skipped: /dev/kmsg is not readable (not root, or kernel.dmesg_restrict)");
+        return;
+    }
+    let cgroup = match MemoryCgroup::create("grandchild", 64 << 20) {
+        Ok(c) => c,
+        Err(why) => {
+            eprintln!("skipped: {why}");
+            return;
+        }
+    };
+    let env = Env::new();
+    let dir = env.state_dir().to_path_buf();
+    let (fork, go) = (dir.join("fork"), dir.join("go"));
+    for fifo in [&fork, &go] {
+        nix::unistd::mkfifo(fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    }
+    let pidfile = dir.join("hog.pid");
+    // The grandchild: joins the limited cgroup (a sibling of restartd's, so restartd's own count
+    // stays flat), says it is there, waits to be let go, then allocates past the limit.
+    let hog = dir.join("hog.sh");
+    fs::write(
+        &hog,
+        "echo $$ > \"$1\"\necho $$ > \"$2.new\" && mv \"$2.new\" \"$2\"\necho \"hog $$ ready\" >&2\nread go < \"$3\"\nexec python3 -c \"$4\"\n",
+    )
+    .unwrap();
+    let alloc = "keep = []\nwhile True:\n    keep.append(b'x' * (1 << 20))\n";
+    let mut r = env.start(&[
+        "-n",
+        "grand",
+        "--restart",
+        "no",
+        "--",
+        "sh",
+        "-c",
+        "echo started >&2; read f < \"$5\"; sh \"$0\" \"$1\" \"$2\" \"$3\" \"$4\"; exit $?",
+        hog.to_str().unwrap(),
+        cgroup.procs.to_str().unwrap(),
+        pidfile.to_str().unwrap(),
+        go.to_str().unwrap(),
+        alloc,
+        fork.to_str().unwrap(),
+    ]);
+    // The grandchild is forked once restartd has settled after the child's start (and its
+    // first line, whose turn looks in any case): no look that a start, a first turn or an end
+    // brings sees it, only the one its own line brings.
+    env.wait_child("grand");
+    wait_quiet(r.pid, "after the child's start");
+    fs::write(&fork, "fork\n").unwrap();
+    assert!(
+        wait_until("the grandchild is in its cgroup", || pidfile.exists()),
+        "{}",
+        env.report()
+    );
+    let pid: i32 = fs::read_to_string(&pidfile)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    // Blocked on the fifo if the test fails before letting it go.
+    r.also_kill(pid);
+    // Its line woke restartd, which looks at the child's tree within a second, then sleeps:
+    // nothing else tells the test that the look happened.
+    wait_quiet(r.pid, "after the grandchild's line");
+    fs::write(&go, "go\n").unwrap();
+    assert_eq!(r.wait_exit(), Some(137), "{}", env.report());
+    let records = env.records("grand");
+    let rec = &records[0];
+    // The record as written, for the issue's closing note.
+    print!(
+        "{}",
+        fs::read_to_string(env.instance("grand").join("crashes.jsonl")).unwrap()
+    );
+    assert_eq!(rec["reason"], "oom", "{rec}\n{}", env.report());
+    assert_eq!(rec["exit_code"], 137);
+    let detail = rec["detail"].as_str().unwrap();
+    assert!(
+        detail.starts_with(&format!(
+            "pid {pid} of the child's group (not the child itself) killed by the kernel's OOM killer (/dev/kmsg); kernel: Killed process {pid} (python3) total-vm:"
+        )),
+        "{detail}"
     );
 }

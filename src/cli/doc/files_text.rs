@@ -163,8 +163,13 @@ pub const CRASH_FIELDS: &[(&str, &str)] = &[
         "`exit`, `signal`, `unhealthy`, `watchdog`, `memory`, `spawn-failed`, `start-timeout` \
          or `oom` (the kernel's OOM killer ended the child or a process of its group: known \
          from the `oom_kill` count of restartd's cgroup, else the kernel's `Killed process PID` \
-         line in /dev/kmsg, else, for a SIGKILL restartd did not send, a rise of \
-         /proc/vmstat's `oom_kill`: probable; `detail` says which, with the kernel's figures)",
+         line in /dev/kmsg for the child's pid or a pid of its tree (seen at the look at the \
+         child's tree that read the line or the one before: restartd looks when a child of its \
+         own ends and, while the child runs, at most once a second on turns it wakes for anyway, \
+         so a process forked and killed between two looks is missed; not in a PID namespace of \
+         its own), else, for a SIGKILL restartd did not send, a rise of /proc/vmstat's \
+         `oom_kill`: probable; `detail` says which, with the kernel's figures, and whether the \
+         victim was not the child itself)",
     ),
     (
         "exit_code, signal, core_dumped",

@@ -121,6 +121,9 @@ impl Supervisor {
             reap_first: true,
             // As PID 1 (of a container) restartd adopts every orphan, not only its child's.
             lineage: Lineage::new(std::process::id() == 1, marker),
+            turn: Instant::now(),
+            looked: None,
+            look_due: None,
             trimmed: false,
             env_files,
             rng: seed | 1,

@@ -2,6 +2,7 @@
 //! is left, and what `state.json` names of it. Part of the loop (`Supervisor`), kept apart so
 //! that the loop's file stays about the turn.
 
+use crate::process::oom;
 use crate::process::procs;
 use crate::records::state::Proc;
 use crate::run::lineage::Known;
@@ -47,6 +48,28 @@ impl Supervisor {
             helper: &helper,
             helper_group: &helper_group,
         });
+        self.family.saw_tree(&self.lineage.childs_pids());
+        self.looked = Some(self.turn);
+        self.look_due = None;
+    }
+
+    /// While the child runs and the OOM watch reads `/dev/kmsg`, a turn that did not look at
+    /// the child's tree looks, at most once a second (`oom::next_look`): a worker the child
+    /// forks is seen, though its end raises no SIGCHLD in restartd, and a kill line that names
+    /// it is known for the child's (`oom::kmsg`). Held back, the look comes at the deadline, one
+    /// wakeup after a busy moment; a quiet child makes no turn, so costs no look and no wakeup.
+    pub(super) fn look_for_oom(&mut self) {
+        if !self.family.oom_wants_looks() {
+            self.look_due = None;
+            return;
+        }
+        if self.looked == Some(self.turn) {
+            return;
+        }
+        match oom::next_look(self.looked, self.turn) {
+            None => self.look(),
+            Some(due) => self.look_due = Some(due),
+        }
     }
 
     /// Whether `pid`, a child of restartd, is not proven to be of the child's tree: a hook, a

@@ -6,7 +6,8 @@
 //!    `memory.oom_control`), which the child shares, when restartd is not in the root cgroup:
 //!    it rose during the run;
 //! 2. the kernel's `Killed process PID (comm) total-vm:…` line in `/dev/kmsg` (readable by
-//!    root, or where `kernel.dmesg_restrict` is 0) for the child's pid, logged after its start;
+//!    root, or where `kernel.dmesg_restrict` is 0), logged during the run, for the child's pid
+//!    or a pid of its tree that a look saw (`kmsg`);
 //! 3. else, for a child that died of a SIGKILL restartd did not send, a rise of `/proc/vmstat`'s
 //!    system-wide `oom_kill` during the run makes the OOM kill probable.
 //!
@@ -14,14 +15,18 @@
 //! the cgroup may have been the victim. (The machine, which knows `--success-exit-codes`, takes
 //! the rest of SPEC §3's clean row out the same way.)
 
-use std::fs::{self, File};
-use std::io::{self, Read};
-use std::os::unix::fs::OpenOptionsExt;
+use std::fs;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use nix::libc;
 
 use crate::base::exit::ProcessEnd;
+
+mod kmsg;
+
+pub use kmsg::Killed;
+use kmsg::Matcher;
 
 /// A counter read at the child's start and at its end.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,21 +37,14 @@ pub struct Rise {
     pub after: u64,
 }
 
-/// The kernel's line about one OOM kill.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Killed {
-    pub pid: i32,
-    /// `Killed process 4242 (python3) total-vm:…kB, anon-rss:…kB, …` as the kernel wrote it.
-    pub line: String,
-}
-
 /// What is known at the child's end.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Facts {
     /// restartd's cgroup's `oom_kill`, and its memory limit when it has one (bytes).
     pub cgroup: Option<Rise>,
     pub limit: Option<u64>,
-    /// The kernel's kill line for the child, if `/dev/kmsg` could be read and has one.
+    /// The kernel's kill line for the child or a process of its tree, if `/dev/kmsg` could be
+    /// read and has one.
     pub kmsg: Option<Killed>,
     /// `/proc/vmstat`'s `oom_kill`.
     pub vmstat: Option<Rise>,
@@ -64,7 +62,10 @@ pub fn judge(end: ProcessEnd, facts: &Facts) -> Option<String> {
     let kernel = facts
         .kmsg
         .as_ref()
-        .map(|k| format!("; kernel: {}", k.line))
+        .map(|k| match k.group {
+            false => format!("; kernel: {}", k.line),
+            true => format!("; kernel (pid {} of the child's group): {}", k.pid, k.line),
+        })
         .unwrap_or_default();
     if let Some(c) = facts.cgroup.as_ref().filter(|c| c.after > c.before) {
         if !facts.restartd_killed || !sigkill {
@@ -78,10 +79,15 @@ pub fn judge(end: ProcessEnd, facts: &Facts) -> Option<String> {
             ));
         }
     }
-    if facts.kmsg.is_some() {
-        return Some(format!(
-            "killed by the kernel's OOM killer (/dev/kmsg){kernel}"
-        ));
+    match &facts.kmsg {
+        Some(k) if k.group => {
+            return Some(format!(
+                "pid {} of the child's group (not the child itself) killed by the kernel's OOM killer (/dev/kmsg); kernel: {}",
+                k.pid, k.line
+            ))
+        }
+        Some(_) => return Some(format!("killed by the kernel's OOM killer (/dev/kmsg){kernel}")),
+        None => {}
     }
     match &facts.vmstat {
         Some(v) if sigkill && !facts.restartd_killed && v.after > v.before => Some(format!(
@@ -104,24 +110,27 @@ struct Cgroup {
     limit: PathBuf,
 }
 
-/// The counters at the child's start; `end` reads them again.
+/// The counters at the child's start; `end` reads them again. Between the two, `/dev/kmsg` is
+/// read at each look at the child's tree (`look`).
 #[derive(Debug)]
 pub struct Watch {
     cgroup: Option<(Cgroup, u64)>,
     vmstat: Option<u64>,
-    /// CLOCK_MONOTONIC at the start, in µs (what `/dev/kmsg` stamps its records with, near enough).
-    since_us: u64,
+    /// `/dev/kmsg` from the start on, until the end.
+    kmsg: Option<kmsg::Kmsg>,
+    matcher: Matcher,
     restartd_killed: std::cell::Cell<bool>,
 }
 
 impl Watch {
-    /// Reads the counters right before the child starts.
+    /// Reads the counters and opens `/dev/kmsg` right before the child starts.
     pub fn start() -> Watch {
         let cgroup = own_cgroup().and_then(|c| Some((c.clone(), oom_kill_in(&c.events)?)));
         Watch {
             cgroup,
             vmstat: vmstat_oom_kill(),
-            since_us: monotonic_us().saturating_sub(2_000_000),
+            kmsg: kmsg::Kmsg::open(),
+            matcher: Matcher::default(),
             restartd_killed: std::cell::Cell::new(false),
         }
     }
@@ -133,11 +142,28 @@ impl Watch {
         }
     }
 
+    /// Whether looks at the child's tree tell this watch anything (`/dev/kmsg` is read).
+    pub fn wants_looks(&self) -> bool {
+        self.kmsg.is_some()
+    }
+
+    /// A look saw the child's tree (`tree`: pids, zombies too; `child`: the main child's pid).
+    pub fn look(&mut self, child: i32, tree: &[i32]) {
+        if let Some(k) = self.kmsg.as_mut() {
+            let lines = k.read();
+            self.matcher.look(child, tree, lines);
+        }
+    }
+
     /// The `detail` if the end of the child `pid` was an OOM kill. Reads the counters only for
-    /// an end that could be one, and `/dev/kmsg` only for a SIGKILL.
-    pub fn end(&self, pid: i32, end: ProcessEnd) -> Option<String> {
+    /// an end that could be one; `/dev/kmsg` is read a last time and closed.
+    pub fn end(&mut self, pid: i32, end: ProcessEnd) -> Option<String> {
+        let kmsg = self.kmsg.take();
         if end == ProcessEnd::Exited(0) {
             return None;
+        }
+        if let Some(mut k) = kmsg {
+            self.matcher.end(pid, k.read());
         }
         let cgroup = self.cgroup.as_ref().and_then(|(c, before)| {
             Some((
@@ -152,11 +178,7 @@ impl Watch {
         let facts = Facts {
             limit: cgroup.as_ref().and_then(|c| c.1),
             cgroup: cgroup.map(|c| c.0),
-            // The OOM killer's signal is SIGKILL: only then can the kernel's line name the
-            // child (and only then is the ring buffer worth reading).
-            kmsg: matches!(end, ProcessEnd::Signaled { signal, .. } if signal == libc::SIGKILL)
-                .then(|| kmsg_kill(pid, self.since_us))
-                .flatten(),
+            kmsg: self.matcher.found(),
             vmstat: self.vmstat.and_then(|before| {
                 Some(Rise {
                     source: "/proc/vmstat".into(),
@@ -168,6 +190,15 @@ impl Watch {
         };
         judge(end, &facts)
     }
+}
+
+/// While the child runs, a look at its tree for the OOM watch is due at most once a second,
+/// on a turn that happens anyway: `None` when it is due now (`last`: the last look), else
+/// when it will be, for a turn that came too soon after the last one.
+pub fn next_look(last: Option<Instant>, now: Instant) -> Option<Instant> {
+    const EVERY: Duration = Duration::from_secs(1);
+    let due = last? + EVERY;
+    (due > now).then_some(due)
 }
 
 /// restartd's memory cgroup, unless it is the root one.
@@ -235,64 +266,6 @@ fn read_u64(path: &std::path::Path) -> Option<u64> {
     (v < 1 << 60).then_some(v)
 }
 
-fn monotonic_us() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: clock_gettime writes the timespec it is given.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-    ts.tv_sec as u64 * 1_000_000 + ts.tv_nsec as u64 / 1000
-}
-
-/// The kernel's `Killed process PID` line for `pid` logged since `since_us`, from `/dev/kmsg`
-/// (every record of the kernel's ring buffer, read without blocking).
-fn kmsg_kill(pid: i32, since_us: u64) -> Option<Killed> {
-    let mut file = File::options()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK)
-        .open("/dev/kmsg")
-        .ok()?;
-    let mut found = None;
-    let mut buf = vec![0u8; 8192];
-    // The ring buffer holds at most a few MiB: a bounded number of records.
-    for _ in 0..200_000 {
-        match file.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => {
-                if let Some(k) = parse_kmsg(&buf[..n], pid, since_us) {
-                    found = Some(k);
-                }
-            }
-            // EPIPE: the record was overwritten while being read; go on with the next.
-            Err(e) if e.raw_os_error() == Some(libc::EPIPE) => continue,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(_) => break,
-        }
-    }
-    found
-}
-
-/// One `/dev/kmsg` record, `PRI,SEQ,TIME_US,FLAGS;MESSAGE`: the kill line of `pid`, if it is one
-/// logged at or after `since_us`.
-pub fn parse_kmsg(record: &[u8], pid: i32, since_us: u64) -> Option<Killed> {
-    let text = String::from_utf8_lossy(record);
-    let (head, message) = text.split_once(';')?;
-    let time: u64 = head.split(',').nth(2)?.parse().ok()?;
-    let message = message.lines().next()?.trim();
-    let at = message.find("Killed process ")?;
-    let line = &message[at..];
-    let killed: i32 = line["Killed process ".len()..]
-        .split(' ')
-        .next()?
-        .parse()
-        .ok()?;
-    (time >= since_us && killed == pid).then(|| Killed {
-        pid,
-        line: line.to_string(),
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -314,6 +287,7 @@ mod tests {
         Some(Killed {
             pid: 42,
             line: "Killed process 42 (python3) total-vm:80000kB, anon-rss:65536kB, file-rss:0kB, shmem-rss:0kB, UID:0 pgtables:200kB oom_score_adj:0".into(),
+            group: false,
         })
     }
 
@@ -384,18 +358,44 @@ mod tests {
     }
 
     #[test]
-    fn kmsg_records_are_matched_by_pid_and_time() {
-        let record = b"3,1234,5000000,-;Memory cgroup out of memory: Killed process 42 (python3) total-vm:80000kB, anon-rss:65536kB\n SUBSYSTEM=x\n";
-        let k = parse_kmsg(record, 42, 4_000_000).unwrap();
-        assert_eq!(
-            k.line,
-            "Killed process 42 (python3) total-vm:80000kB, anon-rss:65536kB"
-        );
-        assert_eq!(parse_kmsg(record, 43, 0), None);
-        assert_eq!(parse_kmsg(record, 42, 6_000_000), None);
-        assert_eq!(parse_kmsg(b"6,1,1,-;eth0: link up", 42, 0), None);
-        assert_eq!(parse_kmsg(b"garbage", 42, 0), None);
-        assert_eq!(parse_kmsg(b"3,1,x,-;Killed process 42 (a)", 42, 0), None);
+    fn a_process_of_the_childs_group_is_named_as_such() {
+        // See: issue 18. `sh -c` whose grandchild was OOM-killed exits 137: the kernel's line
+        // names the grandchild, and the detail says it was not the child itself.
+        let group = || {
+            Some(Killed {
+                pid: 43,
+                line: "Killed process 43 (python3) total-vm:80000kB".into(),
+                group: true,
+            })
+        };
+        let facts = Facts {
+            kmsg: group(),
+            ..Facts::default()
+        };
+        let detail = "pid 43 of the child's group (not the child itself) killed by the kernel's OOM killer (/dev/kmsg); kernel: Killed process 43 (python3) total-vm:80000kB";
+        assert_eq!(judge(ProcessEnd::Exited(137), &facts).unwrap(), detail);
+        assert_eq!(judge(ProcessEnd::Exited(1), &facts).unwrap(), detail);
+        assert_eq!(judge(KILL, &facts).unwrap(), detail);
+        assert_eq!(judge(ProcessEnd::Exited(0), &facts), None);
+        // The cgroup count still comes first; the line is named as the group's.
+        let both = Facts {
+            cgroup: rise(0, 1),
+            ..facts
+        };
+        assert!(judge(ProcessEnd::Exited(1), &both).unwrap().ends_with(
+            "rose from 0 to 1; kernel (pid 43 of the child's group): Killed process 43 (python3) total-vm:80000kB"
+        ));
+    }
+
+    #[test]
+    fn a_look_is_due_at_most_once_a_second() {
+        let t = Instant::now();
+        assert_eq!(next_look(None, t), None);
+        let s = Duration::from_secs(1);
+        assert_eq!(next_look(Some(t), t + s), None);
+        assert_eq!(next_look(Some(t), t + s * 5), None);
+        let soon = t + Duration::from_millis(300);
+        assert_eq!(next_look(Some(t), soon), Some(t + s));
     }
 
     #[test]

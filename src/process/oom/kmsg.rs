@@ -1,0 +1,221 @@
+//! The kernel's `Killed process PID (comm) total-vm:…` lines in `/dev/kmsg` during a run, and
+//! which of them name the child or a process of its tree (SPEC §6, reason `oom`, source 2).
+//!
+//! `/dev/kmsg` (readable by root, or where `kernel.dmesg_restrict` is 0) is opened right before
+//! the child starts and moved to its end, so every record read from it was logged during the
+//! run. It is read without blocking, never polled: at each look at the child's tree (`lineage`:
+//! turns that reap or act on the tree, and while the child runs at most once a second on turns
+//! that happen anyway) and at the child's end.
+//!
+//! A line read at a look names a process of the child's tree when its pid was the child's at
+//! that look or at the one before (`Matcher`): the victim was alive when the line was logged,
+//! after the look before's read. The order of reads stands in for a comparison of times, which
+//! would mix three clocks (the record's stamp is the kernel's `local_clock`, not slewed by NTP;
+//! the loop's is CLOCK_MONOTONIC; a start time counts boot ticks with suspend): over days they
+//! drift apart by seconds. What it cannot tell: a pid the kernel handed to an unrelated process
+//! between two looks, after the child's process of that pid ended (the kernel first goes through
+//! every other pid up to `kernel.pid_max`); and a process forked and killed between two looks,
+//! which no look saw. The main child's own pid cannot be reused: it is held unreaped all run.
+
+use std::fs::File;
+use std::io::{self, Read, Seek, SeekFrom};
+use std::os::unix::fs::OpenOptionsExt;
+
+use nix::libc;
+
+/// The kernel's line about one OOM kill of the child or of a process of its tree.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Killed {
+    pub pid: i32,
+    /// `Killed process 4242 (python3) total-vm:…kB, anon-rss:…kB, …` as the kernel wrote it.
+    pub line: String,
+    /// Another process of the child's tree, not the child itself.
+    pub group: bool,
+}
+
+/// Which kill lines name the child's tree, look after look. Pure: the lines and the trees are
+/// given.
+#[derive(Debug, Default)]
+pub struct Matcher {
+    /// The child's tree at the last look: pids (with zombies).
+    last: Vec<i32>,
+    /// The child's own kill line.
+    child: Option<Killed>,
+    /// The last kill line of another process of its tree.
+    group: Option<Killed>,
+}
+
+impl Matcher {
+    /// The lines read at a look (`lines`: pid and line, in the order logged) against the child's
+    /// tree seen at it (`tree`) and at the look before. `child` is the main child's pid.
+    pub fn look(&mut self, child: i32, tree: &[i32], lines: Vec<(i32, String)>) {
+        for (pid, line) in lines {
+            if pid == child {
+                self.child = Some(Killed {
+                    pid,
+                    line,
+                    group: false,
+                });
+            } else if tree.contains(&pid) || self.last.contains(&pid) {
+                self.group = Some(Killed {
+                    pid,
+                    line,
+                    group: true,
+                });
+            }
+        }
+        self.last = tree.to_vec();
+    }
+
+    /// The lines read at the child's end, after the last look (its turn's): against that look's
+    /// tree.
+    pub fn end(&mut self, child: i32, lines: Vec<(i32, String)>) {
+        let tree = self.last.clone();
+        self.look(child, &tree, lines);
+    }
+
+    /// The kill line to name: the child's own, else the last of its tree's.
+    pub fn found(&self) -> Option<Killed> {
+        self.child.clone().or_else(|| self.group.clone())
+    }
+}
+
+/// `/dev/kmsg` from the child's start on.
+#[derive(Debug)]
+pub struct Kmsg {
+    file: File,
+}
+
+impl Kmsg {
+    /// Opens `/dev/kmsg` at its end, or `None` where it cannot be read.
+    pub fn open() -> Option<Kmsg> {
+        let mut file = File::options()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open("/dev/kmsg")
+            .ok()?;
+        file.seek(SeekFrom::End(0)).ok()?;
+        Some(Kmsg { file })
+    }
+
+    /// The kill lines logged since the last read: pid and line.
+    pub fn read(&mut self) -> Vec<(i32, String)> {
+        let mut found = Vec::new();
+        let mut buf = vec![0u8; 8192];
+        // The ring buffer holds at most a few MiB: a bounded number of records.
+        for _ in 0..200_000 {
+            match self.file.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => found.extend(parse_kmsg(&buf[..n])),
+                // EPIPE: records were overwritten before they were read; go on with the oldest.
+                Err(e) if e.raw_os_error() == Some(libc::EPIPE) => continue,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                // EAGAIN: nothing more for now.
+                Err(_) => break,
+            }
+        }
+        found
+    }
+}
+
+/// One `/dev/kmsg` record, `PRI,SEQ,TIME_US,FLAGS;MESSAGE`: the pid and the line, if it is the
+/// OOM killer's `Killed process PID` line.
+pub fn parse_kmsg(record: &[u8]) -> Option<(i32, String)> {
+    let text = String::from_utf8_lossy(record);
+    let (head, message) = text.split_once(';')?;
+    // A record's head: priority, sequence number, time, flags.
+    let _time: u64 = head.split(',').nth(2)?.parse().ok()?;
+    let message = message.lines().next()?.trim();
+    let at = message.find("Killed process ")?;
+    let line = &message[at..];
+    let killed: i32 = line["Killed process ".len()..]
+        .split(' ')
+        .next()?
+        .parse()
+        .ok()?;
+    Some((killed, line.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(pid: i32) -> (i32, String) {
+        (pid, format!("Killed process {pid} (python3) total-vm:1kB"))
+    }
+
+    #[test]
+    fn kmsg_records_are_kill_lines_or_nothing() {
+        let record = b"3,1234,5000000,-;Memory cgroup out of memory: Killed process 42 (python3) total-vm:80000kB, anon-rss:65536kB\n SUBSYSTEM=x\n";
+        assert_eq!(
+            parse_kmsg(record),
+            Some((
+                42,
+                "Killed process 42 (python3) total-vm:80000kB, anon-rss:65536kB".into()
+            ))
+        );
+        assert_eq!(parse_kmsg(b"6,1,1,-;eth0: link up"), None);
+        assert_eq!(parse_kmsg(b"garbage"), None);
+        assert_eq!(parse_kmsg(b"3,1,x,-;Killed process 42 (a)"), None);
+        assert_eq!(parse_kmsg(b"3,1,1,-;Killed process x (a)"), None);
+    }
+
+    #[test]
+    fn the_childs_own_line_is_named_first() {
+        let mut m = Matcher::default();
+        m.look(10, &[10, 11], vec![line(11), line(10)]);
+        let k = m.found().unwrap();
+        assert_eq!((k.pid, k.group), (10, false));
+        // Read before the group's line, the child's still comes first.
+        let mut m = Matcher::default();
+        m.look(10, &[10, 11], vec![line(10)]);
+        m.look(10, &[10], vec![line(11)]);
+        assert_eq!(m.found().unwrap().pid, 10);
+    }
+
+    #[test]
+    fn a_process_of_the_tree_is_named_when_a_look_before_or_at_the_line_saw_it() {
+        // See: issue 18. `sh -c` whose grandchild was OOM-killed exited 137, and only the
+        // child's own pid was looked for.
+        // Seen at the look before the line was read, gone at the look that read it (killed
+        // and reaped by its parent meanwhile).
+        let mut m = Matcher::default();
+        m.look(10, &[10, 11], vec![]);
+        m.look(10, &[10], vec![line(11)]);
+        let k = m.found().unwrap();
+        assert_eq!((k.pid, k.group), (11, true));
+        assert_eq!(k.line, "Killed process 11 (python3) total-vm:1kB");
+        // Forked after the look before, still there (dying) at the look that read the line.
+        let mut m = Matcher::default();
+        m.look(10, &[10], vec![]);
+        m.look(10, &[10, 12], vec![line(12)]);
+        assert_eq!(m.found().unwrap().pid, 12);
+        // At the child's end: the tree of the last look.
+        let mut m = Matcher::default();
+        m.look(10, &[10, 13], vec![]);
+        m.end(10, vec![line(13)]);
+        assert_eq!(m.found().unwrap().pid, 13);
+    }
+
+    #[test]
+    fn an_unrelated_pid_is_not_named() {
+        let mut m = Matcher::default();
+        m.look(10, &[10, 11], vec![line(99)]);
+        m.look(10, &[10, 11], vec![line(98)]);
+        assert_eq!(m.found(), None);
+    }
+
+    /// A pid that was the child's before the look before is nobody's now: it ended and the
+    /// kernel may have handed it to another process, whose kill says nothing of the child.
+    #[test]
+    fn a_pid_of_the_tree_no_longer_seen_is_not_named() {
+        let mut m = Matcher::default();
+        m.look(10, &[10, 11], vec![]);
+        m.look(10, &[10], vec![]);
+        m.look(10, &[10], vec![line(11)]);
+        assert_eq!(m.found(), None);
+        // The same pid back in the child's tree (reused by it): the child's again.
+        m.look(10, &[10, 11], vec![line(11)]);
+        assert_eq!(m.found().unwrap().pid, 11);
+    }
+}
