@@ -673,3 +673,43 @@ fn max_runtime_with_sockets_reloads_without_dropping_a_request() {
     assert!(env.records("aged").is_empty());
     drop(r);
 }
+
+/// Issue 20: a server that, like uvicorn, closes the connections it accepted but had not read
+/// yet when it is stopped (tests/helpers/drop_unread_server.py). With one socket shared by both
+/// children, the old child kept taking connections from the common queue until it stopped and
+/// cut off some at every reload. The new child's own socket takes every new connection from the
+/// switch, and the old child is stopped only once its queue is empty: no request fails.
+#[test]
+fn reloads_of_a_server_that_drops_unread_connections_fail_no_request() {
+    let env = Env::new();
+    let script = helper("drop_unread_server.py");
+    let r = env.start(&[
+        "--name",
+        "uvlike",
+        "--socket",
+        "tcp://127.0.0.1:0",
+        "--notify",
+        "--",
+        "python3",
+        &script,
+    ]);
+    env.wait_child("uvlike");
+    let load = Load::start(tcp_address(&env, "uvlike"), 4);
+    load.wait_served(0, 20);
+    for n in 1..=5 {
+        let served = load.now().ok;
+        let out = env.sub(&["reload", "uvlike"]);
+        assert_eq!(out.status.code(), Some(0), "reload {n}: {}", env.report());
+        env.also_kill(env.state("uvlike")["child_pid"].as_i64().unwrap() as i32);
+        load.wait_served(served, 20);
+    }
+    let stats = load.finish();
+    assert_eq!(stats.refused, 0, "{stats:?}");
+    assert!(
+        stats.failed.is_empty(),
+        "{} failed in 5 reloads: {stats:?}",
+        stats.failed.len()
+    );
+    assert_eq!(stats.pids.len(), 6, "six children served: {stats:?}");
+    drop(r);
+}
