@@ -8,6 +8,7 @@
 //! copies committed under `man/` and `completions/` can be compared byte for byte
 //! (`.ci/regen-docs` rewrites them).
 
+mod files_text;
 mod sockets_text;
 mod systemd;
 mod text;
@@ -302,17 +303,17 @@ fn pairs(table: &[(&str, &str)]) -> Vec<Vec<String>> {
 
 fn files(roff: &mut Roff) {
     section(roff, "FILES");
-    para(roff, text::FILES_INTRO);
-    for (file, what) in text::FILES {
+    para(roff, files_text::FILES_INTRO);
+    for (file, what) in files_text::FILES {
         item(roff, file, what);
     }
     subsection(roff, "state.json fields");
-    for (field, what) in text::STATE_FIELDS {
+    for (field, what) in files_text::STATE_FIELDS {
         item(roff, field, what);
     }
     subsection(roff, "Crash record fields");
-    para(roff, text::CRASH_INTRO);
-    for (field, what) in text::CRASH_FIELDS {
+    para(roff, files_text::CRASH_INTRO);
+    for (field, what) in files_text::CRASH_FIELDS {
         item(roff, field, what);
     }
 }

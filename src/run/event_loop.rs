@@ -11,39 +11,30 @@
 //! its group, `Monitors` what watches the child, `Recorder` what is written about it.
 
 use std::collections::VecDeque;
-use std::ffi::OsString;
-use std::time::{Instant, SystemTime};
+use std::time::Instant;
 
-use anyhow::Context;
 use nix::libc;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 
 use crate::base::exit::signal_name;
-use crate::monitors::notify::NotifySocket;
 use crate::observe::Observe;
-use crate::process::child;
-use crate::process::logfile::LogFile;
-use crate::process::output::Output;
 use crate::process::procs;
 use crate::process::procs::Reaped;
 use crate::process::signals::{self, Inherited, SignalPipe};
-use crate::process::sink::Sink;
-use crate::records::crashlog::CrashLog;
 use crate::records::instance::Instance;
-use crate::records::known::Known;
-use crate::records::state::StateWriter;
 use crate::run::control::{self, Pending};
 use crate::run::envfiles::EnvFiles;
 use crate::run::family::Family;
 use crate::run::lineage::Lineage;
 use crate::run::log::Logger;
 use crate::run::monitors::Monitors;
-use crate::run::previous;
 use crate::run::recorder::Recorder;
 use crate::supervise::config::Config;
-use crate::supervise::machine::{Action, Input, Machine, Now, Reply, Request, SpawnError, Tell};
+use crate::supervise::machine::{Action, Input, Machine, Now, Reply, Request, Tell};
 
+mod build;
 mod second;
+mod spawn;
 mod tree;
 mod wait;
 
@@ -100,105 +91,6 @@ pub struct Supervisor {
 }
 
 impl Supervisor {
-    /// Sets up everything around an acquired instance; starts nothing yet.
-    pub fn new(
-        cfg: Config,
-        instance: Instance,
-        signals: SignalPipe,
-        inherited: Inherited,
-    ) -> anyhow::Result<Supervisor> {
-        let stderr = Sink::shared_stderr();
-        let log = Logger::new(&cfg.name, cfg.verbosity, cfg.log_format, stderr.clone());
-        let now = SystemTime::now();
-        let (window, restarts, previous) = previous::previous_run(&cfg, &instance, &log, now);
-        let mut writer = StateWriter::new(&instance.dir)
-            .with_context(|| format!("unable to open {}", instance.dir.display()))?;
-        if let Some(previous) = &previous {
-            previous::stop_strays(&cfg, previous, &log);
-            writer.on_disk(previous);
-        }
-        // After the strays, which may still hold the port.
-        let listeners =
-            crate::process::sockets::Listeners::bind(&cfg.sockets).map_err(anyhow::Error::msg)?;
-        let control = control::Server::bind(&instance.dir).with_context(|| {
-            format!(
-                "unable to listen on {}",
-                instance
-                    .dir
-                    .join(crate::records::instance::CONTROL)
-                    .display()
-            )
-        })?;
-        let scheduled = previous.as_ref().map_or(0, |p| p.scheduled_restarts);
-        let machine =
-            Machine::new(cfg.settings.clone(), window, restarts).with_scheduled_restarts(scheduled);
-        let observe = Observe::new(&cfg, &instance.dir)?;
-        if let Some(url) = observe.as_ref().and_then(Observe::url) {
-            log.info(&format!("serving {url} (metrics at {url}metrics)"));
-        }
-        let notify = match cfg.notify {
-            true => Some(NotifySocket::bind(&instance.dir).with_context(|| {
-                format!(
-                    "unable to create the notify socket in {}",
-                    instance.dir.display()
-                )
-            })?),
-            false => None,
-        };
-        let monitors =
-            Monitors::new(&cfg, notify, inherited, Instant::now()).map_err(anyhow::Error::msg)?;
-        let output = Output::new(cfg.log_file.clone().map(LogFile::new), stderr);
-        let family = Family::new(output);
-        let (known, problem) = Known::load(&instance.dir);
-        if let Some(problem) = problem {
-            log.warn(&problem);
-        }
-        let mut recorder = Recorder::new(
-            cfg.clone(),
-            CrashLog::new(&instance.dir),
-            known,
-            writer,
-            inherited,
-            now,
-        );
-        recorder.sockets = second::sockets_json(&listeners);
-        for socket in &recorder.sockets {
-            log.info(&format!(
-                "holding {} on fd {} ({})",
-                socket.address, socket.fd, socket.name
-            ));
-        }
-        let marker = format!("RESTARTD_NAME={}", cfg.name).into_bytes();
-        let env_files = EnvFiles::new(cfg.env_files.clone(), cfg.env.clone());
-        let seed = now
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos() as u64)
-            ^ (u64::from(std::process::id()) << 32);
-        Ok(Supervisor {
-            cfg,
-            log,
-            machine,
-            _instance: instance,
-            family,
-            monitors,
-            recorder,
-            control,
-            signals,
-            inherited,
-            observe,
-            ready: Ready::default(),
-            subreaper: procs::is_subreaper(),
-            reap_first: true,
-            // As PID 1 (of a container) restartd adopts every orphan, not only its child's.
-            lineage: Lineage::new(std::process::id() == 1, marker),
-            trimmed: false,
-            env_files,
-            rng: seed | 1,
-            listeners,
-        })
-    }
-
-    /// Runs until the machine says exit; returns restartd's exit status.
     pub fn run(mut self) -> u8 {
         // A stop signal that came while restartd was getting ready (stopping a previous run's
         // strays can take --stop-timeout) is served before anything starts.
@@ -593,76 +485,6 @@ impl Supervisor {
         }
     }
 
-    /// Starts the child, or (`other`) a reload's new child beside it.
-    fn spawn(&mut self, restarts: u32, other: bool) -> Input {
-        let mut env: Vec<(OsString, OsString)> = vec![
-            ("RESTARTD_NAME".into(), self.cfg.name.clone().into()),
-            ("RESTARTD_RESTARTS".into(), restarts.to_string().into()),
-        ];
-        if let Some(notify) = &self.monitors.notify {
-            env.push(("NOTIFY_SOCKET".into(), notify.address().into()));
-        }
-        if let Some(watchdog) = self.cfg.watchdog {
-            env.push((
-                "WATCHDOG_USEC".into(),
-                watchdog.as_micros().to_string().into(),
-            ));
-        }
-        if let Some(problem) = self.env_files.put_under(&mut env) {
-            self.log.warn(&problem);
-        }
-        if !other {
-            // No other child uses the sockets now: hand them over in blocking mode.
-            second::make_blocking(&self.listeners);
-        }
-        let fds = self.listeners.fds();
-        let names = self.listeners.names();
-        let start = child::Start {
-            command: &self.cfg.command,
-            env,
-            // What systemd gave restartd is restartd's, not the child's.
-            remove: &[
-                "NOTIFY_SOCKET",
-                "WATCHDOG_USEC",
-                "WATCHDOG_PID",
-                "LISTEN_FDS",
-                "LISTEN_PID",
-                "LISTEN_FDNAMES",
-            ],
-            watchdog_pid: self.cfg.watchdog.is_some(),
-            capture_stdout: self.family.output.captures_stdout(),
-            listen: (!fds.is_empty()).then_some(child::Listen {
-                fds: &fds,
-                names: &names,
-            }),
-        };
-        let spawned = match other {
-            false => self.family.spawn(start, self.inherited),
-            true => {
-                let hooks = &self.recorder.hooks;
-                let monitors = &self.monitors;
-                self.family.spawn_other(start, self.inherited, |pid| {
-                    hooks.owns(pid) || monitors.owns(pid)
-                })
-            }
-        };
-        match spawned {
-            Ok(pid) => {
-                self.log.debug(&format!("started pid {pid}"));
-                Input::Spawned {
-                    pid,
-                    jitter: self.jitter_sample(),
-                }
-            }
-            Err(e) => Input::SpawnFailed {
-                failure: SpawnError::of(e.raw_os_error()),
-                error: e.to_string(),
-                jitter: self.jitter_sample(),
-            },
-        }
-    }
-
-    /// `state.json` changed when `changed`.
     fn note(&mut self, changed: bool) {
         if changed {
             self.recorder.changed();

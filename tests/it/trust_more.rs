@@ -152,7 +152,8 @@ fn issue_17_a_give_up_alert_gets_through_a_stalled_stderr() {
 /// SIGKILL there was no further deadline, and `--restart no` never exited. Made here as in
 /// production: restartd runs as an unprivileged user (uid 65534) whose child may change its uid
 /// (ambient CAP_SETUID, as a service that drops to another user would): the child leaves a
-/// process of uid 12345 in its group, which restartd has no permission to signal. Now it is
+/// process of uid 12345 in its group, which restartd has no permission to signal (the child ends
+/// only once that process runs as 12345: before, setpriv may still be uid 65534 and killable). Now it is
 /// named in a warning --stop-timeout after SIGKILL, and restartd goes on (here: exits 1).
 #[test]
 fn issue_17_a_leftover_restartd_cannot_kill_does_not_stall_it() {
@@ -171,7 +172,7 @@ fn issue_17_a_leftover_restartd_cannot_kill_does_not_stall_it() {
     }
     let pid_file = files.path().join("foreign.pid");
     let child = format!(
-        "setpriv --reuid 12345 --regid 12345 --clear-groups sleep 300 </dev/null >/dev/null 2>&1 & echo $! > {}; exit 1",
+        "setpriv --reuid 12345 --regid 12345 --clear-groups sleep 300 </dev/null >/dev/null 2>&1 & until grep -qx sleep /proc/$!/comm; do :; done; echo $! > {}; exit 1",
         pid_file.to_str().unwrap()
     );
     let mut cmd = Command::new("setpriv");

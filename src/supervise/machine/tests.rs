@@ -154,108 +154,6 @@ fn backoff_ends_in_a_spawn_at_the_deadline_not_before() {
 }
 
 #[test]
-fn stop_during_backoff_exits_0_at_once_without_spawning() {
-    let mut sim = Sim::new(settings(RestartPolicy::Always), None);
-    sim.start();
-    sim.end(CRASH);
-    let actions = sim.feed(Input::Signal { signal: SIGTERM });
-    // systemd hears STOPPING=1 of every stop, this one too (it was missing: a stop in backoff).
-    assert_eq!(
-        actions,
-        vec![
-            Action::Tell(Tell::Stopping),
-            Action::SaveState,
-            Action::Exit(0)
-        ]
-    );
-    assert_eq!(sim.m.status(), Status::Stopped);
-}
-
-#[test]
-fn stop_forwards_then_kills_at_the_timeout_and_exits_137() {
-    let mut sim = Sim::new(settings(RestartPolicy::Always), None);
-    sim.start();
-    let actions = sim.feed(Input::Signal { signal: SIGINT });
-    assert_eq!(actions[0], Action::SignalAll(SIGINT));
-    assert_eq!(sim.m.status(), Status::Stopping);
-    assert_eq!(sim.step(), vec![Action::SignalAll(SIGKILL)]);
-    let end = ProcessEnd::Signaled {
-        signal: SIGKILL,
-        core_dumped: false,
-    };
-    let actions = sim.end(end);
-    assert!(!report(&actions).crash);
-    assert_eq!(actions.last(), Some(&Action::Exit(137)));
-}
-
-#[test]
-fn stop_that_ends_in_time_exits_0_whatever_the_child_status() {
-    let mut sim = Sim::new(settings(RestartPolicy::Always), None);
-    sim.start();
-    sim.feed(Input::Signal { signal: SIGTERM });
-    let actions = sim.end(ProcessEnd::Exited(3));
-    assert_eq!(actions.last(), Some(&Action::Exit(0)));
-    assert_eq!(sim.m.status(), Status::Stopped);
-}
-
-#[test]
-fn second_stop_request_kills_at_once() {
-    let mut sim = Sim::new(settings(RestartPolicy::Always), None);
-    sim.start();
-    sim.feed(Input::Signal { signal: SIGTERM });
-    assert_eq!(
-        sim.feed(Input::Signal { signal: SIGTERM }),
-        vec![Action::SignalAll(SIGKILL)]
-    );
-    let actions = sim.end(ProcessEnd::Signaled {
-        signal: SIGKILL,
-        core_dumped: false,
-    });
-    assert_eq!(actions.last(), Some(&Action::Exit(137)));
-}
-
-/// The first stop request bounds restartd's way out (SPEC §10); a second one does not move it.
-#[test]
-fn a_stop_request_sets_the_moment_restartd_must_be_gone() {
-    let mut sim = Sim::new(settings(RestartPolicy::Always), None);
-    sim.start();
-    assert_eq!(sim.m.stop_by(), None);
-    sim.advance(SEC);
-    sim.feed(Input::Signal { signal: SIGTERM });
-    let by = sim.t0.mono + SEC + Duration::from_secs(5);
-    assert_eq!(sim.m.stop_by(), Some(by));
-    sim.advance(SEC);
-    sim.feed(Input::Request(Request::Stop));
-    assert_eq!(sim.m.stop_by(), Some(by));
-    let actions = sim.end(ProcessEnd::Signaled {
-        signal: SIGKILL,
-        core_dumped: false,
-    });
-    assert_eq!(actions.last(), Some(&Action::Exit(137)));
-    assert_eq!(sim.m.stop_by(), Some(by));
-}
-
-/// A stop request is served within `--stop-timeout` (SPEC §10): leftovers of a child that took
-/// part of it to end get SIGKILL when it is over, not a whole `--stop-timeout` more.
-#[test]
-fn leftovers_of_a_requested_stop_are_killed_by_the_stops_deadline() {
-    let mut sim = Sim::new(settings(RestartPolicy::Always), None);
-    sim.start();
-    sim.feed(Input::Signal { signal: SIGTERM });
-    let by = sim.m.stop_by().unwrap();
-    sim.advance(Duration::from_secs(3));
-    let actions = sim.feed(Input::ChildEnded {
-        end: ProcessEnd::Exited(0),
-        leftovers: true,
-        jitter: 0.5,
-        oom: None,
-    });
-    assert!(actions.contains(&Action::SignalAll(SIGTERM)), "{actions:?}");
-    assert_eq!(sim.m.deadline(), Some(by), "the leftovers' SIGKILL");
-    assert_eq!(sim.step(), vec![Action::SignalAll(SIGKILL)]);
-}
-
-#[test]
 fn max_restarts_reached_gives_up_with_the_child_status() {
     let mut sim = Sim::new(settings(RestartPolicy::Always), Some(2));
     sim.start();
@@ -483,73 +381,6 @@ fn the_policy_table_decides_after_a_failure_stop() {
     }
 }
 
-/// SPEC §5: SIGABRT, then the stop sequence. Before the review (issue 17, point 5) a child that
-/// survived the SIGABRT got SIGKILL at the timeout, never the stop signal.
-#[test]
-fn a_missed_watchdog_aborts_the_child_then_runs_the_stop_sequence() {
-    let mut sim = Sim::new(settings(RestartPolicy::OnWatchdog), Some(5));
-    sim.start();
-    let actions = sim.feed(Input::WatchdogMissed {
-        detail: "no WATCHDOG=1 for 1s".into(),
-    });
-    assert_eq!(actions[0], Action::SignalChild(nix::libc::SIGABRT));
-    assert_eq!(
-        sim.m.deadline(),
-        Some(sim.now().mono + Duration::from_secs(5))
-    );
-    assert_eq!(sim.step(), vec![Action::SignalAll(SIGTERM)]);
-    assert_eq!(
-        sim.m.deadline(),
-        Some(sim.now().mono + Duration::from_secs(5))
-    );
-    assert_eq!(sim.step(), vec![Action::SignalAll(SIGKILL)]);
-    let actions = sim.end(ProcessEnd::Signaled {
-        signal: SIGKILL,
-        core_dumped: false,
-    });
-    assert_eq!(report(&actions).reason, Reason::Watchdog);
-    assert_eq!(report(&actions).outcome.action(), "restart");
-}
-
-/// A child that dies of the watchdog's SIGABRT gets no stop signal; what it left does.
-#[test]
-fn a_child_that_dies_of_the_watchdogs_abort_is_a_watchdog_crash() {
-    let mut sim = Sim::new(settings(RestartPolicy::OnWatchdog), Some(5));
-    sim.start();
-    sim.feed(Input::WatchdogMissed {
-        detail: "no WATCHDOG=1 for 1s".into(),
-    });
-    let actions = sim.feed(Input::ChildEnded {
-        end: ProcessEnd::Signaled {
-            signal: SIGABRT,
-            core_dumped: true,
-        },
-        leftovers: true,
-        jitter: 0.5,
-        oom: None,
-    });
-    assert_eq!(report(&actions).reason, Reason::Watchdog);
-    assert!(actions.contains(&Action::SignalAll(SIGTERM)));
-}
-
-/// A stop request while the watchdog's SIGABRT is pending: the stop signal goes out now, the
-/// deadline stands, and the watchdog failure is still recorded.
-#[test]
-fn a_stop_request_after_the_watchdogs_abort_sends_the_stop_signal() {
-    let mut sim = Sim::new(settings(RestartPolicy::OnWatchdog), Some(5));
-    sim.start();
-    sim.feed(Input::WatchdogMissed {
-        detail: "no WATCHDOG=1 for 1s".into(),
-    });
-    let deadline = sim.m.deadline();
-    let actions = sim.feed(Input::Signal { signal: SIGINT });
-    assert_eq!(actions[0], Action::SignalAll(SIGINT));
-    assert_eq!(sim.m.deadline(), deadline);
-    let actions = sim.end(ProcessEnd::Exited(0));
-    assert_eq!(report(&actions).reason, Reason::Watchdog);
-    assert_eq!(actions.last(), Some(&Action::Exit(0)));
-}
-
 #[test]
 fn failures_are_ignored_unless_the_child_runs() {
     let mut sim = Sim::new(settings(RestartPolicy::Always), Some(5));
@@ -685,3 +516,5 @@ mod decisions;
 mod max_runtime;
 mod readiness;
 mod reload;
+mod stopping;
+mod watchdog;
