@@ -177,10 +177,9 @@ fn bind_one(address: &SocketAddress) -> io::Result<(OwnedFd, SocketAddress)> {
         SocketAddress::Tcp(addr) => {
             // Exclusive, as std's bind; SO_REUSEPORT only once bound (see `steer`).
             let fd = steer::bind_tcp(addr, BACKLOG, false)?;
-            let bound = nix::sys::socket::getsockname::<nix::sys::socket::SockaddrStorage>(
-                fd.as_raw_fd(),
-            )
-            .map_err(io::Error::from)?;
+            let bound =
+                nix::sys::socket::getsockname::<nix::sys::socket::SockaddrStorage>(fd.as_raw_fd())
+                    .map_err(io::Error::from)?;
             let bound = match (bound.as_sockaddr_in(), bound.as_sockaddr_in6()) {
                 (Some(v4), _) => std::net::SocketAddr::from((v4.ip(), v4.port())),
                 (None, Some(v6)) => std::net::SocketAddr::from((v6.ip(), v6.port())),

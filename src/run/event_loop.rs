@@ -223,6 +223,10 @@ impl Supervisor {
             let alive = self.other_leftovers_alive();
             events.push_back(Input::OtherLeftovers { alive }.into());
         }
+        if self.machine.holding_old() {
+            let queued = self.listeners.old_queued();
+            events.push_back(Input::OldQueue { queued }.into());
+        }
         if let Some(end) = ended {
             let oom = self.family.oom(end);
             let leftovers = self.leftovers_alive();
@@ -364,6 +368,7 @@ impl Supervisor {
                     events.push_front(self.spawn(restarts, true).into())
                 }
                 Action::Switch => self.family.switch(),
+                Action::Sockets(step) => self.sockets(step),
                 Action::SignalOther(sig) => {
                     // As SignalAll: only what the look proved of the child's trees.
                     self.look();

@@ -139,7 +139,11 @@ pub fn listeners_on(addr: &SocketAddr) -> io::Result<usize> {
     let (path, want) = match addr {
         SocketAddr::V4(a) => (
             "/proc/net/tcp",
-            format!("{:08X}:{:04X}", u32::from_ne_bytes(a.ip().octets()), a.port()),
+            format!(
+                "{:08X}:{:04X}",
+                u32::from_ne_bytes(a.ip().octets()),
+                a.port()
+            ),
         ),
         SocketAddr::V6(a) => {
             let words: String = a

@@ -7,7 +7,7 @@ use std::os::fd::BorrowedFd;
 
 use crate::process::sockets::Listeners;
 use crate::records::state::SocketJson;
-use crate::supervise::machine::Input;
+use crate::supervise::machine::{Input, Sockets};
 
 use super::{Event, Supervisor};
 
@@ -29,6 +29,29 @@ impl Supervisor {
     pub(super) fn other_leftovers_alive(&self) -> bool {
         self.family
             .other_leftovers_alive(self.subreaper, |pid| self.not_the_childs(pid))
+    }
+
+    /// A reload's TCP sockets, as the machine says (issue 20). A new socket that cannot be
+    /// opened is no failure of the reload: the new child shares the old sockets then, as before.
+    pub(super) fn sockets(&mut self, step: Sockets) {
+        let problem = match step {
+            Sockets::Open => match self.listeners.open_next() {
+                Ok(_) => None,
+                Err(e) => Some(format!(
+                    "{e}: the new child shares the old socket, so the old child may still take \
+                     connections until it stops"
+                )),
+            },
+            Sockets::ToNew => self.listeners.to_next(),
+            Sockets::KeepNew => self.listeners.keep_next(),
+            Sockets::KeepOld => {
+                self.listeners.keep_old();
+                None
+            }
+        };
+        if let Some(problem) = problem {
+            self.log.warn(&format!("reload: {problem}"));
+        }
     }
 
     /// A reload is over: say so, and answer the `reload` clients.

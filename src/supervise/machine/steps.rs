@@ -480,6 +480,7 @@ impl Machine {
             Input::Leftovers { .. } => "Leftovers",
             Input::OtherEnded { .. } => "OtherEnded",
             Input::OtherLeftovers { .. } => "OtherLeftovers",
+            Input::OldQueue { .. } => "OldQueue",
             Input::Signal { .. } => "Signal",
             Input::Request(_) => "Request",
             Input::Ready => "Ready",
