@@ -463,6 +463,11 @@ impl Supervisor {
         let Some(pending) = pending else {
             return;
         };
+        if matches!(reply, Reply::Ok | Reply::OkSaying(_)) {
+            // What the requester reads in state.json once answered is what it asked for.
+            self.recorder.changed();
+            self.save();
+        }
         match (reply, pending.request) {
             (Reply::Refused(msg), _) => pending.error(&msg),
             (Reply::WhenStopped, _) => pending.ok_and_wait(&mut self.control),

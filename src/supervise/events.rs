@@ -304,6 +304,11 @@ pub enum Tell {
     Ready,
     /// STOPPING=1: restartd is stopping.
     Stopping,
+    /// RELOADING=1 with MONOTONIC_USEC=: a reload (`restartd reload`, or `--max-runtime` with
+    /// sockets) starts; systemd's `Type=notify-reload` protocol.
+    Reloading,
+    /// READY=1 again: the reload is over, whichever child serves.
+    Reloaded,
 }
 
 /// The answer to a control request.

@@ -60,8 +60,10 @@ impl Supervisor {
             Ok(msg) => self.log.info(&format!("reload done: {msg}")),
             Err(msg) => self.log.warn(&format!("reload failed: {msg}")),
         }
-        self.control.reloaded(&result);
+        // state.json says so before the `reload` clients hear it.
         self.recorder.changed();
+        self.save();
+        self.control.reloaded(&result);
     }
 }
 

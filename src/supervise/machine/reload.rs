@@ -17,7 +17,7 @@ use std::time::Instant;
 
 use nix::libc::SIGKILL;
 
-use super::{Machine, Run, Sockets, State};
+use super::{Machine, Run, Sockets, State, Tell};
 use crate::supervise::events::{Action, Input, Now, Reason, Reply, Request};
 
 /// After the switch, the old child is signalled only once its sockets' accept queues are empty
@@ -113,6 +113,7 @@ impl Machine {
         actions.extend([
             Action::Monitors(false),
             Action::SaveState,
+            Action::Tell(Tell::Reloading),
             Action::Sockets(Sockets::Open),
             Action::SpawnOther {
                 restarts: self.restarts_run,

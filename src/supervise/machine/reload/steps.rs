@@ -4,7 +4,7 @@
 
 use std::time::Instant;
 
-use super::super::{Machine, Run, Sockets, State};
+use super::super::{Machine, Run, Sockets, State, Tell};
 use super::{Candidate, Hold, HOLD_MAX};
 use crate::base::exit::ProcessEnd;
 use crate::supervise::events::{Action, EndReport, Input, Now, Outcome, Reason, Reply};
@@ -38,6 +38,7 @@ impl Machine {
         vec![
             Action::ReleaseOther,
             Action::Sockets(Sockets::KeepNew),
+            Action::Tell(Tell::Reloaded),
             Action::Reloaded(Ok(format!("replaced: pid {} serves", run.pid))),
             Action::SaveState,
         ]
@@ -100,6 +101,7 @@ impl Machine {
         self.state = State::Running { run: old, ready };
         vec![
             Action::Sockets(Sockets::KeepOld),
+            Action::Tell(Tell::Reloaded),
             Action::Monitors(true),
             Action::Reloaded(Err(format!(
                 "{why}; the old child (pid {}) keeps running",
@@ -124,7 +126,10 @@ impl Machine {
         if !matches!(new, Candidate::Starting) {
             actions.push(Action::Fold);
         }
-        actions.push(Action::Sockets(Sockets::KeepOld));
+        actions.extend([
+            Action::Sockets(Sockets::KeepOld),
+            Action::Tell(Tell::Reloaded),
+        ]);
         actions.push(Action::Reloaded(Err(format!(
             "{why}; the reload was abandoned"
         ))));
@@ -147,6 +152,7 @@ impl Machine {
         let mut actions = vec![
             Action::Fold,
             Action::Sockets(Sockets::KeepNew),
+            Action::Tell(Tell::Reloaded),
             Action::Reloaded(Ok(format!(
                 "replaced: pid {} serves (the old child is being stopped with it)",
                 run.pid

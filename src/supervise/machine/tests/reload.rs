@@ -61,6 +61,7 @@ fn the_new_child_starts_beside_the_old_and_the_old_drains_once_it_is_ready() {
             Action::Reply(Reply::WhenReloaded),
             Action::Monitors(false),
             Action::SaveState,
+            Action::Tell(Tell::Reloading),
             Action::Sockets(Sockets::Open),
             Action::SpawnOther { restarts: 0 },
         ]
@@ -115,6 +116,8 @@ fn the_new_child_starts_beside_the_old_and_the_old_drains_once_it_is_ready() {
     assert_eq!(other_report(&actions).outcome, Outcome::Replaced);
     assert!(actions.contains(&Action::ReleaseOther));
     assert!(actions.contains(&Action::Sockets(Sockets::KeepNew)));
+    // systemd hears READY=1 again (RELOADING=1 went up at the start).
+    assert!(actions.contains(&Action::Tell(Tell::Reloaded)));
     assert!(reloaded(&actions).is_ok());
     assert_eq!(sim.m.status(), Status::Running);
     assert_eq!(sim.m.child_pid(), Some(202));
@@ -383,6 +386,7 @@ fn max_runtime_with_sockets_is_a_reload() {
         vec![
             Action::Monitors(false),
             Action::SaveState,
+            Action::Tell(Tell::Reloading),
             Action::Sockets(Sockets::Open),
             Action::SpawnOther { restarts: 0 }
         ],
@@ -470,4 +474,38 @@ fn the_sockets_follow_the_child_that_stays() {
         "{actions:?}"
     );
     assert!(!sim.m.holding_old());
+}
+
+/// Review of issue 20: `reload` while restartd waits to restart after a crash starts the child
+/// at once, as `restart` does, and says that there was nothing to replace (it answered a bare
+/// `ok` and logged nothing).
+#[test]
+fn a_reload_in_backoff_starts_the_child_now_and_says_so() {
+    let mut sim = Sim::new(with_sockets(false), Some(5));
+    sim.start();
+    sim.feed(Input::ChildEnded {
+        end: ProcessEnd::Exited(1),
+        leftovers: false,
+        jitter: 0.0,
+        oom: None,
+    });
+    assert_eq!(sim.m.status(), Status::Backoff);
+    let actions = sim.feed(Input::Request(Request::Reload));
+    assert!(
+        matches!(&actions[0], Action::Reply(Reply::OkSaying(m)) if m.contains("no child was running")),
+        "{actions:?}"
+    );
+    assert!(
+        actions.iter().any(|a| matches!(a, Action::Spawn { .. })),
+        "{actions:?}"
+    );
+    // `restart` answers as before.
+    sim.feed(Input::ChildEnded {
+        end: ProcessEnd::Exited(1),
+        leftovers: false,
+        jitter: 0.0,
+        oom: None,
+    });
+    let actions = sim.feed(Input::Request(Request::Restart));
+    assert_eq!(actions[0], Action::Reply(Reply::Ok), "{actions:?}");
 }

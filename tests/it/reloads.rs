@@ -1,0 +1,178 @@
+//! Issue 20, continued: reloads of servers that stop as uvicorn does (the new child's own
+//! socket, the old child stopped once its queue is empty), and what a reload tells systemd,
+//! answers in backoff and leaves in state.json before it answers.
+
+use std::os::unix::net::UnixDatagram;
+use std::time::Duration;
+
+use crate::common::*;
+use crate::sockets::{server, tcp_address, Load};
+
+/// Issue 20: a server that, like uvicorn, closes the connections it accepted but had not read
+/// yet when it is stopped (tests/helpers/drop_unread_server.py). With one socket shared by both
+/// children, the old child kept taking connections from the common queue until it stopped and
+/// cut off some at every reload. The new child's own socket takes every new connection from the
+/// switch, and the old child is stopped only once its queue is empty: no request fails.
+#[test]
+fn reloads_of_a_server_that_drops_unread_connections_fail_no_request() {
+    let env = Env::new();
+    let script = helper("drop_unread_server.py");
+    let r = env.start(&[
+        "--name",
+        "uvlike",
+        "--socket",
+        "tcp://127.0.0.1:0",
+        "--notify",
+        "--",
+        "python3",
+        &script,
+    ]);
+    env.wait_child("uvlike");
+    let load = Load::start(tcp_address(&env, "uvlike"), 4);
+    load.wait_served(0, 20);
+    for n in 1..=5 {
+        let served = load.now().ok;
+        let out = env.sub(&["reload", "uvlike"]);
+        assert_eq!(out.status.code(), Some(0), "reload {n}: {}", env.report());
+        env.also_kill(env.state("uvlike")["child_pid"].as_i64().unwrap() as i32);
+        load.wait_served(served, 20);
+    }
+    let stats = load.finish();
+    assert_eq!(stats.refused, 0, "{stats:?}");
+    assert!(
+        stats.failed.is_empty(),
+        "{} failed in 5 reloads: {stats:?}",
+        stats.failed.len()
+    );
+    assert_eq!(stats.pids.len(), 6, "six children served: {stats:?}");
+    drop(r);
+}
+
+/// Review of issue 20: under systemd (NOTIFY_SOCKET, here a socket of the test's), a reload
+/// says RELOADING=1 with MONOTONIC_USEC= when it starts and READY=1 when it is over
+/// (sd_notify(3), Type=notify-reload).
+#[test]
+fn a_reload_tells_systemd_reloading_then_ready() {
+    let env = Env::new();
+    let path = env.state_dir().join("systemd.sock");
+    let systemd = UnixDatagram::bind(&path).unwrap();
+    systemd
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let next = || loop {
+        let mut buf = [0u8; 512];
+        let n = systemd.recv(&mut buf).expect("a datagram from restartd");
+        let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+        if !text.starts_with("STATUS=") && !text.starts_with("WATCHDOG=") {
+            return text;
+        }
+    };
+    let script = server();
+    let mut cmd = env.command(&[
+        "--name",
+        "told",
+        "--socket",
+        "tcp://127.0.0.1:0",
+        "--notify",
+        "--",
+        "python3",
+        &script,
+    ]);
+    cmd.env("NOTIFY_SOCKET", &path);
+    let r = Running::spawn(cmd);
+    assert_eq!(next(), "READY=1");
+    let before = monotonic_usec();
+    let out = env.sub(&["reload", "told"]);
+    assert_eq!(out.status.code(), Some(0), "{}", env.report());
+    let reloading = next();
+    let usec: u64 = reloading
+        .strip_prefix("RELOADING=1\nMONOTONIC_USEC=")
+        .unwrap_or_else(|| panic!("{reloading:?}"))
+        .parse()
+        .unwrap();
+    assert!(
+        usec >= before && usec <= monotonic_usec(),
+        "{usec} {before}"
+    );
+    assert_eq!(next(), "READY=1");
+    drop(r);
+}
+
+fn monotonic_usec() -> u64 {
+    let t = nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC).unwrap();
+    t.tv_sec() as u64 * 1_000_000 + t.tv_nsec() as u64 / 1000
+}
+
+/// Review of issue 20: `reload` while restartd waits to restart after a crash starts the child
+/// now and says there was nothing to replace (it answered a bare `ok`, and restartd logged
+/// nothing).
+#[test]
+fn a_reload_in_backoff_starts_the_child_now_and_says_so() {
+    let env = Env::new();
+    let r = env.start(&[
+        "--name",
+        "down",
+        "--socket",
+        "tcp://127.0.0.1:0",
+        "--restart",
+        "always",
+        "--delay",
+        "1h",
+        "--",
+        "sh",
+        "-c",
+        "exit 1",
+    ]);
+    env.wait_state("down", "backoff", |s| s["status"] == "backoff");
+    let out = env.sub(&["reload", "down"]);
+    assert_eq!(out.status.code(), Some(0), "{}", env.report());
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("no child was running"), "{said}");
+    env.wait_state("down", "a start at once", |s| s["restarts"] == 1);
+    assert!(
+        r.stderr()
+            .contains("reload requested: no child was running"),
+        "{}",
+        r.stderr()
+    );
+}
+
+/// Review of issue 20: once `reload` or `restart` has answered, state.json already says so (it
+/// was rewritten a turn after the answer: `reloads` one behind).
+#[test]
+fn state_json_is_written_before_reload_and_restart_answer() {
+    let env = Env::new();
+    let script = server();
+    let r = env.start(&[
+        "--name",
+        "fresh",
+        "--socket",
+        "tcp://127.0.0.1:0",
+        "--",
+        "python3",
+        &script,
+    ]);
+    env.wait_child("fresh");
+    for n in 1..=5u64 {
+        let out = env.sub(&["reload", "fresh"]);
+        assert_eq!(out.status.code(), Some(0), "{}", env.report());
+        let state = env.state("fresh");
+        assert_eq!(state["reloads"], n, "right after reload {n}: {state:#}");
+        env.also_kill(state["child_pid"].as_i64().unwrap() as i32);
+    }
+    for _ in 0..3 {
+        let old =
+            env.wait_state("fresh", "running", |s| s["status"] == "running")["child_pid"].clone();
+        let out = env.sub(&["restart", "fresh"]);
+        assert_eq!(out.status.code(), Some(0), "{}", env.report());
+        let state = env.state("fresh");
+        assert!(
+            state["status"] != "running" || state["child_pid"] != old,
+            "right after restart: {state:#}"
+        );
+        if let Some(pid) = state["child_pid"].as_i64() {
+            env.also_kill(pid as i32);
+        }
+    }
+    drop(r);
+}
