@@ -509,7 +509,7 @@ impl Machine {
                         wall,
                     },
                 };
-                vec![Action::Reply(no_child_to_replace(request))]
+                vec![Action::Reply(steps::no_child_to_replace(request))]
             }
             (S::Cleanup { .. }, I::Request(Request::Restart | Request::Reload)) => {
                 self.cannot_restart()
@@ -530,7 +530,7 @@ impl Machine {
             (S::Backoff { .. }, I::Request(request @ (Request::Restart | Request::Reload))) => {
                 // Asked for: the rest of the delay is waived and the streak forgiven.
                 self.streak = 0;
-                let mut actions = vec![Action::Reply(no_child_to_replace(request))];
+                let mut actions = vec![Action::Reply(steps::no_child_to_replace(request))];
                 actions.extend(self.spawn(SpawnKind::Automatic, now));
                 actions
             }
@@ -615,20 +615,6 @@ impl Machine {
 }
 
 mod queries;
-/// The answer to `restart` or `reload` while restartd waits to restart (backoff): the child is
-/// started now. A reload has no old child to keep serving, so it says so rather than answer as
-/// if one had been replaced.
-fn no_child_to_replace(request: Request) -> Reply {
-    match request {
-        Request::Reload => Reply::OkSaying(
-            "no child was running (waiting to restart after a crash): starting one now, with \
-             nothing to replace"
-                .into(),
-        ),
-        _ => Reply::Ok,
-    }
-}
-
 mod reload;
 use reload::{Candidate, Hold};
 mod steps;

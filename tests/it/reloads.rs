@@ -176,3 +176,66 @@ fn state_json_is_written_before_reload_and_restart_answer() {
     }
     drop(r);
 }
+
+/// Issue 20: another process of the same user that joins the socket's SO_REUSEPORT group gets
+/// no connection, and a reload that finds it there does not open a socket of its own (its index
+/// in the group would be unknown) but shares the old one, saying why.
+#[test]
+fn a_socket_that_joins_the_group_gets_nothing_and_a_reload_says_so() {
+    use nix::sys::socket::{self as ns, sockopt};
+    use std::os::fd::AsRawFd;
+    let env = Env::new();
+    let script = server();
+    let r = env.start(&[
+        "--name",
+        "shared",
+        "--socket",
+        "tcp://127.0.0.1:0",
+        "--",
+        "python3",
+        &script,
+    ]);
+    env.wait_child("shared");
+    let addr = tcp_address(&env, "shared");
+    // Joining needs SO_REUSEPORT before the bind; without it the port is taken.
+    let plain = std::net::TcpListener::bind(addr);
+    assert!(plain.is_err(), "an exclusive bind must fail: {plain:?}");
+    let intruder = ns::socket(
+        ns::AddressFamily::Inet,
+        ns::SockType::Stream,
+        ns::SockFlag::SOCK_NONBLOCK | ns::SockFlag::SOCK_CLOEXEC,
+        None,
+    )
+    .unwrap();
+    ns::setsockopt(&intruder, sockopt::ReusePort, &true).unwrap();
+    ns::bind(
+        intruder.as_raw_fd(),
+        &ns::SockaddrIn::from(match addr {
+            std::net::SocketAddr::V4(a) => a,
+            _ => unreachable!(),
+        }),
+    )
+    .unwrap();
+    ns::listen(&intruder, ns::Backlog::new(16).unwrap()).unwrap();
+    let load = Load::start(addr, 2);
+    load.wait_served(0, 20);
+    let out = env.sub(&["reload", "shared"]);
+    assert_eq!(out.status.code(), Some(0), "{}", env.report());
+    env.also_kill(env.state("shared")["child_pid"].as_i64().unwrap() as i32);
+    let served = load.now().ok;
+    load.wait_served(served, 20);
+    let stats = load.finish();
+    assert_eq!(stats.refused, 0, "{stats:?}");
+    assert!(stats.failed.is_empty(), "{stats:?}");
+    let took = ns::accept(intruder.as_raw_fd());
+    assert_eq!(
+        took.err(),
+        Some(nix::errno::Errno::EAGAIN),
+        "the intruder got a connection"
+    );
+    let said = r.stderr();
+    assert!(
+        said.contains("2 sockets listen on it") && said.contains("shares the old socket"),
+        "{said}"
+    );
+}
