@@ -354,6 +354,11 @@ impl Machine {
         };
         match input {
             I::OldQueue { queued } => match hold {
+                // Reported every turn; looked at only when due.
+                Some(h) if h.look_at > now.mono => {
+                    keep(self, signal, kill_at, ended);
+                    vec![]
+                }
                 Some(h) if queued > 0 && h.until > now.mono => {
                     let look_at = now.mono + HOLD_LOOK;
                     self.state = State::Draining {
