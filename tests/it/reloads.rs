@@ -6,7 +6,7 @@ use std::os::unix::net::UnixDatagram;
 use std::time::Duration;
 
 use crate::common::*;
-use crate::sockets::{server, tcp_address, Load};
+use crate::sockets::{server, set_mode, tcp_address, Load};
 
 /// Issue 20: a server that, like uvicorn, closes the connections it accepted but had not read
 /// yet when it is stopped (tests/helpers/drop_unread_server.py). With one socket shared by both
@@ -238,4 +238,107 @@ fn a_socket_that_joins_the_group_gets_nothing_and_a_reload_says_so() {
         said.contains("2 sockets listen on it") && said.contains("shares the old socket"),
         "{said}"
     );
+}
+
+/// Breaking it: the new child crashes soon after the switch. The reload is done (the new child
+/// was ready), the old socket is closed, and the next child gets the new one, which then takes
+/// every connection: nothing refused, nothing failed, a third child serves.
+#[test]
+fn a_new_child_that_crashes_after_the_switch_leaves_the_new_socket_serving() {
+    let env = Env::new();
+    let mode = set_mode(&env, "ok");
+    let script = server();
+    let mut cmd = env.command(&[
+        "--name",
+        "fragile",
+        "--socket",
+        "tcp://127.0.0.1:0",
+        "--notify",
+        "--restart",
+        "always",
+        "--delay",
+        "100ms",
+        "--",
+        "python3",
+        &script,
+    ]);
+    cmd.env("SERVER_MODE", &mode);
+    let r = Running::spawn(cmd);
+    let first = env.wait_child("fragile");
+    let load = Load::start(tcp_address(&env, "fragile"), 3);
+    load.wait_served(0, 10);
+    std::fs::write(&mode, "crash 20").unwrap();
+    let out = env.sub(&["reload", "fragile"]);
+    assert_eq!(out.status.code(), Some(0), "{}", env.report());
+    std::fs::write(&mode, "ok").unwrap();
+    env.wait_state("fragile", "a restart after the crash", |s| {
+        s["restarts"] == 1 && s["status"] == "running"
+    });
+    let third = env.state("fragile")["child_pid"].as_i64().unwrap();
+    env.also_kill(third as i32);
+    let served = load.now().ok;
+    load.wait_served(served, 20);
+    let stats = load.finish();
+    assert!(!alive(first));
+    assert_eq!(stats.refused, 0, "{stats:?}");
+    assert!(stats.failed.is_empty(), "{stats:?}");
+    assert_eq!(stats.pids.last(), Some(&third.to_string()), "{stats:?}");
+    drop(r);
+}
+
+/// Breaking it: the old child dies while the new one is still starting. The reload is abandoned
+/// (`reload` exits 1 and says why), the new child and its socket are dropped, and the child
+/// restarted after the crash serves on the old socket: no connection refused.
+#[test]
+fn an_old_child_that_dies_before_the_switch_abandons_the_reload_and_the_old_socket_serves() {
+    let env = Env::new();
+    let mode = set_mode(&env, "ok");
+    let script = server();
+    let mut cmd = env.command(&[
+        "--name",
+        "doomed",
+        "--socket",
+        "tcp://127.0.0.1:0",
+        "--notify",
+        "--stop-timeout",
+        "1s",
+        "--restart",
+        "always",
+        "--delay",
+        "100ms",
+        "--",
+        "python3",
+        &script,
+    ]);
+    cmd.env("SERVER_MODE", &mode);
+    let r = Running::spawn(cmd);
+    let old = env.wait_child("doomed");
+    let load = Load::start(tcp_address(&env, "doomed"), 3);
+    load.wait_served(0, 10);
+    std::fs::write(&mode, "slow 30").unwrap();
+    let mut cmd = restartd();
+    cmd.args(["reload", "doomed", "--state-dir"])
+        .arg(env.state_dir());
+    let reload = std::thread::spawn(move || run_with_timeout(cmd, TIMEOUT));
+    env.wait_state("doomed", "reloading", |s| s["status"] == "reloading");
+    std::fs::write(&mode, "ok").unwrap();
+    signal(old, nix::libc::SIGKILL);
+    let out = reload.join().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", env.report());
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        said.contains("the old child ended during the reload"),
+        "{said}"
+    );
+    let state = env.wait_state("doomed", "a restart", |s| {
+        s["restarts"] == 1 && s["status"] == "running"
+    });
+    env.also_kill(state["child_pid"].as_i64().unwrap() as i32);
+    let served = load.now().ok;
+    load.wait_served(served, 20);
+    let stats = load.finish();
+    assert_eq!(stats.refused, 0, "{stats:?}");
+    // The request the killed child was answering dies with it; no other.
+    assert!(stats.failed.len() <= 1, "{stats:?}");
+    drop(r);
 }

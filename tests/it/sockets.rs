@@ -114,7 +114,7 @@ pub(crate) fn server() -> String {
     helper("listen_server.py")
 }
 
-fn set_mode(env: &Env, mode: &str) -> String {
+pub(crate) fn set_mode(env: &Env, mode: &str) -> String {
     let path = env.state_dir().join("mode");
     std::fs::write(&path, mode).unwrap();
     path.display().to_string()

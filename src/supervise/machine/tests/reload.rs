@@ -512,3 +512,31 @@ fn a_reload_in_backoff_starts_the_child_now_and_says_so() {
     let actions = sim.feed(Input::Request(Request::Restart));
     assert_eq!(actions[0], Action::Reply(Reply::Ok), "{actions:?}");
 }
+
+/// Breaking it: a stop, a restart and another reload while the old child's queue is awaited.
+/// The reload and restart are refused; the stop ends the reload (the new child serves, the
+/// old socket closes, the old child is stopped with the child's leftovers).
+#[test]
+fn requests_while_the_old_queue_is_awaited() {
+    let (mut sim, _) = reloading(with_sockets(false));
+    sim.feed(Input::Spawned {
+        pid: 202,
+        jitter: 0.0,
+    });
+    assert!(sim.m.holding_old());
+    for request in [Request::Reload, Request::Restart] {
+        let actions = sim.feed(Input::Request(request));
+        assert!(
+            matches!(&actions[..], [Action::Reply(Reply::Refused(m))] if m.contains("a reload is under way")),
+            "{actions:?}"
+        );
+        assert!(sim.m.holding_old());
+    }
+    let actions = sim.feed(Input::Request(Request::Stop));
+    let at = |a: &Action| actions.iter().position(|b| b == a);
+    let (fold, keep_new) = (at(&Action::Fold), at(&Action::Sockets(Sockets::KeepNew)));
+    assert!(fold.is_some() && keep_new.is_some(), "{actions:?}");
+    assert!(actions.contains(&Action::SignalAll(SIGTERM)), "{actions:?}");
+    assert!(!sim.m.holding_old());
+    assert_eq!(sim.m.status(), Status::Stopping);
+}
