@@ -463,7 +463,8 @@ impl Supervisor {
         let Some(pending) = pending else {
             return;
         };
-        if matches!(reply, Reply::Ok | Reply::OkSaying(_)) {
+        let changes = !matches!(pending.request, Request::Signal(_));
+        if changes && matches!(reply, Reply::Ok | Reply::OkSaying(_)) {
             // What the requester reads in state.json once answered is what it asked for.
             self.recorder.changed();
             self.save();
