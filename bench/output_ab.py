@@ -1,8 +1,11 @@
 #!/usr/bin/env python3
 """Interleaved A/B of `--log-file` throughput (goal 3): 256 MiB of 100-byte stderr lines from
 bench/c/spew, through each restartd binary into a log file on /dev/shm, and through a direct
-pipe to `cat` as the baseline; each round in shuffled order, so the machine's slow and fast
-phases hit every command alike. Extra restartd options (e.g. --log-timestamps) go after `--`.
+pipe to `cat` as the baseline, and through `cat` into a file on /dev/shm (what writing the
+file alone costs: the floor for any --log-file); each round in shuffled order, so the machine's
+slow and fast phases hit every command alike. Extra restartd options (e.g. --log-timestamps)
+go after `--`. BENCH_SPEW=text makes the lines access-log-like (gzip has real work); with
+--log-compress the rotated files left plain at exit are counted.
 
     python3 bench/output_ab.py ROUNDS OLD/restartd NEW/restartd [-- OPTION...]
 """
@@ -23,28 +26,39 @@ def main():
     extra = args[args.index("--") + 1:] if "--" in args else []
     binaries = args[:args.index("--")] if "--" in args else args
     rounds = int(sys.argv[1])
-    spew = [os.path.join(run.C, "spew"), "256"]
+    spew = [os.path.join(run.C, "spew"), "256", *([os.environ["BENCH_SPEW"]]
+                                                    if os.environ.get("BENCH_SPEW") else [])]
     results = {}
+    plain = {}
     for _ in range(rounds):
-        order = ["direct pipe", *binaries]
+        order = ["direct pipe", "cat to a file", *binaries]
         random.shuffle(order)
         for name in order:
             tmp = tempfile.mkdtemp(dir=run.SHM)
             if name == "direct pipe":
-                argv = ["sh", "-c", '"$0" "$1" 2>&1 | cat > /dev/null', *spew]
+                argv = ["sh", "-c", '"$@" 2>&1 | cat > /dev/null', "sh", *spew]
+                t, _ = run.timed_run(argv, uuid.uuid4().hex)
+            elif name == "cat to a file":
+                argv = ["sh", "-c", 'f=$1; shift; "$@" 2>&1 | cat > "$f"', "sh",
+                        os.path.join(tmp, "app.log"), *spew]
                 t, _ = run.timed_run(argv, uuid.uuid4().hex)
             else:
                 argv = [name, "--state-dir", os.path.join(tmp, "s"), "-n", "b", "-q",
                         "--restart", "no", "--log-file", os.path.join(tmp, "app.log"), *extra,
                         "--", *spew]
                 t, _ = run.timed_run(argv, uuid.uuid4().hex, stderr_to_cat=True)
+                left = [f for f in os.listdir(tmp) if f.startswith("app.log.")
+                        and not f.endswith((".gz", ".tmp"))]
+                if "--log-compress" in extra:
+                    plain.setdefault(name, []).append(len(left))
             results.setdefault(name, []).append(t)
             shutil.rmtree(tmp, ignore_errors=True)
     direct = statistics.median(results["direct pipe"])
     for name, times in results.items():
         med = statistics.median(times)
+        left = f"  rotated files left plain: max {max(plain[name])}" if name in plain else ""
         print(f"{name:40} {med:.3f} s ({min(times):.3f}–{max(times):.3f})  "
-              f"{direct / med:.2f}× the direct pipe")
+              f"{direct / med:.2f}× the direct pipe{left}")
 
 
 if __name__ == "__main__":

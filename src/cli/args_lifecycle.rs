@@ -69,8 +69,9 @@ pub struct LogFileArgs {
 
     /// Gzip rotated log files: PATH.1.gz ... PATH.N.gz [default: off]
     ///
-    /// Compressed a piece at a time between the loop's other work, so the child's output
-    /// never waits for it. 'restartd logs' reads them too.
+    /// Compressed between the loop's other work, each turn as much as the turn wrote, so the
+    /// child's output never waits for a whole file; a child writing faster than restartd
+    /// compresses is paced to it. 'restartd logs' reads them too.
     #[arg(long, requires = "log_file", help_heading = OUTPUT)]
     pub log_compress: bool,
 }

@@ -4,13 +4,17 @@
 //! restartd is one thread with one poll loop. A rotated file is not compressed at once (10 MiB
 //! take about 0.1 s at level 1, 0.3 s at gzip's default level 6; all that time the child's
 //! pipes would go unread). Instead the loop asks `busy()` before it blocks, polls with a zero
-//! timeout while it is, and gives `step()` one `STEP_BYTES` piece (under a millisecond at
-//! level 1) per turn, after copying the child's output.
+//! timeout while it is, and after copying the child's output gives `work()` as much input as
+//! the turn wrote to the log (plus one `STEP_BYTES` piece, at most `logfile::TURN_BYTES`), so
+//! the queue drains as fast as rotation fills it. Should a flood still outrun it, the loop
+//! reads at most `TURN_BYTES` a turn once the oldest waiting file is a rotation away from
+//! falling off `--log-keep`: the child is paced to the compression rate (a read every turn,
+//! never a stall), and no file is lost half compressed.
 //! Not chosen: a thread (restartd has none, and the file's rename would race the log writer)
 //! and a forked helper (a process restartd must tell apart from the child's leftovers, reap,
 //! and kill at exit, for work this small). A rotation while a file is still being compressed
-//! only renumbers the queue; a file that falls off `--log-keep` or `--log-max-age` before its
-//! turn is dropped with its half-written output.
+//! only renumbers the queue; a file removed by `--log-max-age` before its turn is dropped with
+//! its half-written output.
 //!
 //! Level 1 (`Compression::fast`): on access-log-like lines it is about 2.7 times faster than
 //! gzip's default level 6 for a 15 % larger file (zlib, 64 KiB pieces: 0.67 ms against 1.83 ms
@@ -94,25 +98,46 @@ impl Compressor {
         }
     }
 
+    /// The number of the oldest rotated file still to compress (the one under way first).
+    pub fn oldest(&self) -> Option<u32> {
+        self.job
+            .as_ref()
+            .map(|j| j.n)
+            .or(self.pending.front().copied())
+    }
+
+    /// Compresses about `budget` bytes of input, a `STEP_BYTES` piece at a time (at least one
+    /// piece, never more than the queue holds); returns the input taken. `Err` as `step`.
+    pub fn work(&mut self, budget: usize) -> Result<usize, String> {
+        let mut done = 0;
+        loop {
+            done += self.step()?;
+            if done >= budget || !self.busy() {
+                return Ok(done);
+            }
+        }
+    }
+
     /// Compresses the next `STEP_BYTES` of the current file (starting the next file when none
-    /// is under way). `Err` names the file; the file is then left as it is, uncompressed.
-    pub fn step(&mut self) -> Result<(), String> {
+    /// is under way); returns the input taken. `Err` names the file; the file is then left as
+    /// it is, uncompressed.
+    pub fn step(&mut self) -> Result<usize, String> {
         if self.job.is_none() {
             let Some(n) = self.pending.pop_front() else {
-                return Ok(());
+                return Ok(0);
             };
             let src = numbered(&self.path, n);
             match self.start(&src) {
                 Ok(job) => self.job = Some(Job { n, ..job }),
-                Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
                 Err(e) => return Err(format!("unable to compress {}: {e}", src.display())),
             }
         }
         let job = self.job.as_mut().expect("started above");
         self.buf.resize(STEP_BYTES, 0);
         let result = match job.src.read(&mut self.buf) {
-            Ok(0) => self.finish(),
-            Ok(n) => job.enc.write_all(&self.buf[..n]),
+            Ok(0) => self.finish().map(|()| 0),
+            Ok(n) => job.enc.write_all(&self.buf[..n]).map(|()| n),
             Err(e) => Err(e),
         };
         result.map_err(|e| {

@@ -1,7 +1,7 @@
 //! `--log-file`: the child's stdout and stderr appended to a file, rotated past `--log-max-size`
 //! to PATH.1 (newest) … PATH.N (`--log-keep`); with `--log-timestamps` each line starts with its
 //! time, with `--log-max-age` old rotated files are deleted, with `--log-compress` they are
-//! gzipped (`logcompress`, a piece per loop turn).
+//! gzipped (`logcompress`, in each loop turn as much as the turn wrote).
 //!
 //! Rotation happens between writes, at the last newline that fits, so no byte is lost or written
 //! twice and lines stay whole unless one line alone exceeds the size. A failing write is reported
@@ -18,10 +18,14 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use crate::base::config::LogFileConfig;
-use crate::process::logcompress::{gz, numbered, Compressor};
+use crate::process::logcompress::{gz, numbered, Compressor, STEP_BYTES};
 
 /// The length of `2026-12-05T07:35:08.099Z ` (RFC 3339 UTC, milliseconds, a space).
 pub const STAMP_LEN: usize = 25;
+
+/// The most input compressed in one loop turn (a few milliseconds at level 1), and the most
+/// read from the child's pipes in a turn while compression is behind (`read_budget`).
+pub const TURN_BYTES: usize = 512 * 1024;
 
 /// The open log file.
 pub struct LogFile {
@@ -36,6 +40,9 @@ pub struct LogFile {
     /// The stamped copy of a chunk.
     scratch: Vec<u8>,
     compressor: Option<Compressor>,
+    /// Bytes written since compression last worked, while it had work: what the next turn's
+    /// compression owes (`work`).
+    owed: usize,
 }
 
 impl LogFile {
@@ -53,6 +60,7 @@ impl LogFile {
             stamp: (u128::MAX, [b' '; STAMP_LEN]),
             scratch: Vec::new(),
             compressor,
+            owed: 0,
         };
         // The file exists from the start, so that `restartd logs -f` follows it from its first
         // line (a failure is reported at the first write).
@@ -135,9 +143,31 @@ impl LogFile {
         self.compressor.as_ref().is_some_and(Compressor::busy)
     }
 
-    /// One piece of compression work; a problem to report.
+    /// A turn's compression: as much input as was written since the last turn (plus a
+    /// piece), at most `TURN_BYTES`, so that under a sustained flood the queue drains as fast as
+    /// rotation fills it; a problem to report.
     pub fn work(&mut self) -> Option<String> {
-        self.compressor.as_mut()?.step().err()
+        let c = self.compressor.as_mut()?;
+        if !c.busy() {
+            self.owed = 0;
+            return None;
+        }
+        let budget = (self.owed + STEP_BYTES).min(TURN_BYTES);
+        match c.work(budget) {
+            Ok(done) => {
+                self.owed = self.owed.saturating_sub(done);
+                None
+            }
+            Err(e) => Some(e),
+        }
+    }
+
+    /// How much the loop may read from the child's pipes this turn: `TURN_BYTES` once the
+    /// oldest file waiting to be compressed is one rotation from falling off `--log-keep`
+    /// (compression then sets the pace, so no file is lost half done), else no bound.
+    pub fn read_budget(&self) -> Option<usize> {
+        let oldest = self.compressor.as_ref()?.oldest()?;
+        (oldest >= self.cfg.keep.saturating_sub(1).max(1)).then_some(TURN_BYTES - STEP_BYTES)
     }
 
     /// `data` into `out` with the timestamp of `now` at the start of each line.
@@ -196,6 +226,9 @@ impl LogFile {
                 let file = self.file.as_mut().expect("opened above");
                 file.write_all(&data[..take])?;
                 self.size += take as u64;
+                if self.busy() {
+                    self.owed += take;
+                }
                 data = &data[take..];
             }
             if !data.is_empty() {
@@ -417,173 +450,4 @@ mod tests {
 }
 
 #[cfg(test)]
-mod lifecycle_tests {
-    use super::*;
-    use std::io::Read;
-
-    fn cfg(dir: &Path) -> LogFileConfig {
-        LogFileConfig {
-            path: dir.join("app.log"),
-            max_size: 1 << 20,
-            keep: 3,
-            ..Default::default()
-        }
-    }
-
-    fn at(ms: u64) -> SystemTime {
-        SystemTime::UNIX_EPOCH + Duration::from_millis(1_796_000_000_000 + ms)
-    }
-
-    #[test]
-    fn each_line_gets_the_time_of_its_first_byte() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut l = LogFile::new(LogFileConfig {
-            timestamps: true,
-            ..cfg(dir.path())
-        });
-        l.write_at(b"one\ntw", at(1));
-        l.write_at(b"o\nthree\n\nfour", at(2500));
-        l.write_at(b"\n", at(9999));
-        let text = fs::read_to_string(dir.path().join("app.log")).unwrap();
-        assert_eq!(
-            text,
-            "2026-11-30T00:53:20.001Z one\n\
-             2026-11-30T00:53:20.001Z two\n\
-             2026-11-30T00:53:22.500Z three\n\
-             2026-11-30T00:53:22.500Z \n\
-             2026-11-30T00:53:22.500Z four\n"
-        );
-    }
-
-    #[test]
-    fn stamped_lines_rotate_whole() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut l = LogFile::new(LogFileConfig {
-            timestamps: true,
-            max_size: 100,
-            ..cfg(dir.path())
-        });
-        for i in 0..20 {
-            l.write_at(format!("line {i}\n").as_bytes(), at(i));
-        }
-        for p in [
-            dir.path().join("app.log"),
-            numbered(&dir.path().join("app.log"), 1),
-        ] {
-            let text = fs::read_to_string(p).unwrap();
-            assert!(text.len() <= 100);
-            for line in text.lines() {
-                assert_eq!(
-                    line.len(),
-                    STAMP_LEN + "line N".len() + (line.len() > 31) as usize
-                );
-                assert!(line.starts_with("2026-11-30T00:53:20.0"), "{line}");
-            }
-        }
-    }
-
-    /// Every line written is in the live file or a rotated one, compressed or not, once.
-    #[test]
-    fn no_line_lost_across_compressed_rotations() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("app.log");
-        let mut l = LogFile::new(LogFileConfig {
-            max_size: 4096,
-            keep: 1000,
-            compress: true,
-            ..cfg(dir.path())
-        });
-        let mut turns = 0;
-        for i in 0..20_000 {
-            l.write(format!("line {i:05}\n").as_bytes());
-            // The loop gives compression one step a turn.
-            if i % 7 == 0 {
-                turns += 1;
-                assert_eq!(l.work(), None);
-            }
-        }
-        while l.busy() {
-            assert_eq!(l.work(), None);
-        }
-        assert!(turns > 0);
-        let mut all = String::new();
-        let files = rotated(&path).unwrap();
-        assert!(files.len() > 20 && files.iter().all(|r| r.gz), "{files:?}");
-        for r in files.iter().rev() {
-            flate2::read::GzDecoder::new(File::open(&r.path).unwrap())
-                .read_to_string(&mut all)
-                .unwrap();
-        }
-        all.push_str(&fs::read_to_string(&path).unwrap());
-        let want: String = (0..20_000).map(|i| format!("line {i:05}\n")).collect();
-        assert!(all == want, "lines lost or repeated");
-    }
-
-    #[test]
-    fn old_rotated_files_go_at_start_and_at_rotation() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("app.log");
-        let old = SystemTime::now() - Duration::from_secs(3600);
-        for n in 1..=2 {
-            fs::write(numbered(&path, n), b"old\n").unwrap();
-            File::options()
-                .write(true)
-                .open(numbered(&path, n))
-                .unwrap()
-                .set_modified(old)
-                .unwrap();
-        }
-        fs::write(gz(&numbered(&path, 3)), b"").unwrap();
-        let mut l = LogFile::new(LogFileConfig {
-            max_age: Some(Duration::from_secs(60)),
-            max_size: 10,
-            ..cfg(dir.path())
-        });
-        let names = |dir: &Path| {
-            let mut v: Vec<_> = fs::read_dir(dir)
-                .unwrap()
-                .map(|e| e.unwrap().file_name().into_string().unwrap())
-                .collect();
-            v.sort();
-            v
-        };
-        assert_eq!(names(dir.path()), ["app.log", "app.log.3.gz"], "at start");
-        l.write(b"0123456\n");
-        l.write(b"789\n");
-        // The rotated file is new: kept. Rotation moved .3.gz past --log-keep 3.
-        assert_eq!(names(dir.path()), ["app.log", "app.log.1"]);
-        let t = SystemTime::now() + Duration::from_secs(120);
-        l.write_at(b"0123456\n", t);
-        // Two minutes on, every rotated file was last written more than 60 s ago.
-        assert_eq!(names(dir.path()), ["app.log"]);
-        assert_eq!(fs::read(&path).unwrap(), b"0123456\n");
-    }
-
-    #[test]
-    fn a_start_compresses_what_a_previous_run_left_plain() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("app.log");
-        fs::write(numbered(&path, 1), b"left\n").unwrap();
-        fs::write(numbered(&path, 2), b"done\n").unwrap();
-        fs::write(gz(&numbered(&path, 2)), b"complete gz").unwrap();
-        let mut l = LogFile::new(LogFileConfig {
-            compress: true,
-            ..cfg(dir.path())
-        });
-        assert!(!numbered(&path, 2).exists());
-        while l.busy() {
-            assert_eq!(l.work(), None);
-        }
-        let mut text = String::new();
-        flate2::read::GzDecoder::new(File::open(gz(&numbered(&path, 1))).unwrap())
-            .read_to_string(&mut text)
-            .unwrap();
-        assert_eq!(text, "left\n");
-        let found: Vec<_> = rotated(&path)
-            .unwrap()
-            .into_iter()
-            .map(|r| (r.n, r.gz))
-            .collect();
-        assert_eq!(found, [(1, true), (2, true)]);
-    }
-}
+mod lifecycle_tests;

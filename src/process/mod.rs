@@ -4,7 +4,7 @@
 //! allocation in between) and reaps; `signals` is restartd's own signal handling (the handler
 //! records and wakes); `output` copies the child's stdout and stderr on, `sink` writes
 //! restartd's own stderr and stdout without ever blocking, `tail` keeps the last stderr lines,
-//! `logfile` is `--log-file` (`logcompress` gzips its rotated files a piece per turn), `oom`
+//! `logfile` is `--log-file` (`logcompress` gzips its rotated files as it writes), `oom`
 //! reads whether the kernel's OOM killer ended the child, `sockets` binds and holds the
 //! `--socket`s, `trim` hands the heap that starting
 //! freed back to the kernel.

@@ -302,7 +302,15 @@ impl Output {
     /// Copies one pipe until it would block, or its stream stalls (`last`: until it would block,
     /// at most `LAST_READ`); false at EOF or on an error.
     fn copy_pipe(&mut self, i: usize, last: bool, problems: &mut Vec<String>) -> bool {
-        let mut budget = if last { LAST_READ } else { usize::MAX };
+        let mut budget = match last {
+            true => LAST_READ,
+            // Compression sets the pace once it is about to lose a file (`read_budget`).
+            false => self
+                .log_file
+                .as_ref()
+                .and_then(LogFile::read_budget)
+                .unwrap_or(usize::MAX),
+        };
         loop {
             let to = self.pipes[i].to;
             if !last && self.stalled(to) {
@@ -319,7 +327,11 @@ impl Output {
                     continue;
                 }
             }
-            let n = match read_into(&self.pipes[i].fd, &mut self.buf, budget) {
+            // With the log file, the stream gets its copy inside the kernel when it can
+            // (`tee_stream`); exactly those bytes are read next, for the file and the tail.
+            let teed = self.tee_stream(i, budget);
+            let want = if teed > 0 { teed } else { budget };
+            let n = match read_into(&self.pipes[i].fd, &mut self.buf, want) {
                 Ok(0) => return false,
                 Ok(n) => n,
                 Err(Errno::EINTR) => continue,
@@ -336,7 +348,9 @@ impl Output {
             if let Some(log) = &mut self.log_file {
                 problems.extend(log.write(&chunk));
             }
+            debug_assert!(teed == 0 || teed == n, "a pipe's reader is restartd alone");
             match (to, &mut self.stdout) {
+                _ if teed > 0 => {}
                 (1, Some(stdout)) => stdout.write(&chunk),
                 _ => self.stderr.borrow_mut().write(&chunk),
             }
@@ -344,6 +358,22 @@ impl Output {
             if n < self.buf.capacity() {
                 return true;
             }
+        }
+    }
+
+    /// With a log file: duplicates up to a read's worth (at most `budget`) of what waits in
+    /// pipe `i` into its stream with tee(2), when the stream is a pipe and nothing waits for it;
+    /// returns how much (0: read and write as usual). One copy less per byte than reading it and
+    /// writing it to the stream.
+    fn tee_stream(&mut self, i: usize, budget: usize) -> usize {
+        if self.log_file.is_none() {
+            return 0;
+        }
+        let fd = self.pipes[i].fd.as_fd();
+        let len = self.buf.capacity().min(budget);
+        match (self.pipes[i].to, &mut self.stdout) {
+            (1, Some(stdout)) => stdout.tee_from(fd, len),
+            _ => self.stderr.borrow_mut().tee_from(fd, len),
         }
     }
 

@@ -59,6 +59,9 @@ pub struct Sink {
     /// splice(2) into the stream is possible and never blocks: a pipe (pipe to pipe honours
     /// SPLICE_F_NONBLOCK at both ends) or a regular file. Cleared when a splice is refused.
     splice: bool,
+    /// tee(2) into the stream is possible: a pipe (of restartd's own description, which is
+    /// non-blocking). Cleared when a tee is refused.
+    tee: bool,
     /// Bytes accepted but not yet written, oldest first.
     pending: VecDeque<u8>,
     /// The last write or splice was refused for lack of room.
@@ -113,6 +116,7 @@ impl Sink {
         };
         Sink {
             fd,
+            tee: splice && matches!(how, How::Own(_)),
             how,
             splice,
             pending: VecDeque::new(),
@@ -230,6 +234,29 @@ impl Sink {
                 Err(_) => {
                     // An O_APPEND file, for one: read and write from now on.
                     self.splice = false;
+                    return 0;
+                }
+            }
+        }
+    }
+
+    /// Duplicates up to `len` bytes waiting in pipe `from` into the stream with tee(2), never
+    /// waiting and without taking them from `from` (the caller reads exactly that many next);
+    /// returns how many (0: not possible here, nothing waits, or no room now: the caller reads
+    /// and writes as usual). Only into a pipe, and only when nothing waits, so the order holds.
+    pub fn tee_from(&mut self, from: BorrowedFd<'_>, len: usize) -> usize {
+        if !self.tee || self.closed || !self.pending.is_empty() {
+            return 0;
+        }
+        // SAFETY: the stream (or restartd's own description of it) outlives this call.
+        let to = unsafe { BorrowedFd::borrow_raw(self.write_fd()) };
+        loop {
+            match nix::fcntl::tee(from, to, len, SpliceFFlags::SPLICE_F_NONBLOCK) {
+                Ok(n) => return n,
+                Err(Errno::EINTR) => continue,
+                Err(Errno::EAGAIN) => return 0,
+                Err(_) => {
+                    self.tee = false;
                     return 0;
                 }
             }

@@ -309,3 +309,90 @@ fn issue_17_a_stop_with_stalled_stderr_ends_within_the_stop_timeout() {
     eprintln!("exit {took:?} after SIGTERM (--stop-timeout 100ms)");
     drop((held, probe));
 }
+
+/// With `--log-file`, restartd's stdout and stderr (pipes, read here in small pieces, so they
+/// are often full) get every byte of the child's, once and in order, as the file does: the
+/// copy into a pipe made inside the kernel (tee(2)) and the read that follows it take exactly
+/// the same bytes.
+#[test]
+fn with_a_log_file_both_streams_get_every_byte_once_in_order() {
+    use std::io::Read;
+
+    const LINES: usize = 100_000;
+    let env = Env::new();
+    let log = env.state_dir().join("out.log");
+    let script = format!("seq 1 {LINES}; seq {} {} >&2", LINES + 1, 2 * LINES);
+    let (out_r, out_w) = pipe();
+    let (err_r, err_w) = pipe();
+    let mut cmd = env.command(&[
+        "-n",
+        "both",
+        "-q",
+        "--restart",
+        "no",
+        "--log-file",
+        log.to_str().unwrap(),
+        "--log-keep",
+        "1000",
+        "--",
+        "sh",
+        "-c",
+        &script,
+    ]);
+    cmd.stdin(Stdio::null())
+        .stdout(out_w)
+        .stderr(err_w)
+        .process_group(0);
+    let mut guard = Guard(cmd.spawn().unwrap());
+    drop(cmd);
+    let slow_reader = |fd: OwnedFd| {
+        std::thread::spawn(move || {
+            let mut f = std::fs::File::from(fd);
+            let mut all = Vec::new();
+            let mut buf = [0u8; 1000];
+            while let Ok(n) = f.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                all.extend_from_slice(&buf[..n]);
+            }
+            String::from_utf8(all).unwrap()
+        })
+    };
+    let (out, err) = (slow_reader(out_r), slow_reader(err_r));
+    let status = wait_exit(&mut guard.0, Duration::from_secs(60)).expect("restartd exits");
+    assert_eq!(status.code(), Some(0));
+    let (out, err) = (out.join().unwrap(), err.join().unwrap());
+    let lines = |from: usize, to: usize| -> String {
+        (from..=to).map(|i| format!("{i}\n")).collect::<String>()
+    };
+    assert!(out == lines(1, LINES), "stdout: {} bytes", out.len());
+    let child_err: String = err
+        .lines()
+        .filter(|l| !l.starts_with("restartd"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert!(
+        child_err == lines(LINES + 1, 2 * LINES),
+        "stderr: {} bytes",
+        child_err.len()
+    );
+    let mut file = String::new();
+    let mut rotated: Vec<u32> = fs::read_dir(env.state_dir())
+        .unwrap()
+        .filter_map(|e| {
+            let name = e.unwrap().file_name().into_string().unwrap();
+            name.strip_prefix("out.log.")?.parse().ok()
+        })
+        .collect();
+    rotated.sort_unstable_by(|a, b| b.cmp(a));
+    for n in rotated {
+        file.push_str(&fs::read_to_string(env.state_dir().join(format!("out.log.{n}"))).unwrap());
+    }
+    file.push_str(&fs::read_to_string(&log).unwrap());
+    assert!(
+        file == lines(1, 2 * LINES),
+        "the file: {} bytes",
+        file.len()
+    );
+}

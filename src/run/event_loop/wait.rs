@@ -20,7 +20,7 @@ impl Supervisor {
             self.monitors.deadline(),
             self.observe.as_ref().and_then(Observe::deadline),
             self.control.deadline(),
-            // Log compression goes on a piece per turn without blocking (`logcompress`).
+            // Log compression goes on each turn without blocking (`logcompress`).
             self.family.output.log_busy().then(Instant::now),
         ]
         .into_iter()
