@@ -285,6 +285,7 @@ def main():
     ap.add_argument("--deploy-every", type=float, default=4.0)
     ap.add_argument("--seconds", type=float, default=20.0)
     ap.add_argument("--only", help="run only the supervisor whose name starts with this")
+    ap.add_argument("--exact", action="store_true", help="--only names one supervisor exactly")
     ap.add_argument("--deploys-only", action="store_true", help="skip the crash scenario")
     args = ap.parse_args()
     for tool in (RESTARTD, UVICORN, PM2):
@@ -309,7 +310,7 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         names = [(s[0], s) for s in setups(tmp, 0)]
     for name, setup in names:
-        if args.only and not name.startswith(args.only):
+        if args.only and not (name == args.only if args.exact else name.startswith(args.only)):
             continue
         if args.deploys_only or name == CONTROL:
             c_ref, c_fail, c_ok, c_n, gaps, c_kinds = 0, 0, 0, 0, [], {}
@@ -321,7 +322,7 @@ def main():
         if c_kinds or d_kinds:
             notes.append(f"{name}: failed requests at crashes {c_kinds or '{}'}, "
                          f"at deploys {d_kinds or '{}'}")
-        per = lambda x, n: f"{x / n:.1f}" if n else "n/a"  # noqa: E731
+        per = lambda x, n: f"{x / n:.2f}" if n else "n/a"  # noqa: E731
         gap = (f"{statistics.median(gaps) * 1000:.0f} ({min(gaps) * 1000:.0f}–"
                f"{max(gaps) * 1000:.0f})" if gaps else "n/a")
         rows.append([name, str(c_n), per(c_ref, c_n), per(c_fail, c_n), gap, setup[4], str(d_n),

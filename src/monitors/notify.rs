@@ -192,6 +192,9 @@ enum Up {
     ChildReady,
     Extend(u64),
     Reloading(u64),
+    /// restartd's own reload: `RELOADING=1` with this `MONOTONIC_USEC=`, then `READY=1`.
+    ReloadStarts(u64),
+    ReloadEnds,
 }
 
 /// restartd's own channel to systemd, from `NOTIFY_SOCKET` in its environment.
@@ -271,6 +274,18 @@ impl Upward {
         self.queue.push(Up::Reloading(monotonic_usec));
     }
 
+    /// restartd's own reload starts (`Tell::Reloading`): `RELOADING=1` with `MONOTONIC_USEC=`,
+    /// in the turn's order; only once systemd heard `READY=1` (before it, the unit is still
+    /// starting and a reload means nothing to it).
+    pub fn reload_starts(&mut self, monotonic_usec: u64) {
+        self.queue.push(Up::ReloadStarts(monotonic_usec));
+    }
+
+    /// restartd's own reload is over (`Tell::Reloaded`): `READY=1` again.
+    pub fn reload_ends(&mut self) {
+        self.queue.push(Up::ReloadEnds);
+    }
+
     /// `STATUS=text`.
     pub fn status(&mut self, text: &str) {
         self.queue
@@ -302,6 +317,11 @@ impl Upward {
                     self.send(&format!("EXTEND_TIMEOUT_USEC={usec}"));
                 }
                 Up::Extend(_) => {}
+                Up::ReloadStarts(usec) if self.ready_sent => {
+                    self.send(&format!("RELOADING=1\nMONOTONIC_USEC={usec}"));
+                }
+                Up::ReloadEnds if self.ready_sent => self.send("READY=1"),
+                Up::ReloadStarts(_) | Up::ReloadEnds => {}
                 Up::Reloading(usec) => {
                     self.reloading = true;
                     self.send(&format!("RELOADING=1\nMONOTONIC_USEC={usec}"));

@@ -4,6 +4,12 @@
 //!
 //! The descriptors are close-on-exec in restartd, so hooks and health checks never see them;
 //! `child::launch` puts copies without the flag in place for the child only.
+//!
+//! A reload gives the new child a TCP socket of its own (issue 20): bound on the same address
+//! into the first socket's SO_REUSEPORT group (`steer`), it gets no connection until the switch,
+//! then every new one, while the old socket's queue empties into the old child before that child
+//! is asked to stop. A server that closes what it accepted but had not read yet when it is
+//! stopped (uvicorn) so loses nothing. Unix sockets cannot do this: both children share one.
 
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
@@ -13,6 +19,8 @@ use std::os::unix::net::{UnixListener, UnixStream};
 use nix::libc;
 
 use crate::base::sockets::{SocketAddress, SocketSpec};
+
+mod steer;
 
 /// The backlog asked for; the kernel caps it at net.core.somaxconn (4096 since Linux 5.4).
 pub const BACKLOG: libc::c_int = 4096;
@@ -24,6 +32,8 @@ pub struct Listener {
     /// The address it listens on (a TCP port 0 replaced by the port the kernel chose).
     pub address: SocketAddress,
     fd: OwnedFd,
+    /// During a reload: the new child's own socket on the same address (TCP only).
+    next: Option<OwnedFd>,
 }
 
 /// The sockets, in the order given: the child's fds 3, 4, …
@@ -48,6 +58,7 @@ impl Listeners {
                 name: spec.name_at(i),
                 address,
                 fd,
+                next: None,
             });
         }
         Ok(Listeners { list })
@@ -56,6 +67,98 @@ impl Listeners {
     /// The descriptors in order, for the child's fds 3, 4, …
     pub fn fds(&self) -> Vec<RawFd> {
         self.list.iter().map(|l| l.fd.as_raw_fd()).collect()
+    }
+
+    /// The descriptors for a reload's new child: its own TCP sockets where they were opened.
+    pub fn next_fds(&self) -> Vec<RawFd> {
+        let fd = |l: &Listener| l.next.as_ref().unwrap_or(&l.fd).as_raw_fd();
+        self.list.iter().map(fd).collect()
+    }
+
+    /// At a reload's start: a socket of its own for the new child on each TCP address, in the
+    /// group of the old one, which keeps every new connection until `to_next`. `Ok(false)`: no
+    /// TCP socket, nothing opened. An error (nothing stays opened) names the address and why;
+    /// the reload then shares the sockets, as a unix socket always does.
+    pub fn open_next(&mut self) -> Result<bool, String> {
+        let mut opened = false;
+        for i in 0..self.list.len() {
+            let SocketAddress::Tcp(addr) = self.list[i].address else {
+                continue;
+            };
+            let result = match steer::listeners_on(&addr) {
+                Ok(1) => steer::steer(&self.list[i].fd, 0)
+                    .and_then(|()| steer::bind_tcp(&addr, BACKLOG, true))
+                    .map_err(|e| e.to_string()),
+                Ok(n) => Err(format!(
+                    "{n} sockets listen on it, restartd's and {} of another process of this \
+                     user (SO_REUSEPORT); stop it",
+                    n.saturating_sub(1)
+                )),
+                Err(e) => Err(format!("cannot read /proc/net: {e}")),
+            };
+            match result {
+                Ok(fd) => {
+                    self.list[i].next = Some(fd);
+                    opened = true;
+                }
+                Err(e) => {
+                    self.keep_old();
+                    return Err(format!("--socket {}: {e}", self.list[i].address));
+                }
+            }
+        }
+        Ok(opened)
+    }
+
+    /// The switch: every new connection goes to the new child's sockets from now on.
+    pub fn to_next(&self) -> Option<String> {
+        for l in &self.list {
+            if let Some(next) = &l.next {
+                // The old socket is first in the group, the new one second.
+                if let Err(e) = steer::steer(next, 1) {
+                    return Some(format!(
+                        "cannot steer --socket {} to the new child: {e}",
+                        l.address
+                    ));
+                }
+            }
+        }
+        None
+    }
+
+    /// Connections waiting in the old sockets' queues, which only the old child can take.
+    pub fn old_queued(&self) -> u32 {
+        let old = self.list.iter().filter(|l| l.next.is_some());
+        old.map(|l| steer::queued(&l.fd).unwrap_or(0)).sum()
+    }
+
+    /// The reload is over and the new child serves: the old sockets stop listening (for the
+    /// old child too, if anything of it holds them still) and the new ones take their place.
+    pub fn keep_next(&mut self) -> Option<String> {
+        let mut problem = None;
+        for l in &mut self.list {
+            let Some(next) = l.next.take() else {
+                continue;
+            };
+            steer::stop_listening(&l.fd);
+            l.fd = next;
+            // Alone in the group now, at slot 0; another process that joined it meanwhile
+            // gets nothing.
+            if let Err(e) = steer::steer(&l.fd, 0) {
+                problem = Some(format!("cannot steer --socket {}: {e}", l.address));
+            }
+        }
+        problem
+    }
+
+    /// The reload failed or was abandoned before the switch: the new sockets, which got no
+    /// connection, are closed.
+    pub fn keep_old(&mut self) {
+        for l in &mut self.list {
+            if let Some(next) = l.next.take() {
+                steer::stop_listening(&next);
+            }
+        }
     }
 
     /// `LISTEN_FDNAMES`: the names, `:`-separated.
@@ -72,10 +175,20 @@ impl Listeners {
 fn bind_one(address: &SocketAddress) -> io::Result<(OwnedFd, SocketAddress)> {
     match address {
         SocketAddress::Tcp(addr) => {
-            // std sets SO_REUSEADDR (on Unix) and close-on-exec; the backlog is raised after.
-            let listener = std::net::TcpListener::bind(addr)?;
-            let bound = SocketAddress::Tcp(listener.local_addr()?);
-            Ok((listener.into(), bound))
+            // Exclusive, as std's bind; SO_REUSEPORT only once bound (see `steer`).
+            let fd = steer::bind_tcp(addr, BACKLOG, false)?;
+            let bound =
+                nix::sys::socket::getsockname::<nix::sys::socket::SockaddrStorage>(fd.as_raw_fd())
+                    .map_err(io::Error::from)?;
+            let bound = match (bound.as_sockaddr_in(), bound.as_sockaddr_in6()) {
+                (Some(v4), _) => std::net::SocketAddr::from((v4.ip(), v4.port())),
+                (None, Some(v6)) => std::net::SocketAddr::from((v6.ip(), v6.port())),
+                (None, None) => *addr,
+            };
+            // Every connection to this socket, whoever joins its group (a later reload's
+            // socket, or another process of this user with SO_REUSEPORT).
+            let _ = steer::steer(&fd, 0);
+            Ok((fd, SocketAddress::Tcp(bound)))
         }
         SocketAddress::Unix(path) => {
             match std::fs::symlink_metadata(path) {

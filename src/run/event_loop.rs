@@ -230,6 +230,10 @@ impl Supervisor {
             let alive = self.other_leftovers_alive();
             events.push_back(Input::OtherLeftovers { alive }.into());
         }
+        if self.machine.holding_old() {
+            let queued = self.listeners.old_queued();
+            events.push_back(Input::OldQueue { queued }.into());
+        }
         if let Some(end) = ended {
             let oom = self.family.oom(end);
             let leftovers = self.leftovers_alive();
@@ -371,6 +375,7 @@ impl Supervisor {
                     events.push_front(self.spawn(restarts, true).into())
                 }
                 Action::Switch => self.family.switch(),
+                Action::Sockets(step) => self.sockets(step),
                 Action::SignalOther(sig) => {
                     // As SignalAll: only what the look proved of the child's trees.
                     self.look();
@@ -465,6 +470,12 @@ impl Supervisor {
         let Some(pending) = pending else {
             return;
         };
+        let changes = !matches!(pending.request, Request::Signal(_));
+        if changes && matches!(reply, Reply::Ok | Reply::OkSaying(_)) {
+            // What the requester reads in state.json once answered is what it asked for.
+            self.recorder.changed();
+            self.save();
+        }
         match (reply, pending.request) {
             (Reply::Refused(msg), _) => pending.error(&msg),
             (Reply::WhenStopped, _) => pending.ok_and_wait(&mut self.control),

@@ -134,6 +134,8 @@ impl Monitors {
             match what {
                 Tell::Ready => up.ready(),
                 Tell::Stopping => up.stopping(),
+                Tell::Reloading => up.reload_starts(monotonic_usec()),
+                Tell::Reloaded => up.reload_ends(),
             }
         }
     }

@@ -141,6 +141,9 @@ pub enum Input {
     OtherEnded { end: ProcessEnd, leftovers: bool },
     /// While the machine cleans up after the second child (`cleaning_other()`).
     OtherLeftovers { alive: bool },
+    /// After a reload's switch, while the old child is not signalled yet (`holding_old()`):
+    /// how many connections wait in the old sockets' queues, which only the old child takes.
+    OldQueue { queued: u32 },
     /// A signal to restartd itself.
     Signal { signal: i32 },
     /// A request on the control socket; the machine answers with `Action::Reply`.
@@ -301,6 +304,11 @@ pub enum Tell {
     Ready,
     /// STOPPING=1: restartd is stopping.
     Stopping,
+    /// RELOADING=1 with MONOTONIC_USEC=: a reload (`restartd reload`, or `--max-runtime` with
+    /// sockets) starts; systemd's `Type=notify-reload` protocol.
+    Reloading,
+    /// READY=1 again: the reload is over, whichever child serves.
+    Reloaded,
 }
 
 /// The answer to a control request.
@@ -316,6 +324,21 @@ pub enum Reply {
     OkSaying(String),
     /// A reload: answered once it is over (`Action::Reloaded`).
     WhenReloaded,
+}
+
+/// A reload's TCP sockets: the new child gets a socket of its own on each TCP address, in the
+/// old socket's SO_REUSEPORT group, and the group's program says which one gets new connections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sockets {
+    /// Before the new child starts: open its sockets; the old ones keep every new connection, so
+    /// a new child that fails takes none with it.
+    Open,
+    /// At the switch: every new connection goes to the new child's sockets.
+    ToNew,
+    /// The reload is over and the new child serves: the old sockets stop listening.
+    KeepNew,
+    /// The reload failed or was abandoned before the switch: the new sockets are closed.
+    KeepOld,
 }
 
 /// What the event loop must do, in order.
@@ -356,6 +379,8 @@ pub enum Action {
     SpawnOther { restarts: u32 },
     /// The reload's new child is ready: it becomes the child, the old one the second child.
     Switch,
+    /// A reload's TCP sockets (issue 20; see `Sockets`).
+    Sockets(Sockets),
     /// `SignalAll` for the second child's group and descendants only.
     SignalOther(i32),
     /// The second child and what it left are gone: forget it.

@@ -12,8 +12,8 @@ use std::time::{Instant, SystemTime};
 
 use crate::base::exit::code;
 pub use crate::supervise::events::{
-    Action, EndReport, Input, LastExit, Now, Outcome, Reason, Reply, Request, Settings, SpawnError,
-    Status, Tell,
+    Action, EndReport, Input, LastExit, Now, Outcome, Reason, Reply, Request, Settings, Sockets,
+    SpawnError, Status, Tell,
 };
 use crate::supervise::policy::Cause;
 use crate::supervise::window::RestartWindow;
@@ -114,12 +114,14 @@ enum State {
     },
     /// After a reload's switch: `run`, the new child, is the child; the old one got `signal`
     /// (SIGKILL at `kill_at`) and drains; `ended` once it is gone and its leftovers are being
-    /// cleaned up.
+    /// cleaned up. While `hold`, the old child is not signalled yet: its sockets' queues empty
+    /// into it first.
     Draining {
         run: Run,
         signal: i32,
         kill_at: Option<Instant>,
         ended: bool,
+        hold: Option<Hold>,
     },
     /// restartd is exiting.
     Done(Final),
@@ -192,7 +194,7 @@ impl Machine {
                 Candidate::Stopping { kill_at, .. } => *kill_at,
                 Candidate::Starting | Candidate::Cleanup { .. } => None,
             },
-            State::Draining { kill_at, .. } => *kill_at,
+            State::Draining { kill_at, hold, .. } => hold.map(|h| h.look_at).or(*kill_at),
             // The earlier of `--ready-timeout` (while not ready) and `--max-runtime`.
             State::Running { run, ready } => {
                 let ready_by = if *ready { None } else { self.ready_by(run) };
@@ -234,9 +236,10 @@ impl Machine {
                     signal,
                     kill_at,
                     ended,
+                    hold,
                 },
                 input,
-            ) => self.draining(run, signal, kill_at, ended, input, now),
+            ) => self.draining(run, signal, kill_at, ended, hold, input, now),
 
             // Starting: the loop answers a spawn at once, with nothing in between.
             (S::Starting { .. }, I::Spawned { pid, jitter }) => self.spawned(pid, jitter, now),
@@ -494,7 +497,7 @@ impl Machine {
                     kill_at,
                     then: Then::Backoff { wall, .. },
                 },
-                I::Request(Request::Restart | Request::Reload),
+                I::Request(request @ (Request::Restart | Request::Reload)),
             ) => {
                 // Asked for: the rest of the delay is waived and the streak forgiven.
                 self.streak = 0;
@@ -506,7 +509,7 @@ impl Machine {
                         wall,
                     },
                 };
-                vec![Action::Reply(Reply::Ok)]
+                vec![Action::Reply(steps::no_child_to_replace(request))]
             }
             (S::Cleanup { .. }, I::Request(Request::Restart | Request::Reload)) => {
                 self.cannot_restart()
@@ -524,10 +527,10 @@ impl Machine {
                 actions.extend(self.exit_at_once());
                 actions
             }
-            (S::Backoff { .. }, I::Request(Request::Restart | Request::Reload)) => {
+            (S::Backoff { .. }, I::Request(request @ (Request::Restart | Request::Reload))) => {
                 // Asked for: the rest of the delay is waived and the streak forgiven.
                 self.streak = 0;
-                let mut actions = vec![Action::Reply(Reply::Ok)];
+                let mut actions = vec![Action::Reply(steps::no_child_to_replace(request))];
                 actions.extend(self.spawn(SpawnKind::Automatic, now));
                 actions
             }
@@ -596,7 +599,7 @@ impl Machine {
                 | S::Cleanup { .. }
                 | S::Backoff { .. }
                 | S::Done(_),
-                I::OtherLeftovers { .. },
+                I::OtherLeftovers { .. } | I::OldQueue { .. },
             ) => vec![],
             (
                 S::Running { .. }
@@ -613,7 +616,7 @@ impl Machine {
 
 mod queries;
 mod reload;
-use reload::Candidate;
+use reload::{Candidate, Hold};
 mod steps;
 #[cfg(test)]
 mod tests;

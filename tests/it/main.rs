@@ -23,6 +23,7 @@ mod observe_access;
 mod observe_tools;
 mod promises;
 mod readiness;
+mod reloads;
 mod restart;
 mod signals;
 mod soak;

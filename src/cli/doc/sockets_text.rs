@@ -6,7 +6,7 @@ pub const SOCKETS: &[&str] = &[
     "With `--socket [NAME=]ADDR` restartd binds and listens on ADDR itself, once, before the \
      first start, and holds the socket until it exits. ADDR is `tcp://HOST:PORT` (an IPv4 \
      address, `[IPv6]`, or `localhost`, which means 127.0.0.1; port 0 picks a free port, \
-     shown in `state.json`'s `sockets`) or `unix:PATH`. TCP sockets get SO_REUSEADDR; a unix \
+     shown in `state.json`'s `sockets`) or `unix:PATH`. TCP sockets get SO_REUSEADDR and SO_REUSEPORT (see below); a unix \
      socket file left over with nobody listening is replaced, one with a listener is an \
      error. The backlog asked for is 4096 (the kernel caps it at net.core.somaxconn). A \
      malformed ADDR is a usage error (2); an address that cannot be bound exits 125 naming it \
@@ -30,9 +30,21 @@ pub const SOCKETS: &[&str] = &[
      may be answered by the old child, so prefer `--notify` or a check that asks the new \
      child); else at once after its start. Then the old child gets `--stop-signal`, SIGKILL \
      after `--stop-timeout`, and what it left (its process group and the descendants adopted \
-     from it) is cleaned up; `reload` returns 0 once that is over. Both children accept on \
-     the same sockets meanwhile, so no connection is refused, and a server that finishes its \
-     requests on SIGTERM (uvicorn, gunicorn, Node's server.close()) fails none.",
+     from it) is cleaned up; `reload` returns 0 once that is over. No connection is refused, \
+     and no request fails, even with a server that closes, when stopped, what it accepted but \
+     had not read yet (uvicorn).",
+    "How: a TCP socket is bound exclusively (another process on the port is `address already \
+     in use`) and then joins a SO_REUSEPORT group of its own. At a reload restartd binds a \
+     second socket on the same address into the group for the new child, and a classic BPF \
+     program (SO_ATTACH_REUSEPORT_CBPF) gives every new connection to the old socket until the \
+     new child is ready, to the new one from then on. The old child gets its stop signal once \
+     its socket's accept queue is empty (at most 1 s, or `--stop-timeout` if shorter), and the \
+     old socket is closed once the old child is gone. Connections still queued on it then \
+     (an old child that accepted none for that long, or a new child that ended after the \
+     switch) are reset, unless net.ipv4.tcp_migrate_req=1. A unix socket is shared by both \
+     children instead. Another process of the same user that joins the group (SO_REUSEPORT) \
+     gets no connection; a reload that finds one there (/proc/net/tcp) shares the old socket \
+     instead, with a warning.",
     "If the new child exits, cannot be started, becomes unhealthy, misses its watchdog or is \
      not ready within `--ready-timeout` (60 s without it), it is stopped, a crash record with action `keep-old` is written \
      (hooks run as for any crash), the old child keeps running, and `reload` exits 1 saying \
@@ -45,8 +57,11 @@ pub const SOCKETS: &[&str] = &[
      with the old one's leftovers, and the end is handled as any crash. The two children's \
      trees are kept apart by process group: cleaning up one never signals the other's group. \
      A process that leaves both groups (setsid) while both children run stays with the new \
-     child. In a reload's new child the sockets keep the blocking mode the old child left, \
-     since changing it would change it under the old child's accept loop. Without `--socket`, \
+     child. In a reload's new child a shared (unix) socket keeps the blocking mode the old child \
+     left, since changing it would change it under the old child's accept loop. `reload` \
+     while restartd waits to restart after a crash starts the child at once, as `restart` \
+     does, and says there was nothing to replace. Under systemd a reload sends RELOADING=1 \
+     (with MONOTONIC_USEC=) when it starts and READY=1 when it is over. Without `--socket`, \
      `reload` is `restart` (the port is closed meanwhile) and says so. With `--socket`, a \
      `--max-runtime` restart is done as a reload (counted in `scheduled_restarts` and \
      `reloads`); if its new child fails, the old one is tried again a `--max-runtime` later.",

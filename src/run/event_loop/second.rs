@@ -7,7 +7,7 @@ use std::os::fd::BorrowedFd;
 
 use crate::process::sockets::Listeners;
 use crate::records::state::SocketJson;
-use crate::supervise::machine::Input;
+use crate::supervise::machine::{Input, Sockets};
 
 use super::{Event, Supervisor};
 
@@ -31,14 +31,39 @@ impl Supervisor {
             .other_leftovers_alive(self.subreaper, |pid| self.not_the_childs(pid))
     }
 
+    /// A reload's TCP sockets, as the machine says (issue 20). A new socket that cannot be
+    /// opened is no failure of the reload: the new child shares the old sockets then, as before.
+    pub(super) fn sockets(&mut self, step: Sockets) {
+        let problem = match step {
+            Sockets::Open => match self.listeners.open_next() {
+                Ok(_) => None,
+                Err(e) => Some(format!(
+                    "{e}: the new child shares the old socket, so the old child may still take \
+                     connections until it stops"
+                )),
+            },
+            Sockets::ToNew => self.listeners.to_next(),
+            Sockets::KeepNew => self.listeners.keep_next(),
+            Sockets::KeepOld => {
+                self.listeners.keep_old();
+                None
+            }
+        };
+        if let Some(problem) = problem {
+            self.log.warn(&format!("reload: {problem}"));
+        }
+    }
+
     /// A reload is over: say so, and answer the `reload` clients.
     pub(super) fn reloaded(&mut self, result: Result<String, String>) {
         match &result {
             Ok(msg) => self.log.info(&format!("reload done: {msg}")),
             Err(msg) => self.log.warn(&format!("reload failed: {msg}")),
         }
-        self.control.reloaded(&result);
+        // state.json says so before the `reload` clients hear it.
         self.recorder.changed();
+        self.save();
+        self.control.reloaded(&result);
     }
 }
 

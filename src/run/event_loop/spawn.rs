@@ -31,7 +31,11 @@ impl Supervisor {
             // No other child uses the sockets now: hand them over in blocking mode.
             second::make_blocking(&self.listeners);
         }
-        let fds = self.listeners.fds();
+        // A reload's new child gets its own TCP sockets (opened just before, `Sockets::Open`).
+        let fds = match other {
+            false => self.listeners.fds(),
+            true => self.listeners.next_fds(),
+        };
         let names = self.listeners.names();
         let start = child::Start {
             command: &self.cfg.command,

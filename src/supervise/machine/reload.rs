@@ -17,8 +17,21 @@ use std::time::Instant;
 
 use nix::libc::SIGKILL;
 
-use super::{Machine, Run, State};
+use super::{Machine, Run, Sockets, State, Tell};
 use crate::supervise::events::{Action, Input, Now, Reason, Reply, Request};
+
+/// After the switch, the old child is signalled only once its sockets' accept queues are empty
+/// (a server such as uvicorn closes, when stopped, what it accepted but did not read yet), or
+/// at `until`, at most `HOLD_MAX` (or `--stop-timeout`, if shorter) after the switch. The loop
+/// reports the queues every turn (`OldQueue`) and the machine looks again every `HOLD_LOOK`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Hold {
+    pub(super) until: Instant,
+    pub(super) look_at: Instant,
+}
+
+pub(super) const HOLD_MAX: std::time::Duration = std::time::Duration::from_secs(1);
+pub(super) const HOLD_LOOK: std::time::Duration = std::time::Duration::from_millis(10);
 
 /// A reload's new child (`State::Reloading`).
 #[derive(Debug, Clone, PartialEq)]
@@ -50,6 +63,12 @@ impl Machine {
                 ..
             } | State::Draining { ended: true, .. }
         )
+    }
+
+    /// Whether the machine waits for the old child's sockets to empty before it stops it: the
+    /// loop then reports `OldQueue` every turn.
+    pub fn holding_old(&self) -> bool {
+        matches!(self.state, State::Draining { hold: Some(_), .. })
     }
 
     /// Whether a reload's new child is being started and watched (the monitors watch it, not
@@ -94,6 +113,8 @@ impl Machine {
         actions.extend([
             Action::Monitors(false),
             Action::SaveState,
+            Action::Tell(Tell::Reloading),
+            Action::Sockets(Sockets::Open),
             Action::SpawnOther {
                 restarts: self.restarts_run,
             },
@@ -291,7 +312,8 @@ impl Machine {
                 | I::WatchdogMissed { .. }
                 | I::Tick
                 | I::Leftovers { .. }
-                | I::OtherLeftovers { .. }),
+                | I::OtherLeftovers { .. }
+                | I::OldQueue { .. }),
             ) => {
                 let _ = input;
                 keep(self, new);
@@ -309,12 +331,14 @@ impl Machine {
     }
 
     /// `(Draining, input)`: the new child is the child; the old one is being stopped.
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn draining(
         &mut self,
         run: Run,
         signal: i32,
         kill_at: Option<Instant>,
         ended: bool,
+        hold: Option<Hold>,
         input: Input,
         now: Now,
     ) -> Vec<Action> {
@@ -325,14 +349,55 @@ impl Machine {
                 signal,
                 kill_at,
                 ended,
+                hold,
             };
         };
         match input {
+            I::OldQueue { queued } => match hold {
+                // Reported every turn; looked at only when due.
+                Some(h) if h.look_at > now.mono => {
+                    keep(self, signal, kill_at, ended);
+                    vec![]
+                }
+                Some(h) if queued > 0 && h.until > now.mono => {
+                    let look_at = now.mono + HOLD_LOOK;
+                    self.state = State::Draining {
+                        run,
+                        signal,
+                        kill_at,
+                        ended,
+                        hold: Some(Hold { look_at, ..h }),
+                    };
+                    vec![]
+                }
+                // Empty, or waited long enough: now the old child is asked to stop.
+                Some(_) => {
+                    self.state = State::Draining {
+                        run,
+                        signal,
+                        kill_at: Some(now.mono + self.settings.stop_timeout),
+                        ended,
+                        hold: None,
+                    };
+                    vec![Action::SignalOther(signal)]
+                }
+                None => {
+                    keep(self, signal, kill_at, ended);
+                    vec![]
+                }
+            },
             I::OtherEnded { end, leftovers } => {
                 let report = self.replaced(end, now);
                 let mut actions = vec![Action::EndedOther(report)];
                 if leftovers {
-                    keep(self, signal, kill_at, true);
+                    // Ended by itself while held: its leftovers get the stop timeout from now.
+                    self.state = State::Draining {
+                        run,
+                        signal,
+                        kill_at: kill_at.or(Some(now.mono + self.settings.stop_timeout)),
+                        ended: true,
+                        hold: None,
+                    };
                     actions.push(Action::SignalOther(signal));
                 } else {
                     actions.extend(self.reloaded(run));

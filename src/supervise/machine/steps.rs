@@ -9,7 +9,8 @@ use nix::libc::{SIGABRT, SIGKILL};
 use super::{Final, Machine, Run, SpawnKind, State, Stop, Then};
 use crate::base::exit::{code, ProcessEnd};
 use crate::supervise::events::{
-    Action, EndReport, Input, LastExit, Now, Outcome, Reason, Reply, SpawnError, Status, Tell,
+    Action, EndReport, Input, LastExit, Now, Outcome, Reason, Reply, Request, SpawnError, Status,
+    Tell,
 };
 use crate::supervise::policy::{decide, Cause, Verdict};
 
@@ -480,6 +481,7 @@ impl Machine {
             Input::Leftovers { .. } => "Leftovers",
             Input::OtherEnded { .. } => "OtherEnded",
             Input::OtherLeftovers { .. } => "OtherLeftovers",
+            Input::OldQueue { .. } => "OldQueue",
             Input::Signal { .. } => "Signal",
             Input::Request(_) => "Request",
             Input::Ready => "Ready",
@@ -493,5 +495,19 @@ impl Machine {
             "ignored {name} in status {}",
             self.status().as_str()
         ))]
+    }
+}
+
+/// The answer to `restart` or `reload` while restartd waits to restart (backoff): the child is
+/// started now. A reload has no old child to keep serving, so it says so rather than answer as
+/// if one had been replaced.
+pub(super) fn no_child_to_replace(request: Request) -> Reply {
+    match request {
+        Request::Reload => Reply::OkSaying(
+            "no child was running (waiting to restart after a crash): starting one now, with \
+             nothing to replace"
+                .into(),
+        ),
+        _ => Reply::Ok,
     }
 }

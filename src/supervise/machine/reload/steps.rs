@@ -4,24 +4,31 @@
 
 use std::time::Instant;
 
-use super::super::{Machine, Run, State};
-use super::Candidate;
+use super::super::{Machine, Run, Sockets, State, Tell};
+use super::{Candidate, Hold, HOLD_LOOK, HOLD_MAX};
 use crate::base::exit::ProcessEnd;
 use crate::supervise::events::{Action, EndReport, Input, Now, Outcome, Reason, Reply};
 
 impl Machine {
-    /// The new child is ready: it becomes the child, and the old one gets the stop signal.
+    /// The new child is ready: it becomes the child and gets every new connection; the old one
+    /// gets the stop signal once its sockets' queues are empty (`Hold`).
     pub(in crate::supervise::machine) fn switch(&mut self, run: Run, now: Now) -> Vec<Action> {
         let signal = self.settings.stop_signal;
         self.state = State::Draining {
             run,
             signal,
-            kill_at: Some(now.mono + self.settings.stop_timeout),
+            kill_at: None,
             ended: false,
+            // The first look comes a little after the switch: a connection whose handshake
+            // was under way then still joins the old queue (on loopback, within microseconds).
+            hold: Some(Hold {
+                until: now.mono + HOLD_MAX.min(self.settings.stop_timeout),
+                look_at: now.mono + HOLD_LOOK,
+            }),
         };
         vec![
             Action::Switch,
-            Action::SignalOther(signal),
+            Action::Sockets(Sockets::ToNew),
             Action::SaveState,
         ]
     }
@@ -32,6 +39,8 @@ impl Machine {
         self.state = State::Running { run, ready: true };
         vec![
             Action::ReleaseOther,
+            Action::Sockets(Sockets::KeepNew),
+            Action::Tell(Tell::Reloaded),
             Action::Reloaded(Ok(format!("replaced: pid {} serves", run.pid))),
             Action::SaveState,
         ]
@@ -93,6 +102,8 @@ impl Machine {
         }
         self.state = State::Running { run: old, ready };
         vec![
+            Action::Sockets(Sockets::KeepOld),
+            Action::Tell(Tell::Reloaded),
             Action::Monitors(true),
             Action::Reloaded(Err(format!(
                 "{why}; the old child (pid {}) keeps running",
@@ -117,6 +128,10 @@ impl Machine {
         if !matches!(new, Candidate::Starting) {
             actions.push(Action::Fold);
         }
+        actions.extend([
+            Action::Sockets(Sockets::KeepOld),
+            Action::Tell(Tell::Reloaded),
+        ]);
         actions.push(Action::Reloaded(Err(format!(
             "{why}; the reload was abandoned"
         ))));
@@ -135,8 +150,11 @@ impl Machine {
     ) -> Vec<Action> {
         self.reloads += 1;
         self.state = State::Running { run, ready: true };
+        // What still waits in the old sockets' queues is reset with them.
         let mut actions = vec![
             Action::Fold,
+            Action::Sockets(Sockets::KeepNew),
+            Action::Tell(Tell::Reloaded),
             Action::Reloaded(Ok(format!(
                 "replaced: pid {} serves (the old child is being stopped with it)",
                 run.pid

@@ -2,6 +2,7 @@
 //! old child's drain, and the rollback (`keep-old`) when the new one fails or is late.
 
 use super::*;
+use crate::supervise::machine::reload::HOLD_LOOK;
 use nix::libc::SIGKILL;
 
 fn with_sockets(notify: bool) -> Settings {
@@ -60,6 +61,8 @@ fn the_new_child_starts_beside_the_old_and_the_old_drains_once_it_is_ready() {
             Action::Reply(Reply::WhenReloaded),
             Action::Monitors(false),
             Action::SaveState,
+            Action::Tell(Tell::Reloading),
+            Action::Sockets(Sockets::Open),
             Action::SpawnOther { restarts: 0 },
         ]
     );
@@ -78,20 +81,35 @@ fn the_new_child_starts_beside_the_old_and_the_old_drains_once_it_is_ready() {
         sim.m.deadline(),
         Some(sim.t0.mono + Duration::from_secs(61))
     );
-    // Ready: the switch, then the stop signal to the old one only.
+    // Ready: the switch; new connections go to the new child's sockets.
     sim.advance(SEC);
     let actions = sim.feed(Input::Ready);
     assert_eq!(
         actions,
         vec![
             Action::Switch,
-            Action::SignalOther(SIGTERM),
+            Action::Sockets(Sockets::ToNew),
             Action::SaveState
         ]
     );
     assert_eq!(sim.m.child_pid(), Some(202));
     assert_eq!(sim.m.status(), Status::Reloading);
     assert!(!sim.m.watching_new());
+    // The old child is stopped only once its sockets' queues are empty, looked at every 10 ms.
+    assert!(sim.m.holding_old());
+    assert_eq!(sim.m.deadline(), Some(sim.now().mono + HOLD_LOOK));
+    // A turn before the look is due (another fact woke the loop) does not count.
+    assert_eq!(sim.feed(Input::OldQueue { queued: 0 }), vec![]);
+    sim.advance(HOLD_LOOK);
+    assert_eq!(sim.feed(Input::OldQueue { queued: 2 }), vec![]);
+    assert_eq!(sim.m.deadline(), Some(sim.now().mono + HOLD_LOOK));
+    sim.advance(HOLD_LOOK);
+    assert_eq!(
+        sim.feed(Input::OldQueue { queued: 0 }),
+        vec![Action::SignalOther(SIGTERM)]
+    );
+    assert!(!sim.m.holding_old());
+    assert_eq!(sim.m.deadline(), Some(sim.now().mono + 5 * SEC));
     // The old child ends within --stop-timeout, leaving nothing: the reload is done.
     let actions = sim.feed(Input::OtherEnded {
         end: ProcessEnd::Exited(0),
@@ -100,6 +118,9 @@ fn the_new_child_starts_beside_the_old_and_the_old_drains_once_it_is_ready() {
     assert!(!other_report(&actions).crash);
     assert_eq!(other_report(&actions).outcome, Outcome::Replaced);
     assert!(actions.contains(&Action::ReleaseOther));
+    assert!(actions.contains(&Action::Sockets(Sockets::KeepNew)));
+    // systemd hears READY=1 again (RELOADING=1 went up at the start).
+    assert!(actions.contains(&Action::Tell(Tell::Reloaded)));
     assert!(reloaded(&actions).is_ok());
     assert_eq!(sim.m.status(), Status::Running);
     assert_eq!(sim.m.child_pid(), Some(202));
@@ -122,9 +143,17 @@ fn without_notify_or_health_the_new_child_is_ready_at_spawn() {
             Action::Monitors(true),
             Action::SaveState,
             Action::Switch,
-            Action::SignalOther(SIGTERM),
+            Action::Sockets(Sockets::ToNew),
             Action::SaveState,
         ]
+    );
+    // An old socket whose queue never empties (an old child that accepts nothing) holds the
+    // stop signal back for at most a second.
+    sim.feed(Input::OldQueue { queued: 1 });
+    sim.advance(SEC);
+    assert_eq!(
+        sim.feed(Input::OldQueue { queued: 1 }),
+        vec![Action::SignalOther(SIGTERM)]
     );
     // An old child that ignores the stop signal gets SIGKILL after --stop-timeout, and what it
     // left is cleaned up before the reload counts as done.
@@ -360,6 +389,8 @@ fn max_runtime_with_sockets_is_a_reload() {
         vec![
             Action::Monitors(false),
             Action::SaveState,
+            Action::Tell(Tell::Reloading),
+            Action::Sockets(Sockets::Open),
             Action::SpawnOther { restarts: 0 }
         ],
         "no reply: nobody asked"
@@ -386,4 +417,126 @@ fn max_runtime_with_sockets_is_a_reload() {
     });
     assert!(actions.contains(&Action::Switch));
     assert_eq!(sim.m.child_pid(), Some(303));
+}
+
+/// Issue 20: an old child that ends by itself while its queue is awaited is not waited for
+/// again: its leftovers get the stop signal and SIGKILL after --stop-timeout.
+#[test]
+fn an_old_child_that_ends_before_its_stop_signal_is_cleaned_up_with_a_deadline() {
+    let (mut sim, _) = reloading(with_sockets(false));
+    sim.feed(Input::Spawned {
+        pid: 202,
+        jitter: 0.0,
+    });
+    assert!(sim.m.holding_old());
+    let actions = sim.feed(Input::OtherEnded {
+        end: ProcessEnd::Exited(1),
+        leftovers: true,
+    });
+    assert!(
+        actions.contains(&Action::SignalOther(SIGTERM)),
+        "{actions:?}"
+    );
+    assert!(!sim.m.holding_old());
+    assert_eq!(sim.m.deadline(), Some(sim.now().mono + 5 * SEC));
+    assert_eq!(sim.step(), vec![Action::SignalOther(SIGKILL)]);
+}
+
+/// Issue 20: a new child that fails before the switch closes its sockets (they got nothing);
+/// one that ends after the switch makes the new sockets the only ones.
+#[test]
+fn the_sockets_follow_the_child_that_stays() {
+    let (mut sim, _) = reloading(with_sockets(true));
+    sim.feed(Input::Spawned {
+        pid: 202,
+        jitter: 0.0,
+    });
+    let actions = sim.feed(Input::OtherEnded {
+        end: ProcessEnd::Exited(3),
+        leftovers: false,
+    });
+    assert!(
+        actions.contains(&Action::Sockets(Sockets::KeepOld)),
+        "{actions:?}"
+    );
+    assert_eq!(sim.m.child_pid(), Some(101));
+    sim.feed(Input::Request(Request::Reload));
+    sim.feed(Input::Spawned {
+        pid: 303,
+        jitter: 0.0,
+    });
+    sim.feed(Input::Ready);
+    let actions = sim.feed(Input::ChildEnded {
+        end: ProcessEnd::Exited(1),
+        leftovers: false,
+        jitter: 0.0,
+        oom: None,
+    });
+    assert!(
+        actions.contains(&Action::Sockets(Sockets::KeepNew)),
+        "{actions:?}"
+    );
+    assert!(!sim.m.holding_old());
+}
+
+/// Review of issue 20: `reload` while restartd waits to restart after a crash starts the child
+/// at once, as `restart` does, and says that there was nothing to replace (it answered a bare
+/// `ok` and logged nothing).
+#[test]
+fn a_reload_in_backoff_starts_the_child_now_and_says_so() {
+    let mut sim = Sim::new(with_sockets(false), Some(5));
+    sim.start();
+    sim.feed(Input::ChildEnded {
+        end: ProcessEnd::Exited(1),
+        leftovers: false,
+        jitter: 0.0,
+        oom: None,
+    });
+    assert_eq!(sim.m.status(), Status::Backoff);
+    let actions = sim.feed(Input::Request(Request::Reload));
+    assert!(
+        matches!(&actions[0], Action::Reply(Reply::OkSaying(m)) if m.contains("no child was running")),
+        "{actions:?}"
+    );
+    assert!(
+        actions.iter().any(|a| matches!(a, Action::Spawn { .. })),
+        "{actions:?}"
+    );
+    // `restart` answers as before.
+    sim.feed(Input::ChildEnded {
+        end: ProcessEnd::Exited(1),
+        leftovers: false,
+        jitter: 0.0,
+        oom: None,
+    });
+    let actions = sim.feed(Input::Request(Request::Restart));
+    assert_eq!(actions[0], Action::Reply(Reply::Ok), "{actions:?}");
+}
+
+/// Breaking it: a stop, a restart and another reload while the old child's queue is awaited.
+/// The reload and restart are refused; the stop ends the reload (the new child serves, the
+/// old socket closes, the old child is stopped with the child's leftovers).
+#[test]
+fn requests_while_the_old_queue_is_awaited() {
+    let (mut sim, _) = reloading(with_sockets(false));
+    sim.feed(Input::Spawned {
+        pid: 202,
+        jitter: 0.0,
+    });
+    assert!(sim.m.holding_old());
+    for request in [Request::Reload, Request::Restart] {
+        let actions = sim.feed(Input::Request(request));
+        assert!(
+            matches!(&actions[..], [Action::Reply(Reply::Refused(m))] if m.contains("a reload is under way")),
+            "{actions:?}"
+        );
+        assert!(sim.m.holding_old());
+    }
+    let actions = sim.feed(Input::Request(Request::Stop));
+    let at = |a: &Action| actions.iter().position(|b| b == a);
+    let (fold, keep_new) = (at(&Action::Fold), at(&Action::Sockets(Sockets::KeepNew)));
+    assert!(fold.is_some() && keep_new.is_some(), "{actions:?}");
+    assert!(actions.contains(&Action::SignalAll(SIGTERM)), "{actions:?}");
+    assert!(!sim.m.holding_old());
+    assert_eq!(sim.m.status(), Status::Stopping);
 }

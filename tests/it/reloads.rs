@@ -1,0 +1,344 @@
+//! Issue 20, continued: reloads of servers that stop as uvicorn does (the new child's own
+//! socket, the old child stopped once its queue is empty), and what a reload tells systemd,
+//! answers in backoff and leaves in state.json before it answers.
+
+use std::os::unix::net::UnixDatagram;
+use std::time::Duration;
+
+use crate::common::*;
+use crate::sockets::{server, set_mode, tcp_address, Load};
+
+/// Issue 20: a server that, like uvicorn, closes the connections it accepted but had not read
+/// yet when it is stopped (tests/helpers/drop_unread_server.py). With one socket shared by both
+/// children, the old child kept taking connections from the common queue until it stopped and
+/// cut off some at every reload. The new child's own socket takes every new connection from the
+/// switch, and the old child is stopped only once its queue is empty: no request fails.
+#[test]
+fn reloads_of_a_server_that_drops_unread_connections_fail_no_request() {
+    let env = Env::new();
+    let script = helper("drop_unread_server.py");
+    let r = env.start(&[
+        "--name",
+        "uvlike",
+        "--socket",
+        "tcp://127.0.0.1:0",
+        "--notify",
+        "--",
+        "python3",
+        &script,
+    ]);
+    env.wait_child("uvlike");
+    let load = Load::start(tcp_address(&env, "uvlike"), 4);
+    load.wait_served(0, 20);
+    for n in 1..=5 {
+        let served = load.now().ok;
+        let out = env.sub(&["reload", "uvlike"]);
+        assert_eq!(out.status.code(), Some(0), "reload {n}: {}", env.report());
+        env.also_kill(env.state("uvlike")["child_pid"].as_i64().unwrap() as i32);
+        load.wait_served(served, 20);
+    }
+    let stats = load.finish();
+    assert_eq!(stats.refused, 0, "{stats:?}");
+    assert!(
+        stats.failed.is_empty(),
+        "{} failed in 5 reloads: {stats:?}",
+        stats.failed.len()
+    );
+    assert_eq!(stats.pids.len(), 6, "six children served: {stats:?}");
+    drop(r);
+}
+
+/// Review of issue 20: under systemd (NOTIFY_SOCKET, here a socket of the test's), a reload
+/// says RELOADING=1 with MONOTONIC_USEC= when it starts and READY=1 when it is over
+/// (sd_notify(3), Type=notify-reload).
+#[test]
+fn a_reload_tells_systemd_reloading_then_ready() {
+    let env = Env::new();
+    let path = env.state_dir().join("systemd.sock");
+    let systemd = UnixDatagram::bind(&path).unwrap();
+    systemd
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let next = || loop {
+        let mut buf = [0u8; 512];
+        let n = systemd.recv(&mut buf).expect("a datagram from restartd");
+        let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+        if !text.starts_with("STATUS=") && !text.starts_with("WATCHDOG=") {
+            return text;
+        }
+    };
+    let script = server();
+    let mut cmd = env.command(&[
+        "--name",
+        "told",
+        "--socket",
+        "tcp://127.0.0.1:0",
+        "--notify",
+        "--",
+        "python3",
+        &script,
+    ]);
+    cmd.env("NOTIFY_SOCKET", &path);
+    let r = Running::spawn(cmd);
+    assert_eq!(next(), "READY=1");
+    let before = monotonic_usec();
+    let out = env.sub(&["reload", "told"]);
+    assert_eq!(out.status.code(), Some(0), "{}", env.report());
+    let reloading = next();
+    let usec: u64 = reloading
+        .strip_prefix("RELOADING=1\nMONOTONIC_USEC=")
+        .unwrap_or_else(|| panic!("{reloading:?}"))
+        .parse()
+        .unwrap();
+    assert!(
+        usec >= before && usec <= monotonic_usec(),
+        "{usec} {before}"
+    );
+    assert_eq!(next(), "READY=1");
+    drop(r);
+}
+
+fn monotonic_usec() -> u64 {
+    let t = nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC).unwrap();
+    t.tv_sec() as u64 * 1_000_000 + t.tv_nsec() as u64 / 1000
+}
+
+/// Review of issue 20: `reload` while restartd waits to restart after a crash starts the child
+/// now and says there was nothing to replace (it answered a bare `ok`, and restartd logged
+/// nothing).
+#[test]
+fn a_reload_in_backoff_starts_the_child_now_and_says_so() {
+    let env = Env::new();
+    let r = env.start(&[
+        "--name",
+        "down",
+        "--socket",
+        "tcp://127.0.0.1:0",
+        "--restart",
+        "always",
+        "--delay",
+        "1h",
+        "--",
+        "sh",
+        "-c",
+        "exit 1",
+    ]);
+    env.wait_state("down", "backoff", |s| s["status"] == "backoff");
+    let out = env.sub(&["reload", "down"]);
+    assert_eq!(out.status.code(), Some(0), "{}", env.report());
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("no child was running"), "{said}");
+    env.wait_state("down", "a start at once", |s| s["restarts"] == 1);
+    assert!(
+        r.stderr()
+            .contains("reload requested: no child was running"),
+        "{}",
+        r.stderr()
+    );
+}
+
+/// Review of issue 20: once `reload` or `restart` has answered, state.json already says so (it
+/// was rewritten a turn after the answer: `reloads` one behind).
+#[test]
+fn state_json_is_written_before_reload_and_restart_answer() {
+    let env = Env::new();
+    let script = server();
+    let r = env.start(&[
+        "--name",
+        "fresh",
+        "--socket",
+        "tcp://127.0.0.1:0",
+        "--",
+        "python3",
+        &script,
+    ]);
+    env.wait_child("fresh");
+    for n in 1..=5u64 {
+        let out = env.sub(&["reload", "fresh"]);
+        assert_eq!(out.status.code(), Some(0), "{}", env.report());
+        let state = env.state("fresh");
+        assert_eq!(state["reloads"], n, "right after reload {n}: {state:#}");
+        env.also_kill(state["child_pid"].as_i64().unwrap() as i32);
+    }
+    for _ in 0..3 {
+        let old =
+            env.wait_state("fresh", "running", |s| s["status"] == "running")["child_pid"].clone();
+        let out = env.sub(&["restart", "fresh"]);
+        assert_eq!(out.status.code(), Some(0), "{}", env.report());
+        let state = env.state("fresh");
+        assert!(
+            state["status"] != "running" || state["child_pid"] != old,
+            "right after restart: {state:#}"
+        );
+        if let Some(pid) = state["child_pid"].as_i64() {
+            env.also_kill(pid as i32);
+        }
+    }
+    drop(r);
+}
+
+/// Issue 20: another process of the same user that joins the socket's SO_REUSEPORT group gets
+/// no connection, and a reload that finds it there does not open a socket of its own (its index
+/// in the group would be unknown) but shares the old one, saying why.
+#[test]
+fn a_socket_that_joins_the_group_gets_nothing_and_a_reload_says_so() {
+    use nix::sys::socket::{self as ns, sockopt};
+    use std::os::fd::AsRawFd;
+    let env = Env::new();
+    let script = server();
+    let r = env.start(&[
+        "--name",
+        "shared",
+        "--socket",
+        "tcp://127.0.0.1:0",
+        "--",
+        "python3",
+        &script,
+    ]);
+    env.wait_child("shared");
+    let addr = tcp_address(&env, "shared");
+    // Joining needs SO_REUSEPORT before the bind; without it the port is taken.
+    let plain = std::net::TcpListener::bind(addr);
+    assert!(plain.is_err(), "an exclusive bind must fail: {plain:?}");
+    let intruder = ns::socket(
+        ns::AddressFamily::Inet,
+        ns::SockType::Stream,
+        ns::SockFlag::SOCK_NONBLOCK | ns::SockFlag::SOCK_CLOEXEC,
+        None,
+    )
+    .unwrap();
+    ns::setsockopt(&intruder, sockopt::ReusePort, &true).unwrap();
+    ns::bind(
+        intruder.as_raw_fd(),
+        &ns::SockaddrIn::from(match addr {
+            std::net::SocketAddr::V4(a) => a,
+            _ => unreachable!(),
+        }),
+    )
+    .unwrap();
+    ns::listen(&intruder, ns::Backlog::new(16).unwrap()).unwrap();
+    let load = Load::start(addr, 2);
+    load.wait_served(0, 20);
+    let out = env.sub(&["reload", "shared"]);
+    assert_eq!(out.status.code(), Some(0), "{}", env.report());
+    env.also_kill(env.state("shared")["child_pid"].as_i64().unwrap() as i32);
+    let served = load.now().ok;
+    load.wait_served(served, 20);
+    let stats = load.finish();
+    assert_eq!(stats.refused, 0, "{stats:?}");
+    assert!(stats.failed.is_empty(), "{stats:?}");
+    let took = ns::accept(intruder.as_raw_fd());
+    assert_eq!(
+        took.err(),
+        Some(nix::errno::Errno::EAGAIN),
+        "the intruder got a connection"
+    );
+    let said = r.stderr();
+    assert!(
+        said.contains("2 sockets listen on it") && said.contains("shares the old socket"),
+        "{said}"
+    );
+}
+
+/// Breaking it: the new child crashes soon after the switch. The reload is done (the new child
+/// was ready), the old socket is closed, and the next child gets the new one, which then takes
+/// every connection: nothing refused, nothing failed, a third child serves.
+#[test]
+fn a_new_child_that_crashes_after_the_switch_leaves_the_new_socket_serving() {
+    let env = Env::new();
+    let mode = set_mode(&env, "ok");
+    let script = server();
+    let mut cmd = env.command(&[
+        "--name",
+        "fragile",
+        "--socket",
+        "tcp://127.0.0.1:0",
+        "--notify",
+        "--restart",
+        "always",
+        "--delay",
+        "100ms",
+        "--",
+        "python3",
+        &script,
+    ]);
+    cmd.env("SERVER_MODE", &mode);
+    let r = Running::spawn(cmd);
+    let first = env.wait_child("fragile");
+    let load = Load::start(tcp_address(&env, "fragile"), 3);
+    load.wait_served(0, 10);
+    std::fs::write(&mode, "crash 20").unwrap();
+    let out = env.sub(&["reload", "fragile"]);
+    assert_eq!(out.status.code(), Some(0), "{}", env.report());
+    std::fs::write(&mode, "ok").unwrap();
+    env.wait_state("fragile", "a restart after the crash", |s| {
+        s["restarts"] == 1 && s["status"] == "running"
+    });
+    let third = env.state("fragile")["child_pid"].as_i64().unwrap();
+    env.also_kill(third as i32);
+    let served = load.now().ok;
+    load.wait_served(served, 20);
+    let stats = load.finish();
+    assert!(!alive(first));
+    assert_eq!(stats.refused, 0, "{stats:?}");
+    assert!(stats.failed.is_empty(), "{stats:?}");
+    assert_eq!(stats.pids.last(), Some(&third.to_string()), "{stats:?}");
+    drop(r);
+}
+
+/// Breaking it: the old child dies while the new one is still starting. The reload is abandoned
+/// (`reload` exits 1 and says why), the new child and its socket are dropped, and the child
+/// restarted after the crash serves on the old socket: no connection refused.
+#[test]
+fn an_old_child_that_dies_before_the_switch_abandons_the_reload_and_the_old_socket_serves() {
+    let env = Env::new();
+    let mode = set_mode(&env, "ok");
+    let script = server();
+    let mut cmd = env.command(&[
+        "--name",
+        "doomed",
+        "--socket",
+        "tcp://127.0.0.1:0",
+        "--notify",
+        "--stop-timeout",
+        "1s",
+        "--restart",
+        "always",
+        "--delay",
+        "100ms",
+        "--",
+        "python3",
+        &script,
+    ]);
+    cmd.env("SERVER_MODE", &mode);
+    let r = Running::spawn(cmd);
+    let old = env.wait_child("doomed");
+    let load = Load::start(tcp_address(&env, "doomed"), 3);
+    load.wait_served(0, 10);
+    std::fs::write(&mode, "slow 30").unwrap();
+    let mut cmd = restartd();
+    cmd.args(["reload", "doomed", "--state-dir"])
+        .arg(env.state_dir());
+    let reload = std::thread::spawn(move || run_with_timeout(cmd, TIMEOUT));
+    env.wait_state("doomed", "reloading", |s| s["status"] == "reloading");
+    std::fs::write(&mode, "ok").unwrap();
+    signal(old, nix::libc::SIGKILL);
+    let out = reload.join().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", env.report());
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        said.contains("the old child ended during the reload"),
+        "{said}"
+    );
+    let state = env.wait_state("doomed", "a restart", |s| {
+        s["restarts"] == 1 && s["status"] == "running"
+    });
+    env.also_kill(state["child_pid"].as_i64().unwrap() as i32);
+    let served = load.now().ok;
+    load.wait_served(served, 20);
+    let stats = load.finish();
+    assert_eq!(stats.refused, 0, "{stats:?}");
+    // The request the killed child was answering dies with it; no other.
+    assert!(stats.failed.len() <= 1, "{stats:?}");
+    drop(r);
+}
