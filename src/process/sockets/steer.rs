@@ -56,15 +56,20 @@ pub fn bind_tcp(addr: &SocketAddr, backlog: libc::c_int, join: bool) -> io::Resu
 }
 
 fn set_flag(fd: &OwnedFd, option: libc::c_int) -> io::Result<()> {
-    let one: libc::c_int = 1;
-    // SAFETY: setsockopt(2) with an int option value that lives across the call.
+    set_option(fd, option, &(1 as libc::c_int))
+}
+
+/// setsockopt(2) at SOL_SOCKET with `value` as the option's bytes.
+fn set_option<T>(fd: &OwnedFd, option: libc::c_int, value: &T) -> io::Result<()> {
+    // SAFETY: `value` is a live `T` for the whole call, and its size is passed with it; the
+    // kernel copies what it needs.
     let r = unsafe {
         libc::setsockopt(
             fd.as_raw_fd(),
             libc::SOL_SOCKET,
             option,
-            (&one as *const libc::c_int).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            (value as *const T).cast(),
+            std::mem::size_of::<T>() as libc::socklen_t,
         )
     };
     match r {
@@ -87,20 +92,8 @@ pub fn steer(fd: &OwnedFd, index: u32) -> io::Result<()> {
         len: 1,
         filter: filter.as_mut_ptr(),
     };
-    // SAFETY: setsockopt(2) with a sock_fprog whose filter outlives the call (the kernel copies).
-    let r = unsafe {
-        libc::setsockopt(
-            fd.as_raw_fd(),
-            libc::SOL_SOCKET,
-            SO_ATTACH_REUSEPORT_CBPF,
-            (&program as *const libc::sock_fprog).cast(),
-            std::mem::size_of::<libc::sock_fprog>() as libc::socklen_t,
-        )
-    };
-    match r {
-        0 => Ok(()),
-        _ => Err(io::Error::last_os_error()),
-    }
+    // The kernel copies the program; `filter` outlives the call.
+    set_option(fd, SO_ATTACH_REUSEPORT_CBPF, &program)
 }
 
 /// How many connections wait in the listener's accept queue (established, not accepted yet):
