@@ -13,6 +13,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -376,8 +377,8 @@ pub struct Running {
     child: Child,
     pub pid: i32,
     what: String,
-    stdout: Arc<Mutex<String>>,
-    stderr: Arc<Mutex<String>>,
+    stdout: Arc<Stream>,
+    stderr: Arc<Stream>,
     extra: Vec<Learned>,
     /// Its exit code once it ended (`Some(None)`: a signal). It stays unreaped, a zombie,
     /// until `Drop`: so its pid, which is its group's id, cannot be reused before the group
@@ -385,18 +386,26 @@ pub struct Running {
     ended: Option<Option<i32>>,
 }
 
-fn collect(stream: impl Read + Send + 'static) -> Arc<Mutex<String>> {
-    let text = Arc::new(Mutex::new(String::new()));
-    let sink = text.clone();
+/// One of restartd's output streams as collected so far, and whether it has ended.
+#[derive(Default)]
+struct Stream {
+    text: Mutex<String>,
+    ended: AtomicBool,
+}
+
+fn collect(stream: impl Read + Send + 'static) -> Arc<Stream> {
+    let collected = Arc::new(Stream::default());
+    let sink = collected.clone();
     std::thread::spawn(move || {
         let mut reader = BufReader::new(stream);
         let mut line = String::new();
         while reader.read_line(&mut line).is_ok_and(|n| n > 0) {
-            sink.lock().unwrap().push_str(&line);
+            sink.text.lock().unwrap().push_str(&line);
             line.clear();
         }
+        sink.ended.store(true, Ordering::Release);
     });
-    text
+    collected
 }
 
 impl Running {
@@ -427,11 +436,22 @@ impl Running {
     }
 
     pub fn stdout(&self) -> String {
-        self.stdout.lock().unwrap().clone()
+        self.stdout.text.lock().unwrap().clone()
     }
 
     pub fn stderr(&self) -> String {
-        self.stderr.lock().unwrap().clone()
+        self.stderr.text.lock().unwrap().clone()
+    }
+
+    /// Waits until stderr contains `needle` (restartd's lines reach the test through a thread
+    /// of their own, later than the files and the child's output may).
+    pub fn wait_stderr(&self, needle: &str) {
+        let found = wait_until(needle, || self.stderr().contains(needle));
+        assert!(
+            found,
+            "no stderr line with {needle:?}\nstderr:\n{}",
+            self.stderr()
+        );
     }
 
     /// Waits until stdout has a line containing `needle`; returns that line.
@@ -483,6 +503,15 @@ impl Running {
         let start = Instant::now();
         loop {
             if let Some(code) = self.try_exit() {
+                // Its last lines are in the pipes still: read them before the test looks. A
+                // process left holding the pipes is given 2 s.
+                let read = Instant::now();
+                while !(self.stdout.ended.load(Ordering::Acquire)
+                    && self.stderr.ended.load(Ordering::Acquire))
+                    && read.elapsed() < Duration::from_secs(2)
+                {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
                 return code;
             }
             assert!(

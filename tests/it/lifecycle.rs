@@ -539,7 +539,7 @@ fn an_env_file_that_became_a_fifo_never_blocks_restartd() {
         r.stdout().lines().filter(|l| *l == "A=first").count() == 2
     });
     assert!(restarted, "no second start\n{}", r.stderr());
-    assert!(r.stderr().contains("not a regular file"), "{}", r.stderr());
+    r.wait_stderr("not a regular file");
     r.signal(nix::libc::SIGTERM);
     assert_eq!(r.wait_exit(), Some(0), "{}", r.stderr());
 }
