@@ -153,6 +153,7 @@ impl Family {
         self.note_sent(sig);
         if let Some(group) = self.leader {
             procs::signal_group(group, sig);
+            procs::let_run();
         }
     }
 
@@ -161,6 +162,7 @@ impl Family {
         self.note_sent(sig);
         if let Some(pid) = self.pid() {
             procs::signal_process(pid, sig);
+            procs::let_run();
         }
     }
 
@@ -225,6 +227,7 @@ impl Family {
         if let (Some(group), Some(sent)) = (self.leader, self.sent.as_mut()) {
             if !sent.groups.contains(&group) {
                 procs::signal_group(group, sig);
+                procs::let_run();
                 sent.groups.push(group);
             }
         }
