@@ -2,10 +2,11 @@
 """Interleaved A/B of `--log-file` throughput (goal 3): 256 MiB of 100-byte stderr lines from
 bench/c/spew, through each restartd binary into a log file on /dev/shm, and through a direct
 pipe to `cat` as the baseline, and through `cat` into a file on /dev/shm (what writing the
-file alone costs: the floor for any --log-file); each round in shuffled order, so the machine's
-slow and fast phases hit every command alike. Extra restartd options (e.g. --log-timestamps)
-go after `--`. BENCH_SPEW=text makes the lines access-log-like (gzip has real work); with
---log-compress the rotated files left plain at exit are counted.
+file alone costs: the floor for any --log-file; with --log-timestamps also the same lines with
+a timestamp in front, through `cat` into a file: the floor for timestamps); each round in
+shuffled order, so the machine's slow and fast phases hit every command alike. Extra restartd
+options (e.g. --log-timestamps) go after `--`. BENCH_SPEW=text makes the lines access-log-like
+(gzip has real work); with --log-compress the rotated files left plain at exit are counted.
 
     python3 bench/output_ab.py ROUNDS OLD/restartd NEW/restartd [-- OPTION...]
 """
@@ -13,6 +14,7 @@ import os
 import random
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import uuid
@@ -30,8 +32,19 @@ def main():
                                                     if os.environ.get("BENCH_SPEW") else [])]
     results = {}
     plain = {}
+    floors = ["cat to a file"]
+    if "--log-timestamps" in extra:
+        # The same lines with a timestamp in front, made once: what writing the stamped bytes
+        # alone costs, the floor for --log-timestamps.
+        stamped = os.path.join(run.SHM, f"stamped-{uuid.uuid4().hex}")
+        lines = subprocess.run(spew, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE).stderr
+        with open(stamped, "wb") as f:
+            for line in lines.splitlines(keepends=True):
+                f.write(b"2026-12-05T18:39:16.936Z " + line)
+        del lines
+        floors.append("stamped lines, cat to a file")
     for _ in range(rounds):
-        order = ["direct pipe", "cat to a file", *binaries]
+        order = ["direct pipe", *floors, *binaries]
         random.shuffle(order)
         for name in order:
             tmp = tempfile.mkdtemp(dir=run.SHM)
@@ -41,6 +54,10 @@ def main():
             elif name == "cat to a file":
                 argv = ["sh", "-c", 'f=$1; shift; "$@" 2>&1 | cat > "$f"', "sh",
                         os.path.join(tmp, "app.log"), *spew]
+                t, _ = run.timed_run(argv, uuid.uuid4().hex)
+            elif name == "stamped lines, cat to a file":
+                argv = ["sh", "-c", 'cat "$1" | cat > "$2"', "sh", stamped,
+                        os.path.join(tmp, "app.log")]
                 t, _ = run.timed_run(argv, uuid.uuid4().hex)
             else:
                 argv = [name, "--state-dir", os.path.join(tmp, "s"), "-n", "b", "-q",
@@ -53,6 +70,8 @@ def main():
                     plain.setdefault(name, []).append(len(left))
             results.setdefault(name, []).append(t)
             shutil.rmtree(tmp, ignore_errors=True)
+    if "--log-timestamps" in extra:
+        os.unlink(stamped)
     direct = statistics.median(results["direct pipe"])
     for name, times in results.items():
         med = statistics.median(times)
