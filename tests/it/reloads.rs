@@ -2,6 +2,7 @@
 //! socket, the old child stopped once its queue is empty), and what a reload tells systemd,
 //! answers in backoff and leaves in state.json before it answers.
 
+use std::io::{Read, Write};
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
@@ -91,6 +92,62 @@ fn reloads_on_a_unix_socket_of_a_server_that_drops_unread_connections_fail_no_re
         env.state("uvunix")["sockets"][0]["address"],
         address.as_str()
     );
+    drop(r);
+}
+
+/// After the switch the old unix socket, nameless, is held until its queue is empty before the
+/// old child gets the stop signal (POLLIN on the listener). The old child is stopped (SIGSTOP)
+/// with a connection in its queue: no SIGTERM reaches it while that connection waits, and once
+/// it runs again it answers it. A stop signal sent with the connection still queued would make
+/// it drop the connection, as uvicorn does.
+#[test]
+fn the_old_unix_socket_is_held_until_its_queue_is_empty() {
+    let env = Env::new();
+    let script = helper("drop_unread_server.py");
+    let path = env.state_dir().join("held.sock");
+    let address = format!("unix:{}", path.display());
+    let r = env.start(&[
+        "--name", "held", "--socket", &address, "--notify", "--", "python3", &script,
+    ]);
+    let old = env.wait_child("held");
+    signal(old, nix::libc::SIGSTOP);
+    let mut waiting = std::os::unix::net::UnixStream::connect(&path).unwrap();
+    waiting
+        .write_all(b"GET / HTTP/1.1\r\nHost: test\r\n\r\n")
+        .unwrap();
+    let mut cmd = restartd();
+    cmd.args(["reload", "held", "--state-dir"])
+        .arg(env.state_dir());
+    let reload = std::thread::spawn(move || run_with_timeout(cmd, TIMEOUT));
+    let state = env.wait_state("held", "the switch", |s| {
+        s["child_pid"].as_i64().is_some_and(|p| p != old as i64)
+    });
+    env.also_kill(state["child_pid"].as_i64().unwrap() as i32);
+    // A SIGTERM sent at the switch would be pending within a few ms; the hold lasts 1 s.
+    let pending = || {
+        let mask = proc_field(old, "ShdPnd").unwrap_or_default();
+        u64::from_str_radix(&mask, 16).unwrap_or(0) & (1 << (nix::libc::SIGTERM - 1)) != 0
+    };
+    let start = std::time::Instant::now();
+    while start.elapsed() < Duration::from_millis(300) {
+        assert!(
+            !pending(),
+            "SIGTERM sent with a connection in the old queue"
+        );
+        std::thread::yield_now();
+    }
+    signal(old, nix::libc::SIGCONT);
+    waiting
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut answer = String::new();
+    waiting.read_to_string(&mut answer).unwrap();
+    assert!(
+        answer.starts_with("HTTP/1.1 200 OK") && answer.contains(&format!("pid={old}")),
+        "{answer:?}"
+    );
+    let out = reload.join().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", env.report());
     drop(r);
 }
 
