@@ -255,6 +255,22 @@ mod tests {
         assert_eq!(&buf, b"late!");
     }
 
+    /// The owner too, where restartd may give one (root; a deploy chowns the socket to the
+    /// web server's user).
+    #[test]
+    fn the_new_socket_gets_the_owner_of_the_old_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.sock");
+        let _old = listener(&path);
+        if let Err(e) = std::os::unix::fs::lchown(&path, Some(65534), Some(65534)) {
+            eprintln!("skipped: cannot chown here ({e})");
+            return;
+        }
+        let (_new, pending) = open(&path, 16).unwrap();
+        let meta = std::fs::symlink_metadata(&pending.temp).unwrap();
+        assert_eq!((meta.uid(), meta.gid()), (65534, 65534));
+    }
+
     #[test]
     fn a_stale_temporary_socket_is_replaced_and_a_live_one_or_anything_else_is_left() {
         let dir = tempfile::tempdir().unwrap();
