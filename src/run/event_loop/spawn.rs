@@ -31,7 +31,7 @@ impl Supervisor {
             // No other child uses the sockets now: hand them over in blocking mode.
             second::make_blocking(&self.listeners);
         }
-        // A reload's new child gets its own TCP sockets (opened just before, `Sockets::Open`).
+        // A reload's new child gets its own sockets (opened just before, `Sockets::Open`).
         let fds = match other {
             false => self.listeners.fds(),
             true => self.listeners.next_fds(),
