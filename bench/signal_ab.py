@@ -4,6 +4,9 @@ for tini and any number of restartd binaries, each round in shuffled order, so t
 and fast phases hit every binary alike. Prints median (min–max) and the ratio to tini.
 
     python3 bench/signal_ab.py ROUNDS SETTLE_S OLD/restartd NEW/restartd
+
+BENCH_ALL=1 also prints every run's figure, sorted (the distribution is bimodal: see
+BENCHMARKS.md, session 10).
 """
 import os
 import random
@@ -34,6 +37,8 @@ def main():
     for name, v in results.items():
         m = statistics.median(v)
         print(f"{name:40} {m:7.0f} µs ({min(v):.0f}–{max(v):.0f})  {m / tini:.2f}× tini")
+        if os.environ.get("BENCH_ALL"):
+            print("    every run, sorted:", " ".join(f"{x:.0f}" for x in sorted(v)))
 
 
 if __name__ == "__main__":
