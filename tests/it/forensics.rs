@@ -451,3 +451,91 @@ fn an_oom_kill_of_a_grandchild_in_another_cgroup_is_named() {
         "{detail}"
     );
 }
+
+#[test]
+fn in_a_pid_namespace_a_host_processs_kill_line_is_not_the_childs() {
+    // See: issue 18 (review). restartd in a PID namespace of its own (a container's PID 1)
+    // read /dev/kmsg, whose pids are the host's, against the pids of its tree, which are the
+    // namespace's: a host process OOM-killed whose pid was also that of a process of the
+    // child's tree in the namespace made the child's later exit 1 a record of reason `oom`,
+    // `pid N of the child's group`. The README said the line names nothing there.
+    if fs::File::open("/dev/kmsg").is_err() {
+        eprintln!("skipped: /dev/kmsg is not readable (not root, or kernel.dmesg_restrict)");
+        return;
+    }
+    if let Some(why) = crate::common::unshare_refused() {
+        eprintln!("skipped: {why}");
+        return;
+    }
+    let cgroup = match MemoryCgroup::create("host", 32 << 20) {
+        Ok(c) => c,
+        Err(why) => {
+            eprintln!("skipped: {why}");
+            return;
+        }
+    };
+    let env = Env::new();
+    let dir = env.state_dir().to_path_buf();
+    let (go, done) = (dir.join("go"), dir.join("done"));
+    for fifo in [&go, &done] {
+        nix::unistd::mkfifo(fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    }
+    // The host's victim: in the limited cgroup, it allocates past the limit once let go.
+    let alloc = "keep = []\nwhile True:\n    keep.append(b'x' * (1 << 20))\n";
+    let mut victim_cmd = Command::new("sh");
+    victim_cmd
+        .arg("-c")
+        .arg("echo $$ > \"$0\" && read go < \"$1\" && exec python3 -c \"$2\"")
+        .arg(&cgroup.procs)
+        .arg(&go)
+        .arg(alloc);
+    let mut victim = crate::common::Running::spawn(victim_cmd);
+    let host_pid = victim.pid;
+    // In the namespace, the child forks a process that gets the victim's host pid there.
+    let script = format!(
+        "echo {} > /proc/sys/kernel/ns_last_pid; sleep 30 & echo \"grandchild $!\" >&2; \
+         read d < \"$0\"; echo after >&2; sleep 1.2; echo last >&2; exit 1",
+        host_pid - 1
+    );
+    let inner = env.command(&[
+        "-n",
+        "ns",
+        "--restart",
+        "no",
+        "--",
+        "sh",
+        "-c",
+        &script,
+        done.to_str().unwrap(),
+    ]);
+    let mut cmd = Command::new("unshare");
+    cmd.args(["--pid", "--fork", "--mount-proc"])
+        .arg(inner.get_program())
+        .args(inner.get_args());
+    for (k, v) in inner.get_envs() {
+        match v {
+            Some(v) => cmd.env(k, v),
+            None => cmd.env_remove(k),
+        };
+    }
+    let mut r = crate::common::Running::spawn(cmd);
+    r.wait_stderr("grandchild ");
+    if !r.stderr().contains(&format!("grandchild {host_pid}\n")) {
+        eprintln!("skipped: ns_last_pid did not give the grandchild pid {host_pid}");
+        return;
+    }
+    // The look its line brought has seen the grandchild.
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    fs::write(&go, "go\n").unwrap();
+    assert_eq!(
+        victim.wait_exit(),
+        None,
+        "the host's victim was not OOM-killed"
+    );
+    fs::write(&done, "done\n").unwrap();
+    assert_eq!(r.wait_exit(), Some(1), "{}", r.stderr());
+    let records = env.records("ns");
+    let rec = &records[0];
+    assert_eq!(rec["reason"], "exit", "{rec}");
+    assert_eq!(rec["detail"], Value::Null, "{rec}");
+}

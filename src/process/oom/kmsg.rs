@@ -1,7 +1,8 @@
 //! The kernel's `Killed process PID (comm) total-vm:…` lines in `/dev/kmsg` during a run, and
 //! which of them name the child or a process of its tree (SPEC §6, reason `oom`, source 2).
 //!
-//! `/dev/kmsg` (readable by root, or where `kernel.dmesg_restrict` is 0) is opened right before
+//! `/dev/kmsg` (readable by root, or where `kernel.dmesg_restrict` is 0; not read in a PID
+//! namespace of restartd's own, where its pids are not the kernel's) is opened right before
 //! the child starts and moved to its end, so every record read from it was logged during the
 //! run. It is read without blocking, never polled: at each look at the child's tree (`lineage`:
 //! turns that reap or act on the tree, and while the child runs at most once a second on turns
@@ -87,8 +88,15 @@ pub struct Kmsg {
 }
 
 impl Kmsg {
-    /// Opens `/dev/kmsg` at its end, or `None` where it cannot be read.
+    /// Opens `/dev/kmsg` at its end, or `None` where it cannot be read or its pids are not
+    /// restartd's: in a PID namespace of its own (a container's), the kernel's lines name the
+    /// host's pids, and a host process killed could have the pid of a process of the child's
+    /// tree in the namespace.
     pub fn open() -> Option<Kmsg> {
+        let ns = std::fs::read_link("/proc/self/ns/pid").ok()?;
+        if !initial_pid_namespace(&ns.to_string_lossy()) {
+            return None;
+        }
         let mut file = File::options()
             .read(true)
             .custom_flags(libc::O_NONBLOCK)
@@ -116,6 +124,12 @@ impl Kmsg {
         }
         found
     }
+}
+
+/// Whether `/proc/self/ns/pid` (`pid:[INODE]`) names the initial PID namespace, whose pids the
+/// kernel's lines give: its inode number is fixed (the kernel's `PROC_PID_INIT_INO`).
+fn initial_pid_namespace(link: &str) -> bool {
+    link == "pid:[4026531836]"
 }
 
 /// One `/dev/kmsg` record, `PRI,SEQ,TIME_US,FLAGS;MESSAGE`: the pid and the line, if it is the
@@ -158,6 +172,15 @@ mod tests {
         assert_eq!(parse_kmsg(b"garbage"), None);
         assert_eq!(parse_kmsg(b"3,1,x,-;Killed process 42 (a)"), None);
         assert_eq!(parse_kmsg(b"3,1,1,-;Killed process x (a)"), None);
+    }
+
+    #[test]
+    fn only_the_initial_pid_namespace_reads_the_kernels_pids() {
+        // See: issue 18 (review). In a container's PID namespace a host process's kill line
+        // was matched against the namespace's pids of the child's tree.
+        assert!(initial_pid_namespace("pid:[4026531836]"));
+        assert!(!initial_pid_namespace("pid:[4026532271]"));
+        assert!(!initial_pid_namespace(""));
     }
 
     #[test]
