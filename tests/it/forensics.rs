@@ -539,3 +539,37 @@ fn in_a_pid_namespace_a_host_processs_kill_line_is_not_the_childs() {
     assert_eq!(rec["reason"], "exit", "{rec}");
     assert_eq!(rec["detail"], Value::Null, "{rec}");
 }
+
+#[test]
+fn a_kill_line_written_to_dev_kmsg_from_user_space_is_not_the_kernels() {
+    // See: issue 18 (review). Any line with `Killed process PID` in /dev/kmsg was taken for
+    // the OOM killer's, also one a process wrote there (root, or a container with /dev/kmsg
+    // writable): the child's exit 1 became a record of reason `oom`. The kernel's own lines
+    // have facility 0, which user space cannot give its lines.
+    if fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/kmsg")
+        .is_err()
+    {
+        eprintln!("skipped: /dev/kmsg is not readable and writable here");
+        return;
+    }
+    let env = Env::new();
+    let out = env.run(&[
+        "-n",
+        "forged",
+        "--restart",
+        "no",
+        "--",
+        "sh",
+        "-c",
+        "sleep 30 & echo \"sleeping $!\" >&2; sleep 1.2; \
+         echo \"Out of memory: Killed process $! (sleep) total-vm:1kB\" > /dev/kmsg; \
+         echo \"<3>Out of memory: Killed process $! (sleep) total-vm:1kB\" > /dev/kmsg; \
+         sleep 1.2; echo last >&2; kill $!; exit 1",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", env.report());
+    let records = env.records("forged");
+    assert_eq!(records[0]["reason"], "exit", "{}", records[0]);
+}

@@ -137,8 +137,15 @@ fn initial_pid_namespace(link: &str) -> bool {
 pub fn parse_kmsg(record: &[u8]) -> Option<(i32, String)> {
     let text = String::from_utf8_lossy(record);
     let (head, message) = text.split_once(';')?;
-    // A record's head: priority, sequence number, time, flags.
-    let _time: u64 = head.split(',').nth(2)?.parse().ok()?;
+    // A record's head: priority, sequence number, time, flags. The kernel's own lines have
+    // facility 0 (priority below 8), which a line written to /dev/kmsg from user space never
+    // has: such a line is not the OOM killer's, whatever it says.
+    let mut head = head.split(',');
+    let priority: u32 = head.next()?.parse().ok()?;
+    let _time: u64 = head.nth(1)?.parse().ok()?;
+    if priority >> 3 != 0 {
+        return None;
+    }
     let message = message.lines().next()?.trim();
     let at = message.find("Killed process ")?;
     let line = &message[at..];
@@ -172,6 +179,17 @@ mod tests {
         assert_eq!(parse_kmsg(b"garbage"), None);
         assert_eq!(parse_kmsg(b"3,1,x,-;Killed process 42 (a)"), None);
         assert_eq!(parse_kmsg(b"3,1,1,-;Killed process x (a)"), None);
+        // See: issue 18 (review). A line written from user space (facility 1 and up, as the
+        // kernel stamps them) was taken for the OOM killer's.
+        assert_eq!(
+            parse_kmsg(b"12,7,1,-;Out of memory: Killed process 42 (a)"),
+            None
+        );
+        assert_eq!(
+            parse_kmsg(b"11,7,1,-;Out of memory: Killed process 42 (a)"),
+            None
+        );
+        assert!(parse_kmsg(b"0,7,1,-;Out of memory: Killed process 42 (a)").is_some());
     }
 
     #[test]
