@@ -573,3 +573,66 @@ fn a_kill_line_written_to_dev_kmsg_from_user_space_is_not_the_kernels() {
     let records = env.records("forged");
     assert_eq!(records[0]["reason"], "exit", "{}", records[0]);
 }
+
+#[test]
+fn after_a_reload_the_old_childs_oom_kill_is_not_the_new_childs() {
+    // See: issue 18 (review). A reload's new child kept the old child's OOM watch: a worker of
+    // the old child killed by the OOM killer before the reload made the new child's own exit 1,
+    // seconds later, a record of reason `oom`, `pid N of the child's group`, N the old worker.
+    if fs::File::open("/dev/kmsg").is_err() {
+        eprintln!("skipped: /dev/kmsg is not readable (not root, or kernel.dmesg_restrict)");
+        return;
+    }
+    let cgroup = match MemoryCgroup::create("reload", 32 << 20) {
+        Ok(c) => c,
+        Err(why) => {
+            eprintln!("skipped: {why}");
+            return;
+        }
+    };
+    let env = Env::new();
+    let dir = env.state_dir().to_path_buf();
+    let (go, fail) = (dir.join("go"), dir.join("fail"));
+    for fifo in [&go, &fail] {
+        nix::unistd::mkfifo(fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    }
+    let alloc = "keep = []\nwhile True:\n    keep.append(b'x' * (1 << 20))\n";
+    // The first child's worker joins the limited cgroup (restartd's own count stays flat) and
+    // is OOM-killed; the child lives on. The second child exits 1 when told.
+    let script = "n=$(cat \"$0/n\" 2>/dev/null || echo 0); n=$((n+1)); echo $n > \"$0/n\"\n\
+        if [ $n = 1 ]; then\n\
+          sh -c 'echo \"worker $$\" >&2; read g < \"$0/go\"; echo $$ > \"$1\"; exec python3 -c \"$2\"' \"$0\" \"$1\" \"$2\"\n\
+          echo \"worker ended $?\" >&2; exec sleep 30\n\
+        fi\n\
+        echo second >&2; read f < \"$0/fail\"; exit 1\n";
+    let mut r = env.start(&[
+        "-n",
+        "rl",
+        "--restart",
+        "no",
+        "--socket",
+        "tcp://127.0.0.1:0",
+        "--",
+        "sh",
+        "-c",
+        script,
+        dir.to_str().unwrap(),
+        cgroup.procs.to_str().unwrap(),
+        alloc,
+    ]);
+    r.wait_stderr("worker ");
+    // The look its line brought has seen the worker.
+    wait_quiet(r.pid, "after the worker's line");
+    fs::write(&go, "go\n").unwrap();
+    r.wait_stderr("worker ended 137");
+    wait_quiet(r.pid, "after the worker's end");
+    let out = env.sub(&["reload", "rl"]);
+    assert_eq!(out.status.code(), Some(0), "{}", env.report());
+    r.wait_stderr("second");
+    fs::write(&fail, "fail\n").unwrap();
+    assert_eq!(r.wait_exit(), Some(1), "{}", r.stderr());
+    let records = env.records("rl");
+    let rec = records.last().unwrap();
+    assert_eq!(rec["reason"], "exit", "{rec}");
+    assert_eq!(rec["detail"], Value::Null, "{rec}");
+}
