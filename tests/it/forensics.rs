@@ -636,3 +636,69 @@ fn after_a_reload_the_old_childs_oom_kill_is_not_the_new_childs() {
     assert_eq!(rec["reason"], "exit", "{rec}");
     assert_eq!(rec["detail"], Value::Null, "{rec}");
 }
+
+#[test]
+fn a_draining_old_childs_oom_kill_is_not_the_new_childs() {
+    // See: issue 18 (review). After a reload's switch the old child's tree, still draining,
+    // was looked at as the child's: its worker's OOM kill made the new child's exit 1 a record
+    // of reason `oom`.
+    if fs::File::open("/dev/kmsg").is_err() {
+        eprintln!("skipped: /dev/kmsg is not readable (not root, or kernel.dmesg_restrict)");
+        return;
+    }
+    let cgroup = match MemoryCgroup::create("drain", 32 << 20) {
+        Ok(c) => c,
+        Err(why) => {
+            eprintln!("skipped: {why}");
+            return;
+        }
+    };
+    let env = Env::new();
+    let dir = env.state_dir().to_path_buf();
+    let (go, fail) = (dir.join("go"), dir.join("fail"));
+    for fifo in [&go, &fail] {
+        nix::unistd::mkfifo(fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    }
+    let alloc = "keep = []\nwhile True:\n    keep.append(b'x' * (1 << 20))\n";
+    // The first child ignores SIGTERM and waits for its worker, which joins the limited cgroup
+    // when let go, after the switch. The second child exits 1 when told.
+    let script = "n=$(cat \"$0/n\" 2>/dev/null || echo 0); n=$((n+1)); echo $n > \"$0/n\"\n\
+        if [ $n = 1 ]; then\n\
+          trap '' TERM\n\
+          sh -c 'echo \"worker $$\" >&2; read g < \"$0/go\"; echo $$ > \"$1\"; exec python3 -c \"$2\"' \"$0\" \"$1\" \"$2\" &\n\
+          wait $!; echo \"worker ended $?\" >&2; exit 0\n\
+        fi\n\
+        echo second >&2; read f < \"$0/fail\"; exit 1\n";
+    let mut r = env.start(&[
+        "-n",
+        "dr",
+        "--restart",
+        "no",
+        "--stop-timeout",
+        "20s",
+        "--socket",
+        "tcp://127.0.0.1:0",
+        "--",
+        "sh",
+        "-c",
+        script,
+        dir.to_str().unwrap(),
+        cgroup.procs.to_str().unwrap(),
+        alloc,
+    ]);
+    r.wait_stderr("worker ");
+    // `reload` answers once the old child has ended.
+    let mut reload = crate::common::restartd();
+    reload.args(["reload", "dr", "--state-dir"]).arg(&dir);
+    let _reload = crate::common::Running::spawn(reload);
+    r.wait_stderr("second");
+    wait_quiet(r.pid, "after the switch");
+    fs::write(&go, "go\n").unwrap();
+    r.wait_stderr("worker ended 137");
+    wait_quiet(r.pid, "after the old worker's end");
+    fs::write(&fail, "fail\n").unwrap();
+    assert_eq!(r.wait_exit(), Some(1), "{}", r.stderr());
+    let records = env.records("dr");
+    let rec = records.last().unwrap();
+    assert_eq!(rec["reason"], "exit", "{rec}\n{}", r.stderr());
+}
