@@ -702,3 +702,82 @@ fn a_draining_old_childs_oom_kill_is_not_the_new_childs() {
     let rec = records.last().unwrap();
     assert_eq!(rec["reason"], "exit", "{rec}\n{}", r.stderr());
 }
+
+#[test]
+fn a_workers_pid_handed_to_a_host_process_is_not_the_childs() {
+    // See: issue 18 (review). A quiet child's looks can be hours apart. A worker seen at one
+    // ended (reaped by the child: no turn of restartd's); its pid went to a host process, which
+    // the OOM killer took; the child's next line brought a look that read the kill line, and
+    // the pid, in the tree at the look before, was taken for the child's group's: its exit 1
+    // became a record of reason `oom`. (The test hands the pid on at once with ns_last_pid; on a
+    // host the kernel comes round to it after kernel.pid_max pids, 32768 by default.)
+    if fs::File::open("/dev/kmsg").is_err() {
+        eprintln!("skipped: /dev/kmsg is not readable (not root, or kernel.dmesg_restrict)");
+        return;
+    }
+    let cgroup = match MemoryCgroup::create("reuse", 32 << 20) {
+        Ok(c) => c,
+        Err(why) => {
+            eprintln!("skipped: {why}");
+            return;
+        }
+    };
+    let env = Env::new();
+    let dir = env.state_dir().to_path_buf();
+    let done = dir.join("done");
+    nix::unistd::mkfifo(&done, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    let mut r = env.start(&[
+        "-n",
+        "reuse",
+        "--restart",
+        "no",
+        "--",
+        "sh",
+        "-c",
+        "sleep 1.5 & w=$!; i=0; while [ $i -lt 50 ]; do sleep 0 & i=$((i+1)); done; \
+         echo \"worker $w\" >&2; wait $w; read d < \"$0\"; echo tick >&2; exit 1",
+        done.to_str().unwrap(),
+    ]);
+    r.wait_stderr("worker ");
+    let worker: i32 = r
+        .stderr()
+        .lines()
+        .find_map(|l| l.strip_prefix("worker "))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    // Seen by a look (its line's, or one a second after the start), then gone. The 50 forks
+    // after it put the kernel's last pid well past it: going back to it below is, to restartd,
+    // the kernel coming round, as it does past pid_max.
+    assert!(wait_until(
+        "the worker has ended",
+        || !crate::common::alive(worker)
+    ));
+    wait_quiet(r.pid, "after the worker's end");
+    fs::write("/proc/sys/kernel/ns_last_pid", (worker - 1).to_string()).unwrap();
+    let alloc = "keep = []\nwhile True:\n    keep.append(b'x' * (1 << 20))\n";
+    let mut victim_cmd = Command::new("sh");
+    victim_cmd
+        .arg("-c")
+        .arg("echo $$ > \"$0\" && exec python3 -c \"$1\"")
+        .arg(&cgroup.procs)
+        .arg(alloc);
+    let mut victim = crate::common::Running::spawn(victim_cmd);
+    if victim.pid != worker {
+        eprintln!(
+            "skipped: the host process got pid {}, not {worker}",
+            victim.pid
+        );
+        return;
+    }
+    assert_eq!(
+        victim.wait_exit(),
+        None,
+        "the host process was not OOM-killed"
+    );
+    fs::write(&done, "done\n").unwrap();
+    assert_eq!(r.wait_exit(), Some(1), "{}", r.stderr());
+    let records = env.records("reuse");
+    assert_eq!(records[0]["reason"], "exit", "{}", records[0]);
+}

@@ -13,10 +13,11 @@
 //! after the look before's read. The order of reads stands in for a comparison of times, which
 //! would mix three clocks (the record's stamp is the kernel's `local_clock`, not slewed by NTP;
 //! the loop's is CLOCK_MONOTONIC; a start time counts boot ticks with suspend): over days they
-//! drift apart by seconds. What it cannot tell: a pid the kernel handed to an unrelated process
-//! between two looks, after the child's process of that pid ended (the kernel first goes through
-//! every other pid up to `kernel.pid_max`); and a process forked and killed between two looks,
-//! which no look saw. The main child's own pid cannot be reused: it is held unreaped all run.
+//! drift apart by seconds. Two looks can be hours apart (a quiet child makes no turn): a pid
+//! seen only at the look before may have ended and been handed to an unrelated process since,
+//! so it counts only if the kernel has not gone past it since (`may_be_reused`: its last pid
+//! handed out and its forks, at each look). What it cannot tell: a process forked and killed
+//! between two looks, which no look saw. The main child's own pid cannot be reused: it is held unreaped all run.
 
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
@@ -49,7 +50,15 @@ pub struct Matcher {
 impl Matcher {
     /// The lines read at a look (`lines`: pid and line, in the order logged) against the child's
     /// tree seen at it (`tree`) and at the look before. `child` is the main child's pid.
-    pub fn look(&mut self, child: i32, tree: &[i32], lines: Vec<(i32, String)>) {
+    /// `reused`: whether a pid may have been handed to another process since the look before
+    /// (`may_be_reused`); a pid seen only then is not the child's if so.
+    pub fn look(
+        &mut self,
+        child: i32,
+        tree: &[i32],
+        lines: Vec<(i32, String)>,
+        reused: impl Fn(i32) -> bool,
+    ) {
         for (pid, line) in lines {
             if pid == child {
                 self.child = Some(Killed {
@@ -57,7 +66,7 @@ impl Matcher {
                     line,
                     group: false,
                 });
-            } else if tree.contains(&pid) || self.last.contains(&pid) {
+            } else if tree.contains(&pid) || (self.last.contains(&pid) && !reused(pid)) {
                 self.group = Some(Killed {
                     pid,
                     line,
@@ -72,12 +81,56 @@ impl Matcher {
     /// tree.
     pub fn end(&mut self, child: i32, lines: Vec<(i32, String)>) {
         let tree = self.last.clone();
-        self.look(child, &tree, lines);
+        self.look(child, &tree, lines, |_| false);
     }
 
     /// The kill line to name: the child's own, else the last of its tree's.
     pub fn found(&self) -> Option<Killed> {
         self.child.clone().or_else(|| self.group.clone())
+    }
+}
+
+/// Where the kernel's handing out of pids stood at a look: the last pid it handed out
+/// (`/proc/sys/kernel/ns_last_pid`) and the forks since boot (`/proc/stat`'s `processes`,
+/// threads included).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pids {
+    pub last: i32,
+    pub forks: u64,
+}
+
+impl Pids {
+    pub fn read() -> Option<Pids> {
+        let last = std::fs::read_to_string("/proc/sys/kernel/ns_last_pid").ok()?;
+        let stat = std::fs::read_to_string("/proc/stat").ok()?;
+        let forks = stat
+            .lines()
+            .find_map(|l| l.strip_prefix("processes "))?
+            .trim()
+            .parse()
+            .ok()?;
+        Some(Pids {
+            last: last.trim().parse().ok()?,
+            forks,
+        })
+    }
+}
+
+/// Whether `pid` may have been handed to another process between two looks (`before`, `now`).
+/// The kernel hands pids out in turn, each the next free one after the last: only a pid it
+/// went past since `before` can be, unless it went all the way round, which `pid_max / 2`
+/// forks may do where many pids are in use.
+pub fn may_be_reused(pid: i32, before: Pids, now: Pids, pid_max: i32) -> bool {
+    if now.forks.saturating_sub(before.forks) >= (pid_max / 2).max(1) as u64 {
+        return true;
+    }
+    let forked = now.forks > before.forks;
+    match now.last >= before.last {
+        // Back where it was after forks: all the way round.
+        true if now.last == before.last && forked => true,
+        true => pid > before.last && pid <= now.last,
+        // It came round to the lowest pids and went on.
+        false => pid > before.last || pid <= now.last,
     }
 }
 
@@ -161,6 +214,10 @@ pub fn parse_kmsg(record: &[u8]) -> Option<(i32, String)> {
 mod tests {
     use super::*;
 
+    fn never(_: i32) -> bool {
+        false
+    }
+
     fn line(pid: i32) -> (i32, String) {
         (pid, format!("Killed process {pid} (python3) total-vm:1kB"))
     }
@@ -204,13 +261,13 @@ mod tests {
     #[test]
     fn the_childs_own_line_is_named_first() {
         let mut m = Matcher::default();
-        m.look(10, &[10, 11], vec![line(11), line(10)]);
+        m.look(10, &[10, 11], vec![line(11), line(10)], never);
         let k = m.found().unwrap();
         assert_eq!((k.pid, k.group), (10, false));
         // Read before the group's line, the child's still comes first.
         let mut m = Matcher::default();
-        m.look(10, &[10, 11], vec![line(10)]);
-        m.look(10, &[10], vec![line(11)]);
+        m.look(10, &[10, 11], vec![line(10)], never);
+        m.look(10, &[10], vec![line(11)], never);
         assert_eq!(m.found().unwrap().pid, 10);
     }
 
@@ -221,19 +278,19 @@ mod tests {
         // Seen at the look before the line was read, gone at the look that read it (killed
         // and reaped by its parent meanwhile).
         let mut m = Matcher::default();
-        m.look(10, &[10, 11], vec![]);
-        m.look(10, &[10], vec![line(11)]);
+        m.look(10, &[10, 11], vec![], never);
+        m.look(10, &[10], vec![line(11)], never);
         let k = m.found().unwrap();
         assert_eq!((k.pid, k.group), (11, true));
         assert_eq!(k.line, "Killed process 11 (python3) total-vm:1kB");
         // Forked after the look before, still there (dying) at the look that read the line.
         let mut m = Matcher::default();
-        m.look(10, &[10], vec![]);
-        m.look(10, &[10, 12], vec![line(12)]);
+        m.look(10, &[10], vec![], never);
+        m.look(10, &[10, 12], vec![line(12)], never);
         assert_eq!(m.found().unwrap().pid, 12);
         // At the child's end: the tree of the last look.
         let mut m = Matcher::default();
-        m.look(10, &[10, 13], vec![]);
+        m.look(10, &[10, 13], vec![], never);
         m.end(10, vec![line(13)]);
         assert_eq!(m.found().unwrap().pid, 13);
     }
@@ -241,9 +298,44 @@ mod tests {
     #[test]
     fn an_unrelated_pid_is_not_named() {
         let mut m = Matcher::default();
-        m.look(10, &[10, 11], vec![line(99)]);
-        m.look(10, &[10, 11], vec![line(98)]);
+        m.look(10, &[10, 11], vec![line(99)], never);
+        m.look(10, &[10, 11], vec![line(98)], never);
         assert_eq!(m.found(), None);
+    }
+
+    #[test]
+    fn a_pid_seen_only_at_the_look_before_is_not_named_when_it_may_have_been_handed_on() {
+        // See: issue 18 (review). A quiet child's looks can be hours apart: a worker seen at
+        // one and ended since had its pid handed to a host process, whose OOM kill was taken
+        // for the child's group's (pid_max 32768 here).
+        let mut m = Matcher::default();
+        m.look(10, &[10, 11], vec![], never);
+        m.look(10, &[10], vec![line(11)], |p| p == 11);
+        assert_eq!(m.found(), None);
+        // Still there at the look that read the line: the same process, whatever came after.
+        let mut m = Matcher::default();
+        m.look(10, &[10, 11], vec![], never);
+        m.look(10, &[10, 11], vec![line(11)], |p| p == 11);
+        assert_eq!(m.found().unwrap().pid, 11);
+    }
+
+    #[test]
+    fn a_pid_may_be_reused_when_the_kernel_went_past_it() {
+        let at = |last, forks| Pids { last, forks };
+        // Handed out 500..=600: 550 may be reused, 450 and 700 not.
+        assert!(may_be_reused(550, at(500, 10), at(600, 110), 32768));
+        assert!(!may_be_reused(450, at(500, 10), at(600, 110), 32768));
+        assert!(!may_be_reused(700, at(500, 10), at(600, 110), 32768));
+        // Round past pid_max to the low pids: 32000 and 400 may be, 20000 not.
+        assert!(may_be_reused(32000, at(31000, 0), at(500, 2000), 32768));
+        assert!(may_be_reused(400, at(31000, 0), at(500, 2000), 32768));
+        assert!(!may_be_reused(20000, at(31000, 0), at(500, 2000), 32768));
+        // Nothing handed out: none.
+        assert!(!may_be_reused(500, at(500, 7), at(500, 7), 32768));
+        // Back at the same pid after forks: all the way round.
+        assert!(may_be_reused(450, at(500, 7), at(500, 9), 32768));
+        // Half of pid_max forks: perhaps all the way round.
+        assert!(may_be_reused(450, at(500, 0), at(600, 16384), 32768));
     }
 
     /// A pid that was the child's before the look before is nobody's now: it ended and the
@@ -251,12 +343,12 @@ mod tests {
     #[test]
     fn a_pid_of_the_tree_no_longer_seen_is_not_named() {
         let mut m = Matcher::default();
-        m.look(10, &[10, 11], vec![]);
-        m.look(10, &[10], vec![]);
-        m.look(10, &[10], vec![line(11)]);
+        m.look(10, &[10, 11], vec![], never);
+        m.look(10, &[10], vec![], never);
+        m.look(10, &[10], vec![line(11)], never);
         assert_eq!(m.found(), None);
         // The same pid back in the child's tree (reused by it): the child's again.
-        m.look(10, &[10, 11], vec![line(11)]);
+        m.look(10, &[10, 11], vec![line(11)], never);
         assert_eq!(m.found().unwrap().pid, 11);
     }
 }

@@ -127,6 +127,9 @@ pub struct Watch {
     /// `/dev/kmsg` from the start on, until the end.
     kmsg: Option<kmsg::Kmsg>,
     matcher: Matcher,
+    /// `kernel.pid_max`, and where the handing out of pids stood at the last look.
+    pid_max: Option<i32>,
+    pids: Option<kmsg::Pids>,
     restartd_killed: std::cell::Cell<bool>,
 }
 
@@ -139,6 +142,10 @@ impl Watch {
             vmstat: vmstat_oom_kill(),
             kmsg: kmsg::Kmsg::open(),
             matcher: Matcher::default(),
+            pid_max: fs::read_to_string("/proc/sys/kernel/pid_max")
+                .ok()
+                .and_then(|t| t.trim().parse().ok()),
+            pids: None,
             restartd_killed: std::cell::Cell::new(false),
         }
     }
@@ -159,7 +166,15 @@ impl Watch {
     pub fn look(&mut self, child: i32, tree: &[i32]) {
         if let Some(k) = self.kmsg.as_mut() {
             let lines = k.read();
-            self.matcher.look(child, tree, lines);
+            let (before, now) = (self.pids, kmsg::Pids::read());
+            let pid_max = self.pid_max;
+            self.matcher
+                .look(child, tree, lines, |pid| match (before, now, pid_max) {
+                    (Some(b), Some(n), Some(max)) => kmsg::may_be_reused(pid, b, n, max),
+                    // Not known: as before.
+                    _ => false,
+                });
+            self.pids = now;
         }
     }
 
