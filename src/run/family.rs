@@ -127,8 +127,18 @@ impl Family {
 
     /// A look saw the child's tree (pids, zombies too): for the OOM watch.
     pub fn saw_tree(&mut self, tree: &[i32]) {
+        // See: issue 18 (review). During a reload the second child's tree is not the child's:
+        // a draining old child's worker killed by the OOM killer was taken for the new child's.
+        let tree: Vec<i32> = match self.other {
+            Some(_) => tree
+                .iter()
+                .copied()
+                .filter(|&p| !self.of_other(p))
+                .collect(),
+            None => tree.to_vec(),
+        };
         if let (Some(leader), Some(watch)) = (self.leader, self.oom.as_mut()) {
-            watch.look(leader, tree);
+            watch.look(leader, &tree);
         }
     }
 

@@ -169,7 +169,8 @@ pub const CRASH_FIELDS: &[(&str, &str)] = &[
          so a process forked and killed between two looks is missed; not in a PID namespace of \
          its own), else, for a SIGKILL restartd did not send, a rise of /proc/vmstat's \
          `oom_kill`: probable; `detail` says which, with the kernel's figures, and whether the \
-         victim was not the child itself)",
+         victim was not the child itself; a death by another signal than SIGKILL is that \
+         signal's unless the kernel's line names the child)",
     ),
     (
         "exit_code, signal, core_dumped",

@@ -1,7 +1,8 @@
 //! The kernel's `Killed process PID (comm) total-vm:…` lines in `/dev/kmsg` during a run, and
 //! which of them name the child or a process of its tree (SPEC §6, reason `oom`, source 2).
 //!
-//! `/dev/kmsg` (readable by root, or where `kernel.dmesg_restrict` is 0) is opened right before
+//! `/dev/kmsg` (readable by root, or where `kernel.dmesg_restrict` is 0; not read in a PID
+//! namespace of restartd's own, where its pids are not the kernel's) is opened right before
 //! the child starts and moved to its end, so every record read from it was logged during the
 //! run. It is read without blocking, never polled: at each look at the child's tree (`lineage`:
 //! turns that reap or act on the tree, and while the child runs at most once a second on turns
@@ -12,10 +13,11 @@
 //! after the look before's read. The order of reads stands in for a comparison of times, which
 //! would mix three clocks (the record's stamp is the kernel's `local_clock`, not slewed by NTP;
 //! the loop's is CLOCK_MONOTONIC; a start time counts boot ticks with suspend): over days they
-//! drift apart by seconds. What it cannot tell: a pid the kernel handed to an unrelated process
-//! between two looks, after the child's process of that pid ended (the kernel first goes through
-//! every other pid up to `kernel.pid_max`); and a process forked and killed between two looks,
-//! which no look saw. The main child's own pid cannot be reused: it is held unreaped all run.
+//! drift apart by seconds. Two looks can be hours apart (a quiet child makes no turn): a pid
+//! seen only at the look before may have ended and been handed to an unrelated process since,
+//! so it counts only if the kernel has not gone past it since (`may_be_reused`: its last pid
+//! handed out and its forks, at each look). What it cannot tell: a process forked and killed
+//! between two looks, which no look saw. The main child's own pid cannot be reused: it is held unreaped all run.
 
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
@@ -48,7 +50,15 @@ pub struct Matcher {
 impl Matcher {
     /// The lines read at a look (`lines`: pid and line, in the order logged) against the child's
     /// tree seen at it (`tree`) and at the look before. `child` is the main child's pid.
-    pub fn look(&mut self, child: i32, tree: &[i32], lines: Vec<(i32, String)>) {
+    /// `reused`: whether a pid may have been handed to another process since the look before
+    /// (`may_be_reused`); a pid seen only then is not the child's if so.
+    pub fn look(
+        &mut self,
+        child: i32,
+        tree: &[i32],
+        lines: Vec<(i32, String)>,
+        reused: impl Fn(i32) -> bool,
+    ) {
         for (pid, line) in lines {
             if pid == child {
                 self.child = Some(Killed {
@@ -56,7 +66,7 @@ impl Matcher {
                     line,
                     group: false,
                 });
-            } else if tree.contains(&pid) || self.last.contains(&pid) {
+            } else if tree.contains(&pid) || (self.last.contains(&pid) && !reused(pid)) {
                 self.group = Some(Killed {
                     pid,
                     line,
@@ -71,12 +81,56 @@ impl Matcher {
     /// tree.
     pub fn end(&mut self, child: i32, lines: Vec<(i32, String)>) {
         let tree = self.last.clone();
-        self.look(child, &tree, lines);
+        self.look(child, &tree, lines, |_| false);
     }
 
     /// The kill line to name: the child's own, else the last of its tree's.
     pub fn found(&self) -> Option<Killed> {
         self.child.clone().or_else(|| self.group.clone())
+    }
+}
+
+/// Where the kernel's handing out of pids stood at a look: the last pid it handed out
+/// (`/proc/sys/kernel/ns_last_pid`) and the forks since boot (`/proc/stat`'s `processes`,
+/// threads included).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pids {
+    pub last: i32,
+    pub forks: u64,
+}
+
+impl Pids {
+    pub fn read() -> Option<Pids> {
+        let last = std::fs::read_to_string("/proc/sys/kernel/ns_last_pid").ok()?;
+        let stat = std::fs::read_to_string("/proc/stat").ok()?;
+        let forks = stat
+            .lines()
+            .find_map(|l| l.strip_prefix("processes "))?
+            .trim()
+            .parse()
+            .ok()?;
+        Some(Pids {
+            last: last.trim().parse().ok()?,
+            forks,
+        })
+    }
+}
+
+/// Whether `pid` may have been handed to another process between two looks (`before`, `now`).
+/// The kernel hands pids out in turn, each the next free one after the last: only a pid it
+/// went past since `before` can be, unless it went all the way round, which `pid_max / 2`
+/// forks may do where many pids are in use.
+pub fn may_be_reused(pid: i32, before: Pids, now: Pids, pid_max: i32) -> bool {
+    if now.forks.saturating_sub(before.forks) >= (pid_max / 2).max(1) as u64 {
+        return true;
+    }
+    let forked = now.forks > before.forks;
+    match now.last >= before.last {
+        // Back where it was after forks: all the way round.
+        true if now.last == before.last && forked => true,
+        true => pid > before.last && pid <= now.last,
+        // It came round to the lowest pids and went on.
+        false => pid > before.last || pid <= now.last,
     }
 }
 
@@ -87,8 +141,15 @@ pub struct Kmsg {
 }
 
 impl Kmsg {
-    /// Opens `/dev/kmsg` at its end, or `None` where it cannot be read.
+    /// Opens `/dev/kmsg` at its end, or `None` where it cannot be read or its pids are not
+    /// restartd's: in a PID namespace of its own (a container's), the kernel's lines name the
+    /// host's pids, and a host process killed could have the pid of a process of the child's
+    /// tree in the namespace.
     pub fn open() -> Option<Kmsg> {
+        let ns = std::fs::read_link("/proc/self/ns/pid").ok()?;
+        if !initial_pid_namespace(&ns.to_string_lossy()) {
+            return None;
+        }
         let mut file = File::options()
             .read(true)
             .custom_flags(libc::O_NONBLOCK)
@@ -118,13 +179,26 @@ impl Kmsg {
     }
 }
 
+/// Whether `/proc/self/ns/pid` (`pid:[INODE]`) names the initial PID namespace, whose pids the
+/// kernel's lines give: its inode number is fixed (the kernel's `PROC_PID_INIT_INO`).
+fn initial_pid_namespace(link: &str) -> bool {
+    link == "pid:[4026531836]"
+}
+
 /// One `/dev/kmsg` record, `PRI,SEQ,TIME_US,FLAGS;MESSAGE`: the pid and the line, if it is the
 /// OOM killer's `Killed process PID` line.
 pub fn parse_kmsg(record: &[u8]) -> Option<(i32, String)> {
     let text = String::from_utf8_lossy(record);
     let (head, message) = text.split_once(';')?;
-    // A record's head: priority, sequence number, time, flags.
-    let _time: u64 = head.split(',').nth(2)?.parse().ok()?;
+    // A record's head: priority, sequence number, time, flags. The kernel's own lines have
+    // facility 0 (priority below 8), which a line written to /dev/kmsg from user space never
+    // has: such a line is not the OOM killer's, whatever it says.
+    let mut head = head.split(',');
+    let priority: u32 = head.next()?.parse().ok()?;
+    let _time: u64 = head.nth(1)?.parse().ok()?;
+    if priority >> 3 != 0 {
+        return None;
+    }
     let message = message.lines().next()?.trim();
     let at = message.find("Killed process ")?;
     let line = &message[at..];
@@ -139,6 +213,10 @@ pub fn parse_kmsg(record: &[u8]) -> Option<(i32, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn never(_: i32) -> bool {
+        false
+    }
 
     fn line(pid: i32) -> (i32, String) {
         (pid, format!("Killed process {pid} (python3) total-vm:1kB"))
@@ -158,18 +236,38 @@ mod tests {
         assert_eq!(parse_kmsg(b"garbage"), None);
         assert_eq!(parse_kmsg(b"3,1,x,-;Killed process 42 (a)"), None);
         assert_eq!(parse_kmsg(b"3,1,1,-;Killed process x (a)"), None);
+        // See: issue 18 (review). A line written from user space (facility 1 and up, as the
+        // kernel stamps them) was taken for the OOM killer's.
+        assert_eq!(
+            parse_kmsg(b"12,7,1,-;Out of memory: Killed process 42 (a)"),
+            None
+        );
+        assert_eq!(
+            parse_kmsg(b"11,7,1,-;Out of memory: Killed process 42 (a)"),
+            None
+        );
+        assert!(parse_kmsg(b"0,7,1,-;Out of memory: Killed process 42 (a)").is_some());
+    }
+
+    #[test]
+    fn only_the_initial_pid_namespace_reads_the_kernels_pids() {
+        // See: issue 18 (review). In a container's PID namespace a host process's kill line
+        // was matched against the namespace's pids of the child's tree.
+        assert!(initial_pid_namespace("pid:[4026531836]"));
+        assert!(!initial_pid_namespace("pid:[4026532271]"));
+        assert!(!initial_pid_namespace(""));
     }
 
     #[test]
     fn the_childs_own_line_is_named_first() {
         let mut m = Matcher::default();
-        m.look(10, &[10, 11], vec![line(11), line(10)]);
+        m.look(10, &[10, 11], vec![line(11), line(10)], never);
         let k = m.found().unwrap();
         assert_eq!((k.pid, k.group), (10, false));
         // Read before the group's line, the child's still comes first.
         let mut m = Matcher::default();
-        m.look(10, &[10, 11], vec![line(10)]);
-        m.look(10, &[10], vec![line(11)]);
+        m.look(10, &[10, 11], vec![line(10)], never);
+        m.look(10, &[10], vec![line(11)], never);
         assert_eq!(m.found().unwrap().pid, 10);
     }
 
@@ -180,19 +278,19 @@ mod tests {
         // Seen at the look before the line was read, gone at the look that read it (killed
         // and reaped by its parent meanwhile).
         let mut m = Matcher::default();
-        m.look(10, &[10, 11], vec![]);
-        m.look(10, &[10], vec![line(11)]);
+        m.look(10, &[10, 11], vec![], never);
+        m.look(10, &[10], vec![line(11)], never);
         let k = m.found().unwrap();
         assert_eq!((k.pid, k.group), (11, true));
         assert_eq!(k.line, "Killed process 11 (python3) total-vm:1kB");
         // Forked after the look before, still there (dying) at the look that read the line.
         let mut m = Matcher::default();
-        m.look(10, &[10], vec![]);
-        m.look(10, &[10, 12], vec![line(12)]);
+        m.look(10, &[10], vec![], never);
+        m.look(10, &[10, 12], vec![line(12)], never);
         assert_eq!(m.found().unwrap().pid, 12);
         // At the child's end: the tree of the last look.
         let mut m = Matcher::default();
-        m.look(10, &[10, 13], vec![]);
+        m.look(10, &[10, 13], vec![], never);
         m.end(10, vec![line(13)]);
         assert_eq!(m.found().unwrap().pid, 13);
     }
@@ -200,9 +298,44 @@ mod tests {
     #[test]
     fn an_unrelated_pid_is_not_named() {
         let mut m = Matcher::default();
-        m.look(10, &[10, 11], vec![line(99)]);
-        m.look(10, &[10, 11], vec![line(98)]);
+        m.look(10, &[10, 11], vec![line(99)], never);
+        m.look(10, &[10, 11], vec![line(98)], never);
         assert_eq!(m.found(), None);
+    }
+
+    #[test]
+    fn a_pid_seen_only_at_the_look_before_is_not_named_when_it_may_have_been_handed_on() {
+        // See: issue 18 (review). A quiet child's looks can be hours apart: a worker seen at
+        // one and ended since had its pid handed to a host process, whose OOM kill was taken
+        // for the child's group's (pid_max 32768 here).
+        let mut m = Matcher::default();
+        m.look(10, &[10, 11], vec![], never);
+        m.look(10, &[10], vec![line(11)], |p| p == 11);
+        assert_eq!(m.found(), None);
+        // Still there at the look that read the line: the same process, whatever came after.
+        let mut m = Matcher::default();
+        m.look(10, &[10, 11], vec![], never);
+        m.look(10, &[10, 11], vec![line(11)], |p| p == 11);
+        assert_eq!(m.found().unwrap().pid, 11);
+    }
+
+    #[test]
+    fn a_pid_may_be_reused_when_the_kernel_went_past_it() {
+        let at = |last, forks| Pids { last, forks };
+        // Handed out 500..=600: 550 may be reused, 450 and 700 not.
+        assert!(may_be_reused(550, at(500, 10), at(600, 110), 32768));
+        assert!(!may_be_reused(450, at(500, 10), at(600, 110), 32768));
+        assert!(!may_be_reused(700, at(500, 10), at(600, 110), 32768));
+        // Round past pid_max to the low pids: 32000 and 400 may be, 20000 not.
+        assert!(may_be_reused(32000, at(31000, 0), at(500, 2000), 32768));
+        assert!(may_be_reused(400, at(31000, 0), at(500, 2000), 32768));
+        assert!(!may_be_reused(20000, at(31000, 0), at(500, 2000), 32768));
+        // Nothing handed out: none.
+        assert!(!may_be_reused(500, at(500, 7), at(500, 7), 32768));
+        // Back at the same pid after forks: all the way round.
+        assert!(may_be_reused(450, at(500, 7), at(500, 9), 32768));
+        // Half of pid_max forks: perhaps all the way round.
+        assert!(may_be_reused(450, at(500, 0), at(600, 16384), 32768));
     }
 
     /// A pid that was the child's before the look before is nobody's now: it ended and the
@@ -210,12 +343,12 @@ mod tests {
     #[test]
     fn a_pid_of_the_tree_no_longer_seen_is_not_named() {
         let mut m = Matcher::default();
-        m.look(10, &[10, 11], vec![]);
-        m.look(10, &[10], vec![]);
-        m.look(10, &[10], vec![line(11)]);
+        m.look(10, &[10, 11], vec![], never);
+        m.look(10, &[10], vec![], never);
+        m.look(10, &[10], vec![line(11)], never);
         assert_eq!(m.found(), None);
         // The same pid back in the child's tree (reused by it): the child's again.
-        m.look(10, &[10, 11], vec![line(11)]);
+        m.look(10, &[10, 11], vec![line(11)], never);
         assert_eq!(m.found().unwrap().pid, 11);
     }
 }

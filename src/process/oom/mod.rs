@@ -12,7 +12,8 @@
 //!    system-wide `oom_kill` during the run makes the OOM kill probable.
 //!
 //! A clean exit (code 0) is never an OOM kill, whatever the counters did: another process of
-//! the cgroup may have been the victim. (The machine, which knows `--success-exit-codes`, takes
+//! the cgroup may have been the victim. Nor is a death by another signal than SIGKILL, the OOM
+//! killer's, unless the kernel's line names the child itself. (The machine, which knows `--success-exit-codes`, takes
 //! the rest of SPEC §3's clean row out the same way.)
 
 use std::fs;
@@ -59,6 +60,13 @@ pub fn judge(end: ProcessEnd, facts: &Facts) -> Option<String> {
         return None;
     }
     let sigkill = matches!(end, ProcessEnd::Signaled { signal, .. } if signal == libc::SIGKILL);
+    // The OOM killer sends SIGKILL only: a child that died of another signal (a SIGSEGV, a
+    // SIGABRT) died of that, whatever the kernel did to other processes of its cgroup or group;
+    // only the kernel's line naming the child itself says otherwise.
+    let other_signal = matches!(end, ProcessEnd::Signaled { .. }) && !sigkill;
+    if other_signal && facts.kmsg.as_ref().is_none_or(|k| k.group) {
+        return None;
+    }
     let kernel = facts
         .kmsg
         .as_ref()
@@ -119,6 +127,9 @@ pub struct Watch {
     /// `/dev/kmsg` from the start on, until the end.
     kmsg: Option<kmsg::Kmsg>,
     matcher: Matcher,
+    /// `kernel.pid_max`, and where the handing out of pids stood at the last look.
+    pid_max: Option<i32>,
+    pids: Option<kmsg::Pids>,
     restartd_killed: std::cell::Cell<bool>,
 }
 
@@ -131,6 +142,10 @@ impl Watch {
             vmstat: vmstat_oom_kill(),
             kmsg: kmsg::Kmsg::open(),
             matcher: Matcher::default(),
+            pid_max: fs::read_to_string("/proc/sys/kernel/pid_max")
+                .ok()
+                .and_then(|t| t.trim().parse().ok()),
+            pids: None,
             restartd_killed: std::cell::Cell::new(false),
         }
     }
@@ -151,7 +166,15 @@ impl Watch {
     pub fn look(&mut self, child: i32, tree: &[i32]) {
         if let Some(k) = self.kmsg.as_mut() {
             let lines = k.read();
-            self.matcher.look(child, tree, lines);
+            let (before, now) = (self.pids, kmsg::Pids::read());
+            let pid_max = self.pid_max;
+            self.matcher
+                .look(child, tree, lines, |pid| match (before, now, pid_max) {
+                    (Some(b), Some(n), Some(max)) => kmsg::may_be_reused(pid, b, n, max),
+                    // Not known: as before.
+                    _ => false,
+                });
+            self.pids = now;
         }
     }
 
@@ -377,6 +400,25 @@ mod tests {
         assert_eq!(judge(ProcessEnd::Exited(1), &facts).unwrap(), detail);
         assert_eq!(judge(KILL, &facts).unwrap(), detail);
         assert_eq!(judge(ProcessEnd::Exited(0), &facts), None);
+        // See: issue 18 (review). A child that aborted after the group's kill died of its
+        // SIGABRT: it was recorded as an OOM kill, which `--restart on-abort` does not restart.
+        let abort = ProcessEnd::Signaled {
+            signal: libc::SIGABRT,
+            core_dumped: true,
+        };
+        assert_eq!(judge(abort, &facts), None);
+        let cgroup_only = Facts {
+            cgroup: rise(0, 1),
+            ..Facts::default()
+        };
+        assert_eq!(judge(abort, &cgroup_only), None);
+        assert!(judge(KILL, &cgroup_only).is_some());
+        // The kernel's line for the child itself still names it (killed while dumping core).
+        let own = Facts {
+            kmsg: killed(),
+            ..Facts::default()
+        };
+        assert!(judge(abort, &own).is_some());
         // The cgroup count still comes first; the line is named as the group's.
         let both = Facts {
             cgroup: rise(0, 1),

@@ -13,6 +13,7 @@ use std::io;
 use super::{Family, Sent};
 use crate::base::exit::ProcessEnd;
 use crate::process::child::{self, Start};
+use crate::process::oom;
 use crate::process::procs::{self, Usage};
 use crate::process::signals::Inherited;
 
@@ -25,6 +26,8 @@ pub(super) struct Tree {
     pub(super) usage: Option<Usage>,
     /// Adopted descendants known to be of this tree, whatever their group.
     pub(super) adopted: Vec<i32>,
+    /// The new child's OOM watch, from before its fork: the child's from the switch on.
+    pub(super) oom: Option<oom::Watch>,
 }
 
 impl Family {
@@ -36,6 +39,9 @@ impl Family {
         inherited: Inherited,
         helper: impl Fn(i32) -> bool,
     ) -> io::Result<i32> {
+        // As for the child (`spawn`): before the fork, so that its counters and kill lines are
+        // the new child's own, not the old child's since its start.
+        let watch = oom::Watch::start();
         let spawned = child::spawn(start, inherited)?;
         self.known = procs::children()
             .into_iter()
@@ -47,6 +53,7 @@ impl Family {
             sent: None,
             usage: None,
             adopted: Vec::new(),
+            oom: Some(watch),
         });
         self.output.attach_other(spawned.stderr, spawned.stdout);
         Ok(spawned.pid)
@@ -100,6 +107,8 @@ impl Family {
                 sent: self.sent.take(),
                 usage: self.usage.take(),
                 adopted,
+                // The old child's end is no crash to judge: its watch goes.
+                oom: None,
             });
         }
         self.known.clear();
@@ -107,6 +116,9 @@ impl Family {
         self.running = new.running;
         self.sent = new.sent;
         self.usage = new.usage;
+        // See: issue 18 (review). The new child kept the old one's watch: an OOM kill of the
+        // old child's worker made the new child's exit 1 a record of reason oom.
+        self.oom = new.oom;
         self.output.swap();
     }
 
