@@ -140,12 +140,29 @@ impl Listeners {
             let Some(next) = l.next.take() else {
                 continue;
             };
+            // The group is [old, new, …]: sockets of another process that joined during the
+            // reload come after the new one. When the old socket leaves, the group's last socket
+            // takes its slot 0: the new one when alone with it, else the last intruder's, and
+            // the new one stays at slot 1.
+            let others = match l.address {
+                SocketAddress::Tcp(addr) => steer::listeners_on(&addr).map_or(0, |n| n - n.min(2)),
+                SocketAddress::Unix(_) => 0,
+            };
             steer::stop_listening(&l.fd);
             l.fd = next;
-            // Alone in the group now, at slot 0; another process that joined it meanwhile
-            // gets nothing.
-            if let Err(e) = steer::steer(&l.fd, 0) {
+            let index = match others {
+                0 => 0,
+                _ => 1,
+            };
+            if let Err(e) = steer::steer(&l.fd, index) {
                 problem = Some(format!("cannot steer --socket {}: {e}", l.address));
+            } else if others > 0 {
+                problem = Some(format!(
+                    "--socket {}: {others} socket(s) of another process of this user joined its \
+                     SO_REUSEPORT group during the reload; they get no connection now, but the \
+                     next reload shares the socket; stop that process",
+                    l.address
+                ));
             }
         }
         problem
