@@ -44,7 +44,11 @@ pub const SOCKETS: &[&str] = &[
      switch) are reset, unless net.ipv4.tcp_migrate_req=1. A unix socket is shared by both \
      children instead. Another process of the same user that joins the group (SO_REUSEPORT) \
      gets no connection; a reload that finds one there (/proc/net/tcp) shares the old socket \
-     instead, with a warning.",
+     instead, with a warning (one that joins during a reload is warned about when it is \
+     over). But such a process may also bind a narrower address on the \
+     same port with SO_REUSEPORT (127.0.0.1 while restartd holds 0.0.0.0, or 0.0.0.0 while \
+     it holds [::]): that socket is outside the group, the kernel prefers it for the \
+     connections to its address, and restartd does not see it.",
     "If the new child exits, cannot be started, becomes unhealthy, misses its watchdog or is \
      not ready within `--ready-timeout` (60 s without it), it is stopped, a crash record with action `keep-old` is written \
      (hooks run as for any crash), the old child keeps running, and `reload` exits 1 saying \
