@@ -64,6 +64,36 @@ impl Listeners {
         Ok(Listeners { list })
     }
 
+    /// Before a start with no other child running: a TCP socket that no longer listens is bound
+    /// and listened on again at its address. A child that shuts its inherited socket down
+    /// (`shutdown(2)`, as some servers do at stop to wake their accept threads) stops it for
+    /// every holder of the description, restartd too, and every later child would get a socket
+    /// that refuses all. Returns what was found and done, to be logged.
+    pub fn listen_again(&mut self) -> Vec<String> {
+        let mut said = Vec::new();
+        for l in &mut self.list {
+            let SocketAddress::Tcp(addr) = l.address else {
+                continue;
+            };
+            if steer::listening(&l.fd) {
+                continue;
+            }
+            let what = format!(
+                "--socket {} no longer listened (a child shut it down)",
+                l.address
+            );
+            match steer::bind_tcp(&addr, BACKLOG, false) {
+                Ok(fd) => {
+                    let _ = steer::steer(&fd, 0);
+                    l.fd = fd;
+                    said.push(format!("{what}: bound and listening again"));
+                }
+                Err(e) => said.push(format!("{what}, and it cannot be bound again: {e}")),
+            }
+        }
+        said
+    }
+
     /// The descriptors in order, for the child's fds 3, 4, …
     pub fn fds(&self) -> Vec<RawFd> {
         self.list.iter().map(|l| l.fd.as_raw_fd()).collect()

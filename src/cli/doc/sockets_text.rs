@@ -16,8 +16,9 @@ pub const SOCKETS: &[&str] = &[
      `socket2`, ... by position): systemd's socket activation, which gunicorn, uvicorn `--fd \
      3`, Node `listen({fd: 3})`, Go `net.FileListener` and Rust `listenfd` accept. Before a \
      start with no other child running, restartd clears O_NONBLOCK (a child may have set it on \
-     the shared socket), so each child gets them in blocking mode. Hooks and health checks \
-     never get them.",
+     the shared socket), so each child gets them in blocking mode, and binds again, with a \
+     warning, a TCP socket that no longer listens (a child that shut it down with shutdown(2) \
+     stopped it for restartd too). Hooks and health checks never get them.",
     "Because the socket outlives every child, a connection that arrives while the child is \
      down (crashed, in backoff, restarting) waits in the backlog and is served by the next \
      child: clients see a delay, never `connection refused`. A request the crashed child had \
