@@ -49,7 +49,10 @@ pub const SOCKETS: &[&str] = &[
      over). But such a process may also bind a narrower address on the \
      same port with SO_REUSEPORT (127.0.0.1 while restartd holds 0.0.0.0, or 0.0.0.0 while \
      it holds [::]): that socket is outside the group, the kernel prefers it for the \
-     connections to its address, and restartd does not see it.",
+     connections to its address, and restartd does not see it. The child is such a \
+     process too: a server that binds the port itself with SO_REUSEPORT (gunicorn \
+     `--reuse-port`, nginx `reuseport`) instead of taking fd 3 binds without error and gets \
+     no connection on that address.",
     "If the new child exits, cannot be started, becomes unhealthy, misses its watchdog or is \
      not ready within `--ready-timeout` (60 s without it), it is stopped, a crash record with action `keep-old` is written \
      (hooks run as for any crash), the old child keeps running, and `reload` exits 1 saying \
