@@ -5,11 +5,12 @@
 //! The descriptors are close-on-exec in restartd, so hooks and health checks never see them;
 //! `child::launch` puts copies without the flag in place for the child only.
 //!
-//! A reload gives the new child a TCP socket of its own (issue 20): bound on the same address
-//! into the first socket's SO_REUSEPORT group (`steer`), it gets no connection until the switch,
-//! then every new one, while the old socket's queue empties into the old child before that child
-//! is asked to stop. A server that closes what it accepted but had not read yet when it is
-//! stopped (uvicorn) so loses nothing. Unix sockets cannot do this: both children share one.
+//! A reload gives the new child a socket of its own (issue 20). It gets no connection until the
+//! switch, then every new one, while the old socket's queue empties into the old child before
+//! that child is asked to stop. A server that closes what it accepted but had not read yet when
+//! it is stopped (uvicorn) so loses nothing. TCP: bound on the same address into the first
+//! socket's SO_REUSEPORT group, and steered to at the switch (`steer`). Unix: bound at a
+//! temporary name beside PATH and renamed over it at the switch (`unix`).
 
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
@@ -21,6 +22,7 @@ use nix::libc;
 use crate::base::sockets::{SocketAddress, SocketSpec};
 
 mod steer;
+mod unix;
 
 /// The backlog asked for; the kernel caps it at net.core.somaxconn (4096 since Linux 5.4).
 pub const BACKLOG: libc::c_int = 4096;
@@ -32,8 +34,12 @@ pub struct Listener {
     /// The address it listens on (a TCP port 0 replaced by the port the kernel chose).
     pub address: SocketAddress,
     fd: OwnedFd,
-    /// During a reload: the new child's own socket on the same address (TCP only).
+    /// During a reload: the new child's own socket on the same address.
     next: Option<OwnedFd>,
+    /// Unix: the file restartd's socket has at PATH (the first bind's, then each switch's).
+    file: Option<unix::FileId>,
+    /// Unix, during a reload until the switch: the new socket's temporary name.
+    pending: Option<unix::Pending>,
 }
 
 /// The sockets, in the order given: the child's fds 3, 4, …
@@ -49,6 +55,10 @@ impl Listeners {
         for (i, spec) in specs.iter().enumerate() {
             let (fd, address) = bind_one(&spec.address)
                 .map_err(|e| format!("cannot bind --socket {}: {e}", spec.address))?;
+            let file = match &address {
+                SocketAddress::Unix(path) => unix::socket_at(path),
+                SocketAddress::Tcp(_) => None,
+            };
             // SAFETY: listen(2) on a socket this function owns.
             if unsafe { libc::listen(fd.as_raw_fd(), BACKLOG) } != 0 {
                 let e = io::Error::last_os_error();
@@ -59,6 +69,8 @@ impl Listeners {
                 address,
                 fd,
                 next: None,
+                file,
+                pending: None,
             });
         }
         Ok(Listeners { list })
@@ -99,21 +111,31 @@ impl Listeners {
         self.list.iter().map(|l| l.fd.as_raw_fd()).collect()
     }
 
-    /// The descriptors for a reload's new child: its own TCP sockets where they were opened.
+    /// The descriptors for a reload's new child: its own sockets where they were opened.
     pub fn next_fds(&self) -> Vec<RawFd> {
         let fd = |l: &Listener| l.next.as_ref().unwrap_or(&l.fd).as_raw_fd();
         self.list.iter().map(fd).collect()
     }
 
-    /// At a reload's start: a socket of its own for the new child on each TCP address, in the
-    /// group of the old one, which keeps every new connection until `to_next`. `Ok(false)`: no
-    /// TCP socket, nothing opened. An error (nothing stays opened) names the address and why;
-    /// the reload then shares the sockets, as a unix socket always does.
-    pub fn open_next(&mut self) -> Result<bool, String> {
-        let mut opened = false;
+    /// At a reload's start: a socket of its own for the new child on each address, which gets
+    /// no connection until `to_next` (TCP: in the group of the old one, which keeps every new
+    /// connection; unix: at a temporary name). An error (nothing stays opened) names the address
+    /// and why; the reload then shares the sockets, as every reload did before issue 20.
+    pub fn open_next(&mut self) -> Result<(), String> {
         for i in 0..self.list.len() {
-            let SocketAddress::Tcp(addr) = self.list[i].address else {
-                continue;
+            let addr = match &self.list[i].address {
+                SocketAddress::Tcp(addr) => *addr,
+                SocketAddress::Unix(path) => match unix::open(path, BACKLOG) {
+                    Ok((fd, pending)) => {
+                        self.list[i].next = Some(fd);
+                        self.list[i].pending = Some(pending);
+                        continue;
+                    }
+                    Err(e) => {
+                        self.keep_old();
+                        return Err(format!("--socket {}: {e}", self.list[i].address));
+                    }
+                },
             };
             let result = match steer::listeners_on(&addr) {
                 Ok(1) => steer::steer(&self.list[i].fd, 0)
@@ -127,22 +149,30 @@ impl Listeners {
                 Err(e) => Err(format!("cannot read /proc/net: {e}")),
             };
             match result {
-                Ok(fd) => {
-                    self.list[i].next = Some(fd);
-                    opened = true;
-                }
+                Ok(fd) => self.list[i].next = Some(fd),
                 Err(e) => {
                     self.keep_old();
                     return Err(format!("--socket {}: {e}", self.list[i].address));
                 }
             }
         }
-        Ok(opened)
+        Ok(())
     }
 
     /// The switch: every new connection goes to the new child's sockets from now on.
-    pub fn to_next(&self) -> Option<String> {
-        for l in &self.list {
+    pub fn to_next(&mut self) -> Option<String> {
+        let mut problem = None;
+        for l in &mut self.list {
+            if let (SocketAddress::Unix(path), Some(pending)) = (&l.address, &l.pending) {
+                match unix::switch(path, l.file, pending) {
+                    Ok(file) => {
+                        l.file = Some(file);
+                        l.pending = None;
+                    }
+                    Err(e) => problem = Some(format!("--socket {}: {e}", l.address)),
+                }
+                continue;
+            }
             if let Some(next) = &l.next {
                 // The old socket is first in the group, the new one second.
                 if let Err(e) = steer::steer(next, 1) {
@@ -153,13 +183,20 @@ impl Listeners {
                 }
             }
         }
-        None
+        problem
     }
 
-    /// Connections waiting in the old sockets' queues, which only the old child can take.
+    /// Connections waiting in the old sockets' queues, which only the old child can take (a
+    /// unix socket counts 1 while its queue is not empty).
     pub fn old_queued(&self) -> u32 {
         let old = self.list.iter().filter(|l| l.next.is_some());
-        old.map(|l| steer::queued(&l.fd).unwrap_or(0)).sum()
+        old.map(|l| match l.address {
+            SocketAddress::Tcp(_) => steer::queued(&l.fd).unwrap_or(0),
+            // Not renamed: PATH still names the old socket, which `keep_next` keeps.
+            SocketAddress::Unix(_) if l.pending.is_some() => 0,
+            SocketAddress::Unix(_) => unix::queued(&l.fd) as u32,
+        })
+        .sum()
     }
 
     /// The reload is over and the new child serves: the old sockets stop listening (for the
@@ -170,6 +207,24 @@ impl Listeners {
             let Some(next) = l.next.take() else {
                 continue;
             };
+            if let SocketAddress::Unix(path) = &l.address {
+                // The old socket, nameless since the switch, is closed with what its queue
+                // still holds.
+                match l.pending.take() {
+                    None => l.fd = next,
+                    // The switch failed: PATH still names the old socket, which stays.
+                    Some(pending) => {
+                        unix::remove(&pending);
+                        problem = Some(format!(
+                            "{} still names the old socket, which no child serves now; \
+                             connections wait in its queue until `restartd restart` starts a \
+                             child on it",
+                            path.display()
+                        ));
+                    }
+                }
+                continue;
+            }
             // The group is [old, new, …]: sockets of another process that joined during the
             // reload come after the new one. When the old socket leaves, the group's last socket
             // takes its slot 0: the new one when alone with it, else the last intruder's, and
@@ -202,6 +257,9 @@ impl Listeners {
     /// connection, are closed.
     pub fn keep_old(&mut self) {
         for l in &mut self.list {
+            if let Some(pending) = l.pending.take() {
+                unix::remove(&pending);
+            }
             if let Some(next) = l.next.take() {
                 steer::stop_listening(&next);
             }

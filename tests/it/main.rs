@@ -17,6 +17,7 @@ mod file_safety;
 mod files;
 mod forensics;
 mod lifecycle;
+mod load;
 mod monitors;
 mod observe;
 mod observe_access;

@@ -2,7 +2,10 @@
 //! socket, the old child stopped once its queue is empty), and what a reload tells systemd,
 //! answers in backoff and leaves in state.json before it answers.
 
+use std::io::{Read, Write};
+use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::os::unix::net::UnixDatagram;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::common::*;
@@ -46,6 +49,190 @@ fn reloads_of_a_server_that_drops_unread_connections_fail_no_request() {
     );
     assert_eq!(stats.pids.len(), 6, "six children served: {stats:?}");
     drop(r);
+}
+
+/// The same with a `unix:PATH` socket. Shared by both children, its one queue fed the old child
+/// until it stopped, which cut off what it had accepted but not read. The new child gets a
+/// socket of its own at PATH.restartd-reload, renamed over PATH at the switch (nginx's way), and
+/// the old one, nameless then, is held until its queue is empty. PATH keeps the file's mode.
+#[test]
+fn reloads_on_a_unix_socket_of_a_server_that_drops_unread_connections_fail_no_request() {
+    let env = Env::new();
+    let script = helper("drop_unread_server.py");
+    let path = env.state_dir().join("uv.sock");
+    let address = format!("unix:{}", path.display());
+    let r = env.start(&[
+        "--name", "uvunix", "--socket", &address, "--notify", "--", "python3", &script,
+    ]);
+    env.wait_child("uvunix");
+    // As a deploy may set it for the web server's group.
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o660)).unwrap();
+    let load = Load::start(path.clone(), 4);
+    load.wait_served(0, 20);
+    for n in 1..=5 {
+        let served = load.now().ok;
+        let out = env.sub(&["reload", "uvunix"]);
+        assert_eq!(out.status.code(), Some(0), "reload {n}: {}", env.report());
+        env.also_kill(env.state("uvunix")["child_pid"].as_i64().unwrap() as i32);
+        load.wait_served(served, 20);
+    }
+    let stats = load.finish();
+    assert_eq!(stats.refused, 0, "{stats:?}");
+    assert!(
+        stats.failed.is_empty(),
+        "{} failed in 5 reloads: {stats:?}",
+        stats.failed.len()
+    );
+    assert_eq!(stats.pids.len(), 6, "six children served: {stats:?}");
+    let meta = std::fs::symlink_metadata(&path).unwrap();
+    assert!(meta.file_type().is_socket());
+    assert_eq!(meta.permissions().mode() & 0o7777, 0o660);
+    assert!(!exists(&reload_name(&path)), "the temporary name is gone");
+    assert_eq!(
+        env.state("uvunix")["sockets"][0]["address"],
+        address.as_str()
+    );
+    drop(r);
+}
+
+/// After the switch the old unix socket, nameless, is held until its queue is empty before the
+/// old child gets the stop signal (POLLIN on the listener). The old child is stopped (SIGSTOP)
+/// with a connection in its queue: no SIGTERM reaches it while that connection waits, and once
+/// it runs again it answers it. A stop signal sent with the connection still queued would make
+/// it drop the connection, as uvicorn does.
+#[test]
+fn the_old_unix_socket_is_held_until_its_queue_is_empty() {
+    let env = Env::new();
+    let script = helper("drop_unread_server.py");
+    let path = env.state_dir().join("held.sock");
+    let address = format!("unix:{}", path.display());
+    let r = env.start(&[
+        "--name", "held", "--socket", &address, "--notify", "--", "python3", &script,
+    ]);
+    let old = env.wait_child("held");
+    signal(old, nix::libc::SIGSTOP);
+    let mut waiting = std::os::unix::net::UnixStream::connect(&path).unwrap();
+    waiting
+        .write_all(b"GET / HTTP/1.1\r\nHost: test\r\n\r\n")
+        .unwrap();
+    let mut cmd = restartd();
+    cmd.args(["reload", "held", "--state-dir"])
+        .arg(env.state_dir());
+    let reload = std::thread::spawn(move || run_with_timeout(cmd, TIMEOUT));
+    let state = env.wait_state("held", "the switch", |s| {
+        s["child_pid"].as_i64().is_some_and(|p| p != old as i64)
+    });
+    env.also_kill(state["child_pid"].as_i64().unwrap() as i32);
+    // A SIGTERM sent at the switch would be pending within a few ms; the hold lasts 1 s.
+    let pending = || {
+        let mask = proc_field(old, "ShdPnd").unwrap_or_default();
+        u64::from_str_radix(&mask, 16).unwrap_or(0) & (1 << (nix::libc::SIGTERM - 1)) != 0
+    };
+    let start = std::time::Instant::now();
+    while start.elapsed() < Duration::from_millis(300) {
+        assert!(
+            !pending(),
+            "SIGTERM sent with a connection in the old queue"
+        );
+        std::thread::yield_now();
+    }
+    signal(old, nix::libc::SIGCONT);
+    waiting
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut answer = String::new();
+    waiting.read_to_string(&mut answer).unwrap();
+    assert!(
+        answer.starts_with("HTTP/1.1 200 OK") && answer.contains(&format!("pid={old}")),
+        "{answer:?}"
+    );
+    let out = reload.join().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", env.report());
+    drop(r);
+}
+
+/// Rollback with a unix socket: the new child exits before it is ready. PATH still names the old
+/// socket, which served throughout; the new socket's temporary name is removed.
+#[test]
+fn a_failed_reload_on_a_unix_socket_leaves_the_old_socket_serving_and_no_temporary_file() {
+    let env = Env::new();
+    let mode = set_mode(&env, "ok");
+    let path = env.state_dir().join("web.sock");
+    let address = format!("unix:{}", path.display());
+    let mut cmd = env.command(&[
+        "--name",
+        "keepunix",
+        "--socket",
+        &address,
+        "--notify",
+        "--",
+        "python3",
+        &server(),
+    ]);
+    cmd.env("SERVER_MODE", &mode);
+    let r = Running::spawn(cmd);
+    let old = env.wait_child("keepunix");
+    let load = Load::start(path.clone(), 2);
+    load.wait_served(0, 5);
+    std::fs::write(&mode, "exit").unwrap();
+    let out = env.sub(&["reload", "keepunix"]);
+    assert_eq!(out.status.code(), Some(1), "{}", env.report());
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("the new child exited with code 3"), "{said}");
+    assert!(!exists(&reload_name(&path)), "the temporary name is gone");
+    let served = load.now().ok;
+    load.wait_served(served, 5);
+    let stats = load.finish();
+    assert_eq!(stats.refused, 0, "{stats:?}");
+    assert!(stats.failed.is_empty(), "{stats:?}");
+    assert_eq!(stats.pids, vec![old.to_string()]);
+    assert_eq!(env.state("keepunix")["child_pid"], old);
+    drop(r);
+}
+
+/// Something else at the temporary name (here a symlink to a file of the user's) is neither
+/// followed nor removed: the reload says so and shares the socket, as before issue 20's fix.
+#[test]
+fn a_reload_never_follows_or_removes_what_is_at_the_temporary_name() {
+    let env = Env::new();
+    let path = env.state_dir().join("web.sock");
+    let address = format!("unix:{}", path.display());
+    let target = env.state_dir().join("precious");
+    std::fs::write(&target, "keep me").unwrap();
+    std::os::unix::fs::symlink(&target, reload_name(&path)).unwrap();
+    let r = Running::spawn(env.command(&[
+        "--name",
+        "guarded",
+        "--socket",
+        &address,
+        "--notify",
+        "--",
+        "python3",
+        &server(),
+    ]));
+    env.wait_child("guarded");
+    let out = env.sub(&["reload", "guarded"]);
+    assert_eq!(out.status.code(), Some(0), "{}", env.report());
+    r.wait_stderr("is not a socket restartd left");
+    let link = std::fs::symlink_metadata(reload_name(&path)).unwrap();
+    assert!(link.file_type().is_symlink());
+    assert_eq!(std::fs::read_to_string(&target).unwrap(), "keep me");
+    let load = Load::start(path.clone(), 1);
+    load.wait_served(0, 3);
+    let stats = load.finish();
+    assert!(stats.failed.is_empty(), "{stats:?}");
+    env.also_kill(env.state("guarded")["child_pid"].as_i64().unwrap() as i32);
+    drop(r);
+}
+
+fn reload_name(path: &Path) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".restartd-reload");
+    PathBuf::from(name)
+}
+
+fn exists(path: &Path) -> bool {
+    std::fs::symlink_metadata(path).is_ok()
 }
 
 /// Review of issue 20: under systemd (NOTIFY_SOCKET, here a socket of the test's), a reload

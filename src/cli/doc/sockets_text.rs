@@ -42,8 +42,16 @@ pub const SOCKETS: &[&str] = &[
      its socket's accept queue is empty (at most 1 s, or `--stop-timeout` if shorter), and the \
      old socket is closed once the old child is gone. Connections still queued on it then \
      (an old child that accepted none for that long, or a new child that ended after the \
-     switch) are reset, unless net.ipv4.tcp_migrate_req=1. A unix socket is shared by both \
-     children instead. Another process of the same user that joins the group (SO_REUSEPORT) \
+     switch) are reset, unless net.ipv4.tcp_migrate_req=1 (TCP). A unix:PATH socket is \
+     handed over as nginx does it: the new child's socket is bound at PATH.restartd-reload \
+     (same directory, mode and owner as PATH) and renamed over PATH at the switch, atomically; \
+     the old one, nameless then, is held until its queue is empty (it is no longer readable) \
+     as above. If the new child fails, the temporary name is removed and PATH still names the \
+     old socket. A socket a killed restartd left at the temporary name is replaced; anything \
+     else there (a file, a symlink, a listening socket) is left alone and the reload shares \
+     the old socket, with a warning. No symlink is followed, and nothing is renamed over PATH \
+     once something other than restartd's socket was put there. After a reload the child's \
+     socket reports PATH.restartd-reload as its own address (getsockname). Another process of the same user that joins the group (SO_REUSEPORT) \
      gets no connection; a reload that finds one there (/proc/net/tcp) shares the old socket \
      instead, with a warning (one that joins during a reload is warned about when it is \
      over). But such a process may also bind a narrower address on the \
@@ -65,8 +73,8 @@ pub const SOCKETS: &[&str] = &[
      with the old one's leftovers, and the end is handled as any crash. The two children's \
      trees are kept apart by process group: cleaning up one never signals the other's group. \
      A process that leaves both groups (setsid) while both children run stays with the new \
-     child. In a reload's new child a shared (unix) socket keeps the blocking mode the old child \
-     left, since changing it would change it under the old child's accept loop. `reload` \
+     child. In a reload's new child a socket still shared (when restartd could not open one of \
+     its own, with a warning) keeps the blocking mode the old child left, since changing it would change it under the old child's accept loop. `reload` \
      while restartd waits to restart after a crash starts the child at once, as `restart` \
      does, and says there was nothing to replace. Under systemd a reload sends RELOADING=1 \
      (with MONOTONIC_USEC=) when it starts and READY=1 when it is over. Without `--socket`, \

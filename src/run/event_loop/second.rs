@@ -31,7 +31,7 @@ impl Supervisor {
             .other_leftovers_alive(self.subreaper, |pid| self.not_the_childs(pid))
     }
 
-    /// A reload's TCP sockets, as the machine says (issue 20). A new socket that cannot be
+    /// A reload's own sockets, as the machine says (issue 20). A new socket that cannot be
     /// opened is no failure of the reload: the new child shares the old sockets then, as before.
     pub(super) fn sockets(&mut self, step: Sockets) {
         let problem = match step {

@@ -35,7 +35,7 @@ impl Supervisor {
             }
             second::make_blocking(&self.listeners);
         }
-        // A reload's new child gets its own TCP sockets (opened just before, `Sockets::Open`).
+        // A reload's new child gets its own sockets (opened just before, `Sockets::Open`).
         let fds = match other {
             false => self.listeners.fds(),
             true => self.listeners.next_fds(),
