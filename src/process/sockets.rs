@@ -76,6 +76,36 @@ impl Listeners {
         Ok(Listeners { list })
     }
 
+    /// Before a start with no other child running: a TCP socket that no longer listens is bound
+    /// and listened on again at its address. A child that shuts its inherited socket down
+    /// (`shutdown(2)`, as some servers do at stop to wake their accept threads) stops it for
+    /// every holder of the description, restartd too, and every later child would get a socket
+    /// that refuses all. Returns what was found and done, to be logged.
+    pub fn listen_again(&mut self) -> Vec<String> {
+        let mut said = Vec::new();
+        for l in &mut self.list {
+            let SocketAddress::Tcp(addr) = l.address else {
+                continue;
+            };
+            if steer::listening(&l.fd) {
+                continue;
+            }
+            let what = format!(
+                "--socket {} no longer listened (a child shut it down)",
+                l.address
+            );
+            match steer::bind_tcp(&addr, BACKLOG, false) {
+                Ok(fd) => {
+                    let _ = steer::steer(&fd, 0);
+                    l.fd = fd;
+                    said.push(format!("{what}: bound and listening again"));
+                }
+                Err(e) => said.push(format!("{what}, and it cannot be bound again: {e}")),
+            }
+        }
+        said
+    }
+
     /// The descriptors in order, for the child's fds 3, 4, …
     pub fn fds(&self) -> Vec<RawFd> {
         self.list.iter().map(|l| l.fd.as_raw_fd()).collect()
@@ -195,12 +225,29 @@ impl Listeners {
                 }
                 continue;
             }
+            // The group is [old, new, …]: sockets of another process that joined during the
+            // reload come after the new one. When the old socket leaves, the group's last socket
+            // takes its slot 0: the new one when alone with it, else the last intruder's, and
+            // the new one stays at slot 1.
+            let others = match l.address {
+                SocketAddress::Tcp(addr) => steer::listeners_on(&addr).map_or(0, |n| n - n.min(2)),
+                SocketAddress::Unix(_) => 0,
+            };
             steer::stop_listening(&l.fd);
             l.fd = next;
-            // Alone in the group now, at slot 0; another process that joined it meanwhile
-            // gets nothing.
-            if let Err(e) = steer::steer(&l.fd, 0) {
+            let index = match others {
+                0 => 0,
+                _ => 1,
+            };
+            if let Err(e) = steer::steer(&l.fd, index) {
                 problem = Some(format!("cannot steer --socket {}: {e}", l.address));
+            } else if others > 0 {
+                problem = Some(format!(
+                    "--socket {}: {others} socket(s) of another process of this user joined its \
+                     SO_REUSEPORT group during the reload; they get no connection now, but the \
+                     next reload shares the socket; stop that process",
+                    l.address
+                ));
             }
         }
         problem

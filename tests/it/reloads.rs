@@ -528,3 +528,74 @@ fn an_old_child_that_dies_before_the_switch_abandons_the_reload_and_the_old_sock
     assert!(stats.failed.len() <= 1, "{stats:?}");
     drop(r);
 }
+
+/// Review of issue 20 (review20c): another process of the same user joins the group while a
+/// reload is under way (group: old, new, intruder). When the old socket leaves, the kernel moves
+/// the group's last socket, the intruder's, into slot 0, and the program said "slot 0": every
+/// new connection went to the intruder from then on.
+#[test]
+fn a_socket_that_joins_the_group_during_a_reload_gets_nothing_after_it() {
+    use nix::sys::socket::{self as ns, sockopt};
+    use std::os::fd::AsRawFd;
+    let env = Env::new();
+    let mode = set_mode(&env, "ok");
+    let script = server();
+    let mut cmd = env.command(&[
+        "--name",
+        "joined",
+        "--socket",
+        "tcp://127.0.0.1:0",
+        "--notify",
+        "--",
+        "python3",
+        &script,
+    ]);
+    cmd.env("SERVER_MODE", &mode);
+    let r = Running::spawn(cmd);
+    env.wait_child("joined");
+    let addr = tcp_address(&env, "joined");
+    std::fs::write(&mode, "slow 1").unwrap();
+    let mut cmd = restartd();
+    cmd.args(["reload", "joined", "--state-dir"])
+        .arg(env.state_dir());
+    let reload = std::thread::spawn(move || run_with_timeout(cmd, TIMEOUT));
+    env.wait_state("joined", "reloading", |s| s["status"] == "reloading");
+    let intruder = ns::socket(
+        ns::AddressFamily::Inet,
+        ns::SockType::Stream,
+        ns::SockFlag::SOCK_NONBLOCK | ns::SockFlag::SOCK_CLOEXEC,
+        None,
+    )
+    .unwrap();
+    ns::setsockopt(&intruder, sockopt::ReusePort, &true).unwrap();
+    ns::bind(
+        intruder.as_raw_fd(),
+        &ns::SockaddrIn::from(match addr {
+            std::net::SocketAddr::V4(a) => a,
+            _ => unreachable!(),
+        }),
+    )
+    .unwrap();
+    ns::listen(&intruder, ns::Backlog::new(16).unwrap()).unwrap();
+    // The new child, sleeping 1 s before it serves, is not ready yet: the intruder joined
+    // during the reload.
+    assert_eq!(env.state("joined")["status"], "reloading");
+    let out = reload.join().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", env.report());
+    env.also_kill(env.state("joined")["child_pid"].as_i64().unwrap() as i32);
+    let load = Load::start(addr, 2);
+    load.wait_served(0, 10);
+    let stats = load.finish();
+    let took = ns::accept(intruder.as_raw_fd());
+    assert_eq!(
+        took.err(),
+        Some(nix::errno::Errno::EAGAIN),
+        "the intruder got a connection: {stats:?}"
+    );
+    let said = r.stderr();
+    assert!(
+        said.contains("joined its SO_REUSEPORT group during the reload"),
+        "{said}"
+    );
+    drop(r);
+}

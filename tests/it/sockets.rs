@@ -588,3 +588,57 @@ fn max_runtime_with_sockets_reloads_without_dropping_a_request() {
     assert!(env.records("aged").is_empty());
     drop(r);
 }
+
+/// Review of issue 20 (review20c): a child that shuts its inherited listening socket down at
+/// stop (`shutdown(2)`, as servers do to wake threads blocked in accept) stops it for restartd
+/// too: the description is shared. Every later child got a socket that no longer listened,
+/// and every client was refused until restartd was restarted. restartd binds it again first.
+#[test]
+fn a_socket_a_child_shut_down_listens_again_for_the_next_child() {
+    let env = Env::new();
+    let count = env.state_dir().join("count");
+    let script = format!(
+        "import os, socket, sys, time\n\
+         s = socket.socket(fileno=3)\n\
+         f = {count:?}\n\
+         n = int(open(f).read()) if os.path.exists(f) else 0\n\
+         open(f, 'w').write(str(n + 1))\n\
+         if n == 0:\n    time.sleep(0.2)\n    s.shutdown(socket.SHUT_RDWR)\n    sys.exit(1)\n\
+         while True:\n    c, _ = s.accept()\n    c.sendall(b'ok')\n    c.close()\n",
+        count = count.display().to_string()
+    );
+    let r = env.start(&[
+        "--name",
+        "shut",
+        "--socket",
+        "tcp://127.0.0.1:0",
+        "--delay",
+        "100ms",
+        "--",
+        "python3",
+        "-c",
+        &script,
+    ]);
+    let addr = tcp_address(&env, "shut");
+    env.wait_state("shut", "the second child", |s| {
+        s["restarts"] == 1 && s["status"] == "running"
+    });
+    env.also_kill(env.state("shut")["child_pid"].as_i64().unwrap() as i32);
+    let mut last = String::new();
+    let served = wait_until("an answer", || {
+        let mut answer = String::new();
+        let got = TcpStream::connect(addr).and_then(|mut c| {
+            c.set_read_timeout(Some(Duration::from_secs(2)))?;
+            c.read_to_string(&mut answer)
+        });
+        last = format!("{got:?} {answer:?}");
+        answer == "ok"
+    });
+    assert!(
+        served,
+        "no answer after the first child's shutdown: {last}\n{}",
+        r.stderr()
+    );
+    let said = r.stderr();
+    assert!(said.contains("no longer listened"), "{said}");
+}

@@ -16,8 +16,9 @@ pub const SOCKETS: &[&str] = &[
      `socket2`, ... by position): systemd's socket activation, which gunicorn, uvicorn `--fd \
      3`, Node `listen({fd: 3})`, Go `net.FileListener` and Rust `listenfd` accept. Before a \
      start with no other child running, restartd clears O_NONBLOCK (a child may have set it on \
-     the shared socket), so each child gets them in blocking mode. Hooks and health checks \
-     never get them.",
+     the shared socket), so each child gets them in blocking mode, and binds again, with a \
+     warning, a TCP socket that no longer listens (a child that shut it down with shutdown(2) \
+     stopped it for restartd too). Hooks and health checks never get them.",
     "Because the socket outlives every child, a connection that arrives while the child is \
      down (crashed, in backoff, restarting) waits in the backlog and is served by the next \
      child: clients see a delay, never `connection refused`. A request the crashed child had \
@@ -52,7 +53,14 @@ pub const SOCKETS: &[&str] = &[
      once something other than restartd's socket was put there. After a reload the child's \
      socket reports PATH.restartd-reload as its own address (getsockname). Another process of the same user that joins the group (SO_REUSEPORT) \
      gets no connection; a reload that finds one there (/proc/net/tcp) shares the old socket \
-     instead, with a warning.",
+     instead, with a warning (one that joins during a reload is warned about when it is \
+     over). But such a process may also bind a narrower address on the \
+     same port with SO_REUSEPORT (127.0.0.1 while restartd holds 0.0.0.0, or 0.0.0.0 while \
+     it holds [::]): that socket is outside the group, the kernel prefers it for the \
+     connections to its address, and restartd does not see it. The child is such a \
+     process too: a server that binds the port itself with SO_REUSEPORT (gunicorn \
+     `--reuse-port`, nginx `reuseport`) instead of taking fd 3 binds without error and gets \
+     no connection on that address.",
     "If the new child exits, cannot be started, becomes unhealthy, misses its watchdog or is \
      not ready within `--ready-timeout` (60 s without it), it is stopped, a crash record with action `keep-old` is written \
      (hooks run as for any crash), the old child keeps running, and `reload` exits 1 saying \

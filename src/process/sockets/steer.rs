@@ -118,6 +118,24 @@ pub fn queued(fd: &OwnedFd) -> io::Result<u32> {
     }
 }
 
+/// Whether the socket listens (SO_ACCEPTCONN): a listener that a holder of its description
+/// shut down does not. An error counts as listening (nothing to repair that restartd can see).
+pub fn listening(fd: &OwnedFd) -> bool {
+    let mut value: libc::c_int = 1;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: getsockopt(2) into a c_int of `len` bytes.
+    let r = unsafe {
+        libc::getsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_ACCEPTCONN,
+            (&mut value as *mut libc::c_int).cast(),
+            &mut len,
+        )
+    };
+    r != 0 || value != 0
+}
+
 /// Stops the listener for every holder of its description (a child that still has it open too)
 /// and so takes it out of its reuseport group at once: `shutdown(SHUT_RD)` on a listening TCP
 /// socket disconnects it. What waited in its queue is reset.
@@ -192,7 +210,9 @@ mod tests {
             held.push(TcpStream::connect(addr).unwrap());
         }
         assert_eq!((queued(&old).unwrap(), queued(&new).unwrap()), (3, 2));
+        assert!(listening(&old));
         stop_listening(&old);
+        assert!(!listening(&old));
         drop(old);
         assert_eq!(listeners_on(&addr).unwrap(), 1);
         // Index 1 is past the end now: the hash, which has one socket to choose.

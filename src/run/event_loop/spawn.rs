@@ -28,7 +28,11 @@ impl Supervisor {
             self.log.warn(&problem);
         }
         if !other {
-            // No other child uses the sockets now: hand them over in blocking mode.
+            // No other child uses the sockets now: one a child shut down listens again, and
+            // they are handed over in blocking mode.
+            for problem in self.listeners.listen_again() {
+                self.log.warn(&problem);
+            }
             second::make_blocking(&self.listeners);
         }
         // A reload's new child gets its own sockets (opened just before, `Sockets::Open`).
