@@ -12,7 +12,7 @@ use std::ffi::OsString;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
-use std::os::unix::net::{UnixListener, UnixStream};
+use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
 
 use nix::libc;
@@ -45,6 +45,23 @@ pub fn socket_at(path: &Path) -> Option<FileId> {
         .then_some((meta.dev(), meta.ino()))
 }
 
+/// Whether something listens on the socket file at `path`, asked without waiting: a blocking
+/// connect to a listener whose queue is full waits until that listener goes away, and the
+/// loop with it. Connected, or told to wait (EAGAIN): a listener. Refused (ECONNREFUSED):
+/// nothing listens, the file is left over. Anything else (EACCES: another user's socket) is
+/// not known, and the file must be left alone.
+pub fn listening(path: &Path) -> io::Result<bool> {
+    use nix::errno::Errno;
+    use nix::sys::socket::{self as ns, AddressFamily, SockFlag, SockType, UnixAddr};
+    let flags = SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC;
+    let fd = ns::socket(AddressFamily::Unix, SockType::Stream, flags, None)?;
+    match ns::connect(fd.as_raw_fd(), &UnixAddr::new(path)?) {
+        Ok(()) | Err(Errno::EAGAIN | Errno::EINPROGRESS) => Ok(true),
+        Err(Errno::ECONNREFUSED) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// Binds and listens on a new socket at `path`'s temporary name, with the mode and owner of
 /// the socket file at `path`. A socket left at that name by an earlier restartd (nothing
 /// listens on it) is replaced; anything else there is an error, and left alone. On an error
@@ -54,10 +71,19 @@ pub fn open(path: &Path, backlog: libc::c_int) -> Result<(OwnedFd, Pending), Str
     let shown = temp.display().to_string();
     match std::fs::symlink_metadata(&temp) {
         Ok(meta) if meta.file_type().is_socket() => {
-            if UnixStream::connect(&temp).is_ok() {
-                return Err(format!(
-                    "a process listens on {shown}, the reload's temporary name; stop it"
-                ));
+            match listening(&temp) {
+                Ok(false) => {}
+                Ok(true) => {
+                    return Err(format!(
+                        "a process listens on {shown}, the reload's temporary name; stop it"
+                    ))
+                }
+                Err(e) => {
+                    return Err(format!(
+                        "cannot tell whether a process listens on {shown}, the reload's \
+                         temporary name ({e}); remove it if it is left over"
+                    ))
+                }
             }
             std::fs::remove_file(&temp)
                 .map_err(|e| format!("cannot remove the stale socket {shown}: {e}"))?;
@@ -207,10 +233,11 @@ pub fn queued(fd: &OwnedFd) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use std::io::{Read, Write};
     use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::net::UnixStream;
 
     fn listener(path: &Path) -> OwnedFd {
         UnixListener::bind(path).unwrap().into()
@@ -269,6 +296,58 @@ mod tests {
         let (_new, pending) = open(&path, 16).unwrap();
         let meta = std::fs::symlink_metadata(&pending.temp).unwrap();
         assert_eq!((meta.uid(), meta.gid()), (65534, 65534));
+    }
+
+    /// A listener at `path` whose queue is full (backlog 0, one connection waiting): a
+    /// blocking connect to it waits until the listener goes away.
+    pub fn full_listener(path: &Path) -> (OwnedFd, OwnedFd) {
+        use nix::sys::socket::{self as ns, AddressFamily, Backlog, SockFlag, SockType, UnixAddr};
+        let fd = ns::socket(
+            AddressFamily::Unix,
+            SockType::Stream,
+            SockFlag::SOCK_CLOEXEC,
+            None,
+        )
+        .unwrap();
+        ns::bind(fd.as_raw_fd(), &UnixAddr::new(path).unwrap()).unwrap();
+        ns::listen(&fd, Backlog::new(0).unwrap()).unwrap();
+        let waiting = ns::socket(
+            AddressFamily::Unix,
+            SockType::Stream,
+            SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK,
+            None,
+        )
+        .unwrap();
+        let _ = ns::connect(waiting.as_raw_fd(), &UnixAddr::new(path).unwrap());
+        (fd, waiting)
+    }
+
+    /// Runs `f` on a thread; its result if it came within 3 s (a call that blocks fails the
+    /// test instead of hanging it).
+    pub fn within_3s<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Option<T> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(f());
+        });
+        rx.recv_timeout(std::time::Duration::from_secs(3)).ok()
+    }
+
+    /// Review of issue 20: a listener with a full queue at the temporary name made the reload's
+    /// check (a blocking connect) wait until that listener went away: the whole loop froze.
+    #[test]
+    fn a_full_listener_at_the_temporary_name_does_not_block_and_is_left() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.sock");
+        let temp = temp_name(&path);
+        let _full = full_listener(&temp);
+        let before = socket_at(&temp);
+        let moved = path.clone();
+        let result = within_3s(move || open(&moved, 16).map(|_| ()));
+        let err = result
+            .expect("open blocked on a full listener")
+            .unwrap_err();
+        assert!(err.contains("a process listens on"), "{err}");
+        assert_eq!(socket_at(&temp), before, "left alone");
     }
 
     #[test]
