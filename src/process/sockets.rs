@@ -15,7 +15,7 @@
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::fs::FileTypeExt;
-use std::os::unix::net::{UnixListener, UnixStream};
+use std::os::unix::net::UnixListener;
 
 use nix::libc;
 
@@ -299,7 +299,7 @@ fn bind_one(address: &SocketAddress) -> io::Result<(OwnedFd, SocketAddress)> {
             match std::fs::symlink_metadata(path) {
                 Ok(meta) if meta.file_type().is_socket() => {
                     // A socket file: in use if something accepts on it, else left over.
-                    if UnixStream::connect(path).is_ok() {
+                    if unix::listened(path) {
                         return Err(io::Error::new(
                             io::ErrorKind::AddrInUse,
                             "a process is listening on it; stop it or choose another path",
@@ -325,6 +325,7 @@ fn bind_one(address: &SocketAddress) -> io::Result<(OwnedFd, SocketAddress)> {
 mod tests {
     use super::*;
     use crate::base::sockets::parse_socket;
+    use std::os::unix::net::UnixStream;
 
     #[test]
     fn a_tcp_port_0_gets_the_chosen_port_and_a_name_by_position() {

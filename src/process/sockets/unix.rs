@@ -12,7 +12,7 @@ use std::ffi::OsString;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
-use std::os::unix::net::{UnixListener, UnixStream};
+use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
 
 use nix::libc;
@@ -45,6 +45,25 @@ pub fn socket_at(path: &Path) -> Option<FileId> {
         .then_some((meta.dev(), meta.ino()))
 }
 
+/// Whether a process listens on the socket file at `path`: a connect(2) that does not wait.
+/// A blocking one waits, for ever, while the listener's queue is full (a process that listens
+/// and never accepts), and restartd's one thread with it. A full queue is a listener too.
+pub fn listened(path: &Path) -> bool {
+    use nix::sys::socket::{connect, socket, AddressFamily, SockFlag, SockType, UnixAddr};
+    let Ok(addr) = UnixAddr::new(path) else {
+        return false;
+    };
+    let flags = SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC;
+    match socket(AddressFamily::Unix, SockType::Stream, flags, None) {
+        Ok(fd) => matches!(
+            connect(fd.as_raw_fd(), &addr),
+            Ok(()) | Err(nix::errno::Errno::EAGAIN)
+        ),
+        // No descriptor to look with: taken as listened, so that nothing is removed.
+        Err(_) => true,
+    }
+}
+
 /// Binds and listens on a new socket at `path`'s temporary name, with the mode and owner of
 /// the socket file at `path`. A socket left at that name by an earlier restartd (nothing
 /// listens on it) is replaced; anything else there is an error, and left alone. On an error
@@ -54,7 +73,7 @@ pub fn open(path: &Path, backlog: libc::c_int) -> Result<(OwnedFd, Pending), Str
     let shown = temp.display().to_string();
     match std::fs::symlink_metadata(&temp) {
         Ok(meta) if meta.file_type().is_socket() => {
-            if UnixStream::connect(&temp).is_ok() {
+            if listened(&temp) {
                 return Err(format!(
                     "a process listens on {shown}, the reload's temporary name; stop it"
                 ));
@@ -211,6 +230,7 @@ mod tests {
     use super::*;
     use std::io::{Read, Write};
     use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::net::UnixStream;
 
     fn listener(path: &Path) -> OwnedFd {
         UnixListener::bind(path).unwrap().into()
@@ -293,6 +313,38 @@ mod tests {
             .file_type()
             .is_symlink());
         assert_eq!(std::fs::read_to_string(&target).unwrap(), "x");
+    }
+
+    /// A process that listens at the temporary name and never accepts, its queue full: the
+    /// look does not wait (a blocking connect(2) would, for ever, and restartd's loop with it).
+    #[test]
+    fn a_listener_with_a_full_queue_at_the_temporary_name_is_seen_without_waiting() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.sock");
+        let temp = temp_name(&path);
+        let full: OwnedFd = UnixListener::bind(&temp).unwrap().into();
+        // SAFETY: listen(2) on the socket owned here.
+        assert_eq!(unsafe { libc::listen(full.as_raw_fd(), 0) }, 0);
+        let mut clients = Vec::new();
+        while listened(&temp) && clients.len() < 64 {
+            use nix::sys::socket::{connect, socket, AddressFamily, SockFlag, SockType, UnixAddr};
+            let flags = SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC;
+            let fd = socket(AddressFamily::Unix, SockType::Stream, flags, None).unwrap();
+            match connect(fd.as_raw_fd(), &UnixAddr::new(&temp).unwrap()) {
+                Ok(()) => clients.push(fd),
+                Err(nix::errno::Errno::EAGAIN) => break,
+                Err(e) => panic!("{e}"),
+            }
+        }
+        let (tx, rx) = std::sync::mpsc::channel();
+        let p = path.clone();
+        std::thread::spawn(move || tx.send(open(&p, 16).map(|_| ())));
+        let result = rx.recv_timeout(std::time::Duration::from_secs(5));
+        let err = result.expect("open waited on the full queue").unwrap_err();
+        assert!(err.contains("a process listens on"), "{err}");
+        assert!(socket_at(&temp).is_some(), "left alone");
+        drop(full);
+        assert!(!listened(&temp), "nothing listens now");
     }
 
     /// What is not restartd's is never replaced or removed: another file put at PATH, or at the
