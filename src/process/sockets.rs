@@ -309,7 +309,16 @@ fn bind_one(address: &SocketAddress) -> io::Result<(OwnedFd, SocketAddress)> {
             match std::fs::symlink_metadata(path) {
                 Ok(meta) if meta.file_type().is_socket() => {
                     // A socket file: in use if something accepts on it, else left over.
-                    if unix::listened(path) {
+                    let listened = unix::listening(path).map_err(|e| {
+                        io::Error::new(
+                            e.kind(),
+                            format!(
+                                "cannot tell whether a process listens on it ({e}); \
+                                 remove it if it is left over"
+                            ),
+                        )
+                    })?;
+                    if listened {
                         return Err(io::Error::new(
                             io::ErrorKind::AddrInUse,
                             "a process is listening on it; stop it or choose another path",
@@ -372,6 +381,20 @@ mod tests {
             }
             Err(e) => panic!("{e}"),
         }
+    }
+
+    /// Review of issue 20: a listener with a full queue at the path made restartd's start wait
+    /// in connect(2) until that listener went away.
+    #[test]
+    fn a_full_listener_at_the_path_is_an_error_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.sock");
+        let _full = unix::tests::full_listener(&path);
+        let spec = parse_socket(&format!("unix:{}", path.display())).unwrap();
+        let result = unix::tests::within_3s(move || Listeners::bind(&[spec]).err());
+        let err = result.expect("bind blocked on a full listener").unwrap();
+        assert!(err.contains("a process is listening on it"), "{err}");
+        assert!(unix::socket_at(&path).is_some(), "left alone");
     }
 
     #[test]

@@ -39,7 +39,8 @@ pub const SOCKETS: &[&str] = &[
      second socket on the same address into the group for the new child, and a classic BPF \
      program (SO_ATTACH_REUSEPORT_CBPF) gives every new connection to the old socket until the \
      new child is ready, to the new one from then on. The old child gets its stop signal once \
-     its socket's accept queue is empty (at most 1 s, or `--stop-timeout` if shorter), and the \
+     its socket's accept queue is empty (looked at first 0.5 s after the switch, so that \
+     handshakes under way then land first; at most 1 s, or `--stop-timeout` if shorter), and the \
      old socket is closed once the old child is gone. Connections still queued on it then \
      (an old child that accepted none for that long, or a new child that ended after the \
      switch) are reset, unless net.ipv4.tcp_migrate_req=1 (TCP). A unix:PATH socket is \

@@ -45,22 +45,20 @@ pub fn socket_at(path: &Path) -> Option<FileId> {
         .then_some((meta.dev(), meta.ino()))
 }
 
-/// Whether a process listens on the socket file at `path`: a connect(2) that does not wait.
-/// A blocking one waits, for ever, while the listener's queue is full (a process that listens
-/// and never accepts), and restartd's one thread with it. A full queue is a listener too.
-pub fn listened(path: &Path) -> bool {
-    use nix::sys::socket::{connect, socket, AddressFamily, SockFlag, SockType, UnixAddr};
-    let Ok(addr) = UnixAddr::new(path) else {
-        return false;
-    };
+/// Whether something listens on the socket file at `path`, asked without waiting: a blocking
+/// connect to a listener whose queue is full waits until that listener goes away, and the
+/// loop with it. Connected, or told to wait (EAGAIN): a listener. Refused (ECONNREFUSED):
+/// nothing listens, the file is left over. Anything else (EACCES: another user's socket) is
+/// not known, and the file must be left alone.
+pub fn listening(path: &Path) -> io::Result<bool> {
+    use nix::errno::Errno;
+    use nix::sys::socket::{self as ns, AddressFamily, SockFlag, SockType, UnixAddr};
     let flags = SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC;
-    match socket(AddressFamily::Unix, SockType::Stream, flags, None) {
-        Ok(fd) => matches!(
-            connect(fd.as_raw_fd(), &addr),
-            Ok(()) | Err(nix::errno::Errno::EAGAIN)
-        ),
-        // No descriptor to look with: taken as listened, so that nothing is removed.
-        Err(_) => true,
+    let fd = ns::socket(AddressFamily::Unix, SockType::Stream, flags, None)?;
+    match ns::connect(fd.as_raw_fd(), &UnixAddr::new(path)?) {
+        Ok(()) | Err(Errno::EAGAIN | Errno::EINPROGRESS) => Ok(true),
+        Err(Errno::ECONNREFUSED) => Ok(false),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -73,10 +71,19 @@ pub fn open(path: &Path, backlog: libc::c_int) -> Result<(OwnedFd, Pending), Str
     let shown = temp.display().to_string();
     match std::fs::symlink_metadata(&temp) {
         Ok(meta) if meta.file_type().is_socket() => {
-            if listened(&temp) {
-                return Err(format!(
-                    "a process listens on {shown}, the reload's temporary name; stop it"
-                ));
+            match listening(&temp) {
+                Ok(false) => {}
+                Ok(true) => {
+                    return Err(format!(
+                        "a process listens on {shown}, the reload's temporary name; stop it"
+                    ))
+                }
+                Err(e) => {
+                    return Err(format!(
+                        "cannot tell whether a process listens on {shown}, the reload's \
+                         temporary name ({e}); remove it if it is left over"
+                    ))
+                }
             }
             std::fs::remove_file(&temp)
                 .map_err(|e| format!("cannot remove the stale socket {shown}: {e}"))?;
@@ -226,7 +233,7 @@ pub fn queued(fd: &OwnedFd) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use std::io::{Read, Write};
     use std::os::unix::fs::PermissionsExt;
@@ -291,6 +298,58 @@ mod tests {
         assert_eq!((meta.uid(), meta.gid()), (65534, 65534));
     }
 
+    /// A listener at `path` whose queue is full (backlog 0, one connection waiting): a
+    /// blocking connect to it waits until the listener goes away.
+    pub fn full_listener(path: &Path) -> (OwnedFd, OwnedFd) {
+        use nix::sys::socket::{self as ns, AddressFamily, Backlog, SockFlag, SockType, UnixAddr};
+        let fd = ns::socket(
+            AddressFamily::Unix,
+            SockType::Stream,
+            SockFlag::SOCK_CLOEXEC,
+            None,
+        )
+        .unwrap();
+        ns::bind(fd.as_raw_fd(), &UnixAddr::new(path).unwrap()).unwrap();
+        ns::listen(&fd, Backlog::new(0).unwrap()).unwrap();
+        let waiting = ns::socket(
+            AddressFamily::Unix,
+            SockType::Stream,
+            SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK,
+            None,
+        )
+        .unwrap();
+        let _ = ns::connect(waiting.as_raw_fd(), &UnixAddr::new(path).unwrap());
+        (fd, waiting)
+    }
+
+    /// Runs `f` on a thread; its result if it came within 3 s (a call that blocks fails the
+    /// test instead of hanging it).
+    pub fn within_3s<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Option<T> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(f());
+        });
+        rx.recv_timeout(std::time::Duration::from_secs(3)).ok()
+    }
+
+    /// Review of issue 20: a listener with a full queue at the temporary name made the reload's
+    /// check (a blocking connect) wait until that listener went away: the whole loop froze.
+    #[test]
+    fn a_full_listener_at_the_temporary_name_does_not_block_and_is_left() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.sock");
+        let temp = temp_name(&path);
+        let _full = full_listener(&temp);
+        let before = socket_at(&temp);
+        let moved = path.clone();
+        let result = within_3s(move || open(&moved, 16).map(|_| ()));
+        let err = result
+            .expect("open blocked on a full listener")
+            .unwrap_err();
+        assert!(err.contains("a process listens on"), "{err}");
+        assert_eq!(socket_at(&temp), before, "left alone");
+    }
+
     #[test]
     fn a_stale_temporary_socket_is_replaced_and_a_live_one_or_anything_else_is_left() {
         let dir = tempfile::tempdir().unwrap();
@@ -313,38 +372,6 @@ mod tests {
             .file_type()
             .is_symlink());
         assert_eq!(std::fs::read_to_string(&target).unwrap(), "x");
-    }
-
-    /// A process that listens at the temporary name and never accepts, its queue full: the
-    /// look does not wait (a blocking connect(2) would, for ever, and restartd's loop with it).
-    #[test]
-    fn a_listener_with_a_full_queue_at_the_temporary_name_is_seen_without_waiting() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("s.sock");
-        let temp = temp_name(&path);
-        let full: OwnedFd = UnixListener::bind(&temp).unwrap().into();
-        // SAFETY: listen(2) on the socket owned here.
-        assert_eq!(unsafe { libc::listen(full.as_raw_fd(), 0) }, 0);
-        let mut clients = Vec::new();
-        while listened(&temp) && clients.len() < 64 {
-            use nix::sys::socket::{connect, socket, AddressFamily, SockFlag, SockType, UnixAddr};
-            let flags = SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC;
-            let fd = socket(AddressFamily::Unix, SockType::Stream, flags, None).unwrap();
-            match connect(fd.as_raw_fd(), &UnixAddr::new(&temp).unwrap()) {
-                Ok(()) => clients.push(fd),
-                Err(nix::errno::Errno::EAGAIN) => break,
-                Err(e) => panic!("{e}"),
-            }
-        }
-        let (tx, rx) = std::sync::mpsc::channel();
-        let p = path.clone();
-        std::thread::spawn(move || tx.send(open(&p, 16).map(|_| ())));
-        let result = rx.recv_timeout(std::time::Duration::from_secs(5));
-        let err = result.expect("open waited on the full queue").unwrap_err();
-        assert!(err.contains("a process listens on"), "{err}");
-        assert!(socket_at(&temp).is_some(), "left alone");
-        drop(full);
-        assert!(!listened(&temp), "nothing listens now");
     }
 
     /// What is not restartd's is never replaced or removed: another file put at PATH, or at the

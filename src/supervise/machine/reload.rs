@@ -23,7 +23,8 @@ use crate::supervise::events::{Action, Input, Now, Reason, Reply, Request};
 /// After the switch, the old child is signalled only once its sockets' accept queues are empty
 /// (a server such as uvicorn closes, when stopped, what it accepted but did not read yet), or
 /// at `until`, at most `HOLD_MAX` (or `--stop-timeout`, if shorter) after the switch. The loop
-/// reports the queues every turn (`OldQueue`) and the machine looks again every `HOLD_LOOK`.
+/// reports the queues every turn (`OldQueue`); the machine looks first `HOLD_HANDSHAKES` after
+/// the switch, then every `HOLD_LOOK`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) struct Hold {
     pub(super) until: Instant,
@@ -31,6 +32,10 @@ pub(super) struct Hold {
 }
 
 pub(super) const HOLD_MAX: std::time::Duration = std::time::Duration::from_secs(1);
+/// The first look comes this long after the switch (or at `until`, if sooner): a connection
+/// whose handshake was under way at the switch joins the old queue one round trip later, and
+/// a client far away is that far (a stopped old child would leave it to be reset).
+pub(super) const HOLD_HANDSHAKES: std::time::Duration = std::time::Duration::from_millis(500);
 pub(super) const HOLD_LOOK: std::time::Duration = std::time::Duration::from_millis(10);
 
 /// A reload's new child (`State::Reloading`).

@@ -5,7 +5,7 @@
 use std::time::Instant;
 
 use super::super::{Machine, Run, Sockets, State, Tell};
-use super::{Candidate, Hold, HOLD_LOOK, HOLD_MAX};
+use super::{Candidate, Hold, HOLD_HANDSHAKES, HOLD_MAX};
 use crate::base::exit::ProcessEnd;
 use crate::supervise::events::{Action, EndReport, Input, Now, Outcome, Reason, Reply};
 
@@ -19,11 +19,11 @@ impl Machine {
             signal,
             kill_at: None,
             ended: false,
-            // The first look comes a little after the switch: a connection whose handshake
-            // was under way then still joins the old queue (on loopback, within microseconds).
+            // The first look comes after the handshakes under way at the switch had time to
+            // join the old queue (`HOLD_HANDSHAKES`).
             hold: Some(Hold {
                 until: now.mono + HOLD_MAX.min(self.settings.stop_timeout),
-                look_at: now.mono + HOLD_LOOK,
+                look_at: now.mono + HOLD_HANDSHAKES.min(HOLD_MAX.min(self.settings.stop_timeout)),
             }),
         };
         vec![

@@ -2,7 +2,7 @@
 //! old child's drain, and the rollback (`keep-old`) when the new one fails or is late.
 
 use super::*;
-use crate::supervise::machine::reload::HOLD_LOOK;
+use crate::supervise::machine::reload::{HOLD_HANDSHAKES, HOLD_LOOK};
 use nix::libc::SIGKILL;
 
 fn with_sockets(notify: bool) -> Settings {
@@ -52,6 +52,30 @@ fn without_sockets_a_reload_is_a_restart_and_says_so() {
     assert_eq!(sim.m.status(), Status::Stopping);
 }
 
+/// Review of issue 20: a remote client's handshake under way at the switch joins the old queue
+/// a round trip later. The old child was stopped at the first look, 10 ms after the switch,
+/// if its queue was empty then: a client 50 ms away found its connection reset.
+#[test]
+fn the_old_child_is_not_stopped_before_handshakes_under_way_can_land() {
+    let (mut sim, _) = reloading(with_sockets(true));
+    sim.feed(Input::Spawned {
+        pid: 202,
+        jitter: 0.0,
+    });
+    sim.feed(Input::Ready);
+    assert!(sim.m.holding_old());
+    // Empty at every look within the first 0.5 s: still held.
+    for _ in 0..49 {
+        sim.advance(Duration::from_millis(10));
+        assert_eq!(sim.feed(Input::OldQueue { queued: 0 }), vec![]);
+    }
+    sim.advance(Duration::from_millis(10));
+    assert_eq!(
+        sim.feed(Input::OldQueue { queued: 0 }),
+        vec![Action::SignalOther(SIGTERM)]
+    );
+}
+
 #[test]
 fn the_new_child_starts_beside_the_old_and_the_old_drains_once_it_is_ready() {
     let (mut sim, actions) = reloading(with_sockets(true));
@@ -95,12 +119,13 @@ fn the_new_child_starts_beside_the_old_and_the_old_drains_once_it_is_ready() {
     assert_eq!(sim.m.child_pid(), Some(202));
     assert_eq!(sim.m.status(), Status::Reloading);
     assert!(!sim.m.watching_new());
-    // The old child is stopped only once its sockets' queues are empty, looked at every 10 ms.
+    // The old child is stopped only once its sockets' queues are empty, looked at first after
+    // the handshakes under way had time to land, then every 10 ms.
     assert!(sim.m.holding_old());
-    assert_eq!(sim.m.deadline(), Some(sim.now().mono + HOLD_LOOK));
+    assert_eq!(sim.m.deadline(), Some(sim.now().mono + HOLD_HANDSHAKES));
     // A turn before the look is due (another fact woke the loop) does not count.
     assert_eq!(sim.feed(Input::OldQueue { queued: 0 }), vec![]);
-    sim.advance(HOLD_LOOK);
+    sim.advance(HOLD_HANDSHAKES);
     assert_eq!(sim.feed(Input::OldQueue { queued: 2 }), vec![]);
     assert_eq!(sim.m.deadline(), Some(sim.now().mono + HOLD_LOOK));
     sim.advance(HOLD_LOOK);
