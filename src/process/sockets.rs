@@ -192,7 +192,7 @@ impl Listeners {
         let old = self.list.iter().filter(|l| l.next.is_some());
         old.map(|l| match l.address {
             SocketAddress::Tcp(_) => steer::queued(&l.fd).unwrap_or(0),
-            // Not renamed: PATH still names the old socket, which `keep_next` keeps.
+            // Not renamed: the old socket stays (PATH names it unless something else was put there).
             SocketAddress::Unix(_) if l.pending.is_some() => 0,
             SocketAddress::Unix(_) => unix::queued(&l.fd) as u32,
         })
@@ -212,15 +212,25 @@ impl Listeners {
                 // still holds.
                 match l.pending.take() {
                     None => l.fd = next,
-                    // The switch failed: PATH still names the old socket, which stays.
+                    // The switch failed: the old socket stays, named by PATH unless something
+                    // else was put there.
                     Some(pending) => {
                         unix::remove(&pending);
-                        problem = Some(format!(
-                            "{} still names the old socket, which no child serves now; \
-                             connections wait in its queue until `restartd restart` starts a \
-                             child on it",
-                            path.display()
-                        ));
+                        problem = Some(match unix::socket_at(path) == l.file {
+                            true => format!(
+                                "{} still names the old socket, which no child serves now; \
+                                 connections wait in its queue until `restartd restart` starts \
+                                 a child on it",
+                                path.display()
+                            ),
+                            // `restart` starts a child on the same, nameless socket; a
+                            // reload renames its new socket over PATH once PATH is free.
+                            false => format!(
+                                "{} no longer names restartd's socket: no child can be reached \
+                                 there; remove what was put there and reload",
+                                path.display()
+                            ),
+                        });
                     }
                 }
                 continue;

@@ -603,3 +603,40 @@ fn a_socket_that_joins_the_group_during_a_reload_gets_nothing_after_it() {
     );
     drop(r);
 }
+
+/// Review of issue 20 (unix): PATH replaced by a file of the user's before a reload. The switch
+/// leaves it alone, and the log says what is true: the new socket's temporary name is gone (it
+/// did say it stays), PATH does not name the old socket (it did say it does, and that a
+/// `restart` would serve it), and a reload once PATH is free gives it the new child's socket.
+#[test]
+fn a_reload_after_path_was_replaced_says_what_is_true_and_a_later_reload_restores_it() {
+    let env = Env::new();
+    let path = env.state_dir().join("web.sock");
+    let address = format!("unix:{}", path.display());
+    let r = Running::spawn(env.command(&[
+        "--name",
+        "replaced",
+        "--socket",
+        &address,
+        "--",
+        "python3",
+        &server(),
+    ]));
+    env.wait_child("replaced");
+    std::fs::remove_file(&path).unwrap();
+    std::fs::write(&path, "someone else's").unwrap();
+    let out = env.sub(&["reload", "replaced"]);
+    assert_eq!(out.status.code(), Some(0), "{}", env.report());
+    r.wait_stderr("no longer names restartd's socket: no child can be reached there");
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), "someone else's");
+    assert!(!exists(&reload_name(&path)), "the temporary name is gone");
+    std::fs::remove_file(&path).unwrap();
+    let out = env.sub(&["reload", "replaced"]);
+    assert_eq!(out.status.code(), Some(0), "{}", env.report());
+    let load = Load::start(path.clone(), 1);
+    load.wait_served(0, 5);
+    let stats = load.finish();
+    assert!(stats.failed.is_empty(), "{stats:?}");
+    env.also_kill(env.state("replaced")["child_pid"].as_i64().unwrap() as i32);
+    drop(r);
+}

@@ -195,7 +195,7 @@ pub fn switch(path: &Path, current: Option<FileId>, pending: &Pending) -> Result
     if at_path.is_some() && at_path != current {
         return Err(format!(
             "{} is no longer restartd's socket (something else was put there); the new \
-             child's socket stays at {}",
+             child's socket {} is not renamed over it",
             path.display(),
             pending.temp.display()
         ));
