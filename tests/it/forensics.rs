@@ -368,16 +368,8 @@ fn an_oom_kill_of_a_grandchild_in_another_cgroup_is_named() {
     // See: issue 18. A `sh -c` child whose grandchild the OOM killer ended exits 137; restartd,
     // whose own cgroup counted no kill (the grandchild was in another), looked in /dev/kmsg only
     // for the child's own pid, and only after a SIGKILL: the record said `exit`, code 137.
-    if fs::File::open("/dev/kmsg").is_err() {
-        eprintln!("skipped: /dev/kmsg is not readable (not root, or kernel.dmesg_restrict)");
+    let Some(cgroup) = kmsg_and_cgroup("grandchild", 64 << 20) else {
         return;
-    }
-    let cgroup = match MemoryCgroup::create("grandchild", 64 << 20) {
-        Ok(c) => c,
-        Err(why) => {
-            eprintln!("skipped: {why}");
-            return;
-        }
     };
     let env = Env::new();
     let dir = env.state_dir().to_path_buf();
@@ -579,16 +571,8 @@ fn after_a_reload_the_old_childs_oom_kill_is_not_the_new_childs() {
     // See: issue 18 (review). A reload's new child kept the old child's OOM watch: a worker of
     // the old child killed by the OOM killer before the reload made the new child's own exit 1,
     // seconds later, a record of reason `oom`, `pid N of the child's group`, N the old worker.
-    if fs::File::open("/dev/kmsg").is_err() {
-        eprintln!("skipped: /dev/kmsg is not readable (not root, or kernel.dmesg_restrict)");
+    let Some(cgroup) = kmsg_and_cgroup("reload", 32 << 20) else {
         return;
-    }
-    let cgroup = match MemoryCgroup::create("reload", 32 << 20) {
-        Ok(c) => c,
-        Err(why) => {
-            eprintln!("skipped: {why}");
-            return;
-        }
     };
     let env = Env::new();
     let dir = env.state_dir().to_path_buf();
@@ -642,16 +626,8 @@ fn a_draining_old_childs_oom_kill_is_not_the_new_childs() {
     // See: issue 18 (review). After a reload's switch the old child's tree, still draining,
     // was looked at as the child's: its worker's OOM kill made the new child's exit 1 a record
     // of reason `oom`.
-    if fs::File::open("/dev/kmsg").is_err() {
-        eprintln!("skipped: /dev/kmsg is not readable (not root, or kernel.dmesg_restrict)");
+    let Some(cgroup) = kmsg_and_cgroup("drain", 32 << 20) else {
         return;
-    }
-    let cgroup = match MemoryCgroup::create("drain", 32 << 20) {
-        Ok(c) => c,
-        Err(why) => {
-            eprintln!("skipped: {why}");
-            return;
-        }
     };
     let env = Env::new();
     let dir = env.state_dir().to_path_buf();
@@ -711,16 +687,8 @@ fn a_workers_pid_handed_to_a_host_process_is_not_the_childs() {
     // the pid, in the tree at the look before, was taken for the child's group's: its exit 1
     // became a record of reason `oom`. (The test hands the pid on at once with ns_last_pid; on a
     // host the kernel comes round to it after kernel.pid_max pids, 32768 by default.)
-    if fs::File::open("/dev/kmsg").is_err() {
-        eprintln!("skipped: /dev/kmsg is not readable (not root, or kernel.dmesg_restrict)");
+    let Some(cgroup) = kmsg_and_cgroup("reuse", 32 << 20) else {
         return;
-    }
-    let cgroup = match MemoryCgroup::create("reuse", 32 << 20) {
-        Ok(c) => c,
-        Err(why) => {
-            eprintln!("skipped: {why}");
-            return;
-        }
     };
     let env = Env::new();
     let dir = env.state_dir().to_path_buf();
@@ -780,4 +748,16 @@ fn a_workers_pid_handed_to_a_host_process_is_not_the_childs() {
     assert_eq!(r.wait_exit(), Some(1), "{}", r.stderr());
     let records = env.records("reuse");
     assert_eq!(records[0]["reason"], "exit", "{}", records[0]);
+}
+
+/// A readable /dev/kmsg and a memory cgroup of `limit` bytes named `name`, or `None` with the
+/// reason printed (the test is then skipped).
+fn kmsg_and_cgroup(name: &str, limit: u64) -> Option<MemoryCgroup> {
+    if fs::File::open("/dev/kmsg").is_err() {
+        eprintln!("skipped: /dev/kmsg is not readable (not root, or kernel.dmesg_restrict)");
+        return None;
+    }
+    MemoryCgroup::create(name, limit)
+        .map_err(|why| eprintln!("skipped: {why}"))
+        .ok()
 }
