@@ -52,8 +52,13 @@
 //! opened for appending; not a terminal or a socket): of what waits in the child's pipe, all but
 //! the last `tail::MAX_BYTES` move to restartd's stderr inside the kernel, page by page, never
 //! copied through restartd; the rest is read and written as above, so the tail still ends with
-//! the newest bytes. The child's stderr pipe is enlarged to `PIPE_BYTES`, so a backlog can build
-//! up while restartd waits to be scheduled and then moves in one call.
+//! the newest bytes. With a log file, restartd's stream gets its copy by tee(2) when it is a pipe
+//! and nothing waits for it: the bytes are duplicated inside the kernel, then read once for the
+//! file and the tail; when the stream is full the pipe is not read until it drains.
+//!
+//! The child's pipes, and restartd's stderr and stdout when they are pipes, are enlarged to
+//! `sink::PIPE_BYTES` and read `READ_BYTES` at a time, so a backlog can build up while restartd
+//! waits to be scheduled and then moves in one call, waking the writer and the reader once.
 
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::time::{Duration, Instant};
@@ -66,18 +71,14 @@ use crate::process::logfile::LogFile;
 use crate::process::sink::{self, Shared, Sink};
 use crate::process::tail::{self, Tail};
 
-/// The capacity asked for the child's stderr pipe (the kernel's default is 64 KiB). Pipe pages
-/// are allocated only while they hold data, but the capacity counts against the user's
-/// /proc/sys/fs/pipe-user-pages-soft (64 MiB): 256 KiB lets 256 instances of one user stay
-/// under it. Refused, the default size only costs speed.
-const PIPE_BYTES: i32 = 256 * 1024;
-
-/// The read buffer: 64 KiB.
-const READ_BYTES: usize = 64 * 1024;
+/// The read buffer: as big as the child's stderr pipe (`sink::PIPE_BYTES`), so that one read
+/// takes what a flood left there and wakes the child once. Its pages are touched only as output
+/// arrives (`read_into`).
+const READ_BYTES: usize = sink::PIPE_BYTES;
 
 /// What is read from a pipe at the child's end, at most: what its pipe holds, and a read more.
 /// A grandchild that keeps writing is not followed further.
-const LAST_READ: usize = PIPE_BYTES as usize + READ_BYTES;
+const LAST_READ: usize = sink::PIPE_BYTES + READ_BYTES;
 
 /// How long the queue may take to drain when restartd exits. A reader that reads drains
 /// `sink::OUTPUT_QUEUE` in milliseconds; a stalled one costs this much, once.
@@ -169,9 +170,7 @@ impl Output {
                 &fd,
                 nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK),
             );
-            if to == 2 {
-                let _ = nix::fcntl::fcntl(&fd, nix::fcntl::FcntlArg::F_SETPIPE_SZ(PIPE_BYTES));
-            }
+            sink::widen(fd.as_fd());
             self.pipes.push(Pipe { fd, to, other });
         }
     }
@@ -328,6 +327,10 @@ impl Output {
             // With the log file, the stream gets its copy inside the kernel when it can
             // (`tee_stream`); exactly those bytes are read next, for the file and the tail.
             let teed = self.tee_stream(i, room);
+            if teed == 0 && !last && self.stalled(to) {
+                // The stream is full: wait for it rather than queue what it would have shared.
+                return true;
+            }
             let want = if teed > 0 { teed } else { room };
             let n = match read_into(&self.pipes[i].fd, &mut self.buf, want) {
                 Ok(0) => return false,
@@ -384,7 +387,7 @@ impl Output {
             return 0;
         }
         let fd = &self.pipes[i].fd;
-        let backlog = waiting(fd);
+        let backlog = sink::waiting(fd.as_fd());
         if backlog <= tail::MAX_BYTES {
             return 0;
         }
@@ -428,17 +431,5 @@ fn read_into(fd: &OwnedFd, buf: &mut Vec<u8>, limit: usize) -> nix::Result<usize
         ))? as usize;
         buf.set_len(n);
         Ok(n)
-    }
-}
-
-/// The bytes waiting in pipe `fd` (FIONREAD); 0 when that cannot be told.
-fn waiting(fd: &OwnedFd) -> usize {
-    let mut n: libc::c_int = 0;
-    // SAFETY: FIONREAD writes one int to the valid pointer given.
-    let rc = unsafe { libc::ioctl(fd.as_raw_fd(), libc::FIONREAD, &mut n) };
-    if rc == 0 {
-        n.max(0) as usize
-    } else {
-        0
     }
 }

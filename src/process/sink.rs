@@ -22,9 +22,17 @@ use nix::sys::stat::{fstat, Mode, SFlag};
 /// A sink shared by the output copier and the logger.
 pub type Shared = Rc<RefCell<Sink>>;
 
-/// The child's output that may wait: one read (64 KiB) and, when the child has ended, what is left
-/// in its stderr pipe (256 KiB), with room to spare. See `output`.
-pub const OUTPUT_QUEUE: usize = 384 * 1024;
+/// The child's output that may wait: one read and, when the child has ended, what is left in its
+/// stderr pipe and a read more (256 KiB each). See `output`.
+pub const OUTPUT_QUEUE: usize = 3 * PIPE_BYTES;
+
+/// The capacity asked for the child's stderr pipe and for a pipe restartd writes to (the
+/// kernel's default is 64 KiB): one read, tee(2) or splice(2) then moves up to 256 KiB and wakes
+/// the process at the other end once, not four times (a flood costs restartd about a tenth less
+/// CPU time). Pipe pages are allocated only while they hold data, but the capacity counts
+/// against the pipe creator's /proc/sys/fs/pipe-user-pages-soft (64 MiB). Refused, the smaller
+/// size only costs speed.
+pub const PIPE_BYTES: usize = 256 * 1024;
 
 /// restartd's own lines may wait beyond `OUTPUT_QUEUE` up to this much (some hundreds of lines).
 pub const LINES_QUEUE: usize = 64 * 1024;
@@ -100,6 +108,7 @@ impl Sink {
                 if kind == SFlag::S_IFSOCK {
                     (How::Socket, false, false)
                 } else if kind == SFlag::S_IFIFO {
+                    widen(stream);
                     (reopen(fd), true, false)
                 } else if kind == SFlag::S_IFCHR && nix::unistd::isatty(stream).unwrap_or(false) {
                     // Opening a pty master again would make a new pty (libuv's uv_tty_init).
@@ -254,7 +263,12 @@ impl Sink {
             match nix::fcntl::tee(from, to, len, SpliceFFlags::SPLICE_F_NONBLOCK) {
                 Ok(n) => return n,
                 Err(Errno::EINTR) => continue,
-                Err(Errno::EAGAIN) => return 0,
+                // Nothing to duplicate, or no room in the stream: the stream is full when bytes
+                // wait (a write in between only costs one needless poll for POLLOUT).
+                Err(Errno::EAGAIN) => {
+                    self.full = waiting(from) > 0;
+                    return 0;
+                }
                 Err(_) => {
                     self.tee = false;
                     return 0;
@@ -368,6 +382,27 @@ fn raw_write(fd: RawFd, data: &[u8]) -> nix::Result<usize> {
     nix::unistd::write(unsafe { BorrowedFd::borrow_raw(fd) }, data)
 }
 
+/// The bytes waiting in pipe `fd` (FIONREAD); 0 when that cannot be told.
+pub fn waiting(fd: BorrowedFd<'_>) -> usize {
+    let mut n: libc::c_int = 0;
+    // SAFETY: FIONREAD writes one int to the valid pointer given.
+    let rc = unsafe { libc::ioctl(fd.as_raw_fd(), libc::FIONREAD, &mut n) };
+    if rc == 0 {
+        n.max(0) as usize
+    } else {
+        0
+    }
+}
+
+/// Enlarges pipe `fd` to `PIPE_BYTES` if it is smaller (never shrinks one that someone made
+/// bigger); a refusal is left alone.
+pub fn widen(fd: BorrowedFd<'_>) {
+    use nix::fcntl::{fcntl, FcntlArg};
+    if fcntl(fd, FcntlArg::F_GETPIPE_SZ).is_ok_and(|n| (n as usize) < PIPE_BYTES) {
+        let _ = fcntl(fd, FcntlArg::F_SETPIPE_SZ(PIPE_BYTES as i32));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -400,7 +435,8 @@ mod tests {
         let (r, w) = pipe();
         let mut sink = Sink::new(w.as_raw_fd());
         assert!(matches!(sink.how, How::Own(_)), "{:?}", sink.how);
-        let all = data(1 << 20);
+        // More than the pipe (enlarged to PIPE_BYTES) and the queue take.
+        let all = data(PIPE_BYTES + OUTPUT_QUEUE + 256 * 1024);
         for chunk in all.chunks(64 * 1024) {
             sink.write(chunk);
         }
@@ -488,11 +524,29 @@ mod tests {
     }
 
     #[test]
+    fn a_pipe_stream_is_enlarged_and_a_bigger_one_left_alone() {
+        use nix::fcntl::{fcntl, FcntlArg};
+        let (_r, w) = pipe();
+        let _sink = Sink::new(w.as_raw_fd());
+        assert_eq!(
+            fcntl(&w, FcntlArg::F_GETPIPE_SZ).unwrap() as usize,
+            PIPE_BYTES
+        );
+        let (_r, w) = pipe();
+        fcntl(&w, FcntlArg::F_SETPIPE_SZ(4 * PIPE_BYTES as i32)).unwrap();
+        let _sink = Sink::new(w.as_raw_fd());
+        assert_eq!(
+            fcntl(&w, FcntlArg::F_GETPIPE_SZ).unwrap() as usize,
+            4 * PIPE_BYTES
+        );
+    }
+
+    #[test]
     fn without_a_private_description_writes_wait_for_pollout() {
         let (r, w) = pipe();
         let mut sink = Sink::new(w.as_raw_fd());
         sink.how = How::Gated;
-        let all = data(256 * 1024);
+        let all = data(2 * PIPE_BYTES);
         sink.write(&all);
         assert!(sink.stalled());
         let mut got = Vec::new();
