@@ -7,6 +7,8 @@ a timestamp in front, through `cat` into a file: the floor for timestamps); each
 shuffled order, so the machine's slow and fast phases hit every command alike. Extra restartd
 options (e.g. --log-timestamps) go after `--`. BENCH_SPEW=text makes the lines access-log-like
 (gzip has real work); with --log-compress the rotated files left plain at exit are counted.
+BENCH_STDERR=null or BENCH_STDERR=file sends restartd's own stderr to /dev/null or to a file on
+/dev/shm instead of a pipe read by `cat` (no tee(2) then: only the reads and the file's writes).
 
     python3 bench/output_ab.py ROUNDS OLD/restartd NEW/restartd [-- OPTION...]
 """
@@ -63,7 +65,11 @@ def main():
                 argv = [name, "--state-dir", os.path.join(tmp, "s"), "-n", "b", "-q",
                         "--restart", "no", "--log-file", os.path.join(tmp, "app.log"), *extra,
                         "--", *spew]
-                t, _ = run.timed_run(argv, uuid.uuid4().hex, stderr_to_cat=True)
+                where = os.environ.get("BENCH_STDERR", "cat")
+                if where == "file":
+                    argv = ["sh", "-c", 'f=$1; shift; exec "$@" 2>"$f"', "sh",
+                            os.path.join(tmp, "stderr"), *argv]
+                t, _ = run.timed_run(argv, uuid.uuid4().hex, stderr_to_cat=where == "cat")
                 left = [f for f in os.listdir(tmp) if f.startswith("app.log.")
                         and not f.endswith((".gz", ".tmp"))]
                 if "--log-compress" in extra:
