@@ -8,11 +8,8 @@ as bench/run.py does, for SECONDS; each round in shuffled order. Prints restarts
 import os
 import random
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
-import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import run  # noqa: E402
@@ -29,18 +26,8 @@ def main():
                 argv = [binary, "--state-dir", os.path.join(tmp, "state"), "-n", "bench", "-q",
                         "--restart", "always", "--delay", "0", "--max-restarts", "unlimited",
                         "--", count, counter]
-                marker = uuid.uuid4().hex
-                p = run.spawn(argv, marker, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-                # Counted from the first start on, not from restartd's own startup.
-                deadline = time.monotonic() + 30
-                while not os.path.exists(counter) and time.monotonic() < deadline:
-                    time.sleep(0.005)
-                before = os.path.getsize(counter) if os.path.exists(counter) else 0
-                time.sleep(seconds)
-                after = os.path.getsize(counter) if os.path.exists(counter) else 0
-                run.kill_marked(marker)
-                p.wait()
-                results.setdefault(binary, []).append((after - before) / seconds)
+                results.setdefault(binary, []).append(
+                    run.restarts_per_second(argv, {}, counter, seconds))
     for binary, rates in results.items():
         print(f"{binary:40} {statistics.median(rates):7.1f} restarts/s "
               f"({min(rates):.0f}–{max(rates):.0f})")

@@ -241,6 +241,22 @@ def supervisors(tmp, child):
 
 # ---- 1. restart rate -------------------------------------------------------------------------
 
+def restarts_per_second(argv, env, counter, seconds):
+    """Runs a supervisor of bench/c/count (a byte appended to `counter` per start) for `seconds`
+    from the child's first start on, not from the supervisor's own startup."""
+    marker = uuid.uuid4().hex
+    p = spawn(argv, marker, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 30
+    while not os.path.exists(counter) and time.monotonic() < deadline:
+        time.sleep(0.005)
+    start_size = os.path.getsize(counter) if os.path.exists(counter) else 0
+    time.sleep(seconds)
+    size = os.path.getsize(counter) if os.path.exists(counter) else 0
+    kill_marked(marker)
+    p.wait()
+    return (size - start_size) / seconds
+
+
 def bench_restart():
     say(f"## Restart rate: a child that exits 1 at once, zero delay ({RESTART_SECONDS} s, "
         f"{RESTART_REPEATS} runs)")
@@ -263,19 +279,8 @@ def bench_restart():
             with tempfile.TemporaryDirectory() as tmp:
                 counter = os.path.join(tmp, "count")
                 name, argv, env = supervisors(tmp, [count, counter])[i]
-                marker = uuid.uuid4().hex
-                p = spawn(argv, marker, env=env, stdout=subprocess.DEVNULL,
-                          stderr=subprocess.DEVNULL)
-                # Count from the first start on, not from the supervisor's own startup.
-                deadline = time.monotonic() + 30
-                while not os.path.exists(counter) and time.monotonic() < deadline:
-                    time.sleep(0.005)
-                start_size = os.path.getsize(counter) if os.path.exists(counter) else 0
-                time.sleep(RESTART_SECONDS)
-                size = os.path.getsize(counter) if os.path.exists(counter) else 0
-                kill_marked(marker)
-                p.wait()
-                results.setdefault(name, []).append((size - start_size) / RESTART_SECONDS)
+                results.setdefault(name, []).append(
+                    restarts_per_second(argv, env, counter, RESTART_SECONDS))
     bare = statistics.median(results["bare fork+exec+wait loop (C)"])
     rows = []
     for name, rates in sorted(results.items(), key=lambda kv: -statistics.median(kv[1])):
