@@ -188,18 +188,22 @@ fn a_child_ending_while_stderr_is_stalled_loses_neither_its_last_lines_nor_their
     use std::io::Read;
     use std::sync::{Arc, Mutex};
 
-    // 100-byte lines, 200 KB: more than the reader's pipe and a queued read take (128 KiB), so
-    // some is still in the child's pipe when it ends; less than that pipe alone holds (64 pages
-    // of 40 lines), so the child can always finish writing.
-    const LINES: usize = 2000;
+    // 100-byte lines, 550 KB: more than the reader's pipe (enlarged by restartd to 256 KiB) and
+    // a queued read (at most 256 KiB) take, so some is still in the child's pipe when it ends;
+    // less than restartd reads at the child's end (`LAST_READ`, 512 KiB) plus the reader's pipe,
+    // even at its default 64 KiB. The child makes its own pipe 1 MiB (256 pages of 40 lines), so
+    // it can always finish writing.
+    const LINES: usize = 5500;
     let env = Env::new();
     let script = format!(
-        "import os, sys\n\
+        "import fcntl, os, sys\n\
+         fcntl.fcntl(2, 1031, 1 << 20)\n\
          for i in range({LINES}): os.write(2, b'%09d %s\\n' % (i, b'x' * 89))\n\
          os.write(2, b'last words\\n')\n\
          sys.exit(3)\n"
     );
     let (held, given) = pipe();
+    let probe = given.try_clone().unwrap();
     let mut cmd = env.command(&["-n", "ends", "--delay", "1m", "--"]);
     cmd.args(["python3", "-c", &script])
         .stdin(Stdio::null())
@@ -222,6 +226,13 @@ fn a_child_ending_while_stderr_is_stalled_loses_neither_its_last_lines_nor_their
         &tail[tail.len().saturating_sub(200)..]
     );
     assert_eq!(record["error_message"], "last words");
+    let mut fds = [PollFd::new(probe.as_fd(), PollFlags::POLLOUT)];
+    assert_eq!(
+        poll(&mut fds, PollTimeout::ZERO).unwrap(),
+        0,
+        "restartd's stderr was full when the child ended (else nothing here was stalled)"
+    );
+    drop(probe);
 
     // Now read: what waited comes out.
     let got = Arc::new(Mutex::new(Vec::new()));
