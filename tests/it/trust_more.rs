@@ -89,8 +89,10 @@ fn issue_17_a_give_up_alert_gets_through_a_stalled_stderr() {
     let files = tempfile::tempdir().unwrap();
     let flag = files.path().join("alerted");
     // A pipe the test holds and never reads, filled up first so that restartd's stderr is stalled
-    // from the start.
+    // from the start. 1 MiB (pipe-max-size's default), so restartd, which enlarges a smaller
+    // pipe to 256 KiB, leaves it as it is, full.
     let (held, given) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).unwrap();
+    nix::fcntl::fcntl(&given, nix::fcntl::FcntlArg::F_SETPIPE_SZ(1 << 20)).unwrap();
     nix::fcntl::fcntl(
         &given,
         nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK),
@@ -126,6 +128,7 @@ fn issue_17_a_give_up_alert_gets_through_a_stalled_stderr() {
         "-c",
         "exit 3",
     ]);
+    let probe = given.try_clone().unwrap();
     cmd.stdin(Stdio::null())
         .stdout(given.try_clone().unwrap())
         .stderr(given)
@@ -136,9 +139,15 @@ fn issue_17_a_give_up_alert_gets_through_a_stalled_stderr() {
     let start = Instant::now();
     let alerted = wait_until("the alert", || flag.exists());
     let took = start.elapsed();
+    let mut fds = [PollFd::new(probe.as_fd(), PollFlags::POLLOUT)];
+    let still_full = poll(&mut fds, PollTimeout::ZERO).unwrap() == 0;
     kill_group(pid);
     let _ = restartd.wait();
-    drop((held, filler));
+    drop((held, filler, probe));
+    assert!(
+        still_full,
+        "restartd's stderr took more (it enlarged the pipe?): nothing here was stalled"
+    );
     assert!(
         alerted,
         "the give-up hook never got past `echo alert >&2` ({took:?})"
