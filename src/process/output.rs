@@ -56,9 +56,10 @@
 //! and nothing waits for it: the bytes are duplicated inside the kernel, then read once for the
 //! file and the tail; when the stream is full the pipe is not read until it drains.
 //!
-//! The child's pipes, and restartd's stderr and stdout when they are pipes, are enlarged to
-//! `sink::PIPE_BYTES` and read `READ_BYTES` at a time, so a backlog can build up while restartd
-//! waits to be scheduled and then moves in one call, waking the writer and the reader once.
+//! The child's pipes, and restartd's stderr and stdout when they are pipes of its own user, are
+//! enlarged to `sink::PIPE_BYTES` and read `READ_BYTES` at a time, so a backlog can build up
+//! while restartd waits to be scheduled and then moves in one call, waking the writer and the
+//! reader once.
 
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::time::{Duration, Instant};

@@ -26,12 +26,12 @@ pub type Shared = Rc<RefCell<Sink>>;
 /// stderr pipe and a read more (256 KiB each). See `output`.
 pub const OUTPUT_QUEUE: usize = 3 * PIPE_BYTES;
 
-/// The capacity asked for the child's stderr pipe and for a pipe restartd writes to (the
-/// kernel's default is 64 KiB): one read, tee(2) or splice(2) then moves up to 256 KiB and wakes
-/// the process at the other end once, not four times (a flood costs restartd about a tenth less
-/// CPU time). Pipe pages are allocated only while they hold data, but the capacity counts
-/// against the pipe creator's /proc/sys/fs/pipe-user-pages-soft (64 MiB). Refused, the smaller
-/// size only costs speed.
+/// The capacity asked for the child's pipes and for a pipe of restartd's own user that it writes
+/// to (the kernel's default is 64 KiB): one read, tee(2) or splice(2) then moves up to 256 KiB
+/// and wakes the process at the other end once, not four times (a flood costs restartd about a
+/// tenth less CPU time). Pipe pages are allocated only while they hold data, but the capacity
+/// counts against the pipe creator's /proc/sys/fs/pipe-user-pages-soft (64 MiB). Refused, the
+/// smaller size only costs speed.
 pub const PIPE_BYTES: usize = 256 * 1024;
 
 /// restartd's own lines may wait beyond `OUTPUT_QUEUE` up to this much (some hundreds of lines).
@@ -108,7 +108,10 @@ impl Sink {
                 if kind == SFlag::S_IFSOCK {
                     (How::Socket, false, false)
                 } else if kind == SFlag::S_IFIFO {
-                    widen(stream);
+                    // Not another user's pipe: its pages count against that user's limit.
+                    if st.st_uid == nix::unistd::geteuid().as_raw() {
+                        widen(stream);
+                    }
                     (reopen(fd), true, false)
                 } else if kind == SFlag::S_IFCHR && nix::unistd::isatty(stream).unwrap_or(false) {
                     // Opening a pty master again would make a new pty (libuv's uv_tty_init).
@@ -395,7 +398,9 @@ pub fn waiting(fd: BorrowedFd<'_>) -> usize {
 }
 
 /// Enlarges pipe `fd` to `PIPE_BYTES` if it is smaller (never shrinks one that someone made
-/// bigger); a refusal is left alone.
+/// bigger); a refusal is left alone. The kernel charges the pages to the pipe's creator, and
+/// checks that user's limit only when the caller is unprivileged: restartd's own streams are
+/// widened only when they are pipes of its own user (`Sink::new`).
 pub fn widen(fd: BorrowedFd<'_>) {
     use nix::fcntl::{fcntl, FcntlArg};
     if fcntl(fd, FcntlArg::F_GETPIPE_SZ).is_ok_and(|n| (n as usize) < PIPE_BYTES) {
@@ -539,6 +544,27 @@ mod tests {
             fcntl(&w, FcntlArg::F_GETPIPE_SZ).unwrap() as usize,
             4 * PIPE_BYTES
         );
+    }
+
+    /// A pipe made by another user (`sudo restartd … | less`: the user's shell made it) is left
+    /// as it is: its capacity is charged to that user's pipe-user-pages-soft, which a privileged
+    /// restartd would pass by unchecked (the kernel checks the caller's capabilities).
+    #[test]
+    fn a_pipe_stream_of_another_user_is_left_alone() {
+        use nix::fcntl::{fcntl, FcntlArg};
+        if !nix::unistd::geteuid().is_root() {
+            eprintln!("skipped: making a pipe as another user needs root");
+            return;
+        }
+        // A pipe's owner is the fsuid of the thread that made it; fsuid is this thread's alone.
+        // SAFETY: setfsuid(2) changes only this thread's file-system uid, set back at once.
+        unsafe { libc::setfsuid(61234) };
+        let made = nix::unistd::pipe2(OFlag::O_CLOEXEC);
+        unsafe { libc::setfsuid(0) };
+        let (_r, w) = made.unwrap();
+        assert_eq!(fstat(&w).unwrap().st_uid, 61234);
+        let _sink = Sink::new(w.as_raw_fd());
+        assert_eq!(fcntl(&w, FcntlArg::F_GETPIPE_SZ).unwrap(), 64 * 1024);
     }
 
     #[test]
