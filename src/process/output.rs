@@ -366,8 +366,8 @@ impl Output {
 
     /// With a log file: duplicates up to a read's worth (at most `budget`) of what waits in
     /// pipe `i` into its stream with tee(2), when the stream is a pipe and nothing waits for it;
-    /// returns how much (0: read and write as usual). One copy less per byte than reading it and
-    /// writing it to the stream.
+    /// returns how much (0: read and write as usual, unless the stream is now `stalled` for lack
+    /// of room). One copy less per byte than reading it and writing it to the stream.
     fn tee_stream(&mut self, i: usize, budget: usize) -> usize {
         if self.log_file.is_none() {
             return 0;

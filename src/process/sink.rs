@@ -72,7 +72,7 @@ pub struct Sink {
     tee: bool,
     /// Bytes accepted but not yet written, oldest first.
     pending: VecDeque<u8>,
-    /// The last write or splice was refused for lack of room.
+    /// The last write, splice or tee was refused for lack of room.
     full: bool,
     /// Writing failed for good (EPIPE: nobody reads any more; EBADF…): everything is dropped.
     closed: bool,
@@ -254,8 +254,9 @@ impl Sink {
 
     /// Duplicates up to `len` bytes waiting in pipe `from` into the stream with tee(2), never
     /// waiting and without taking them from `from` (the caller reads exactly that many next);
-    /// returns how many (0: not possible here, nothing waits, or no room now: the caller reads
-    /// and writes as usual). Only into a pipe, and only when nothing waits, so the order holds.
+    /// returns how many (0: not possible here or nothing waits, and the caller reads and writes
+    /// as usual; or no room now, and the sink is `stalled`). Only into a pipe, and only when
+    /// nothing waits, so the order holds.
     pub fn tee_from(&mut self, from: BorrowedFd<'_>, len: usize) -> usize {
         if !self.tee || self.closed || !self.pending.is_empty() {
             return 0;
