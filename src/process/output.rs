@@ -204,13 +204,13 @@ impl Output {
     /// Writes what waits for restartd's streams, then copies what is readable now from the pipes
     /// whose stream takes more; returns problems to report (a failing log file, output dropped).
     pub fn copy(&mut self) -> Vec<String> {
-        self.copy_all(false)
+        self.copy_all(None)
     }
 
     /// The child ended: copy its last words, even into the queue of a stalled stream, then let
     /// the pipes go.
     pub fn detach(&mut self) -> Vec<String> {
-        let mut problems = self.copy_all(true);
+        let mut problems = self.copy_all(Some(false));
         self.pipes.retain(|p| p.other);
         if let Some(log) = &mut self.log_file {
             problems.extend(log.end_run());
@@ -220,7 +220,7 @@ impl Output {
 
     /// As `detach`, for a reload's second child.
     pub fn detach_other(&mut self) -> Vec<String> {
-        let mut problems = self.copy_all(true);
+        let mut problems = self.copy_all(Some(true));
         self.pipes.retain(|p| !p.other);
         if let Some(log) = &mut self.log_file {
             problems.extend(log.end_run());
@@ -268,7 +268,9 @@ impl Output {
         }
     }
 
-    fn copy_all(&mut self, last: bool) -> Vec<String> {
+    /// `ended`: which child ended (`Some(other)`): its pipes are read to their end even into a
+    /// stalled stream's queue; the other child's, still running, wait for the stream as usual.
+    fn copy_all(&mut self, ended: Option<bool>) -> Vec<String> {
         let mut problems = Vec::new();
         self.stderr.borrow_mut().flush();
         if let Some(stdout) = &mut self.stdout {
@@ -276,6 +278,9 @@ impl Output {
         }
         let mut i = 0;
         while i < self.pipes.len() {
+            // See: issue 21 (review). A reload's ending child had the running one's pipe read
+            // into the stalled stream's queue too, where its bytes could be dropped.
+            let last = ended == Some(self.pipes[i].other);
             if self.copy_pipe(i, last, &mut problems) {
                 i += 1;
             } else {
@@ -432,5 +437,41 @@ fn read_into(fd: &OwnedFd, buf: &mut Vec<u8>, limit: usize) -> nix::Result<usize
         ))? as usize;
         buf.set_len(n);
         Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::RefCell;
+    use std::rc::Rc;
+
+    use nix::fcntl::OFlag;
+
+    use super::*;
+
+    #[test]
+    fn the_end_of_one_child_leaves_the_running_childs_pipe_to_a_stalled_stream() {
+        let (_reader, stream) = nix::unistd::pipe2(OFlag::O_CLOEXEC).unwrap();
+        let stderr = Rc::new(RefCell::new(Sink::new(stream.as_raw_fd())));
+        // Nobody reads the stream: it takes what fits, the rest waits, and it stalls.
+        stderr.borrow_mut().write(&vec![b'x'; 2 * sink::PIPE_BYTES]);
+        assert!(stderr.borrow().stalled());
+        let mut output = Output::new(None, stderr);
+        let (running, running_w) = nix::unistd::pipe2(OFlag::O_CLOEXEC).unwrap();
+        let (ending, ending_w) = nix::unistd::pipe2(OFlag::O_CLOEXEC).unwrap();
+        output.attach(running, None);
+        output.attach_other(ending, None);
+        nix::unistd::write(&running_w, &[b'r'; 1000]).unwrap();
+        nix::unistd::write(&ending_w, b"last words\n").unwrap();
+        drop(ending_w);
+        output.detach_other();
+        assert_eq!(output.other_tail.bytes(), b"last words\n");
+        let running = &output.pipes[0];
+        assert!(!running.other);
+        assert_eq!(
+            sink::waiting(running.fd.as_fd()),
+            1000,
+            "left for the stream"
+        );
     }
 }

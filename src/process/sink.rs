@@ -98,7 +98,7 @@ impl Sink {
     }
 
     /// A sink writing to `fd`, which must stay open as long as the sink.
-    fn new(fd: RawFd) -> Sink {
+    pub(super) fn new(fd: RawFd) -> Sink {
         // SAFETY: the caller keeps `fd` open as long as the sink.
         let stream = unsafe { BorrowedFd::borrow_raw(fd) };
         let (how, splice, closed) = match fstat(stream) {
