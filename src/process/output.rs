@@ -42,9 +42,9 @@
 //! stops while anything waits, so the child's bytes wait at most one read plus, at its end, what
 //! was left in its pipe.
 //!
-//! At the child's end its pipes are read even while the stream is stalled, at most `LAST_READ`
-//! bytes (never waiting for EOF): the tail gets the last lines for the crash record, and the queue
-//! gets them for the stream. At exit the queue gets `EXIT_GRACE` to drain, and never more than
+//! At the child's end its pipes are read even while the stream is stalled, at most what the pipe
+//! holds and a read more (`last_read`; never waiting for EOF): the tail gets the last lines for
+//! the crash record, and the queue gets them for the stream, as far as it takes them. At exit the queue gets `EXIT_GRACE` to drain, and never more than
 //! what is left of a requested stop's `--stop-timeout`; the rest is dropped.
 //!
 //! Without a log file, stderr takes a shorter way when restartd's stderr accepts splice(2)
@@ -78,7 +78,8 @@ use crate::process::tail::{self, Tail};
 const READ_BYTES: usize = sink::PIPE_BYTES;
 
 /// What is read from a pipe at the child's end, at most: what its pipe holds, and a read more.
-/// A grandchild that keeps writing is not followed further.
+/// A grandchild that keeps writing is not followed further. A child that made its pipe bigger
+/// gets as much more (`last_read`).
 const LAST_READ: usize = sink::PIPE_BYTES + READ_BYTES;
 
 /// How long the queue may take to drain when restartd exits. A reader that reads drains
@@ -305,9 +306,13 @@ impl Output {
     }
 
     /// Copies one pipe until it would block, or its stream stalls (`last`: until it would block,
-    /// at most `LAST_READ`); false at EOF or on an error.
+    /// at most `last_read`); false at EOF or on an error.
     fn copy_pipe(&mut self, i: usize, last: bool, problems: &mut Vec<String>) -> bool {
-        let mut budget = if last { LAST_READ } else { usize::MAX };
+        let mut budget = if last {
+            last_read(self.pipes[i].fd.as_fd())
+        } else {
+            usize::MAX
+        };
         loop {
             let to = self.pipes[i].to;
             if !last && self.stalled(to) {
@@ -421,6 +426,14 @@ fn dropped(stream: &str, lines: u64, bytes: u64) -> String {
         "restartd's {stream} took no more output for a while: dropped {}",
         what.join(" and ")
     )
+}
+
+/// What is read from pipe `fd` at the child's end: `LAST_READ`, or its capacity and a read more
+/// if the child made it bigger (the tail must end with the newest bytes; what the queue cannot
+/// take is dropped and counted).
+fn last_read(fd: BorrowedFd<'_>) -> usize {
+    let capacity = nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_GETPIPE_SZ).unwrap_or(0);
+    LAST_READ.max(capacity.max(0) as usize + READ_BYTES)
 }
 
 /// Reads at most `limit` bytes into `buf`'s capacity, which is never zeroed: a page of it is

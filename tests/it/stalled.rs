@@ -281,6 +281,44 @@ fn a_child_ending_while_stderr_is_stalled_loses_neither_its_last_lines_nor_their
     );
 }
 
+/// See: issue 21 (review21out). At the child's end restartd read at most 512 KiB of its pipe
+/// (`LAST_READ`) while its stderr was stalled: a child that had made its own pipe bigger and
+/// filled it lost its last words from the crash record. The end now reads what the pipe's
+/// capacity holds, and a read more.
+#[test]
+fn the_last_words_of_a_child_with_a_bigger_pipe_reach_the_crash_record_while_stderr_is_stalled() {
+    // 1 MiB of its own pipe (256 pages of 40 lines), 1 MB written, which the pipe alone takes;
+    // the stalled stream takes at most 256 KiB and a queued read, so at least 500 KB wait in
+    // the child's pipe when it ends, and its last words behind them.
+    let env = Env::new();
+    let script = "import fcntl, os, sys\n\
+         fcntl.fcntl(2, 1031, 1 << 20)\n\
+         for i in range(10000): os.write(2, b'%09d %s\\n' % (i, b'x' * 89))\n\
+         os.write(2, b'last words\\n')\n\
+         sys.exit(3)\n";
+    let (_held, given) = pipe();
+    let mut cmd = env.command(&["-n", "big", "--delay", "1m", "--"]);
+    cmd.args(["python3", "-c", script])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(given)
+        .process_group(0);
+    let guard = Guard(cmd.spawn().unwrap());
+    drop(cmd);
+    assert!(
+        wait_until("the crash record", || !env.records("big").is_empty()),
+        "no crash record"
+    );
+    let record = &env.records("big")[0];
+    let tail = record["stderr_tail"].as_str().unwrap();
+    assert!(
+        tail.ends_with("\nlast words\n"),
+        "tail ends with {:?}",
+        &tail[tail.len().saturating_sub(200)..]
+    );
+    drop(guard);
+}
+
 /// See: issue 17 (review, point 1). At exit restartd gave its queued output up to a second to
 /// drain, also at the end of a requested stop: with a stalled stderr, SIGTERM with
 /// `--stop-timeout 100ms` and a child that dies of it at once ended restartd a whole second
