@@ -17,12 +17,13 @@
 use std::ffi::{CString, OsString};
 use std::fs::File;
 use std::io;
-use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 
 use nix::libc;
 
 use crate::process::signals::Inherited;
+use crate::process::sink;
 
 /// A started child.
 pub struct Spawned {
@@ -334,9 +335,12 @@ struct Plan {
     error: i32,
 }
 
-/// A pipe, both ends close-on-exec.
+/// A pipe for the child's output, both ends close-on-exec, enlarged to `sink::PIPE_BYTES`
+/// before the child exists: a child that makes it bigger still is never shrunk back.
 fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
-    nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(io::Error::from)
+    let (read, write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
+    sink::widen(read.as_fd());
+    Ok((read, write))
 }
 
 /// The child's stack: anonymous memory with a guard page below it.

@@ -172,7 +172,6 @@ impl Output {
                 &fd,
                 nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK),
             );
-            sink::widen(fd.as_fd());
             self.pipes.push(Pipe { fd, to, other });
         }
     }
