@@ -102,18 +102,45 @@ pub struct Pids {
 
 impl Pids {
     pub fn read() -> Option<Pids> {
-        let last = std::fs::read_to_string("/proc/sys/kernel/ns_last_pid").ok()?;
-        let stat = std::fs::read_to_string("/proc/stat").ok()?;
-        let forks = stat
-            .lines()
-            .find_map(|l| l.strip_prefix("processes "))?
-            .trim()
-            .parse()
-            .ok()?;
-        Some(Pids {
-            last: last.trim().parse().ok()?,
-            forks,
-        })
+        Pids::read_with(
+            || {
+                let last = std::fs::read_to_string("/proc/sys/kernel/ns_last_pid").ok()?;
+                last.trim().parse().ok()
+            },
+            || {
+                let stat = std::fs::read_to_string("/proc/stat").ok()?;
+                stat.lines()
+                    .find_map(|l| l.strip_prefix("processes "))?
+                    .trim()
+                    .parse()
+                    .ok()
+            },
+        )
+    }
+
+    /// The last pid read on both sides of the forks, until it is the same on both: the forks
+    /// counted are then those that took the pids up to it. A fork between the two reads would
+    /// be counted without its pid among those gone past by the next look, which, with more
+    /// forks than pids gone past, would take any pid for reused (`may_be_reused`). Where pids
+    /// are handed out too fast for that, the last try: its forks, and the last pid before them.
+    fn read_with(
+        mut last: impl FnMut() -> Option<i32>,
+        mut forks: impl FnMut() -> Option<u64>,
+    ) -> Option<Pids> {
+        let mut before = last()?;
+        let mut tries = 0;
+        loop {
+            let counted = forks()?;
+            let after = last()?;
+            tries += 1;
+            if after == before || tries == 8 {
+                return Some(Pids {
+                    last: before,
+                    forks: counted,
+                });
+            }
+            before = after;
+        }
     }
 }
 
@@ -371,6 +398,30 @@ mod tests {
         assert!(may_be_reused(450, at(500, 0), at(600, 101), 32768));
         // Round past pid_max: 1767 + 500 pids gone past, 2268 forks.
         assert!(may_be_reused(20000, at(31000, 0), at(500, 2268), 32768));
+    }
+
+    #[test]
+    fn the_forks_are_counted_between_two_reads_of_the_same_last_pid() {
+        // A fork between the reads of the last pid and of the fork count: its fork was counted
+        // and its pid not, and the next look, finding one fork more than pids gone past, took
+        // the pid of a worker seen at this look for reused (its OOM kill was missed).
+        let reads = |lasts: Vec<i32>, forks: Vec<u64>| {
+            let (mut lasts, mut forks) = (lasts.into_iter(), forks.into_iter());
+            Pids::read_with(|| lasts.next(), || forks.next())
+        };
+        let at = |last, forks| Some(Pids { last, forks });
+        // At the look before: 500 the last pid, 10 forks. At this one, 100 forks took 501..=600,
+        // and one more took 601 between the reads: 600 with 111 forks would be one fork more
+        // than pids gone past.
+        let before = reads(vec![500, 500], vec![10]).unwrap();
+        let now = reads(vec![600, 601, 601], vec![111, 111]);
+        assert_eq!(now, at(601, 111));
+        assert!(!may_be_reused(450, before, now.unwrap(), 32768));
+        // Never the same: the last try.
+        let lasts = (500..510).collect();
+        assert_eq!(reads(lasts, (10..20).collect()), at(507, 17));
+        assert_eq!(reads(vec![], vec![1]), None);
+        assert_eq!(reads(vec![500, 500], vec![]), None);
     }
 
     /// A pid that was the child's before the look before is nobody's now: it ended and the
