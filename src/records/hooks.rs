@@ -81,8 +81,9 @@ pub struct Hooks {
     running: Vec<Running>,
     /// The process groups hooks were started in (each leads its own), kept while any process of
     /// the group may live: a hook's background job (`curl … &`) stays in it when the hook's shell
-    /// is gone, and is restartd's, not the child's.
-    groups: Vec<i32>,
+    /// is gone, and is restartd's, not the child's. Each with its shell's start time: the id is
+    /// the shell's pid, which the kernel may hand to another process once the group emptied.
+    groups: Vec<(i32, Option<u64>)>,
     /// The signal state restartd inherited, which hooks get back as the child does.
     inherited: Inherited,
 }
@@ -202,7 +203,8 @@ impl Hooks {
         };
         match spawn() {
             Ok((pid, output)) => {
-                self.groups.push(pid);
+                // Not reaped yet: the pid is the shell's.
+                self.groups.push((pid, procs::start_time(pid)));
                 self.running.push(Running {
                     pid,
                     event,
@@ -221,15 +223,19 @@ impl Hooks {
     }
 
     /// Whether `pgid` is the process group of a hook (its shell or what it left running). Only
-    /// a group that has a process now counts: its id cannot have been reused.
+    /// a group that has a process now counts, and only while pid `pgid` names no process or
+    /// the shell: a group that emptied gave its id back, and the process that got it since may
+    /// lead a group of its own (a process of the child's). One that got it and left a group
+    /// without its leader is not told apart.
     pub fn owns_group(&self, pgid: i32) -> bool {
-        self.groups.contains(&pgid) && crate::process::procs::group_alive(pgid)
+        self.groups
+            .iter()
+            .any(|&(g, start)| g == pgid && hook_group(g, start))
     }
 
-    /// Forgets the hook groups with no process left.
+    /// Forgets the hook groups with no process left, or whose id another process took.
     pub fn forget_empty_groups(&mut self) {
-        self.groups
-            .retain(|&g| crate::process::procs::group_alive(g));
+        self.groups.retain(|&(g, start)| hook_group(g, start));
     }
 
     /// A hook was reaped: what it wrote, and a message when it failed or wrote too much.
@@ -288,6 +294,11 @@ impl Hooks {
     }
 }
 
+/// Whether group `pgid`, led by a hook's shell that started at `start`, is still that hook's.
+fn hook_group(pgid: i32, start: Option<u64>) -> bool {
+    procs::group_alive(pgid) && procs::start_time(pgid).is_none_or(|t| Some(t) == start)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -341,6 +352,75 @@ mod tests {
         hooks.fire(&record(), false, "n", now + Duration::from_secs(1));
         assert!(hooks.idle());
         assert_eq!(hooks.suppressed, 1);
+    }
+
+    /// A hook's group id is the pid of its shell: once the group has emptied, the kernel may
+    /// hand that pid to another process, which may lead a group of its own.
+    #[test]
+    fn a_hooks_group_id_taken_by_another_process_is_not_the_hooks() {
+        if !nix::unistd::geteuid().is_root() {
+            eprintln!("skipped: not root: cannot write /proc/sys/kernel/ns_last_pid");
+            return;
+        }
+        let limit = AlertLimit {
+            count: 1,
+            per: Duration::from_secs(60),
+        };
+        let mut hooks = Hooks::new(
+            Some("exec sleep 100".into()),
+            None,
+            limit,
+            Inherited::capture(),
+        );
+        let now = Instant::now();
+        assert!(hooks.fire(&record(), false, "n", now).is_empty());
+        let group = hooks.running[0].pid;
+        let started = procs::start_time(group).unwrap();
+        assert!(hooks.owns_group(group));
+        hooks.kill_overdue(now + TIMEOUT);
+        nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(group), None).unwrap();
+        // The group's id is free once it has no process, zombies too (polled: no event says so).
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while procs::group_alive(group) {
+            assert!(
+                Instant::now() < deadline,
+                "group {group} outlived its shell"
+            );
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        // A start time counts clock ticks: the next process must start in a later one, as it
+        // does when the kernel comes round to the pid.
+        while procs::now_ticks() <= started {
+            // Nothing to wait on: the clock's next tick, at most 10 ms away.
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        // Handed on at once (the kernel comes round to it after kernel.pid_max pids): another
+        // process that forks in between takes it, then again.
+        let mut other = None;
+        for _ in 0..20 {
+            std::fs::write("/proc/sys/kernel/ns_last_pid", (group - 1).to_string()).unwrap();
+            let mut cmd = std::process::Command::new("sleep");
+            cmd.arg("100");
+            std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+            let mut spawned = cmd.spawn().unwrap();
+            if spawned.id() as i32 == group {
+                other = Some(spawned);
+                break;
+            }
+            spawned.kill().unwrap();
+            spawned.wait().unwrap();
+        }
+        let Some(mut other) = other else {
+            eprintln!("skipped: pid {group} was taken by another process each time");
+            return;
+        };
+        let owned = hooks.owns_group(group);
+        other.kill().unwrap();
+        other.wait().unwrap();
+        assert!(
+            !owned,
+            "group {group}, another process's, taken for the hook's"
+        );
     }
 
     /// A hook's output goes to its own bounded file, read back when it ends.

@@ -16,7 +16,8 @@
 //! drift apart by seconds. Two looks can be hours apart (a quiet child makes no turn): a pid
 //! seen only at the look before may have ended and been handed to an unrelated process since,
 //! so it counts only if the kernel has not gone past it since (`may_be_reused`: its last pid
-//! handed out and its forks, at each look). What it cannot tell: a process forked and killed
+//! handed out and its forks, at each look; more forks than pids gone past, and any pid may
+//! have been handed out). What it cannot tell: a process forked and killed
 //! between two looks, which no look saw. The main child's own pid cannot be reused: it is held unreaped all run.
 
 use std::fs::File;
@@ -101,36 +102,73 @@ pub struct Pids {
 
 impl Pids {
     pub fn read() -> Option<Pids> {
-        let last = std::fs::read_to_string("/proc/sys/kernel/ns_last_pid").ok()?;
-        let stat = std::fs::read_to_string("/proc/stat").ok()?;
-        let forks = stat
-            .lines()
-            .find_map(|l| l.strip_prefix("processes "))?
-            .trim()
-            .parse()
-            .ok()?;
-        Some(Pids {
-            last: last.trim().parse().ok()?,
-            forks,
-        })
+        Pids::read_with(
+            || {
+                let last = std::fs::read_to_string("/proc/sys/kernel/ns_last_pid").ok()?;
+                last.trim().parse().ok()
+            },
+            || {
+                let stat = std::fs::read_to_string("/proc/stat").ok()?;
+                stat.lines()
+                    .find_map(|l| l.strip_prefix("processes "))?
+                    .trim()
+                    .parse()
+                    .ok()
+            },
+        )
+    }
+
+    /// The last pid read on both sides of the forks, until it is the same on both: the forks
+    /// counted are then those that took the pids up to it. A fork between the two reads would
+    /// be counted without its pid among those gone past by the next look, which, with more
+    /// forks than pids gone past, would take any pid for reused (`may_be_reused`). Where pids
+    /// are handed out too fast for that, the last try: its forks, and the last pid before them.
+    fn read_with(
+        mut last: impl FnMut() -> Option<i32>,
+        mut forks: impl FnMut() -> Option<u64>,
+    ) -> Option<Pids> {
+        let mut before = last()?;
+        let mut tries = 0;
+        loop {
+            let counted = forks()?;
+            let after = last()?;
+            tries += 1;
+            if after == before || tries == 8 {
+                return Some(Pids {
+                    last: before,
+                    forks: counted,
+                });
+            }
+            before = after;
+        }
     }
 }
 
 /// Whether `pid` may have been handed to another process between two looks (`before`, `now`).
 /// The kernel hands pids out in turn, each the next free one after the last: only a pid it
-/// went past since `before` can be, unless it went all the way round, which `pid_max / 2`
-/// forks may do where many pids are in use.
+/// went past since `before` can be, unless it went all the way round. That it did is certain
+/// when there were more forks than pids it went past (each fork takes a pid of its own), and
+/// is taken for possible after `pid_max / 2` forks, which may do it where many pids are in use.
+/// More forks than pids gone past also means pids out of turn: `ns_last_pid` written (CRIU, a
+/// test) or a pid asked for (clone3's `set_tid`); then too any pid may have been handed out.
 pub fn may_be_reused(pid: i32, before: Pids, now: Pids, pid_max: i32) -> bool {
-    if now.forks.saturating_sub(before.forks) >= (pid_max / 2).max(1) as u64 {
+    let forks = now.forks.saturating_sub(before.forks);
+    if forks >= (pid_max / 2).max(1) as u64 {
         return true;
     }
-    let forked = now.forks > before.forks;
-    match now.last >= before.last {
-        // Back where it was after forks: all the way round.
-        true if now.last == before.last && forked => true,
-        true => pid > before.last && pid <= now.last,
-        // It came round to the lowest pids and went on.
-        false => pid > before.last || pid <= now.last,
+    let wrapped = now.last < before.last;
+    // The pids it went past, (before.last, now.last], round past pid_max if it came round to
+    // the lowest pids (counted from 1: more than it can have handed out, never fewer).
+    let past = match wrapped {
+        false => i64::from(now.last) - i64::from(before.last),
+        true => i64::from(pid_max) - 1 - i64::from(before.last) + i64::from(now.last),
+    };
+    if forks as i64 > past {
+        return true;
+    }
+    match wrapped {
+        false => pid > before.last && pid <= now.last,
+        true => pid > before.last || pid <= now.last,
     }
 }
 
@@ -336,6 +374,54 @@ mod tests {
         assert!(may_be_reused(450, at(500, 7), at(500, 9), 32768));
         // Half of pid_max forks: perhaps all the way round.
         assert!(may_be_reused(450, at(500, 0), at(600, 16384), 32768));
+        // As many forks as pids it went past: each the next in turn, 450 not among them.
+        assert!(!may_be_reused(450, at(500, 0), at(600, 100), 32768));
+        assert!(!may_be_reused(20000, at(31000, 0), at(500, 2267), 32768));
+    }
+
+    #[test]
+    fn a_pid_may_be_reused_when_there_were_more_forks_than_pids_gone_past() {
+        // See: the flaky forensics::a_workers_pid_handed_to_a_host_process_is_not_the_childs.
+        // Its worker 2363 was seen at a look with the last pid 2423; the test then wrote
+        // ns_last_pid back to 2362, the host process got 2363, and another test's forks took
+        // the last pid to 2555 by the next look: 3024 forks for 132 pids gone past, yet 2363,
+        // not among those 132, was taken for the same worker. So it is where many pids are in
+        // use and the kernel comes all the way round in fewer than pid_max / 2 forks, or where
+        // a pid is handed out out of turn (CRIU writing ns_last_pid, clone3's set_tid).
+        let at = |last, forks| Pids { last, forks };
+        assert!(may_be_reused(
+            2363,
+            at(2423, 135_152),
+            at(2555, 138_176),
+            32768
+        ));
+        assert!(may_be_reused(450, at(500, 0), at(600, 101), 32768));
+        // Round past pid_max: 1767 + 500 pids gone past, 2268 forks.
+        assert!(may_be_reused(20000, at(31000, 0), at(500, 2268), 32768));
+    }
+
+    #[test]
+    fn the_forks_are_counted_between_two_reads_of_the_same_last_pid() {
+        // A fork between the reads of the last pid and of the fork count: its fork was counted
+        // and its pid not, and the next look, finding one fork more than pids gone past, took
+        // the pid of a worker seen at this look for reused (its OOM kill was missed).
+        let reads = |lasts: Vec<i32>, forks: Vec<u64>| {
+            let (mut lasts, mut forks) = (lasts.into_iter(), forks.into_iter());
+            Pids::read_with(|| lasts.next(), || forks.next())
+        };
+        let at = |last, forks| Some(Pids { last, forks });
+        // At the look before: 500 the last pid, 10 forks. At this one, 100 forks took 501..=600,
+        // and one more took 601 between the reads: 600 with 111 forks would be one fork more
+        // than pids gone past.
+        let before = reads(vec![500, 500], vec![10]).unwrap();
+        let now = reads(vec![600, 601, 601], vec![111, 111]);
+        assert_eq!(now, at(601, 111));
+        assert!(!may_be_reused(450, before, now.unwrap(), 32768));
+        // Never the same: the last try.
+        let lasts = (500..510).collect();
+        assert_eq!(reads(lasts, (10..20).collect()), at(507, 17));
+        assert_eq!(reads(vec![], vec![1]), None);
+        assert_eq!(reads(vec![500, 500], vec![]), None);
     }
 
     /// A pid that was the child's before the look before is nobody's now: it ended and the
