@@ -375,7 +375,12 @@ impl Supervisor {
                     events.push_front(self.spawn(restarts, true).into())
                 }
                 Action::Switch => self.family.switch(),
-                Action::Sockets(step) => self.sockets(step),
+                Action::Sockets(step) => {
+                    // The switch is answered at once, before any other event (as a spawn).
+                    if let Some(switched) = self.sockets(step) {
+                        events.push_front(switched.into());
+                    }
+                }
                 Action::SignalOther(sig) => {
                     // As SignalAll: only what the look proved of the child's trees.
                     self.look();

@@ -144,6 +144,10 @@ pub enum Input {
     /// After a reload's switch, while the old child is not signalled yet (`holding_old()`):
     /// how many connections wait in the old sockets' queues, which only the old child takes.
     OldQueue { queued: u32 },
+    /// The answer to `Sockets::ToNew`, at once, with nothing in between (as `Spawned` to a
+    /// spawn): `refused` says why the sockets were not switched (a unix PATH or its temporary
+    /// name was replaced), and nothing was changed then.
+    Switched { refused: Option<String> },
     /// A signal to restartd itself.
     Signal { signal: i32 },
     /// A request on the control socket; the machine answers with `Action::Reply`.
@@ -333,7 +337,8 @@ pub enum Sockets {
     /// Before the new child starts: open its sockets; the old ones keep every new connection, so
     /// a new child that fails takes none with it.
     Open,
-    /// At the switch: every new connection goes to the new child's sockets.
+    /// At the switch, before the children swap: every new connection goes to the new child's
+    /// sockets. Answered at once with `Input::Switched`.
     ToNew,
     /// The reload is over and the new child serves: the old sockets stop listening.
     KeepNew,
@@ -379,7 +384,7 @@ pub enum Action {
     SpawnOther { restarts: u32 },
     /// The reload's new child is ready: it becomes the child, the old one the second child.
     Switch,
-    /// A reload's TCP sockets (issue 20; see `Sockets`).
+    /// A reload's own sockets (issue 20; see `Sockets`).
     Sockets(Sockets),
     /// `SignalAll` for the second child's group and descendants only.
     SignalOther(i32),

@@ -192,7 +192,7 @@ impl Machine {
             State::Reloading { new, until, .. } => match new {
                 Candidate::Up(_) => Some(*until),
                 Candidate::Stopping { kill_at, .. } => *kill_at,
-                Candidate::Starting | Candidate::Cleanup { .. } => None,
+                Candidate::Starting | Candidate::Switching(_) | Candidate::Cleanup { .. } => None,
             },
             State::Draining { kill_at, hold, .. } => hold.map(|h| h.look_at).or(*kill_at),
             // The earlier of `--ready-timeout` (while not ready) and `--max-runtime`.
@@ -607,7 +607,7 @@ impl Machine {
                 | S::Cleanup { .. }
                 | S::Backoff { .. }
                 | S::Done(_),
-                input @ I::OtherEnded { .. },
+                input @ (I::OtherEnded { .. } | I::Switched { .. }),
             ) => self.unexpected(&input),
             (S::Done(_), I::Signal { .. }) => vec![],
         }

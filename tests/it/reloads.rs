@@ -605,11 +605,13 @@ fn a_socket_that_joins_the_group_during_a_reload_gets_nothing_after_it() {
 }
 
 /// Review of issue 20 (unix): PATH replaced by a file of the user's before a reload. The switch
-/// leaves it alone, and the log says what is true: the new socket's temporary name is gone (it
-/// did say it stays), PATH does not name the old socket (it did say it does, and that a
-/// `restart` would serve it), and a reload once PATH is free gives it the new child's socket.
+/// leaves it alone. Issue 20 follow-up: the reload then went on and said "replaced" (exit 0):
+/// the old child was stopped and the new one served a socket no client could reach, until a
+/// `restart`. A refused switch now goes back: the new child is stopped with a `keep-old` record,
+/// the old one keeps running, `reload` exits 1 naming PATH and what to do, the temporary name is
+/// gone, and a reload once PATH is free gives PATH the new child's socket.
 #[test]
-fn a_reload_after_path_was_replaced_says_what_is_true_and_a_later_reload_restores_it() {
+fn a_reload_after_path_was_replaced_keeps_the_old_child_and_a_later_reload_restores_it() {
     let env = Env::new();
     let path = env.state_dir().join("web.sock");
     let address = format!("unix:{}", path.display());
@@ -622,21 +624,95 @@ fn a_reload_after_path_was_replaced_says_what_is_true_and_a_later_reload_restore
         "python3",
         &server(),
     ]));
-    env.wait_child("replaced");
+    let old = env.wait_child("replaced");
     std::fs::remove_file(&path).unwrap();
     std::fs::write(&path, "someone else's").unwrap();
     let out = env.sub(&["reload", "replaced"]);
-    assert_eq!(out.status.code(), Some(0), "{}", env.report());
-    r.wait_stderr("no longer names restartd's socket: no child can be reached there");
+    assert_eq!(out.status.code(), Some(1), "{}", env.report());
+    let said = String::from_utf8_lossy(&out.stderr);
+    let shown = path.display().to_string();
+    assert!(
+        said.contains(&format!("{shown} is no longer restartd's socket"))
+            && said.contains("until what was put there is removed and restartd reloads")
+            && said.contains(&format!("the old child (pid {old}) keeps running")),
+        "{said}"
+    );
+    assert_eq!(env.state("replaced")["child_pid"], old);
+    let records = env.records("replaced");
+    assert_eq!(records.len(), 1, "{records:?}");
+    assert_eq!(records[0]["action"], "keep-old");
+    let detail = records[0]["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("its sockets could not be switched to it"),
+        "{detail}"
+    );
+    assert_ne!(records[0]["pid"], old);
     assert_eq!(std::fs::read_to_string(&path).unwrap(), "someone else's");
     assert!(!exists(&reload_name(&path)), "the temporary name is gone");
     std::fs::remove_file(&path).unwrap();
     let out = env.sub(&["reload", "replaced"]);
     assert_eq!(out.status.code(), Some(0), "{}", env.report());
+    let new = env.state("replaced")["child_pid"].as_i64().unwrap() as i32;
+    env.also_kill(new);
+    assert_ne!(new, old);
     let load = Load::start(path.clone(), 1);
     load.wait_served(0, 5);
     let stats = load.finish();
     assert!(stats.failed.is_empty(), "{stats:?}");
-    env.also_kill(env.state("replaced")["child_pid"].as_i64().unwrap() as i32);
+    assert_eq!(stats.pids, vec![new.to_string()]);
+    drop(r);
+}
+
+/// Issue 20 follow-up: the temporary name replaced while the new child starts (here by a file
+/// of the user's). The switch is refused, and goes back: `reload` exits 1 naming the temporary
+/// name, the old child keeps serving at PATH, and the user's file is left alone.
+#[test]
+fn a_reload_whose_temporary_name_was_replaced_keeps_the_old_child_serving() {
+    let env = Env::new();
+    let mode = set_mode(&env, "ok");
+    let path = env.state_dir().join("web.sock");
+    let address = format!("unix:{}", path.display());
+    let mut cmd = env.command(&[
+        "--name",
+        "tampered",
+        "--socket",
+        &address,
+        "--notify",
+        "--",
+        "python3",
+        &server(),
+    ]);
+    cmd.env("SERVER_MODE", &mode);
+    let r = Running::spawn(cmd);
+    let old = env.wait_child("tampered");
+    // The new child takes 2 s to be ready: the temporary name is replaced meanwhile.
+    std::fs::write(&mode, "slow 2").unwrap();
+    let mut reload = restartd();
+    reload
+        .args(["reload", "tampered", "--state-dir"])
+        .arg(env.state_dir());
+    let reload = std::thread::spawn(move || run_with_timeout(reload, TIMEOUT));
+    let temp = reload_name(&path);
+    assert!(wait_until("the temporary name", || exists(&temp)));
+    std::fs::remove_file(&temp).unwrap();
+    std::fs::write(&temp, "mine now").unwrap();
+    let out = reload.join().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", env.report());
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        said.contains(&format!(
+            "{} is no longer the new child's socket",
+            temp.display()
+        )) && said.contains("reload again"),
+        "{said}"
+    );
+    assert_eq!(env.state("tampered")["child_pid"], old);
+    assert_eq!(env.records("tampered")[0]["action"], "keep-old");
+    assert_eq!(std::fs::read_to_string(&temp).unwrap(), "mine now");
+    let load = Load::start(path.clone(), 1);
+    load.wait_served(0, 5);
+    let stats = load.finish();
+    assert!(stats.failed.is_empty(), "{stats:?}");
+    assert_eq!(stats.pids, vec![old.to_string()]);
     drop(r);
 }

@@ -33,7 +33,8 @@ impl Supervisor {
 
     /// A reload's own sockets, as the machine says (issue 20). A new socket that cannot be
     /// opened is no failure of the reload: the new child shares the old sockets then, as before.
-    pub(super) fn sockets(&mut self, step: Sockets) {
+    /// The switch is answered (`Switched`): refused, nothing was changed.
+    pub(super) fn sockets(&mut self, step: Sockets) -> Option<Input> {
         let problem = match step {
             Sockets::Open => match self.listeners.open_next() {
                 Ok(_) => None,
@@ -42,7 +43,18 @@ impl Supervisor {
                      connections until it stops"
                 )),
             },
-            Sockets::ToNew => self.listeners.to_next(),
+            Sockets::ToNew => {
+                let refused = match self.listeners.to_next() {
+                    Ok(problem) => {
+                        if let Some(problem) = problem {
+                            self.log.warn(&format!("reload: {problem}"));
+                        }
+                        None
+                    }
+                    Err(why) => Some(why),
+                };
+                return Some(Input::Switched { refused });
+            }
             Sockets::KeepNew => self.listeners.keep_next(),
             Sockets::KeepOld => {
                 self.listeners.keep_old();
@@ -52,6 +64,7 @@ impl Supervisor {
         if let Some(problem) = problem {
             self.log.warn(&format!("reload: {problem}"));
         }
+        None
     }
 
     /// A reload is over: say so, and answer the `reload` clients.

@@ -105,14 +105,15 @@ fn the_new_child_starts_beside_the_old_and_the_old_drains_once_it_is_ready() {
         sim.m.deadline(),
         Some(sim.t0.mono + Duration::from_secs(61))
     );
-    // Ready: the switch; new connections go to the new child's sockets.
+    // Ready: the switch; new connections go to the new child's sockets, then the children
+    // swap (the loop answers the sockets' step with `Switched`).
     sim.advance(SEC);
     let actions = sim.feed(Input::Ready);
     assert_eq!(
         actions,
         vec![
-            Action::Switch,
             Action::Sockets(Sockets::ToNew),
+            Action::Switch,
             Action::SaveState
         ]
     );
@@ -167,8 +168,8 @@ fn without_notify_or_health_the_new_child_is_ready_at_spawn() {
         vec![
             Action::Monitors(true),
             Action::SaveState,
-            Action::Switch,
             Action::Sockets(Sockets::ToNew),
+            Action::Switch,
             Action::SaveState,
         ]
     );
@@ -564,4 +565,64 @@ fn requests_while_the_old_queue_is_awaited() {
     assert!(actions.contains(&Action::SignalAll(SIGTERM)), "{actions:?}");
     assert!(!sim.m.holding_old());
     assert_eq!(sim.m.status(), Status::Stopping);
+}
+
+/// Issue 20 follow-up: a unix PATH (or its temporary name) replaced during the reload refuses
+/// the switch. The children used to swap anyway: the old child was stopped, the new one served
+/// a socket no client could reach, and `reload` said "replaced". Now the switch comes first and
+/// its refusal goes back: the new child is stopped, recorded `keep-old`, the old one stays.
+#[test]
+fn a_refused_switch_stops_the_new_child_and_keeps_the_old() {
+    let (mut sim, _) = reloading(with_sockets(true));
+    sim.feed(Input::Spawned {
+        pid: 202,
+        jitter: 0.0,
+    });
+    let why = "--socket unix:/run/a.sock: /run/a.sock is no longer restartd's socket";
+    sim.refuse_switch = Some(why.into());
+    sim.advance(SEC);
+    let actions = sim.feed(Input::Ready);
+    assert_eq!(
+        actions,
+        vec![
+            Action::Sockets(Sockets::ToNew),
+            Action::SignalOther(SIGTERM),
+            Action::Monitors(false),
+        ]
+    );
+    assert_eq!(sim.m.child_pid(), Some(101), "no swap");
+    assert_eq!(sim.m.status(), Status::Reloading);
+    assert!(!sim.m.holding_old());
+    // The new child goes within --stop-timeout (SIGKILL after it).
+    assert_eq!(sim.m.deadline(), Some(sim.now().mono + 5 * SEC));
+    let actions = sim.feed(Input::OtherEnded {
+        end: ProcessEnd::Signaled {
+            signal: SIGTERM,
+            core_dumped: false,
+        },
+        leftovers: false,
+    });
+    let report = other_report(&actions);
+    assert_eq!(report.outcome, Outcome::KeepOld);
+    assert!(report.crash);
+    assert_eq!(report.reason, Reason::Signal);
+    assert_eq!(report.pid, Some(202));
+    let detail = report.detail.as_deref().unwrap();
+    assert!(
+        detail.contains("could not be switched") && detail.contains(why),
+        "{detail}"
+    );
+    assert!(
+        actions.contains(&Action::Sockets(Sockets::KeepOld)),
+        "{actions:?}"
+    );
+    let err = reloaded(&actions).as_ref().unwrap_err();
+    assert!(
+        err.contains(why) && err.contains("pid 101) keeps running"),
+        "{err}"
+    );
+    assert_eq!(sim.m.status(), Status::Running);
+    assert_eq!(sim.m.child_pid(), Some(101));
+    assert_eq!(sim.m.reloads(), 0);
+    assert_eq!(sim.m.restarts_total(), 0);
 }
