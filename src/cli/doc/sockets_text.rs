@@ -51,7 +51,12 @@ pub const SOCKETS: &[&str] = &[
      old socket. A socket a killed restartd left at the temporary name is replaced; anything \
      else there (a file, a symlink, a listening socket) is left alone and the reload shares \
      the old socket, with a warning. No symlink is followed, and nothing is renamed over PATH \
-     once something other than restartd's socket was put there. After a reload the child's \
+     once something other than restartd's socket was put there, nor a temporary name that no \
+     longer names the new socket: such a switch is refused before anything changes (every \
+     unix socket is checked before the first rename; a TCP socket already steered is steered \
+     back), and the reload fails as below, its record's detail and `reload`'s message naming \
+     the path and what to do (remove what was put at PATH and reload; reload again). A TCP \
+     switch cannot be refused that way. After a reload the child's \
      socket reports PATH.restartd-reload as its own address (getsockname). Another process of the same user that joins the group (SO_REUSEPORT) \
      gets no connection; a reload that finds one there (/proc/net/tcp) shares the old socket \
      instead, with a warning (one that joins during a reload is warned about when it is \
@@ -62,8 +67,9 @@ pub const SOCKETS: &[&str] = &[
      process too: a server that binds the port itself with SO_REUSEPORT (gunicorn \
      `--reuse-port`, nginx `reuseport`) instead of taking fd 3 binds without error and gets \
      no connection on that address.",
-    "If the new child exits, cannot be started, becomes unhealthy, misses its watchdog or is \
-     not ready within `--ready-timeout` (60 s without it), it is stopped, a crash record with action `keep-old` is written \
+    "If the new child exits, cannot be started, becomes unhealthy, misses its watchdog, is \
+     not ready within `--ready-timeout` (60 s without it) or its sockets cannot be switched to \
+     it, it is stopped, a crash record with action `keep-old` is written \
      (hooks run as for any crash), the old child keeps running, and `reload` exits 1 saying \
      why. A reload is no crash: no backoff, nothing in the restart window, and \
      `RESTARTD_RESTARTS` stays as it was; `state.json`'s `reloads` and \
