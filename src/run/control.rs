@@ -81,6 +81,8 @@ pub struct Server {
     waiters: Vec<UnixStream>,
     /// `reload` clients waiting for the reload to be over.
     reloading: Vec<UnixStream>,
+    /// `reload` clients that asked during a reload: they wait for the reload after it.
+    queued: Vec<UnixStream>,
     /// The listener is left out of the poll until then (see `PAUSE`).
     paused_until: Option<Instant>,
 }
@@ -112,6 +114,12 @@ impl Pending {
         server.reloading.push(self.stream);
     }
 
+    /// Keeps the connection until the reload after the current one is over
+    /// (`Server::reply_queued`).
+    pub fn wait_for_next_reload(self, server: &mut Server) {
+        server.queued.push(self.stream);
+    }
+
     /// Answers `ok` and keeps the connection until restartd exits.
     pub fn ok_and_wait(mut self, server: &mut Server) {
         if self.stream.write_all(b"ok\n").is_ok() {
@@ -136,6 +144,7 @@ impl Server {
             conns: Vec::new(),
             waiters: Vec::new(),
             reloading: Vec::new(),
+            queued: Vec::new(),
             paused_until: None,
         })
     }
@@ -151,6 +160,19 @@ impl Server {
             // The connection is non-blocking; a line this short fits in an empty socket buffer.
             let _ = stream.write_all(line.as_bytes());
         }
+    }
+
+    /// The `reload` clients queued behind a reload that is over now: they wait for the next
+    /// reload (`wait`), or hear `line` (`ok`, `ok: …`, `error: …`) at once. Whether any waited.
+    pub fn reply_queued(&mut self, wait: bool, line: &str) -> bool {
+        let any = !self.queued.is_empty();
+        if wait {
+            self.reloading.append(&mut self.queued);
+        }
+        for mut stream in self.queued.drain(..) {
+            let _ = stream.write_all(format!("{line}\n").as_bytes());
+        }
+        any
     }
 
     /// The fds to poll for readability.

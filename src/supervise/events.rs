@@ -328,6 +328,9 @@ pub enum Reply {
     OkSaying(String),
     /// A reload: answered once it is over (`Action::Reloaded`).
     WhenReloaded,
+    /// A reload asked for while one is under way: answered once the reload that follows the
+    /// current one is over (`Action::ReplyQueued`), as systemd queues a second reload job.
+    AfterReload,
 }
 
 /// A reload's TCP sockets: the new child gets a socket of its own on each TCP address, in the
@@ -398,6 +401,9 @@ pub enum Action {
     /// A reload is over: `Ok` replaced (with a remark), `Err` why the old child kept running;
     /// answers the waiting `reload` requests.
     Reloaded(Result<String, String>),
+    /// Answer the `reload` requests queued during a reload (`Reply::AfterReload`) as the reload
+    /// asked for after it was answered: `WhenReloaded` (they wait for it), or at once.
+    ReplyQueued(Reply),
     /// An input that cannot happen in this state; logged, otherwise ignored.
     Unexpected(String),
     /// Exit restartd with this status.

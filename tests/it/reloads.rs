@@ -716,3 +716,73 @@ fn a_reload_whose_temporary_name_was_replaced_keeps_the_old_child_serving() {
     assert_eq!(stats.pids, vec![old.to_string()]);
     drop(r);
 }
+
+/// Issue 20 follow-up: a second `reload` sent while the first one's old child is still held
+/// (after the switch, status `reloading`) exited 3, "not running". It now waits, as systemd
+/// runs a reload job queued behind a running one: once the first reload is over, another one
+/// replaces the new child, and both `reload`s exit 0. The old child is stopped (SIGSTOP) with a
+/// connection in its queue, so the first reload stays in its hold until the test lets it go.
+#[test]
+fn a_reload_sent_while_the_old_child_is_held_waits_and_then_reloads() {
+    let env = Env::new();
+    let path = env.state_dir().join("twice.sock");
+    let address = format!("unix:{}", path.display());
+    let r = env.start(&[
+        "--name",
+        "twice",
+        "--socket",
+        &address,
+        "--notify",
+        "--stop-timeout",
+        "20s",
+        "--",
+        "python3",
+        &server(),
+    ]);
+    let old = env.wait_child("twice");
+    signal(old, nix::libc::SIGSTOP);
+    let mut waiting = std::os::unix::net::UnixStream::connect(&path).unwrap();
+    waiting
+        .write_all(b"GET / HTTP/1.1\r\nHost: test\r\n\r\n")
+        .unwrap();
+    let reload = |env: &Env| {
+        let mut cmd = restartd();
+        cmd.args(["reload", "twice", "--state-dir"])
+            .arg(env.state_dir());
+        std::thread::spawn(move || run_with_timeout(cmd, TIMEOUT))
+    };
+    let first = reload(&env);
+    let state = env.wait_state("twice", "the switch", |s| {
+        s["child_pid"].as_i64().is_some_and(|p| p != old as i64)
+    });
+    let new = state["child_pid"].as_i64().unwrap() as i32;
+    env.also_kill(new);
+    assert_eq!(state["status"], "reloading", "the old child is held");
+    let second = reload(&env);
+    // Taken and waiting (it exited 3 at once before).
+    let queued = "reload requested while a reload is under way";
+    let seen = wait_until(queued, || {
+        second.is_finished() || r.stderr().contains(queued)
+    });
+    assert!(seen, "{}", env.report());
+    signal(old, nix::libc::SIGCONT);
+    let out = first.join().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", env.report());
+    let out = second.join().unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{said}\n{}", env.report());
+    let state = env.state("twice");
+    let third = state["child_pid"].as_i64().unwrap() as i32;
+    env.also_kill(third);
+    assert_ne!(
+        third, new,
+        "the second reload replaced the first one's child"
+    );
+    assert_eq!(state["reloads"], 2);
+    assert_eq!(state["status"], "running");
+    assert!(
+        said.contains(&format!("replaced: pid {third} serves")),
+        "{said}"
+    );
+    drop(r);
+}

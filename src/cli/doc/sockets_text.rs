@@ -75,7 +75,12 @@ pub const SOCKETS: &[&str] = &[
      `RESTARTD_RESTARTS` stays as it was; `state.json`'s `reloads` and \
      `restartd_reloads_total` count the reloads done. While a reload runs, the health checks, \
      watchdog and memory limit watch the new child; the old one's resume if it is kept.",
-    "During a reload `restart` and another `reload` are refused; a stop stops both children. If \
+    "Another `reload` during a reload (before its switch, or while the old child is held or \
+     stopping) waits, as a reload job queued behind a running one does under systemd: once \
+     the reload under way is over (replaced or failed), another one starts, with the command \
+     as it is then, and the waiting `reload` exits as that one ends (0, or 1); more `reload`s \
+     meanwhile wait for the same one. If the reload under way ends with restartd stopping, \
+     they exit 3. During a reload `restart` is refused (exit 3); a stop stops both children. If \
      the old child ends before the switch, the reload is abandoned, the new child is stopped \
      with the old one's leftovers, and the end is handled as any crash. The two children's \
      trees are kept apart by process group: cleaning up one never signals the other's group. \

@@ -7,7 +7,7 @@ use std::os::fd::BorrowedFd;
 
 use crate::process::sockets::Listeners;
 use crate::records::state::SocketJson;
-use crate::supervise::machine::{Input, Sockets};
+use crate::supervise::machine::{Input, Reply, Sockets};
 
 use super::{Event, Supervisor};
 
@@ -77,6 +77,26 @@ impl Supervisor {
         self.recorder.changed();
         self.save();
         self.control.reloaded(&result);
+    }
+
+    /// The `reload` requests queued behind a reload that is over: answered as the machine
+    /// answered the reload it asked for in their name.
+    pub(super) fn reply_queued(&mut self, reply: Reply) {
+        let (wait, line) = match reply {
+            Reply::WhenReloaded => (true, String::new()),
+            Reply::Ok => (false, "ok".into()),
+            Reply::OkSaying(msg) => (false, format!("ok: {msg}")),
+            Reply::Refused(msg) => (false, format!("error: {msg}")),
+            // Not answers to a reload (the machine queues only while a reload is under way).
+            Reply::WhenStopped | Reply::AfterReload => (
+                false,
+                "error: the queued reload was not started; try again".into(),
+            ),
+        };
+        if self.control.reply_queued(wait, &line) && wait {
+            self.log
+                .info("the reload requested during the last one starts now");
+        }
     }
 }
 

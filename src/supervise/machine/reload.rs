@@ -92,6 +92,11 @@ impl Machine {
         )
     }
 
+    /// Whether a reload is under way (before or after its switch).
+    pub(super) fn in_reload(&self) -> bool {
+        matches!(self.state, State::Reloading { .. } | State::Draining { .. })
+    }
+
     /// Reloads done in this run.
     pub fn reloads(&self) -> u64 {
         self.reloads
@@ -304,11 +309,15 @@ impl Machine {
             (new, input @ I::Request(Request::Stop)) => {
                 self.abandon(old, ready, new, input, "restartd is stopping", now)
             }
-            (new, I::Request(Request::Restart | Request::Reload)) => {
+            (new, I::Request(Request::Restart)) => {
                 keep(self, new);
                 vec![Action::Reply(Reply::Refused(
                     "a reload is under way; try again when it is over".into(),
                 ))]
+            }
+            (new, I::Request(Request::Reload)) => {
+                keep(self, new);
+                self.queue_reload()
             }
             (new, I::Request(Request::Signal(sig))) => {
                 keep(self, new);
@@ -445,12 +454,16 @@ impl Machine {
                 keep(self, SIGKILL, None, ended);
                 vec![Action::SignalOther(SIGKILL)]
             }
-            I::Request(Request::Restart | Request::Reload) => {
+            I::Request(Request::Restart) => {
                 keep(self, signal, kill_at, ended);
                 vec![Action::Reply(Reply::Refused(
                     "a reload is under way (the old child is stopping); try again when it is over"
                         .into(),
                 ))]
+            }
+            I::Request(Request::Reload) => {
+                keep(self, signal, kill_at, ended);
+                self.queue_reload()
             }
             // The new child is the child: everything else is as in `Running`. What changes the
             // state ends the reload first; the old child is cleaned up with the child's leftovers.

@@ -47,6 +47,34 @@ impl Machine {
         vec![Action::Switch, Action::SaveState]
     }
 
+    /// `reload` asked for during a reload: it waits for this one to end, then another one
+    /// starts (a new child of the command as it is then, as systemd runs a reload job queued
+    /// behind a running one); reloads asked for meanwhile share it.
+    pub(in crate::supervise::machine) fn queue_reload(&mut self) -> Vec<Action> {
+        self.reload_queued = true;
+        vec![Action::Reply(Reply::AfterReload)]
+    }
+
+    /// After an input that ended a reload: the queued `reload` requests are handled as if they
+    /// came now (a new reload while the child runs), and answered accordingly.
+    pub(in crate::supervise::machine) fn queued_reload(&mut self, now: Now) -> Vec<Action> {
+        if !self.reload_queued || self.in_reload() {
+            return vec![];
+        }
+        self.reload_queued = false;
+        let actions = self.handle(
+            Input::Request(crate::supervise::events::Request::Reload),
+            now,
+        );
+        actions
+            .into_iter()
+            .map(|a| match a {
+                Action::Reply(reply) => Action::ReplyQueued(reply),
+                a => a,
+            })
+            .collect()
+    }
+
     /// The old child and its leftovers are gone: the reload is done.
     pub(in crate::supervise::machine) fn reloaded(&mut self, run: Run) -> Vec<Action> {
         self.reloads += 1;

@@ -312,13 +312,14 @@ fn requests_during_a_reload_are_refused_or_served_for_the_old_child() {
         pid: 202,
         jitter: 0.0,
     });
-    for request in [Request::Reload, Request::Restart] {
-        let actions = sim.feed(Input::Request(request));
-        assert!(
-            matches!(&actions[..], [Action::Reply(Reply::Refused(m))] if m.contains("a reload is under way")),
-            "{actions:?}"
-        );
-    }
+    let actions = sim.feed(Input::Request(Request::Restart));
+    assert!(
+        matches!(&actions[..], [Action::Reply(Reply::Refused(m))] if m.contains("a reload is under way")),
+        "{actions:?}"
+    );
+    // Another reload waits for this one (see `a_reload_asked_during_a_reload_follows_it`).
+    let actions = sim.feed(Input::Request(Request::Reload));
+    assert_eq!(actions, vec![Action::Reply(Reply::AfterReload)]);
     assert_eq!(
         sim.feed(Input::Signal {
             signal: nix::libc::SIGHUP
@@ -540,8 +541,9 @@ fn a_reload_in_backoff_starts_the_child_now_and_says_so() {
 }
 
 /// Breaking it: a stop, a restart and another reload while the old child's queue is awaited.
-/// The reload and restart are refused; the stop ends the reload (the new child serves, the
-/// old socket closes, the old child is stopped with the child's leftovers).
+/// The restart is refused and the reload queued; the stop ends the reload (the new child
+/// serves, the old socket closes, the old child is stopped with the child's leftovers), and the
+/// queued reload hears that restartd is stopping.
 #[test]
 fn requests_while_the_old_queue_is_awaited() {
     let (mut sim, _) = reloading(with_sockets(false));
@@ -550,15 +552,20 @@ fn requests_while_the_old_queue_is_awaited() {
         jitter: 0.0,
     });
     assert!(sim.m.holding_old());
-    for request in [Request::Reload, Request::Restart] {
-        let actions = sim.feed(Input::Request(request));
-        assert!(
-            matches!(&actions[..], [Action::Reply(Reply::Refused(m))] if m.contains("a reload is under way")),
-            "{actions:?}"
-        );
-        assert!(sim.m.holding_old());
-    }
+    let actions = sim.feed(Input::Request(Request::Restart));
+    assert!(
+        matches!(&actions[..], [Action::Reply(Reply::Refused(m))] if m.contains("a reload is under way")),
+        "{actions:?}"
+    );
+    assert!(sim.m.holding_old());
+    let actions = sim.feed(Input::Request(Request::Reload));
+    assert_eq!(actions, vec![Action::Reply(Reply::AfterReload)]);
+    assert!(sim.m.holding_old());
     let actions = sim.feed(Input::Request(Request::Stop));
+    assert!(
+        matches!(actions.last(), Some(Action::ReplyQueued(Reply::Refused(m))) if m.contains("stopping")),
+        "{actions:?}"
+    );
     let at = |a: &Action| actions.iter().position(|b| b == a);
     let (fold, keep_new) = (at(&Action::Fold), at(&Action::Sockets(Sockets::KeepNew)));
     assert!(fold.is_some() && keep_new.is_some(), "{actions:?}");
@@ -625,4 +632,66 @@ fn a_refused_switch_stops_the_new_child_and_keeps_the_old() {
     assert_eq!(sim.m.child_pid(), Some(101));
     assert_eq!(sim.m.reloads(), 0);
     assert_eq!(sim.m.restarts_total(), 0);
+}
+
+/// Issue 20 follow-up: a second `reload` during a reload was refused with an error, which the
+/// CLI reports as "not running" (exit 3). It is queued instead, as systemd queues a reload job
+/// behind a running one: once the first reload is over (replaced or failed), another one
+/// starts, and the queued requesters wait for it; more requests meanwhile share it.
+#[test]
+fn a_reload_asked_during_a_reload_follows_it() {
+    let (mut sim, _) = reloading(with_sockets(true));
+    sim.feed(Input::Spawned {
+        pid: 202,
+        jitter: 0.0,
+    });
+    // Before the switch, and again during the hold: one reload follows.
+    let actions = sim.feed(Input::Request(Request::Reload));
+    assert_eq!(actions, vec![Action::Reply(Reply::AfterReload)]);
+    sim.feed(Input::Ready);
+    assert!(sim.m.holding_old());
+    let actions = sim.feed(Input::Request(Request::Reload));
+    assert_eq!(actions, vec![Action::Reply(Reply::AfterReload)]);
+    sim.advance(SEC);
+    assert_eq!(
+        sim.feed(Input::OldQueue { queued: 0 }),
+        vec![Action::SignalOther(SIGTERM)]
+    );
+    let actions = sim.feed(Input::OtherEnded {
+        end: ProcessEnd::Exited(0),
+        leftovers: false,
+    });
+    // The first requesters hear that it is done, then the queued ones wait for the next.
+    let done = actions
+        .iter()
+        .position(|a| matches!(a, Action::Reloaded(Ok(_))))
+        .expect("the first reload is done");
+    let queued = actions
+        .iter()
+        .position(|a| *a == Action::ReplyQueued(Reply::WhenReloaded))
+        .expect("the queued requests wait for the next reload");
+    assert!(done < queued, "{actions:?}");
+    assert_eq!(
+        actions[queued + 1..],
+        [
+            Action::Monitors(false),
+            Action::SaveState,
+            Action::Tell(Tell::Reloading),
+            Action::Sockets(Sockets::Open),
+            Action::SpawnOther { restarts: 0 },
+        ]
+    );
+    assert_eq!(sim.m.status(), Status::Reloading);
+    assert_eq!(sim.m.child_pid(), Some(202));
+    assert_eq!(sim.m.reloads(), 1);
+    // It fails; nothing more is queued, and the old child (202 now) stays.
+    let actions = sim.feed(Input::SpawnFailed {
+        failure: SpawnError::NotFound,
+        error: "No such file or directory".into(),
+        jitter: 0.0,
+    });
+    assert!(reloaded(&actions).is_err());
+    assert!(!actions.iter().any(|a| matches!(a, Action::ReplyQueued(_))));
+    assert_eq!(sim.m.status(), Status::Running);
+    assert_eq!(sim.m.child_pid(), Some(202));
 }
