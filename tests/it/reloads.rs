@@ -786,3 +786,91 @@ fn a_reload_sent_while_the_old_child_is_held_waits_and_then_reloads() {
     );
     drop(r);
 }
+
+/// Review of the queued reload: a `reload` client that went away while queued (a deploy
+/// script's timeout, a Ctrl-C) kept its connection open in restartd until the reload after the
+/// one under way was over. Enough of them used up restartd's descriptors (RLIMIT_NOFILE, 1024
+/// under systemd; 64 here): the control socket stopped taking requests, a crash record could
+/// not be written, and the queued reload's new child could not be started. The connection of a
+/// client that is gone is closed when the next one is queued.
+#[test]
+fn reload_clients_gone_while_queued_do_not_use_up_restartds_descriptors() {
+    let env = Env::new();
+    let path = env.state_dir().join("gone.sock");
+    let address = format!("unix:{}", path.display());
+    let mut cmd = env.command(&[
+        "--name",
+        "gone",
+        "--socket",
+        &address,
+        "--notify",
+        "--stop-timeout",
+        "30s",
+        "--",
+        "python3",
+        &server(),
+    ]);
+    // SAFETY: setrlimit is async-signal-safe; it only lowers this child's own limit.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(&mut cmd, || {
+            let limit = nix::libc::rlimit {
+                rlim_cur: 64,
+                rlim_max: 64,
+            };
+            if nix::libc::setrlimit(nix::libc::RLIMIT_NOFILE, &limit) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let r = Running::spawn(cmd);
+    let old = env.wait_child("gone");
+    // The old child, stopped with a connection in its queue, holds the first reload after its
+    // switch until the test lets it go.
+    signal(old, nix::libc::SIGSTOP);
+    let mut waiting = std::os::unix::net::UnixStream::connect(&path).unwrap();
+    waiting
+        .write_all(b"GET / HTTP/1.1\r\nHost: test\r\n\r\n")
+        .unwrap();
+    let mut reload = restartd();
+    reload
+        .args(["reload", "gone", "--state-dir"])
+        .arg(env.state_dir());
+    let first = std::thread::spawn(move || run_with_timeout(reload, TIMEOUT * 3));
+    let state = env.wait_state("gone", "the switch", |s| {
+        s["child_pid"].as_i64().is_some_and(|p| p != old as i64)
+    });
+    let new = state["child_pid"].as_i64().unwrap() as i32;
+    env.also_kill(new);
+    // More clients than restartd has descriptors, one after the other, each gone once queued.
+    let control = env.instance("gone").join("control");
+    let queued = "reload requested while a reload is under way";
+    let mut taken = 0;
+    for _ in 0..80 {
+        let mut client = std::os::unix::net::UnixStream::connect(&control).unwrap();
+        client.write_all(b"reload\n").unwrap();
+        if !wait_until(queued, || r.stderr().matches(queued).count() > taken) {
+            break;
+        }
+        taken += 1;
+    }
+    signal(old, nix::libc::SIGCONT);
+    assert_eq!(
+        taken,
+        80,
+        "restartd stopped taking requests: its descriptors are held by clients gone\n{}",
+        env.report()
+    );
+    let out = first.join().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", env.report());
+    // The queued reload follows and replaces the new child; nothing failed.
+    let state = env.wait_state("gone", "the queued reload", |s| {
+        s["reloads"] == 2 && s["status"] == "running"
+    });
+    let third = state["child_pid"].as_i64().unwrap() as i32;
+    env.also_kill(third);
+    assert_ne!(third, new);
+    assert!(env.records("gone").is_empty(), "{}", env.report());
+    drop(waiting);
+    drop(r);
+}
