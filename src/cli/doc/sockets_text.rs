@@ -79,8 +79,11 @@ pub const SOCKETS: &[&str] = &[
      stopping) waits, as a reload job queued behind a running one does under systemd: once \
      the reload under way is over (replaced or failed), another one starts, with the command \
      as it is then, and the waiting `reload` exits as that one ends (0, or 1); more `reload`s \
-     meanwhile wait for the same one. If the reload under way ends with restartd stopping, \
-     they exit 3. During a reload `restart` is refused (exit 3); a stop stops both children. If \
+     meanwhile wait for the same one. If the reload under way ends otherwise (restartd \
+     stopping, the old child ending before the switch, the new child failing after it), they \
+     are answered as a `reload` sent then would be: exit 3 while restartd stops, or stops the \
+     failed child before it restarts one; while it waits to restart after a crash the child \
+     starts at once (exit 0). During a reload `restart` is refused (exit 3); a stop stops both children. If \
      the old child ends before the switch, the reload is abandoned, the new child is stopped \
      with the old one's leftovers, and the end is handled as any crash. The two children's \
      trees are kept apart by process group: cleaning up one never signals the other's group. \

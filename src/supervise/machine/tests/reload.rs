@@ -695,3 +695,64 @@ fn a_reload_asked_during_a_reload_follows_it() {
     assert_eq!(sim.m.status(), Status::Running);
     assert_eq!(sim.m.child_pid(), Some(202));
 }
+
+/// Review of the queued reload: a reload that ends otherwise than replaced or failed, with one
+/// queued behind it. The queued requests are answered as a `reload` asked for then would be
+/// (README said only "restartd stopping: exit 3"): the old child that crashed before the switch
+/// leaves restartd waiting to restart, so the child starts at once (`ok: …`, exit 0); a new child
+/// that fails after the switch is being stopped to restart, and the queued reload is refused
+/// (exit 3); with nothing to restart, refused as well.
+#[test]
+fn a_queued_reload_after_a_reload_ended_by_the_child_is_answered_as_then() {
+    // The old child crashes before the switch.
+    let (mut sim, _) = reloading(with_sockets(true));
+    sim.feed(Input::Spawned {
+        pid: 202,
+        jitter: 0.0,
+    });
+    sim.feed(Input::Request(Request::Reload));
+    let crashed = Input::ChildEnded {
+        end: ProcessEnd::Exited(1),
+        leftovers: false,
+        jitter: 0.0,
+        oom: None,
+    };
+    let actions = sim.feed(crashed.clone());
+    assert!(
+        matches!(actions.last(), Some(Action::ReplyQueued(Reply::OkSaying(m))) if m.contains("starting one now")),
+        "{actions:?}"
+    );
+    assert_eq!(sim.m.status(), Status::Backoff);
+    // The new child fails its health checks after the switch.
+    let (mut sim, _) = reloading(with_sockets(true));
+    sim.feed(Input::Spawned {
+        pid: 202,
+        jitter: 0.0,
+    });
+    sim.feed(Input::Ready);
+    sim.feed(Input::Request(Request::Reload));
+    let actions = sim.feed(Input::Unhealthy {
+        detail: "503".into(),
+    });
+    assert!(
+        matches!(actions.last(), Some(Action::ReplyQueued(Reply::Refused(m))) if m.contains("stopping")),
+        "{actions:?}"
+    );
+    assert_eq!(sim.m.status(), Status::Stopping);
+    // --restart no: the old child's end is restartd's.
+    let (mut sim, _) = reloading(Settings {
+        sockets: true,
+        notify: true,
+        ..settings(RestartPolicy::No)
+    });
+    sim.feed(Input::Spawned {
+        pid: 202,
+        jitter: 0.0,
+    });
+    sim.feed(Input::Request(Request::Reload));
+    let actions = sim.feed(crashed);
+    assert!(
+        matches!(actions.last(), Some(Action::ReplyQueued(Reply::Refused(m))) if m.contains("exited")),
+        "{actions:?}"
+    );
+}
