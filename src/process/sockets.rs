@@ -159,31 +159,65 @@ impl Listeners {
         Ok(())
     }
 
-    /// The switch: every new connection goes to the new child's sockets from now on.
-    pub fn to_next(&mut self) -> Option<String> {
-        let mut problem = None;
-        for l in &mut self.list {
+    /// The switch: every new connection goes to the new child's sockets from now on. `Err`:
+    /// refused, and nothing was changed (the old sockets keep every new connection): a unix
+    /// PATH or its temporary name is no longer restartd's (checked for every socket before any
+    /// is renamed: a rename cannot be undone, the old socket has no name left), or a TCP group's
+    /// program could not be replaced (setsockopt(2); another process cannot make the switch
+    /// fail: it only joins the group after the new socket, which keeps its place). `Ok(Some)`:
+    /// switched, with a problem to log (a rename that failed after another was done).
+    pub fn to_next(&mut self) -> Result<Option<String>, String> {
+        for l in &self.list {
             if let (SocketAddress::Unix(path), Some(pending)) = (&l.address, &l.pending) {
-                match unix::switch(path, l.file, pending) {
-                    Ok(file) => {
-                        l.file = Some(file);
-                        l.pending = None;
-                    }
-                    Err(e) => problem = Some(format!("--socket {}: {e}", l.address)),
-                }
-                continue;
-            }
-            if let Some(next) = &l.next {
-                // The old socket is first in the group, the new one second.
-                if let Err(e) = steer::steer(next, 1) {
-                    return Some(format!(
-                        "cannot steer --socket {} to the new child: {e}",
-                        l.address
-                    ));
-                }
+                unix::check(path, l.file, pending)
+                    .map_err(|e| format!("--socket {}: {e}", l.address))?;
             }
         }
-        problem
+        // The old socket is first in the group, the new one second.
+        let tcp = |l: &Listener| matches!(l.address, SocketAddress::Tcp(_)) && l.next.is_some();
+        for i in 0..self.list.len() {
+            let l = &self.list[i];
+            let Some(next) = l.next.as_ref().filter(|_| tcp(l)) else {
+                continue;
+            };
+            if let Err(e) = steer::steer(next, 1) {
+                let why = format!("cannot steer --socket {} to the new child: {e}", l.address);
+                self.steer_back(i);
+                return Err(why);
+            }
+        }
+        let mut renamed = false;
+        let mut problem = None;
+        for i in 0..self.list.len() {
+            let l = &mut self.list[i];
+            let (SocketAddress::Unix(path), Some(pending)) = (&l.address, &l.pending) else {
+                continue;
+            };
+            match unix::switch(path, l.file, pending) {
+                Ok(file) => {
+                    l.file = Some(file);
+                    l.pending = None;
+                    renamed = true;
+                }
+                Err(e) if !renamed => {
+                    let why = format!("--socket {}: {e}", l.address);
+                    self.steer_back(self.list.len());
+                    return Err(why);
+                }
+                Err(e) => problem = Some(format!("--socket {}: {e}", l.address)),
+            }
+        }
+        Ok(problem)
+    }
+
+    /// A refused switch: the TCP sockets before `end` that were steered to the new child are
+    /// steered back to the old one.
+    fn steer_back(&self, end: usize) {
+        for l in &self.list[..end] {
+            if matches!(l.address, SocketAddress::Tcp(_)) && l.next.is_some() {
+                let _ = steer::steer(&l.fd, 0);
+            }
+        }
     }
 
     /// Connections waiting in the old sockets' queues, which only the old child can take (a
@@ -414,5 +448,59 @@ mod tests {
         let file = parse_socket(&format!("unix:{}", dir.path().join("f").display())).unwrap();
         let err = Listeners::bind(&[file]).err().unwrap();
         assert!(err.contains("not a socket"), "{err}");
+    }
+
+    /// Issue 20 follow-up: a switch refused on one socket changes none: the unix socket before
+    /// it is not renamed (a rename cannot be undone) and the TCP group still sends every new
+    /// connection to the old socket.
+    #[test]
+    fn a_refused_switch_changes_no_socket() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a.sock"), dir.path().join("b.sock"));
+        let specs: Vec<SocketSpec> = [
+            "tcp://127.0.0.1:0".to_string(),
+            format!("unix:{}", a.display()),
+            format!("unix:{}", b.display()),
+        ]
+        .iter()
+        .map(|s| parse_socket(s).unwrap())
+        .collect();
+        let mut held = Listeners::bind(&specs).unwrap();
+        let SocketAddress::Tcp(addr) = held.list[0].address else {
+            panic!("tcp")
+        };
+        let old_a = unix::socket_at(&a);
+        held.open_next().unwrap();
+        std::fs::remove_file(&b).unwrap();
+        std::fs::write(&b, "someone else's").unwrap();
+        let err = held.to_next().unwrap_err();
+        assert!(
+            err.starts_with(&format!("--socket unix:{}: ", b.display()))
+                && err.contains("is no longer restartd's socket"),
+            "{err}"
+        );
+        assert_eq!(unix::socket_at(&a), old_a, "a.sock not renamed");
+        assert!(unix::socket_at(&unix::temp_name(&a)).is_some());
+        // A TCP connection still lands in the old socket's queue.
+        let _c = std::net::TcpStream::connect(addr).unwrap();
+        assert!(wait_queued(
+            || steer::queued(&held.list[0].fd).unwrap_or(0) > 0
+        ));
+        held.keep_old();
+        assert!(unix::socket_at(&unix::temp_name(&a)).is_none());
+        assert_eq!(std::fs::read_to_string(&b).unwrap(), "someone else's");
+    }
+
+    /// The kernel queues a connection as its handshake completes, at once on loopback; at
+    /// most 1 s.
+    fn wait_queued(mut cond: impl FnMut() -> bool) -> bool {
+        let until = std::time::Instant::now() + std::time::Duration::from_secs(1);
+        while std::time::Instant::now() < until {
+            if cond() {
+                return true;
+            }
+            std::thread::yield_now();
+        }
+        false
     }
 }

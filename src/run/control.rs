@@ -81,6 +81,8 @@ pub struct Server {
     waiters: Vec<UnixStream>,
     /// `reload` clients waiting for the reload to be over.
     reloading: Vec<UnixStream>,
+    /// `reload` clients that asked during a reload: they wait for the reload after it.
+    queued: Vec<UnixStream>,
     /// The listener is left out of the poll until then (see `PAUSE`).
     paused_until: Option<Instant>,
 }
@@ -112,6 +114,17 @@ impl Pending {
         server.reloading.push(self.stream);
     }
 
+    /// Keeps the connection until the reload after the current one is over
+    /// (`Server::reply_queued`). Any number of clients may wait so, each holding a descriptor
+    /// of restartd's: those already gone (a script's timeout, a Ctrl-C) are closed first, or
+    /// enough of them would use up restartd's descriptors (RLIMIT_NOFILE) before the reloads
+    /// they waited for are over.
+    pub fn wait_for_next_reload(self, server: &mut Server) {
+        server.queued.retain(|s| !hung_up(s));
+        server.reloading.retain(|s| !hung_up(s));
+        server.queued.push(self.stream);
+    }
+
     /// Answers `ok` and keeps the connection until restartd exits.
     pub fn ok_and_wait(mut self, server: &mut Server) {
         if self.stream.write_all(b"ok\n").is_ok() {
@@ -136,6 +149,7 @@ impl Server {
             conns: Vec::new(),
             waiters: Vec::new(),
             reloading: Vec::new(),
+            queued: Vec::new(),
             paused_until: None,
         })
     }
@@ -151,6 +165,19 @@ impl Server {
             // The connection is non-blocking; a line this short fits in an empty socket buffer.
             let _ = stream.write_all(line.as_bytes());
         }
+    }
+
+    /// The `reload` clients queued behind a reload that is over now: they wait for the next
+    /// reload (`wait`), or hear `line` (`ok`, `ok: …`, `error: …`) at once. Whether any waited.
+    pub fn reply_queued(&mut self, wait: bool, line: &str) -> bool {
+        let any = !self.queued.is_empty();
+        if wait {
+            self.reloading.append(&mut self.queued);
+        }
+        for mut stream in self.queued.drain(..) {
+            let _ = stream.write_all(format!("{line}\n").as_bytes());
+        }
+        any
     }
 
     /// The fds to poll for readability.
@@ -261,6 +288,17 @@ fn read_line(conn: &mut Conn) -> LineState {
     }
 }
 
+/// Whether the client closed its end of a connection kept open for its answer (POLLHUP: a
+/// unix stream socket whose peer is closed).
+fn hung_up(stream: &UnixStream) -> bool {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    let mut fds = [PollFd::new(stream.as_fd(), PollFlags::empty())];
+    matches!(poll(&mut fds, PollTimeout::ZERO), Ok(1))
+        && fds[0]
+            .revents()
+            .is_some_and(|r| r.intersects(PollFlags::POLLHUP | PollFlags::POLLERR))
+}
+
 /// Whether the peer runs as restartd's user or as root.
 fn owner(stream: &UnixStream) -> bool {
     let me = nix::unistd::geteuid().as_raw();
@@ -341,6 +379,45 @@ mod tests {
         assert_eq!(pending.request, Request::Signal(1));
         pending.ok();
         assert_eq!(client.join().unwrap(), "ok");
+    }
+
+    /// Review of the queued reload: a queued client that is gone no longer holds a descriptor
+    /// once the next one is queued; one that only shut its sending side down still waits.
+    #[test]
+    fn queued_clients_that_are_gone_are_closed() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut server = Server::bind(dir.path()).unwrap();
+        let path = dir.path().join(CONTROL);
+        let queue = |server: &mut Server| {
+            let mut client = UnixStream::connect(&path).unwrap();
+            client.write_all(b"reload\n").unwrap();
+            let pending = loop {
+                if let Some(p) = server.requests(Instant::now()).pop() {
+                    break p;
+                }
+                std::thread::yield_now();
+            };
+            pending.wait_for_next_reload(server);
+            client
+        };
+        let half = queue(&mut server);
+        half.shutdown(std::net::Shutdown::Write).unwrap();
+        for _ in 0..3 {
+            drop(queue(&mut server));
+        }
+        let mut last = queue(&mut server);
+        assert_eq!(
+            server.queued.len(),
+            2,
+            "the half-closed one and the last one"
+        );
+        server.reply_queued(false, "ok");
+        let mut reply = String::new();
+        last.read_to_string(&mut reply).unwrap();
+        assert_eq!(reply, "ok\n");
+        let mut reply = String::new();
+        (&half).read_to_string(&mut reply).unwrap();
+        assert_eq!(reply, "ok\n");
     }
 
     /// A connection that never sends is answered and dropped at its deadline, and no longer

@@ -375,7 +375,12 @@ impl Supervisor {
                     events.push_front(self.spawn(restarts, true).into())
                 }
                 Action::Switch => self.family.switch(),
-                Action::Sockets(step) => self.sockets(step),
+                Action::Sockets(step) => {
+                    // The switch is answered at once, before any other event (as a spawn).
+                    if let Some(switched) = self.sockets(step) {
+                        events.push_front(switched.into());
+                    }
+                }
                 Action::SignalOther(sig) => {
                     // As SignalAll: only what the look proved of the child's trees.
                     self.look();
@@ -397,6 +402,7 @@ impl Supervisor {
                     );
                 }
                 Action::Reloaded(result) => self.reloaded(result),
+                Action::ReplyQueued(reply) => self.reply_queued(reply),
                 Action::SignalGroup(sig) => self.family.signal_group(sig),
                 Action::SignalChild(sig) => self.family.signal_child(sig),
                 Action::SignalAll(sig) => {
@@ -482,6 +488,12 @@ impl Supervisor {
             (Reply::WhenReloaded, _) => {
                 self.log.info("reload requested: starting the new child");
                 pending.wait_for_reload(&mut self.control)
+            }
+            (Reply::AfterReload, _) => {
+                self.log.info(
+                    "reload requested while a reload is under way: it follows once this one is over",
+                );
+                pending.wait_for_next_reload(&mut self.control)
             }
             (Reply::OkSaying(msg), _) => {
                 self.log.info(&format!("reload requested: {msg}"));

@@ -144,6 +144,10 @@ pub enum Input {
     /// After a reload's switch, while the old child is not signalled yet (`holding_old()`):
     /// how many connections wait in the old sockets' queues, which only the old child takes.
     OldQueue { queued: u32 },
+    /// The answer to `Sockets::ToNew`, at once, with nothing in between (as `Spawned` to a
+    /// spawn): `refused` says why the sockets were not switched (a unix PATH or its temporary
+    /// name was replaced), and nothing was changed then.
+    Switched { refused: Option<String> },
     /// A signal to restartd itself.
     Signal { signal: i32 },
     /// A request on the control socket; the machine answers with `Action::Reply`.
@@ -324,6 +328,9 @@ pub enum Reply {
     OkSaying(String),
     /// A reload: answered once it is over (`Action::Reloaded`).
     WhenReloaded,
+    /// A reload asked for while one is under way: answered once the reload that follows the
+    /// current one is over (`Action::ReplyQueued`), as systemd queues a second reload job.
+    AfterReload,
 }
 
 /// A reload's TCP sockets: the new child gets a socket of its own on each TCP address, in the
@@ -333,7 +340,8 @@ pub enum Sockets {
     /// Before the new child starts: open its sockets; the old ones keep every new connection, so
     /// a new child that fails takes none with it.
     Open,
-    /// At the switch: every new connection goes to the new child's sockets.
+    /// At the switch, before the children swap: every new connection goes to the new child's
+    /// sockets. Answered at once with `Input::Switched`.
     ToNew,
     /// The reload is over and the new child serves: the old sockets stop listening.
     KeepNew,
@@ -379,7 +387,7 @@ pub enum Action {
     SpawnOther { restarts: u32 },
     /// The reload's new child is ready: it becomes the child, the old one the second child.
     Switch,
-    /// A reload's TCP sockets (issue 20; see `Sockets`).
+    /// A reload's own sockets (issue 20; see `Sockets`).
     Sockets(Sockets),
     /// `SignalAll` for the second child's group and descendants only.
     SignalOther(i32),
@@ -393,6 +401,9 @@ pub enum Action {
     /// A reload is over: `Ok` replaced (with a remark), `Err` why the old child kept running;
     /// answers the waiting `reload` requests.
     Reloaded(Result<String, String>),
+    /// Answer the `reload` requests queued during a reload (`Reply::AfterReload`) as the reload
+    /// asked for after it was answered: `WhenReloaded` (they wait for it), or at once.
+    ReplyQueued(Reply),
     /// An input that cannot happen in this state; logged, otherwise ignored.
     Unexpected(String),
     /// Exit restartd with this status.

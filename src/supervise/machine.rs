@@ -142,6 +142,8 @@ pub struct Machine {
     last_exit: Option<LastExit>,
     /// Reloads done in this run (`state.json`'s `reloads`).
     reloads: u64,
+    /// A `reload` was asked for during a reload: another one follows it (`queue_reload`).
+    reload_queued: bool,
     /// When the first stop request came, plus `--stop-timeout`: restartd must be gone by then
     /// (SPEC §10), also when its output is stalled.
     stop_by: Option<Instant>,
@@ -168,6 +170,7 @@ impl Machine {
             scheduled_restarts: 0,
             last_exit: None,
             reloads: 0,
+            reload_queued: false,
             stop_by: None,
         }
     }
@@ -192,7 +195,7 @@ impl Machine {
             State::Reloading { new, until, .. } => match new {
                 Candidate::Up(_) => Some(*until),
                 Candidate::Stopping { kill_at, .. } => *kill_at,
-                Candidate::Starting | Candidate::Cleanup { .. } => None,
+                Candidate::Starting | Candidate::Switching(_) | Candidate::Cleanup { .. } => None,
             },
             State::Draining { kill_at, hold, .. } => hold.map(|h| h.look_at).or(*kill_at),
             // The earlier of `--ready-timeout` (while not ready) and `--max-runtime`.
@@ -206,6 +209,13 @@ impl Machine {
 
     /// Feeds one input; returns the actions to carry out, in order.
     pub fn handle(&mut self, input: Input, now: Now) -> Vec<Action> {
+        let mut actions = self.handle_one(input, now);
+        // A reload queued behind the one this input ended starts now.
+        actions.extend(self.queued_reload(now));
+        actions
+    }
+
+    fn handle_one(&mut self, input: Input, now: Now) -> Vec<Action> {
         use Input as I;
         use State as S;
         let stop_request = match &input {
@@ -607,7 +617,7 @@ impl Machine {
                 | S::Cleanup { .. }
                 | S::Backoff { .. }
                 | S::Done(_),
-                input @ I::OtherEnded { .. },
+                input @ (I::OtherEnded { .. } | I::Switched { .. }),
             ) => self.unexpected(&input),
             (S::Done(_), I::Signal { .. }) => vec![],
         }

@@ -605,11 +605,13 @@ fn a_socket_that_joins_the_group_during_a_reload_gets_nothing_after_it() {
 }
 
 /// Review of issue 20 (unix): PATH replaced by a file of the user's before a reload. The switch
-/// leaves it alone, and the log says what is true: the new socket's temporary name is gone (it
-/// did say it stays), PATH does not name the old socket (it did say it does, and that a
-/// `restart` would serve it), and a reload once PATH is free gives it the new child's socket.
+/// leaves it alone. Issue 20 follow-up: the reload then went on and said "replaced" (exit 0):
+/// the old child was stopped and the new one served a socket no client could reach, until a
+/// `restart`. A refused switch now goes back: the new child is stopped with a `keep-old` record,
+/// the old one keeps running, `reload` exits 1 naming PATH and what to do, the temporary name is
+/// gone, and a reload once PATH is free gives PATH the new child's socket.
 #[test]
-fn a_reload_after_path_was_replaced_says_what_is_true_and_a_later_reload_restores_it() {
+fn a_reload_after_path_was_replaced_keeps_the_old_child_and_a_later_reload_restores_it() {
     let env = Env::new();
     let path = env.state_dir().join("web.sock");
     let address = format!("unix:{}", path.display());
@@ -622,21 +624,253 @@ fn a_reload_after_path_was_replaced_says_what_is_true_and_a_later_reload_restore
         "python3",
         &server(),
     ]));
-    env.wait_child("replaced");
+    let old = env.wait_child("replaced");
     std::fs::remove_file(&path).unwrap();
     std::fs::write(&path, "someone else's").unwrap();
     let out = env.sub(&["reload", "replaced"]);
-    assert_eq!(out.status.code(), Some(0), "{}", env.report());
-    r.wait_stderr("no longer names restartd's socket: no child can be reached there");
+    assert_eq!(out.status.code(), Some(1), "{}", env.report());
+    let said = String::from_utf8_lossy(&out.stderr);
+    let shown = path.display().to_string();
+    assert!(
+        said.contains(&format!("{shown} is no longer restartd's socket"))
+            && said.contains("until what was put there is removed and restartd reloads")
+            && said.contains(&format!("the old child (pid {old}) keeps running")),
+        "{said}"
+    );
+    assert_eq!(env.state("replaced")["child_pid"], old);
+    let records = env.records("replaced");
+    assert_eq!(records.len(), 1, "{records:?}");
+    assert_eq!(records[0]["action"], "keep-old");
+    let detail = records[0]["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("its sockets could not be switched to it"),
+        "{detail}"
+    );
+    assert_ne!(records[0]["pid"], old);
     assert_eq!(std::fs::read_to_string(&path).unwrap(), "someone else's");
     assert!(!exists(&reload_name(&path)), "the temporary name is gone");
     std::fs::remove_file(&path).unwrap();
     let out = env.sub(&["reload", "replaced"]);
     assert_eq!(out.status.code(), Some(0), "{}", env.report());
+    let new = env.state("replaced")["child_pid"].as_i64().unwrap() as i32;
+    env.also_kill(new);
+    assert_ne!(new, old);
     let load = Load::start(path.clone(), 1);
     load.wait_served(0, 5);
     let stats = load.finish();
     assert!(stats.failed.is_empty(), "{stats:?}");
-    env.also_kill(env.state("replaced")["child_pid"].as_i64().unwrap() as i32);
+    assert_eq!(stats.pids, vec![new.to_string()]);
+    drop(r);
+}
+
+/// Issue 20 follow-up: the temporary name replaced while the new child starts (here by a file
+/// of the user's). The switch is refused, and goes back: `reload` exits 1 naming the temporary
+/// name, the old child keeps serving at PATH, and the user's file is left alone.
+#[test]
+fn a_reload_whose_temporary_name_was_replaced_keeps_the_old_child_serving() {
+    let env = Env::new();
+    let mode = set_mode(&env, "ok");
+    let path = env.state_dir().join("web.sock");
+    let address = format!("unix:{}", path.display());
+    let mut cmd = env.command(&[
+        "--name",
+        "tampered",
+        "--socket",
+        &address,
+        "--notify",
+        "--",
+        "python3",
+        &server(),
+    ]);
+    cmd.env("SERVER_MODE", &mode);
+    let r = Running::spawn(cmd);
+    let old = env.wait_child("tampered");
+    // The new child takes 2 s to be ready: the temporary name is replaced meanwhile.
+    std::fs::write(&mode, "slow 2").unwrap();
+    let mut reload = restartd();
+    reload
+        .args(["reload", "tampered", "--state-dir"])
+        .arg(env.state_dir());
+    let reload = std::thread::spawn(move || run_with_timeout(reload, TIMEOUT));
+    let temp = reload_name(&path);
+    assert!(wait_until("the temporary name", || exists(&temp)));
+    std::fs::remove_file(&temp).unwrap();
+    std::fs::write(&temp, "mine now").unwrap();
+    let out = reload.join().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", env.report());
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        said.contains(&format!(
+            "{} is no longer the new child's socket",
+            temp.display()
+        )) && said.contains("reload again"),
+        "{said}"
+    );
+    assert_eq!(env.state("tampered")["child_pid"], old);
+    assert_eq!(env.records("tampered")[0]["action"], "keep-old");
+    assert_eq!(std::fs::read_to_string(&temp).unwrap(), "mine now");
+    let load = Load::start(path.clone(), 1);
+    load.wait_served(0, 5);
+    let stats = load.finish();
+    assert!(stats.failed.is_empty(), "{stats:?}");
+    assert_eq!(stats.pids, vec![old.to_string()]);
+    drop(r);
+}
+
+/// Issue 20 follow-up: a second `reload` sent while the first one's old child is still held
+/// (after the switch, status `reloading`) exited 3, "not running". It now waits, as systemd
+/// runs a reload job queued behind a running one: once the first reload is over, another one
+/// replaces the new child, and both `reload`s exit 0. The old child is stopped (SIGSTOP) with a
+/// connection in its queue, so the first reload stays in its hold until the test lets it go.
+#[test]
+fn a_reload_sent_while_the_old_child_is_held_waits_and_then_reloads() {
+    let env = Env::new();
+    let path = env.state_dir().join("twice.sock");
+    let address = format!("unix:{}", path.display());
+    let r = env.start(&[
+        "--name",
+        "twice",
+        "--socket",
+        &address,
+        "--notify",
+        "--stop-timeout",
+        "20s",
+        "--",
+        "python3",
+        &server(),
+    ]);
+    let old = env.wait_child("twice");
+    signal(old, nix::libc::SIGSTOP);
+    let mut waiting = std::os::unix::net::UnixStream::connect(&path).unwrap();
+    waiting
+        .write_all(b"GET / HTTP/1.1\r\nHost: test\r\n\r\n")
+        .unwrap();
+    let reload = |env: &Env| {
+        let mut cmd = restartd();
+        cmd.args(["reload", "twice", "--state-dir"])
+            .arg(env.state_dir());
+        std::thread::spawn(move || run_with_timeout(cmd, TIMEOUT))
+    };
+    let first = reload(&env);
+    let state = env.wait_state("twice", "the switch", |s| {
+        s["child_pid"].as_i64().is_some_and(|p| p != old as i64)
+    });
+    let new = state["child_pid"].as_i64().unwrap() as i32;
+    env.also_kill(new);
+    assert_eq!(state["status"], "reloading", "the old child is held");
+    let second = reload(&env);
+    // Taken and waiting (it exited 3 at once before).
+    let queued = "reload requested while a reload is under way";
+    let seen = wait_until(queued, || {
+        second.is_finished() || r.stderr().contains(queued)
+    });
+    assert!(seen, "{}", env.report());
+    signal(old, nix::libc::SIGCONT);
+    let out = first.join().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", env.report());
+    let out = second.join().unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{said}\n{}", env.report());
+    let state = env.state("twice");
+    let third = state["child_pid"].as_i64().unwrap() as i32;
+    env.also_kill(third);
+    assert_ne!(
+        third, new,
+        "the second reload replaced the first one's child"
+    );
+    assert_eq!(state["reloads"], 2);
+    assert_eq!(state["status"], "running");
+    assert!(
+        said.contains(&format!("replaced: pid {third} serves")),
+        "{said}"
+    );
+    drop(r);
+}
+
+/// Review of the queued reload: a `reload` client that went away while queued (a deploy
+/// script's timeout, a Ctrl-C) kept its connection open in restartd until the reload after the
+/// one under way was over. Enough of them used up restartd's descriptors (RLIMIT_NOFILE, 1024
+/// under systemd; 64 here): the control socket stopped taking requests, a crash record could
+/// not be written, and the queued reload's new child could not be started. The connection of a
+/// client that is gone is closed when the next one is queued.
+#[test]
+fn reload_clients_gone_while_queued_do_not_use_up_restartds_descriptors() {
+    let env = Env::new();
+    let path = env.state_dir().join("gone.sock");
+    let address = format!("unix:{}", path.display());
+    let mut cmd = env.command(&[
+        "--name",
+        "gone",
+        "--socket",
+        &address,
+        "--notify",
+        "--stop-timeout",
+        "30s",
+        "--",
+        "python3",
+        &server(),
+    ]);
+    // SAFETY: setrlimit is async-signal-safe; it only lowers this child's own limit.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(&mut cmd, || {
+            let limit = nix::libc::rlimit {
+                rlim_cur: 64,
+                rlim_max: 64,
+            };
+            if nix::libc::setrlimit(nix::libc::RLIMIT_NOFILE, &limit) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let r = Running::spawn(cmd);
+    let old = env.wait_child("gone");
+    // The old child, stopped with a connection in its queue, holds the first reload after its
+    // switch until the test lets it go.
+    signal(old, nix::libc::SIGSTOP);
+    let mut waiting = std::os::unix::net::UnixStream::connect(&path).unwrap();
+    waiting
+        .write_all(b"GET / HTTP/1.1\r\nHost: test\r\n\r\n")
+        .unwrap();
+    let mut reload = restartd();
+    reload
+        .args(["reload", "gone", "--state-dir"])
+        .arg(env.state_dir());
+    let first = std::thread::spawn(move || run_with_timeout(reload, TIMEOUT * 3));
+    let state = env.wait_state("gone", "the switch", |s| {
+        s["child_pid"].as_i64().is_some_and(|p| p != old as i64)
+    });
+    let new = state["child_pid"].as_i64().unwrap() as i32;
+    env.also_kill(new);
+    // More clients than restartd has descriptors, one after the other, each gone once queued.
+    let control = env.instance("gone").join("control");
+    let queued = "reload requested while a reload is under way";
+    let mut taken = 0;
+    for _ in 0..80 {
+        let mut client = std::os::unix::net::UnixStream::connect(&control).unwrap();
+        client.write_all(b"reload\n").unwrap();
+        if !wait_until(queued, || r.stderr().matches(queued).count() > taken) {
+            break;
+        }
+        taken += 1;
+    }
+    signal(old, nix::libc::SIGCONT);
+    assert_eq!(
+        taken,
+        80,
+        "restartd stopped taking requests: its descriptors are held by clients gone\n{}",
+        env.report()
+    );
+    let out = first.join().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", env.report());
+    // The queued reload follows and replaces the new child; nothing failed.
+    let state = env.wait_state("gone", "the queued reload", |s| {
+        s["reloads"] == 2 && s["status"] == "running"
+    });
+    let third = state["child_pid"].as_i64().unwrap() as i32;
+    env.also_kill(third);
+    assert_ne!(third, new);
+    assert!(env.records("gone").is_empty(), "{}", env.report());
+    drop(waiting);
     drop(r);
 }

@@ -51,7 +51,12 @@ pub const SOCKETS: &[&str] = &[
      old socket. A socket a killed restartd left at the temporary name is replaced; anything \
      else there (a file, a symlink, a listening socket) is left alone and the reload shares \
      the old socket, with a warning. No symlink is followed, and nothing is renamed over PATH \
-     once something other than restartd's socket was put there. After a reload the child's \
+     once something other than restartd's socket was put there, nor a temporary name that no \
+     longer names the new socket: such a switch is refused before anything changes (every \
+     unix socket is checked before the first rename; a TCP socket already steered is steered \
+     back), and the reload fails as below, its record's detail and `reload`'s message naming \
+     the path and what to do (remove what was put at PATH and reload; reload again). A TCP \
+     switch cannot be refused that way. After a reload the child's \
      socket reports PATH.restartd-reload as its own address (getsockname). Another process of the same user that joins the group (SO_REUSEPORT) \
      gets no connection; a reload that finds one there (/proc/net/tcp) shares the old socket \
      instead, with a warning (one that joins during a reload is warned about when it is \
@@ -62,14 +67,23 @@ pub const SOCKETS: &[&str] = &[
      process too: a server that binds the port itself with SO_REUSEPORT (gunicorn \
      `--reuse-port`, nginx `reuseport`) instead of taking fd 3 binds without error and gets \
      no connection on that address.",
-    "If the new child exits, cannot be started, becomes unhealthy, misses its watchdog or is \
-     not ready within `--ready-timeout` (60 s without it), it is stopped, a crash record with action `keep-old` is written \
+    "If the new child exits, cannot be started, becomes unhealthy, misses its watchdog, is \
+     not ready within `--ready-timeout` (60 s without it) or its sockets cannot be switched to \
+     it, it is stopped, a crash record with action `keep-old` is written \
      (hooks run as for any crash), the old child keeps running, and `reload` exits 1 saying \
      why. A reload is no crash: no backoff, nothing in the restart window, and \
      `RESTARTD_RESTARTS` stays as it was; `state.json`'s `reloads` and \
      `restartd_reloads_total` count the reloads done. While a reload runs, the health checks, \
      watchdog and memory limit watch the new child; the old one's resume if it is kept.",
-    "During a reload `restart` and another `reload` are refused; a stop stops both children. If \
+    "Another `reload` during a reload (before its switch, or while the old child is held or \
+     stopping) waits, as a reload job queued behind a running one does under systemd: once \
+     the reload under way is over (replaced or failed), another one starts, with the command \
+     as it is then, and the waiting `reload` exits as that one ends (0, or 1); more `reload`s \
+     meanwhile wait for the same one. If the reload under way ends otherwise (restartd \
+     stopping, the old child ending before the switch, the new child failing after it), they \
+     are answered as a `reload` sent then would be: exit 3 while restartd stops, or stops the \
+     failed child before it restarts one; while it waits to restart after a crash the child \
+     starts at once (exit 0). During a reload `restart` is refused (exit 3); a stop stops both children. If \
      the old child ends before the switch, the reload is abandoned, the new child is stopped \
      with the old one's leftovers, and the end is handled as any crash. The two children's \
      trees are kept apart by process group: cleaning up one never signals the other's group. \

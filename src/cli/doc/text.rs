@@ -214,7 +214,8 @@ pub const SUBCOMMAND_STATUS: &[(&str, &str)] = &[
     ),
     (
         "1",
-        "`reload`: the new child failed (or was not ready in time); the old one keeps running",
+        "`reload`: the new child failed (or was not ready in time, or its sockets could not be \
+         switched to it); the old one keeps running",
     ),
     (
         "4",

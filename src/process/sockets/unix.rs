@@ -185,27 +185,37 @@ fn like(path: &Path, pending: &Pending) -> Result<(), String> {
     Ok(())
 }
 
-/// The switch: the new socket's file takes PATH's name. Refused when PATH names a file that is
-/// not restartd's socket (`current`: what the last bind or switch put there), so that nothing
-/// of anyone else's is replaced. `Ok`: the identity of the file at PATH now.
-pub fn switch(path: &Path, current: Option<FileId>, pending: &Pending) -> Result<FileId, String> {
+/// Whether the switch may rename the new socket over PATH: refused when PATH names a file that
+/// is not restartd's socket (`current`: what the last bind or switch put there), so that nothing
+/// of anyone else's is replaced, or when the temporary name no longer names the new socket.
+pub fn check(path: &Path, current: Option<FileId>, pending: &Pending) -> Result<(), String> {
     let at_path = std::fs::symlink_metadata(path)
         .ok()
         .map(|m| (m.dev(), m.ino()));
     if at_path.is_some() && at_path != current {
         return Err(format!(
-            "{} is no longer restartd's socket (something else was put there); the new \
-             child's socket {} is not renamed over it",
+            "{} is no longer restartd's socket (something else was put there), so the new \
+             child's socket {} was not renamed over it; no child can be reached at {} until \
+             what was put there is removed and restartd reloads",
             path.display(),
-            pending.temp.display()
+            pending.temp.display(),
+            path.display()
         ));
     }
     if socket_at(&pending.temp) != Some(pending.file) {
         return Err(format!(
-            "{} is no longer the new child's socket",
+            "{} is no longer the new child's socket (it was removed or replaced during the \
+             reload); reload again",
             pending.temp.display()
         ));
     }
+    Ok(())
+}
+
+/// The switch: the new socket's file takes PATH's name, if `check` allows. `Ok`: the identity
+/// of the file at PATH now.
+pub fn switch(path: &Path, current: Option<FileId>, pending: &Pending) -> Result<FileId, String> {
+    check(path, current, pending)?;
     std::fs::rename(&pending.temp, path).map_err(|e| {
         format!(
             "cannot rename {} over {}: {e}",

@@ -7,7 +7,7 @@ use std::os::fd::BorrowedFd;
 
 use crate::process::sockets::Listeners;
 use crate::records::state::SocketJson;
-use crate::supervise::machine::{Input, Sockets};
+use crate::supervise::machine::{Input, Reply, Sockets};
 
 use super::{Event, Supervisor};
 
@@ -33,7 +33,8 @@ impl Supervisor {
 
     /// A reload's own sockets, as the machine says (issue 20). A new socket that cannot be
     /// opened is no failure of the reload: the new child shares the old sockets then, as before.
-    pub(super) fn sockets(&mut self, step: Sockets) {
+    /// The switch is answered (`Switched`): refused, nothing was changed.
+    pub(super) fn sockets(&mut self, step: Sockets) -> Option<Input> {
         let problem = match step {
             Sockets::Open => match self.listeners.open_next() {
                 Ok(_) => None,
@@ -42,7 +43,18 @@ impl Supervisor {
                      connections until it stops"
                 )),
             },
-            Sockets::ToNew => self.listeners.to_next(),
+            Sockets::ToNew => {
+                let refused = match self.listeners.to_next() {
+                    Ok(problem) => {
+                        if let Some(problem) = problem {
+                            self.log.warn(&format!("reload: {problem}"));
+                        }
+                        None
+                    }
+                    Err(why) => Some(why),
+                };
+                return Some(Input::Switched { refused });
+            }
             Sockets::KeepNew => self.listeners.keep_next(),
             Sockets::KeepOld => {
                 self.listeners.keep_old();
@@ -52,6 +64,7 @@ impl Supervisor {
         if let Some(problem) = problem {
             self.log.warn(&format!("reload: {problem}"));
         }
+        None
     }
 
     /// A reload is over: say so, and answer the `reload` clients.
@@ -64,6 +77,26 @@ impl Supervisor {
         self.recorder.changed();
         self.save();
         self.control.reloaded(&result);
+    }
+
+    /// The `reload` requests queued behind a reload that is over: answered as the machine
+    /// answered the reload it asked for in their name.
+    pub(super) fn reply_queued(&mut self, reply: Reply) {
+        let (wait, line) = match reply {
+            Reply::WhenReloaded => (true, String::new()),
+            Reply::Ok => (false, "ok".into()),
+            Reply::OkSaying(msg) => (false, format!("ok: {msg}")),
+            Reply::Refused(msg) => (false, format!("error: {msg}")),
+            // Not answers to a reload (the machine queues only while a reload is under way).
+            Reply::WhenStopped | Reply::AfterReload => (
+                false,
+                "error: the queued reload was not started; try again".into(),
+            ),
+        };
+        if self.control.reply_queued(wait, &line) && wait {
+            self.log
+                .info("the reload requested during the last one starts now");
+        }
     }
 }
 

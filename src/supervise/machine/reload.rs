@@ -45,11 +45,15 @@ pub(super) enum Candidate {
     Starting,
     /// Runs, not ready yet.
     Up(Run),
-    /// Failing or late: it got the stop signal (SIGKILL at `kill_at`); `reason` and `detail` go
-    /// into its `keep-old` record.
+    /// Ready: the loop was asked to switch the sockets to it (`Sockets::ToNew`); `Switched`
+    /// comes next, and only then do the children swap (`Action::Switch`).
+    Switching(Run),
+    /// Failing or late: it got the stop signal (SIGKILL at `kill_at`); `reason` (`None`: how it
+    /// ends, as the switch refused has no reason of its own in SPEC §5) and `detail` go into
+    /// its `keep-old` record.
     Stopping {
         run: Run,
-        reason: Reason,
+        reason: Option<Reason>,
         detail: String,
         kill_at: Option<Instant>,
     },
@@ -82,10 +86,15 @@ impl Machine {
         matches!(
             self.state,
             State::Reloading {
-                new: Candidate::Up(_),
+                new: Candidate::Up(_) | Candidate::Switching(_),
                 ..
             }
         )
+    }
+
+    /// Whether a reload is under way (before or after its switch).
+    pub(super) fn in_reload(&self) -> bool {
+        matches!(self.state, State::Reloading { .. } | State::Draining { .. })
     }
 
     /// Reloads done in this run.
@@ -161,7 +170,12 @@ impl Machine {
                 let mut actions = vec![Action::Monitors(true), Action::SaveState];
                 if self.settings.ready_at_spawn() {
                     // Ready at spawn (SPEC §13).
-                    actions.extend(self.switch(run, now));
+                    actions.extend(self.switch_sockets(
+                        old,
+                        ready,
+                        now.mono + self.settings.reload_timeout(),
+                        run,
+                    ));
                 }
                 actions
             }
@@ -170,8 +184,16 @@ impl Machine {
                 let why = format!("the new child could not be started: {}", detail(&report));
                 self.keep_old(old, ready, report, why, now)
             }
-            (C::Up(run), I::Ready) => self.switch(run, now),
-            (C::Up(run), I::OtherEnded { end, leftovers }) => {
+            (C::Up(run), I::Ready) => self.switch_sockets(old, ready, until, run),
+            (C::Switching(run), I::Switched { refused: None }) => self.switch(run, now),
+            // The sockets could not be switched (a unix PATH or its temporary name was replaced
+            // during the reload): nothing changed, and the new child, which no connection can
+            // reach, goes; the old one keeps serving.
+            (C::Switching(run), I::Switched { refused: Some(why) }) => {
+                let detail = format!("its sockets could not be switched to it: {why}");
+                self.stop_new(old, ready, until, run, None, detail, now)
+            }
+            (C::Up(run) | C::Switching(run), I::OtherEnded { end, leftovers }) => {
                 let report = self.kept_old(Some(run), Some(end), Reason::of(end), None, now);
                 let why = format!("the new child {}", ended_how(end));
                 match leftovers {
@@ -191,16 +213,17 @@ impl Machine {
                     "not ready within {}",
                     crate::base::values::fmt_duration(self.settings.reload_timeout())
                 );
-                self.stop_new(old, ready, until, run, Reason::StartTimeout, detail, now)
+                let reason = Some(Reason::StartTimeout);
+                self.stop_new(old, ready, until, run, reason, detail, now)
             }
             (C::Up(run), I::Unhealthy { detail }) => {
-                self.stop_new(old, ready, until, run, Reason::Unhealthy, detail, now)
+                self.stop_new(old, ready, until, run, Some(Reason::Unhealthy), detail, now)
             }
             (C::Up(run), I::OverMemory { detail }) => {
-                self.stop_new(old, ready, until, run, Reason::Memory, detail, now)
+                self.stop_new(old, ready, until, run, Some(Reason::Memory), detail, now)
             }
             (C::Up(run), I::WatchdogMissed { detail }) => {
-                self.stop_new(old, ready, until, run, Reason::Watchdog, detail, now)
+                self.stop_new(old, ready, until, run, Some(Reason::Watchdog), detail, now)
             }
             (
                 C::Stopping {
@@ -211,6 +234,7 @@ impl Machine {
                 },
                 I::OtherEnded { end, leftovers },
             ) => {
+                let reason = reason.unwrap_or(Reason::of(end));
                 let report = self.kept_old(Some(run), Some(end), reason, Some(detail), now);
                 let why = format!("the new child was stopped: {}", steps::detail(&report));
                 match leftovers {
@@ -285,11 +309,15 @@ impl Machine {
             (new, input @ I::Request(Request::Stop)) => {
                 self.abandon(old, ready, new, input, "restartd is stopping", now)
             }
-            (new, I::Request(Request::Restart | Request::Reload)) => {
+            (new, I::Request(Request::Restart)) => {
                 keep(self, new);
                 vec![Action::Reply(Reply::Refused(
                     "a reload is under way; try again when it is over".into(),
                 ))]
+            }
+            (new, I::Request(Request::Reload)) => {
+                keep(self, new);
+                self.queue_reload()
             }
             (new, I::Request(Request::Signal(sig))) => {
                 keep(self, new);
@@ -310,7 +338,11 @@ impl Machine {
             }
             // Facts that do not concern this stage.
             (
-                new @ (C::Starting | C::Up(_) | C::Stopping { .. } | C::Cleanup { .. }),
+                new @ (C::Starting
+                | C::Up(_)
+                | C::Switching(_)
+                | C::Stopping { .. }
+                | C::Cleanup { .. }),
                 input @ (I::Ready
                 | I::Unhealthy { .. }
                 | I::OverMemory { .. }
@@ -325,10 +357,14 @@ impl Machine {
                 vec![]
             }
             (
-                new @ (C::Up(_) | C::Stopping { .. } | C::Cleanup { .. }),
+                new @ (C::Up(_) | C::Switching(_) | C::Stopping { .. } | C::Cleanup { .. }),
                 input @ (I::Spawned { .. } | I::SpawnFailed { .. }),
             )
-            | (new @ (C::Starting | C::Cleanup { .. }), input @ I::OtherEnded { .. }) => {
+            | (new @ (C::Starting | C::Cleanup { .. }), input @ I::OtherEnded { .. })
+            | (
+                new @ (C::Starting | C::Up(_) | C::Stopping { .. } | C::Cleanup { .. }),
+                input @ I::Switched { .. },
+            ) => {
                 keep(self, new);
                 self.unexpected(&input)
             }
@@ -418,12 +454,16 @@ impl Machine {
                 keep(self, SIGKILL, None, ended);
                 vec![Action::SignalOther(SIGKILL)]
             }
-            I::Request(Request::Restart | Request::Reload) => {
+            I::Request(Request::Restart) => {
                 keep(self, signal, kill_at, ended);
                 vec![Action::Reply(Reply::Refused(
                     "a reload is under way (the old child is stopping); try again when it is over"
                         .into(),
                 ))]
+            }
+            I::Request(Request::Reload) => {
+                keep(self, signal, kill_at, ended);
+                self.queue_reload()
             }
             // The new child is the child: everything else is as in `Running`. What changes the
             // state ends the reload first; the old child is cleaned up with the child's leftovers.
@@ -466,7 +506,7 @@ impl Machine {
                 keep(self, signal, kill_at, ended);
                 vec![]
             }
-            input @ (I::Spawned { .. } | I::SpawnFailed { .. }) => {
+            input @ (I::Spawned { .. } | I::SpawnFailed { .. } | I::Switched { .. }) => {
                 keep(self, signal, kill_at, ended);
                 self.unexpected(&input)
             }

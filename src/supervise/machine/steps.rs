@@ -482,6 +482,7 @@ impl Machine {
             Input::OtherEnded { .. } => "OtherEnded",
             Input::OtherLeftovers { .. } => "OtherLeftovers",
             Input::OldQueue { .. } => "OldQueue",
+            Input::Switched { .. } => "Switched",
             Input::Signal { .. } => "Signal",
             Input::Request(_) => "Request",
             Input::Ready => "Ready",

@@ -37,6 +37,8 @@ struct Sim {
     next_pid: i32,
     /// The jitter sample every `Spawned` carries.
     spawn_jitter: f64,
+    /// Why the next reload switch is refused (`Switched`), if it is.
+    refuse_switch: Option<String>,
 }
 
 impl Sim {
@@ -49,6 +51,7 @@ impl Sim {
             at: Duration::ZERO,
             next_pid: 100,
             spawn_jitter: 0.0,
+            refuse_switch: None,
         }
     }
     fn now(&self) -> Now {
@@ -57,7 +60,8 @@ impl Sim {
             wall: self.t0.wall + self.at,
         }
     }
-    /// Feeds `input`; answers every `Spawn` with `Spawned`, like the event loop.
+    /// Feeds `input`; answers every `Spawn` with `Spawned` and every switch of the sockets with
+    /// `Switched`, like the event loop.
     fn feed(&mut self, input: Input) -> Vec<Action> {
         let now = self.now();
         let actions = self.m.handle(input, now);
@@ -67,7 +71,14 @@ impl Sim {
         let mut out = Vec::new();
         for a in actions {
             let spawned = matches!(a, Action::Spawn { .. });
+            let switched = a == Action::Sockets(Sockets::ToNew);
             out.push(a);
+            if switched {
+                let now = self.now();
+                let refused = self.refuse_switch.take();
+                let more = self.m.handle(Input::Switched { refused }, now);
+                out.extend(self.answer_spawns(more));
+            }
             if spawned {
                 self.next_pid += 1;
                 let now = self.now();

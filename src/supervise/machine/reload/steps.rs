@@ -10,8 +10,26 @@ use crate::base::exit::ProcessEnd;
 use crate::supervise::events::{Action, EndReport, Input, Now, Outcome, Reason, Reply};
 
 impl Machine {
-    /// The new child is ready: it becomes the child and gets every new connection; the old one
-    /// gets the stop signal once its sockets' queues are empty (`Hold`).
+    /// The new child is ready: first every new connection goes to its sockets (which a replaced
+    /// unix PATH refuses; `Switched` says), then the children swap (`switch`).
+    pub(in crate::supervise::machine) fn switch_sockets(
+        &mut self,
+        old: Run,
+        ready: bool,
+        until: Instant,
+        run: Run,
+    ) -> Vec<Action> {
+        self.state = State::Reloading {
+            old,
+            ready,
+            new: Candidate::Switching(run),
+            until,
+        };
+        vec![Action::Sockets(Sockets::ToNew)]
+    }
+
+    /// The sockets are switched: the new child becomes the child; the old one gets the stop
+    /// signal once its sockets' queues are empty (`Hold`).
     pub(in crate::supervise::machine) fn switch(&mut self, run: Run, now: Now) -> Vec<Action> {
         let signal = self.settings.stop_signal;
         self.state = State::Draining {
@@ -26,11 +44,35 @@ impl Machine {
                 look_at: now.mono + HOLD_HANDSHAKES.min(HOLD_MAX.min(self.settings.stop_timeout)),
             }),
         };
-        vec![
-            Action::Switch,
-            Action::Sockets(Sockets::ToNew),
-            Action::SaveState,
-        ]
+        vec![Action::Switch, Action::SaveState]
+    }
+
+    /// `reload` asked for during a reload: it waits for this one to end, then another one
+    /// starts (a new child of the command as it is then, as systemd runs a reload job queued
+    /// behind a running one); reloads asked for meanwhile share it.
+    pub(in crate::supervise::machine) fn queue_reload(&mut self) -> Vec<Action> {
+        self.reload_queued = true;
+        vec![Action::Reply(Reply::AfterReload)]
+    }
+
+    /// After an input that ended a reload: the queued `reload` requests are handled as if they
+    /// came now (a new reload while the child runs), and answered accordingly.
+    pub(in crate::supervise::machine) fn queued_reload(&mut self, now: Now) -> Vec<Action> {
+        if !self.reload_queued || self.in_reload() {
+            return vec![];
+        }
+        self.reload_queued = false;
+        let actions = self.handle(
+            Input::Request(crate::supervise::events::Request::Reload),
+            now,
+        );
+        actions
+            .into_iter()
+            .map(|a| match a {
+                Action::Reply(reply) => Action::ReplyQueued(reply),
+                a => a,
+            })
+            .collect()
     }
 
     /// The old child and its leftovers are gone: the reload is done.
@@ -54,7 +96,7 @@ impl Machine {
         ready: bool,
         until: Instant,
         run: Run,
-        reason: Reason,
+        reason: Option<Reason>,
         detail: String,
         now: Now,
     ) -> Vec<Action> {

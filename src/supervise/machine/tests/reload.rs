@@ -105,14 +105,15 @@ fn the_new_child_starts_beside_the_old_and_the_old_drains_once_it_is_ready() {
         sim.m.deadline(),
         Some(sim.t0.mono + Duration::from_secs(61))
     );
-    // Ready: the switch; new connections go to the new child's sockets.
+    // Ready: the switch; new connections go to the new child's sockets, then the children
+    // swap (the loop answers the sockets' step with `Switched`).
     sim.advance(SEC);
     let actions = sim.feed(Input::Ready);
     assert_eq!(
         actions,
         vec![
-            Action::Switch,
             Action::Sockets(Sockets::ToNew),
+            Action::Switch,
             Action::SaveState
         ]
     );
@@ -167,8 +168,8 @@ fn without_notify_or_health_the_new_child_is_ready_at_spawn() {
         vec![
             Action::Monitors(true),
             Action::SaveState,
-            Action::Switch,
             Action::Sockets(Sockets::ToNew),
+            Action::Switch,
             Action::SaveState,
         ]
     );
@@ -311,13 +312,14 @@ fn requests_during_a_reload_are_refused_or_served_for_the_old_child() {
         pid: 202,
         jitter: 0.0,
     });
-    for request in [Request::Reload, Request::Restart] {
-        let actions = sim.feed(Input::Request(request));
-        assert!(
-            matches!(&actions[..], [Action::Reply(Reply::Refused(m))] if m.contains("a reload is under way")),
-            "{actions:?}"
-        );
-    }
+    let actions = sim.feed(Input::Request(Request::Restart));
+    assert!(
+        matches!(&actions[..], [Action::Reply(Reply::Refused(m))] if m.contains("a reload is under way")),
+        "{actions:?}"
+    );
+    // Another reload waits for this one (see `a_reload_asked_during_a_reload_follows_it`).
+    let actions = sim.feed(Input::Request(Request::Reload));
+    assert_eq!(actions, vec![Action::Reply(Reply::AfterReload)]);
     assert_eq!(
         sim.feed(Input::Signal {
             signal: nix::libc::SIGHUP
@@ -539,8 +541,9 @@ fn a_reload_in_backoff_starts_the_child_now_and_says_so() {
 }
 
 /// Breaking it: a stop, a restart and another reload while the old child's queue is awaited.
-/// The reload and restart are refused; the stop ends the reload (the new child serves, the
-/// old socket closes, the old child is stopped with the child's leftovers).
+/// The restart is refused and the reload queued; the stop ends the reload (the new child
+/// serves, the old socket closes, the old child is stopped with the child's leftovers), and the
+/// queued reload hears that restartd is stopping.
 #[test]
 fn requests_while_the_old_queue_is_awaited() {
     let (mut sim, _) = reloading(with_sockets(false));
@@ -549,19 +552,207 @@ fn requests_while_the_old_queue_is_awaited() {
         jitter: 0.0,
     });
     assert!(sim.m.holding_old());
-    for request in [Request::Reload, Request::Restart] {
-        let actions = sim.feed(Input::Request(request));
-        assert!(
-            matches!(&actions[..], [Action::Reply(Reply::Refused(m))] if m.contains("a reload is under way")),
-            "{actions:?}"
-        );
-        assert!(sim.m.holding_old());
-    }
+    let actions = sim.feed(Input::Request(Request::Restart));
+    assert!(
+        matches!(&actions[..], [Action::Reply(Reply::Refused(m))] if m.contains("a reload is under way")),
+        "{actions:?}"
+    );
+    assert!(sim.m.holding_old());
+    let actions = sim.feed(Input::Request(Request::Reload));
+    assert_eq!(actions, vec![Action::Reply(Reply::AfterReload)]);
+    assert!(sim.m.holding_old());
     let actions = sim.feed(Input::Request(Request::Stop));
+    assert!(
+        matches!(actions.last(), Some(Action::ReplyQueued(Reply::Refused(m))) if m.contains("stopping")),
+        "{actions:?}"
+    );
     let at = |a: &Action| actions.iter().position(|b| b == a);
     let (fold, keep_new) = (at(&Action::Fold), at(&Action::Sockets(Sockets::KeepNew)));
     assert!(fold.is_some() && keep_new.is_some(), "{actions:?}");
     assert!(actions.contains(&Action::SignalAll(SIGTERM)), "{actions:?}");
     assert!(!sim.m.holding_old());
     assert_eq!(sim.m.status(), Status::Stopping);
+}
+
+/// Issue 20 follow-up: a unix PATH (or its temporary name) replaced during the reload refuses
+/// the switch. The children used to swap anyway: the old child was stopped, the new one served
+/// a socket no client could reach, and `reload` said "replaced". Now the switch comes first and
+/// its refusal goes back: the new child is stopped, recorded `keep-old`, the old one stays.
+#[test]
+fn a_refused_switch_stops_the_new_child_and_keeps_the_old() {
+    let (mut sim, _) = reloading(with_sockets(true));
+    sim.feed(Input::Spawned {
+        pid: 202,
+        jitter: 0.0,
+    });
+    let why = "--socket unix:/run/a.sock: /run/a.sock is no longer restartd's socket";
+    sim.refuse_switch = Some(why.into());
+    sim.advance(SEC);
+    let actions = sim.feed(Input::Ready);
+    assert_eq!(
+        actions,
+        vec![
+            Action::Sockets(Sockets::ToNew),
+            Action::SignalOther(SIGTERM),
+            Action::Monitors(false),
+        ]
+    );
+    assert_eq!(sim.m.child_pid(), Some(101), "no swap");
+    assert_eq!(sim.m.status(), Status::Reloading);
+    assert!(!sim.m.holding_old());
+    // The new child goes within --stop-timeout (SIGKILL after it).
+    assert_eq!(sim.m.deadline(), Some(sim.now().mono + 5 * SEC));
+    let actions = sim.feed(Input::OtherEnded {
+        end: ProcessEnd::Signaled {
+            signal: SIGTERM,
+            core_dumped: false,
+        },
+        leftovers: false,
+    });
+    let report = other_report(&actions);
+    assert_eq!(report.outcome, Outcome::KeepOld);
+    assert!(report.crash);
+    assert_eq!(report.reason, Reason::Signal);
+    assert_eq!(report.pid, Some(202));
+    let detail = report.detail.as_deref().unwrap();
+    assert!(
+        detail.contains("could not be switched") && detail.contains(why),
+        "{detail}"
+    );
+    assert!(
+        actions.contains(&Action::Sockets(Sockets::KeepOld)),
+        "{actions:?}"
+    );
+    let err = reloaded(&actions).as_ref().unwrap_err();
+    assert!(
+        err.contains(why) && err.contains("pid 101) keeps running"),
+        "{err}"
+    );
+    assert_eq!(sim.m.status(), Status::Running);
+    assert_eq!(sim.m.child_pid(), Some(101));
+    assert_eq!(sim.m.reloads(), 0);
+    assert_eq!(sim.m.restarts_total(), 0);
+}
+
+/// Issue 20 follow-up: a second `reload` during a reload was refused with an error, which the
+/// CLI reports as "not running" (exit 3). It is queued instead, as systemd queues a reload job
+/// behind a running one: once the first reload is over (replaced or failed), another one
+/// starts, and the queued requesters wait for it; more requests meanwhile share it.
+#[test]
+fn a_reload_asked_during_a_reload_follows_it() {
+    let (mut sim, _) = reloading(with_sockets(true));
+    sim.feed(Input::Spawned {
+        pid: 202,
+        jitter: 0.0,
+    });
+    // Before the switch, and again during the hold: one reload follows.
+    let actions = sim.feed(Input::Request(Request::Reload));
+    assert_eq!(actions, vec![Action::Reply(Reply::AfterReload)]);
+    sim.feed(Input::Ready);
+    assert!(sim.m.holding_old());
+    let actions = sim.feed(Input::Request(Request::Reload));
+    assert_eq!(actions, vec![Action::Reply(Reply::AfterReload)]);
+    sim.advance(SEC);
+    assert_eq!(
+        sim.feed(Input::OldQueue { queued: 0 }),
+        vec![Action::SignalOther(SIGTERM)]
+    );
+    let actions = sim.feed(Input::OtherEnded {
+        end: ProcessEnd::Exited(0),
+        leftovers: false,
+    });
+    // The first requesters hear that it is done, then the queued ones wait for the next.
+    let done = actions
+        .iter()
+        .position(|a| matches!(a, Action::Reloaded(Ok(_))))
+        .expect("the first reload is done");
+    let queued = actions
+        .iter()
+        .position(|a| *a == Action::ReplyQueued(Reply::WhenReloaded))
+        .expect("the queued requests wait for the next reload");
+    assert!(done < queued, "{actions:?}");
+    assert_eq!(
+        actions[queued + 1..],
+        [
+            Action::Monitors(false),
+            Action::SaveState,
+            Action::Tell(Tell::Reloading),
+            Action::Sockets(Sockets::Open),
+            Action::SpawnOther { restarts: 0 },
+        ]
+    );
+    assert_eq!(sim.m.status(), Status::Reloading);
+    assert_eq!(sim.m.child_pid(), Some(202));
+    assert_eq!(sim.m.reloads(), 1);
+    // It fails; nothing more is queued, and the old child (202 now) stays.
+    let actions = sim.feed(Input::SpawnFailed {
+        failure: SpawnError::NotFound,
+        error: "No such file or directory".into(),
+        jitter: 0.0,
+    });
+    assert!(reloaded(&actions).is_err());
+    assert!(!actions.iter().any(|a| matches!(a, Action::ReplyQueued(_))));
+    assert_eq!(sim.m.status(), Status::Running);
+    assert_eq!(sim.m.child_pid(), Some(202));
+}
+
+/// Review of the queued reload: a reload that ends otherwise than replaced or failed, with one
+/// queued behind it. The queued requests are answered as a `reload` asked for then would be
+/// (README said only "restartd stopping: exit 3"): the old child that crashed before the switch
+/// leaves restartd waiting to restart, so the child starts at once (`ok: …`, exit 0); a new child
+/// that fails after the switch is being stopped to restart, and the queued reload is refused
+/// (exit 3); with nothing to restart, refused as well.
+#[test]
+fn a_queued_reload_after_a_reload_ended_by_the_child_is_answered_as_then() {
+    // The old child crashes before the switch.
+    let (mut sim, _) = reloading(with_sockets(true));
+    sim.feed(Input::Spawned {
+        pid: 202,
+        jitter: 0.0,
+    });
+    sim.feed(Input::Request(Request::Reload));
+    let crashed = Input::ChildEnded {
+        end: ProcessEnd::Exited(1),
+        leftovers: false,
+        jitter: 0.0,
+        oom: None,
+    };
+    let actions = sim.feed(crashed.clone());
+    assert!(
+        matches!(actions.last(), Some(Action::ReplyQueued(Reply::OkSaying(m))) if m.contains("starting one now")),
+        "{actions:?}"
+    );
+    assert_eq!(sim.m.status(), Status::Backoff);
+    // The new child fails its health checks after the switch.
+    let (mut sim, _) = reloading(with_sockets(true));
+    sim.feed(Input::Spawned {
+        pid: 202,
+        jitter: 0.0,
+    });
+    sim.feed(Input::Ready);
+    sim.feed(Input::Request(Request::Reload));
+    let actions = sim.feed(Input::Unhealthy {
+        detail: "503".into(),
+    });
+    assert!(
+        matches!(actions.last(), Some(Action::ReplyQueued(Reply::Refused(m))) if m.contains("stopping")),
+        "{actions:?}"
+    );
+    assert_eq!(sim.m.status(), Status::Stopping);
+    // --restart no: the old child's end is restartd's.
+    let (mut sim, _) = reloading(Settings {
+        sockets: true,
+        notify: true,
+        ..settings(RestartPolicy::No)
+    });
+    sim.feed(Input::Spawned {
+        pid: 202,
+        jitter: 0.0,
+    });
+    sim.feed(Input::Request(Request::Reload));
+    let actions = sim.feed(crashed);
+    assert!(
+        matches!(actions.last(), Some(Action::ReplyQueued(Reply::Refused(m))) if m.contains("exited")),
+        "{actions:?}"
+    );
 }
