@@ -383,29 +383,34 @@ fn readiness(c: &Container) {
     assert_eq!(st["status"], "stopped");
 
     // The check above can fail: with systemd's default KillMode=control-group the child gets
-    // systemd's SIGTERM (from pid 1) besides, or instead of, restartd's.
+    // systemd's SIGTERM (from pid 1) besides, or instead of, restartd's. Not at every stop:
+    // systemd signals restartd first and then the rest of the cgroup, and when restartd's
+    // SIGTERM is still pending at the child as systemd's arrives, the kernel keeps one (a
+    // standard signal is not queued twice) with the first sender. A few stops show it.
     c.ok("mkdir -p /etc/systemd/system/ready.service.d && \
           printf '[Service]\\nKillMode=control-group\\n' > /etc/systemd/system/ready.service.d/k.conf && \
-          systemctl daemon-reload && : > /srv/ready/events");
-    c.ok("systemctl start --no-block ready");
-    c.wait("ready", "the child started again", |c| {
-        !c.events("ready").is_empty()
-    });
-    c.tell("ready", "ready");
-    c.wait("ready", "active again", |c| {
-        c.show("ready", "ActiveState") == "active"
-    });
-    let main_pid = c.show("ready", "MainPID");
-    c.ok("systemctl stop ready");
-    let events = c.events("ready");
-    assert_ne!(
-        sigterms(&events),
-        [format!("signal SIGTERM from={main_pid}")],
-        "KillMode=control-group: {events:?}"
-    );
+          systemctl daemon-reload");
+    let mut seen = Vec::new();
+    for _ in 0..5 {
+        c.ok(": > /srv/ready/events && systemctl start --no-block ready");
+        c.wait("ready", "the child started again", |c| {
+            !c.events("ready").is_empty()
+        });
+        c.tell("ready", "ready");
+        c.wait("ready", "active again", |c| {
+            c.show("ready", "ActiveState") == "active"
+        });
+        c.ok("systemctl stop ready");
+        let events = c.events("ready");
+        if sigterms(&events).contains(&"signal SIGTERM from=1".to_string()) {
+            seen.clear();
+            break;
+        }
+        seen.push(events);
+    }
     assert!(
-        sigterms(&events).contains(&"signal SIGTERM from=1".to_string()),
-        "{events:?}"
+        seen.is_empty(),
+        "KillMode=control-group: systemd's SIGTERM never reached the child in 5 stops: {seen:?}"
     );
     c.ok("rm -r /etc/systemd/system/ready.service.d && systemctl daemon-reload");
 }
