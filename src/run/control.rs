@@ -1,7 +1,9 @@
 //! The control channel of a running instance: a unix stream socket `control` in the instance
-//! directory, for `stop`, `restart`, `signal` and `reset` (`reset crashes` for `--crashes`).
+//! directory, for `stop`, `restart`, `reload`, `signal` and `reset` (`reset crashes` for
+//! `--crashes`).
 //!
-//! One request line in, one reply line out (`ok` or `error: …`). Only the owner (same uid, or
+//! One request line in (the client may shut its sending side down after it; a line cut off by
+//! the end of input is refused), one reply line out (`ok` or `error: …`). Only the owner (same uid, or
 //! root) may use it: the directory is 0700, the socket 0600, and the peer's credentials are
 //! checked. The server never blocks: connections are non-blocking, few and short-lived: a client
 //! has `TIMEOUT` from its accept to send its line, then it is answered with an error and
@@ -244,6 +246,12 @@ impl Server {
                 LineState::Closed => {
                     self.conns.swap_remove(i);
                 }
+                LineState::Cut => {
+                    let conn = self.conns.swap_remove(i);
+                    let _ = (&conn.stream).write_all(
+                        b"error: incomplete request: the connection's input ended before its newline\n",
+                    );
+                }
                 LineState::Line(line) => {
                     let conn = self.conns.swap_remove(i);
                     match Request::parse(&line) {
@@ -264,15 +272,24 @@ impl Server {
 
 enum LineState {
     Waiting,
+    /// Gone before sending anything, or failed: no one to answer.
     Closed,
+    /// The input ended in the middle of a line.
+    Cut,
     Line(String),
 }
 
+/// Reads what came; a line is complete at its newline, whether or not the input ended after
+/// it (`printf 'stop\n' | nc -N -U …` shuts its sending side down as soon as it wrote).
 fn read_line(conn: &mut Conn) -> LineState {
     let mut buf = [0u8; 128];
+    let mut ended = false;
     loop {
         match conn.stream.read(&mut buf) {
-            Ok(0) => return LineState::Closed,
+            Ok(0) => {
+                ended = true;
+                break;
+            }
             Ok(n) => conn.buf.extend_from_slice(&buf[..n]),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
@@ -284,6 +301,8 @@ fn read_line(conn: &mut Conn) -> LineState {
     }
     match conn.buf.iter().position(|&b| b == b'\n') {
         Some(end) => LineState::Line(String::from_utf8_lossy(&conn.buf[..end]).into_owned()),
+        None if ended && conn.buf.is_empty() => LineState::Closed,
+        None if ended => LineState::Cut,
         None => LineState::Waiting,
     }
 }
@@ -418,6 +437,37 @@ mod tests {
         let mut reply = String::new();
         (&half).read_to_string(&mut reply).unwrap();
         assert_eq!(reply, "ok\n");
+    }
+
+    /// A client that shuts its sending side down right after its line (`nc -N`, a script's
+    /// shutdown(SHUT_WR)) is served; one whose line is cut off by the end is refused.
+    #[test]
+    fn a_request_followed_by_the_end_of_input_is_served() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut server = Server::bind(dir.path()).unwrap();
+        let path = dir.path().join(CONTROL);
+        let mut whole = UnixStream::connect(&path).unwrap();
+        whole.write_all(b"signal 1\n").unwrap();
+        whole.shutdown(std::net::Shutdown::Write).unwrap();
+        let mut cut = UnixStream::connect(&path).unwrap();
+        cut.write_all(b"signal 1").unwrap();
+        cut.shutdown(std::net::Shutdown::Write).unwrap();
+        // Both are in the socket before the server reads: one pass sees line and end together.
+        let mut pending = server.requests(Instant::now());
+        assert_eq!(pending.len(), 1, "the whole request is served");
+        let pending = pending.pop().unwrap();
+        assert_eq!(pending.request, Request::Signal(1));
+        pending.ok();
+        let mut reply = String::new();
+        whole.read_to_string(&mut reply).unwrap();
+        assert_eq!(reply, "ok\n");
+        let mut reply = String::new();
+        cut.read_to_string(&mut reply).unwrap();
+        assert_eq!(
+            reply,
+            "error: incomplete request: the connection's input ended before its newline\n"
+        );
+        assert!(server.conns.is_empty());
     }
 
     /// A connection that never sends is answered and dropped at its deadline, and no longer

@@ -41,8 +41,9 @@ pub const FILES: &[(&str, &str)] = &[
     ),
     (
         "control",
-        "A unix socket for `stop`, `restart`, `signal` and `reset` (one request line, one \
-         reply line, sent within 5 s of connecting); only the owner's uid may use it.",
+        "A unix socket for `stop`, `restart`, `reload`, `signal` and `reset` (one request \
+         line, one reply line, sent within 5 s of connecting; the client may shut its sending \
+         side down after its newline); only the owner's uid may use it.",
     ),
     (
         "notify",
