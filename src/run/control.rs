@@ -10,7 +10,8 @@
 //! dropped, so clients that connect and never send cannot hold the few places for good. The
 //! deadline exists only while such a connection is open (an idle server costs no wakeups). When
 //! accept fails for want of fds, the listener rests `PAUSE` instead of being polled in a spin. A
-//! `stop` connection is kept open until restartd exits, so the client can wait for the end.
+//! `stop` connection is kept open until restartd exits, so the client can wait for the end; a
+//! waiting client that is gone is closed when another one is made to wait (`Server::hold`).
 
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::os::fd::{AsFd, BorrowedFd};
@@ -113,24 +114,19 @@ impl Pending {
 
     /// Keeps the connection until the reload is over (`Server::reloaded`).
     pub fn wait_for_reload(self, server: &mut Server) {
-        server.reloading.push(self.stream);
+        server.hold(self.stream, |s| &mut s.reloading);
     }
 
     /// Keeps the connection until the reload after the current one is over
-    /// (`Server::reply_queued`). Any number of clients may wait so, each holding a descriptor
-    /// of restartd's: those already gone (a script's timeout, a Ctrl-C) are closed first, or
-    /// enough of them would use up restartd's descriptors (RLIMIT_NOFILE) before the reloads
-    /// they waited for are over.
+    /// (`Server::reply_queued`).
     pub fn wait_for_next_reload(self, server: &mut Server) {
-        server.queued.retain(|s| !hung_up(s));
-        server.reloading.retain(|s| !hung_up(s));
-        server.queued.push(self.stream);
+        server.hold(self.stream, |s| &mut s.queued);
     }
 
     /// Answers `ok` and keeps the connection until restartd exits.
     pub fn ok_and_wait(mut self, server: &mut Server) {
         if self.stream.write_all(b"ok\n").is_ok() {
-            server.waiters.push(self.stream);
+            server.hold(self.stream, |s| &mut s.waiters);
         }
     }
 }
@@ -154,6 +150,18 @@ impl Server {
             queued: Vec::new(),
             paused_until: None,
         })
+    }
+
+    /// Keeps `stream` in the list `waiting` picks until its answer. Any number of clients may
+    /// wait so, each holding a descriptor of restartd's: the waiting clients already gone (a
+    /// script's timeout, a Ctrl-C), in every list, are closed first, or enough of them would use
+    /// up restartd's descriptors (RLIMIT_NOFILE) before what they waited for is over. A client
+    /// that only shut its sending side down still waits.
+    fn hold(&mut self, stream: UnixStream, waiting: fn(&mut Server) -> &mut Vec<UnixStream>) {
+        for list in [&mut self.waiters, &mut self.reloading, &mut self.queued] {
+            list.retain(|s| !hung_up(s));
+        }
+        waiting(self).push(stream);
     }
 
     /// The reload is over: `ok: …` (replaced) or `failed: …` (the old child kept running) to
@@ -437,6 +445,55 @@ mod tests {
         let mut reply = String::new();
         (&half).read_to_string(&mut reply).unwrap();
         assert_eq!(reply, "ok\n");
+    }
+
+    /// Every list of waiting clients, not only the queued reloads: a client that is gone is
+    /// closed when another one is made to wait, whatever either waits for. `stop` clients were
+    /// kept until restartd exited, gone or not.
+    #[test]
+    fn waiting_clients_that_are_gone_are_closed_whatever_they_wait_for() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut server = Server::bind(dir.path()).unwrap();
+        let path = dir.path().join(CONTROL);
+        let wait = |server: &mut Server, line: &[u8], how: fn(Pending, &mut Server)| {
+            let mut client = UnixStream::connect(&path).unwrap();
+            client.write_all(line).unwrap();
+            let pending = loop {
+                if let Some(p) = server.requests(Instant::now()).pop() {
+                    break p;
+                }
+                std::thread::yield_now();
+            };
+            how(pending, server);
+            client
+        };
+        let stop = |server: &mut Server| wait(server, b"stop\n", Pending::ok_and_wait);
+        let reload = |server: &mut Server| wait(server, b"reload\n", Pending::wait_for_reload);
+        let half = stop(&mut server);
+        half.shutdown(std::net::Shutdown::Write).unwrap();
+        for _ in 0..3 {
+            drop(stop(&mut server));
+        }
+        let mut last = stop(&mut server);
+        assert_eq!(
+            server.waiters.len(),
+            2,
+            "the half-closed one and the last one"
+        );
+        drop(last);
+        let reloading = reload(&mut server);
+        assert_eq!(
+            server.waiters.len(),
+            1,
+            "a reload client's wait closes a gone stop's"
+        );
+        drop(reloading);
+        last = stop(&mut server);
+        assert_eq!((server.waiters.len(), server.reloading.len()), (2, 0));
+        drop(server);
+        let mut said = String::new();
+        last.read_to_string(&mut said).unwrap();
+        assert_eq!(said, "ok\n");
     }
 
     /// A client that shuts its sending side down right after its line (`nc -N`, a script's
