@@ -84,7 +84,7 @@ pub struct Server {
     waiters: Vec<UnixStream>,
     /// `reload` clients waiting for the reload to be over.
     reloading: Vec<UnixStream>,
-    /// `reload` clients that asked during a reload: they wait for the reload after it.
+    /// `reload` and `restart` clients that asked during a reload: they wait for it to end.
     queued: Vec<UnixStream>,
     /// The listener is left out of the poll until then (see `PAUSE`).
     paused_until: Option<Instant>,
@@ -117,9 +117,9 @@ impl Pending {
         server.hold(self.stream, |s| &mut s.reloading);
     }
 
-    /// Keeps the connection until the reload after the current one is over
-    /// (`Server::reply_queued`).
-    pub fn wait_for_next_reload(self, server: &mut Server) {
+    /// Keeps the connection of a `reload` or `restart` asked for during a reload until that
+    /// reload is over and the request that follows it is answered (`Server::reply_queued`).
+    pub fn wait_behind_reload(self, server: &mut Server) {
         server.hold(self.stream, |s| &mut s.queued);
     }
 
@@ -177,17 +177,15 @@ impl Server {
         }
     }
 
-    /// The `reload` clients queued behind a reload that is over now: they wait for the next
-    /// reload (`wait`), or hear `line` (`ok`, `ok: …`, `error: …`) at once. Whether any waited.
-    pub fn reply_queued(&mut self, wait: bool, line: &str) -> bool {
-        let any = !self.queued.is_empty();
+    /// The `reload` and `restart` clients queued behind a reload that is over now: they wait
+    /// for the next reload (`wait`), or hear `line` (`ok`, `ok: …`, `error: …`) at once.
+    pub fn reply_queued(&mut self, wait: bool, line: &str) {
         if wait {
             self.reloading.append(&mut self.queued);
         }
         for mut stream in self.queued.drain(..) {
             let _ = stream.write_all(format!("{line}\n").as_bytes());
         }
-        any
     }
 
     /// The fds to poll for readability.
@@ -424,7 +422,7 @@ mod tests {
                 }
                 std::thread::yield_now();
             };
-            pending.wait_for_next_reload(server);
+            pending.wait_behind_reload(server);
             client
         };
         let half = queue(&mut server);

@@ -402,7 +402,7 @@ impl Supervisor {
                     );
                 }
                 Action::Reloaded(result) => self.reloaded(result),
-                Action::ReplyQueued(reply) => self.reply_queued(reply),
+                Action::ReplyQueued(request, reply) => self.reply_queued(request, reply),
                 Action::SignalGroup(sig) => self.family.signal_group(sig),
                 Action::SignalChild(sig) => self.family.signal_child(sig),
                 Action::SignalAll(sig) => {
@@ -489,11 +489,15 @@ impl Supervisor {
                 self.log.info("reload requested: starting the new child");
                 pending.wait_for_reload(&mut self.control)
             }
-            (Reply::AfterReload, _) => {
-                self.log.info(
-                    "reload requested while a reload is under way: it follows once this one is over",
-                );
-                pending.wait_for_next_reload(&mut self.control)
+            (Reply::AfterReload, request) => {
+                let what = match request {
+                    Request::Restart => "restart",
+                    _ => "reload",
+                };
+                self.log.info(&format!(
+                    "{what} requested while a reload is under way: it follows once this one is over"
+                ));
+                pending.wait_behind_reload(&mut self.control)
             }
             (Reply::OkSaying(msg), _) => {
                 self.log.info(&format!("reload requested: {msg}"));

@@ -328,8 +328,9 @@ pub enum Reply {
     OkSaying(String),
     /// A reload: answered once it is over (`Action::Reloaded`).
     WhenReloaded,
-    /// A reload asked for while one is under way: answered once the reload that follows the
-    /// current one is over (`Action::ReplyQueued`), as systemd queues a second reload job.
+    /// A reload or restart asked for while a reload is under way: answered once the reload is
+    /// over, as the request handled then is (`Action::ReplyQueued`), as systemd queues a job
+    /// behind a running reload job.
     AfterReload,
 }
 
@@ -401,9 +402,10 @@ pub enum Action {
     /// A reload is over: `Ok` replaced (with a remark), `Err` why the old child kept running;
     /// answers the waiting `reload` requests.
     Reloaded(Result<String, String>),
-    /// Answer the `reload` requests queued during a reload (`Reply::AfterReload`) as the reload
-    /// asked for after it was answered: `WhenReloaded` (they wait for it), or at once.
-    ReplyQueued(Reply),
+    /// Answer the requests queued during a reload (`Reply::AfterReload`) as the request handled
+    /// in their name after it (`Restart` if any of them was one, else `Reload`) was answered:
+    /// `WhenReloaded` (they wait for the next reload), or at once.
+    ReplyQueued(Request, Reply),
     /// An input that cannot happen in this state; logged, otherwise ignored.
     Unexpected(String),
     /// Exit restartd with this status.

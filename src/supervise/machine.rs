@@ -142,8 +142,8 @@ pub struct Machine {
     last_exit: Option<LastExit>,
     /// Reloads done in this run (`state.json`'s `reloads`).
     reloads: u64,
-    /// A `reload` was asked for during a reload: another one follows it (`queue_reload`).
-    reload_queued: bool,
+    /// What was asked for during a reload, to follow it (`queue`).
+    queued: reload::Queued,
     /// When the first stop request came, plus `--stop-timeout`: restartd must be gone by then
     /// (SPEC §10), also when its output is stalled.
     stop_by: Option<Instant>,
@@ -170,7 +170,7 @@ impl Machine {
             scheduled_restarts: 0,
             last_exit: None,
             reloads: 0,
-            reload_queued: false,
+            queued: reload::Queued::default(),
             stop_by: None,
         }
     }
@@ -210,8 +210,8 @@ impl Machine {
     /// Feeds one input; returns the actions to carry out, in order.
     pub fn handle(&mut self, input: Input, now: Now) -> Vec<Action> {
         let mut actions = self.handle_one(input, now);
-        // A reload queued behind the one this input ended starts now.
-        actions.extend(self.queued_reload(now));
+        // A reload or restart queued behind the reload this input ended starts now.
+        actions.extend(self.run_queued(now));
         actions
     }
 

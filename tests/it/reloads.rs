@@ -874,3 +874,74 @@ fn reload_clients_gone_while_queued_do_not_use_up_restartds_descriptors() {
     drop(waiting);
     drop(r);
 }
+
+/// A `restart` sent while a reload is under way was refused with exit 3 ("a reload is under
+/// way; try again when it is over"), the code for an instance that is not running. It waits
+/// for the reload, as systemd queues a restart job behind a running reload job, then restarts
+/// the child the reload left (the new one) and exits 0.
+#[test]
+fn a_restart_sent_while_the_old_child_is_held_waits_and_then_restarts() {
+    let env = Env::new();
+    let path = env.state_dir().join("then.sock");
+    let address = format!("unix:{}", path.display());
+    let r = env.start(&[
+        "--name",
+        "then",
+        "--socket",
+        &address,
+        "--notify",
+        "--stop-timeout",
+        "20s",
+        "--",
+        "python3",
+        &server(),
+    ]);
+    let old = env.wait_child("then");
+    signal(old, nix::libc::SIGSTOP);
+    let mut waiting = std::os::unix::net::UnixStream::connect(&path).unwrap();
+    waiting
+        .write_all(b"GET / HTTP/1.1\r\nHost: test\r\n\r\n")
+        .unwrap();
+    let ask = |env: &Env, what: &str| {
+        let mut cmd = restartd();
+        cmd.args([what, "then", "--state-dir"]).arg(env.state_dir());
+        std::thread::spawn(move || run_with_timeout(cmd, TIMEOUT))
+    };
+    let reload = ask(&env, "reload");
+    let state = env.wait_state("then", "the switch", |s| {
+        s["child_pid"].as_i64().is_some_and(|p| p != old as i64)
+    });
+    let new = state["child_pid"].as_i64().unwrap() as i32;
+    env.also_kill(new);
+    assert_eq!(state["status"], "reloading", "the old child is held");
+    let restart = ask(&env, "restart");
+    // Taken and waiting (it exited 3 at once before).
+    let queued = "restart requested while a reload is under way";
+    let seen = wait_until(queued, || {
+        restart.is_finished() || r.stderr().contains(queued)
+    });
+    signal(old, nix::libc::SIGCONT);
+    let out = restart.join().unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{said}\n{}", env.report());
+    assert!(seen, "{}", env.report());
+    let out = reload.join().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", env.report());
+    // The reload was done first; then the child it left was restarted.
+    let state = env.wait_state("then", "the restarted child", |s| {
+        s["status"] == "running"
+            && s["child_pid"]
+                .as_i64()
+                .is_some_and(|p| p != new as i64 && p != old as i64)
+    });
+    env.also_kill(state["child_pid"].as_i64().unwrap() as i32);
+    assert_eq!(state["reloads"], 1);
+    assert!(
+        r.stderr()
+            .contains("the restart requested during the reload starts now"),
+        "{}",
+        env.report()
+    );
+    drop(waiting);
+    drop(r);
+}

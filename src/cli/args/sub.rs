@@ -97,7 +97,8 @@ pub enum Sub {
     },
     /// Restart a running instance's child gracefully (no crash, no backoff)
     ///
-    /// Exits 3 when the instance is not running.
+    /// Sent during a reload, it waits for the reload to be over, then restarts the child it
+    /// left. Exits 3 when the instance is not running.
     Restart {
         /// Instance name
         #[arg(value_parser = parse_name)]
@@ -109,7 +110,8 @@ pub enum Sub {
     ///
     /// Starts a new child on the same sockets, waits until it is ready, then stops the old
     /// one. Exits 0 when replaced, 1 when the new child failed and the old one kept running,
-    /// 3 when the instance is not running. Without --socket it is 'restart'.
+    /// 3 when the instance is not running. Sent during a reload, it waits for that one, then
+    /// reloads again. Without --socket it is 'restart'.
     Reload {
         /// Instance name
         #[arg(value_parser = parse_name)]

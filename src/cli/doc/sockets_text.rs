@@ -83,7 +83,11 @@ pub const SOCKETS: &[&str] = &[
      stopping, the old child ending before the switch, the new child failing after it), they \
      are answered as a `reload` sent then would be: exit 3 while restartd stops, or stops the \
      failed child before it restarts one; while it waits to restart after a crash the child \
-     starts at once (exit 0). During a reload `restart` is refused (exit 3); a stop stops both children. If \
+     starts at once (exit 0). A `restart` during a reload waits too, as a restart job \
+     queued behind a running reload job does under systemd: once the reload is over, the \
+     child it left is restarted and `restart` exits 0 (3 if restartd stops instead, as a \
+     `restart` sent then would); `reload`s waiting with it share that restart (exit 0, saying \
+     so). A stop stops both children. If \
      the old child ends before the switch, the reload is abandoned, the new child is stopped \
      with the old one's leftovers, and the end is handled as any crash. The two children's \
      trees are kept apart by process group: cleaning up one never signals the other's group. \

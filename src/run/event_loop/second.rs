@@ -7,7 +7,7 @@ use std::os::fd::BorrowedFd;
 
 use crate::process::sockets::Listeners;
 use crate::records::state::SocketJson;
-use crate::supervise::machine::{Input, Reply, Sockets};
+use crate::supervise::machine::{Input, Reply, Request, Sockets};
 
 use super::{Event, Supervisor};
 
@@ -79,24 +79,37 @@ impl Supervisor {
         self.control.reloaded(&result);
     }
 
-    /// The `reload` requests queued behind a reload that is over: answered as the machine
-    /// answered the reload it asked for in their name.
-    pub(super) fn reply_queued(&mut self, reply: Reply) {
+    /// The `reload` and `restart` requests queued behind a reload that is over: answered as
+    /// the machine answered the `request` it handled in their name.
+    pub(super) fn reply_queued(&mut self, request: Request, reply: Reply) {
         let (wait, line) = match reply {
             Reply::WhenReloaded => (true, String::new()),
             Reply::Ok => (false, "ok".into()),
             Reply::OkSaying(msg) => (false, format!("ok: {msg}")),
             Reply::Refused(msg) => (false, format!("error: {msg}")),
-            // Not answers to a reload (the machine queues only while a reload is under way).
+            // Not answers to a reload or restart (the machine queues only during a reload).
             Reply::WhenStopped | Reply::AfterReload => (
                 false,
-                "error: the queued reload was not started; try again".into(),
+                "error: the request queued during the reload was not carried out; try again".into(),
             ),
         };
-        if self.control.reply_queued(wait, &line) && wait {
-            self.log
-                .info("the reload requested during the last one starts now");
+        if line.starts_with("ok") {
+            // As `reply`: what the requesters read in state.json once answered is what they
+            // asked for.
+            self.recorder.changed();
+            self.save();
         }
+        // Said whether or not the requesters are still there: it happens all the same.
+        match (wait, request) {
+            (true, _) => self
+                .log
+                .info("the reload requested during the last one starts now"),
+            (false, Request::Restart) if line.starts_with("ok") => self
+                .log
+                .info("the restart requested during the reload starts now"),
+            (false, _) => {}
+        }
+        self.control.reply_queued(wait, &line);
     }
 }
 

@@ -38,6 +38,15 @@ pub(super) const HOLD_MAX: std::time::Duration = std::time::Duration::from_secs(
 pub(super) const HOLD_HANDSHAKES: std::time::Duration = std::time::Duration::from_millis(500);
 pub(super) const HOLD_LOOK: std::time::Duration = std::time::Duration::from_millis(10);
 
+/// The requests asked for during a reload, handled once it is over (`Machine::queue`): a
+/// `reload` starts another one, a `restart` restarts the child; one restart serves the reloads
+/// queued with it, since it starts the command as it is then too.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(super) struct Queued {
+    pub(super) reload: bool,
+    pub(super) restart: bool,
+}
+
 /// A reload's new child (`State::Reloading`).
 #[derive(Debug, Clone, PartialEq)]
 pub(super) enum Candidate {
@@ -309,15 +318,9 @@ impl Machine {
             (new, input @ I::Request(Request::Stop)) => {
                 self.abandon(old, ready, new, input, "restartd is stopping", now)
             }
-            (new, I::Request(Request::Restart)) => {
+            (new, I::Request(request @ (Request::Restart | Request::Reload))) => {
                 keep(self, new);
-                vec![Action::Reply(Reply::Refused(
-                    "a reload is under way; try again when it is over".into(),
-                ))]
-            }
-            (new, I::Request(Request::Reload)) => {
-                keep(self, new);
-                self.queue_reload()
+                self.queue(request)
             }
             (new, I::Request(Request::Signal(sig))) => {
                 keep(self, new);
@@ -454,16 +457,9 @@ impl Machine {
                 keep(self, SIGKILL, None, ended);
                 vec![Action::SignalOther(SIGKILL)]
             }
-            I::Request(Request::Restart) => {
+            I::Request(request @ (Request::Restart | Request::Reload)) => {
                 keep(self, signal, kill_at, ended);
-                vec![Action::Reply(Reply::Refused(
-                    "a reload is under way (the old child is stopping); try again when it is over"
-                        .into(),
-                ))]
-            }
-            I::Request(Request::Reload) => {
-                keep(self, signal, kill_at, ended);
-                self.queue_reload()
+                self.queue(request)
             }
             // The new child is the child: everything else is as in `Running`. What changes the
             // state ends the reload first; the old child is cleaned up with the child's leftovers.

@@ -5,9 +5,13 @@
 use std::time::Instant;
 
 use super::super::{Machine, Run, Sockets, State, Tell};
-use super::{Candidate, Hold, HOLD_HANDSHAKES, HOLD_MAX};
+use super::{Candidate, Hold, Queued, HOLD_HANDSHAKES, HOLD_MAX};
 use crate::base::exit::ProcessEnd;
-use crate::supervise::events::{Action, EndReport, Input, Now, Outcome, Reason, Reply};
+use crate::supervise::events::{Action, EndReport, Input, Now, Outcome, Reason, Reply, Request};
+
+/// What the `reload`s queued with a `restart` during a reload hear once it restarts the child.
+const RESTART_FOR_RELOADS: &str =
+    "restarting rather than reloading: a restart was asked for during the reload";
 
 impl Machine {
     /// The new child is ready: first every new connection goes to its sockets (which a replaced
@@ -47,29 +51,39 @@ impl Machine {
         vec![Action::Switch, Action::SaveState]
     }
 
-    /// `reload` asked for during a reload: it waits for this one to end, then another one
-    /// starts (a new child of the command as it is then, as systemd runs a reload job queued
-    /// behind a running one); reloads asked for meanwhile share it.
-    pub(in crate::supervise::machine) fn queue_reload(&mut self) -> Vec<Action> {
-        self.reload_queued = true;
+    /// `reload` or `restart` asked for during a reload: it waits for this one to end, as
+    /// systemd runs a reload or restart job queued behind a running reload job; then another
+    /// reload starts (a new child of the command as it is then), or, if a restart was asked
+    /// for, the child is restarted. Requests meanwhile share it.
+    pub(in crate::supervise::machine) fn queue(&mut self, request: Request) -> Vec<Action> {
+        match request {
+            Request::Restart => self.queued.restart = true,
+            _ => self.queued.reload = true,
+        }
         vec![Action::Reply(Reply::AfterReload)]
     }
 
-    /// After an input that ended a reload: the queued `reload` requests are handled as if they
-    /// came now (a new reload while the child runs), and answered accordingly.
-    pub(in crate::supervise::machine) fn queued_reload(&mut self, now: Now) -> Vec<Action> {
-        if !self.reload_queued || self.in_reload() {
+    /// After an input that ended a reload: the queued requests are handled as one request that
+    /// came now (a restart if any was asked for, else a reload), and answered accordingly.
+    pub(in crate::supervise::machine) fn run_queued(&mut self, now: Now) -> Vec<Action> {
+        if self.in_reload() {
             return vec![];
         }
-        self.reload_queued = false;
-        let actions = self.handle(
-            Input::Request(crate::supervise::events::Request::Reload),
-            now,
-        );
-        actions
+        let queued = std::mem::take(&mut self.queued);
+        let request = match queued {
+            Queued { restart: true, .. } => Request::Restart,
+            Queued { reload: true, .. } => Request::Reload,
+            Queued { .. } => return vec![],
+        };
+        // The `reload` requesters served by a restart hear so.
+        let shared = queued.restart && queued.reload;
+        self.handle(Input::Request(request), now)
             .into_iter()
             .map(|a| match a {
-                Action::Reply(reply) => Action::ReplyQueued(reply),
+                Action::Reply(Reply::Ok) if shared => {
+                    Action::ReplyQueued(request, Reply::OkSaying(RESTART_FOR_RELOADS.into()))
+                }
+                Action::Reply(reply) => Action::ReplyQueued(request, reply),
                 a => a,
             })
             .collect()

@@ -306,18 +306,16 @@ fn an_unhealthy_or_unstartable_new_child_keeps_the_old_one() {
 }
 
 #[test]
-fn requests_during_a_reload_are_refused_or_served_for_the_old_child() {
+fn requests_during_a_reload_are_queued_or_served_for_the_old_child() {
     let (mut sim, _) = reloading(with_sockets(true));
     sim.feed(Input::Spawned {
         pid: 202,
         jitter: 0.0,
     });
+    // A restart and another reload wait for this one (see
+    // `a_reload_asked_during_a_reload_follows_it`, `a_restart_asked_during_a_reload_follows_it`).
     let actions = sim.feed(Input::Request(Request::Restart));
-    assert!(
-        matches!(&actions[..], [Action::Reply(Reply::Refused(m))] if m.contains("a reload is under way")),
-        "{actions:?}"
-    );
-    // Another reload waits for this one (see `a_reload_asked_during_a_reload_follows_it`).
+    assert_eq!(actions, vec![Action::Reply(Reply::AfterReload)]);
     let actions = sim.feed(Input::Request(Request::Reload));
     assert_eq!(actions, vec![Action::Reply(Reply::AfterReload)]);
     assert_eq!(
@@ -541,9 +539,9 @@ fn a_reload_in_backoff_starts_the_child_now_and_says_so() {
 }
 
 /// Breaking it: a stop, a restart and another reload while the old child's queue is awaited.
-/// The restart is refused and the reload queued; the stop ends the reload (the new child
-/// serves, the old socket closes, the old child is stopped with the child's leftovers), and the
-/// queued reload hears that restartd is stopping.
+/// The restart and the reload are queued; the stop ends the reload (the new child serves, the
+/// old socket closes, the old child is stopped with the child's leftovers), and the queued
+/// requests hear that restartd is stopping.
 #[test]
 fn requests_while_the_old_queue_is_awaited() {
     let (mut sim, _) = reloading(with_sockets(false));
@@ -553,17 +551,14 @@ fn requests_while_the_old_queue_is_awaited() {
     });
     assert!(sim.m.holding_old());
     let actions = sim.feed(Input::Request(Request::Restart));
-    assert!(
-        matches!(&actions[..], [Action::Reply(Reply::Refused(m))] if m.contains("a reload is under way")),
-        "{actions:?}"
-    );
+    assert_eq!(actions, vec![Action::Reply(Reply::AfterReload)]);
     assert!(sim.m.holding_old());
     let actions = sim.feed(Input::Request(Request::Reload));
     assert_eq!(actions, vec![Action::Reply(Reply::AfterReload)]);
     assert!(sim.m.holding_old());
     let actions = sim.feed(Input::Request(Request::Stop));
     assert!(
-        matches!(actions.last(), Some(Action::ReplyQueued(Reply::Refused(m))) if m.contains("stopping")),
+        matches!(actions.last(), Some(Action::ReplyQueued(Request::Restart, Reply::Refused(m))) if m.contains("stopping")),
         "{actions:?}"
     );
     let at = |a: &Action| actions.iter().position(|b| b == a);
@@ -668,7 +663,7 @@ fn a_reload_asked_during_a_reload_follows_it() {
         .expect("the first reload is done");
     let queued = actions
         .iter()
-        .position(|a| *a == Action::ReplyQueued(Reply::WhenReloaded))
+        .position(|a| *a == Action::ReplyQueued(Request::Reload, Reply::WhenReloaded))
         .expect("the queued requests wait for the next reload");
     assert!(done < queued, "{actions:?}");
     assert_eq!(
@@ -691,7 +686,7 @@ fn a_reload_asked_during_a_reload_follows_it() {
         jitter: 0.0,
     });
     assert!(reloaded(&actions).is_err());
-    assert!(!actions.iter().any(|a| matches!(a, Action::ReplyQueued(_))));
+    assert!(!actions.iter().any(|a| matches!(a, Action::ReplyQueued(..))));
     assert_eq!(sim.m.status(), Status::Running);
     assert_eq!(sim.m.child_pid(), Some(202));
 }
@@ -719,7 +714,7 @@ fn a_queued_reload_after_a_reload_ended_by_the_child_is_answered_as_then() {
     };
     let actions = sim.feed(crashed.clone());
     assert!(
-        matches!(actions.last(), Some(Action::ReplyQueued(Reply::OkSaying(m))) if m.contains("starting one now")),
+        matches!(actions.last(), Some(Action::ReplyQueued(Request::Reload, Reply::OkSaying(m))) if m.contains("starting one now")),
         "{actions:?}"
     );
     assert_eq!(sim.m.status(), Status::Backoff);
@@ -735,7 +730,7 @@ fn a_queued_reload_after_a_reload_ended_by_the_child_is_answered_as_then() {
         detail: "503".into(),
     });
     assert!(
-        matches!(actions.last(), Some(Action::ReplyQueued(Reply::Refused(m))) if m.contains("stopping")),
+        matches!(actions.last(), Some(Action::ReplyQueued(Request::Reload, Reply::Refused(m))) if m.contains("stopping")),
         "{actions:?}"
     );
     assert_eq!(sim.m.status(), Status::Stopping);
@@ -752,7 +747,98 @@ fn a_queued_reload_after_a_reload_ended_by_the_child_is_answered_as_then() {
     sim.feed(Input::Request(Request::Reload));
     let actions = sim.feed(crashed);
     assert!(
-        matches!(actions.last(), Some(Action::ReplyQueued(Reply::Refused(m))) if m.contains("exited")),
+        matches!(actions.last(), Some(Action::ReplyQueued(Request::Reload, Reply::Refused(m))) if m.contains("exited")),
+        "{actions:?}"
+    );
+}
+
+/// A `restart` during a reload was refused ("a reload is under way; try again when it is
+/// over"), which the CLI reports as exit 3, "not running". It is queued as a `reload` is, as
+/// systemd queues a restart job behind a running reload job: once the reload is over, the
+/// child (the new one, if it was replaced) is restarted and the queued requesters hear `ok`.
+/// Reloads queued with it share that restart (it starts the command as it is then too), and
+/// say so; if restartd stops instead, they all hear it.
+#[test]
+fn a_restart_asked_during_a_reload_follows_it() {
+    // Before the switch, with a reload queued too; then during the hold.
+    let (mut sim, _) = reloading(with_sockets(true));
+    sim.feed(Input::Spawned {
+        pid: 202,
+        jitter: 0.0,
+    });
+    let actions = sim.feed(Input::Request(Request::Restart));
+    assert_eq!(actions, vec![Action::Reply(Reply::AfterReload)]);
+    let actions = sim.feed(Input::Request(Request::Reload));
+    assert_eq!(actions, vec![Action::Reply(Reply::AfterReload)]);
+    sim.feed(Input::Ready);
+    assert!(sim.m.holding_old());
+    let actions = sim.feed(Input::Request(Request::Restart));
+    assert_eq!(actions, vec![Action::Reply(Reply::AfterReload)]);
+    sim.advance(SEC);
+    assert_eq!(
+        sim.feed(Input::OldQueue { queued: 0 }),
+        vec![Action::SignalOther(SIGTERM)]
+    );
+    let actions = sim.feed(Input::OtherEnded {
+        end: ProcessEnd::Exited(0),
+        leftovers: false,
+    });
+    let done = actions
+        .iter()
+        .position(|a| matches!(a, Action::Reloaded(Ok(_))))
+        .expect("the reload is done");
+    let queued = actions
+        .iter()
+        .position(|a| {
+            matches!(a, Action::ReplyQueued(Request::Restart, Reply::OkSaying(m)) if m.contains("restart"))
+        })
+        .unwrap_or_else(|| panic!("the queued requests hear the restart: {actions:?}"));
+    assert!(done < queued, "{actions:?}");
+    assert_eq!(
+        actions[queued + 1..],
+        [
+            Action::SignalAll(SIGTERM),
+            Action::Monitors(false),
+            Action::SaveState
+        ]
+    );
+    assert_eq!(sim.m.status(), Status::Stopping);
+    assert_eq!(sim.m.child_pid(), Some(202));
+    assert_eq!(sim.m.reloads(), 1);
+    // The restarted child is started as after any requested restart.
+    let actions = sim.end(ProcessEnd::Signaled {
+        signal: SIGTERM,
+        core_dumped: false,
+    });
+    assert!(
+        actions.iter().any(|a| matches!(a, Action::Spawn { .. })),
+        "{actions:?}"
+    );
+    assert_eq!(sim.m.restarts_total(), 1);
+
+    // A restart alone hears a bare `ok`, once the new child failed and the old one stayed.
+    let (mut sim, _) = reloading(with_sockets(true));
+    sim.feed(Input::Request(Request::Restart));
+    let actions = sim.feed(Input::SpawnFailed {
+        failure: SpawnError::NotFound,
+        error: "No such file or directory".into(),
+        jitter: 0.0,
+    });
+    assert!(reloaded(&actions).is_err());
+    assert!(
+        actions.contains(&Action::ReplyQueued(Request::Restart, Reply::Ok)),
+        "{actions:?}"
+    );
+    assert!(actions.contains(&Action::SignalAll(SIGTERM)), "{actions:?}");
+    assert_eq!(sim.m.child_pid(), Some(101));
+    assert_eq!(sim.m.status(), Status::Stopping);
+
+    // restartd stops instead: the queued restart is refused (exit 3).
+    let (mut sim, _) = reloading(with_sockets(true));
+    sim.feed(Input::Request(Request::Restart));
+    let actions = sim.feed(Input::Request(Request::Stop));
+    assert!(
+        matches!(actions.last(), Some(Action::ReplyQueued(Request::Restart, Reply::Refused(m))) if m.contains("stopping")),
         "{actions:?}"
     );
 }
