@@ -269,6 +269,8 @@ fn dashboard_in_headless_chromium() {
     }
     assert!(dom.contains("5 in the last 24 h, 5 in total"), "{dom}");
 
+    // target/ is missing in a checkout whose build goes to CARGO_TARGET_DIR.
+    std::fs::create_dir_all(target()).unwrap();
     let shot = target().join("dashboard.png");
     let _ = std::fs::remove_file(&shot);
     let arg = format!("--screenshot={}", shot.display());
