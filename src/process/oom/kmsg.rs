@@ -172,6 +172,25 @@ pub fn may_be_reused(pid: i32, before: Pids, now: Pids, pid_max: i32) -> bool {
     }
 }
 
+/// Whether `pid`, seen at the look before, may have been handed to another process since:
+/// `may_be_reused`, from where the handing out of pids stood at both looks (`before`, `now`).
+/// `guarded`: the kernel gives `ns_last_pid`. Where it does not, that is never known, and a
+/// pid is taken for the child's as before the guard. Where it does and a read failed at one of
+/// the two looks (restartd out of file descriptors), it is not known this once, and the pid,
+/// perhaps seen hours ago, is not taken for the child's on a guess.
+pub fn reused(
+    pid: i32,
+    before: Option<Pids>,
+    now: Option<Pids>,
+    pid_max: Option<i32>,
+    guarded: bool,
+) -> bool {
+    match (before, now, pid_max) {
+        (Some(b), Some(n), Some(max)) => may_be_reused(pid, b, n, max),
+        _ => guarded,
+    }
+}
+
 /// `/dev/kmsg` from the child's start on.
 #[derive(Debug)]
 pub struct Kmsg {
@@ -377,6 +396,21 @@ mod tests {
         // As many forks as pids it went past: each the next in turn, 450 not among them.
         assert!(!may_be_reused(450, at(500, 0), at(600, 100), 32768));
         assert!(!may_be_reused(20000, at(31000, 0), at(500, 2267), 32768));
+    }
+
+    #[test]
+    fn a_pid_is_taken_for_reused_when_a_read_of_where_pids_stood_failed() {
+        // A look whose read of ns_last_pid or /proc/stat failed (EMFILE: restartd's fds taken
+        // by clients of its sockets) took every pid of the look before, which may be hours
+        // old, for the child's: a kill line of a process that got one since was the child's.
+        let at = |last, forks| Some(Pids { last, forks });
+        assert!(reused(450, at(500, 0), None, Some(32768), true));
+        assert!(reused(450, None, at(600, 100), Some(32768), true));
+        assert!(reused(450, at(500, 0), at(600, 100), None, true));
+        assert!(!reused(450, at(500, 0), at(600, 100), Some(32768), true));
+        assert!(reused(550, at(500, 0), at(600, 100), Some(32768), true));
+        // A kernel without ns_last_pid (no CONFIG_CHECKPOINT_RESTORE): as before the guard.
+        assert!(!reused(450, None, None, Some(32768), false));
     }
 
     #[test]
