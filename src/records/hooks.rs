@@ -295,8 +295,9 @@ impl Hooks {
 }
 
 /// Whether group `pgid`, led by a hook's shell that started at `start`, is still that hook's.
+/// A start that could not be read is no proof of another process: the group is the hook's.
 fn hook_group(pgid: i32, start: Option<u64>) -> bool {
-    procs::group_alive(pgid) && procs::start_time(pgid).is_none_or(|t| Some(t) == start)
+    procs::group_alive(pgid) && procs::start_time(pgid).is_none_or(|t| start.is_none_or(|s| s == t))
 }
 
 #[cfg(test)]
@@ -421,6 +422,27 @@ mod tests {
             !owned,
             "group {group}, another process's, taken for the hook's"
         );
+    }
+
+    /// A hook whose shell's start time could not be read when it was spawned (restartd out of
+    /// file descriptors): its group is still the hook's, as before start times were kept.
+    #[test]
+    fn a_hooks_group_with_no_start_time_known_is_the_hooks() {
+        let limit = AlertLimit {
+            count: 1,
+            per: Duration::from_secs(60),
+        };
+        let mut hooks = Hooks::new(None, None, limit, Inherited::capture());
+        let mut cmd = std::process::Command::new("sleep");
+        cmd.arg("100");
+        std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+        let mut shell = cmd.spawn().unwrap();
+        let group = shell.id() as i32;
+        hooks.groups.push((group, None));
+        let owned = hooks.owns_group(group);
+        shell.kill().unwrap();
+        shell.wait().unwrap();
+        assert!(owned, "group {group}, the hook's, not taken for the hook's");
     }
 
     /// A hook's output goes to its own bounded file, read back when it ends.

@@ -158,10 +158,10 @@ pub fn may_be_reused(pid: i32, before: Pids, now: Pids, pid_max: i32) -> bool {
     }
     let wrapped = now.last < before.last;
     // The pids it went past, (before.last, now.last], round past pid_max if it came round to
-    // the lowest pids (counted from 1: more than it can have handed out, never fewer).
+    // the lowest pids, which after pid_max start at 300 (the kernel's RESERVED_PIDS).
     let past = match wrapped {
         false => i64::from(now.last) - i64::from(before.last),
-        true => i64::from(pid_max) - 1 - i64::from(before.last) + i64::from(now.last),
+        true => i64::from(pid_max) - 1 - i64::from(before.last) + i64::from(now.last) - 299,
     };
     if forks as i64 > past {
         return true;
@@ -169,6 +169,25 @@ pub fn may_be_reused(pid: i32, before: Pids, now: Pids, pid_max: i32) -> bool {
     match wrapped {
         false => pid > before.last && pid <= now.last,
         true => pid > before.last || pid <= now.last,
+    }
+}
+
+/// Whether `pid`, seen at the look before, may have been handed to another process since:
+/// `may_be_reused`, from where the handing out of pids stood at both looks (`before`, `now`).
+/// `guarded`: the kernel gives `ns_last_pid`. Where it does not, that is never known, and a
+/// pid is taken for the child's as before the guard. Where it does and a read failed at one of
+/// the two looks (restartd out of file descriptors), it is not known this once, and the pid,
+/// perhaps seen hours ago, is not taken for the child's on a guess.
+pub fn reused(
+    pid: i32,
+    before: Option<Pids>,
+    now: Option<Pids>,
+    pid_max: Option<i32>,
+    guarded: bool,
+) -> bool {
+    match (before, now, pid_max) {
+        (Some(b), Some(n), Some(max)) => may_be_reused(pid, b, n, max),
+        _ => guarded,
     }
 }
 
@@ -365,9 +384,9 @@ mod tests {
         assert!(!may_be_reused(450, at(500, 10), at(600, 110), 32768));
         assert!(!may_be_reused(700, at(500, 10), at(600, 110), 32768));
         // Round past pid_max to the low pids: 32000 and 400 may be, 20000 not.
-        assert!(may_be_reused(32000, at(31000, 0), at(500, 2000), 32768));
-        assert!(may_be_reused(400, at(31000, 0), at(500, 2000), 32768));
-        assert!(!may_be_reused(20000, at(31000, 0), at(500, 2000), 32768));
+        assert!(may_be_reused(32000, at(31000, 0), at(500, 1900), 32768));
+        assert!(may_be_reused(400, at(31000, 0), at(500, 1900), 32768));
+        assert!(!may_be_reused(20000, at(31000, 0), at(500, 1900), 32768));
         // Nothing handed out: none.
         assert!(!may_be_reused(500, at(500, 7), at(500, 7), 32768));
         // Back at the same pid after forks: all the way round.
@@ -376,7 +395,22 @@ mod tests {
         assert!(may_be_reused(450, at(500, 0), at(600, 16384), 32768));
         // As many forks as pids it went past: each the next in turn, 450 not among them.
         assert!(!may_be_reused(450, at(500, 0), at(600, 100), 32768));
-        assert!(!may_be_reused(20000, at(31000, 0), at(500, 2267), 32768));
+        assert!(!may_be_reused(20000, at(31000, 0), at(500, 1968), 32768));
+    }
+
+    #[test]
+    fn a_pid_is_taken_for_reused_when_a_read_of_where_pids_stood_failed() {
+        // A look whose read of ns_last_pid or /proc/stat failed (EMFILE: restartd's fds taken
+        // by clients of its sockets) took every pid of the look before, which may be hours
+        // old, for the child's: a kill line of a process that got one since was the child's.
+        let at = |last, forks| Some(Pids { last, forks });
+        assert!(reused(450, at(500, 0), None, Some(32768), true));
+        assert!(reused(450, None, at(600, 100), Some(32768), true));
+        assert!(reused(450, at(500, 0), at(600, 100), None, true));
+        assert!(!reused(450, at(500, 0), at(600, 100), Some(32768), true));
+        assert!(reused(550, at(500, 0), at(600, 100), Some(32768), true));
+        // A kernel without ns_last_pid (no CONFIG_CHECKPOINT_RESTORE): as before the guard.
+        assert!(!reused(450, None, None, Some(32768), false));
     }
 
     #[test]
@@ -396,8 +430,22 @@ mod tests {
             32768
         ));
         assert!(may_be_reused(450, at(500, 0), at(600, 101), 32768));
-        // Round past pid_max: 1767 + 500 pids gone past, 2268 forks.
-        assert!(may_be_reused(20000, at(31000, 0), at(500, 2268), 32768));
+        // Round past pid_max: 1767 + 201 pids gone past (from 300 on), 1969 forks.
+        assert!(may_be_reused(20000, at(31000, 0), at(500, 1969), 32768));
+    }
+
+    #[test]
+    fn after_pid_max_the_kernel_hands_out_pids_from_300() {
+        // Round past pid_max the kernel starts again at 300 (RESERVED_PIDS), not 1: from 31000
+        // to 500 it went past 32767 - 31000 + 500 - 299 = 1968 pids. Counted from 1, 299 more,
+        // up to 299 forks more than pids gone past were taken for pids handed out in turn (as
+        // in the forensics test: ns_last_pid written back, then a wrap).
+        let at = |last, forks| Pids { last, forks };
+        assert!(!may_be_reused(20000, at(31000, 0), at(500, 1968), 32768));
+        assert!(may_be_reused(20000, at(31000, 0), at(500, 1969), 32768));
+        assert!(may_be_reused(20000, at(31000, 0), at(500, 2267), 32768));
+        // Below 300 after a wrap: pids out of turn; fewer pids gone past, never more.
+        assert!(may_be_reused(20000, at(31000, 0), at(100, 1768), 32768));
     }
 
     #[test]

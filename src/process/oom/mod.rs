@@ -127,9 +127,12 @@ pub struct Watch {
     /// `/dev/kmsg` from the start on, until the end.
     kmsg: Option<kmsg::Kmsg>,
     matcher: Matcher,
-    /// `kernel.pid_max`, and where the handing out of pids stood at the last look.
+    /// `kernel.pid_max` (read again at a look while not known), and where the handing out of
+    /// pids stood at the last look.
     pid_max: Option<i32>,
     pids: Option<kmsg::Pids>,
+    /// The kernel gives `ns_last_pid` (see `kmsg::reused`).
+    pids_guarded: bool,
     restartd_killed: std::cell::Cell<bool>,
 }
 
@@ -142,10 +145,10 @@ impl Watch {
             vmstat: vmstat_oom_kill(),
             kmsg: kmsg::Kmsg::open(),
             matcher: Matcher::default(),
-            pid_max: fs::read_to_string("/proc/sys/kernel/pid_max")
-                .ok()
-                .and_then(|t| t.trim().parse().ok()),
+            pid_max: pid_max(),
             pids: None,
+            // Known without a file descriptor, which restartd may lack at a look.
+            pids_guarded: Path::new("/proc/sys/kernel/ns_last_pid").exists(),
             restartd_killed: std::cell::Cell::new(false),
         }
     }
@@ -167,13 +170,13 @@ impl Watch {
         if let Some(k) = self.kmsg.as_mut() {
             let lines = k.read();
             let (before, now) = (self.pids, kmsg::Pids::read());
-            let pid_max = self.pid_max;
-            self.matcher
-                .look(child, tree, lines, |pid| match (before, now, pid_max) {
-                    (Some(b), Some(n), Some(max)) => kmsg::may_be_reused(pid, b, n, max),
-                    // Not known: as before.
-                    _ => false,
-                });
+            if self.pid_max.is_none() {
+                self.pid_max = pid_max();
+            }
+            let (pid_max, guarded) = (self.pid_max, self.pids_guarded);
+            self.matcher.look(child, tree, lines, |pid| {
+                kmsg::reused(pid, before, now, pid_max, guarded)
+            });
             self.pids = now;
         }
     }
@@ -213,6 +216,13 @@ impl Watch {
         };
         judge(end, &facts)
     }
+}
+
+/// `kernel.pid_max`.
+fn pid_max() -> Option<i32> {
+    fs::read_to_string("/proc/sys/kernel/pid_max")
+        .ok()
+        .and_then(|t| t.trim().parse().ok())
 }
 
 /// While the child runs, a look at its tree for the OOM watch is due at most once a second,
