@@ -28,10 +28,10 @@ pub const OUTPUT_QUEUE: usize = 3 * PIPE_BYTES;
 
 /// The capacity asked for the child's pipes and for a pipe of restartd's own user that it writes
 /// to (the kernel's default is 64 KiB): one read, tee(2) or splice(2) then moves up to 256 KiB
-/// and wakes the process at the other end once, not four times (a flood costs restartd about a
-/// tenth less CPU time). Pipe pages are allocated only while they hold data, but the capacity
-/// counts against the pipe creator's /proc/sys/fs/pipe-user-pages-soft (64 MiB). Refused, the
-/// smaller size only costs speed.
+/// and wakes the process at the other end once, not four times (with `--log-file`, a flood costs
+/// restartd a fifth less CPU time: BENCHMARKS.md, session 11). Pipe pages are allocated only
+/// while they hold data, but the capacity counts against the pipe creator's
+/// /proc/sys/fs/pipe-user-pages-soft (64 MiB). Refused, the smaller size only costs speed.
 pub const PIPE_BYTES: usize = 256 * 1024;
 
 /// restartd's own lines may wait beyond `OUTPUT_QUEUE` up to this much (some hundreds of lines).
