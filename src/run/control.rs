@@ -258,6 +258,12 @@ impl Server {
                         b"error: incomplete request: the connection's input ended before its newline\n",
                     );
                 }
+                LineState::TooLong => {
+                    let conn = self.conns.swap_remove(i);
+                    let said =
+                        format!("error: request too long: no newline within {MAX_REQUEST} bytes\n");
+                    let _ = (&conn.stream).write_all(said.as_bytes());
+                }
                 LineState::Line(line) => {
                     let conn = self.conns.swap_remove(i);
                     match Request::parse(&line) {
@@ -282,6 +288,8 @@ enum LineState {
     Closed,
     /// The input ended in the middle of a line.
     Cut,
+    /// More than `MAX_REQUEST` bytes without a newline.
+    TooLong,
     Line(String),
 }
 
@@ -302,11 +310,16 @@ fn read_line(conn: &mut Conn) -> LineState {
             Err(_) => return LineState::Closed,
         }
         if conn.buf.len() > MAX_REQUEST {
-            return LineState::Closed;
+            // No more is read: a line within the limit is served, a longer one refused.
+            break;
         }
     }
     match conn.buf.iter().position(|&b| b == b'\n') {
-        Some(end) => LineState::Line(String::from_utf8_lossy(&conn.buf[..end]).into_owned()),
+        Some(end) if end <= MAX_REQUEST => {
+            LineState::Line(String::from_utf8_lossy(&conn.buf[..end]).into_owned())
+        }
+        Some(_) => LineState::TooLong,
+        None if conn.buf.len() > MAX_REQUEST => LineState::TooLong,
         None if ended && conn.buf.is_empty() => LineState::Closed,
         None if ended => LineState::Cut,
         None => LineState::Waiting,
@@ -521,6 +534,38 @@ mod tests {
         assert_eq!(
             reply,
             "error: incomplete request: the connection's input ended before its newline\n"
+        );
+        assert!(server.conns.is_empty());
+    }
+
+    /// Review of the control socket: a request longer than `MAX_REQUEST` was dropped with no
+    /// answer at all (the CLI printed an empty message); it is refused with one. A line of
+    /// `MAX_REQUEST` bytes is served, also when more follows it in the same read.
+    #[test]
+    fn a_request_too_long_is_refused_with_an_answer() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut server = Server::bind(dir.path()).unwrap();
+        let path = dir.path().join(CONTROL);
+        let mut long = UnixStream::connect(&path).unwrap();
+        long.write_all(&[b'x'; MAX_REQUEST + 1]).unwrap();
+        let mut limit = UnixStream::connect(&path).unwrap();
+        let line = format!("signal 1{}\n", " ".repeat(MAX_REQUEST - 8));
+        limit.write_all(line.as_bytes()).unwrap();
+        limit.write_all(&[b'x'; MAX_REQUEST]).unwrap();
+        let mut pending = server.requests(Instant::now());
+        assert_eq!(pending.len(), 1, "the line within the limit is served");
+        pending.pop().unwrap().ok();
+        // What was not read makes the end a reset (ECONNRESET), after the reply line.
+        let reply_line = |stream: UnixStream| {
+            let mut reply = String::new();
+            BufReader::new(stream).read_line(&mut reply).unwrap();
+            reply
+        };
+        assert_eq!(reply_line(limit), "ok\n");
+        let reply = reply_line(long);
+        assert_eq!(
+            reply,
+            format!("error: request too long: no newline within {MAX_REQUEST} bytes\n")
         );
         assert!(server.conns.is_empty());
     }
