@@ -84,8 +84,10 @@ pub struct Server {
     waiters: Vec<UnixStream>,
     /// `reload` clients waiting for the reload to be over.
     reloading: Vec<UnixStream>,
-    /// `reload` and `restart` clients that asked during a reload: they wait for it to end.
+    /// `reload` clients that asked during a reload: they wait for it to end.
     queued: Vec<UnixStream>,
+    /// `restart` clients that asked during a reload: they wait for it to end.
+    queued_restarts: Vec<UnixStream>,
     /// The listener is left out of the poll until then (see `PAUSE`).
     paused_until: Option<Instant>,
 }
@@ -120,7 +122,10 @@ impl Pending {
     /// Keeps the connection of a `reload` or `restart` asked for during a reload until that
     /// reload is over and the request that follows it is answered (`Server::reply_queued`).
     pub fn wait_behind_reload(self, server: &mut Server) {
-        server.hold(self.stream, |s| &mut s.queued);
+        match self.request {
+            Request::Restart => server.hold(self.stream, |s| &mut s.queued_restarts),
+            _ => server.hold(self.stream, |s| &mut s.queued),
+        }
     }
 
     /// Answers `ok` and keeps the connection until restartd exits.
@@ -148,6 +153,7 @@ impl Server {
             waiters: Vec::new(),
             reloading: Vec::new(),
             queued: Vec::new(),
+            queued_restarts: Vec::new(),
             paused_until: None,
         })
     }
@@ -158,7 +164,12 @@ impl Server {
     /// up restartd's descriptors (RLIMIT_NOFILE) before what they waited for is over. A client
     /// that only shut its sending side down still waits.
     fn hold(&mut self, stream: UnixStream, waiting: fn(&mut Server) -> &mut Vec<UnixStream>) {
-        for list in [&mut self.waiters, &mut self.reloading, &mut self.queued] {
+        for list in [
+            &mut self.waiters,
+            &mut self.reloading,
+            &mut self.queued,
+            &mut self.queued_restarts,
+        ] {
             list.retain(|s| !hung_up(s));
         }
         waiting(self).push(stream);
@@ -178,13 +189,17 @@ impl Server {
     }
 
     /// The `reload` and `restart` clients queued behind a reload that is over now: they wait
-    /// for the next reload (`wait`), or hear `line` (`ok`, `ok: …`, `error: …`) at once.
-    pub fn reply_queued(&mut self, wait: bool, line: &str) {
+    /// for the next reload (`wait`; only `reload`s are queued then), or hear `line` (`ok`,
+    /// `ok: …`, `error: …`) at once, the `restart` clients `restart_line`.
+    pub fn reply_queued(&mut self, wait: bool, line: &str, restart_line: &str) {
         if wait {
             self.reloading.append(&mut self.queued);
         }
         for mut stream in self.queued.drain(..) {
             let _ = stream.write_all(format!("{line}\n").as_bytes());
+        }
+        for mut stream in self.queued_restarts.drain(..) {
+            let _ = stream.write_all(format!("{restart_line}\n").as_bytes());
         }
     }
 
@@ -449,7 +464,7 @@ mod tests {
             2,
             "the half-closed one and the last one"
         );
-        server.reply_queued(false, "ok");
+        server.reply_queued(false, "ok", "ok");
         let mut reply = String::new();
         last.read_to_string(&mut reply).unwrap();
         assert_eq!(reply, "ok\n");

@@ -945,3 +945,78 @@ fn a_restart_sent_while_the_old_child_is_held_waits_and_then_restarts() {
     drop(waiting);
     drop(r);
 }
+
+/// Review of the queued restart: when a `restart` and a `reload` wait together behind a
+/// reload, the one restart serves both, and the `reload` says so; the `restart` itself heard
+/// that same line ("restarting rather than reloading: …", printed by `restartd restart`),
+/// where README promises it exits 0 as a `restart` does otherwise, saying nothing.
+#[test]
+fn a_restart_queued_with_a_reload_hears_a_bare_ok() {
+    let env = Env::new();
+    let path = env.state_dir().join("both.sock");
+    let address = format!("unix:{}", path.display());
+    let r = env.start(&[
+        "--name",
+        "both",
+        "--socket",
+        &address,
+        "--notify",
+        "--stop-timeout",
+        "20s",
+        "--",
+        "python3",
+        &server(),
+    ]);
+    let old = env.wait_child("both");
+    signal(old, nix::libc::SIGSTOP);
+    let mut waiting = std::os::unix::net::UnixStream::connect(&path).unwrap();
+    waiting
+        .write_all(b"GET / HTTP/1.1\r\nHost: test\r\n\r\n")
+        .unwrap();
+    let ask = |env: &Env, what: &str| {
+        let mut cmd = restartd();
+        cmd.args([what, "both", "--state-dir"]).arg(env.state_dir());
+        std::thread::spawn(move || run_with_timeout(cmd, TIMEOUT))
+    };
+    let reload = ask(&env, "reload");
+    let state = env.wait_state("both", "the switch", |s| {
+        s["child_pid"].as_i64().is_some_and(|p| p != old as i64)
+    });
+    let new = state["child_pid"].as_i64().unwrap() as i32;
+    env.also_kill(new);
+    let restart = ask(&env, "restart");
+    let queued_reload = ask(&env, "reload");
+    let seen = wait_until("both queued", || {
+        let log = r.stderr();
+        restart.is_finished()
+            || queued_reload.is_finished()
+            || (log.contains("restart requested while a reload is under way")
+                && log.contains("reload requested while a reload is under way"))
+    });
+    signal(old, nix::libc::SIGCONT);
+    assert!(seen, "{}", env.report());
+    let out = restart.join().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", env.report());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "",
+        "the restart says nothing, as any restart"
+    );
+    let out = queued_reload.join().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", env.report());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("restarting rather than reloading"),
+        "{}",
+        env.report()
+    );
+    assert_eq!(reload.join().unwrap().status.code(), Some(0));
+    let state = env.wait_state("both", "the restarted child", |s| {
+        s["status"] == "running"
+            && s["child_pid"]
+                .as_i64()
+                .is_some_and(|p| p != new as i64 && p != old as i64)
+    });
+    env.also_kill(state["child_pid"].as_i64().unwrap() as i32);
+    drop(waiting);
+    drop(r);
+}
