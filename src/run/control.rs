@@ -9,9 +9,11 @@
 //! has `TIMEOUT` from its accept to send its line, then it is answered with an error and
 //! dropped, so clients that connect and never send cannot hold the few places for good. The
 //! deadline exists only while such a connection is open (an idle server costs no wakeups). When
-//! accept fails for want of fds, the listener rests `PAUSE` instead of being polled in a spin. A
-//! `stop` connection is kept open until restartd exits, so the client can wait for the end; a
-//! waiting client that is gone is closed when another one is made to wait (`Server::hold`).
+//! accept fails for want of fds, the waiting clients that are gone are closed and it is tried
+//! again, or else the listener rests `PAUSE` instead of being polled in a spin. A `stop`
+//! connection is kept open until restartd exits, so the client can wait for the end; a waiting
+//! client that is gone is closed when another one is made to wait (`Server::hold`), when a
+//! reload's queued requests are answered, and when accept fails for want of fds.
 
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::os::fd::{AsFd, BorrowedFd};
@@ -164,15 +166,24 @@ impl Server {
     /// up restartd's descriptors (RLIMIT_NOFILE) before what they waited for is over. A client
     /// that only shut its sending side down still waits.
     fn hold(&mut self, stream: UnixStream, waiting: fn(&mut Server) -> &mut Vec<UnixStream>) {
+        self.close_gone();
+        waiting(self).push(stream);
+    }
+
+    /// Closes the waiting clients that are gone, in every list; whether there were any.
+    fn close_gone(&mut self) -> bool {
+        let mut any = false;
         for list in [
             &mut self.waiters,
             &mut self.reloading,
             &mut self.queued,
             &mut self.queued_restarts,
         ] {
+            let before = list.len();
             list.retain(|s| !hung_up(s));
+            any |= list.len() < before;
         }
-        waiting(self).push(stream);
+        any
     }
 
     /// The reload is over: `ok: …` (replaced) or `failed: …` (the old child kept running) to
@@ -192,6 +203,8 @@ impl Server {
     /// for the next reload (`wait`; only `reload`s are queued then), or hear `line` (`ok`,
     /// `ok: …`, `error: …`) at once, the `restart` clients `restart_line`.
     pub fn reply_queued(&mut self, wait: bool, line: &str, restart_line: &str) {
+        // Those gone are closed first: the reload that may start next needs descriptors.
+        self.close_gone();
         if wait {
             self.reloading.append(&mut self.queued);
         }
@@ -233,6 +246,10 @@ impl Server {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) if e.kind() == io::ErrorKind::ConnectionAborted => continue,
+                // Waiting clients that are gone may hold the descriptors (they are closed only
+                // when another one is made to wait, which takes an accept): closed, it is tried
+                // again.
+                Err(_) if self.close_gone() => continue,
                 // EMFILE, ENFILE, ENOBUFS, ENOMEM: rest until fds are free again.
                 Err(_) => {
                     self.paused_until = Some(now + PAUSE);
