@@ -9,9 +9,11 @@
 //! has `TIMEOUT` from its accept to send its line, then it is answered with an error and
 //! dropped, so clients that connect and never send cannot hold the few places for good. The
 //! deadline exists only while such a connection is open (an idle server costs no wakeups). When
-//! accept fails for want of fds, the listener rests `PAUSE` instead of being polled in a spin. A
-//! `stop` connection is kept open until restartd exits, so the client can wait for the end; a
-//! waiting client that is gone is closed when another one is made to wait (`Server::hold`).
+//! accept fails for want of fds, the waiting clients that are gone are closed and it is tried
+//! again, or else the listener rests `PAUSE` instead of being polled in a spin. A `stop`
+//! connection is kept open until restartd exits, so the client can wait for the end; a waiting
+//! client that is gone is closed when another one is made to wait (`Server::hold`), when a
+//! reload's queued requests are answered, and when accept fails for want of fds.
 
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::os::fd::{AsFd, BorrowedFd};
@@ -84,8 +86,10 @@ pub struct Server {
     waiters: Vec<UnixStream>,
     /// `reload` clients waiting for the reload to be over.
     reloading: Vec<UnixStream>,
-    /// `reload` and `restart` clients that asked during a reload: they wait for it to end.
+    /// `reload` clients that asked during a reload: they wait for it to end.
     queued: Vec<UnixStream>,
+    /// `restart` clients that asked during a reload: they wait for it to end.
+    queued_restarts: Vec<UnixStream>,
     /// The listener is left out of the poll until then (see `PAUSE`).
     paused_until: Option<Instant>,
 }
@@ -120,7 +124,10 @@ impl Pending {
     /// Keeps the connection of a `reload` or `restart` asked for during a reload until that
     /// reload is over and the request that follows it is answered (`Server::reply_queued`).
     pub fn wait_behind_reload(self, server: &mut Server) {
-        server.hold(self.stream, |s| &mut s.queued);
+        match self.request {
+            Request::Restart => server.hold(self.stream, |s| &mut s.queued_restarts),
+            _ => server.hold(self.stream, |s| &mut s.queued),
+        }
     }
 
     /// Answers `ok` and keeps the connection until restartd exits.
@@ -148,6 +155,7 @@ impl Server {
             waiters: Vec::new(),
             reloading: Vec::new(),
             queued: Vec::new(),
+            queued_restarts: Vec::new(),
             paused_until: None,
         })
     }
@@ -158,10 +166,24 @@ impl Server {
     /// up restartd's descriptors (RLIMIT_NOFILE) before what they waited for is over. A client
     /// that only shut its sending side down still waits.
     fn hold(&mut self, stream: UnixStream, waiting: fn(&mut Server) -> &mut Vec<UnixStream>) {
-        for list in [&mut self.waiters, &mut self.reloading, &mut self.queued] {
-            list.retain(|s| !hung_up(s));
-        }
+        self.close_gone();
         waiting(self).push(stream);
+    }
+
+    /// Closes the waiting clients that are gone, in every list; whether there were any.
+    fn close_gone(&mut self) -> bool {
+        let mut any = false;
+        for list in [
+            &mut self.waiters,
+            &mut self.reloading,
+            &mut self.queued,
+            &mut self.queued_restarts,
+        ] {
+            let before = list.len();
+            list.retain(|s| !hung_up(s));
+            any |= list.len() < before;
+        }
+        any
     }
 
     /// The reload is over: `ok: …` (replaced) or `failed: …` (the old child kept running) to
@@ -178,13 +200,19 @@ impl Server {
     }
 
     /// The `reload` and `restart` clients queued behind a reload that is over now: they wait
-    /// for the next reload (`wait`), or hear `line` (`ok`, `ok: …`, `error: …`) at once.
-    pub fn reply_queued(&mut self, wait: bool, line: &str) {
+    /// for the next reload (`wait`; only `reload`s are queued then), or hear `line` (`ok`,
+    /// `ok: …`, `error: …`) at once, the `restart` clients `restart_line`.
+    pub fn reply_queued(&mut self, wait: bool, line: &str, restart_line: &str) {
+        // Those gone are closed first: the reload that may start next needs descriptors.
+        self.close_gone();
         if wait {
             self.reloading.append(&mut self.queued);
         }
         for mut stream in self.queued.drain(..) {
             let _ = stream.write_all(format!("{line}\n").as_bytes());
+        }
+        for mut stream in self.queued_restarts.drain(..) {
+            let _ = stream.write_all(format!("{restart_line}\n").as_bytes());
         }
     }
 
@@ -218,6 +246,10 @@ impl Server {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) if e.kind() == io::ErrorKind::ConnectionAborted => continue,
+                // Waiting clients that are gone may hold the descriptors (they are closed only
+                // when another one is made to wait, which takes an accept): closed, it is tried
+                // again.
+                Err(_) if self.close_gone() => continue,
                 // EMFILE, ENFILE, ENOBUFS, ENOMEM: rest until fds are free again.
                 Err(_) => {
                     self.paused_until = Some(now + PAUSE);
@@ -258,6 +290,12 @@ impl Server {
                         b"error: incomplete request: the connection's input ended before its newline\n",
                     );
                 }
+                LineState::TooLong => {
+                    let conn = self.conns.swap_remove(i);
+                    let said =
+                        format!("error: request too long: no newline within {MAX_REQUEST} bytes\n");
+                    let _ = (&conn.stream).write_all(said.as_bytes());
+                }
                 LineState::Line(line) => {
                     let conn = self.conns.swap_remove(i);
                     match Request::parse(&line) {
@@ -282,6 +320,8 @@ enum LineState {
     Closed,
     /// The input ended in the middle of a line.
     Cut,
+    /// More than `MAX_REQUEST` bytes without a newline.
+    TooLong,
     Line(String),
 }
 
@@ -302,11 +342,16 @@ fn read_line(conn: &mut Conn) -> LineState {
             Err(_) => return LineState::Closed,
         }
         if conn.buf.len() > MAX_REQUEST {
-            return LineState::Closed;
+            // No more is read: a line within the limit is served, a longer one refused.
+            break;
         }
     }
     match conn.buf.iter().position(|&b| b == b'\n') {
-        Some(end) => LineState::Line(String::from_utf8_lossy(&conn.buf[..end]).into_owned()),
+        Some(end) if end <= MAX_REQUEST => {
+            LineState::Line(String::from_utf8_lossy(&conn.buf[..end]).into_owned())
+        }
+        Some(_) => LineState::TooLong,
+        None if conn.buf.len() > MAX_REQUEST => LineState::TooLong,
         None if ended && conn.buf.is_empty() => LineState::Closed,
         None if ended => LineState::Cut,
         None => LineState::Waiting,
@@ -436,7 +481,7 @@ mod tests {
             2,
             "the half-closed one and the last one"
         );
-        server.reply_queued(false, "ok");
+        server.reply_queued(false, "ok", "ok");
         let mut reply = String::new();
         last.read_to_string(&mut reply).unwrap();
         assert_eq!(reply, "ok\n");
@@ -521,6 +566,38 @@ mod tests {
         assert_eq!(
             reply,
             "error: incomplete request: the connection's input ended before its newline\n"
+        );
+        assert!(server.conns.is_empty());
+    }
+
+    /// Review of the control socket: a request longer than `MAX_REQUEST` was dropped with no
+    /// answer at all (the CLI printed an empty message); it is refused with one. A line of
+    /// `MAX_REQUEST` bytes is served, also when more follows it in the same read.
+    #[test]
+    fn a_request_too_long_is_refused_with_an_answer() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut server = Server::bind(dir.path()).unwrap();
+        let path = dir.path().join(CONTROL);
+        let mut long = UnixStream::connect(&path).unwrap();
+        long.write_all(&[b'x'; MAX_REQUEST + 1]).unwrap();
+        let mut limit = UnixStream::connect(&path).unwrap();
+        let line = format!("signal 1{}\n", " ".repeat(MAX_REQUEST - 8));
+        limit.write_all(line.as_bytes()).unwrap();
+        limit.write_all(&[b'x'; MAX_REQUEST]).unwrap();
+        let mut pending = server.requests(Instant::now());
+        assert_eq!(pending.len(), 1, "the line within the limit is served");
+        pending.pop().unwrap().ok();
+        // What was not read makes the end a reset (ECONNRESET), after the reply line.
+        let reply_line = |stream: UnixStream| {
+            let mut reply = String::new();
+            BufReader::new(stream).read_line(&mut reply).unwrap();
+            reply
+        };
+        assert_eq!(reply_line(limit), "ok\n");
+        let reply = reply_line(long);
+        assert_eq!(
+            reply,
+            format!("error: request too long: no newline within {MAX_REQUEST} bytes\n")
         );
         assert!(server.conns.is_empty());
     }

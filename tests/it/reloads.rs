@@ -945,3 +945,197 @@ fn a_restart_sent_while_the_old_child_is_held_waits_and_then_restarts() {
     drop(waiting);
     drop(r);
 }
+
+/// Review of the queued restart: when a `restart` and a `reload` wait together behind a
+/// reload, the one restart serves both, and the `reload` says so; the `restart` itself heard
+/// that same line ("restarting rather than reloading: …", printed by `restartd restart`),
+/// where README promises it exits 0 as a `restart` does otherwise, saying nothing.
+#[test]
+fn a_restart_queued_with_a_reload_hears_a_bare_ok() {
+    let env = Env::new();
+    let path = env.state_dir().join("both.sock");
+    let address = format!("unix:{}", path.display());
+    let r = env.start(&[
+        "--name",
+        "both",
+        "--socket",
+        &address,
+        "--notify",
+        "--stop-timeout",
+        "20s",
+        "--",
+        "python3",
+        &server(),
+    ]);
+    let old = env.wait_child("both");
+    signal(old, nix::libc::SIGSTOP);
+    let mut waiting = std::os::unix::net::UnixStream::connect(&path).unwrap();
+    waiting
+        .write_all(b"GET / HTTP/1.1\r\nHost: test\r\n\r\n")
+        .unwrap();
+    let ask = |env: &Env, what: &str| {
+        let mut cmd = restartd();
+        cmd.args([what, "both", "--state-dir"]).arg(env.state_dir());
+        std::thread::spawn(move || run_with_timeout(cmd, TIMEOUT))
+    };
+    let reload = ask(&env, "reload");
+    let state = env.wait_state("both", "the switch", |s| {
+        s["child_pid"].as_i64().is_some_and(|p| p != old as i64)
+    });
+    let new = state["child_pid"].as_i64().unwrap() as i32;
+    env.also_kill(new);
+    let restart = ask(&env, "restart");
+    let queued_reload = ask(&env, "reload");
+    let seen = wait_until("both queued", || {
+        let log = r.stderr();
+        restart.is_finished()
+            || queued_reload.is_finished()
+            || (log.contains("restart requested while a reload is under way")
+                && log.contains("reload requested while a reload is under way"))
+    });
+    signal(old, nix::libc::SIGCONT);
+    assert!(seen, "{}", env.report());
+    let out = restart.join().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", env.report());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "",
+        "the restart says nothing, as any restart"
+    );
+    let out = queued_reload.join().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", env.report());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("restarting rather than reloading"),
+        "{}",
+        env.report()
+    );
+    assert_eq!(reload.join().unwrap().status.code(), Some(0));
+    let state = env.wait_state("both", "the restarted child", |s| {
+        s["status"] == "running"
+            && s["child_pid"]
+                .as_i64()
+                .is_some_and(|p| p != new as i64 && p != old as i64)
+    });
+    env.also_kill(state["child_pid"].as_i64().unwrap() as i32);
+    drop(waiting);
+    drop(r);
+}
+
+/// Review of `Server::hold`: waiting clients that are gone are closed only when another one is
+/// made to wait, which takes an accept, which takes a descriptor. Clients waiting all at once
+/// until restartd's descriptors ran out (RLIMIT_NOFILE), then gone together, kept them: every
+/// accept failed (EMFILE) and the control socket took no request until the reload was over
+/// (here the old child's 30 s stop timeout), and the queued reload that followed could not
+/// start its new child (EMFILE). An accept that fails so closes them first, and so does the
+/// end of the reload before the queued requests are handled.
+#[test]
+fn a_control_socket_out_of_descriptors_closes_the_waiting_clients_that_are_gone() {
+    let env = Env::new();
+    let path = env.state_dir().join("full.sock");
+    let address = format!("unix:{}", path.display());
+    let mut cmd = env.command(&[
+        "--name",
+        "full",
+        "--socket",
+        &address,
+        "--notify",
+        "--stop-timeout",
+        "30s",
+        "--",
+        "python3",
+        &server(),
+    ]);
+    // SAFETY: setrlimit is async-signal-safe; it only lowers this child's own limit.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(&mut cmd, || {
+            let limit = nix::libc::rlimit {
+                rlim_cur: 64,
+                rlim_max: 64,
+            };
+            if nix::libc::setrlimit(nix::libc::RLIMIT_NOFILE, &limit) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let r = Running::spawn(cmd);
+    let old = env.wait_child("full");
+    signal(old, nix::libc::SIGSTOP);
+    let mut waiting = std::os::unix::net::UnixStream::connect(&path).unwrap();
+    waiting
+        .write_all(b"GET / HTTP/1.1\r\nHost: test\r\n\r\n")
+        .unwrap();
+    let mut reload = restartd();
+    reload
+        .args(["reload", "full", "--state-dir"])
+        .arg(env.state_dir());
+    let first = std::thread::spawn(move || run_with_timeout(reload, TIMEOUT * 3));
+    let state = env.wait_state("full", "the switch", |s| {
+        s["child_pid"].as_i64().is_some_and(|p| p != old as i64)
+    });
+    let new = state["child_pid"].as_i64().unwrap() as i32;
+    env.also_kill(new);
+    // Clients waiting behind the reload, one after the other (more than 8 at once are
+    // refused as busy), until restartd has no descriptor left.
+    let control = env.instance("full").join("control");
+    let fds = format!("/proc/{}/fd", r.pid);
+    let full = || std::fs::read_dir(&fds).is_ok_and(|d| d.count() >= 64);
+    let queued = "reload requested while a reload is under way";
+    let mut clients = Vec::new();
+    while !full() && clients.len() < 80 {
+        let mut client = std::os::unix::net::UnixStream::connect(&control).unwrap();
+        client.write_all(b"reload\n").unwrap();
+        clients.push(client);
+        let taken = clients.len();
+        assert!(
+            wait_until(queued, || full()
+                || r.stderr().matches(queued).count() >= taken),
+            "{}",
+            env.report()
+        );
+    }
+    assert!(full(), "{}", env.report());
+    // The count may have been met by a descriptor restartd had open for a moment (a /proc
+    // read): more clients until one is not taken (its accept fails, EMFILE, and is tried
+    // again after a 1 s rest). Nothing tells that a client was not taken: it is waited for 3 s.
+    loop {
+        let mut client = std::os::unix::net::UnixStream::connect(&control).unwrap();
+        client.write_all(b"reload\n").unwrap();
+        clients.push(client);
+        let taken = clients.len();
+        let by = std::time::Instant::now() + Duration::from_secs(3);
+        while r.stderr().matches(queued).count() < taken && std::time::Instant::now() < by {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        if r.stderr().matches(queued).count() < taken {
+            break;
+        }
+        assert!(taken < 100, "{}", env.report());
+    }
+    // All gone at once.
+    drop(clients);
+    let mut client = std::os::unix::net::UnixStream::connect(&control).unwrap();
+    client.write_all(b"reset\n").unwrap();
+    client
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut reply = String::new();
+    let read = client.read_to_string(&mut reply);
+    signal(old, nix::libc::SIGCONT);
+    assert!(
+        read.is_ok() && reply == "ok\n",
+        "no answer while the reload lasts ({read:?}, {reply:?})\n{}",
+        env.report()
+    );
+    let out = first.join().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", env.report());
+    // The queued reload follows, its requesters gone.
+    let state = env.wait_state("full", "the queued reload", |s| {
+        s["reloads"] == 2 && s["status"] == "running"
+    });
+    env.also_kill(state["child_pid"].as_i64().unwrap() as i32);
+    // Its new child could be started (EMFILE before: a spawn-failed, keep-old record).
+    assert!(env.records("full").is_empty(), "{}", env.report());
+    drop(waiting);
+    drop(r);
+}

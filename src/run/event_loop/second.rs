@@ -109,7 +109,13 @@ impl Supervisor {
                 .info("the restart requested during the reload starts now"),
             (false, _) => {}
         }
-        self.control.reply_queued(wait, &line);
+        // A `restart` requester hears what any `restart` hears: a bare `ok` as the restart
+        // begins; what a restart shared with queued `reload`s says is for them.
+        let restart_line = match (request, line.starts_with("ok")) {
+            (Request::Restart, true) => "ok",
+            _ => &line,
+        };
+        self.control.reply_queued(wait, &line, restart_line);
     }
 }
 
