@@ -41,6 +41,37 @@ fn reloaded(actions: &[Action]) -> &Result<String, String> {
         .expect("a Reloaded action")
 }
 
+/// A reload with sockets and --notify whose new child (pid 202) is spawned, not yet ready.
+fn new_child_spawned() -> Sim {
+    let (mut sim, _) = reloading(with_sockets(true));
+    sim.feed(Input::Spawned {
+        pid: 202,
+        jitter: 0.0,
+    });
+    sim
+}
+
+/// Ends the hold of the old child (its queue empty after 1 s), then it exits 0: the reload's actions.
+fn old_drained(sim: &mut Sim) -> Vec<Action> {
+    sim.advance(SEC);
+    assert_eq!(
+        sim.feed(Input::OldQueue { queued: 0 }),
+        vec![Action::SignalOther(SIGTERM)]
+    );
+    sim.feed(Input::OtherEnded {
+        end: ProcessEnd::Exited(0),
+        leftovers: false,
+    })
+}
+
+/// Asks `request` during the reload: it is queued behind it.
+fn queued_behind(sim: &mut Sim, request: Request) {
+    assert_eq!(
+        sim.feed(Input::Request(request)),
+        vec![Action::Reply(Reply::AfterReload)]
+    );
+}
+
 #[test]
 fn without_sockets_a_reload_is_a_restart_and_says_so() {
     let (sim, actions) = reloading(settings(RestartPolicy::OnFailure));
@@ -57,11 +88,7 @@ fn without_sockets_a_reload_is_a_restart_and_says_so() {
 /// if its queue was empty then: a client 50 ms away found its connection reset.
 #[test]
 fn the_old_child_is_not_stopped_before_handshakes_under_way_can_land() {
-    let (mut sim, _) = reloading(with_sockets(true));
-    sim.feed(Input::Spawned {
-        pid: 202,
-        jitter: 0.0,
-    });
+    let mut sim = new_child_spawned();
     sim.feed(Input::Ready);
     assert!(sim.m.holding_old());
     // Empty at every look within the first 0.5 s: still held.
@@ -205,11 +232,7 @@ fn without_notify_or_health_the_new_child_is_ready_at_spawn() {
 
 #[test]
 fn a_new_child_that_exits_is_recorded_as_keep_old_and_the_old_one_goes_on() {
-    let (mut sim, _) = reloading(with_sockets(true));
-    sim.feed(Input::Spawned {
-        pid: 202,
-        jitter: 0.0,
-    });
+    let mut sim = new_child_spawned();
     sim.advance(SEC);
     let actions = sim.feed(Input::OtherEnded {
         end: ProcessEnd::Exited(3),
@@ -237,11 +260,7 @@ fn a_new_child_that_exits_is_recorded_as_keep_old_and_the_old_one_goes_on() {
 
 #[test]
 fn a_new_child_not_ready_within_the_timeout_is_stopped_with_reason_start_timeout() {
-    let (mut sim, _) = reloading(with_sockets(true));
-    sim.feed(Input::Spawned {
-        pid: 202,
-        jitter: 0.0,
-    });
+    let mut sim = new_child_spawned();
     // Just before the limit nothing happens.
     sim.advance(Duration::from_secs(59));
     assert_eq!(sim.feed(Input::Tick), vec![]);
@@ -274,11 +293,7 @@ fn a_new_child_not_ready_within_the_timeout_is_stopped_with_reason_start_timeout
 
 #[test]
 fn an_unhealthy_or_unstartable_new_child_keeps_the_old_one() {
-    let (mut sim, _) = reloading(with_sockets(true));
-    sim.feed(Input::Spawned {
-        pid: 202,
-        jitter: 0.0,
-    });
+    let mut sim = new_child_spawned();
     let actions = sim.feed(Input::Unhealthy {
         detail: "HTTP 500".into(),
     });
@@ -307,17 +322,11 @@ fn an_unhealthy_or_unstartable_new_child_keeps_the_old_one() {
 
 #[test]
 fn requests_during_a_reload_are_queued_or_served_for_the_old_child() {
-    let (mut sim, _) = reloading(with_sockets(true));
-    sim.feed(Input::Spawned {
-        pid: 202,
-        jitter: 0.0,
-    });
+    let mut sim = new_child_spawned();
     // A restart and another reload wait for this one (see
     // `a_reload_asked_during_a_reload_follows_it`, `a_restart_asked_during_a_reload_follows_it`).
-    let actions = sim.feed(Input::Request(Request::Restart));
-    assert_eq!(actions, vec![Action::Reply(Reply::AfterReload)]);
-    let actions = sim.feed(Input::Request(Request::Reload));
-    assert_eq!(actions, vec![Action::Reply(Reply::AfterReload)]);
+    queued_behind(&mut sim, Request::Restart);
+    queued_behind(&mut sim, Request::Reload);
     assert_eq!(
         sim.feed(Input::Signal {
             signal: nix::libc::SIGHUP
@@ -330,11 +339,7 @@ fn requests_during_a_reload_are_queued_or_served_for_the_old_child() {
 #[test]
 fn a_stop_during_a_reload_stops_both_children_together() {
     // Before the switch: the reload is abandoned, the new child joins the leftovers.
-    let (mut sim, _) = reloading(with_sockets(true));
-    sim.feed(Input::Spawned {
-        pid: 202,
-        jitter: 0.0,
-    });
+    let mut sim = new_child_spawned();
     let actions = sim.feed(Input::Request(Request::Stop));
     assert_eq!(actions[0], Action::Fold);
     assert!(reloaded(&actions).is_err());
@@ -357,11 +362,7 @@ fn a_stop_during_a_reload_stops_both_children_together() {
 
 #[test]
 fn the_old_child_ending_during_a_reload_is_a_crash_as_usual() {
-    let (mut sim, _) = reloading(with_sockets(true));
-    sim.feed(Input::Spawned {
-        pid: 202,
-        jitter: 0.0,
-    });
+    let mut sim = new_child_spawned();
     let actions = sim.end(CRASH);
     assert_eq!(actions[0], Action::Fold);
     assert!(reloaded(&actions).is_err());
@@ -471,11 +472,7 @@ fn an_old_child_that_ends_before_its_stop_signal_is_cleaned_up_with_a_deadline()
 /// one that ends after the switch makes the new sockets the only ones.
 #[test]
 fn the_sockets_follow_the_child_that_stays() {
-    let (mut sim, _) = reloading(with_sockets(true));
-    sim.feed(Input::Spawned {
-        pid: 202,
-        jitter: 0.0,
-    });
+    let mut sim = new_child_spawned();
     let actions = sim.feed(Input::OtherEnded {
         end: ProcessEnd::Exited(3),
         leftovers: false,
@@ -550,11 +547,9 @@ fn requests_while_the_old_queue_is_awaited() {
         jitter: 0.0,
     });
     assert!(sim.m.holding_old());
-    let actions = sim.feed(Input::Request(Request::Restart));
-    assert_eq!(actions, vec![Action::Reply(Reply::AfterReload)]);
+    queued_behind(&mut sim, Request::Restart);
     assert!(sim.m.holding_old());
-    let actions = sim.feed(Input::Request(Request::Reload));
-    assert_eq!(actions, vec![Action::Reply(Reply::AfterReload)]);
+    queued_behind(&mut sim, Request::Reload);
     assert!(sim.m.holding_old());
     let actions = sim.feed(Input::Request(Request::Stop));
     assert!(
@@ -575,11 +570,7 @@ fn requests_while_the_old_queue_is_awaited() {
 /// its refusal goes back: the new child is stopped, recorded `keep-old`, the old one stays.
 #[test]
 fn a_refused_switch_stops_the_new_child_and_keeps_the_old() {
-    let (mut sim, _) = reloading(with_sockets(true));
-    sim.feed(Input::Spawned {
-        pid: 202,
-        jitter: 0.0,
-    });
+    let mut sim = new_child_spawned();
     let why = "--socket unix:/run/a.sock: /run/a.sock is no longer restartd's socket";
     sim.refuse_switch = Some(why.into());
     sim.advance(SEC);
@@ -635,27 +626,13 @@ fn a_refused_switch_stops_the_new_child_and_keeps_the_old() {
 /// starts, and the queued requesters wait for it; more requests meanwhile share it.
 #[test]
 fn a_reload_asked_during_a_reload_follows_it() {
-    let (mut sim, _) = reloading(with_sockets(true));
-    sim.feed(Input::Spawned {
-        pid: 202,
-        jitter: 0.0,
-    });
+    let mut sim = new_child_spawned();
     // Before the switch, and again during the hold: one reload follows.
-    let actions = sim.feed(Input::Request(Request::Reload));
-    assert_eq!(actions, vec![Action::Reply(Reply::AfterReload)]);
+    queued_behind(&mut sim, Request::Reload);
     sim.feed(Input::Ready);
     assert!(sim.m.holding_old());
-    let actions = sim.feed(Input::Request(Request::Reload));
-    assert_eq!(actions, vec![Action::Reply(Reply::AfterReload)]);
-    sim.advance(SEC);
-    assert_eq!(
-        sim.feed(Input::OldQueue { queued: 0 }),
-        vec![Action::SignalOther(SIGTERM)]
-    );
-    let actions = sim.feed(Input::OtherEnded {
-        end: ProcessEnd::Exited(0),
-        leftovers: false,
-    });
+    queued_behind(&mut sim, Request::Reload);
+    let actions = old_drained(&mut sim);
     // The first requesters hear that it is done, then the queued ones wait for the next.
     let done = actions
         .iter()
@@ -700,11 +677,7 @@ fn a_reload_asked_during_a_reload_follows_it() {
 #[test]
 fn a_queued_reload_after_a_reload_ended_by_the_child_is_answered_as_then() {
     // The old child crashes before the switch.
-    let (mut sim, _) = reloading(with_sockets(true));
-    sim.feed(Input::Spawned {
-        pid: 202,
-        jitter: 0.0,
-    });
+    let mut sim = new_child_spawned();
     sim.feed(Input::Request(Request::Reload));
     let crashed = Input::ChildEnded {
         end: ProcessEnd::Exited(1),
@@ -719,11 +692,7 @@ fn a_queued_reload_after_a_reload_ended_by_the_child_is_answered_as_then() {
     );
     assert_eq!(sim.m.status(), Status::Backoff);
     // The new child fails its health checks after the switch.
-    let (mut sim, _) = reloading(with_sockets(true));
-    sim.feed(Input::Spawned {
-        pid: 202,
-        jitter: 0.0,
-    });
+    let mut sim = new_child_spawned();
     sim.feed(Input::Ready);
     sim.feed(Input::Request(Request::Reload));
     let actions = sim.feed(Input::Unhealthy {
@@ -761,28 +730,13 @@ fn a_queued_reload_after_a_reload_ended_by_the_child_is_answered_as_then() {
 #[test]
 fn a_restart_asked_during_a_reload_follows_it() {
     // Before the switch, with a reload queued too; then during the hold.
-    let (mut sim, _) = reloading(with_sockets(true));
-    sim.feed(Input::Spawned {
-        pid: 202,
-        jitter: 0.0,
-    });
-    let actions = sim.feed(Input::Request(Request::Restart));
-    assert_eq!(actions, vec![Action::Reply(Reply::AfterReload)]);
-    let actions = sim.feed(Input::Request(Request::Reload));
-    assert_eq!(actions, vec![Action::Reply(Reply::AfterReload)]);
+    let mut sim = new_child_spawned();
+    queued_behind(&mut sim, Request::Restart);
+    queued_behind(&mut sim, Request::Reload);
     sim.feed(Input::Ready);
     assert!(sim.m.holding_old());
-    let actions = sim.feed(Input::Request(Request::Restart));
-    assert_eq!(actions, vec![Action::Reply(Reply::AfterReload)]);
-    sim.advance(SEC);
-    assert_eq!(
-        sim.feed(Input::OldQueue { queued: 0 }),
-        vec![Action::SignalOther(SIGTERM)]
-    );
-    let actions = sim.feed(Input::OtherEnded {
-        end: ProcessEnd::Exited(0),
-        leftovers: false,
-    });
+    queued_behind(&mut sim, Request::Restart);
+    let actions = old_drained(&mut sim);
     let done = actions
         .iter()
         .position(|a| matches!(a, Action::Reloaded(Ok(_))))
