@@ -4,8 +4,10 @@
 
 use std::io::{Read, Write};
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
-use std::os::unix::net::UnixDatagram;
+use std::os::unix::net::{UnixDatagram, UnixStream};
 use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::thread::JoinHandle;
 use std::time::Duration;
 
 use crate::common::*;
@@ -110,11 +112,7 @@ fn the_old_unix_socket_is_held_until_its_queue_is_empty() {
         "--name", "held", "--socket", &address, "--notify", "--", "python3", &script,
     ]);
     let old = env.wait_child("held");
-    signal(old, nix::libc::SIGSTOP);
-    let mut waiting = std::os::unix::net::UnixStream::connect(&path).unwrap();
-    waiting
-        .write_all(b"GET / HTTP/1.1\r\nHost: test\r\n\r\n")
-        .unwrap();
+    let mut waiting = hold(old, &path);
     let mut cmd = restartd();
     cmd.args(["reload", "held", "--state-dir"])
         .arg(env.state_dir());
@@ -161,20 +159,7 @@ fn the_old_unix_socket_is_held_until_its_queue_is_empty() {
 fn a_failed_reload_on_a_unix_socket_leaves_the_old_socket_serving_and_no_temporary_file() {
     let env = Env::new();
     let mode = set_mode(&env, "ok");
-    let path = env.state_dir().join("web.sock");
-    let address = format!("unix:{}", path.display());
-    let mut cmd = env.command(&[
-        "--name",
-        "keepunix",
-        "--socket",
-        &address,
-        "--notify",
-        "--",
-        "python3",
-        &server(),
-    ]);
-    cmd.env("SERVER_MODE", &mode);
-    let r = Running::spawn(cmd);
+    let (path, r) = start_moded(&env, "keepunix", &mode);
     let old = env.wait_child("keepunix");
     let load = Load::start(path.clone(), 2);
     load.wait_served(0, 5);
@@ -670,28 +655,11 @@ fn a_reload_after_path_was_replaced_keeps_the_old_child_and_a_later_reload_resto
 fn a_reload_whose_temporary_name_was_replaced_keeps_the_old_child_serving() {
     let env = Env::new();
     let mode = set_mode(&env, "ok");
-    let path = env.state_dir().join("web.sock");
-    let address = format!("unix:{}", path.display());
-    let mut cmd = env.command(&[
-        "--name",
-        "tampered",
-        "--socket",
-        &address,
-        "--notify",
-        "--",
-        "python3",
-        &server(),
-    ]);
-    cmd.env("SERVER_MODE", &mode);
-    let r = Running::spawn(cmd);
+    let (path, r) = start_moded(&env, "tampered", &mode);
     let old = env.wait_child("tampered");
     // The new child takes 2 s to be ready: the temporary name is replaced meanwhile.
     std::fs::write(&mode, "slow 2").unwrap();
-    let mut reload = restartd();
-    reload
-        .args(["reload", "tampered", "--state-dir"])
-        .arg(env.state_dir());
-    let reload = std::thread::spawn(move || run_with_timeout(reload, TIMEOUT));
+    let reload = ask(&env, "reload", "tampered", TIMEOUT);
     let temp = reload_name(&path);
     assert!(wait_until("the temporary name", || exists(&temp)));
     std::fs::remove_file(&temp).unwrap();
@@ -725,40 +693,14 @@ fn a_reload_whose_temporary_name_was_replaced_keeps_the_old_child_serving() {
 #[test]
 fn a_reload_sent_while_the_old_child_is_held_waits_and_then_reloads() {
     let env = Env::new();
-    let path = env.state_dir().join("twice.sock");
-    let address = format!("unix:{}", path.display());
-    let r = env.start(&[
-        "--name",
-        "twice",
-        "--socket",
-        &address,
-        "--notify",
-        "--stop-timeout",
-        "20s",
-        "--",
-        "python3",
-        &server(),
-    ]);
+    let (path, cmd) = held_command(&env, "twice", "20s");
+    let r = Running::spawn(cmd);
     let old = env.wait_child("twice");
-    signal(old, nix::libc::SIGSTOP);
-    let mut waiting = std::os::unix::net::UnixStream::connect(&path).unwrap();
-    waiting
-        .write_all(b"GET / HTTP/1.1\r\nHost: test\r\n\r\n")
-        .unwrap();
-    let reload = |env: &Env| {
-        let mut cmd = restartd();
-        cmd.args(["reload", "twice", "--state-dir"])
-            .arg(env.state_dir());
-        std::thread::spawn(move || run_with_timeout(cmd, TIMEOUT))
-    };
-    let first = reload(&env);
-    let state = env.wait_state("twice", "the switch", |s| {
-        s["child_pid"].as_i64().is_some_and(|p| p != old as i64)
-    });
-    let new = state["child_pid"].as_i64().unwrap() as i32;
-    env.also_kill(new);
+    let _waiting = hold(old, &path);
+    let first = ask(&env, "reload", "twice", TIMEOUT);
+    let (state, new) = switched(&env, "twice", old);
     assert_eq!(state["status"], "reloading", "the old child is held");
-    let second = reload(&env);
+    let second = ask(&env, "reload", "twice", TIMEOUT);
     // Taken and waiting (it exited 3 at once before).
     let queued = "reload requested while a reload is under way";
     let seen = wait_until(queued, || {
@@ -796,52 +738,15 @@ fn a_reload_sent_while_the_old_child_is_held_waits_and_then_reloads() {
 #[test]
 fn reload_clients_gone_while_queued_do_not_use_up_restartds_descriptors() {
     let env = Env::new();
-    let path = env.state_dir().join("gone.sock");
-    let address = format!("unix:{}", path.display());
-    let mut cmd = env.command(&[
-        "--name",
-        "gone",
-        "--socket",
-        &address,
-        "--notify",
-        "--stop-timeout",
-        "30s",
-        "--",
-        "python3",
-        &server(),
-    ]);
-    // SAFETY: setrlimit is async-signal-safe; it only lowers this child's own limit.
-    unsafe {
-        std::os::unix::process::CommandExt::pre_exec(&mut cmd, || {
-            let limit = nix::libc::rlimit {
-                rlim_cur: 64,
-                rlim_max: 64,
-            };
-            if nix::libc::setrlimit(nix::libc::RLIMIT_NOFILE, &limit) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
+    let (path, mut cmd) = held_command(&env, "gone", "30s");
+    limit_descriptors(&mut cmd, 64);
     let r = Running::spawn(cmd);
     let old = env.wait_child("gone");
     // The old child, stopped with a connection in its queue, holds the first reload after its
     // switch until the test lets it go.
-    signal(old, nix::libc::SIGSTOP);
-    let mut waiting = std::os::unix::net::UnixStream::connect(&path).unwrap();
-    waiting
-        .write_all(b"GET / HTTP/1.1\r\nHost: test\r\n\r\n")
-        .unwrap();
-    let mut reload = restartd();
-    reload
-        .args(["reload", "gone", "--state-dir"])
-        .arg(env.state_dir());
-    let first = std::thread::spawn(move || run_with_timeout(reload, TIMEOUT * 3));
-    let state = env.wait_state("gone", "the switch", |s| {
-        s["child_pid"].as_i64().is_some_and(|p| p != old as i64)
-    });
-    let new = state["child_pid"].as_i64().unwrap() as i32;
-    env.also_kill(new);
+    let waiting = hold(old, &path);
+    let first = ask(&env, "reload", "gone", TIMEOUT * 3);
+    let (_, new) = switched(&env, "gone", old);
     // More clients than restartd has descriptors, one after the other, each gone once queued.
     let control = env.instance("gone").join("control");
     let queued = "reload requested while a reload is under way";
@@ -882,39 +787,14 @@ fn reload_clients_gone_while_queued_do_not_use_up_restartds_descriptors() {
 #[test]
 fn a_restart_sent_while_the_old_child_is_held_waits_and_then_restarts() {
     let env = Env::new();
-    let path = env.state_dir().join("then.sock");
-    let address = format!("unix:{}", path.display());
-    let r = env.start(&[
-        "--name",
-        "then",
-        "--socket",
-        &address,
-        "--notify",
-        "--stop-timeout",
-        "20s",
-        "--",
-        "python3",
-        &server(),
-    ]);
+    let (path, cmd) = held_command(&env, "then", "20s");
+    let r = Running::spawn(cmd);
     let old = env.wait_child("then");
-    signal(old, nix::libc::SIGSTOP);
-    let mut waiting = std::os::unix::net::UnixStream::connect(&path).unwrap();
-    waiting
-        .write_all(b"GET / HTTP/1.1\r\nHost: test\r\n\r\n")
-        .unwrap();
-    let ask = |env: &Env, what: &str| {
-        let mut cmd = restartd();
-        cmd.args([what, "then", "--state-dir"]).arg(env.state_dir());
-        std::thread::spawn(move || run_with_timeout(cmd, TIMEOUT))
-    };
-    let reload = ask(&env, "reload");
-    let state = env.wait_state("then", "the switch", |s| {
-        s["child_pid"].as_i64().is_some_and(|p| p != old as i64)
-    });
-    let new = state["child_pid"].as_i64().unwrap() as i32;
-    env.also_kill(new);
+    let waiting = hold(old, &path);
+    let reload = ask(&env, "reload", "then", TIMEOUT);
+    let (state, new) = switched(&env, "then", old);
     assert_eq!(state["status"], "reloading", "the old child is held");
-    let restart = ask(&env, "restart");
+    let restart = ask(&env, "restart", "then", TIMEOUT);
     // Taken and waiting (it exited 3 at once before).
     let queued = "restart requested while a reload is under way";
     let seen = wait_until(queued, || {
@@ -953,39 +833,14 @@ fn a_restart_sent_while_the_old_child_is_held_waits_and_then_restarts() {
 #[test]
 fn a_restart_queued_with_a_reload_hears_a_bare_ok() {
     let env = Env::new();
-    let path = env.state_dir().join("both.sock");
-    let address = format!("unix:{}", path.display());
-    let r = env.start(&[
-        "--name",
-        "both",
-        "--socket",
-        &address,
-        "--notify",
-        "--stop-timeout",
-        "20s",
-        "--",
-        "python3",
-        &server(),
-    ]);
+    let (path, cmd) = held_command(&env, "both", "20s");
+    let r = Running::spawn(cmd);
     let old = env.wait_child("both");
-    signal(old, nix::libc::SIGSTOP);
-    let mut waiting = std::os::unix::net::UnixStream::connect(&path).unwrap();
-    waiting
-        .write_all(b"GET / HTTP/1.1\r\nHost: test\r\n\r\n")
-        .unwrap();
-    let ask = |env: &Env, what: &str| {
-        let mut cmd = restartd();
-        cmd.args([what, "both", "--state-dir"]).arg(env.state_dir());
-        std::thread::spawn(move || run_with_timeout(cmd, TIMEOUT))
-    };
-    let reload = ask(&env, "reload");
-    let state = env.wait_state("both", "the switch", |s| {
-        s["child_pid"].as_i64().is_some_and(|p| p != old as i64)
-    });
-    let new = state["child_pid"].as_i64().unwrap() as i32;
-    env.also_kill(new);
-    let restart = ask(&env, "restart");
-    let queued_reload = ask(&env, "reload");
+    let waiting = hold(old, &path);
+    let reload = ask(&env, "reload", "both", TIMEOUT);
+    let (_, new) = switched(&env, "both", old);
+    let restart = ask(&env, "restart", "both", TIMEOUT);
+    let queued_reload = ask(&env, "reload", "both", TIMEOUT);
     let seen = wait_until("both queued", || {
         let log = r.stderr();
         restart.is_finished()
@@ -1031,50 +886,13 @@ fn a_restart_queued_with_a_reload_hears_a_bare_ok() {
 #[test]
 fn a_control_socket_out_of_descriptors_closes_the_waiting_clients_that_are_gone() {
     let env = Env::new();
-    let path = env.state_dir().join("full.sock");
-    let address = format!("unix:{}", path.display());
-    let mut cmd = env.command(&[
-        "--name",
-        "full",
-        "--socket",
-        &address,
-        "--notify",
-        "--stop-timeout",
-        "30s",
-        "--",
-        "python3",
-        &server(),
-    ]);
-    // SAFETY: setrlimit is async-signal-safe; it only lowers this child's own limit.
-    unsafe {
-        std::os::unix::process::CommandExt::pre_exec(&mut cmd, || {
-            let limit = nix::libc::rlimit {
-                rlim_cur: 64,
-                rlim_max: 64,
-            };
-            if nix::libc::setrlimit(nix::libc::RLIMIT_NOFILE, &limit) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
+    let (path, mut cmd) = held_command(&env, "full", "30s");
+    limit_descriptors(&mut cmd, 64);
     let r = Running::spawn(cmd);
     let old = env.wait_child("full");
-    signal(old, nix::libc::SIGSTOP);
-    let mut waiting = std::os::unix::net::UnixStream::connect(&path).unwrap();
-    waiting
-        .write_all(b"GET / HTTP/1.1\r\nHost: test\r\n\r\n")
-        .unwrap();
-    let mut reload = restartd();
-    reload
-        .args(["reload", "full", "--state-dir"])
-        .arg(env.state_dir());
-    let first = std::thread::spawn(move || run_with_timeout(reload, TIMEOUT * 3));
-    let state = env.wait_state("full", "the switch", |s| {
-        s["child_pid"].as_i64().is_some_and(|p| p != old as i64)
-    });
-    let new = state["child_pid"].as_i64().unwrap() as i32;
-    env.also_kill(new);
+    let waiting = hold(old, &path);
+    let first = ask(&env, "reload", "full", TIMEOUT * 3);
+    let _ = switched(&env, "full", old);
     // Clients waiting behind the reload, one after the other (more than 8 at once are
     // refused as busy), until restartd has no descriptor left.
     let control = env.instance("full").join("control");
@@ -1138,4 +956,85 @@ fn a_control_socket_out_of_descriptors_closes_the_waiting_clients_that_are_gone(
     assert!(env.records("full").is_empty(), "{}", env.report());
     drop(waiting);
     drop(r);
+}
+
+/// `restartd --name NAME` for a python3 server on unix:NAME.sock with --notify: the socket's path.
+fn held_command(env: &Env, name: &str, stop_timeout: &str) -> (PathBuf, Command) {
+    let path = env.state_dir().join(format!("{name}.sock"));
+    let address = format!("unix:{}", path.display());
+    let cmd = env.command(&[
+        "--name",
+        name,
+        "--socket",
+        &address,
+        "--notify",
+        "--stop-timeout",
+        stop_timeout,
+        "--",
+        "python3",
+        &server(),
+    ]);
+    (path, cmd)
+}
+
+/// Lowers the command's RLIMIT_NOFILE to `n`.
+fn limit_descriptors(cmd: &mut Command, n: nix::libc::rlim_t) {
+    // SAFETY: setrlimit is async-signal-safe; it only lowers this child's own limit.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(cmd, move || {
+            let limit = nix::libc::rlimit {
+                rlim_cur: n,
+                rlim_max: n,
+            };
+            if nix::libc::setrlimit(nix::libc::RLIMIT_NOFILE, &limit) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
+/// Stops the old child (SIGSTOP) with a connection in its queue: a reload's hold lasts until SIGCONT.
+fn hold(old: i32, path: &Path) -> UnixStream {
+    signal(old, nix::libc::SIGSTOP);
+    let mut waiting = UnixStream::connect(path).unwrap();
+    waiting
+        .write_all(b"GET / HTTP/1.1\r\nHost: test\r\n\r\n")
+        .unwrap();
+    waiting
+}
+
+/// Runs `restartd WHAT NAME` in a thread, within `limit`.
+fn ask(env: &Env, what: &str, name: &str, limit: Duration) -> JoinHandle<Output> {
+    let mut cmd = restartd();
+    cmd.args([what, name, "--state-dir"]).arg(env.state_dir());
+    std::thread::spawn(move || run_with_timeout(cmd, limit))
+}
+
+/// Waits for the switch away from the old child: the state then and the new child's pid.
+fn switched(env: &Env, name: &str, old: i32) -> (serde_json::Value, i32) {
+    let state = env.wait_state(name, "the switch", |s| {
+        s["child_pid"].as_i64().is_some_and(|p| p != old as i64)
+    });
+    let new = state["child_pid"].as_i64().unwrap() as i32;
+    env.also_kill(new);
+    (state, new)
+}
+
+/// Starts NAME with --notify, serving on unix:web.sock as SERVER_MODE file `mode` says: the socket's path.
+fn start_moded(env: &Env, name: &str, mode: &str) -> (PathBuf, Running) {
+    let path = env.state_dir().join("web.sock");
+    let address = format!("unix:{}", path.display());
+    let mut cmd = env.command(&[
+        "--name",
+        name,
+        "--socket",
+        &address,
+        "--notify",
+        "--",
+        "python3",
+        &server(),
+    ]);
+    cmd.env("SERVER_MODE", mode);
+    (path, Running::spawn(cmd))
 }
