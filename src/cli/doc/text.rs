@@ -166,7 +166,8 @@ pub const STALLED_OUTPUT: &str =
      a stuck `| logger`, a stalled journal), it stops reading the child's stderr until it can, \
      so the child blocks as it would writing there itself; signals, timers, control requests, \
      health checks and reaping go on, and a stop is served within `--stop-timeout`. The same \
-     holds for stdout with `--log-file` (the log file still gets every byte). What the child \
+     holds for stdout with `--log-file` (the log file still gets every byte, each stream's in \
+     its order). What the child \
      wrote before it ended still reaches its crash record. restartd's own lines wait in order \
      behind the child's output; past 64 KiB of them the rest are dropped and counted, in one \
      line once stderr drains. At exit what still waits gets one second, and never more than \
