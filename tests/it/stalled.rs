@@ -371,7 +371,12 @@ fn with_a_log_file_both_streams_get_every_byte_once_in_order() {
     const LINES: usize = 100_000;
     let env = Env::new();
     let log = env.state_dir().join("out.log");
-    let script = format!("seq 1 {LINES}; seq {} {} >&2", LINES + 1, 2 * LINES);
+    // stderr's numbers in letters (0-9 as a-j), so that the file's bytes tell their stream.
+    let script = format!(
+        "seq 1 {LINES}; seq {} {} | tr 0-9 a-j >&2",
+        LINES + 1,
+        2 * LINES
+    );
     let (out_r, out_w) = pipe();
     let (err_r, err_w) = pipe();
     let mut cmd = env.command(&[
@@ -416,6 +421,14 @@ fn with_a_log_file_both_streams_get_every_byte_once_in_order() {
     let lines = |from: usize, to: usize| -> String {
         (from..=to).map(|i| format!("{i}\n")).collect::<String>()
     };
+    let letters = |text: String| -> String {
+        text.chars()
+            .map(|c| match c.to_digit(10) {
+                Some(d) => char::from(b'a' + d as u8),
+                None => c,
+            })
+            .collect()
+    };
     assert!(out == lines(1, LINES), "stdout: {} bytes", out.len());
     let child_err: String = err
         .lines()
@@ -423,7 +436,7 @@ fn with_a_log_file_both_streams_get_every_byte_once_in_order() {
         .map(|l| format!("{l}\n"))
         .collect();
     assert!(
-        child_err == lines(LINES + 1, 2 * LINES),
+        child_err == letters(lines(LINES + 1, 2 * LINES)),
         "stderr: {} bytes",
         child_err.len()
     );
@@ -440,19 +453,17 @@ fn with_a_log_file_both_streams_get_every_byte_once_in_order() {
         file.push_str(&fs::read_to_string(env.state_dir().join(format!("out.log.{n}"))).unwrap());
     }
     file.push_str(&fs::read_to_string(&log).unwrap());
-    // Each stream's lines, in its order. Between the two streams the file follows the reads:
-    // while restartd's stdout is full its pipe is not read, and up to a pipe of the child's last
-    // stdout lines may come after its first stderr lines (it failed so once in CI).
-    let of = |stdout: bool| -> String {
-        file.lines()
-            .filter(|l| (l.parse::<usize>().unwrap() <= LINES) == stdout)
-            .map(|l| format!("{l}\n"))
-            .collect()
-    };
+    // Each stream's bytes, in its order. Between the two streams the file follows the reads,
+    // a chunk at a time: while restartd's stdout is full its pipe is not read, and the child's
+    // last stdout bytes may come after its first stderr bytes, even inside a line (it failed so
+    // in CI). Digits are stdout's, letters stderr's; the rest are the newlines.
+    let of = |stream: fn(&char) -> bool| -> String { file.chars().filter(stream).collect() };
+    let strip = |text: String| -> String { text.chars().filter(|&c| c != '\n').collect() };
     assert!(
-        file.ends_with('\n')
-            && of(true) == lines(1, LINES)
-            && of(false) == lines(LINES + 1, 2 * LINES),
+        of(char::is_ascii_digit) == strip(lines(1, LINES))
+            && of(|c| c.is_ascii_lowercase()) == strip(letters(lines(LINES + 1, 2 * LINES)))
+            && of(|&c| c == '\n').len() == 2 * LINES
+            && file.len() == lines(1, 2 * LINES).len(),
         "the file: {} bytes",
         file.len()
     );
