@@ -44,8 +44,9 @@
 //!
 //! At the child's end its pipes are read even while the stream is stalled, at most what the pipe
 //! holds and a read more (`last_read`; never waiting for EOF): the tail gets the last lines for
-//! the crash record, and the queue gets them for the stream, as far as it takes them. At exit the queue gets `EXIT_GRACE` to drain, and never more than
-//! what is left of a requested stop's `--stop-timeout`; the rest is dropped.
+//! the crash record, and the queue gets them for the stream, as far as it takes them. At exit the
+//! queue gets `EXIT_GRACE` to drain, and never more than what is left of a requested stop's
+//! `--stop-timeout`; the rest is dropped.
 //!
 //! Without a log file, stderr takes a shorter way when restartd's stderr accepts splice(2)
 //! without ever waiting (a pipe, where SPLICE_F_NONBLOCK holds at both ends, or a file not
@@ -72,8 +73,8 @@ use crate::process::logfile::LogFile;
 use crate::process::sink::{self, Shared, Sink};
 use crate::process::tail::{self, Tail};
 
-/// The read buffer: as big as the child's stderr pipe (`sink::PIPE_BYTES`), so that one read
-/// takes what a flood left there and wakes the child once. Its pages are touched only as output
+/// The read buffer: as big as the child's pipes (`sink::PIPE_BYTES`), so that one read takes
+/// what a flood left there and wakes the child once. Its pages are touched only as output
 /// arrives (`read_into`).
 const READ_BYTES: usize = sink::PIPE_BYTES;
 

@@ -3,9 +3,9 @@
 //! `--crashes`).
 //!
 //! One request line in (the client may shut its sending side down after it; a line cut off by
-//! the end of input is refused), one reply line out (`ok` or `error: …`). Only the owner (same uid, or
-//! root) may use it: the directory is 0700, the socket 0600, and the peer's credentials are
-//! checked. The server never blocks: connections are non-blocking, few and short-lived: a client
+//! the end of input is refused), one reply line out (`ok` or `error: …`). Only the owner (same
+//! uid, or root) may use it: the directory is 0700, the socket 0600, and the peer's credentials
+//! are checked. The server never blocks: connections are non-blocking, few and short-lived: a client
 //! has `TIMEOUT` from its accept to send its line, then it is answered with an error and
 //! dropped, so clients that connect and never send cannot hold the few places for good. The
 //! deadline exists only while such a connection is open (an idle server costs no wakeups). When
@@ -451,6 +451,19 @@ mod tests {
         assert_eq!(client.join().unwrap(), "ok");
     }
 
+    /// A client connected to the socket at `path` that sent `line`, and its request as the
+    /// server took it.
+    fn asked(server: &mut Server, path: &Path, line: &[u8]) -> (UnixStream, Pending) {
+        let mut client = UnixStream::connect(path).unwrap();
+        client.write_all(line).unwrap();
+        loop {
+            if let Some(p) = server.requests(Instant::now()).pop() {
+                return (client, p);
+            }
+            std::thread::yield_now();
+        }
+    }
+
     /// Review of the queued reload: a queued client that is gone no longer holds a descriptor
     /// once the next one is queued; one that only shut its sending side down still waits.
     #[test]
@@ -459,14 +472,7 @@ mod tests {
         let mut server = Server::bind(dir.path()).unwrap();
         let path = dir.path().join(CONTROL);
         let queue = |server: &mut Server| {
-            let mut client = UnixStream::connect(&path).unwrap();
-            client.write_all(b"reload\n").unwrap();
-            let pending = loop {
-                if let Some(p) = server.requests(Instant::now()).pop() {
-                    break p;
-                }
-                std::thread::yield_now();
-            };
+            let (client, pending) = asked(server, &path, b"reload\n");
             pending.wait_behind_reload(server);
             client
         };
@@ -499,14 +505,7 @@ mod tests {
         let mut server = Server::bind(dir.path()).unwrap();
         let path = dir.path().join(CONTROL);
         let wait = |server: &mut Server, line: &[u8], how: fn(Pending, &mut Server)| {
-            let mut client = UnixStream::connect(&path).unwrap();
-            client.write_all(line).unwrap();
-            let pending = loop {
-                if let Some(p) = server.requests(Instant::now()).pop() {
-                    break p;
-                }
-                std::thread::yield_now();
-            };
+            let (client, pending) = asked(server, &path, line);
             how(pending, server);
             client
         };
